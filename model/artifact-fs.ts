@@ -1,0 +1,74 @@
+/**
+ * Artifact directories on disk: write in publish order, verify (schema, signature, digests).
+ * Writing order matters: data files first, then manifest.sig, then manifest.json, so any reader
+ * that sees a manifest also sees everything it lists.
+ */
+import { mkdir, readFile, writeFile, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { sha256Hex } from '../src/core/bytes';
+import { manifestSchema, signatureSchema, type Manifest } from '../src/core/manifest';
+import { verifyManifest } from '../src/core/signing';
+import { buildArtifact, type ArtifactInput, type BuiltArtifact } from './artifact';
+
+export async function writeArtifactDir(dir: string, built: BuiltArtifact): Promise<void> {
+  for (const [name, bytes] of Object.entries(built.files)) {
+    await mkdir(dirname(join(dir, name)), { recursive: true });
+    await writeFile(join(dir, name), bytes);
+  }
+  if (built.signature) await writeFile(join(dir, 'manifest.sig'), built.signature);
+  await writeFile(join(dir, 'manifest.json'), built.manifestBytes);
+}
+
+export async function writeArtifact(dir: string, input: ArtifactInput): Promise<Manifest> {
+  const built = await buildArtifact(input);
+  await writeArtifactDir(dir, built);
+  return built.manifest;
+}
+
+export interface VerifyResult {
+  manifest: Manifest;
+  problems: string[];
+}
+
+/** Checks an artifact directory: schema, signature (when keys are given) and every file's size and digest. */
+export async function verifyArtifactDir(dir: string, trustedPublicKeys?: string[]): Promise<VerifyResult> {
+  const manifestBytes = new Uint8Array(await readFile(join(dir, 'manifest.json')));
+  const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(manifestBytes)));
+  const problems: string[] = [];
+  if (trustedPublicKeys) {
+    let sigText: string | undefined;
+    try {
+      sigText = await readFile(join(dir, 'manifest.sig'), 'utf8');
+    } catch {
+      problems.push('manifest.sig is missing');
+    }
+    if (sigText !== undefined) {
+      const sig = signatureSchema.safeParse(JSON.parse(sigText));
+      if (!sig.success) problems.push('manifest.sig is malformed');
+      else {
+        const why = await verifyManifest(manifestBytes, sig.data, trustedPublicKeys);
+        if (why) problems.push(why);
+      }
+    }
+  }
+  for (const [name, meta] of Object.entries(manifest.files)) {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(join(dir, name)));
+    } catch {
+      problems.push(`${name} is missing`);
+      continue;
+    }
+    if (bytes.byteLength !== meta.bytes) problems.push(`${name} has ${bytes.byteLength} bytes, manifest says ${meta.bytes}`);
+    else if ((await sha256Hex(bytes)) !== meta.sha256) problems.push(`${name} sha256 does not match the manifest`);
+  }
+  return { manifest, problems };
+}
+
+/** Every file of an artifact directory in publish order: data first, manifest.sig, manifest.json last. */
+export async function publishOrder(dir: string): Promise<string[]> {
+  const { manifest } = await verifyArtifactDir(dir);
+  const names = Object.keys(manifest.files);
+  const hasSig = (await readdir(dir)).includes('manifest.sig');
+  return [...names, ...(hasSig ? ['manifest.sig'] : []), 'manifest.json'];
+}

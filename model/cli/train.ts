@@ -1,0 +1,101 @@
+/**
+ * `npm run train -- --input <csv|csv.gz> --out <dir> [hyperparameters] [--eval]`
+ * Loads interactions, trains iALS on all users, optionally runs the strong-generalisation
+ * evaluation (a separate training on 90% of users), and writes a signed artifact.
+ */
+import { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { basename } from 'node:path';
+import { loadInteractions } from '../data';
+import { trainIals, type IalsParams } from '../ials';
+import { evaluateIals, type EvaluationReport } from '../evaluate';
+import { writeArtifact } from '../artifact-fs';
+import { fmt, hyperparameterOptions, num, paramsFrom, run, signingKey } from './common';
+import type { Csr } from '../sparse';
+
+const program = hyperparameterOptions(
+  new Command('train')
+    .description('Train iALS on interaction data and write a model artifact')
+    .requiredOption('--input <file>', 'interactions CSV (.csv or .csv.gz): generic user_id,item_id[,weight][,timestamp] or UCI Online Retail')
+    .requiredOption('--out <dir>', 'artifact directory to write')
+    .option('--items <file>', 'item metadata CSV with item_id,title (generic layout)')
+    .option('--eval', 'also run the strong-generalisation evaluation and store its metrics in the manifest')
+    .option('--eval-seed <n>', 'seed of the evaluation split', num('int', 0), 2024)
+    .option('--version <id>', 'model version id (default: creation time + content digest)')
+    .option('--key-file <file>', 'Ed25519 private key (base64 PKCS#8); default $MODEL_SIGNING_KEY')
+    .option('--users-per-shard <n>', 'users per user-factor shard file', num('int', 1), 2000)
+    .option('--no-progress', 'plain log lines instead of a progress bar'),
+);
+
+function trainWithProgress(m: Csr, params: IalsParams, label: string, progress: boolean) {
+  const bar = progress
+    ? new cliProgress.SingleBar(
+        { format: `${label} [{bar}] epoch {value}/{total} | loss {loss} | {epochSeconds}s/epoch | {elapsed}s`, hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const t0 = performance.now();
+  bar?.start(params.iterations, 0, { loss: '-', epochSeconds: '-', elapsed: '0' });
+  const model = trainIals(m, params, {
+    computeLoss: true,
+    onEpoch: (r) => {
+      const payload = { loss: r.loss?.toFixed(4) ?? '-', epochSeconds: r.seconds.toFixed(2), elapsed: ((performance.now() - t0) / 1000).toFixed(1) };
+      if (bar) bar.update(r.epoch, payload);
+      else console.log(`${label} epoch ${r.epoch}/${params.iterations} loss ${payload.loss} ${payload.epochSeconds}s`);
+    },
+  });
+  bar?.stop();
+  return { model, seconds: (performance.now() - t0) / 1000 };
+}
+
+await run(async () => {
+  program.parse();
+  const o = program.opts();
+  const params = paramsFrom(o);
+  const t0 = performance.now();
+  const ds = await loadInteractions(o.input, { itemsFile: o.items });
+  const m = ds.matrix;
+  console.log(
+    `loaded ${basename(o.input)} (${ds.layout}): ${ds.stats.rows} rows, ${ds.stats.used} used → ${m.rows} users × ${m.cols} items, ${m.rowPtr[m.rows]} pairs in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
+  );
+  if (Object.keys(ds.stats.filtered).length) console.log(`filtered: ${JSON.stringify(ds.stats.filtered)}`);
+  if (ds.stats.malformed) {
+    console.log(`malformed rows skipped: ${ds.stats.malformed}`);
+    for (const e of ds.stats.malformedExamples) console.log(`  line ${e.line}: ${e.reason}`);
+  }
+  if (m.rows === 0 || m.cols === 0) throw new Error('no usable interactions in the input');
+
+  let evaluation: EvaluationReport | null = null;
+  if (o.eval) {
+    const te = performance.now();
+    evaluation = evaluateIals(m, params, { seed: o.evalSeed }, {});
+    console.log(`evaluation (${evaluation.protocol.testUsers} held-out users, ${((performance.now() - te) / 1000).toFixed(1)}s)`);
+    console.log(`  iALS        ${fmt(evaluation.model)}`);
+    console.log(`  popularity  ${fmt(evaluation.popularity)}`);
+  }
+
+  const { model, seconds } = trainWithProgress(m, params, 'train', o.progress);
+  const itemCounts = new Float32Array(m.cols);
+  for (let p = 0; p < m.rowPtr[m.rows]; p++) itemCounts[m.colIdx[p]]++;
+  const key = await signingKey(o.keyFile);
+  const manifest = await writeArtifact(o.out, {
+    version: o.version,
+    algorithm: 'ials',
+    hyperparameters: { ...params },
+    foldIn: { unobservedWeight: params.unobservedWeight, alpha: params.alpha, regularization: params.regularization, regExponent: params.regExponent },
+    trainingSeconds: Number(seconds.toFixed(2)),
+    data: { source: basename(o.input), layout: ds.layout, sha256: ds.digest, users: m.rows, items: m.cols, interactions: m.rowPtr[m.rows] },
+    dims: params.factors,
+    itemIds: ds.itemIds,
+    titles: ds.titles,
+    itemCounts,
+    itemFactors: model.itemFactors,
+    userIds: ds.userIds,
+    userFactors: model.userFactors,
+    userItems: m,
+    evaluation,
+    signingKey: key,
+    usersPerShard: o.usersPerShard,
+  });
+  console.log(`wrote model ${manifest.version} to ${o.out} (${key ? 'signed' : 'UNSIGNED: set MODEL_SIGNING_KEY to publish'}) in ${((performance.now() - t0) / 1000).toFixed(1)}s total`);
+});

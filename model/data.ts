@@ -1,0 +1,222 @@
+/**
+ * Reads interaction data into a users × items strength matrix.
+ *
+ * Two layouts, detected from the header:
+ * - generic: `user_id,item_id[,weight][,timestamp]` (any column order, extra columns ignored);
+ *   optional item metadata CSV `item_id,title`.
+ * - UCI Online Retail raw export (InvoiceNo, StockCode, Description, Quantity, InvoiceDate,
+ *   UnitPrice, CustomerID, Country): cancellations (InvoiceNo "C…"), non-positive quantities,
+ *   rows without a customer and non-product stock codes are dropped; `17850.0` becomes `17850`;
+ *   the most frequent description of a stock code becomes its title.
+ *
+ * Every purchase line / event row adds its weight (default 1) to the pair's strength. Malformed
+ * rows are counted with their line numbers and skipped; they never abort the run.
+ */
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
+import { Readable, PassThrough } from 'node:stream';
+import { parse } from 'csv-parse';
+import { csrFromTriples, type Csr } from './sparse';
+
+export interface Dataset {
+  layout: 'generic' | 'online-retail';
+  userIds: string[];
+  itemIds: string[];
+  /** title per item index ('' when unknown) */
+  titles: string[];
+  /** users × items summed strengths */
+  matrix: Csr;
+  /** sha256 of the input file's bytes as read */
+  digest: string;
+  stats: LoadStats;
+}
+
+export interface LoadStats {
+  rows: number;
+  used: number;
+  /** rows dropped by the layout's rules (cancellations, non-products, …), by reason */
+  filtered: Record<string, number>;
+  malformed: number;
+  /** first malformed rows: 1-based line number in the file and why */
+  malformedExamples: { line: number; reason: string }[];
+}
+
+/**
+ * Stock codes of real products start with five digits, optionally followed by letters
+ * (85123A, 71053, 84029E). Everything else in the data is postage, fees or adjustments:
+ * POST, DOT, M, D, C2, S, B, PADS, CRUK, AMAZONFEE, BANK CHARGES, gift_0001_*, DCGS*…
+ */
+const PRODUCT_CODE = /^\d{5}[A-Za-z]*$/;
+
+const MAX_EXAMPLES = 20;
+
+export interface LoadOptions {
+  /** Optional `item_id,title` CSV for the generic layout. */
+  itemsFile?: string;
+}
+
+export async function loadInteractions(file: string, opts: LoadOptions = {}): Promise<Dataset> {
+  const hash = createHash('sha256');
+  const raw = createReadStream(file);
+  raw.on('data', (chunk) => hash.update(chunk));
+  const text: Readable = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw.pipe(new PassThrough());
+  const result = await parseStream(text);
+  if (opts.itemsFile) await applyTitles(result, opts.itemsFile);
+  return { ...result, digest: hash.digest('hex') };
+}
+
+/** Parses CSV text already in memory (tests, small inputs). */
+export async function parseInteractionsText(csv: string): Promise<Omit<Dataset, 'digest'>> {
+  return parseStream(Readable.from([csv]));
+}
+
+type Builder = {
+  users: Map<string, number>;
+  items: Map<string, number>;
+  titleVotes: Map<number, Map<string, number>>;
+  r: number[];
+  c: number[];
+  v: number[];
+};
+
+function intern(map: Map<string, number>, key: string): number {
+  let id = map.get(key);
+  if (id === undefined) {
+    id = map.size;
+    map.set(key, id);
+  }
+  return id;
+}
+
+async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
+  const stats: LoadStats = { rows: 0, used: 0, filtered: {}, malformed: 0, malformedExamples: [] };
+  const b: Builder = { users: new Map(), items: new Map(), titleVotes: new Map(), r: [], c: [], v: [] };
+  const bad = (line: number, reason: string) => {
+    stats.malformed++;
+    if (stats.malformedExamples.length < MAX_EXAMPLES) stats.malformedExamples.push({ line, reason });
+  };
+  const drop = (reason: string) => (stats.filtered[reason] = (stats.filtered[reason] ?? 0) + 1);
+
+  const parser = input.pipe(
+    parse({
+      bom: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      skip_records_with_error: true,
+      info: true,
+      trim: true,
+    }),
+  );
+  parser.on('skip', (err: Error & { lines?: number }) => bad(err.lines ?? 0, `unparseable CSV: ${err.message}`));
+
+  let header: string[] | undefined;
+  let layout: Dataset['layout'] = 'generic';
+  let col: Record<string, number> = {};
+  for await (const rec of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    const { record, info } = rec;
+    const line = info.lines;
+    if (!header) {
+      header = record.map((h) => h.trim());
+      const lower = header.map((h) => h.toLowerCase());
+      if (['invoiceno', 'stockcode', 'customerid', 'quantity'].every((h) => lower.includes(h))) {
+        layout = 'online-retail';
+        for (const name of ['invoiceno', 'stockcode', 'description', 'quantity', 'customerid']) col[name] = lower.indexOf(name);
+      } else if (lower.includes('user_id') && lower.includes('item_id')) {
+        for (const name of ['user_id', 'item_id', 'weight', 'timestamp', 'title']) col[name] = lower.indexOf(name);
+      } else {
+        throw new Error(
+          `unrecognised header "${header.join(',')}": expected user_id,item_id[,weight][,timestamp] or the UCI Online Retail columns`,
+        );
+      }
+      continue;
+    }
+    stats.rows++;
+    if (record.length < header.length) {
+      bad(line, `expected ${header.length} fields, got ${record.length}`);
+      continue;
+    }
+    if (layout === 'online-retail') {
+      const invoice = record[col.invoiceno];
+      const code = record[col.stockcode].toUpperCase();
+      const customer = record[col.customerid];
+      const qty = Number(record[col.quantity]);
+      if (invoice.startsWith('C')) { drop('cancellation'); continue; }
+      if (!customer) { drop('no customer'); continue; }
+      if (!Number.isFinite(qty)) { bad(line, `Quantity "${record[col.quantity]}" is not a number`); continue; }
+      if (qty <= 0) { drop('non-positive quantity'); continue; }
+      if (!PRODUCT_CODE.test(code)) { drop('non-product stock code'); continue; }
+      const user = normaliseId(customer);
+      if (user === undefined) { bad(line, `CustomerID "${customer}" is not an id`); continue; }
+      add(b, user, code, 1, record[col.description] ?? '');
+    } else {
+      const user = record[col.user_id];
+      const item = record[col.item_id];
+      if (!user) { bad(line, 'blank user_id'); continue; }
+      if (!item) { bad(line, 'blank item_id'); continue; }
+      let weight = 1;
+      if (col.weight >= 0 && record[col.weight] !== '') {
+        weight = Number(record[col.weight]);
+        if (!Number.isFinite(weight) || weight < 0) { bad(line, `weight "${record[col.weight]}" is not a non-negative number`); continue; }
+        if (weight === 0) { drop('zero weight'); continue; }
+      }
+      if (col.timestamp >= 0 && record[col.timestamp] !== '' && Number.isNaN(parseTimestamp(record[col.timestamp]))) {
+        bad(line, `timestamp "${record[col.timestamp]}" is neither ISO 8601 nor epoch seconds/ms`);
+        continue;
+      }
+      add(b, user, item, weight, col.title >= 0 ? record[col.title] : '');
+    }
+    stats.used++;
+  }
+  if (!header) throw new Error('input is empty');
+
+  const titles = new Array<string>(b.items.size).fill('');
+  for (const [item, votes] of b.titleVotes) {
+    let best = '', bestCount = -1;
+    for (const [t, n] of votes) if (n > bestCount || (n === bestCount && t < best)) { best = t; bestCount = n; }
+    titles[item] = best;
+  }
+  const matrix = csrFromTriples(b.users.size, b.items.size, Int32Array.from(b.r), Int32Array.from(b.c), Float32Array.from(b.v));
+  return { layout, userIds: [...b.users.keys()], itemIds: [...b.items.keys()], titles, matrix, stats };
+}
+
+function add(b: Builder, user: string, item: string, weight: number, title: string): void {
+  const u = intern(b.users, user);
+  const i = intern(b.items, item);
+  b.r.push(u);
+  b.c.push(i);
+  b.v.push(weight);
+  if (title) {
+    let votes = b.titleVotes.get(i);
+    if (!votes) b.titleVotes.set(i, (votes = new Map()));
+    votes.set(title, (votes.get(title) ?? 0) + 1);
+  }
+}
+
+/** `17850.0` → `17850`; other ids pass through trimmed. */
+export function normaliseId(raw: string): string | undefined {
+  const s = raw.trim();
+  if (!s) return undefined;
+  const m = /^(\d+)\.0+$/.exec(s);
+  return m ? m[1] : s;
+}
+
+export function parseTimestamp(s: string): number {
+  if (/^\d+(\.\d+)?$/.test(s)) {
+    const n = Number(s);
+    return n < 1e11 ? n * 1000 : n; // epoch seconds or milliseconds
+  }
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? NaN : t;
+}
+
+async function applyTitles(ds: Omit<Dataset, 'digest'>, file: string): Promise<void> {
+  const index = new Map(ds.itemIds.map((id, i) => [id, i]));
+  const raw = createReadStream(file);
+  const text: Readable = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
+  const parser = text.pipe(parse({ bom: true, columns: true, relax_column_count: true, skip_records_with_error: true, trim: true }));
+  for await (const row of parser as AsyncIterable<Record<string, string>>) {
+    const i = index.get(row.item_id);
+    if (i !== undefined && row.title) ds.titles[i] = row.title;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The Hono application: routes mounted under /v1, one error handler with a stable JSON shape,
+ * and the OpenAPI document generated from the schemas the routes validate with.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { HTTPException } from 'hono/http-exception';
+import { bodyLimit } from 'hono/body-limit';
+import { ApiError, errorBody, type ErrorCode } from './errors';
+import type { AppEnv } from './context';
+import { recommendations } from './routes/recommendations';
+import { items } from './routes/items';
+import { health, model } from './routes/model';
+import { renderDocs } from './routes/docs';
+
+/** Largest accepted request body; bigger ones get 413 before any parsing. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        const where = issue?.path?.length ? `${issue.path.join('.')}: ` : '';
+        const message = issue?.code === 'unrecognized_keys' ? `unknown field(s): ${(issue as { keys?: string[] }).keys?.join(', ')}` : issue?.message;
+        const code: ErrorCode = issue?.path?.[0] === 'k' ? 'k_out_of_range' : 'invalid_request';
+        throw new ApiError(400, code, `${where}${message ?? 'invalid request'}`);
+      }
+    },
+  });
+
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError(413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  const v1 = new OpenAPIHono<AppEnv>({ defaultHook: app.defaultHook });
+  v1.route('/', recommendations);
+  v1.route('/', items);
+  v1.route('/', model);
+  app.route('/v1', v1);
+  app.route('/', health);
+
+  const docConfig = {
+    openapi: '3.1.0',
+    info: {
+      title: 'Edge recommendation API',
+      version: '1',
+      description: 'Personalised product recommendations scored at the edge (iALS factors, onnxruntime-web).',
+    },
+  };
+  app.doc31('/openapi.json', docConfig);
+  app.get('/docs', (c) => c.html(renderDocs(app.getOpenAPI31Document(docConfig) as never)));
+
+  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404));
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status);
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      const message = err.message || 'bad request';
+      const code: ErrorCode = /json/i.test(message) ? 'malformed_json' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
+      if (status >= 500) console.error(err);
+      return c.json(errorBody(code, message), status as 400);
+    }
+    console.error(err);
+    return c.json(errorBody('internal', 'internal error'), 500);
+  });
+  return app;
+}

@@ -1,0 +1,35 @@
+/** Builds the plain dependency objects that serving functions take, from a Hono context. */
+import type { Context } from 'hono';
+import { configFrom, type Config } from './config';
+import { bundledSource } from './serving/bundled';
+import { registry, type RegistryDeps } from './serving/registry';
+import type { ServingModel } from './serving/model';
+import type { UserStoreDeps } from './serving/users';
+
+export type AppEnv = { Bindings: Env };
+
+export function config(c: Context<AppEnv>): Config {
+  return configFrom(c.env);
+}
+
+export function registryDeps(env: Env): RegistryDeps {
+  return { kv: env.RECS_KV, bucket: env.MODELS, config: configFrom(env), bundled: bundledSource };
+}
+
+export function activeModel(c: Context<AppEnv>): Promise<ServingModel> {
+  return registry.active(registryDeps(c.env));
+}
+
+export function defer(c: Context<AppEnv>): (p: Promise<unknown>) => void {
+  return (p) => {
+    try {
+      c.executionCtx.waitUntil(p);
+    } catch {
+      void p; // no execution context (app.request in unit tests): let it run unawaited
+    }
+  };
+}
+
+export function userStore(c: Context<AppEnv>): UserStoreDeps {
+  return { kv: c.env.RECS_KV, ttlSeconds: config(c).userEmbeddingTtlSeconds, defer: defer(c) };
+}

@@ -1,0 +1,110 @@
+/**
+ * Which model serves a request, per isolate.
+ *
+ * The active version is a small JSON pointer in KV (`model:active`), written last by a refresh.
+ * Isolates cache it for ACTIVE_POINTER_TTL_SECONDS, so every location notices a switch within
+ * that bound; a version is loaded once per isolate (at most two kept, so a switch never
+ * needs three in memory). Each request takes one ServingModel and uses only it, which is what
+ * guarantees that user vectors and item factors of different versions never meet.
+ * Without a pointer the bundled default model serves (unless SERVE_BUNDLED_MODEL = "false").
+ */
+import { ApiError } from '../errors';
+import type { Config } from '../config';
+import { loadServingModel, parseManifest, type ArtifactSource, type ServingModel } from './model';
+
+export const ACTIVE_KEY = 'model:active';
+export const MODEL_PREFIX = 'models/';
+
+export interface ActivePointer {
+  version: string;
+  activatedAt: string;
+  /** earlier good versions, newest first (rollback targets) */
+  previous: string[];
+}
+
+export function r2Source(bucket: R2Bucket, version: string): ArtifactSource {
+  return {
+    kind: 'r2',
+    async get(file) {
+      const obj = await bucket.get(`${MODEL_PREFIX}${version}/${file}`);
+      return obj ? obj.arrayBuffer() : null;
+    },
+  };
+}
+
+export interface RegistryDeps {
+  kv: KVNamespace;
+  bucket: R2Bucket;
+  config: Config;
+  bundled: () => Promise<ArtifactSource>;
+}
+
+const MAX_LOADED = 2;
+
+export class ModelRegistry {
+  private loaded = new Map<string, Promise<ServingModel>>();
+  private pointer: { value: ActivePointer | null; fetchedAt: number } | undefined;
+
+  /** Drops the cached pointer (after this isolate itself switched versions). */
+  invalidatePointer(): void {
+    this.pointer = undefined;
+  }
+
+  async activePointer(deps: RegistryDeps): Promise<ActivePointer | null> {
+    const ttlMs = deps.config.activePointerTtlSeconds * 1000;
+    const now = Date.now();
+    if (!this.pointer || now - this.pointer.fetchedAt >= ttlMs) {
+      const value = await deps.kv.get<ActivePointer>(ACTIVE_KEY, 'json');
+      this.pointer = { value, fetchedAt: now };
+    }
+    return this.pointer.value;
+  }
+
+  /** The model that serves now. Throws a 503 ApiError when there is none. */
+  async active(deps: RegistryDeps): Promise<ServingModel> {
+    const pointer = await this.activePointer(deps);
+    if (pointer) {
+      try {
+        return await this.load(pointer.version, () => r2Source(deps.bucket, pointer.version));
+      } catch (err) {
+        // The pointer only ever names verified versions, so this is storage trouble (an object
+        // deleted by hand, R2 unavailable). Serve the bundled model rather than fail.
+        console.error(`active model ${pointer.version} failed to load: ${err instanceof Error ? err.message : String(err)}`);
+        if (!deps.config.serveBundledModel) throw new ApiError(503, 'no_model', `The active model ${pointer.version} cannot be loaded right now; retry shortly.`);
+      }
+    }
+    if (deps.config.serveBundledModel) {
+      const source = await deps.bundled();
+      return this.load('bundled', async () => source);
+    }
+    throw new ApiError(
+      503,
+      'no_model',
+      'No model is active yet. Train one (npm run train), publish it to the origin (npm run publish) and trigger a refresh (POST /admin/refresh, or wait for the cron).',
+    );
+  }
+
+  /** Loads (once per isolate) the model at `key`; a failed load is not cached. */
+  load(key: string, source: () => ArtifactSource | Promise<ArtifactSource>): Promise<ServingModel> {
+    let entry = this.loaded.get(key);
+    if (entry) {
+      // refresh LRU position
+      this.loaded.delete(key);
+      this.loaded.set(key, entry);
+      return entry;
+    }
+    entry = (async () => {
+      const src = await source();
+      const manifestBytes = await src.get('manifest.json');
+      if (!manifestBytes) throw new Error(`manifest.json of ${key} is missing`);
+      return loadServingModel(src, parseManifest(manifestBytes, key));
+    })();
+    entry.catch(() => this.loaded.delete(key));
+    this.loaded.set(key, entry);
+    while (this.loaded.size > MAX_LOADED) this.loaded.delete(this.loaded.keys().next().value!);
+    return entry;
+  }
+}
+
+/** One registry per isolate. */
+export const registry = new ModelRegistry();
