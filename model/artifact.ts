@@ -26,6 +26,8 @@ export interface ArtifactInput {
   /** users who interacted with each item */
   itemCounts: ArrayLike<number>;
   itemFactors: Float32Array;
+  /** per-item scale p_i of the unobserved weight (mean 1) */
+  itemWeights: Float32Array;
   userIds: string[];
   userFactors: Float32Array;
   /** each user's training interactions (users × items strengths), stored in the user shards */
@@ -80,7 +82,8 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
   const { q, scales } = quantizeRows(input.itemFactors, itemCount, dims);
   files[FILES.itemFactorsInt8] = bytesOf(q);
   files[FILES.itemScales] = bytesOf(scales);
-  files[FILES.gram] = bytesOf(gram(input.itemFactors, itemCount, dims));
+  files[FILES.gram] = bytesOf(gram(input.itemFactors, itemCount, dims, input.itemWeights));
+  files[FILES.itemWeights] = bytesOf(input.itemWeights);
   const order = Array.from({ length: itemCount }, (_, i) => i).sort(
     (a, b) => input.itemCounts[b] - input.itemCounts[a] || a - b,
   );
@@ -120,7 +123,7 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
     userCount: input.userIds.length,
     userShards,
     foldIn: input.foldIn,
-    dtypes: { itemFactors: 'float32', itemFactorsInt8: 'int8', itemScales: 'float32', gram: 'float64', userFactors: 'float32' },
+    dtypes: { itemFactors: 'float32', itemFactorsInt8: 'int8', itemScales: 'float32', gram: 'float64', itemWeights: 'float32', userFactors: 'float32' },
     metrics: input.evaluation
       ? { protocol: input.evaluation.protocol, model: input.evaluation.model, popularity: input.evaluation.popularity }
       : null,

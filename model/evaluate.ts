@@ -103,12 +103,13 @@ export function evaluateFactors(
   dims: number,
   params: FoldInParams,
   test: Split['test'],
+  itemWeights?: Float32Array,
 ): Metrics {
-  const g = gram(itemFactors, itemCount, dims);
+  const g = gram(itemFactors, itemCount, dims, itemWeights);
   const scores = new Float32Array(itemCount);
   const per: Metrics[] = [];
   for (const t of test) {
-    const u = foldIn(itemFactors, g, dims, itemCount, params, t.foldIn);
+    const u = foldIn(itemFactors, g, dims, itemCount, params, t.foldIn, itemWeights);
     scoreAll(itemFactors, itemCount, dims, u, scores);
     const ranked = topK(scores, 100, new Set(t.foldIn.map((x) => x.index))).map((s) => s.index);
     per.push(rankingMetrics(ranked, t.heldOut));
@@ -136,7 +137,7 @@ export function evaluateIals(m: Csr, params: IalsParams, split: SplitOptions, op
       testUsers: s.test.length,
       trainUsers: s.trainUsers.length,
     },
-    model: evaluateFactors(model.itemFactors, model.itemCount, model.dims, params, s.test),
+    model: evaluateFactors(model.itemFactors, model.itemCount, model.dims, params, s.test, model.itemWeights),
     popularity: evaluatePopularity(s.train, s.test),
   };
 }

@@ -2,18 +2,22 @@
  * Implicit-feedback alternating least squares (iALS).
  *
  * Hu, Koren & Volinsky (2008), with the unobserved weight w0 and frequency-scaled regularisation
- * of Rendle et al. (2022, "Revisiting the Performance of iALS on Item Recommendation Benchmarks").
- * Every (user, item) pair is a regression target: 1 with confidence c = 1 + alpha·log1p(r) where
- * the user interacted with strength r, 0 with weight w0 everywhere else. See src/core/foldin.ts
- * for the per-row equation; the trainer and the edge share it.
+ * of Rendle et al. (2022, "Revisiting the Performance of iALS on Item Recommendation Benchmarks"),
+ * and optional popularity-aware weights on missing items (He et al. 2016, eALS):
+ *   observed (u,i) with strength r: target 1, weight c = 1 + alpha·log1p(r)
+ *   unobserved (u,i):               target 0, weight w0·p_i,  p_i ∝ (count_i + 1)^popularityExponent, mean 1
+ * See src/core/foldin.ts for the user step; the trainer and the edge share it.
  *
  * Two solvers for the same per-row system:
  * - `cg`: a few conjugate-gradient steps warm-started from the previous epoch's row (the fast
  *   path, as in benfred/implicit): A·p is formed implicitly in O(D² + |I_u|·D), A never is.
  * - `cholesky`: builds A and solves exactly in O(|I_u|·D² + D³) — the slow reference path the
  *   tests compare CG against.
+ *
+ * The numeric loops are hand-written: this is the hot path (see BENCHMARKS.md), and a generic
+ * matrix library would allocate per row.
  */
-import { confidence, userRegularization, type FoldInParams } from '../src/core/foldin';
+import { confidence, rowRegularization, type FoldInParams } from '../src/core/foldin';
 import { cholesky, choleskySolve, gram } from '../src/core/linalg';
 import { Rng } from './rng';
 import { transpose, type Csr } from './sparse';
@@ -29,19 +33,22 @@ export interface IalsParams extends FoldInParams {
   seed: number;
   /** Standard deviation of the initial factors is initScale / sqrt(D). */
   initScale: number;
+  /** β in p_i ∝ (count_i + 1)^β for the unobserved weights (0 = uniform, plain iALS). */
+  popularityExponent: number;
 }
 
 export const DEFAULT_PARAMS: IalsParams = {
-  factors: 64,
+  factors: 128,
   iterations: 15,
   cgSteps: 3,
   solver: 'cg',
   seed: 42,
   initScale: 0.1,
   unobservedWeight: 1,
-  alpha: 10,
-  regularization: 0.1,
+  alpha: 1,
+  regularization: 1,
   regExponent: 0,
+  popularityExponent: 0,
 };
 
 export interface IalsModel {
@@ -53,6 +60,8 @@ export interface IalsModel {
   userFactors: Float32Array;
   /** N×D row-major */
   itemFactors: Float32Array;
+  /** p_i, mean 1, length N */
+  itemWeights: Float32Array;
 }
 
 export interface EpochReport {
@@ -74,6 +83,28 @@ export function initFactors(rows: number, dims: number, scale: number, rng: Rng)
   return f;
 }
 
+/** p_i ∝ (count_i + 1)^β normalised to mean 1 (all ones for β = 0). */
+export function itemWeightsFor(userItems: Csr, beta: number): Float32Array {
+  const w = new Float32Array(userItems.cols).fill(1);
+  if (beta === 0) return w;
+  const counts = new Float64Array(userItems.cols);
+  for (let p = 0; p < userItems.rowPtr[userItems.rows]; p++) counts[userItems.colIdx[p]]++;
+  let sum = 0;
+  for (let i = 0; i < w.length; i++) sum += (w[i] = Math.pow(counts[i] + 1, beta));
+  const mean = sum / w.length;
+  for (let i = 0; i < w.length; i++) w[i] /= mean;
+  return w;
+}
+
+/**
+ * The weights of the unobserved pairs of one half-epoch: pair (r, c) has weight rowScale[r]·colWeight[c].
+ * User step: rowScale = w0, colWeight = p. Item step: rowScale = w0·p, colWeight = 1.
+ */
+export interface SideWeights {
+  rowScale: Float32Array;
+  colWeight: Float32Array;
+}
+
 /**
  * Trains iALS on a users × items strength matrix.
  * @param userItems  U×N CSR of interaction strengths
@@ -82,35 +113,48 @@ export function trainIals(userItems: Csr, params: IalsParams, opts: TrainOptions
   const dims = params.factors;
   const rng = new Rng(params.seed);
   const itemUsers = transpose(userItems);
+  const p = itemWeightsFor(userItems, params.popularityExponent);
+  const userSide: SideWeights = { rowScale: new Float32Array(userItems.rows).fill(params.unobservedWeight), colWeight: p };
+  const itemSide: SideWeights = { rowScale: p.map((x) => x * params.unobservedWeight), colWeight: new Float32Array(userItems.rows).fill(1) };
   // Item factors start random; user factors are solved first so their initial value only
   // matters as the CG warm start.
   const userFactors = initFactors(userItems.rows, dims, params.initScale, rng);
   const itemFactors = initFactors(userItems.cols, dims, params.initScale, rng);
   for (let epoch = 1; epoch <= params.iterations; epoch++) {
     const t0 = performance.now();
-    solveSide(userFactors, itemFactors, userItems, params);
-    solveSide(itemFactors, userFactors, itemUsers, params);
+    solveSide(userFactors, itemFactors, userItems, params, userSide);
+    solveSide(itemFactors, userFactors, itemUsers, params, itemSide);
     const seconds = (performance.now() - t0) / 1000;
     const report: EpochReport = { epoch, seconds };
-    if (opts.computeLoss) report.loss = trainingLoss(userItems, userFactors, itemFactors, params);
+    if (opts.computeLoss) report.loss = trainingLoss(userItems, userFactors, itemFactors, params, p);
     opts.onEpoch?.(report);
   }
-  return { params, dims, userCount: userItems.rows, itemCount: userItems.cols, userFactors, itemFactors };
+  return { params, dims, userCount: userItems.rows, itemCount: userItems.cols, userFactors, itemFactors, itemWeights: p };
 }
 
 /**
- * One half-epoch: re-solves every row of `target` with `fixed` held constant.
+ * One half-epoch: re-solves rows [from, to) of `target` with `fixed` held constant.
  * @param target  R×D factors being solved (updated in place)
  * @param fixed   C×D factors of the other side
  * @param m       R×C strengths
+ * @param g       Σ_c colWeight[c]·f_c f_cᵀ (computed here when omitted)
  */
-export function solveSide(target: Float32Array, fixed: Float32Array, m: Csr, params: IalsParams): void {
-  const dims = params.factors;
-  const g = gram(fixed, m.cols, dims);
-  const scratch = new Scratch(dims);
-  for (let r = 0; r < m.rows; r++) {
-    if (params.solver === 'cholesky') solveRowCholesky(target, fixed, g, m, r, params, scratch);
-    else solveRowCg(target, fixed, g, m, r, params, scratch);
+export function solveSide(
+  target: Float32Array,
+  fixed: Float32Array,
+  m: Csr,
+  params: IalsParams,
+  w: SideWeights,
+  from = 0,
+  to = m.rows,
+  g: Float64Array = gram(fixed, m.cols, params.factors, w.colWeight),
+): void {
+  let colMass = 0;
+  for (let c = 0; c < m.cols; c++) colMass += w.colWeight[c];
+  const scratch = new Scratch(params.factors);
+  for (let r = from; r < to; r++) {
+    if (params.solver === 'cholesky') solveRowCholesky(target, fixed, g, m, r, params, w, colMass, scratch);
+    else solveRowCg(target, fixed, g, m, r, params, w, colMass, scratch);
   }
 }
 
@@ -121,6 +165,8 @@ class Scratch {
   r: Float64Array;
   p: Float64Array;
   ap: Float64Array;
+  conf: Float64Array = new Float64Array(64);
+  extra: Float64Array = new Float64Array(64);
   constructor(dims: number) {
     this.a = new Float64Array(dims * dims);
     this.b = new Float64Array(dims);
@@ -129,19 +175,34 @@ class Scratch {
     this.p = new Float64Array(dims);
     this.ap = new Float64Array(dims);
   }
+  /** per-nonzero confidence c and c − unobserved weight for one row */
+  weights(m: Csr, row: number, params: IalsParams, w: SideWeights): void {
+    const start = m.rowPtr[row], n = m.rowPtr[row + 1] - start;
+    if (this.conf.length < n) {
+      this.conf = new Float64Array(n * 2);
+      this.extra = new Float64Array(n * 2);
+    }
+    const scale = w.rowScale[row];
+    for (let k = 0; k < n; k++) {
+      const c = confidence(params, m.values[start + k]);
+      this.conf[k] = c;
+      this.extra[k] = c - scale * w.colWeight[m.colIdx[start + k]];
+    }
+  }
 }
 
-function solveRowCholesky(target: Float32Array, fixed: Float32Array, g: Float64Array, m: Csr, row: number, params: IalsParams, s: Scratch): void {
+function solveRowCholesky(target: Float32Array, fixed: Float32Array, g: Float64Array, m: Csr, row: number, params: IalsParams, w: SideWeights, colMass: number, s: Scratch): void {
   const dims = params.factors;
-  const w0 = params.unobservedWeight;
+  const scale = w.rowScale[row];
   const { a, b } = s;
-  for (let k = 0; k < dims * dims; k++) a[k] = w0 * g[k];
+  for (let k = 0; k < dims * dims; k++) a[k] = scale * g[k];
   b.fill(0);
+  s.weights(m, row, params, w);
   const start = m.rowPtr[row], end = m.rowPtr[row + 1];
-  for (let p = start; p < end; p++) {
-    const off = m.colIdx[p] * dims;
-    const c = confidence(params, m.values[p]);
-    const extra = c - w0;
+  for (let q = start; q < end; q++) {
+    const off = m.colIdx[q] * dims;
+    const c = s.conf[q - start];
+    const extra = s.extra[q - start];
     for (let i = 0; i < dims; i++) {
       const yi = fixed[off + i];
       b[i] += c * yi;
@@ -150,7 +211,7 @@ function solveRowCholesky(target: Float32Array, fixed: Float32Array, g: Float64A
       for (let j = 0; j < dims; j++) a[ai + j] += e * fixed[off + j];
     }
   }
-  const lambda = userRegularization(params, end - start, m.cols);
+  const lambda = rowRegularization(params, end - start, scale * colMass);
   for (let i = 0; i < dims; i++) a[i * dims + i] += lambda;
   if (!cholesky(a, dims)) throw new Error(`row ${row}: system not positive definite`);
   choleskySolve(a, dims, b);
@@ -158,28 +219,29 @@ function solveRowCholesky(target: Float32Array, fixed: Float32Array, g: Float64A
   for (let i = 0; i < dims; i++) target[off + i] = b[i];
 }
 
-function solveRowCg(target: Float32Array, fixed: Float32Array, g: Float64Array, m: Csr, row: number, params: IalsParams, s: Scratch): void {
+function solveRowCg(target: Float32Array, fixed: Float32Array, g: Float64Array, m: Csr, row: number, params: IalsParams, w: SideWeights, colMass: number, s: Scratch): void {
   const dims = params.factors;
-  const w0 = params.unobservedWeight;
+  const scale = w.rowScale[row];
   const { x, r, p, ap } = s;
   const start = m.rowPtr[row], end = m.rowPtr[row + 1];
-  const lambda = userRegularization(params, end - start, m.cols);
+  const lambda = rowRegularization(params, end - start, scale * colMass);
+  s.weights(m, row, params, w);
+  const conf = s.conf, extraW = s.extra;
   const off = row * dims;
   for (let i = 0; i < dims; i++) x[i] = target[off + i];
 
-  // r = b − A·x, with A·x = w0·G·x + Σ (c−w0)·y (y·x) + λx and b = Σ c·y
+  // r = b − A·x, with A·x = scale·G·x + Σ extra·y (y·x) + λx and b = Σ c·y
   for (let i = 0; i < dims; i++) {
     let gx = 0;
     const gi = i * dims;
     for (let j = 0; j < dims; j++) gx += g[gi + j] * x[j];
-    r[i] = -w0 * gx - lambda * x[i];
+    r[i] = -scale * gx - lambda * x[i];
   }
   for (let q = start; q < end; q++) {
     const yo = m.colIdx[q] * dims;
-    const c = confidence(params, m.values[q]);
     let yx = 0;
     for (let i = 0; i < dims; i++) yx += fixed[yo + i] * x[i];
-    const coef = c - (c - w0) * yx;
+    const coef = conf[q - start] - extraW[q - start] * yx;
     for (let i = 0; i < dims; i++) r[i] += coef * fixed[yo + i];
   }
   let rsold = 0;
@@ -188,29 +250,27 @@ function solveRowCg(target: Float32Array, fixed: Float32Array, g: Float64Array, 
     rsold += r[i] * r[i];
   }
   for (let step = 0; step < params.cgSteps && rsold > 1e-20; step++) {
-    // ap = A·p
     for (let i = 0; i < dims; i++) {
       let gp = 0;
       const gi = i * dims;
       for (let j = 0; j < dims; j++) gp += g[gi + j] * p[j];
-      ap[i] = w0 * gp + lambda * p[i];
+      ap[i] = scale * gp + lambda * p[i];
     }
     for (let q = start; q < end; q++) {
       const yo = m.colIdx[q] * dims;
-      const extra = confidence(params, m.values[q]) - w0;
       let yp = 0;
       for (let i = 0; i < dims; i++) yp += fixed[yo + i] * p[i];
-      const coef = extra * yp;
+      const coef = extraW[q - start] * yp;
       for (let i = 0; i < dims; i++) ap[i] += coef * fixed[yo + i];
     }
     let pap = 0;
     for (let i = 0; i < dims; i++) pap += p[i] * ap[i];
     if (!(pap > 0)) break;
-    const step_ = rsold / pap;
+    const alpha = rsold / pap;
     let rsnew = 0;
     for (let i = 0; i < dims; i++) {
-      x[i] += step_ * p[i];
-      r[i] -= step_ * ap[i];
+      x[i] += alpha * p[i];
+      r[i] -= alpha * ap[i];
       rsnew += r[i] * r[i];
     }
     const beta = rsnew / rsold;
@@ -222,40 +282,38 @@ function solveRowCg(target: Float32Array, fixed: Float32Array, g: Float64Array, 
 
 /**
  * Weighted squared loss (plus L2 terms) per observed pair:
- *   Σ_obs c(1−ŷ)² + w0·Σ_unobs ŷ² + Σ_u λ_u‖x_u‖² + Σ_i λ_i‖y_i‖²
- * computed without visiting the unobserved pairs: Σ_all ŷ² = Σ_u x_uᵀ G x_u.
+ *   Σ_obs c(1−ŷ)² + Σ_unobs w0·p_i·ŷ² + Σ_u λ_u‖x_u‖² + Σ_i λ_i‖y_i‖²
+ * computed without visiting the unobserved pairs: Σ_all w0·p_i·ŷ² = w0·Σ_u x_uᵀ G_p x_u.
  */
-export function trainingLoss(m: Csr, x: Float32Array, y: Float32Array, params: IalsParams): number {
+export function trainingLoss(m: Csr, x: Float32Array, y: Float32Array, params: IalsParams, p: Float32Array): number {
   const dims = params.factors;
   const w0 = params.unobservedWeight;
-  const g = gram(y, m.cols, dims);
+  const g = gram(y, m.cols, dims, p);
   let loss = 0;
   const itemCounts = new Int32Array(m.cols);
   for (let u = 0; u < m.rows; u++) {
     const xo = u * dims;
-    let quad = 0;
+    let quad = 0, norm = 0;
     for (let i = 0; i < dims; i++) {
       let gx = 0;
       for (let j = 0; j < dims; j++) gx += g[i * dims + j] * x[xo + j];
       quad += x[xo + i] * gx;
+      norm += x[xo + i] * x[xo + i];
     }
-    loss += w0 * quad;
-    let norm = 0;
-    for (let i = 0; i < dims; i++) norm += x[xo + i] * x[xo + i];
-    loss += userRegularization(params, m.rowPtr[u + 1] - m.rowPtr[u], m.cols) * norm;
+    loss += w0 * quad + rowRegularization(params, m.rowPtr[u + 1] - m.rowPtr[u], w0 * m.cols) * norm;
     for (let q = m.rowPtr[u]; q < m.rowPtr[u + 1]; q++) {
       const it = m.colIdx[q];
       itemCounts[it]++;
       const c = confidence(params, m.values[q]);
       let pred = 0;
       for (let i = 0; i < dims; i++) pred += x[xo + i] * y[it * dims + i];
-      loss += c * (1 - pred) * (1 - pred) - w0 * pred * pred;
+      loss += c * (1 - pred) * (1 - pred) - w0 * p[it] * pred * pred;
     }
   }
   for (let it = 0; it < m.cols; it++) {
     let norm = 0;
     for (let i = 0; i < dims; i++) norm += y[it * dims + i] * y[it * dims + i];
-    loss += userRegularization(params, itemCounts[it], m.rows) * norm;
+    loss += rowRegularization(params, itemCounts[it], w0 * p[it] * m.rows) * norm;
   }
   const nnz = m.rowPtr[m.rows];
   return nnz > 0 ? loss / nnz : 0;

@@ -25,6 +25,7 @@ export function hyperparameterOptions(cmd: Command): Command {
     .option('--unobserved-weight <x>', 'weight w0 of unobserved pairs', num('float', 0), d.unobservedWeight)
     .option('--cg-steps <n>', 'conjugate-gradient steps per row', num('int', 1), d.cgSteps)
     .option('--solver <name>', 'cg (fast) or cholesky (exact reference)', d.solver)
+    .option('--popularity-exponent <x>', 'β: unobserved weight of item i ∝ (count_i + 1)^β (0 = uniform)', num('float'), d.popularityExponent)
     .option('--seed <n>', 'random seed', num('int', 0), d.seed);
 }
 
@@ -41,6 +42,7 @@ export function paramsFrom(o: Record<string, unknown>): IalsParams {
     solver: o.solver,
     seed: o.seed as number,
     initScale: DEFAULT_PARAMS.initScale,
+    popularityExponent: o.popularityExponent as number,
   };
 }
 
@@ -50,8 +52,8 @@ export async function signingKey(keyFile?: string): Promise<string | undefined> 
   return process.env.MODEL_SIGNING_KEY?.trim() || undefined;
 }
 
-export function fmt(m: Record<string, number>): string {
-  return Object.entries(m).map(([k, v]) => `${k}=${v.toFixed(4)}`).join('  ');
+export function fmt(m: object): string {
+  return Object.entries(m).map(([k, v]) => `${k}=${(v as number).toFixed(4)}`).join("  ");
 }
 
 export async function run(main: () => Promise<void>): Promise<void> {

@@ -90,6 +90,7 @@ await run(async () => {
     titles: ds.titles,
     itemCounts,
     itemFactors: model.itemFactors,
+    itemWeights: model.itemWeights,
     userIds: ds.userIds,
     userFactors: model.userFactors,
     userItems: m,

@@ -5,11 +5,14 @@
  * This is the exact same equation the trainer solves for every user, so a user vector computed at
  * the edge from a basket or an event history lives in the same space as the trained ones:
  *
- *   (w0·G + Σ_i (c_i − w0)·y_i y_iᵀ + λ_u·I) x = Σ_i c_i·y_i
+ *   (w0·G + Σ_i (c_i − w0·p_i)·y_i y_iᵀ + λ_u·I) x = Σ_i c_i·y_i,     G = Σ_j p_j·y_j y_jᵀ
  *   c_i = 1 + alpha·log1p(r_i)          (confidence of an observed interaction of strength r_i)
  *   λ_u = λ·(|I_u| + w0·N)^ν            (frequency-scaled regularisation, Rendle et al. 2022)
  *
- * w0 is the weight on unobserved pairs (Hu, Koren & Volinsky use 1; Rendle et al. a small α0).
+ * w0 is the weight on unobserved pairs (Hu, Koren & Volinsky use 1; Rendle et al. a small α0);
+ * p_i ≥ 0 scales it per item, with mean 1 (p_i = 1 everywhere is plain iALS; popularity-aware
+ * weights as in He et al. 2016 make missing popular items stronger negatives). The artifact
+ * ships G already weighted, and p.
  */
 import { cholesky, choleskySolve } from './linalg';
 
@@ -35,16 +38,22 @@ export function confidence(params: FoldInParams, strength: number): number {
   return 1 + params.alpha * Math.log1p(strength);
 }
 
+/** λ·(n + unobserved mass)^ν; for a user the unobserved mass is w0·Σp = w0·N. */
 export function userRegularization(params: FoldInParams, interactions: number, itemCount: number): number {
-  return params.regularization * Math.pow(interactions + params.unobservedWeight * itemCount, params.regExponent);
+  return rowRegularization(params, interactions, params.unobservedWeight * itemCount);
+}
+
+export function rowRegularization(params: FoldInParams, interactions: number, unobservedMass: number): number {
+  return params.regularization * Math.pow(interactions + unobservedMass, params.regExponent);
 }
 
 /**
  * Exact user step by Cholesky.
  * @param y      item factors, row-major N×D float32
- * @param g      Gram matrix YᵀY, D×D (float32 or float64)
- * @param items  the user's interactions (indices must be < N; duplicates are summed by the caller)
- * @returns      the user vector, length D
+ * @param g            weighted Gram matrix Σ p_j·y_j y_jᵀ, D×D
+ * @param items        the user's interactions (indices must be < N; duplicates summed by the caller)
+ * @param itemWeights  p, length N (omitted = all 1)
+ * @returns            the user vector, length D
  */
 export function foldIn(
   y: Float32Array,
@@ -53,6 +62,7 @@ export function foldIn(
   itemCount: number,
   params: FoldInParams,
   items: readonly WeightedItem[],
+  itemWeights?: ArrayLike<number>,
 ): Float32Array {
   const w0 = params.unobservedWeight;
   const a = new Float64Array(dims * dims);
@@ -61,7 +71,7 @@ export function foldIn(
   for (const { index, strength } of items) {
     const c = confidence(params, strength);
     const off = index * dims;
-    const extra = c - w0;
+    const extra = c - w0 * (itemWeights ? itemWeights[index] : 1);
     for (let p = 0; p < dims; p++) {
       const yp = y[off + p];
       b[p] += c * yp;

@@ -46,18 +46,23 @@ export function rowDot(m: Float32Array, row: number, dims: number, v: ArrayLike<
   return s;
 }
 
-/** Gram matrix YᵀY (dims×dims, float64) of a row-major n×dims float32 matrix. */
-export function gram(y: Float32Array, n: number, dims: number): Float64Array {
+/**
+ * Gram matrix Σ_i w_i·y_i y_iᵀ (dims×dims, float64) of a row-major n×dims float32 matrix,
+ * with optional per-row weights (omitted = YᵀY).
+ */
+export function gram(y: Float32Array, n: number, dims: number, weights?: ArrayLike<number>): Float64Array {
   const g = new Float64Array(dims * dims);
   const row = new Float64Array(dims);
   for (let i = 0; i < n; i++) {
     const off = i * dims;
-    for (let a = 0; a < dims; a++) row[a] = y[off + a];
+    const w = weights ? weights[i] : 1;
+    if (w === 0) continue;
+    for (let a = 0; a < dims; a++) row[a] = w * y[off + a];
     for (let a = 0; a < dims; a++) {
       const ra = row[a];
       if (ra === 0) continue;
       const ga = a * dims;
-      for (let b = a; b < dims; b++) g[ga + b] += ra * row[b];
+      for (let b = a; b < dims; b++) g[ga + b] += ra * y[off + b];
     }
   }
   for (let a = 0; a < dims; a++) for (let b = 0; b < a; b++) g[a * dims + b] = g[b * dims + a];

@@ -11,12 +11,17 @@ import { z } from 'zod';
 export const FORMAT_VERSION = 1;
 export const SUPPORTED_FORMAT_VERSIONS = [1] as const;
 
+/** Key layout of origin storage: models/<version>/<file>, and the pointer publish writes last. */
+export const ORIGIN_PREFIX = 'models/';
+export const LATEST_KEY = 'models/latest.json';
+
 /** File names inside an artifact. */
 export const FILES = {
   itemFactors: 'item_factors.f32',
   itemFactorsInt8: 'item_factors.i8',
   itemScales: 'item_scales.f32',
   gram: 'foldin_gram.f64',
+  itemWeights: 'item_weights.f32',
   catalog: 'catalog.json',
   scorer: 'scorer.onnx',
   userShard: (n: number) => `users/${String(n).padStart(4, '0')}.bin`,
@@ -61,6 +66,7 @@ export const manifestSchema = z.object({
     itemFactorsInt8: z.literal('int8'),
     itemScales: z.literal('float32'),
     gram: z.literal('float64'),
+    itemWeights: z.literal('float32'),
     userFactors: z.literal('float32'),
   }),
   metrics: z

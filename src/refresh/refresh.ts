@@ -14,14 +14,13 @@
  * every run.
  */
 import { sha256Hex } from '../core/bytes';
-import { signatureSchema } from '../core/manifest';
+import { LATEST_KEY, ORIGIN_PREFIX as MODEL_PREFIX, signatureSchema } from '../core/manifest';
 import { verifyManifest } from '../core/signing';
 import type { Config } from '../config';
 import { ModelLoadError, parseManifest, loadServingModel } from '../serving/model';
-import { ACTIVE_KEY, MODEL_PREFIX, r2Source, registry, type ActivePointer } from '../serving/registry';
+import { ACTIVE_KEY, r2Source, registry, type ActivePointer } from '../serving/registry';
 import { writeLastRefresh, type RefreshStatus } from './status';
 
-export const LATEST_KEY = `${MODEL_PREFIX}latest.json`;
 const REJECTED_PREFIX = 'model:rejected:';
 
 export interface RefreshDeps {

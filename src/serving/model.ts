@@ -44,6 +44,7 @@ export class ServingModel {
     readonly catalog: Catalog,
     readonly itemFactors: Float32Array,
     readonly gram: Float64Array,
+    readonly itemWeights: Float32Array,
     readonly scorer: OrtScorer,
   ) {
     this.version = manifest.version;
@@ -126,6 +127,10 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
   if (gramBytes.byteLength !== dims * dims * 8) throw new ModelLoadError(v, `Gram matrix is not ${dims}×${dims} float64`);
   const gram = new Float64Array(gramBytes);
   for (const x of gram) if (!Number.isFinite(x)) throw new ModelLoadError(v, 'Gram matrix contains a non-finite value');
+  const weightBytes = await fetchChecked(source, manifest, FILES.itemWeights);
+  if (weightBytes.byteLength !== itemCount * 4) throw new ModelLoadError(v, `item weights are not ${itemCount} float32`);
+  const itemWeights = new Float32Array(weightBytes);
+  for (const x of itemWeights) if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, 'item weights must be finite and non-negative');
 
   let catalog: Catalog;
   try {
@@ -157,5 +162,5 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
   const want = topK(scoreAll(itemFactors, itemCount, dims, probe), k);
   const agree = want.every((w, j) => Math.abs(w.score - got[j].score) <= 1e-4 * Math.max(1, Math.abs(w.score)));
   if (!agree) throw new ModelLoadError(v, 'scorer.onnx disagrees with the item factors on a probe vector');
-  return new ServingModel(manifest, source, catalog, itemFactors, gram, scorer);
+  return new ServingModel(manifest, source, catalog, itemFactors, gram, itemWeights, scorer);
 }

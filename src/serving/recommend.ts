@@ -66,7 +66,7 @@ export function resolveItems(model: ServingModel, ids: readonly string[], streng
 
 /** The transient user vector of a basket/session: the ALS user step over the given items. */
 export function sessionVector(model: ServingModel, items: readonly WeightedItem[]): Float32Array {
-  return foldIn(model.itemFactors, model.gram, model.dims, model.itemCount, model.manifest.foldIn, items);
+  return foldIn(model.itemFactors, model.gram, model.dims, model.itemCount, model.manifest.foldIn, items, model.itemWeights);
 }
 
 export async function forBasket(model: ServingModel, ids: readonly string[], k: number, excludeGiven: boolean, strengths?: readonly number[]): Promise<Recommendation> {

@@ -9,11 +9,11 @@
  * Without a pointer the bundled default model serves (unless SERVE_BUNDLED_MODEL = "false").
  */
 import { ApiError } from '../errors';
+import { ORIGIN_PREFIX } from '../core/manifest';
 import type { Config } from '../config';
 import { loadServingModel, parseManifest, type ArtifactSource, type ServingModel } from './model';
 
 export const ACTIVE_KEY = 'model:active';
-export const MODEL_PREFIX = 'models/';
 
 export interface ActivePointer {
   version: string;
@@ -26,7 +26,7 @@ export function r2Source(bucket: R2Bucket, version: string): ArtifactSource {
   return {
     kind: 'r2',
     async get(file) {
-      const obj = await bucket.get(`${MODEL_PREFIX}${version}/${file}`);
+      const obj = await bucket.get(`${ORIGIN_PREFIX}${version}/${file}`);
       return obj ? obj.arrayBuffer() : null;
     },
   };

@@ -1,0 +1,93 @@
+/**
+ * Client mistakes always get a 4xx with {"error":{"code","message"}} — never a 500 — and the
+ * no-model state is a 503 that says how to publish a model.
+ */
+import { SELF } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { getJson } from './fixtures';
+
+const postJson = (path: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  SELF.fetch(`http://x${path}`, { method: 'POST', headers, body });
+
+async function expectError(res: Response, status: number, code: string, messagePart?: RegExp) {
+  expect(res.status).toBe(status);
+  const body = await getJson(res);
+  expect(Object.keys(body)).toEqual(['error']);
+  expect(body.error.code).toBe(code);
+  expect(typeof body.error.message).toBe('string');
+  if (messagePart) expect(body.error.message).toMatch(messagePart);
+}
+
+describe('bad input is a clear 4xx', () => {
+  it('rejects malformed JSON', async () => {
+    await expectError(await postJson('/v1/recommendations', '{"items": ["85123A",'), 400, 'malformed_json');
+  });
+
+  it('rejects a body that is not JSON with 415', async () => {
+    await expectError(await postJson('/v1/recommendations', 'items=85123A', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
+  });
+
+  it('rejects unknown fields', async () => {
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: ['85123A'], colour: 'red' })), 400, 'invalid_request', /unknown field.*colour/);
+  });
+
+  it('rejects wrong types', async () => {
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: '85123A' })), 400, 'invalid_request', /items/);
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: [123] })), 400, 'invalid_request');
+    await expectError(await postJson('/v1/recommendations', JSON.stringify([1, 2])), 400, 'invalid_request');
+  });
+
+  it('rejects k out of range, naming the limit', async () => {
+    for (const k of ['0', '-3', '101', '2.5', 'abc', '1e9']) {
+      await expectError(await SELF.fetch(`http://x/v1/users/17850/recommendations?k=${k}`), 400, 'k_out_of_range');
+    }
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: ['85123A'], k: 101 })), 400, 'k_out_of_range', /100/);
+    await expectError(await SELF.fetch('http://x/v1/items/85123A/similar?k=0'), 400, 'k_out_of_range');
+  });
+
+  it('rejects unknown query parameters and bad booleans', async () => {
+    await expectError(await SELF.fetch('http://x/v1/users/17850/recommendations?kk=3'), 400, 'invalid_request');
+    await expectError(await SELF.fetch('http://x/v1/users/17850/recommendations?excludePurchased=maybe'), 400, 'invalid_request');
+  });
+
+  it('rejects an empty basket', async () => {
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: [] })), 400, 'empty_basket');
+    await expectError(await postJson('/v1/score', JSON.stringify({ items: [], candidates: ['85123A'] })), 400, 'empty_basket');
+  });
+
+  it('rejects too many items with the limit in the message', async () => {
+    const items = Array.from({ length: 101 }, (_, i) => `X${i}`);
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items })), 400, 'too_many_items', /limit is 100/);
+    const candidates = Array.from({ length: 1001 }, (_, i) => `C${i}`);
+    await expectError(await postJson('/v1/score', JSON.stringify({ userId: '17850', candidates })), 400, 'too_many_items', /limit is 1000/);
+  });
+
+  it('rejects oversized bodies with 413 before parsing them', async () => {
+    const res = await postJson('/v1/recommendations', JSON.stringify({ items: ['A'.repeat(70_000)] }));
+    await expectError(res, 413, 'payload_too_large');
+  });
+
+  it('rejects a weights list that does not match the items', async () => {
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: ['85123A', '71053'], weights: [1] })), 400, 'invalid_request', /weights/);
+  });
+
+  it('requires exactly one of userId or items when scoring', async () => {
+    await expectError(await postJson('/v1/score', JSON.stringify({ candidates: ['85123A'] })), 400, 'invalid_request', /exactly one/);
+    await expectError(await postJson('/v1/score', JSON.stringify({ userId: '1', items: ['85123A'], candidates: ['85123A'] })), 400, 'invalid_request', /exactly one/);
+    await expectError(await postJson('/v1/score', JSON.stringify({ userId: '1', candidates: [] })), 400, 'invalid_request');
+  });
+
+  it('answers 404 for an unknown item in similar', async () => {
+    await expectError(await SELF.fetch('http://x/v1/items/NOT-A-PRODUCT/similar'), 404, 'item_not_found', /NOT-A-PRODUCT/);
+  });
+
+  it('rejects ids with spaces or control characters', async () => {
+    await expectError(await SELF.fetch('http://x/v1/users/a%20b/recommendations'), 400, 'invalid_request');
+    await expectError(await SELF.fetch(`http://x/v1/users/${'x'.repeat(200)}/recommendations`), 400, 'invalid_request');
+  });
+
+  it('answers unknown routes with the same error shape', async () => {
+    await expectError(await SELF.fetch('http://x/v1/nothing-here'), 404, 'not_found');
+    await expectError(await SELF.fetch('http://x/v1/recommendations'), 404, 'not_found');
+  });
+});

@@ -1,0 +1,91 @@
+/**
+ * Seeded synthetic models for Worker tests, trained and packaged by the real trainer code
+ * (pure TypeScript, so it runs here inside workerd) and published into the real local R2 binding.
+ *
+ * The data has a planted answer: items form `blocks` groups, and every user buys only inside one
+ * block, so a correct model (with as many factors as blocks) recommends a user's own block and
+ * scores every other block 0.
+ */
+import { env } from 'cloudflare:test';
+import { buildArtifact, type BuiltArtifact } from '../../model/artifact';
+import { trainIals, DEFAULT_PARAMS, type IalsParams } from '../../model/ials';
+import { publishArtifact, r2Target } from '../../model/publish';
+import { Rng } from '../../model/rng';
+import { csrFromTriples, type Csr } from '../../model/sparse';
+
+export interface BlockData {
+  userIds: string[];
+  itemIds: string[];
+  titles: string[];
+  matrix: Csr;
+  /** block of each item / user */
+  itemBlock: number[];
+  userBlock: number[];
+}
+
+export function blockData(opts: { blocks?: number; itemsPerBlock?: number; usersPerBlock?: number; itemsPerUser?: number; seed?: number } = {}): BlockData {
+  const blocks = opts.blocks ?? 4, ipb = opts.itemsPerBlock ?? 12, upb = opts.usersPerBlock ?? 30, ipu = opts.itemsPerUser ?? 5;
+  const rng = new Rng(opts.seed ?? 7);
+  const itemIds: string[] = [], titles: string[] = [], itemBlock: number[] = [];
+  for (let b = 0; b < blocks; b++)
+    for (let j = 0; j < ipb; j++) {
+      itemIds.push(`B${b}-I${j}`);
+      titles.push(`Block ${b} item ${j}`);
+      itemBlock.push(b);
+    }
+  const userIds: string[] = [], userBlock: number[] = [];
+  const r: number[] = [], c: number[] = [], v: number[] = [];
+  for (let b = 0; b < blocks; b++)
+    for (let u = 0; u < upb; u++) {
+      const uid = userIds.length;
+      userIds.push(`u${b}-${u}`);
+      userBlock.push(b);
+      const picks = Array.from({ length: ipb }, (_, j) => b * ipb + j);
+      rng.shuffle(picks);
+      for (const i of picks.slice(0, ipu)) {
+        r.push(uid);
+        c.push(i);
+        v.push(1 + rng.int(3));
+      }
+    }
+  const matrix = csrFromTriples(userIds.length, itemIds.length, Int32Array.from(r), Int32Array.from(c), Float32Array.from(v));
+  return { userIds, itemIds, titles, matrix, itemBlock, userBlock };
+}
+
+export const FIXTURE_PARAMS: IalsParams = { ...DEFAULT_PARAMS, factors: 4, iterations: 10, regularization: 0.1, unobservedWeight: 1, alpha: 1, regExponent: 0 };
+
+export async function buildFixture(opts: { version: string; signingKey?: string | null; data?: BlockData; params?: Partial<IalsParams> } ): Promise<BuiltArtifact & { data: BlockData }> {
+  const data = opts.data ?? blockData();
+  const params = { ...FIXTURE_PARAMS, ...opts.params };
+  const model = trainIals(data.matrix, params);
+  const counts = new Float32Array(data.itemIds.length);
+  for (const i of data.matrix.colIdx) counts[i]++;
+  const built = await buildArtifact({
+    version: opts.version,
+    createdAt: new Date('2026-01-01T00:00:00Z'),
+    algorithm: 'ials',
+    hyperparameters: { ...params },
+    foldIn: { unobservedWeight: params.unobservedWeight, alpha: params.alpha, regularization: params.regularization, regExponent: params.regExponent },
+    data: { source: 'synthetic-blocks', layout: 'generic', sha256: '0'.repeat(64), users: data.userIds.length, items: data.itemIds.length, interactions: data.matrix.colIdx.length },
+    dims: params.factors,
+    itemIds: data.itemIds,
+    titles: data.titles,
+    itemCounts: counts,
+    itemFactors: model.itemFactors,
+    itemWeights: model.itemWeights,
+    userIds: data.userIds,
+    userFactors: model.userFactors,
+    userItems: data.matrix,
+    signingKey: opts.signingKey === null ? undefined : (opts.signingKey ?? env.TEST_SIGNING_KEY),
+    usersPerShard: 40,
+  });
+  return { ...built, data };
+}
+
+export async function publishFixture(built: BuiltArtifact, opts: { updateLatest?: boolean } = {}): Promise<void> {
+  await publishArtifact(r2Target(env.MODELS), { version: built.manifest.version, ...built }, opts);
+}
+
+export async function getJson<T = any>(res: Response): Promise<T> {
+  return (await res.json()) as T;
+}

@@ -1,0 +1,31 @@
+/** With the bundled model switched off and nothing activated, the API says how to get a model. */
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app';
+import { getJson } from './fixtures';
+
+describe('no model loaded yet', () => {
+  const app = createApp();
+  const noBundled = { ...env, SERVE_BUNDLED_MODEL: 'false' };
+
+  it('answers 503 with instructions on every scoring endpoint', async () => {
+    for (const [path, init] of [
+      ['/v1/users/17850/recommendations', undefined],
+      ['/v1/items/85123A/similar', undefined],
+      ['/v1/model', undefined],
+      ['/v1/recommendations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"items":["85123A"]}' }],
+    ] as const) {
+      const res = await app.request(path, init, noBundled);
+      expect(res.status).toBe(503);
+      const body = await getJson(res);
+      expect(body.error.code).toBe('no_model');
+      expect(body.error.message).toMatch(/npm run publish/);
+    }
+  });
+
+  it('still reports health, with no model', async () => {
+    const res = await app.request('/healthz', undefined, noBundled);
+    expect(res.status).toBe(200);
+    expect(await getJson(res)).toEqual({ status: 'ok', model: null });
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * Two test projects:
+ * - `worker`: runs inside workerd (vitest-pool-workers) with the real local KV and R2 bindings
+ *   from wrangler.toml; only the origin's HTTP would ever be stubbed.
+ * - `trainer`: the offline trainer and CLIs, in Node (where they run).
+ * A fresh Ed25519 key pair is generated per run for signing test models; it is never stored.
+ */
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { defineConfig } from 'vitest/config';
+import { webcrypto } from 'node:crypto';
+
+async function keyPair() {
+  const pair = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const b64 = (k: ArrayBuffer) => Buffer.from(k).toString('base64');
+  return {
+    privateKeyPkcs8: b64(await webcrypto.subtle.exportKey('pkcs8', pair.privateKey)),
+    publicKeyRaw: b64(await webcrypto.subtle.exportKey('raw', pair.publicKey)),
+  };
+}
+
+const key = await keyPair();
+const other = await keyPair();
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                MODEL_PUBLIC_KEYS: key.publicKeyRaw,
+                ACTIVE_POINTER_TTL_SECONDS: '0',
+                ADMIN_TOKEN: 'test-admin-token',
+                API_KEY: 'test-api-key',
+                USER_ID_SECRET: 'test-user-id-secret',
+                TEST_SIGNING_KEY: key.privateKeyPkcs8,
+                TEST_OTHER_SIGNING_KEY: other.privateKeyPkcs8,
+              },
+            },
+          }),
+        ],
+        test: { name: 'worker', include: ['test/worker/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+      },
+      {
+        test: { name: 'trainer', include: ['test/trainer/**/*.test.ts'], environment: 'node', testTimeout: 120_000 },
+      },
+    ],
+  },
+});
