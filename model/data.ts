@@ -9,7 +9,9 @@
  *   rows without a customer and non-product stock codes are dropped; `17850.0` becomes `17850`;
  *   the most frequent description of a stock code becomes its title.
  *
- * Every purchase line / event row adds its weight (default 1) to the pair's strength. Malformed
+ * Every purchase line / event row adds its weight (default 1) to the pair's strength. Baskets
+ * (Online Retail invoices, or a generic `session_id` column) are kept too: the trainer can add
+ * them as extra rows so item factors also learn what is bought together. Malformed
  * rows are counted with their line numbers and skipped; they never abort the run.
  */
 import { createReadStream } from 'node:fs';
@@ -27,6 +29,8 @@ export interface Dataset {
   titles: string[];
   /** users × items summed strengths */
   matrix: Csr;
+  /** baskets × items (1 per distinct item), and the user each basket belongs to */
+  baskets: { matrix: Csr; user: Int32Array };
   /** sha256 of the input file's bytes as read */
   digest: string;
   stats: LoadStats;
@@ -75,6 +79,10 @@ type Builder = {
   users: Map<string, number>;
   items: Map<string, number>;
   titleVotes: Map<number, Map<string, number>>;
+  baskets: Map<string, number>;
+  basketUser: number[];
+  br: number[];
+  bc: number[];
   r: number[];
   c: number[];
   v: number[];
@@ -91,7 +99,7 @@ function intern(map: Map<string, number>, key: string): number {
 
 async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
   const stats: LoadStats = { rows: 0, used: 0, filtered: {}, malformed: 0, malformedExamples: [] };
-  const b: Builder = { users: new Map(), items: new Map(), titleVotes: new Map(), r: [], c: [], v: [] };
+  const b: Builder = { users: new Map(), items: new Map(), titleVotes: new Map(), baskets: new Map(), basketUser: [], br: [], bc: [], r: [], c: [], v: [] };
   const bad = (line: number, reason: string) => {
     stats.malformed++;
     if (stats.malformedExamples.length < MAX_EXAMPLES) stats.malformedExamples.push({ line, reason });
@@ -123,7 +131,7 @@ async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
         layout = 'online-retail';
         for (const name of ['invoiceno', 'stockcode', 'description', 'quantity', 'customerid']) col[name] = lower.indexOf(name);
       } else if (lower.includes('user_id') && lower.includes('item_id')) {
-        for (const name of ['user_id', 'item_id', 'weight', 'timestamp', 'title']) col[name] = lower.indexOf(name);
+        for (const name of ['user_id', 'item_id', 'weight', 'timestamp', 'title', 'session_id']) col[name] = lower.indexOf(name);
       } else {
         throw new Error(
           `unrecognised header "${header.join(',')}": expected user_id,item_id[,weight][,timestamp] or the UCI Online Retail columns`,
@@ -148,7 +156,7 @@ async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
       if (!PRODUCT_CODE.test(code)) { drop('non-product stock code'); continue; }
       const user = normaliseId(customer);
       if (user === undefined) { bad(line, `CustomerID "${customer}" is not an id`); continue; }
-      add(b, user, code, 1, record[col.description] ?? '');
+      add(b, user, code, 1, record[col.description] ?? '', invoice);
     } else {
       const user = record[col.user_id];
       const item = record[col.item_id];
@@ -164,7 +172,7 @@ async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
         bad(line, `timestamp "${record[col.timestamp]}" is neither ISO 8601 nor epoch seconds/ms`);
         continue;
       }
-      add(b, user, item, weight, col.title >= 0 ? record[col.title] : '');
+      add(b, user, item, weight, col.title >= 0 ? record[col.title] : '', col.session_id >= 0 ? record[col.session_id] : '');
     }
     stats.used++;
   }
@@ -177,12 +185,26 @@ async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
     titles[item] = best;
   }
   const matrix = csrFromTriples(b.users.size, b.items.size, Int32Array.from(b.r), Int32Array.from(b.c), Float32Array.from(b.v));
-  return { layout, userIds: [...b.users.keys()], itemIds: [...b.items.keys()], titles, matrix, stats };
+  const basketMatrix = csrFromTriples(b.baskets.size, b.items.size, Int32Array.from(b.br), Int32Array.from(b.bc), new Float32Array(b.br.length).fill(1));
+  basketMatrix.values.fill(1); // an item counts once per basket
+  const baskets = { matrix: basketMatrix, user: Int32Array.from(b.basketUser) };
+  return { layout, userIds: [...b.users.keys()], itemIds: [...b.items.keys()], titles, matrix, baskets, stats };
 }
 
-function add(b: Builder, user: string, item: string, weight: number, title: string): void {
+function add(b: Builder, user: string, item: string, weight: number, title: string, basket: string): void {
   const u = intern(b.users, user);
   const i = intern(b.items, item);
+  if (basket) {
+    const key = `${user}\u0000${basket}`;
+    let k = b.baskets.get(key);
+    if (k === undefined) {
+      k = b.baskets.size;
+      b.baskets.set(key, k);
+      b.basketUser.push(u);
+    }
+    b.br.push(k);
+    b.bc.push(i);
+  }
   b.r.push(u);
   b.c.push(i);
   b.v.push(weight);

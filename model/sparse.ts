@@ -81,3 +81,19 @@ export function selectRows(m: Csr, keep: ArrayLike<number>): Csr {
   }
   return { rows: keep.length, cols: m.cols, rowPtr, colIdx, values };
 }
+
+/** Rows of `a` followed by rows of `b` (same column space). */
+export function vstack(a: Csr, b: Csr): Csr {
+  if (a.cols !== b.cols) throw new Error('vstack: column counts differ');
+  const nnzA = a.rowPtr[a.rows], nnzB = b.rowPtr[b.rows];
+  const rowPtr = new Int32Array(a.rows + b.rows + 1);
+  rowPtr.set(a.rowPtr.subarray(0, a.rows + 1));
+  for (let r = 1; r <= b.rows; r++) rowPtr[a.rows + r] = nnzA + b.rowPtr[r];
+  const colIdx = new Int32Array(nnzA + nnzB);
+  colIdx.set(a.colIdx.subarray(0, nnzA));
+  colIdx.set(b.colIdx.subarray(0, nnzB), nnzA);
+  const values = new Float32Array(nnzA + nnzB);
+  values.set(a.values.subarray(0, nnzA));
+  values.set(b.values.subarray(0, nnzB), nnzA);
+  return { rows: a.rows + b.rows, cols: a.cols, rowPtr, colIdx, values };
+}

@@ -25,6 +25,10 @@ export interface FoldInParams {
   regularization: number;
   /** Exponent ν of the frequency scaling of λ (0 = plain λ). */
   regExponent: number;
+  /** c = 1 + alpha·log1p(r) (default) or 1 + alpha·r (Hu et al., Spark MLlib). */
+  confidence?: 'log1p' | 'linear';
+  /** λ·(n + unobserved mass)^ν (default, Rendle et al.) or λ·n^ν (Spark MLlib's ALS-WR, ν = 1). */
+  regularizationScaling?: 'unobserved-mass' | 'interactions';
 }
 
 export interface WeightedItem {
@@ -35,7 +39,7 @@ export interface WeightedItem {
 }
 
 export function confidence(params: FoldInParams, strength: number): number {
-  return 1 + params.alpha * Math.log1p(strength);
+  return 1 + params.alpha * (params.confidence === 'linear' ? strength : Math.log1p(strength));
 }
 
 /** λ·(n + unobserved mass)^ν; for a user the unobserved mass is w0·Σp = w0·N. */
@@ -44,7 +48,8 @@ export function userRegularization(params: FoldInParams, interactions: number, i
 }
 
 export function rowRegularization(params: FoldInParams, interactions: number, unobservedMass: number): number {
-  return params.regularization * Math.pow(interactions + unobservedMass, params.regExponent);
+  const n = params.regularizationScaling === 'interactions' ? Math.max(1, interactions) : interactions + unobservedMass;
+  return params.regularization * Math.pow(n, params.regExponent);
 }
 
 /**

@@ -60,6 +60,8 @@ export const manifestSchema = z.object({
     alpha: z.number().nonnegative(),
     regularization: z.number().positive(),
     regExponent: z.number().nonnegative(),
+    confidence: z.enum(['log1p', 'linear']).optional(),
+    regularizationScaling: z.enum(['unobserved-mass', 'interactions']).optional(),
   }),
   dtypes: z.object({
     itemFactors: z.literal('float32'),

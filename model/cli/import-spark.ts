@@ -1,0 +1,137 @@
+/**
+ * `npm run import-spark -- --users <dir> --items <dir> --out <dir> [--interactions <csv>] [--titles <csv>]`
+ *
+ * Packages factors trained by Spark MLlib ALS (implicitPrefs = true) into the same signed artifact
+ * the edge serves: for teams whose data outgrows one machine, train on Spark, serve here.
+ * Input: `model.userFactors.write.json(dir)` / `model.itemFactors.write.json(dir)`, i.e. JSON lines
+ * {"id": …, "features": [...]} in part files (optionally gzipped). The fold-in constants follow
+ * MLlib's implicit formulation: c = 1 + alpha·r (linear), unobserved weight 1, λ_u = regParam·n_u.
+ * Pass the same --alpha and --reg-param you trained with. --interactions (the generic CSV) supplies
+ * item popularity and user histories; without it popularity follows the item order.
+ */
+import { Command } from 'commander';
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import { parse } from 'csv-parse';
+import { writeArtifact } from '../artifact-fs';
+import { loadInteractions } from '../data';
+import { csrFromTriples, type Csr } from '../sparse';
+import { num, run, signingKey } from './common';
+import { sha256Hex } from '../../src/core/bytes';
+
+const program = new Command('import-spark')
+  .description('Package Spark MLlib ALS factors as a signed model artifact')
+  .requiredOption('--users <dir>', 'userFactors JSON-lines directory (or file)')
+  .requiredOption('--items <dir>', 'itemFactors JSON-lines directory (or file)')
+  .requiredOption('--out <dir>', 'artifact directory to write')
+  .option('--interactions <file>', 'generic interactions CSV used for training (popularity and histories)')
+  .option('--titles <file>', 'item metadata CSV with item_id,title')
+  .option('--alpha <x>', 'Spark ALS alpha', num('float', 0), 1)
+  .option('--reg-param <x>', 'Spark ALS regParam', num('float', 0), 0.1)
+  .option('--version <id>', 'model version id')
+  .option('--key-file <file>', 'Ed25519 private key (default $MODEL_SIGNING_KEY)');
+
+interface FactorRow {
+  id: string;
+  features: number[];
+}
+
+async function readFactors(path: string): Promise<FactorRow[]> {
+  const files = (await stat(path)).isDirectory()
+    ? (await readdir(path)).filter((f) => /\.json(\.gz)?$/.test(f) && !f.startsWith('.') && !f.startsWith('_')).sort().map((f) => join(path, f))
+    : [path];
+  if (files.length === 0) throw new Error(`no .json part files in ${path}`);
+  const rows: FactorRow[] = [];
+  for (const file of files) {
+    const raw = createReadStream(file);
+    const lines = createInterface({ input: file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw, crlfDelay: Infinity });
+    let n = 0;
+    for await (const line of lines) {
+      n++;
+      if (!line.trim()) continue;
+      let row: { id?: unknown; features?: unknown };
+      try {
+        row = JSON.parse(line);
+      } catch {
+        throw new Error(`${basename(file)} line ${n}: not JSON`);
+      }
+      if ((typeof row.id !== 'number' && typeof row.id !== 'string') || !Array.isArray(row.features) || !row.features.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+        throw new Error(`${basename(file)} line ${n}: expected {"id": …, "features": [finite numbers]}`);
+      }
+      rows.push({ id: String(row.id), features: row.features as number[] });
+    }
+  }
+  const dims = rows[0]?.features.length ?? 0;
+  if (!dims) throw new Error(`${path}: no factors`);
+  for (const r of rows) if (r.features.length !== dims) throw new Error(`${path}: factor ${r.id} has ${r.features.length} dims, expected ${dims}`);
+  return rows;
+}
+
+async function readTitles(file: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const parser = createReadStream(file).pipe(parse({ bom: true, columns: true, relax_column_count: true, skip_records_with_error: true, trim: true }));
+  for await (const row of parser as AsyncIterable<Record<string, string>>) if (row.item_id && row.title) out.set(row.item_id, row.title);
+  return out;
+}
+
+await run(async () => {
+  program.parse();
+  const o = program.opts();
+  const users = await readFactors(o.users);
+  const items = await readFactors(o.items);
+  const dims = items[0].features.length;
+  if (users[0].features.length !== dims) throw new Error(`user factors have ${users[0].features.length} dims, item factors ${dims}`);
+  const itemIds = items.map((r) => r.id);
+  const itemIndex = new Map(itemIds.map((id, i) => [id, i]));
+  const userIds = users.map((r) => r.id);
+  const userIndex = new Map(userIds.map((id, u) => [id, u]));
+  const itemFactors = new Float32Array(items.length * dims);
+  items.forEach((r, i) => itemFactors.set(r.features, i * dims));
+  const userFactors = new Float32Array(users.length * dims);
+  users.forEach((r, u) => userFactors.set(r.features, u * dims));
+
+  let userItems: Csr = csrFromTriples(users.length, items.length, new Int32Array(0), new Int32Array(0), new Float32Array(0));
+  const counts = new Float32Array(items.length);
+  let digest = await sha256Hex(itemFactors.slice().buffer);
+  let source = `spark:${basename(o.items)}`;
+  if (o.interactions) {
+    const ds = await loadInteractions(o.interactions);
+    const r: number[] = [], c: number[] = [], v: number[] = [];
+    for (let u = 0; u < ds.matrix.rows; u++) {
+      const uu = userIndex.get(ds.userIds[u]);
+      for (let p = ds.matrix.rowPtr[u]; p < ds.matrix.rowPtr[u + 1]; p++) {
+        const ii = itemIndex.get(ds.itemIds[ds.matrix.colIdx[p]]);
+        if (ii === undefined) continue;
+        counts[ii]++;
+        if (uu !== undefined) { r.push(uu); c.push(ii); v.push(ds.matrix.values[p]); }
+      }
+    }
+    userItems = csrFromTriples(users.length, items.length, Int32Array.from(r), Int32Array.from(c), Float32Array.from(v));
+    digest = ds.digest;
+    source = basename(o.interactions);
+  }
+  const titleMap = o.titles ? await readTitles(o.titles) : new Map<string, string>();
+  const key = await signingKey(o.keyFile);
+  const manifest = await writeArtifact(o.out, {
+    version: o.version,
+    algorithm: 'spark-mllib-als-implicit',
+    hyperparameters: { factors: dims, alpha: o.alpha, regParam: o.regParam },
+    foldIn: { unobservedWeight: 1, alpha: o.alpha, regularization: o.regParam, regExponent: 1, confidence: 'linear', regularizationScaling: 'interactions' },
+    data: { source, layout: 'spark', sha256: digest, users: users.length, items: items.length, interactions: userItems.rowPtr[userItems.rows] },
+    dims,
+    itemIds,
+    titles: itemIds.map((id) => titleMap.get(id) ?? ''),
+    itemCounts: counts,
+    itemFactors,
+    itemWeights: new Float32Array(items.length).fill(1),
+    userIds,
+    userFactors,
+    userItems,
+    evaluation: null,
+    signingKey: key,
+  });
+  console.log(`imported ${users.length} users × ${items.length} items × ${dims} dims as model ${manifest.version} in ${o.out}${key ? '' : ' (UNSIGNED: set MODEL_SIGNING_KEY to publish)'}`);
+});

@@ -1,0 +1,101 @@
+/**
+ * `npm run publish -- --from <artifact dir> [--target local|s3|http] …`
+ *
+ * Uploads a signed artifact to origin storage in safe order (data, manifest.sig, manifest.json,
+ * then models/latest.json), so a half-finished upload is never visible as a model.
+ * - local (default): the R2 bucket `wrangler dev` simulates (.wrangler/state), via wrangler's
+ *   platform proxy — the same storage the local Worker reads.
+ * - s3: any S3-compatible bucket, including Cloudflare R2's S3 API (--endpoint, --bucket,
+ *   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+ * - http: PUT each object to <url>/<key> (ORIGIN_TOKEN as a bearer token when set).
+ */
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AwsClient } from 'aws4fetch';
+import { verifyArtifactDir } from '../artifact-fs';
+import { publishArtifact, r2Target, type PublishableArtifact, type PublishTarget } from '../publish';
+import { run } from './common';
+
+const program = new Command('publish')
+  .description('Upload a signed model artifact to origin storage')
+  .requiredOption('--from <dir>', 'artifact directory written by npm run train')
+  .addOption(new Option('--target <kind>', 'where to upload').choices(['local', 's3', 'http']).default('local'))
+  .option('--persist-to <dir>', 'local: wrangler state directory', '.wrangler/state')
+  .option('--endpoint <url>', 's3: endpoint, e.g. https://<account>.r2.cloudflarestorage.com')
+  .option('--bucket <name>', 's3: bucket name', 'recs-models')
+  .option('--url <url>', 'http: base URL objects are PUT under')
+  .option('--no-latest', 'upload the version without moving models/latest.json');
+
+export async function readArtifactDir(dir: string): Promise<PublishableArtifact> {
+  const { manifest, problems } = await verifyArtifactDir(dir);
+  if (problems.length) throw new Error(`artifact in ${dir} is inconsistent:\n  ${problems.join('\n  ')}`);
+  const files: Record<string, Uint8Array> = {};
+  for (const name of Object.keys(manifest.files)) files[name] = new Uint8Array(await readFile(join(dir, name)));
+  let signature: Uint8Array | null = null;
+  try {
+    signature = new Uint8Array(await readFile(join(dir, 'manifest.sig')));
+  } catch {
+    signature = null;
+  }
+  return { version: manifest.version, files, signature, manifestBytes: new Uint8Array(await readFile(join(dir, 'manifest.json'))) };
+}
+
+export function s3Target(endpoint: string, bucket: string): PublishTarget {
+  const accessKeyId = process.env.AWS_ACCESS_KEY_ID, secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey) throw new Error('--target s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+  const client = new AwsClient({ accessKeyId, secretAccessKey, service: 's3', region: process.env.AWS_REGION ?? 'auto' });
+  return {
+    name: `s3 ${endpoint}/${bucket}`,
+    async put(key, body, contentType) {
+      const res = await client.fetch(`${endpoint.replace(/\/$/, '')}/${bucket}/${key}`, { method: 'PUT', body, headers: { 'content-type': contentType } });
+      if (!res.ok) throw new Error(`PUT ${key}: ${res.status} ${await res.text()}`);
+    },
+  };
+}
+
+export function httpTarget(base: string, token = process.env.ORIGIN_TOKEN): PublishTarget {
+  return {
+    name: `http ${base}`,
+    async put(key, body, contentType) {
+      const headers: Record<string, string> = { 'content-type': contentType };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const res = await fetch(`${base.replace(/\/$/, '')}/${key}`, { method: 'PUT', body, headers });
+      if (!res.ok) throw new Error(`PUT ${key}: ${res.status} ${await res.text()}`);
+    },
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await run(async () => {
+    program.parse();
+    const o = program.opts();
+    const artifact = await readArtifactDir(o.from);
+    let target: PublishTarget;
+    let dispose = async () => {};
+    if (o.target === 'local') {
+      const { getPlatformProxy } = await import('wrangler');
+      const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({ persist: { path: join(o.persistTo, 'v3') } });
+      target = r2Target(proxy.env.MODELS, 'local R2 bucket (wrangler dev)');
+      dispose = proxy.dispose;
+    } else if (o.target === 's3') {
+      if (!o.endpoint) throw new Error('--target s3 needs --endpoint');
+      target = s3Target(o.endpoint, o.bucket);
+    } else {
+      if (!o.url) throw new Error('--target http needs --url');
+      target = httpTarget(o.url);
+    }
+    const total = Object.keys(artifact.files).length + 2 + (o.latest ? 1 : 0);
+    const bar = new cliProgress.SingleBar({ format: `publish [{bar}] {value}/{total} {key}`, hideCursor: true }, cliProgress.Presets.shades_classic);
+    bar.start(total, 0, { key: '' });
+    try {
+      await publishArtifact(target, artifact, { updateLatest: o.latest, onFile: (key) => bar.increment(1, { key }) });
+    } finally {
+      bar.stop();
+      await dispose();
+    }
+    console.log(`published ${artifact.version} to ${target.name}${o.latest ? ' and moved models/latest.json' : ''}`);
+    console.log('the Worker picks it up on its next cron run, or now with: curl -X POST -H "authorization: Bearer $ADMIN_TOKEN" http://localhost:8787/admin/refresh');
+  });
+}

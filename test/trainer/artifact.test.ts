@@ -1,0 +1,133 @@
+/** The model artifact: a round trip through disk, and every kind of tampering detected. */
+import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { quantizeRows } from '../../model/artifact';
+import { publishOrder, verifyArtifactDir, writeArtifact } from '../../model/artifact-fs';
+import { DEFAULT_PARAMS, trainIals } from '../../model/ials';
+import { csrFromTriples } from '../../model/sparse';
+import { catalogSchema, FILES, type Manifest } from '../../src/core/manifest';
+import { decodeShard, shardOf } from '../../src/core/shards';
+import { generateSigningKey } from '../../src/core/signing';
+
+const params = { ...DEFAULT_PARAMS, factors: 6, iterations: 4 };
+const m = csrFromTriples(5, 4, Int32Array.from([0, 0, 1, 2, 3, 4, 4]), Int32Array.from([0, 1, 1, 2, 3, 0, 3]), Float32Array.from([1, 2, 1, 1, 3, 1, 1]));
+const model = trainIals(m, params);
+const userIds = ['alice', 'bob', 'carol', 'dave', 'erin'];
+
+async function write(dir: string, signingKey?: string): Promise<Manifest> {
+  return writeArtifact(dir, {
+    algorithm: 'ials',
+    hyperparameters: { ...params },
+    foldIn: { unobservedWeight: 1, alpha: 1, regularization: 1, regExponent: 0 },
+    data: { source: 'unit', layout: 'generic', sha256: 'ab'.repeat(32), users: 5, items: 4, interactions: 7 },
+    dims: 6,
+    itemIds: ['i0', 'i1', 'i2', 'i3'],
+    titles: ['Zero', 'One', 'Two', 'Three'],
+    itemCounts: [2, 2, 1, 2],
+    itemFactors: model.itemFactors,
+    itemWeights: model.itemWeights,
+    userIds,
+    userFactors: model.userFactors,
+    userItems: m,
+    evaluation: null,
+    signingKey,
+    usersPerShard: 2,
+  });
+}
+
+describe('artifact round trip', () => {
+  let dir: string;
+  let key: Awaited<ReturnType<typeof generateSigningKey>>;
+  let manifest: Manifest;
+  beforeAll(async () => {
+    key = await generateSigningKey();
+    dir = await mkdtemp(join(tmpdir(), 'artifact-'));
+    manifest = await write(dir, key.privateKeyPkcs8);
+  });
+
+  it('describes itself: hyperparameters, data digest, shapes, dtypes and every file', async () => {
+    expect(manifest).toMatchObject({ formatVersion: 1, dims: 6, itemCount: 4, userCount: 5, userShards: 3 });
+    expect(manifest.trainer.hyperparameters.factors).toBe(6);
+    expect(manifest.data.sha256).toBe('ab'.repeat(32));
+    const names = Object.keys(manifest.files).sort();
+    expect(names).toEqual([FILES.catalog, FILES.gram, FILES.itemFactors, FILES.itemFactorsInt8, FILES.itemScales, FILES.itemWeights, FILES.scorer, 'users/0000.bin', 'users/0001.bin', 'users/0002.bin'].sort());
+    expect(manifest.files[FILES.itemFactors].bytes).toBe(4 * 6 * 4);
+  });
+
+  it('verifies cleanly with the right public key', async () => {
+    expect((await verifyArtifactDir(dir, [key.publicKeyRaw])).problems).toEqual([]);
+  });
+
+  it('reads back factors, catalog and each user from the shard their id hashes to', async () => {
+    const factors = new Float32Array((await readFile(join(dir, FILES.itemFactors))).buffer.slice(0));
+    expect(Array.from(factors)).toEqual(Array.from(model.itemFactors));
+    const catalog = catalogSchema.parse(JSON.parse(await readFile(join(dir, FILES.catalog), 'utf8')));
+    expect(catalog.popularity[catalog.popularity.length - 1]).toBe(2); // least bought item last
+    for (const [u, id] of userIds.entries()) {
+      const buf = await readFile(join(dir, FILES.userShard(shardOf(id, 3))));
+      const shard = decodeShard(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+      const j = shard.ids.indexOf(id);
+      expect(j).toBeGreaterThanOrEqual(0);
+      expect(Array.from(shard.vectors.slice(j * 6, j * 6 + 6))).toEqual(Array.from(model.userFactors.slice(u * 6, u * 6 + 6)));
+      expect(Array.from(shard.historyItems.slice(shard.historyPtr[j], shard.historyPtr[j + 1]))).toEqual(Array.from(m.colIdx.slice(m.rowPtr[u], m.rowPtr[u + 1])));
+    }
+  });
+
+  it('quantises factors to int8 with a per-row scale within half a step', () => {
+    const { q, scales } = quantizeRows(model.itemFactors, 4, 6);
+    for (let k = 0; k < q.length; k++) expect(Math.abs(q[k] * scales[Math.floor(k / 6)] - model.itemFactors[k])).toBeLessThanOrEqual(scales[Math.floor(k / 6)] / 2 + 1e-7);
+  });
+
+  it('lists files in publish order: data, then signature, then manifest', async () => {
+    const order = await publishOrder(dir);
+    expect(order.slice(-2)).toEqual(['manifest.sig', 'manifest.json']);
+    expect(order).toHaveLength(Object.keys(manifest.files).length + 2);
+  });
+});
+
+describe('tampering is detected', () => {
+  async function fresh() {
+    const key = await generateSigningKey();
+    const dir = await mkdtemp(join(tmpdir(), 'tamper-'));
+    await write(dir, key.privateKeyPkcs8);
+    return { dir, key };
+  }
+
+  it('a changed data file', async () => {
+    const { dir, key } = await fresh();
+    const bytes = await readFile(join(dir, FILES.itemFactors));
+    bytes[0] ^= 1;
+    await writeFile(join(dir, FILES.itemFactors), bytes);
+    expect((await verifyArtifactDir(dir, [key.publicKeyRaw])).problems).toEqual([`${FILES.itemFactors} sha256 does not match the manifest`]);
+  });
+
+  it('a truncated or missing file', async () => {
+    const { dir, key } = await fresh();
+    const bytes = await readFile(join(dir, FILES.gram));
+    await writeFile(join(dir, FILES.gram), bytes.subarray(0, 10));
+    const { rm } = await import('node:fs/promises');
+    await rm(join(dir, 'users/0001.bin'));
+    const problems = (await verifyArtifactDir(dir, [key.publicKeyRaw])).problems;
+    expect(problems).toContain(`${FILES.gram} has 10 bytes, manifest says ${bytes.byteLength}`);
+    expect(problems).toContain('users/0001.bin is missing');
+  });
+
+  it('an edited manifest (signature no longer matches)', async () => {
+    const { dir, key } = await fresh();
+    const text = await readFile(join(dir, 'manifest.json'), 'utf8');
+    await writeFile(join(dir, 'manifest.json'), text.replace('"itemCount": 4', '"itemCount": 4 '));
+    expect((await verifyArtifactDir(dir, [key.publicKeyRaw])).problems.join()).toMatch(/signature does not match/);
+  });
+
+  it('a manifest signed by an untrusted key, or not signed at all', async () => {
+    const { dir } = await fresh();
+    const stranger = await generateSigningKey();
+    expect((await verifyArtifactDir(dir, [stranger.publicKeyRaw])).problems.join()).toMatch(/unknown key/);
+    const unsigned = await mkdtemp(join(tmpdir(), 'unsigned-'));
+    await write(unsigned);
+    expect(await readdir(unsigned)).not.toContain('manifest.sig');
+    expect((await verifyArtifactDir(unsigned, [stranger.publicKeyRaw])).problems).toEqual(['manifest.sig is missing']);
+  });
+});

@@ -1,0 +1,110 @@
+/** Reading interaction CSVs: both layouts, real CSV quoting, and malformed rows that never abort. */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { loadInteractions, normaliseId, parseInteractionsText } from '../../model/data';
+
+const RETAIL_HEADER = 'InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country';
+
+describe('generic interactions CSV', () => {
+  it('reads user_id,item_id with optional weight and timestamp, summing repeated pairs', async () => {
+    const ds = await parseInteractionsText('user_id,item_id,weight,timestamp\nu1,a,2,2024-01-01T00:00:00Z\nu1,a,1,1700000000\nu2,b,,\n');
+    expect(ds.layout).toBe('generic');
+    expect(ds.userIds).toEqual(['u1', 'u2']);
+    expect(ds.itemIds).toEqual(['a', 'b']);
+    expect(Array.from(ds.matrix.values)).toEqual([3, 1]);
+    expect(ds.stats).toMatchObject({ rows: 3, used: 3, malformed: 0 });
+  });
+
+  it('accepts columns in any order and ignores extra ones', async () => {
+    const ds = await parseInteractionsText('note,item_id,user_id\nhello,x,9\n');
+    expect(ds.userIds).toEqual(['9']);
+    expect(ds.itemIds).toEqual(['x']);
+  });
+
+  it('counts malformed rows with their line numbers and keeps going', async () => {
+    const csv = ['user_id,item_id,weight,timestamp', 'u1,a,1,', ',a,1,', 'u2,,1,', 'u3,b,abc,', 'u4,b,-1,', 'u5,c,1,not-a-date', 'u6', 'u7,d,1,'].join('\n');
+    const ds = await parseInteractionsText(csv);
+    expect(ds.userIds).toEqual(['u1', 'u7']);
+    expect(ds.stats.malformed).toBe(6);
+    expect(ds.stats.malformedExamples.map((e) => e.line)).toEqual([3, 4, 5, 6, 7, 8]);
+    expect(ds.stats.malformedExamples[0].reason).toMatch(/blank user_id/);
+    expect(ds.stats.malformedExamples[2].reason).toMatch(/weight "abc"/);
+  });
+
+  it('survives broken quoting without crashing', async () => {
+    const ds = await parseInteractionsText('user_id,item_id\nu1,a\nu2,"b\nu3,c\n');
+    expect(ds.userIds).toContain('u1');
+    expect(ds.stats.malformed + ds.stats.used).toBeGreaterThanOrEqual(1);
+  });
+
+  it('rejects a header it does not understand with a clear message', async () => {
+    await expect(parseInteractionsText('a,b\n1,2\n')).rejects.toThrow(/user_id,item_id/);
+  });
+
+  it('groups rows by session_id into baskets when present', async () => {
+    const ds = await parseInteractionsText('user_id,item_id,session_id\nu1,a,s1\nu1,b,s1\nu1,c,s2\nu2,a,s1\n');
+    expect(ds.baskets.matrix.rows).toBe(3); // (u1,s1), (u1,s2), (u2,s1)
+    expect(Array.from(ds.baskets.user)).toEqual([0, 0, 1]);
+  });
+});
+
+describe('UCI Online Retail layout', () => {
+  const rows = [
+    RETAIL_HEADER,
+    '536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom',
+    '536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom',
+    '536366,22633,"HAND WARMER UNION JACK, RED",6,2010-12-01 08:28:00,1.85,17850.0,United Kingdom',
+    'C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527.0,United Kingdom',
+    'C536383,35004C,SET OF 3 COLOURED  FLYING DUCKS,-1,2010-12-01 09:49:00,4.65,15311.0,United Kingdom',
+    '536370,POST,POSTAGE,3,2010-12-01 08:45:00,18,12583.0,France',
+    '536414,22139,,56,2010-12-01 11:52:00,0,,United Kingdom',
+    '536544,21773,DECORATIVE ROSE BATHROOM BOTTLE,1,2010-12-01 14:32:00,2.51,,United Kingdom',
+    '536380,22961,JAM MAKING SET PRINTED,0,2010-12-01 09:41:00,1.45,17809.0,United Kingdom',
+    '536381,22139,RETROSPOT TEA SET CERAMIC 11 PC,abc,2010-12-01 09:41:00,4.95,15311.0,United Kingdom',
+    '536367,84879,ASSORTED COLOUR BIRD ORNAMENT,32,2010-12-01 08:34:00,1.69,13047.0,United Kingdom',
+    '536368,85123A,CREAM HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:34:00,2.55,13047.0,United Kingdom',
+    '536369,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:35:00,2.55,13047.0,United Kingdom',
+  ];
+
+  it('is detected from the header and keeps only customers buying products', async () => {
+    const ds = await parseInteractionsText(rows.join('\n'));
+    expect(ds.layout).toBe('online-retail');
+    expect(ds.userIds).toEqual(['17850', '13047']);
+    expect(ds.itemIds).toEqual(['85123A', '71053', '22633', '84879']);
+    expect(ds.stats.filtered).toEqual({ cancellation: 2, 'non-product stock code': 1, 'no customer': 2, 'non-positive quantity': 1 });
+    expect(ds.stats.malformed).toBe(1);
+    expect(ds.stats.malformedExamples[0]).toEqual({ line: 11, reason: 'Quantity "abc" is not a number' });
+  });
+
+  it('keeps quoted descriptions with commas and picks the most frequent title per product', async () => {
+    const ds = await parseInteractionsText(rows.join('\n'));
+    expect(ds.titles[ds.itemIds.indexOf('22633')]).toBe('HAND WARMER UNION JACK, RED');
+    expect(ds.titles[ds.itemIds.indexOf('85123A')]).toBe('WHITE HANGING HEART T-LIGHT HOLDER');
+  });
+
+  it('treats each invoice of a customer as a basket', async () => {
+    const ds = await parseInteractionsText(rows.join('\n'));
+    expect(ds.baskets.matrix.rows).toBe(5);
+  });
+
+  it('reads gzip files and records the input digest', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'retail-'));
+    const file = join(dir, 'retail.csv.gz');
+    const gz = gzipSync(rows.join('\n'));
+    await writeFile(file, gz);
+    const ds = await loadInteractions(file);
+    expect(ds.userIds).toHaveLength(2);
+    const { createHash } = await import('node:crypto');
+    expect(ds.digest).toBe(createHash('sha256').update(gz).digest('hex'));
+  });
+
+  it('normalises numeric ids written as floats', () => {
+    expect(normaliseId('17850.0')).toBe('17850');
+    expect(normaliseId(' 12583.00 ')).toBe('12583');
+    expect(normaliseId('A17')).toBe('A17');
+    expect(normaliseId('')).toBeUndefined();
+  });
+});
