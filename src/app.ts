@@ -11,6 +11,7 @@ import { recommendations } from './routes/recommendations';
 import { items } from './routes/items';
 import { health, model } from './routes/model';
 import { renderDocs } from './routes/docs';
+import { admin } from './routes/admin';
 
 /** Largest accepted request body; bigger ones get 413 before any parsing. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -44,6 +45,7 @@ export function createApp() {
   v1.route('/', model);
   app.route('/v1', v1);
   app.route('/', health);
+  app.route('/', admin);
 
   const docConfig = {
     openapi: '3.1.0',
@@ -53,6 +55,7 @@ export function createApp() {
       description: 'Personalised product recommendations scored at the edge (iALS factors, onnxruntime-web).',
     },
   };
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', docConfig);
   app.get('/docs', (c) => c.html(renderDocs(app.getOpenAPI31Document(docConfig) as never)));
 

@@ -147,3 +147,20 @@ async function collectGarbage(deps: RefreshDeps, dropped: string[]): Promise<voi
     } while (cursor);
   }
 }
+
+/**
+ * Makes the newest previous version active again. The version rolled back from is dropped from
+ * the history and marked rejected, so the next cron does not re-activate it from latest.json
+ * (an operator can still force it with POST /admin/refresh?force=true).
+ */
+export async function rollback(deps: RefreshDeps): Promise<ActivePointer | null> {
+  const pointer = await deps.kv.get<ActivePointer>(ACTIVE_KEY, 'json');
+  if (!pointer || pointer.previous.length === 0) return null;
+  const [target, ...rest] = pointer.previous;
+  const next: ActivePointer = { version: target, activatedAt: (deps.now?.() ?? new Date()).toISOString(), previous: rest };
+  await deps.kv.put(REJECTED_PREFIX + pointer.version, `rolled back by an operator at ${next.activatedAt}`, { expirationTtl: 60 * 60 * 24 * 30 });
+  await deps.kv.put(ACTIVE_KEY, JSON.stringify(next));
+  registry.invalidatePointer();
+  await writeLastRefresh(deps.kv, { at: next.activatedAt, outcome: 'activated', version: target, reason: `rollback from ${pointer.version}` });
+  return next;
+}

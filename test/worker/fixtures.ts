@@ -11,6 +11,9 @@ import { buildArtifact, type BuiltArtifact } from '../../model/artifact';
 import { trainIals, DEFAULT_PARAMS, type IalsParams } from '../../model/ials';
 import { publishArtifact, r2Target } from '../../model/publish';
 import { Rng } from '../../model/rng';
+import { sha256Hex } from '../../src/core/bytes';
+import type { Manifest } from '../../src/core/manifest';
+import { signManifest } from '../../src/core/signing';
 import { csrFromTriples, type Csr } from '../../model/sparse';
 
 export interface BlockData {
@@ -88,4 +91,27 @@ export async function publishFixture(built: BuiltArtifact, opts: { updateLatest?
 
 export async function getJson<T = any>(res: Response): Promise<T> {
   return (await res.json()) as T;
+}
+
+/**
+ * A copy of an artifact with one file and/or the manifest changed, the digests updated and the
+ * manifest signed again with the trusted test key: corrupt content that passes the signature and
+ * checksum checks, so the deeper checks (shapes, finiteness, ONNX) are what must reject it.
+ */
+export async function resign(
+  built: BuiltArtifact,
+  change: { file?: string; mutate?: (bytes: Uint8Array) => void; manifest?: (m: Manifest) => void },
+): Promise<BuiltArtifact> {
+  const files = { ...built.files };
+  const manifest: Manifest = structuredClone(built.manifest);
+  if (change.file && change.mutate) {
+    const bytes = files[change.file].slice();
+    change.mutate(bytes);
+    files[change.file] = bytes;
+    manifest.files[change.file] = { bytes: bytes.byteLength, sha256: await sha256Hex(bytes) };
+  }
+  change.manifest?.(manifest);
+  const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n');
+  const signature = new TextEncoder().encode(JSON.stringify(await signManifest(manifestBytes, env.TEST_SIGNING_KEY)));
+  return { manifest, manifestBytes, signature, files };
 }

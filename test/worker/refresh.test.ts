@@ -1,0 +1,181 @@
+/**
+ * Publishing a model to origin (the real local R2 binding) and the refresh that activates it:
+ * verified before use, one pointer switch, and a broken or unsigned model never replaces a working one.
+ */
+import { SELF, env, createScheduledController, createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { beforeEach, describe, expect, it } from 'vitest';
+import worker from '../../src/index';
+import { ACTIVE_KEY } from '../../src/serving/registry';
+import { FILES, LATEST_KEY } from '../../src/core/manifest';
+import { buildFixture, getJson, publishFixture, resign } from './fixtures';
+
+const ADMIN = { authorization: 'Bearer test-admin-token' };
+
+async function clearStorage() {
+  for (const k of (await env.RECS_KV.list()).keys) await env.RECS_KV.delete(k.name);
+  let listed = await env.MODELS.list();
+  while (listed.objects.length) {
+    await env.MODELS.delete(listed.objects.map((o) => o.key));
+    listed = await env.MODELS.list();
+  }
+}
+
+async function runCron() {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ cron: '*/15 * * * *', scheduledTime: Date.now() }), env, ctx);
+  await waitOnExecutionContext(ctx);
+}
+
+const adminRefresh = (query = '') => SELF.fetch(`http://x/admin/refresh${query}`, { method: 'POST', headers: ADMIN });
+const model = async () => getJson(await SELF.fetch('http://x/v1/model'));
+
+describe('model refresh from origin', () => {
+  beforeEach(clearStorage);
+
+  it('activates a newly published, signed model on the cron and serves it', async () => {
+    const built = await buildFixture({ version: 'fixture-a' });
+    await publishFixture(built);
+    expect((await model()).source).toBe('bundled');
+    await runCron();
+    const info = await model();
+    expect(info).toMatchObject({ version: 'fixture-a', source: 'origin', itemCount: 48, dims: 4 });
+    expect(info.lastRefresh).toMatchObject({ outcome: 'activated', version: 'fixture-a', reason: null });
+    // a user of block 2 gets block-2 items, from the new model
+    const res = await SELF.fetch('http://x/v1/users/u2-3/recommendations?k=5');
+    expect(res.headers.get('x-model-version')).toBe('fixture-a');
+    const body = await getJson(res);
+    expect(body.source).toBe('personalized');
+    for (const it of body.items) expect(it.id).toMatch(/^B2-/);
+  });
+
+  it('reports "unchanged" when the active model is already the latest', async () => {
+    await publishFixture(await buildFixture({ version: 'fixture-a' }));
+    expect((await getJson(await adminRefresh())).outcome).toBe('activated');
+    expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'unchanged', version: 'fixture-a' });
+  });
+
+  it('says so when origin has no model at all', async () => {
+    expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'unchanged', reason: expect.stringMatching(/no published model/) });
+    expect((await model()).source).toBe('bundled');
+  });
+
+  it('switches to a newer version and keeps the previous one for rollback', async () => {
+    await publishFixture(await buildFixture({ version: 'fixture-a' }));
+    await adminRefresh();
+    await publishFixture(await buildFixture({ version: 'fixture-b', params: { seed: 9 } }));
+    expect((await getJson(await adminRefresh())).outcome).toBe('activated');
+    expect(await model()).toMatchObject({ version: 'fixture-b', previousVersions: ['fixture-a'] });
+    const back = await SELF.fetch('http://x/admin/rollback', { method: 'POST', headers: ADMIN });
+    expect(await getJson(back)).toEqual({ version: 'fixture-a', previous: [] });
+    expect((await model()).version).toBe('fixture-a');
+    // the rolled-back version is not re-activated by the next cron
+    await runCron();
+    expect((await model()).version).toBe('fixture-a');
+  });
+
+  it('garbage-collects versions beyond the kept history', async () => {
+    for (const v of ['v1', 'v2', 'v3', 'v4']) {
+      await publishFixture(await buildFixture({ version: v }));
+      await adminRefresh();
+    }
+    const pointer = await env.RECS_KV.get<{ version: string; previous: string[] }>(ACTIVE_KEY, 'json');
+    expect(pointer).toMatchObject({ version: 'v4', previous: ['v3', 'v2'] });
+    expect(await env.MODELS.head(`models/v1/manifest.json`)).toBeNull();
+    expect(await env.MODELS.head(`models/v2/manifest.json`)).not.toBeNull();
+  });
+});
+
+describe('a broken model never replaces a working one', () => {
+  beforeEach(async () => {
+    await clearStorage();
+    await publishFixture(await buildFixture({ version: 'good' }));
+    await adminRefresh();
+  });
+
+  async function expectRejected(reason: RegExp) {
+    const status = await getJson(await adminRefresh());
+    expect(status.outcome).toBe('rejected');
+    expect(status.reason).toMatch(reason);
+    const info = await model();
+    expect(info.version).toBe('good');
+    expect(info.lastRefresh).toMatchObject({ outcome: 'rejected', reason: expect.stringMatching(reason) });
+    const res = await SELF.fetch('http://x/v1/users/u1-1/recommendations');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-model-version')).toBe('good');
+  }
+
+  it('rejects an unsigned model', async () => {
+    await publishFixture({ ...(await buildFixture({ version: 'unsigned', signingKey: null })), signature: new TextEncoder().encode('{}') });
+    await expectRejected(/manifest.sig is malformed/);
+  });
+
+  it('rejects a model signed by an untrusted key', async () => {
+    await publishFixture(await buildFixture({ version: 'stranger', signingKey: env.TEST_OTHER_SIGNING_KEY }));
+    await expectRejected(/unknown key/);
+  });
+
+  it('rejects a file whose checksum does not match', async () => {
+    await publishFixture(await buildFixture({ version: 'tampered' }));
+    const obj = await env.MODELS.get(`models/tampered/${FILES.itemFactors}`);
+    const bytes = new Uint8Array(await obj!.arrayBuffer());
+    bytes[5] ^= 0xff;
+    await env.MODELS.put(`models/tampered/${FILES.itemFactors}`, bytes);
+    await expectRejected(/item_factors.f32 sha256 does not match/);
+  });
+
+  it('rejects a truncated file', async () => {
+    await publishFixture(await buildFixture({ version: 'truncated' }));
+    const obj = await env.MODELS.get(`models/truncated/${FILES.scorer}`);
+    await env.MODELS.put(`models/truncated/${FILES.scorer}`, (await obj!.arrayBuffer()).slice(0, 100));
+    await expectRejected(/scorer.onnx has 100 bytes/);
+  });
+
+  it('rejects a model with a file missing', async () => {
+    await publishFixture(await buildFixture({ version: 'missing' }));
+    await env.MODELS.delete(`models/missing/${FILES.catalog}`);
+    await expectRejected(/catalog.json is missing/);
+  });
+
+  it('rejects NaN factors even when the manifest and signature are valid', async () => {
+    const built = await buildFixture({ version: 'nan' });
+    await publishFixture(await resign(built, { file: FILES.itemFactors, mutate: (b) => new Float32Array(b.buffer)[7] = NaN }));
+    await expectRejected(/non-finite/);
+  });
+
+  it('rejects a manifest whose dims do not match the files', async () => {
+    const built = await buildFixture({ version: 'dims' });
+    await publishFixture(await resign(built, { manifest: (m) => (m.dims = 5) }));
+    await expectRejected(/not 48×5/);
+  });
+
+  it('rejects an unsupported format version', async () => {
+    const built = await buildFixture({ version: 'future' });
+    await publishFixture(await resign(built, { manifest: (m) => (m.formatVersion = 99) }));
+    await expectRejected(/unsupported format version 99/);
+  });
+
+  it('rejects an ONNX graph that does not load', async () => {
+    const built = await buildFixture({ version: 'badgraph' });
+    await publishFixture(await resign(built, { file: FILES.scorer, mutate: (b) => b.fill(7, 0, 40) }));
+    await expectRejected(/scorer.onnx does not load/);
+  });
+
+  it('ignores a publish that is still uploading (no latest.json yet)', async () => {
+    const built = await buildFixture({ version: 'uploading' });
+    // data files only: manifest and pointer not yet written
+    for (const [name, bytes] of Object.entries(built.files)) await env.MODELS.put(`models/uploading/${name}`, bytes);
+    expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'unchanged', version: 'good' });
+    // latest.json pointing at a version whose manifest is not there yet
+    await env.MODELS.put(LATEST_KEY, JSON.stringify({ version: 'uploading' }));
+    await expectRejected(/manifest.json of uploading is missing/);
+  });
+
+  it('requires the admin token for operator endpoints', async () => {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic abc' }] as Record<string, string>[]) {
+      const res = await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers });
+      expect(res.status).toBe(401);
+      expect((await getJson(res)).error.code).toBe('unauthorized');
+    }
+  });
+});
+
