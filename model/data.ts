@@ -15,6 +15,7 @@
  * rows are counted with their line numbers and skipped; they never abort the run.
  */
 import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { Readable, PassThrough } from 'node:stream';
@@ -62,9 +63,14 @@ export interface LoadOptions {
 
 export async function loadInteractions(file: string, opts: LoadOptions = {}): Promise<Dataset> {
   const hash = createHash('sha256');
+  await access(file).catch(() => {
+    throw new Error(`cannot read input file ${file}`);
+  });
   const raw = createReadStream(file);
   raw.on('data', (chunk) => hash.update(chunk));
   const text: Readable = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw.pipe(new PassThrough());
+  // pipe() does not forward errors: surface read/decompression failures through the parser
+  raw.on('error', (err) => text.destroy(err));
   const result = await parseStream(text);
   if (opts.itemsFile) await applyTitles(result, opts.itemsFile);
   return { ...result, digest: hash.digest('hex') };

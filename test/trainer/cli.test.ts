@@ -1,0 +1,173 @@
+/**
+ * The command-line tools as a user runs them: train → verify, publish (HTTP origin and the local
+ * R2 bucket wrangler dev uses), import-spark.
+ */
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { verifyArtifactDir } from '../../model/artifact-fs';
+import { Rng } from '../../model/rng';
+import { generateSigningKey } from '../../src/core/signing';
+
+const exec = promisify(execFile);
+const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
+
+async function cli(script: string, args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await exec(TSX, [`model/cli/${script}.ts`, ...args], { env: { ...process.env, ...env }, timeout: 120_000 });
+    return { code: 0, out: stdout + stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? 1, out: (e.stdout ?? '') + (e.stderr ?? '') };
+  }
+}
+
+/** two taste groups, a few malformed rows */
+async function writeCsv(dir: string) {
+  const rng = new Rng(3);
+  const lines = ['user_id,item_id,weight,timestamp'];
+  for (let u = 0; u < 120; u++) for (let k = 0; k < 6; k++) lines.push(`user${u},item${(u % 2) * 15 + rng.int(15)},${1 + rng.int(3)},2024-05-0${1 + rng.int(9)}T10:00:00Z`);
+  lines.splice(10, 0, 'userX,,1,', 'userY,item1,lots,');
+  const file = join(dir, 'events.csv');
+  await writeFile(file, lines.join('\n') + '\n');
+  await writeFile(join(dir, 'items.csv'), 'item_id,title\n' + Array.from({ length: 30 }, (_, i) => `item${i},"Product ${i}, ${i < 15 ? 'garden' : 'kitchen'}"`).join('\n') + '\n');
+  return file;
+}
+
+describe('npm run train / evaluate', () => {
+  let dir: string, key: Awaited<ReturnType<typeof generateSigningKey>>, out: string, log: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cli-'));
+    key = await generateSigningKey();
+    const csv = await writeCsv(dir);
+    out = join(dir, 'model');
+    const r = await cli('train', ['--input', csv, '--items', join(dir, 'items.csv'), '--out', out, '--factors', '8', '--iterations', '4', '--eval', '--no-progress'], { MODEL_SIGNING_KEY: key.privateKeyPkcs8 });
+    expect(r.code).toBe(0);
+    log = r.out;
+  });
+
+  it('reports malformed rows with line numbers and trains anyway', () => {
+    expect(log).toMatch(/malformed rows skipped: 2/);
+    expect(log).toMatch(/line 11: blank item_id/);
+    expect(log).toMatch(/line 12: weight "lots"/);
+    expect(log).toMatch(/train epoch 4\/4 loss/);
+  });
+
+  it('writes a signed artifact with the evaluation and titles inside', async () => {
+    const { manifest, problems } = await verifyArtifactDir(out, [key.publicKeyRaw]);
+    expect(problems).toEqual([]);
+    expect(manifest.metrics?.protocol.name).toBe('strong-generalization');
+    expect(manifest.metrics!.model['ndcg@100']).toBeGreaterThan(manifest.metrics!.popularity['ndcg@100']);
+    expect(manifest.trainer.hyperparameters).toMatchObject({ factors: 8, iterations: 4 });
+    const catalog = JSON.parse(await readFile(join(out, 'catalog.json'), 'utf8'));
+    expect(catalog.titles[catalog.ids.indexOf('item3')]).toBe('Product 3, garden');
+  });
+
+  it('evaluates with the hyperparameters of an existing model', async () => {
+    const r = await cli('evaluate', ['--input', join(dir, 'events.csv'), '--model', out]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/"factors":8/);
+    expect(r.out).toMatch(/iALS +recall@20=\d\.\d{4} +recall@50=\d\.\d{4} +ndcg@100=\d\.\d{4}/);
+    expect(r.out).toMatch(/popularity +recall@20=/);
+  });
+
+  it('fails with a clear message, not a stack trace, on bad arguments', async () => {
+    const r = await cli('train', ['--input', join(dir, 'nope.csv'), '--out', join(dir, 'x')]);
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(/^error: .*nope\.csv/m);
+    const r2 = await cli('train', ['--input', join(dir, 'events.csv'), '--out', join(dir, 'x'), '--factors', 'many']);
+    expect(r2.code).not.toBe(0);
+    expect(r2.out).toMatch(/--factors.*integer/);
+  });
+});
+
+describe('npm run publish', () => {
+  let dir: string, model: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pub-'));
+    const key = await generateSigningKey();
+    model = join(dir, 'model');
+    const csv = await writeCsv(dir);
+    expect((await cli('train', ['--input', csv, '--out', model, '--factors', '4', '--iterations', '2', '--no-progress', '--version', 'v-http'], { MODEL_SIGNING_KEY: key.privateKeyPkcs8 })).code).toBe(0);
+  });
+
+  it('uploads to an HTTPS origin data first, then signature, manifest and latest.json', async () => {
+    const puts: { key: string; auth?: string }[] = [];
+    const server = createServer((req, res) => {
+      puts.push({ key: req.url!.slice(1), auth: req.headers.authorization });
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = await cli('publish', ['--from', model, '--target', 'http', '--url', `http://127.0.0.1:${port}`], { ORIGIN_TOKEN: 'secret-1' });
+      expect(r.code).toBe(0);
+    } finally {
+      server.close();
+    }
+    const keys = puts.map((p) => p.key);
+    expect(keys.slice(-3)).toEqual(['models/v-http/manifest.sig', 'models/v-http/manifest.json', 'models/latest.json']);
+    expect(keys).toContain('models/v-http/item_factors.f32');
+    expect(puts.every((p) => p.auth === 'Bearer secret-1')).toBe(true);
+  });
+
+  it('refuses an unsigned artifact', async () => {
+    const unsigned = join(dir, 'unsigned');
+    expect((await cli('train', ['--input', join(dir, 'events.csv'), '--out', unsigned, '--factors', '4', '--iterations', '1', '--no-progress'], { MODEL_SIGNING_KEY: '' })).code).toBe(0);
+    const r = await cli('publish', ['--from', unsigned, '--target', 'http', '--url', 'http://127.0.0.1:9']);
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(/unsigned/);
+  });
+
+  it('writes into the local R2 bucket that wrangler dev reads', async () => {
+    const persist = join(dir, 'state');
+    const r = await cli('publish', ['--from', model, '--persist-to', persist]);
+    expect(r.code).toBe(0);
+    const { getPlatformProxy } = await import('wrangler');
+    const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({ persist: { path: join(persist, 'v3') } });
+    try {
+      const latest = await proxy.env.MODELS.get('models/latest.json');
+      expect(JSON.parse(await latest!.text()).version).toBe('v-http');
+      expect(await proxy.env.MODELS.head('models/v-http/scorer.onnx')).not.toBeNull();
+    } finally {
+      await proxy.dispose();
+    }
+  }, 120_000);
+});
+
+describe('npm run import-spark', () => {
+  it('packages MLlib JSON-lines factors into a signed artifact with MLlib fold-in constants', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'spark-'));
+    const key = await generateSigningKey();
+    await mkdir(join(dir, 'users'));
+    await mkdir(join(dir, 'items'));
+    const f = (seed: number) => Array.from({ length: 3 }, (_, d) => Math.sin(seed * 7 + d));
+    await writeFile(join(dir, 'users', 'part-00000-abc.json'), [1, 2, 3].map((id) => JSON.stringify({ id, features: f(id) })).join('\n') + '\n');
+    await writeFile(join(dir, 'items', 'part-00000-abc.json'), [10, 11].map((id) => JSON.stringify({ id, features: f(id) })).join('\n') + '\n');
+    await writeFile(join(dir, 'items', 'part-00001-abc.json'), JSON.stringify({ id: 12, features: f(12) }) + '\n');
+    await writeFile(join(dir, 'items', '_SUCCESS'), '');
+    const out = join(dir, 'model');
+    const r = await cli('import-spark', ['--users', join(dir, 'users'), '--items', join(dir, 'items'), '--out', out, '--alpha', '40', '--reg-param', '0.05'], { MODEL_SIGNING_KEY: key.privateKeyPkcs8 });
+    expect(r.code).toBe(0);
+    const { manifest, problems } = await verifyArtifactDir(out, [key.publicKeyRaw]);
+    expect(problems).toEqual([]);
+    expect(manifest).toMatchObject({ dims: 3, itemCount: 3, userCount: 3 });
+    expect(manifest.foldIn).toEqual({ unobservedWeight: 1, alpha: 40, regularization: 0.05, regExponent: 1, confidence: 'linear', regularizationScaling: 'interactions' });
+    const factors = new Float32Array((await readFile(join(out, 'item_factors.f32'))).buffer.slice(0));
+    expect(factors[3]).toBeCloseTo(f(11)[0], 6);
+  });
+
+  it('rejects factors of inconsistent length with the file and line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'spark-bad-'));
+    await writeFile(join(dir, 'u.json'), '{"id":1,"features":[1,2]}\n');
+    await writeFile(join(dir, 'i.json'), '{"id":1,"features":[1,2]}\n{"id":2,"features":[1,"x"]}\n');
+    const r = await cli('import-spark', ['--users', join(dir, 'u.json'), '--items', join(dir, 'i.json'), '--out', join(dir, 'm')]);
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(/i\.json line 2/);
+  });
+});
