@@ -3,6 +3,7 @@
  * - `worker`: runs inside workerd (vitest-pool-workers) with the real local KV and R2 bindings
  *   from wrangler.toml; only the origin's HTTP would ever be stubbed.
  * - `trainer`: the offline trainer and CLIs, in Node (where they run).
+ * - `e2e`: the demo page in headless Chromium against `wrangler dev`.
  * A fresh Ed25519 key pair is generated per run for signing test models; it is never stored.
  */
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
@@ -45,6 +46,10 @@ export default defineConfig({
       },
       {
         test: { name: 'trainer', include: ['test/trainer/**/*.test.ts'], environment: 'node', testTimeout: 120_000 },
+      },
+      {
+        // the demo page in Chromium against `wrangler dev` (see the file's header)
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 120_000, hookTimeout: 120_000 },
       },
     ],
   },

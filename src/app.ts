@@ -12,6 +12,7 @@ import { items } from './routes/items';
 import { health, model } from './routes/model';
 import { renderDocs } from './routes/docs';
 import { admin } from './routes/admin';
+import { demo } from './routes/demo';
 
 /** Largest accepted request body; bigger ones get 413 before any parsing. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -46,6 +47,7 @@ export function createApp() {
   app.route('/v1', v1);
   app.route('/', health);
   app.route('/', admin);
+  app.route('/', demo);
 
   const docConfig = {
     openapi: '3.1.0',

@@ -97,6 +97,20 @@ export const ModelInfo = z
   })
   .openapi('ModelInfo');
 
+export const SearchQuery = z
+  .object({
+    q: z.string().max(100).optional().openapi({ description: 'words that must all appear in the title (case-insensitive); empty = most popular', example: 'heart holder' }),
+    limit: z.coerce.number().int().min(1).max(100).optional().openapi({ description: 'at most this many items (default 20)' }),
+  })
+  .strict();
+
+export const CatalogItem = z.object({ id: z.string(), title: z.string(), popularity: z.number().openapi({ description: 'share of training users who bought it' }) }).openapi('CatalogItem');
+export const SearchResult = z.object({ model: z.string(), items: z.array(CatalogItem) }).openapi('SearchResult');
+
+export const UserHistory = z
+  .object({ model: z.string(), userId: z.string(), known: z.boolean(), items: z.array(z.object({ id: z.string(), title: z.string(), strength: z.number() })) })
+  .openapi('UserHistory');
+
 export const Health = z.object({ status: z.literal('ok'), model: z.string().nullable() }).openapi('Health');
 
 export const errorResponses = {

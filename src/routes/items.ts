@@ -2,8 +2,8 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { ApiError } from '../errors';
 import { activeModel, config, type AppEnv } from '../context';
-import { ErrorResponse, errorResponses, ItemPath, Recommendation, SimilarQuery } from '../schemas';
-import { similar } from '../serving/recommend';
+import { ErrorResponse, errorResponses, ItemPath, Recommendation, SearchQuery, SearchResult, SimilarQuery } from '../schemas';
+import { searchCatalog, similar } from '../serving/recommend';
 import { checkK } from './recommendations';
 
 export const items = new OpenAPIHono<AppEnv>();
@@ -29,5 +29,21 @@ items.openapi(
     const rec = similar(model, index, k);
     c.header('x-model-version', rec.model);
     return c.json(rec, 200);
+  },
+);
+
+items.openapi(
+  createRoute({
+    method: 'get',
+    path: '/items',
+    summary: "Search the active model's catalogue by title",
+    request: { query: SearchQuery },
+    responses: { 200: { description: 'matching items, most popular first', content: { 'application/json': { schema: SearchResult } } }, ...errorResponses },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    const model = await activeModel(c);
+    c.header('x-model-version', model.version);
+    return c.json({ model: model.version, items: searchCatalog(model, q.q ?? '', q.limit ?? 20) }, 200);
   },
 );

@@ -2,7 +2,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { ApiError } from '../errors';
 import { activeModel, config, userStore, type AppEnv } from '../context';
-import { BasketBody, errorResponses, Recommendation, ScoreBody, UserPath, UserRecsQuery } from '../schemas';
+import { BasketBody, errorResponses, Recommendation, ScoreBody, UserHistory, UserPath, UserRecsQuery } from '../schemas';
 import { forBasket, forUser, resolveItems, scoreCandidates, sessionVector } from '../serving/recommend';
 import { getUserRecord } from '../serving/users';
 import type { Config } from '../config';
@@ -97,5 +97,25 @@ recommendations.openapi(
     if (ignored.length) rec.ignoredItems = [...new Set([...(rec.ignoredItems ?? []), ...ignored])];
     c.header('x-model-version', rec.model);
     return c.json(rec, 200);
+  },
+);
+
+recommendations.openapi(
+  createRoute({
+    method: 'get',
+    path: '/users/{userId}/history',
+    summary: 'What the active model knows a user interacted with',
+    request: { params: UserPath },
+    responses: { 200: { description: 'history (empty when the user is unknown)', content: { 'application/json': { schema: UserHistory } } }, ...errorResponses },
+  }),
+  async (c) => {
+    const { userId } = c.req.valid('param');
+    const model = await activeModel(c);
+    const user = await getUserRecord(userStore(c), model, userId);
+    const items = user
+      ? Array.from(user.items, (index, j) => ({ id: model.catalog.ids[index], title: model.catalog.titles[index], strength: user.strengths[j] })).sort((a, b) => b.strength - a.strength)
+      : [];
+    c.header('x-model-version', model.version);
+    return c.json({ model: model.version, userId, known: user !== null, items }, 200);
   },
 );

@@ -111,3 +111,17 @@ export async function scoreCandidates(model: ServingModel, vector: Float32Array 
   if (unknown.length) rec.ignoredItems = unknown;
   return rec;
 }
+
+/** Catalogue search: every query word must appear in the title; most popular first. */
+export function searchCatalog(model: ServingModel, query: string, limit: number): { id: string; title: string; popularity: number }[] {
+  const words = query.toUpperCase().split(/\s+/).filter(Boolean);
+  const users = Math.max(1, model.manifest.userCount);
+  const out: { id: string; title: string; popularity: number }[] = [];
+  for (const index of model.catalog.popularity) {
+    if (out.length >= limit) break;
+    const title = model.catalog.titles[index];
+    const haystack = `${title} ${model.catalog.ids[index]}`.toUpperCase();
+    if (words.every((w) => haystack.includes(w))) out.push({ id: model.catalog.ids[index], title, popularity: model.catalog.counts[index] / users });
+  }
+  return out;
+}

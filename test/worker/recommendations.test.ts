@@ -199,3 +199,30 @@ describe('model, health and documentation', () => {
     expect(html).toContain('Recommendations for an anonymous session or basket');
   });
 });
+
+describe('catalogue search and user history', () => {
+  it('finds products whose titles contain every query word, most popular first', async () => {
+    const body = await getJson<{ model: string; items: { id: string; title: string; popularity: number }[] }>(await SELF.fetch('http://x/v1/items?q=hanging%20heart&limit=5'));
+    expect(body.items.length).toBeGreaterThan(1);
+    for (const it of body.items) expect(it.title).toMatch(/HANGING.*HEART|HEART.*HANGING/);
+    const pops = body.items.map((i) => i.popularity);
+    expect(pops).toEqual([...pops].sort((a, b) => b - a));
+  });
+
+  it('lists what a known customer bought and nothing for an unknown one', async () => {
+    const known = await getJson(await SELF.fetch('http://x/v1/users/17850/history'));
+    expect(known.known).toBe(true);
+    expect(new Set(known.items.map((i: { id: string }) => i.id))).toEqual(purchasedBy('17850'));
+    expect(await getJson(await SELF.fetch('http://x/v1/users/nobody/history'))).toMatchObject({ known: false, items: [] });
+  });
+
+  it('serves the demo storefront page with labelled controls and no external scripts', async () => {
+    const res = await SELF.fetch('http://x/');
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const page = await res.text();
+    expect(page).toContain('<label for="q">');
+    expect(page).toContain('<label for="customer">');
+    expect(page).not.toMatch(/<script[^>]+src=/);
+    expect(page).not.toMatch(/https?:\/\/(?!localhost)/);
+  });
+});
