@@ -11,7 +11,8 @@
 import { foldIn, type FoldInParams, type WeightedItem } from '../src/core/foldin';
 import { gram } from '../src/core/linalg';
 import { scoreAll, topK } from '../src/core/topk';
-import { trainIals, type IalsParams, type TrainOptions } from './ials';
+import { trainIals, type IalsParams } from './ials';
+import { trainIalsParallel, type ParallelOptions } from './ials-parallel';
 import { Rng } from './rng';
 import { selectRows, type Csr } from './sparse';
 
@@ -123,10 +124,13 @@ export function evaluatePopularity(train: Csr, test: Split['test']): Metrics {
   return mean(test.map((t) => rankingMetrics(topK(counts, 100, new Set(t.foldIn.map((x) => x.index))).map((s) => s.index), t.heldOut)));
 }
 
-/** Trains on the training users of a fresh split and evaluates model and popularity. */
-export function evaluateIals(m: Csr, params: IalsParams, split: SplitOptions, opts: TrainOptions = {}): EvaluationReport {
+/**
+ * Trains on the training users of a fresh split and evaluates model and popularity.
+ * `opts.threads` > 1 trains on worker threads (same result, faster).
+ */
+export async function evaluateIals(m: Csr, params: IalsParams, split: SplitOptions, opts: ParallelOptions = {}): Promise<EvaluationReport> {
   const s = strongGeneralizationSplit(m, split);
-  const model = trainIals(s.train, params, opts);
+  const model = (opts.threads ?? 1) > 1 ? await trainIalsParallel(s.train, params, opts) : trainIals(s.train, params, opts);
   return {
     protocol: {
       name: 'strong-generalization',

@@ -5,6 +5,7 @@
  * --model --write stores the metrics in that artifact's manifest (re-signing it when a key is set).
  */
 import { Command } from 'commander';
+import { availableParallelism } from 'node:os';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadInteractions } from '../data';
@@ -38,7 +39,7 @@ await run(async () => {
   }
   const ds = await loadInteractions(o.input);
   const t0 = performance.now();
-  const report = evaluateIals(ds.matrix, params, { seed: o.evalSeed, holdoutFraction: o.holdout });
+  const report = await evaluateIals(ds.matrix, params, { seed: o.evalSeed, holdoutFraction: o.holdout }, { threads: availableParallelism() });
   console.log(`strong generalisation: ${report.protocol.testUsers} held-out users (seed ${o.evalSeed}), ${report.protocol.trainUsers} training users, ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   console.log(`  iALS        ${fmt(report.model)}`);
   console.log(`  popularity  ${fmt(report.popularity)}`);

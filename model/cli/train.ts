@@ -7,7 +7,9 @@ import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { basename } from 'node:path';
 import { loadInteractions } from '../data';
-import { trainIals, type IalsParams } from '../ials';
+import { type IalsParams } from '../ials';
+import { trainIalsParallel } from '../ials-parallel';
+import { availableParallelism } from 'node:os';
 import { evaluateIals, type EvaluationReport } from '../evaluate';
 import { writeArtifact } from '../artifact-fs';
 import { fmt, hyperparameterOptions, num, paramsFrom, run, signingKey } from './common';
@@ -24,10 +26,11 @@ const program = hyperparameterOptions(
     .option('--version <id>', 'model version id (default: creation time + content digest)')
     .option('--key-file <file>', 'Ed25519 private key (base64 PKCS#8); default $MODEL_SIGNING_KEY')
     .option('--users-per-shard <n>', 'users per user-factor shard file', num('int', 1), 2000)
+    .option('--threads <n>', 'worker threads (default: all cores)', num('int', 1), availableParallelism())
     .option('--no-progress', 'plain log lines instead of a progress bar'),
 );
 
-function trainWithProgress(m: Csr, params: IalsParams, label: string, progress: boolean) {
+async function trainWithProgress(m: Csr, params: IalsParams, label: string, progress: boolean, threads: number) {
   const bar = progress
     ? new cliProgress.SingleBar(
         { format: `${label} [{bar}] epoch {value}/{total} | loss {loss} | {epochSeconds}s/epoch | {elapsed}s`, hideCursor: true },
@@ -36,7 +39,8 @@ function trainWithProgress(m: Csr, params: IalsParams, label: string, progress: 
     : undefined;
   const t0 = performance.now();
   bar?.start(params.iterations, 0, { loss: '-', epochSeconds: '-', elapsed: '0' });
-  const model = trainIals(m, params, {
+  const model = await trainIalsParallel(m, params, {
+    threads,
     computeLoss: true,
     onEpoch: (r) => {
       const payload = { loss: r.loss?.toFixed(4) ?? '-', epochSeconds: r.seconds.toFixed(2), elapsed: ((performance.now() - t0) / 1000).toFixed(1) };
@@ -68,13 +72,13 @@ await run(async () => {
   let evaluation: EvaluationReport | null = null;
   if (o.eval) {
     const te = performance.now();
-    evaluation = evaluateIals(m, params, { seed: o.evalSeed }, {});
+    evaluation = await evaluateIals(m, params, { seed: o.evalSeed }, { threads: o.threads });
     console.log(`evaluation (${evaluation.protocol.testUsers} held-out users, ${((performance.now() - te) / 1000).toFixed(1)}s)`);
     console.log(`  iALS        ${fmt(evaluation.model)}`);
     console.log(`  popularity  ${fmt(evaluation.popularity)}`);
   }
 
-  const { model, seconds } = trainWithProgress(m, params, 'train', o.progress);
+  const { model, seconds } = await trainWithProgress(m, params, 'train', o.progress, o.threads);
   const itemCounts = new Float32Array(m.cols);
   for (let p = 0; p < m.rowPtr[m.rows]; p++) itemCounts[m.colIdx[p]]++;
   const key = await signingKey(o.keyFile);

@@ -60,7 +60,7 @@ describe('strong-generalisation split', () => {
 });
 
 describe('evaluation report', () => {
-  it('scores a model with real structure above the popularity baseline', () => {
+  it('scores a model with real structure above the popularity baseline', async () => {
     // two taste groups over disjoint halves of the catalogue
     const rng = new Rng(9);
     const r: number[] = [], c: number[] = [];
@@ -69,7 +69,7 @@ describe('evaluation report', () => {
       for (let k = 0; k < 8; k++) { r.push(u); c.push(half * 20 + rng.int(20)); }
     }
     const m = csrFromTriples(300, 40, Int32Array.from(r), Int32Array.from(c), new Float32Array(r.length).fill(1));
-    const report = evaluateIals(m, { ...DEFAULT_PARAMS, factors: 4, iterations: 8 }, { seed: 5 });
+    const report = await evaluateIals(m, { ...DEFAULT_PARAMS, factors: 4, iterations: 8 }, { seed: 5 });
     expect(report.protocol.testUsers).toBeGreaterThan(20);
     expect(report.model['ndcg@100']).toBeGreaterThan(report.popularity['ndcg@100'] + 0.1);
   });

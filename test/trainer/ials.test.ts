@@ -145,3 +145,15 @@ describe('sparse matrices', () => {
     expect(t).toEqual(m);
   });
 });
+
+describe('parallel training', () => {
+  it('gives bit-identical factors on worker threads', async () => {
+    const { trainIalsParallel } = await import('../../model/ials-parallel');
+    const data = blocks(3, 20, 40, 8, 4);
+    const params = { ...SMALL, factors: 8, iterations: 3 };
+    const serial = trainIals(data.m, params);
+    const parallel = await trainIalsParallel(data.m, params, { threads: 3 });
+    expect(parallel.itemFactors).toEqual(serial.itemFactors);
+    expect(parallel.userFactors).toEqual(serial.userFactors);
+  });
+});
