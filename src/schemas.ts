@@ -92,7 +92,7 @@ export const ModelInfo = z
     metrics: z.object({ protocol: z.record(z.string(), z.union([z.number(), z.string()])), model: Metrics, popularity: Metrics }).nullable(),
     previousVersions: z.array(z.string()),
     lastRefresh: z
-      .object({ at: z.string(), outcome: z.enum(['activated', 'unchanged', 'rejected', 'staging', 'failed']), version: z.string().nullable(), reason: z.string().nullable() })
+      .object({ at: z.string(), outcome: z.enum(['activated', 'unchanged', 'rejected', 'staging', 'failed']), version: z.string().nullable(), reason: z.string().nullable(), ops: z.number().optional() })
       .nullable(),
   })
   .openapi('ModelInfo');

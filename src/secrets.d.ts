@@ -9,5 +9,7 @@ declare namespace Cloudflare {
     API_KEY?: string;
     /** HMAC key that turns user ids into storage keys */
     USER_ID_SECRET?: string;
+    /** bearer token for the HTTPS origin (ORIGIN_URL) */
+    ORIGIN_TOKEN?: string;
   }
 }

@@ -5,30 +5,45 @@
  *   models/<version>/<files…>, models/<version>/manifest.sig, models/<version>/manifest.json,
  *   models/latest.json = {"version": "<version>"}
  *
- * A candidate is verified completely before the active pointer moves: signature over the
- * manifest bytes against MODEL_PUBLIC_KEYS, supported format version, every listed file's size
- * and sha256, shapes and finiteness of the factors, and a probe run of the ONNX graph in
- * onnxruntime-web that must agree with the TypeScript scorer. Only then is `model:active`
- * written — one KV write, the switch. Any failure leaves the pointer untouched, records the reason
- * under model:last-refresh, and remembers the rejected version so the cron does not re-verify it
- * every run.
+ * A run (cron or POST /admin/refresh):
+ * 1. reads latest.json; nothing new → "unchanged".
+ * 2. fetches manifest.json + manifest.sig and checks the Ed25519 signature against
+ *    MODEL_PUBLIC_KEYS, the schema and the format version.
+ * 3. stages the files: each is fetched, its size and sha256 checked against the manifest, and —
+ *    for an HTTPS origin — written to the MODELS bucket under models/<version>/. Staging is
+ *    progressive: a run spends at most REFRESH_OPS_PER_RUN storage operations and leaves a cursor
+ *    in KV (`model:staging`), so artifacts with millions of users (thousands of shard files)
+ *    stage over several runs within the platform's per-invocation limits.
+ * 4. when every file is staged: loads the version as the edge will serve it (shapes, finite
+ *    factors, the ONNX graph in onnxruntime-web scoring a probe like the TypeScript scorer).
+ * 5. only then writes `model:active` — one KV write, the switch — and garbage-collects versions
+ *    that fell off the kept history.
+ * Any rejection leaves the pointer untouched, records the reason (model:last-refresh, shown by
+ * /v1/model) and remembers the version as rejected so later runs do not re-verify it. Transport
+ * failures ("failed") keep the staging cursor and are retried by the next run.
  */
 import { sha256Hex } from '../core/bytes';
-import { LATEST_KEY, ORIGIN_PREFIX as MODEL_PREFIX, signatureSchema } from '../core/manifest';
+import { LATEST_KEY, ORIGIN_PREFIX, signatureSchema, type Manifest } from '../core/manifest';
 import { verifyManifest } from '../core/signing';
 import type { Config } from '../config';
 import { ModelLoadError, parseManifest, loadServingModel } from '../serving/model';
 import { ACTIVE_KEY, r2Source, registry, type ActivePointer } from '../serving/registry';
+import { OriginError, type Origin } from './origin';
 import { writeLastRefresh, type RefreshStatus } from './status';
 
 const REJECTED_PREFIX = 'model:rejected:';
+export const STAGING_KEY = 'model:staging';
 
 export interface RefreshDeps {
   kv: KVNamespace;
+  /** where servable versions live (MODELS) */
   bucket: R2Bucket;
+  origin: Origin;
   config: Config;
   /** previous good versions kept for rollback */
   keepVersions: number;
+  /** storage operations one run may spend on staging files */
+  opsPerRun: number;
   now?: () => Date;
 }
 
@@ -37,62 +52,68 @@ export interface RefreshOptions {
   force?: boolean;
 }
 
+interface StagingState {
+  version: string;
+  /** index of the next file (in manifest order) to stage */
+  next: number;
+  total: number;
+  startedAt: string;
+  runs: number;
+}
+
 class Rejection extends Error {}
-
-async function readObject(bucket: R2Bucket, key: string): Promise<ArrayBuffer | null> {
-  const obj = await bucket.get(key);
-  return obj ? obj.arrayBuffer() : null;
-}
-
-/** Verifies a published version end to end; throws Rejection/ModelLoadError with the reason. */
-export async function verifyCandidate(deps: RefreshDeps, version: string): Promise<void> {
-  const base = `${MODEL_PREFIX}${version}/`;
-  const manifestBytes = await readObject(deps.bucket, `${base}manifest.json`);
-  if (!manifestBytes) throw new Rejection(`manifest.json of ${version} is missing (publish incomplete?)`);
-  const sigBytes = await readObject(deps.bucket, `${base}manifest.sig`);
-  if (!sigBytes) throw new Rejection('manifest.sig is missing: the model is unsigned');
-  let sigJson: unknown;
-  try {
-    sigJson = JSON.parse(new TextDecoder().decode(sigBytes));
-  } catch {
-    throw new Rejection('manifest.sig is not JSON');
-  }
-  const sig = signatureSchema.safeParse(sigJson);
-  if (!sig.success) throw new Rejection('manifest.sig is malformed');
-  const bad = await verifyManifest(new Uint8Array(manifestBytes), sig.data, deps.config.modelPublicKeys);
-  if (bad) throw new Rejection(bad);
-  const manifest = parseManifest(manifestBytes, version);
-  if (manifest.version !== version) throw new Rejection(`manifest says version ${manifest.version}, published as ${version}`);
-  for (const [file, meta] of Object.entries(manifest.files)) {
-    const bytes = await readObject(deps.bucket, base + file);
-    if (!bytes) throw new Rejection(`${file} is missing`);
-    if (bytes.byteLength !== meta.bytes) throw new Rejection(`${file} has ${bytes.byteLength} bytes, manifest says ${meta.bytes}`);
-    if ((await sha256Hex(bytes)) !== meta.sha256) throw new Rejection(`${file} sha256 does not match the manifest`);
-  }
-  // shapes, finiteness, ONNX load + probe
-  await loadServingModel(r2Source(deps.bucket, version), manifest);
-}
 
 function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+function json<T>(bytes: ArrayBuffer, what: string): T {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
+  } catch {
+    throw new Rejection(`${what} is not JSON`);
+  }
+}
+
+/** Fetches and checks manifest + signature of a published version. */
+async function fetchManifest(deps: RefreshDeps, version: string): Promise<{ manifest: Manifest; manifestBytes: ArrayBuffer; sigBytes: ArrayBuffer }> {
+  const base = `${ORIGIN_PREFIX}${version}/`;
+  const manifestBytes = await deps.origin.get(`${base}manifest.json`);
+  if (!manifestBytes) throw new Rejection(`manifest.json of ${version} is missing (publish incomplete?)`);
+  const sigBytes = await deps.origin.get(`${base}manifest.sig`);
+  if (!sigBytes) throw new Rejection('manifest.sig is missing: the model is unsigned');
+  const sig = signatureSchema.safeParse(json(sigBytes, 'manifest.sig'));
+  if (!sig.success) throw new Rejection('manifest.sig is malformed');
+  const bad = await verifyManifest(new Uint8Array(manifestBytes), sig.data, deps.config.modelPublicKeys);
+  if (bad) throw new Rejection(bad);
+  const manifest = parseManifest(manifestBytes, version);
+  if (manifest.version !== version) throw new Rejection(`manifest says version ${manifest.version}, published as ${version}`);
+  return { manifest, manifestBytes, sigBytes };
+}
+
 /** One refresh run. Idempotent: concurrent runs verify the same candidate and write the same pointer. */
 export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {}): Promise<RefreshStatus> {
   const at = (deps.now?.() ?? new Date()).toISOString();
+  // storage operations of this run: origin reads plus writes into MODELS (KV bookkeeping and the
+  // final load add a fixed handful, well inside the 1,000-per-invocation limit)
+  let copies = 0;
+  const spent = () => deps.origin.ops + copies;
   const finish = async (s: RefreshStatus) => {
+    s.ops = spent();
     await writeLastRefresh(deps.kv, s);
     return s;
   };
-  let latest: { version?: unknown } | null;
+
+  let version: string;
   try {
-    const bytes = await readObject(deps.bucket, LATEST_KEY);
-    latest = bytes ? JSON.parse(new TextDecoder().decode(bytes)) : null;
+    const bytes = await deps.origin.get(LATEST_KEY);
+    if (!bytes) return finish({ at, outcome: 'unchanged', version: null, reason: `origin (${deps.origin.name}) has no published model (models/latest.json)` });
+    const latest = json<{ version?: unknown }>(bytes, 'latest.json');
+    version = typeof latest.version === 'string' ? latest.version : '';
   } catch (err) {
-    return finish({ at, outcome: 'failed', version: null, reason: `origin unavailable or latest.json unreadable: ${reasonOf(err)}` });
+    if (err instanceof OriginError) return finish({ at, outcome: 'failed', version: null, reason: `origin unavailable: ${err.message}` });
+    return finish({ at, outcome: 'rejected', version: null, reason: reasonOf(err) });
   }
-  if (!latest) return finish({ at, outcome: 'unchanged', version: null, reason: 'origin has no published model (models/latest.json)' });
-  const version = typeof latest.version === 'string' ? latest.version : '';
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(version)) return finish({ at, outcome: 'rejected', version: null, reason: 'latest.json names no valid version' });
 
   const pointer = await deps.kv.get<ActivePointer>(ACTIVE_KEY, 'json');
@@ -101,16 +122,50 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
     const earlier = await deps.kv.get(REJECTED_PREFIX + version);
     if (earlier) return finish({ at, outcome: 'rejected', version, reason: `previously rejected: ${earlier}` });
   }
+
+  const reject = async (reason: string) => {
+    console.warn(`model ${version} rejected: ${reason}`);
+    await deps.kv.put(REJECTED_PREFIX + version, reason, { expirationTtl: 60 * 60 * 24 * 30 });
+    await deps.kv.delete(STAGING_KEY);
+    return finish({ at, outcome: 'rejected', version, reason });
+  };
+
   try {
-    await verifyCandidate(deps, version);
-  } catch (err) {
-    if (err instanceof Rejection || err instanceof ModelLoadError) {
-      const reason = reasonOf(err);
-      console.warn(`model ${version} rejected: ${reason}`);
-      await deps.kv.put(REJECTED_PREFIX + version, reason, { expirationTtl: 60 * 60 * 24 * 30 });
-      return finish({ at, outcome: 'rejected', version, reason });
+    const { manifest, manifestBytes, sigBytes } = await fetchManifest(deps, version);
+    const files = Object.keys(manifest.files).sort();
+    let staging = await deps.kv.get<StagingState>(STAGING_KEY, 'json');
+    if (!staging || staging.version !== version || staging.total !== files.length) {
+      staging = { version, next: 0, total: files.length, startedAt: at, runs: 0 };
     }
-    // storage trouble is not the candidate's fault: retry on the next run
+    staging.runs++;
+    const perFile = deps.origin.needsCopy ? 2 : 1;
+    const base = `${ORIGIN_PREFIX}${version}/`;
+    while (staging.next < files.length && spent() + perFile <= deps.opsPerRun) {
+      const file = files[staging.next];
+      const meta = manifest.files[file];
+      const bytes = await deps.origin.get(base + file);
+      if (!bytes) return reject(`${file} is missing`);
+      if (bytes.byteLength !== meta.bytes) return reject(`${file} has ${bytes.byteLength} bytes, manifest says ${meta.bytes}`);
+      if ((await sha256Hex(bytes)) !== meta.sha256) return reject(`${file} sha256 does not match the manifest`);
+      if (deps.origin.needsCopy) {
+        await deps.bucket.put(base + file, bytes);
+        copies++;
+      }
+      staging.next++;
+    }
+    if (staging.next < files.length) {
+      await deps.kv.put(STAGING_KEY, JSON.stringify(staging));
+      return finish({ at, outcome: 'staging', version, reason: `staged ${staging.next}/${files.length} files after ${staging.runs} run(s); continuing next run` });
+    }
+    if (deps.origin.needsCopy) {
+      await deps.bucket.put(`${base}manifest.sig`, sigBytes);
+      await deps.bucket.put(`${base}manifest.json`, manifestBytes);
+      copies += 2;
+    }
+    await loadServingModel(r2Source(deps.bucket, version), manifest);
+    await deps.kv.delete(STAGING_KEY);
+  } catch (err) {
+    if (err instanceof Rejection || err instanceof ModelLoadError) return reject(reasonOf(err));
     console.error(`refresh of ${version} failed: ${reasonOf(err)}`);
     return finish({ at, outcome: 'failed', version, reason: reasonOf(err) });
   }
@@ -119,7 +174,7 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
 }
 
 /** Writes the active pointer (the single switching write) and garbage-collects old versions. */
-export async function activate(deps: RefreshDeps, version: string, current: ActivePointer | null): Promise<ActivePointer> {
+export async function activate(deps: Pick<RefreshDeps, 'kv' | 'bucket' | 'keepVersions' | 'now'>, version: string, current: ActivePointer | null): Promise<ActivePointer> {
   const history = current ? [current.version, ...current.previous].filter((v) => v !== version) : [];
   const next: ActivePointer = {
     version,
@@ -128,7 +183,7 @@ export async function activate(deps: RefreshDeps, version: string, current: Acti
   };
   await deps.kv.put(ACTIVE_KEY, JSON.stringify(next));
   registry.invalidatePointer();
-  await collectGarbage(deps, history.slice(deps.keepVersions));
+  await collectGarbage(deps.bucket, history.slice(deps.keepVersions));
   return next;
 }
 
@@ -136,13 +191,13 @@ export async function activate(deps: RefreshDeps, version: string, current: Acti
  * Deletes versions that just fell off the kept history. Only versions that were once active are
  * ever deleted, so a version that is still being published (or not yet activated) is never touched.
  */
-async function collectGarbage(deps: RefreshDeps, dropped: string[]): Promise<void> {
+async function collectGarbage(bucket: R2Bucket, dropped: string[]): Promise<void> {
   for (const version of dropped) {
-    const prefix = `${MODEL_PREFIX}${version}/`;
+    const prefix = `${ORIGIN_PREFIX}${version}/`;
     let cursor: string | undefined;
     do {
-      const page = await deps.bucket.list({ prefix, cursor });
-      if (page.objects.length) await deps.bucket.delete(page.objects.map((o) => o.key));
+      const page = await bucket.list({ prefix, cursor });
+      if (page.objects.length) await bucket.delete(page.objects.map((o) => o.key));
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor);
   }
@@ -153,7 +208,7 @@ async function collectGarbage(deps: RefreshDeps, dropped: string[]): Promise<voi
  * the history and marked rejected, so the next cron does not re-activate it from latest.json
  * (an operator can still force it with POST /admin/refresh?force=true).
  */
-export async function rollback(deps: RefreshDeps): Promise<ActivePointer | null> {
+export async function rollback(deps: Pick<RefreshDeps, 'kv' | 'now'>): Promise<ActivePointer | null> {
   const pointer = await deps.kv.get<ActivePointer>(ACTIVE_KEY, 'json');
   if (!pointer || pointer.previous.length === 0) return null;
   const [target, ...rest] = pointer.previous;

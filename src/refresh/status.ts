@@ -6,6 +6,8 @@ export interface RefreshStatus {
   outcome: 'activated' | 'unchanged' | 'rejected' | 'staging' | 'failed';
   version: string | null;
   reason: string | null;
+  /** storage operations the run spent (origin reads + MODELS writes) */
+  ops?: number;
 }
 
 export async function readLastRefresh(kv: KVNamespace): Promise<RefreshStatus | null> {

@@ -16,6 +16,7 @@ const RefreshResult = z
     outcome: z.enum(['activated', 'unchanged', 'rejected', 'staging', 'failed']),
     version: z.string().nullable(),
     reason: z.string().nullable(),
+    ops: z.number().optional(),
   })
   .openapi('RefreshResult');
 

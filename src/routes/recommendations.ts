@@ -1,7 +1,8 @@
 /** Personalised, session (basket) and candidate-scoring endpoints. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { ApiError } from '../errors';
-import { activeModel, config, userStore, type AppEnv } from '../context';
+import { activeModel, config, registryDeps, userStore, type AppEnv } from '../context';
+import { registry } from '../serving/registry';
 import { BasketBody, errorResponses, Recommendation, ScoreBody, UserHistory, UserPath, UserRecsQuery } from '../schemas';
 import { forBasket, forUser, resolveItems, scoreCandidates, sessionVector } from '../serving/recommend';
 import { getUserRecord } from '../serving/users';
@@ -30,8 +31,7 @@ recommendations.openapi(
     const { userId } = c.req.valid('param');
     const q = c.req.valid('query');
     const k = checkK(q.k, config(c));
-    const model = await activeModel(c);
-    const user = await getUserRecord(userStore(c), model, userId);
+    const { model, user } = await registry.activeForUser(registryDeps(c.env), userStore(c), userId);
     const rec = await forUser(model, user, k, q.excludePurchased ?? true);
     c.header('x-model-version', rec.model);
     return c.json(rec, 200);

@@ -57,7 +57,7 @@ export function blockData(opts: { blocks?: number; itemsPerBlock?: number; users
 
 export const FIXTURE_PARAMS: IalsParams = { ...DEFAULT_PARAMS, factors: 4, iterations: 10, regularization: 0.1, unobservedWeight: 1, alpha: 1, regExponent: 0 };
 
-export async function buildFixture(opts: { version: string; signingKey?: string | null; data?: BlockData; params?: Partial<IalsParams> } ): Promise<BuiltArtifact & { data: BlockData }> {
+export async function buildFixture(opts: { version: string; signingKey?: string | null; data?: BlockData; params?: Partial<IalsParams>; usersPerShard?: number }): Promise<BuiltArtifact & { data: BlockData }> {
   const data = opts.data ?? blockData();
   const params = { ...FIXTURE_PARAMS, ...opts.params };
   const model = trainIals(data.matrix, params);
@@ -80,7 +80,7 @@ export async function buildFixture(opts: { version: string; signingKey?: string 
     userFactors: model.userFactors,
     userItems: data.matrix,
     signingKey: opts.signingKey === null ? undefined : (opts.signingKey ?? env.TEST_SIGNING_KEY),
-    usersPerShard: 40,
+    usersPerShard: opts.usersPerShard ?? 40,
   });
   return { ...built, data };
 }
