@@ -37,6 +37,11 @@ export interface IalsParams extends FoldInParams {
   popularityExponent: number;
 }
 
+/**
+ * Defaults chosen on the Online Retail data by strong-generalisation evaluation averaged over
+ * three split seeds (2, 3, 4) that are not the CLI's default evaluation seed (2024), so the
+ * reported metrics are not the ones the choice was made on. See BENCHMARKS.md for the search.
+ */
 export const DEFAULT_PARAMS: IalsParams = {
   factors: 128,
   iterations: 15,
@@ -44,12 +49,25 @@ export const DEFAULT_PARAMS: IalsParams = {
   solver: 'cg',
   seed: 42,
   initScale: 0.1,
-  unobservedWeight: 1,
-  alpha: 1,
-  regularization: 1,
-  regExponent: 0,
-  popularityExponent: 0,
+  unobservedWeight: 0.5,
+  alpha: 0.5,
+  confidence: 'linear',
+  regularization: 0.005,
+  regExponent: 1,
+  popularityExponent: 0.25,
 };
+
+/** The constants of the user step that the artifact carries to the edge. */
+export function foldInConstants(p: IalsParams): Required<FoldInParams> {
+  return {
+    unobservedWeight: p.unobservedWeight,
+    alpha: p.alpha,
+    regularization: p.regularization,
+    regExponent: p.regExponent,
+    confidence: p.confidence ?? 'log1p',
+    regularizationScaling: p.regularizationScaling ?? 'unobserved-mass',
+  };
+}
 
 export interface IalsModel {
   params: IalsParams;

@@ -21,7 +21,8 @@ export function hyperparameterOptions(cmd: Command): Command {
     .option('--iterations <n>', 'ALS epochs', num('int', 1), d.iterations)
     .option('--regularization <x>', 'L2 regularisation λ', num('float', 0), d.regularization)
     .option('--reg-exponent <x>', 'frequency scaling ν of λ (Rendle et al. 2022)', num('float', 0), d.regExponent)
-    .option('--alpha <x>', 'confidence scale: c = 1 + alpha·log1p(strength)', num('float', 0), d.alpha)
+    .option('--alpha <x>', 'confidence scale: c = 1 + alpha·f(strength)', num('float', 0), d.alpha)
+    .option('--confidence <f>', 'f in the confidence: linear (strength) or log1p', d.confidence)
     .option('--unobserved-weight <x>', 'weight w0 of unobserved pairs', num('float', 0), d.unobservedWeight)
     .option('--cg-steps <n>', 'conjugate-gradient steps per row', num('int', 1), d.cgSteps)
     .option('--solver <name>', 'cg (fast) or cholesky (exact reference)', d.solver)
@@ -31,6 +32,7 @@ export function hyperparameterOptions(cmd: Command): Command {
 
 export function paramsFrom(o: Record<string, unknown>): IalsParams {
   if (o.solver !== 'cg' && o.solver !== 'cholesky') throw new Error(`--solver must be cg or cholesky, got ${String(o.solver)}`);
+  if (o.confidence !== 'linear' && o.confidence !== 'log1p') throw new Error(`--confidence must be linear or log1p, got ${String(o.confidence)}`);
   return {
     factors: o.factors as number,
     iterations: o.iterations as number,
@@ -43,6 +45,7 @@ export function paramsFrom(o: Record<string, unknown>): IalsParams {
     seed: o.seed as number,
     initScale: DEFAULT_PARAMS.initScale,
     popularityExponent: o.popularityExponent as number,
+    confidence: o.confidence,
   };
 }
 

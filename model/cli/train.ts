@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { basename } from 'node:path';
 import { loadInteractions } from '../data';
-import { type IalsParams } from '../ials';
+import { foldInConstants, type IalsParams } from '../ials';
 import { trainIalsParallel } from '../ials-parallel';
 import { availableParallelism } from 'node:os';
 import { evaluateIals, type EvaluationReport } from '../evaluate';
@@ -86,7 +86,7 @@ await run(async () => {
     version: o.version,
     algorithm: 'ials',
     hyperparameters: { ...params },
-    foldIn: { unobservedWeight: params.unobservedWeight, alpha: params.alpha, regularization: params.regularization, regExponent: params.regExponent },
+    foldIn: foldInConstants(params),
     trainingSeconds: Number(seconds.toFixed(2)),
     data: { source: basename(o.input), layout: ds.layout, sha256: ds.digest, users: m.rows, items: m.cols, interactions: m.rowPtr[m.rows] },
     dims: params.factors,

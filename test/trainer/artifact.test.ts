@@ -11,7 +11,7 @@ import { catalogSchema, FILES, type Manifest } from '../../src/core/manifest';
 import { decodeShard, shardOf } from '../../src/core/shards';
 import { generateSigningKey } from '../../src/core/signing';
 
-const params = { ...DEFAULT_PARAMS, factors: 6, iterations: 4 };
+const params = { ...DEFAULT_PARAMS, factors: 6, iterations: 4, regularization: 1, regExponent: 0, unobservedWeight: 1, popularityExponent: 0 };
 const m = csrFromTriples(5, 4, Int32Array.from([0, 0, 1, 2, 3, 4, 4]), Int32Array.from([0, 1, 1, 2, 3, 0, 3]), Float32Array.from([1, 2, 1, 1, 3, 1, 1]));
 const model = trainIals(m, params);
 const userIds = ['alice', 'bob', 'carol', 'dave', 'erin'];

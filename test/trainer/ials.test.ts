@@ -31,7 +31,7 @@ function blocks(nBlocks: number, itemsPerBlock: number, usersPerBlock: number, i
   return { m, userBlock, itemBlock: (i: number) => Math.floor(i / itemsPerBlock) };
 }
 
-const SMALL: IalsParams = { ...DEFAULT_PARAMS, factors: 8, iterations: 12, regularization: 0.1, alpha: 1, unobservedWeight: 1 };
+const SMALL: IalsParams = { ...DEFAULT_PARAMS, factors: 8, iterations: 12, regularization: 0.1, alpha: 1, unobservedWeight: 1, regExponent: 0, confidence: 'log1p', popularityExponent: 0 };
 
 function userItems(m: Csr, u: number) {
   return Array.from(m.colIdx.subarray(m.rowPtr[u], m.rowPtr[u + 1]));

@@ -8,7 +8,7 @@
  */
 import { env } from 'cloudflare:test';
 import { buildArtifact, type BuiltArtifact } from '../../model/artifact';
-import { trainIals, DEFAULT_PARAMS, type IalsParams } from '../../model/ials';
+import { foldInConstants, trainIals, DEFAULT_PARAMS, type IalsParams } from '../../model/ials';
 import { publishArtifact, r2Target } from '../../model/publish';
 import { Rng } from '../../model/rng';
 import { sha256Hex } from '../../src/core/bytes';
@@ -55,7 +55,7 @@ export function blockData(opts: { blocks?: number; itemsPerBlock?: number; users
   return { userIds, itemIds, titles, matrix, itemBlock, userBlock };
 }
 
-export const FIXTURE_PARAMS: IalsParams = { ...DEFAULT_PARAMS, factors: 4, iterations: 10, regularization: 0.1, unobservedWeight: 1, alpha: 1, regExponent: 0 };
+export const FIXTURE_PARAMS: IalsParams = { ...DEFAULT_PARAMS, factors: 4, iterations: 10, regularization: 0.1, unobservedWeight: 1, alpha: 1, regExponent: 0, confidence: 'log1p', popularityExponent: 0 };
 
 export async function buildFixture(opts: { version: string; signingKey?: string | null; data?: BlockData; params?: Partial<IalsParams>; usersPerShard?: number }): Promise<BuiltArtifact & { data: BlockData }> {
   const data = opts.data ?? blockData();
@@ -68,7 +68,7 @@ export async function buildFixture(opts: { version: string; signingKey?: string 
     createdAt: new Date('2026-01-01T00:00:00Z'),
     algorithm: 'ials',
     hyperparameters: { ...params },
-    foldIn: { unobservedWeight: params.unobservedWeight, alpha: params.alpha, regularization: params.regularization, regExponent: params.regExponent },
+    foldIn: foldInConstants(params),
     data: { source: 'synthetic-blocks', layout: 'generic', sha256: '0'.repeat(64), users: data.userIds.length, items: data.itemIds.length, interactions: data.matrix.colIdx.length },
     dims: params.factors,
     itemIds: data.itemIds,
