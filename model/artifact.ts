@@ -37,6 +37,8 @@ export interface ArtifactInput {
   signingKey?: string;
   /** users per shard file, roughly (default 2,000) */
   usersPerShard?: number;
+  /** how the user ids are written (hmac-sha256: the edge's keyed hashes, as in its event exports) */
+  userIdKind?: 'raw' | 'hmac-sha256';
 }
 
 /** Per-row symmetric int8 quantisation: v ≈ q · scale, scale = max|v| / 127. */
@@ -122,6 +124,7 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
     itemCount,
     userCount: input.userIds.length,
     userShards,
+    userIds: input.userIdKind ?? 'raw',
     foldIn: input.foldIn,
     dtypes: { itemFactors: 'float32', itemFactorsInt8: 'int8', itemScales: 'float32', gram: 'float64', itemWeights: 'float32', userFactors: 'float32' },
     metrics: input.evaluation

@@ -15,7 +15,8 @@
  * rows are counted with their line numbers and skipped; they never abort the run.
  */
 import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { Readable, PassThrough } from 'node:stream';
@@ -43,8 +44,8 @@ export interface LoadStats {
   /** rows dropped by the layout's rules (cancellations, non-products, …), by reason */
   filtered: Record<string, number>;
   malformed: number;
-  /** first malformed rows: 1-based line number in the file and why */
-  malformedExamples: { line: number; reason: string }[];
+  /** first malformed rows: 1-based line number (and file, for a directory input) and why */
+  malformedExamples: { line: number; file?: string; reason: string }[];
 }
 
 /**
@@ -61,17 +62,29 @@ export interface LoadOptions {
   itemsFile?: string;
 }
 
-export async function loadInteractions(file: string, opts: LoadOptions = {}): Promise<Dataset> {
+/**
+ * Loads a CSV / CSV.gz file, or every *.csv / *.csv.gz file of a directory in name order (for
+ * example the Worker's event exports, one file per time window). The digest covers all bytes read.
+ */
+export async function loadInteractions(path: string, opts: LoadOptions = {}): Promise<Dataset> {
   const hash = createHash('sha256');
-  await access(file).catch(() => {
-    throw new Error(`cannot read input file ${file}`);
+  const info = await stat(path).catch(() => {
+    throw new Error(`cannot read input file ${path}`);
   });
-  const raw = createReadStream(file);
-  raw.on('data', (chunk) => hash.update(chunk));
-  const text: Readable = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw.pipe(new PassThrough());
-  // pipe() does not forward errors: surface read/decompression failures through the parser
-  raw.on('error', (err) => text.destroy(err));
-  const result = await parseStream(text);
+  const files = info.isDirectory()
+    ? (await readdir(path)).filter((f) => /\.csv(\.gz)?$/.test(f)).sort().map((f) => join(path, f))
+    : [path];
+  if (files.length === 0) throw new Error(`no .csv or .csv.gz files in ${path}`);
+  const state = newState();
+  for (const file of files) {
+    const raw = createReadStream(file);
+    raw.on('data', (chunk) => hash.update(chunk));
+    const text: Readable = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw.pipe(new PassThrough());
+    // pipe() does not forward errors: surface read/decompression failures through the parser
+    raw.on('error', (err) => text.destroy(err));
+    await parseInto(text, state, files.length > 1 ? basename(file) : '');
+  }
+  const result = finish(state);
   if (opts.itemsFile) await applyTitles(result, opts.itemsFile);
   return { ...result, digest: hash.digest('hex') };
 }
@@ -103,15 +116,33 @@ function intern(map: Map<string, number>, key: string): number {
   return id;
 }
 
+interface ParseState {
+  stats: LoadStats;
+  b: Builder;
+  layout?: Dataset['layout'];
+}
+
+function newState(): ParseState {
+  return {
+    stats: { rows: 0, used: 0, filtered: {}, malformed: 0, malformedExamples: [] },
+    b: { users: new Map(), items: new Map(), titleVotes: new Map(), baskets: new Map(), basketUser: [], br: [], bc: [], r: [], c: [], v: [] },
+  };
+}
+
 async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
-  const stats: LoadStats = { rows: 0, used: 0, filtered: {}, malformed: 0, malformedExamples: [] };
-  const b: Builder = { users: new Map(), items: new Map(), titleVotes: new Map(), baskets: new Map(), basketUser: [], br: [], bc: [], r: [], c: [], v: [] };
+  const state = newState();
+  await parseInto(input, state, '');
+  return finish(state);
+}
+
+/** Parses one CSV stream into the shared state (several files of one layout can share it). */
+async function parseInto(input: Readable, state: ParseState, fileLabel: string): Promise<void> {
+  const { stats, b } = state;
   const bad = (line: number, reason: string) => {
     stats.malformed++;
-    if (stats.malformedExamples.length < MAX_EXAMPLES) stats.malformedExamples.push({ line, reason });
+    if (stats.malformedExamples.length < MAX_EXAMPLES) stats.malformedExamples.push(fileLabel ? { line, file: fileLabel, reason } : { line, reason });
   };
   const drop = (reason: string) => (stats.filtered[reason] = (stats.filtered[reason] ?? 0) + 1);
-
   const parser = input.pipe(
     parse({
       bom: true,
@@ -126,7 +157,7 @@ async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
 
   let header: string[] | undefined;
   let layout: Dataset['layout'] = 'generic';
-  let col: Record<string, number> = {};
+  const col: Record<string, number> = {};
   for await (const rec of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
     const { record, info } = rec;
     const line = info.lines;
@@ -140,9 +171,11 @@ async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
         for (const name of ['user_id', 'item_id', 'weight', 'timestamp', 'title', 'session_id']) col[name] = lower.indexOf(name);
       } else {
         throw new Error(
-          `unrecognised header "${header.join(',')}": expected user_id,item_id[,weight][,timestamp] or the UCI Online Retail columns`,
+          `unrecognised header "${header.join(',')}"${fileLabel ? ` in ${fileLabel}` : ''}: expected user_id,item_id[,weight][,timestamp] or the UCI Online Retail columns`,
         );
       }
+      if (state.layout && state.layout !== layout) throw new Error(`${fileLabel} is ${layout} but earlier files are ${state.layout}`);
+      state.layout = layout;
       continue;
     }
     stats.rows++;
@@ -182,8 +215,12 @@ async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
     }
     stats.used++;
   }
-  if (!header) throw new Error('input is empty');
+  if (!header) throw new Error(`${fileLabel || 'input'} is empty`);
+}
 
+function finish(state: ParseState): Omit<Dataset, 'digest'> {
+  const { stats, b } = state;
+  const layout = state.layout ?? 'generic';
   const titles = new Array<string>(b.items.size).fill('');
   for (const [item, votes] of b.titleVotes) {
     let best = '', bestCount = -1;

@@ -7,12 +7,14 @@ import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
 import { ApiError, errorBody, type ErrorCode } from './errors';
 import type { AppEnv } from './context';
+import { requireBearer } from './auth';
 import { recommendations } from './routes/recommendations';
 import { items } from './routes/items';
 import { health, model } from './routes/model';
 import { renderDocs } from './routes/docs';
 import { admin } from './routes/admin';
 import { demo } from './routes/demo';
+import { events } from './routes/events';
 
 /** Largest accepted request body; bigger ones get 413 before any parsing. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -40,10 +42,15 @@ export function createApp() {
     }),
   );
 
+  // Reads are public unless REQUIRE_API_KEY_FOR_READS = "true"; writes always need the key.
+  const readGuard = requireBearer<AppEnv>('API_KEY');
+  app.use('/v1/*', async (c, next) => (c.env.REQUIRE_API_KEY_FOR_READS === 'true' ? readGuard(c, next) : next()));
+
   const v1 = new OpenAPIHono<AppEnv>({ defaultHook: app.defaultHook });
   v1.route('/', recommendations);
   v1.route('/', items);
   v1.route('/', model);
+  v1.route('/', events);
   app.route('/v1', v1);
   app.route('/', health);
   app.route('/', admin);

@@ -5,6 +5,8 @@ import { bundledSource } from './serving/bundled';
 import { registry, type RegistryDeps } from './serving/registry';
 import type { ServingModel } from './serving/model';
 import type { UserStoreDeps } from './serving/users';
+import { identify, type UserIdentity } from './events/identity';
+import type { HistoryDeps } from './events/personalize';
 
 export type AppEnv = { Bindings: Env };
 
@@ -32,4 +34,22 @@ export function defer(c: Context<AppEnv>): (p: Promise<unknown>) => void {
 
 export function userStore(c: Context<AppEnv>): UserStoreDeps {
   return { kv: c.env.RECS_KV, ttlSeconds: config(c).userEmbeddingTtlSeconds, defer: defer(c) };
+}
+
+export function identity(c: Context<AppEnv>, userId: string): Promise<UserIdentity> {
+  return identify(c.env.USER_ID_SECRET, userId);
+}
+
+export function historyStub(env: Env, userKey: string) {
+  return env.USER_HISTORY.get(env.USER_HISTORY.idFromName(userKey));
+}
+
+export function historyDeps(env: Env): HistoryDeps {
+  const ttl = configFrom(env).userEmbeddingTtlSeconds;
+  return {
+    get: (userKey) => historyStub(env, userKey).history(),
+    storeEmbedding: async (userKey, kvKey, revision, value) => {
+      await historyStub(env, userKey).storeEmbedding(kvKey, revision, value, ttl);
+    },
+  };
 }

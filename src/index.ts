@@ -5,3 +5,6 @@ import { scheduled } from './refresh/scheduled';
 const app = createApp();
 
 export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;
+
+/** Durable Object class: per-user interaction history (src/events/history.ts). */
+export { UserHistory } from './events/history';

@@ -18,9 +18,10 @@ import type { Csr } from '../sparse';
 const program = hyperparameterOptions(
   new Command('train')
     .description('Train iALS on interaction data and write a model artifact')
-    .requiredOption('--input <file>', 'interactions CSV (.csv or .csv.gz): generic user_id,item_id[,weight][,timestamp] or UCI Online Retail')
+    .requiredOption('--input <path>', 'interactions CSV (.csv or .csv.gz), or a directory of them: generic user_id,item_id[,weight][,timestamp] or UCI Online Retail')
     .requiredOption('--out <dir>', 'artifact directory to write')
     .option('--items <file>', 'item metadata CSV with item_id,title (generic layout)')
+    .option('--user-ids <kind>', 'raw, or hashed when the input is the Worker\'s event export (ids are keyed hashes)', 'raw')
     .option('--eval', 'also run the strong-generalisation evaluation and store its metrics in the manifest')
     .option('--eval-seed <n>', 'seed of the evaluation split', num('int', 0), 2024)
     .option('--version <id>', 'model version id (default: creation time + content digest)')
@@ -56,6 +57,7 @@ await run(async () => {
   program.parse();
   const o = program.opts();
   const params = paramsFrom(o);
+  if (o.userIds !== 'raw' && o.userIds !== 'hashed') throw new Error(`--user-ids must be raw or hashed, got ${o.userIds}`);
   const t0 = performance.now();
   const ds = await loadInteractions(o.input, { itemsFile: o.items });
   const m = ds.matrix;
@@ -65,7 +67,7 @@ await run(async () => {
   if (Object.keys(ds.stats.filtered).length) console.log(`filtered: ${JSON.stringify(ds.stats.filtered)}`);
   if (ds.stats.malformed) {
     console.log(`malformed rows skipped: ${ds.stats.malformed}`);
-    for (const e of ds.stats.malformedExamples) console.log(`  line ${e.line}: ${e.reason}`);
+    for (const e of ds.stats.malformedExamples) console.log(`  ${e.file ? `${e.file} ` : ''}line ${e.line}: ${e.reason}`);
   }
   if (m.rows === 0 || m.cols === 0) throw new Error('no usable interactions in the input');
 
@@ -101,6 +103,7 @@ await run(async () => {
     evaluation,
     signingKey: key,
     usersPerShard: o.usersPerShard,
+    userIdKind: o.userIds === 'hashed' ? 'hmac-sha256' : 'raw',
   });
   console.log(`wrote model ${manifest.version} to ${o.out} (${key ? 'signed' : 'UNSIGNED: set MODEL_SIGNING_KEY to publish'}) in ${((performance.now() - t0) / 1000).toFixed(1)}s total`);
 });

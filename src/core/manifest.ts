@@ -54,6 +54,8 @@ export const manifestSchema = z.object({
   itemCount: z.number().int().positive(),
   userCount: z.number().int().nonnegative(),
   userShards: z.number().int().nonnegative(),
+  /** how user ids in the shards are written: as given, or as the edge's keyed hashes (exports) */
+  userIds: z.enum(['raw', 'hmac-sha256']).optional(),
   /** Constants of the user step, shared by trainer and edge (see src/core/foldin.ts). */
   foldIn: z.object({
     unobservedWeight: z.number().positive(),

@@ -1,7 +1,8 @@
-/** Cron trigger: one refresh run per invocation (see refresh.ts), with its dependencies from Env. */
+/** Cron trigger: one model refresh run (refresh.ts) and the compaction of closed event-export windows. */
 import { configFrom } from '../config';
 import { httpOrigin, r2Origin } from './origin';
 import { refreshModel, type RefreshDeps } from './refresh';
+import { compactExports } from '../events/exports';
 
 const ETAG_PREFIX = 'origin:etag:';
 
@@ -30,6 +31,7 @@ export function refreshDeps(env: Env, fetchImpl?: typeof fetch): RefreshDeps {
   };
 }
 
-export const scheduled: ExportedHandlerScheduledHandler<Env> = async (_controller, env, ctx) => {
+export const scheduled: ExportedHandlerScheduledHandler<Env> = async (controller, env, ctx) => {
   ctx.waitUntil(refreshModel(refreshDeps(env)));
+  ctx.waitUntil(compactExports(env.MODELS, env.RECS_KV, Number(env.EXPORT_WINDOW_SECONDS) || 3600, controller.scheduledTime));
 };

@@ -1,11 +1,10 @@
 /** Personalised, session (basket) and candidate-scoring endpoints. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { ApiError } from '../errors';
-import { activeModel, config, registryDeps, userStore, type AppEnv } from '../context';
-import { registry } from '../serving/registry';
+import { activeModel, config, historyDeps, identity, registryDeps, userStore, type AppEnv } from '../context';
+import { resolveUser } from '../events/personalize';
 import { BasketBody, errorResponses, Recommendation, ScoreBody, UserHistory, UserPath, UserRecsQuery } from '../schemas';
 import { forBasket, forUser, resolveItems, scoreCandidates, sessionVector } from '../serving/recommend';
-import { getUserRecord } from '../serving/users';
 import type { Config } from '../config';
 
 export const recommendations = new OpenAPIHono<AppEnv>();
@@ -31,7 +30,7 @@ recommendations.openapi(
     const { userId } = c.req.valid('param');
     const q = c.req.valid('query');
     const k = checkK(q.k, config(c));
-    const { model, user } = await registry.activeForUser(registryDeps(c.env), userStore(c), userId);
+    const { model, user } = await resolveUser(registryDeps(c.env), userStore(c), historyDeps(c.env), await identity(c, userId));
     const rec = await forUser(model, user, k, q.excludePurchased ?? true);
     c.header('x-model-version', rec.model);
     return c.json(rec, 200);
@@ -78,12 +77,14 @@ recommendations.openapi(
     if (body.candidates.length > cfg.maxCandidates) {
       throw new ApiError(400, 'too_many_items', `candidates has ${body.candidates.length} entries; the limit is ${cfg.maxCandidates}`);
     }
-    const model = await activeModel(c);
+    let model = await activeModel(c);
     let vector: Float32Array | null = null;
     let source: 'personalized' | 'session' = 'personalized';
     const ignored: string[] = [];
     if (body.userId !== undefined) {
-      vector = (await getUserRecord(userStore(c), model, body.userId))?.vector ?? null;
+      const found = await resolveUser(registryDeps(c.env), userStore(c), historyDeps(c.env), await identity(c, body.userId));
+      model = found.model;
+      vector = found.user?.vector ?? null;
     } else {
       const items = body.items!;
       if (items.length === 0) throw new ApiError(400, 'empty_basket', 'items must contain at least one item id');
@@ -110,8 +111,7 @@ recommendations.openapi(
   }),
   async (c) => {
     const { userId } = c.req.valid('param');
-    const model = await activeModel(c);
-    const user = await getUserRecord(userStore(c), model, userId);
+    const { model, user } = await resolveUser(registryDeps(c.env), userStore(c), historyDeps(c.env), await identity(c, userId));
     const items = user
       ? Array.from(user.items, (index, j) => ({ id: model.catalog.ids[index], title: model.catalog.titles[index], strength: user.strengths[j] })).sort((a, b) => b.strength - a.strength)
       : [];

@@ -12,7 +12,6 @@ import { ApiError } from '../errors';
 import { ORIGIN_PREFIX } from '../core/manifest';
 import type { Config } from '../config';
 import { loadServingModel, parseManifest, type ArtifactSource, type ServingModel } from './model';
-import { getUserRecord, type UserRecord, type UserStoreDeps } from './users';
 
 export const ACTIVE_KEY = 'model:active';
 
@@ -83,28 +82,6 @@ export class ModelRegistry {
       'no_model',
       'No model is active yet. Train one (npm run train), publish it to the origin (npm run publish) and trigger a refresh (POST /admin/refresh, or wait for the cron).',
     );
-  }
-
-  /**
-   * The active model and the user's record in it; when the active version does not know the user
-   * but a kept previous version does, that version serves them in its own space (its user vector
-   * with its item factors), so a model switch never turns a known user into a stranger.
-   */
-  async activeForUser(deps: RegistryDeps, store: UserStoreDeps, userKey: string): Promise<{ model: ServingModel; user: UserRecord | null }> {
-    const model = await this.active(deps);
-    const user = await getUserRecord(store, model, userKey);
-    if (user || model.source.kind === 'bundled') return { model, user };
-    const pointer = await this.activePointer(deps);
-    for (const version of pointer?.previous ?? []) {
-      try {
-        const prev = await this.load(version, () => r2Source(deps.bucket, version));
-        const found = await getUserRecord(store, prev, userKey);
-        if (found) return { model: prev, user: found };
-      } catch {
-        // garbage-collected or unreadable: try the next one, then fall back
-      }
-    }
-    return { model, user: null };
   }
 
   /** Loads (once per isolate) the model at `key`; a failed load is not cached. */

@@ -1,13 +1,15 @@
 /**
  * User embeddings in Workers KV.
  *
- * Key `emb:<model version>:<user key>` → a compact little-endian binary record:
+ * Key `emb:<model version>:<user key>` (user key = keyed hash, see events/identity.ts) → a compact
+ * little-endian binary record:
  *   u32 dims | u32 n | f32[dims] vector | u32[n] item indices | f32[n] strengths
  * The version in the key is what keeps a vector from ever meeting another version's item
  * factors. Values are filled from the artifact's user shards on first use (write-through), so
  * KV is the per-user store at the edge and the shard files are only the cold source.
  */
 import type { ServingModel } from './model';
+import type { UserIdentity } from '../events/identity';
 
 export interface UserRecord {
   vector: Float32Array;
@@ -51,20 +53,36 @@ export interface UserStoreDeps {
   defer: (p: Promise<unknown>) => void;
 }
 
-/** The user's record for this model version, or null when the model does not know the user. */
-export async function getUserRecord(deps: UserStoreDeps, model: ServingModel, userKey: string): Promise<UserRecord | null> {
-  const key = embeddingKey(model.version, userKey);
+/** The id a model's user shards are keyed by. */
+export function shardId(model: ServingModel, user: UserIdentity): string {
+  return model.manifest.userIds === 'hmac-sha256' ? user.key : user.id;
+}
+
+/** The user's record for this model version (KV, then the artifact's shards), or null. */
+export async function getUserRecord(deps: UserStoreDeps, model: ServingModel, user: UserIdentity): Promise<UserRecord | null> {
+  const key = embeddingKey(model.version, user.key);
   const cached = await deps.kv.get(key, 'arrayBuffer');
   if (cached) {
     const rec = decodeUserRecord(cached, model.dims);
     if (rec && rec.items.every((i) => i < model.itemCount)) return rec;
   }
-  const hit = await model.shardUser(userKey);
+  if (await deps.kv.get(forgottenKey(user.key))) return null;
+  const hit = await model.shardUser(shardId(model, user));
   if (!hit) return null;
   deps.defer(deps.kv.put(key, encodeUserRecord(hit), { expirationTtl: deps.ttlSeconds }).catch(() => undefined));
   return hit;
 }
 
-export async function putUserRecord(deps: UserStoreDeps, model: ServingModel, userKey: string, rec: UserRecord): Promise<void> {
-  await deps.kv.put(embeddingKey(model.version, userKey), encodeUserRecord(rec), { expirationTtl: deps.ttlSeconds });
+/**
+ * Marker that a user asked to be forgotten: the artifact's shards (signed, immutable) may still
+ * hold their trained vector until a model trained without them is active, so lookups must not
+ * fall back to the shard. Holds only the keyed hash.
+ */
+export function forgottenKey(userKey: string): string {
+  return `forgotten:${userKey}`;
+}
+
+/** Marker that the user has an edge history (events), so a missing embedding can be folded in. */
+export function historyMarkerKey(userKey: string): string {
+  return `hist:${userKey}`;
 }
