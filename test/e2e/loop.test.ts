@@ -72,7 +72,7 @@ describe('events → export → train → publish → refresh → recommendation
       const res = await fetch(`${base}/v1/events`, { method: 'POST', headers: { authorization: 'Bearer loop-key', 'content-type': 'application/json' }, body: JSON.stringify({ events: events.slice(i, i + 50) }) });
       expect(res.status).toBe(200);
     }
-    const before = await (await fetch(`${base}/v1/recommendations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: ['22423'], k: 3 }) })).json();
+    const before = (await (await fetch(`${base}/v1/recommendations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: ['22423'], k: 3 }) })).json()) as { items: { id: string }[] };
     expect(before.items.map((i: { id: string }) => i.id)).not.toContain('21212');
 
     // the export window (1 s) closes; the cron compacts it into events/export/<window>.csv
@@ -105,11 +105,11 @@ describe('events → export → train → publish → refresh → recommendation
     const refresh = await (await fetch(`${base}/admin/refresh`, { method: 'POST', headers: { authorization: 'Bearer loop-admin' } })).json();
     expect(refresh).toMatchObject({ outcome: 'activated', version: 'from-events' });
 
-    const after = await (await fetch(`${base}/v1/recommendations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: ['22423'], k: 1 }) })).json();
+    const after = (await (await fetch(`${base}/v1/recommendations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: ['22423'], k: 1 }) })).json()) as { items: { id: string }[] };
     expect(after).toMatchObject({ model: 'from-events', source: 'session' });
     expect(after.items[0].id).toBe('21212');
     // a shopper is known by their raw id: the model's shards are keyed by the same keyed hash
-    const shopper = await (await fetch(`${base}/v1/users/shopper-2/recommendations?k=2&excludePurchased=false`)).json();
+    const shopper = (await (await fetch(`${base}/v1/users/shopper-2/recommendations?k=2&excludePurchased=false`)).json()) as { items: { id: string }[] };
     expect(shopper).toMatchObject({ model: 'from-events', source: 'personalized' });
     expect(shopper.items.map((i: { id: string }) => i.id).sort()).toEqual([...B].sort());
   }, 180_000);
