@@ -105,13 +105,15 @@ export function evaluateFactors(
   params: FoldInParams,
   test: Split['test'],
   itemWeights?: Float32Array,
+  /** factors used for scoring, when they differ from the fold-in's (e.g. dequantised int8) */
+  scoringFactors: Float32Array = itemFactors,
 ): Metrics {
   const g = gram(itemFactors, itemCount, dims, itemWeights);
   const scores = new Float32Array(itemCount);
   const per: Metrics[] = [];
   for (const t of test) {
     const u = foldIn(itemFactors, g, dims, itemCount, params, t.foldIn, itemWeights);
-    scoreAll(itemFactors, itemCount, dims, u, scores);
+    scoreAll(scoringFactors, itemCount, dims, u, scores);
     const ranked = topK(scores, 100, new Set(t.foldIn.map((x) => x.index))).map((s) => s.index);
     per.push(rankingMetrics(ranked, t.heldOut));
   }

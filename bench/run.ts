@@ -1,0 +1,73 @@
+/**
+ * `npm run bench [-- --quick]`: prints the measurements kept in BENCHMARKS.md.
+ *  1. memory read bandwidth of this machine
+ *  2. scoring kernels, top-20 at 64 dims over 10K / 100K / 1M items, each against the
+ *     memory-streaming bound (item-matrix bytes ÷ bandwidth)
+ *  3. trainer: one iALS epoch at 64 factors on a synthetic MovieLens-20M-shaped matrix, and the
+ *     full Online Retail train (when ../shared/data is present)
+ *  4. int8 vs float32 scoring quality on the Online Retail evaluation
+ * --quick skips the 1M-item kernels and the MovieLens-sized epoch.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { benchKernels, memoryBandwidth } from './kernels';
+import { zipfMatrix } from './synthetic';
+import { loadInteractions } from '../model/data';
+import { DEFAULT_PARAMS } from '../model/ials';
+import { trainIalsParallel } from '../model/ials-parallel';
+import { evaluateFactors, strongGeneralizationSplit } from '../model/evaluate';
+import { quantizeRows } from '../model/artifact';
+
+const quick = process.argv.includes('--quick');
+const RETAIL = '../shared/data/online-retail.csv.gz';
+const fmt = (x: number, d = 2) => x.toFixed(d);
+
+console.log(`# npm run bench${quick ? ' -- --quick' : ''} — ${new Date().toISOString()}`);
+console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, Node ${process.version}\n`);
+
+const bw = memoryBandwidth();
+console.log(`## Memory read bandwidth: ${fmt(bw, 1)} GB/s (memcmp of two 128 MiB buffers)\n`);
+
+console.log('## Scoring kernels: top-20 of N items, 64 dims, one user vector (median ms)\n');
+console.log('| N | variant | ms | streaming bound ms | × bound |');
+console.log('| --- | --- | --- | --- | --- |');
+for (const r of await benchKernels(quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000], 64, 20)) {
+  const bound = (r.bytes / (bw * 1e9)) * 1000;
+  console.log(`| ${r.n.toLocaleString('en')} | ${r.variant} | ${fmt(r.ms, 3)} | ${fmt(bound, 3)} | ${fmt(r.ms / bound, 1)} |`);
+}
+
+console.log('\n## Trainer\n');
+if (!quick) {
+  const t0 = performance.now();
+  const m = zipfMatrix(138_000, 27_000, 20_000_000);
+  const gen = (performance.now() - t0) / 1000;
+  const epochs: number[] = [];
+  await trainIalsParallel(m, { ...DEFAULT_PARAMS, factors: 64, iterations: 2 }, { threads: availableParallelism(), onEpoch: (r) => epochs.push(r.seconds) });
+  console.log(`MovieLens-20M-shaped synthetic (${m.rows.toLocaleString('en')} users × ${m.cols.toLocaleString('en')} items, ${m.rowPtr[m.rows].toLocaleString('en')} pairs, Zipf popularity; generated in ${fmt(gen, 1)} s), 64 factors, ${DEFAULT_PARAMS.cgSteps} CG steps, ${availableParallelism()} threads: epoch ${epochs.map((e) => fmt(e, 1) + ' s').join(', ')} (target ≤ 10 s)`);
+}
+if (existsSync(RETAIL)) {
+  const t0 = performance.now();
+  const ds = await loadInteractions(RETAIL);
+  const load = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  const model = await trainIalsParallel(ds.matrix, DEFAULT_PARAMS, { threads: availableParallelism() });
+  const train = (performance.now() - t1) / 1000;
+  console.log(`Online Retail full train (${ds.matrix.rows} × ${ds.matrix.cols}, ${ds.matrix.rowPtr[ds.matrix.rows]} pairs, ${DEFAULT_PARAMS.factors} factors, ${DEFAULT_PARAMS.iterations} epochs): load ${fmt(load, 1)} s + train ${fmt(train, 1)} s = ${fmt(load + train, 1)} s (target ≤ 30 s)`);
+  void model;
+
+  console.log('\n## int8 vs float32 scoring quality (Online Retail, strong generalisation, split seed 2024)\n');
+  const split = strongGeneralizationSplit(ds.matrix, { seed: 2024 });
+  const m = await trainIalsParallel(split.train, DEFAULT_PARAMS, { threads: availableParallelism() });
+  const f32 = evaluateFactors(m.itemFactors, m.itemCount, m.dims, DEFAULT_PARAMS, split.test, m.itemWeights);
+  const { q, scales } = quantizeRows(m.itemFactors, m.itemCount, m.dims);
+  const dequantized = new Float32Array(q.length);
+  for (let k = 0; k < q.length; k++) dequantized[k] = q[k] * scales[Math.floor(k / m.dims)];
+  const i8 = evaluateFactors(m.itemFactors, m.itemCount, m.dims, DEFAULT_PARAMS, split.test, m.itemWeights, dequantized);
+  console.log('| scoring | Recall@20 | Recall@50 | NDCG@100 |');
+  console.log('| --- | --- | --- | --- |');
+  console.log(`| float32 | ${fmt(f32['recall@20'], 4)} | ${fmt(f32['recall@50'], 4)} | ${fmt(f32['ndcg@100'], 4)} |`);
+  console.log(`| int8 per-row scale | ${fmt(i8['recall@20'], 4)} | ${fmt(i8['recall@50'], 4)} | ${fmt(i8['ndcg@100'], 4)} |`);
+  console.log(`\nint8 changes NDCG@100 by ${fmt((100 * (i8['ndcg@100'] - f32['ndcg@100'])) / f32['ndcg@100'], 2)}% (target: ≥ −1%)`);
+} else {
+  console.log(`(${RETAIL} not found: Online Retail measurements skipped)`);
+}

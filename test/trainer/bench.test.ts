@@ -1,0 +1,37 @@
+/** The benchmark's own pieces compute the right thing (their speed is measured by npm run bench). */
+import { describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-web';
+import { buildInt8Graph, randomFactors, topKFloat32, topKInt8 } from '../../bench/kernels';
+import { zipfMatrix } from '../../bench/synthetic';
+import { quantizeRows } from '../../model/artifact';
+
+describe('benchmark kernels', () => {
+  const n = 5000, dims = 64;
+  const y = randomFactors(n, dims, 3);
+  const u = randomFactors(1, dims, 4);
+  const ref = topKFloat32(y, n, dims, u, 20, new Float32Array(n)).map((s) => s.index);
+  const { q, scales } = quantizeRows(y, n, dims);
+
+  it('int8 TypeScript and int8 ONNX (MatMulInteger) agree with float32 on the top-20', async () => {
+    const ts8 = topKInt8(q, scales, n, dims, u, 20, new Float32Array(n)).map((s) => s.index);
+    expect(ts8.filter((i) => ref.includes(i)).length).toBeGreaterThanOrEqual(18);
+    ort.env.wasm.numThreads = 1;
+    const session = await ort.InferenceSession.create(buildInt8Graph(q, scales, n, dims));
+    const out = await session.run({ user: new ort.Tensor('float32', u, [1, dims]), k: new ort.Tensor('int64', BigInt64Array.from([20n]), [1]) });
+    const onnx8 = Array.from(out.top_indices.data as BigInt64Array, Number);
+    expect(onnx8.filter((i) => ref.includes(i)).length).toBeGreaterThanOrEqual(18);
+  });
+
+  it('generates a skewed synthetic matrix of the requested shape without duplicate pairs', () => {
+    const m = zipfMatrix(2000, 500, 40_000, 1);
+    expect(m.rows).toBe(2000);
+    expect(m.rowPtr[m.rows]).toBeGreaterThan(30_000);
+    const counts = new Int32Array(500);
+    for (let u = 0; u < m.rows; u++) {
+      const row = m.colIdx.subarray(m.rowPtr[u], m.rowPtr[u + 1]);
+      expect(new Set(row).size).toBe(row.length);
+      for (const i of row) counts[i]++;
+    }
+    expect(counts[0]).toBeGreaterThan(10 * counts[499]); // popular head, long tail
+  });
+});
