@@ -1,7 +1,9 @@
 /**
- * iALS on several cores: the same algorithm and the same result as `trainIals` (every row solve is
- * independent and deterministic, so the factors are bit-identical for any thread count), with the
- * rows of each half-epoch split across worker threads by estimated work (|row| + D per row).
+ * iALS on several cores, with the rows of each half-epoch split across worker threads by estimated
+ * work (|row| + D per row). With the TypeScript kernel the factors are bit-identical to
+ * `trainIals` for any thread count (every row solve is independent and deterministic); the
+ * default WebAssembly SIMD kernel (model/wasm/) accumulates dot products in float32 and matches
+ * it to rounding.
  * Factor matrices and the interaction matrices live in SharedArrayBuffers: nothing is copied per
  * epoch except the D×D Gram matrix.
  */
@@ -12,6 +14,7 @@ import { initFactors, itemWeightsFor, trainingLoss, type IalsModel, type IalsPar
 import { Rng } from './rng';
 import { transpose, type Csr } from './sparse';
 import type { WorkerInit, WorkerTask } from './ials-worker';
+import { allocScratch, Arena, compileNnzModule, type KernelScratch } from './wasm/kernel';
 
 function shared<T extends Float32Array | Float64Array | Int32Array>(a: T): T {
   const Ctor = a.constructor as { new (buf: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number };
@@ -42,20 +45,52 @@ export function balancedRanges(m: Csr, parts: number, dims: number): [number, nu
 
 export interface ParallelOptions extends TrainOptions {
   threads?: number;
+  /** 'wasm' (default when D is a multiple of 4): the SIMD kernel; 'js': the TypeScript reference, bit-identical to trainIals */
+  kernel?: 'wasm' | 'js';
+}
+
+function maxRowLength(m: Csr): number {
+  let max = 0;
+  for (let r = 0; r < m.rows; r++) max = Math.max(max, m.rowPtr[r + 1] - m.rowPtr[r]);
+  return max;
 }
 
 export async function trainIalsParallel(userItemsIn: Csr, params: IalsParams, opts: ParallelOptions = {}): Promise<IalsModel> {
   const threads = Math.max(1, opts.threads ?? availableParallelism());
   const dims = params.factors;
   const rng = new Rng(params.seed);
-  const userItems = sharedCsr(userItemsIn);
-  const itemUsers = sharedCsr(transpose(userItemsIn));
+  const itemUsersIn = transpose(userItemsIn);
+  const useWasm = (opts.kernel ?? 'wasm') === 'wasm' && dims % 4 === 0 && params.solver === 'cg';
   const p = itemWeightsFor(userItemsIn, params.popularityExponent);
-  const userSide: SideWeights = { rowScale: shared(new Float32Array(userItems.rows).fill(params.unobservedWeight)), colWeight: shared(p) };
-  const itemSide: SideWeights = { rowScale: shared(p.map((x) => x * params.unobservedWeight)), colWeight: shared(new Float32Array(userItems.rows).fill(1)) };
-  // same initialisation order as trainIals, so results match it exactly
-  const userFactors = shared(initFactors(userItems.rows, dims, params.initScale, rng));
-  const itemFactors = shared(initFactors(userItems.cols, dims, params.initScale, rng));
+  const userSide: SideWeights = { rowScale: shared(new Float32Array(userItemsIn.rows).fill(params.unobservedWeight)), colWeight: shared(p) };
+  const itemSide: SideWeights = { rowScale: shared(p.map((x) => x * params.unobservedWeight)), colWeight: shared(new Float32Array(userItemsIn.rows).fill(1)) };
+  // same initialisation order as trainIals, so the JS kernel matches it exactly
+  const userInit = initFactors(userItemsIn.rows, dims, params.initScale, rng);
+  const itemInit = initFactors(userItemsIn.cols, dims, params.initScale, rng);
+  let userItems: Csr, itemUsers: Csr, userFactors: Float32Array, itemFactors: Float32Array;
+  let wasm: { module: WebAssembly.Module; memory: WebAssembly.Memory; scratch: KernelScratch[] } | undefined;
+  if (useWasm) {
+    // everything the SIMD kernel addresses lives in one shared WebAssembly memory
+    const maxRow = Math.max(maxRowLength(userItemsIn), maxRowLength(itemUsersIn));
+    const nnz = userItemsIn.rowPtr[userItemsIn.rows];
+    const arena = new Arena(Arena.bytesFor(userInit.length, itemInit.length, nnz, nnz) + threads * Arena.bytesFor(dims, dims, maxRow, maxRow));
+    userFactors = arena.f32(userInit.length);
+    userFactors.set(userInit);
+    itemFactors = arena.f32(itemInit.length);
+    itemFactors.set(itemInit);
+    const uCols = arena.i32(nnz);
+    uCols.set(userItemsIn.colIdx);
+    const iCols = arena.i32(nnz);
+    iCols.set(itemUsersIn.colIdx);
+    userItems = { ...sharedCsr(userItemsIn), colIdx: uCols };
+    itemUsers = { ...sharedCsr(itemUsersIn), colIdx: iCols };
+    wasm = { module: await compileNnzModule(), memory: arena.memory, scratch: Array.from({ length: threads }, () => allocScratch(arena, dims, maxRow)) };
+  } else {
+    userItems = sharedCsr(userItemsIn);
+    itemUsers = sharedCsr(itemUsersIn);
+    userFactors = shared(userInit);
+    itemFactors = shared(itemInit);
+  }
 
   const workers = Array.from({ length: threads }, () => new Worker(new URL('./ials-worker-boot.mjs', import.meta.url)));
   const call = (w: Worker, msg: { init?: WorkerInit; task?: WorkerTask }) =>
@@ -73,8 +108,13 @@ export async function trainIalsParallel(userItemsIn: Csr, params: IalsParams, op
       w.postMessage(msg);
     });
   try {
-    const init: WorkerInit = { params, userItems, itemUsers, userFactors, itemFactors, userSide, itemSide };
-    await Promise.all(workers.map((w) => call(w, { init })));
+    await Promise.all(
+      workers.map((w, k) => {
+        const init: WorkerInit = { params, userItems, itemUsers, userFactors, itemFactors, userSide, itemSide };
+        if (wasm) init.wasm = { module: wasm.module, memory: wasm.memory, scratch: wasm.scratch[k] };
+        return call(w, { init });
+      }),
+    );
     const userRanges = balancedRanges(userItems, threads, dims);
     const itemRanges = balancedRanges(itemUsers, threads, dims);
     for (let epoch = 1; epoch <= params.iterations; epoch++) {

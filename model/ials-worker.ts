@@ -3,8 +3,9 @@
  * reading and writing factor matrices that live in SharedArrayBuffers owned by the main thread.
  */
 import { parentPort } from 'node:worker_threads';
-import { solveSide, type IalsParams, type SideWeights } from './ials';
+import { jsKernel, solveSide, type IalsParams, type NnzKernel, type SideWeights } from './ials';
 import type { Csr } from './sparse';
+import { WasmNnzKernel, type KernelScratch } from './wasm/kernel';
 
 export interface WorkerInit {
   params: IalsParams;
@@ -14,6 +15,8 @@ export interface WorkerInit {
   itemFactors: Float32Array;
   userSide: SideWeights;
   itemSide: SideWeights;
+  /** the SIMD kernel: its module, the shared memory the factors live in, and this worker's scratch */
+  wasm?: { module: WebAssembly.Module; memory: WebAssembly.Memory; scratch: KernelScratch };
 }
 
 export interface WorkerTask {
@@ -24,16 +27,18 @@ export interface WorkerTask {
 }
 
 let state: WorkerInit | undefined;
+let kernel: NnzKernel = jsKernel;
 
-parentPort!.on('message', (msg: { init?: WorkerInit; task?: WorkerTask }) => {
+parentPort!.on('message', async (msg: { init?: WorkerInit; task?: WorkerTask }) => {
   if (msg.init) {
     state = msg.init;
+    if (state.wasm) kernel = await WasmNnzKernel.create(state.wasm.module, state.wasm.memory, state.wasm.scratch);
     parentPort!.postMessage({ ready: true });
     return;
   }
   const t = msg.task!;
   const s = state!;
-  if (t.side === 'users') solveSide(s.userFactors, s.itemFactors, s.userItems, s.params, s.userSide, t.from, t.to, t.gram);
-  else solveSide(s.itemFactors, s.userFactors, s.itemUsers, s.params, s.itemSide, t.from, t.to, t.gram);
+  if (t.side === 'users') solveSide(s.userFactors, s.itemFactors, s.userItems, s.params, s.userSide, t.from, t.to, t.gram, kernel);
+  else solveSide(s.itemFactors, s.userFactors, s.itemUsers, s.params, s.itemSide, t.from, t.to, t.gram, kernel);
   parentPort!.postMessage({ done: true });
 });

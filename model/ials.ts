@@ -151,6 +151,25 @@ export function trainIals(userItems: Csr, params: IalsParams, opts: TrainOptions
 }
 
 /**
+ * The per-nonzero pass of CG: out += Σ_{q∈[start,end)} (a[q−start] − b[q−start]·(y_q·vec))·y_q,
+ * y_q the row colIdx[q] of `fixed`. The TypeScript version below is the reference; the
+ * WebAssembly SIMD version (model/wasm/kernel.ts) is what parallel training uses.
+ */
+export interface NnzKernel {
+  pass(fixed: Float32Array, colIdx: Int32Array, start: number, end: number, dims: number, vec: Float64Array, out: Float64Array, a: Float64Array, b: Float64Array): void;
+}
+
+export const jsKernel: NnzKernel = {
+  pass(fixed, colIdx, start, end, dims, vec, out, a, b) {
+    for (let q = start; q < end; q++) {
+      const yo = colIdx[q] * dims;
+      const k = q - start;
+      axpyAt(out, a[k] - b[k] * dotAt(fixed, yo, vec, dims), fixed, yo, dims);
+    }
+  },
+};
+
+/**
  * One half-epoch: re-solves rows [from, to) of `target` with `fixed` held constant.
  * @param target  R×D factors being solved (updated in place)
  * @param fixed   C×D factors of the other side
@@ -166,13 +185,14 @@ export function solveSide(
   from = 0,
   to = m.rows,
   g: Float64Array = gram(fixed, m.cols, params.factors, w.colWeight),
+  kernel: NnzKernel = jsKernel,
 ): void {
   let colMass = 0;
   for (let c = 0; c < m.cols; c++) colMass += w.colWeight[c];
   const scratch = new Scratch(params.factors);
   for (let r = from; r < to; r++) {
     if (params.solver === 'cholesky') solveRowCholesky(target, fixed, g, m, r, params, w, colMass, scratch);
-    else solveRowCg(target, fixed, g, m, r, params, w, colMass, scratch);
+    else solveRowCg(target, fixed, g, m, r, params, w, colMass, scratch, kernel);
   }
 }
 
@@ -185,6 +205,9 @@ class Scratch {
   ap: Float64Array;
   conf: Float64Array = new Float64Array(64);
   extra: Float64Array = new Float64Array(64);
+  /** −extra, and zeros: the coefficients of the A·p pass */
+  negExtra: Float64Array = new Float64Array(64);
+  zeros: Float64Array = new Float64Array(64);
   constructor(dims: number) {
     this.a = new Float64Array(dims * dims);
     this.b = new Float64Array(dims);
@@ -199,12 +222,15 @@ class Scratch {
     if (this.conf.length < n) {
       this.conf = new Float64Array(n * 2);
       this.extra = new Float64Array(n * 2);
+      this.negExtra = new Float64Array(n * 2);
+      this.zeros = new Float64Array(n * 2);
     }
     const scale = w.rowScale[row];
     for (let k = 0; k < n; k++) {
       const c = confidence(params, m.values[start + k]);
       this.conf[k] = c;
       this.extra[k] = c - scale * w.colWeight[m.colIdx[start + k]];
+      this.negExtra[k] = -this.extra[k];
     }
   }
 }
@@ -280,7 +306,7 @@ function gemv(g: Float64Array, v: Float64Array, out: Float64Array, n: number): v
   }
 }
 
-function solveRowCg(target: Float32Array, fixed: Float32Array, g: Float64Array, m: Csr, row: number, params: IalsParams, w: SideWeights, colMass: number, s: Scratch): void {
+function solveRowCg(target: Float32Array, fixed: Float32Array, g: Float64Array, m: Csr, row: number, params: IalsParams, w: SideWeights, colMass: number, s: Scratch, kernel: NnzKernel): void {
   const dims = params.factors;
   const scale = w.rowScale[row];
   const { x, r, p, ap } = s;
@@ -295,11 +321,7 @@ function solveRowCg(target: Float32Array, fixed: Float32Array, g: Float64Array, 
   // r = b − A·x, with A·x = scale·G·x + Σ extra·y (y·x) + λx and b = Σ c·y
   gemv(g, x, r, dims);
   for (let i = 0; i < dims; i++) r[i] = -scale * r[i] - lambda * x[i];
-  for (let q = start; q < end; q++) {
-    const yo = colIdx[q] * dims;
-    const k = q - start;
-    axpyAt(r, conf[k] - extraW[k] * dotAt(fixed, yo, x, dims), fixed, yo, dims);
-  }
+  kernel.pass(fixed, colIdx, start, end, dims, x, r, conf, extraW);
   let rsold = 0;
   for (let i = 0; i < dims; i++) {
     p[i] = r[i];
@@ -308,10 +330,7 @@ function solveRowCg(target: Float32Array, fixed: Float32Array, g: Float64Array, 
   for (let step = 0; step < params.cgSteps && rsold > 1e-20; step++) {
     gemv(g, p, ap, dims);
     for (let i = 0; i < dims; i++) ap[i] = scale * ap[i] + lambda * p[i];
-    for (let q = start; q < end; q++) {
-      const yo = colIdx[q] * dims;
-      axpyAt(ap, extraW[q - start] * dotAt(fixed, yo, p, dims), fixed, yo, dims);
-    }
+    kernel.pass(fixed, colIdx, start, end, dims, p, ap, s.zeros, s.negExtra);
     let pap = 0;
     for (let i = 0; i < dims; i++) pap += p[i] * ap[i];
     if (!(pap > 0)) break;

@@ -147,13 +147,23 @@ describe('sparse matrices', () => {
 });
 
 describe('parallel training', () => {
-  it('gives bit-identical factors on worker threads', async () => {
+  const data = blocks(3, 20, 40, 8, 4);
+  const params = { ...SMALL, factors: 8, iterations: 3 };
+  const serial = trainIals(data.m, params);
+
+  it('gives bit-identical factors on worker threads with the TypeScript kernel', async () => {
     const { trainIalsParallel } = await import('../../model/ials-parallel');
-    const data = blocks(3, 20, 40, 8, 4);
-    const params = { ...SMALL, factors: 8, iterations: 3 };
-    const serial = trainIals(data.m, params);
-    const parallel = await trainIalsParallel(data.m, params, { threads: 3 });
+    const parallel = await trainIalsParallel(data.m, params, { threads: 3, kernel: 'js' });
     expect(parallel.itemFactors).toEqual(serial.itemFactors);
     expect(parallel.userFactors).toEqual(serial.userFactors);
+  });
+
+  it('matches the TypeScript kernel to float32 rounding with the WebAssembly SIMD kernel', async () => {
+    const { trainIalsParallel } = await import('../../model/ials-parallel');
+    const simd = await trainIalsParallel(data.m, params, { threads: 2, kernel: 'wasm' });
+    let maxDiff = 0;
+    for (let k = 0; k < serial.itemFactors.length; k++) maxDiff = Math.max(maxDiff, Math.abs(simd.itemFactors[k] - serial.itemFactors[k]));
+    expect(maxDiff).toBeGreaterThan(0); // really a different code path
+    expect(maxDiff).toBeLessThan(1e-4);
   });
 });
