@@ -4,53 +4,20 @@
  * CI installs Chromium (.ci/run); on a machine without it this suite is skipped with a note,
  * except under CI=true, where a missing browser is a failure.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startWrangler, stopWrangler } from './wrangler';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveBrowser = existsSync(CHROMIUM);
 if (!haveBrowser) {
   if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs the Debian chromium package`);
   console.warn(`e2e demo tests skipped: ${CHROMIUM} not installed (apt-get install chromium)`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startWrangler(port: number, state: string): Promise<ChildProcess> {
-  const proc = spawn('node_modules/.bin/wrangler', ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', state], {
-    env: { ...process.env, CI: 'true' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`wrangler dev did not start:\n${log}`)), 60_000);
-    const onData = (d: Buffer) => {
-      log += d.toString();
-      if (/Ready on/.test(log)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.on('exit', (code) => reject(new Error(`wrangler dev exited with ${code}:\n${log}`)));
-  });
-  return proc;
 }
 
 describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
@@ -72,7 +39,7 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
-    if (wrangler?.pid) process.kill(-wrangler.pid, 'SIGTERM');
+    stopWrangler(wrangler);
   });
 
   it('shows the active model, searches, builds a basket and gets live recommendations', async () => {

@@ -3,47 +3,16 @@
  * events → export to origin (cron compaction) → npm run train on the exports → npm run publish →
  * refresh → recommendations that changed accordingly.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../src/core/signing';
+import { freePort, startWrangler, stopWrangler } from './wrangler';
 
 const exec = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startWrangler(port: number, state: string, vars: Record<string, string>): Promise<ChildProcess> {
-  const args = ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', state];
-  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-  const proc = spawn('node_modules/.bin/wrangler', args, { env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`wrangler dev did not start:\n${log}`)), 60_000);
-    const onData = (d: Buffer) => {
-      log += d.toString();
-      if (/Ready on/.test(log)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.on('exit', (code) => reject(new Error(`wrangler dev exited with ${code}:\n${log}`)));
-  });
-  return proc;
-}
 
 describe('events → export → train → publish → refresh → recommendations', () => {
   let dir: string, state: string, base: string, wrangler: ChildProcess | undefined;
@@ -59,9 +28,7 @@ describe('events → export → train → publish → refresh → recommendation
     wrangler = await startWrangler(port, state, vars());
   }, 90_000);
 
-  afterAll(() => {
-    if (wrangler?.pid) process.kill(-wrangler.pid, 'SIGTERM');
-  });
+  afterAll(() => stopWrangler(wrangler));
 
   it('learns a new buying pattern from edge events and serves it after the refresh', async () => {
     // 60 new shoppers: half buy a cake stand with paper straws, half a lunch bag with a doormat
@@ -81,7 +48,7 @@ describe('events → export → train → publish → refresh → recommendation
     await new Promise((r) => setTimeout(r, 1500));
 
     // an offline job pulls the exports from origin storage and trains on them
-    process.kill(-wrangler!.pid!, 'SIGTERM');
+    stopWrangler(wrangler);
     wrangler = undefined;
     await new Promise((r) => setTimeout(r, 1000));
     const { getPlatformProxy } = await import('wrangler');

@@ -14,7 +14,7 @@ import { loadServingModel, parseManifest } from '../../src/serving/model';
 import { r2Source } from '../../src/serving/registry';
 import { solveSide, itemWeightsFor } from '../../model/ials';
 import { csrFromTriples } from '../../model/sparse';
-import { buildFixture, FIXTURE_PARAMS, getJson, publishFixture } from './fixtures';
+import { clearStorage, buildFixture, FIXTURE_PARAMS, getJson, publishFixture } from './fixtures';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
 const postEvents = (body: unknown, headers: Record<string, string> = KEY) =>
@@ -22,14 +22,7 @@ const postEvents = (body: unknown, headers: Record<string, string> = KEY) =>
 const recs = async (user: string, k = 10) => getJson(await SELF.fetch(`http://x/v1/users/${user}/recommendations?k=${k}`));
 const who = (id: string) => identify(env.USER_ID_SECRET, id);
 
-async function clearStorage() {
-  for (const k of (await env.RECS_KV.list()).keys) await env.RECS_KV.delete(k.name);
-  let listed = await env.MODELS.list();
-  while (listed.objects.length) {
-    await env.MODELS.delete(listed.objects.map((o) => o.key));
-    listed = await env.MODELS.list();
-  }
-}
+
 
 async function useFixtureModel(version = 'events-a') {
   const built = await buildFixture({ version });

@@ -115,3 +115,13 @@ export async function resign(
   const signature = new TextEncoder().encode(JSON.stringify(await signManifest(manifestBytes, env.TEST_SIGNING_KEY)));
   return { manifest, manifestBytes, signature, files };
 }
+
+/** Empties the local KV namespace and R2 bucket (tests that publish and refresh start clean). */
+export async function clearStorage(): Promise<void> {
+  for (const k of (await env.RECS_KV.list()).keys) await env.RECS_KV.delete(k.name);
+  let listed = await env.MODELS.list();
+  while (listed.objects.length) {
+    await env.MODELS.delete(listed.objects.map((o) => o.key));
+    listed = await env.MODELS.list();
+  }
+}

@@ -7,6 +7,7 @@ import { files } from '../../model/default/files';
 import { decodeShard, shardOf } from '../../src/core/shards';
 import { catalogSchema, manifestSchema } from '../../src/core/manifest';
 import { embeddingKey } from '../../src/serving/users';
+import { identify } from '../../src/events/identity';
 import { getJson } from './fixtures';
 
 const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(files['manifest.json'])));
@@ -45,8 +46,8 @@ describe('GET /v1/users/{userId}/recommendations', () => {
     expect(kept.items.filter((i) => bought.has(i.id)).length).toBeGreaterThan(5);
   });
 
-  it('stores the embedding in KV as a compact binary value keyed by model version after first use', async () => {
-    const key = embeddingKey(manifest.version, '13047');
+  it('stores the embedding in KV as a compact binary value keyed by model version and keyed hash after first use', async () => {
+    const key = embeddingKey(manifest.version, (await identify(env.USER_ID_SECRET, '13047')).key);
     expect(await env.RECS_KV.get(key)).toBeNull();
     await SELF.fetch('http://x/v1/users/13047/recommendations?k=5');
     // written after the response (waitUntil)

@@ -11,7 +11,7 @@ import { ACTIVE_KEY } from '../../src/serving/registry';
 import { FILES, LATEST_KEY, type Manifest } from '../../src/core/manifest';
 import { sha256Hex } from '../../src/core/bytes';
 import { signManifest } from '../../src/core/signing';
-import { blockData, buildFixture, getJson, publishFixture } from './fixtures';
+import { clearStorage, blockData, buildFixture, getJson, publishFixture } from './fixtures';
 import type { BuiltArtifact } from '../../model/artifact';
 
 const ORIGIN = 'https://origin.test/recs';
@@ -57,14 +57,7 @@ function deps(origin: FakeOrigin, vars: Record<string, string> = {}) {
   return refreshDeps({ ...env, ORIGIN_URL: ORIGIN, ORIGIN_BACKOFF_MS: '1', ORIGIN_TIMEOUT_MS: '200', ...vars }, origin.fetch);
 }
 
-async function clearStorage() {
-  for (const k of (await env.RECS_KV.list()).keys) await env.RECS_KV.delete(k.name);
-  let listed = await env.MODELS.list();
-  while (listed.objects.length) {
-    await env.MODELS.delete(listed.objects.map((o) => o.key));
-    listed = await env.MODELS.list();
-  }
-}
+
 
 const activeVersion = async () => (await env.RECS_KV.get<{ version: string }>(ACTIVE_KEY, 'json'))?.version ?? null;
 

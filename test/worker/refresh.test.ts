@@ -7,18 +7,11 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import worker from '../../src/index';
 import { ACTIVE_KEY } from '../../src/serving/registry';
 import { FILES, LATEST_KEY } from '../../src/core/manifest';
-import { buildFixture, getJson, publishFixture, resign } from './fixtures';
+import { clearStorage, buildFixture, getJson, publishFixture, resign } from './fixtures';
 
 const ADMIN = { authorization: 'Bearer test-admin-token' };
 
-async function clearStorage() {
-  for (const k of (await env.RECS_KV.list()).keys) await env.RECS_KV.delete(k.name);
-  let listed = await env.MODELS.list();
-  while (listed.objects.length) {
-    await env.MODELS.delete(listed.objects.map((o) => o.key));
-    listed = await env.MODELS.list();
-  }
-}
+
 
 async function runCron() {
   const ctx = createExecutionContext();
