@@ -6,6 +6,7 @@
  *  3. trainer: one iALS epoch at 64 factors on a synthetic MovieLens-20M-shaped matrix, and the
  *     full Online Retail train (when ../shared/data is present)
  *  4. int8 vs float32 scoring quality on the Online Retail evaluation
+ *  5. end to end against `wrangler dev` with 100K items: cold first request, then req/s, p50, p99
  * --quick skips the 1M-item kernels and the MovieLens-sized epoch.
  */
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { DEFAULT_PARAMS } from '../model/ials';
 import { trainIalsParallel } from '../model/ials-parallel';
 import { evaluateFactors, strongGeneralizationSplit } from '../model/evaluate';
 import { quantizeRows } from '../model/artifact';
+import { benchLoad } from './load';
 
 const quick = process.argv.includes('--quick');
 const RETAIL = '../shared/data/online-retail.csv.gz';
@@ -71,3 +73,11 @@ if (existsSync(RETAIL)) {
 } else {
   console.log(`(${RETAIL} not found: Online Retail measurements skipped)`);
 }
+
+console.log('\n## End to end: `wrangler dev` (local workerd, one isolate), 100,000 items × 64 dims, 8 connections, 10 s each\n');
+const load = await benchLoad(100_000, 64, 10);
+console.log(`first request on a cold isolate (ORT init + model load from R2 + scoring), timed from the client: ${fmt(load.coldMs, 0)} ms\n`);
+console.log('| endpoint | req/s | p50 ms | p99 ms | errors | non-2xx |');
+console.log('| --- | --- | --- | --- | --- | --- |');
+for (const r of load.rows) console.log(`| ${r.endpoint} | ${fmt(r.requestsPerSecond, 0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`);
+process.exit(0);

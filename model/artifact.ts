@@ -94,7 +94,8 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
 
   const contentDigest = await sha256Hex(files[FILES.itemFactors]);
   const version = input.version ?? makeVersion(createdAt, contentDigest);
-  files[FILES.scorer] = buildScoringGraph(itemCount, dims, version, FILES.itemFactors);
+  // copy: protobufjs returns a Node Buffer view into a shared pool
+  files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));
 
   const userShards = input.userIds.length === 0 ? 0 : Math.max(1, Math.ceil(input.userIds.length / (input.usersPerShard ?? 2000)));
   const members: number[][] = Array.from({ length: userShards }, () => []);

@@ -54,7 +54,10 @@ export function r2Target(bucket: { put(key: string, body: Uint8Array, opts?: unk
   return {
     name,
     async put(key, body, type) {
-      await bucket.put(key, body, { httpMetadata: { contentType: type } });
+      // A view into a larger buffer (protobuf writers return Node Buffers into a pool) would send the
+      // whole buffer through wrangler's platform proxy: hand over exactly the bytes.
+      const exact = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body);
+      await bucket.put(key, exact.buffer as ArrayBuffer, { httpMetadata: { contentType: type } });
     },
   };
 }
