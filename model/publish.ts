@@ -50,7 +50,7 @@ export async function publishArtifact(target: PublishTarget, a: PublishableArtif
 }
 
 /** An R2 binding (Worker tests, or wrangler's platform proxy for the local bucket). */
-export function r2Target(bucket: { put(key: string, body: Uint8Array, opts?: unknown): Promise<unknown> }, name = 'r2'): PublishTarget {
+export function r2Target(bucket: { put(key: string, body: ArrayBuffer, opts?: unknown): Promise<unknown> }, name = "r2"): PublishTarget {
   return {
     name,
     async put(key, body, type) {
