@@ -1,4 +1,5 @@
 /** Typed view of the Worker's configuration variables (wrangler.toml [vars] and secrets). */
+import { parsePublicKeys } from './core/signing';
 export interface Config {
   maxK: number;
   defaultK: number;
@@ -23,7 +24,7 @@ export function configFrom(env: Env): Config {
     maxCandidates: int(env.MAX_CANDIDATES, 1000),
     activePointerTtlSeconds: int(env.ACTIVE_POINTER_TTL_SECONDS, 30, 0),
     serveBundledModel: env.SERVE_BUNDLED_MODEL !== 'false',
-    modelPublicKeys: (env.MODEL_PUBLIC_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    modelPublicKeys: parsePublicKeys(env.MODEL_PUBLIC_KEYS),
     userEmbeddingTtlSeconds: int(env.USER_EMBEDDING_TTL_SECONDS, 60 * 60 * 24 * 30, 60),
   };
 }
