@@ -36,7 +36,9 @@ export class ServingModel {
   readonly indexById: Map<string, number>;
   /** 1/‖y_i‖ (0 for zero rows), for cosine similarity */
   readonly inverseNorms: Float32Array;
+  /** decoded user shards, least recently used first; bounded so millions of users fit the isolate */
   private readonly shards = new Map<number, Promise<{ shard: DecodedShard; index: Map<string, number> }>>();
+  static readonly MAX_CACHED_SHARDS = 8;
 
   constructor(
     readonly manifest: Manifest,
@@ -64,13 +66,17 @@ export class ServingModel {
     if (this.manifest.userShards === 0) return null;
     const n = shardOf(userId, this.manifest.userShards);
     let entry = this.shards.get(n);
-    if (!entry) {
+    if (entry) {
+      this.shards.delete(n);
+      this.shards.set(n, entry);
+    } else {
       entry = (async () => {
         const shard = decodeShard(await fetchChecked(this.source, this.manifest, FILES.userShard(n)));
         return { shard, index: new Map(shard.ids.map((id, j) => [id, j])) };
       })();
       entry.catch(() => this.shards.delete(n));
       this.shards.set(n, entry);
+      while (this.shards.size > ServingModel.MAX_CACHED_SHARDS) this.shards.delete(this.shards.keys().next().value!);
     }
     const { shard, index } = await entry;
     const j = index.get(userId);

@@ -12,12 +12,16 @@ const EXCLUDED = -3.4e38;
 
 export class OrtScorer {
   private queue: Promise<unknown> = Promise.resolve();
+  /** one additive mask reused by every (serialised) run: set, run, reset — no per-request allocation */
+  private readonly mask: Float32Array;
 
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly itemCount: number,
     readonly dims: number,
-  ) {}
+  ) {
+    this.mask = new Float32Array(itemCount);
+  }
 
   /**
    * @param graph         scorer.onnx bytes
@@ -38,21 +42,24 @@ export class OrtScorer {
   /** Top-k items by dot product, skipping `exclude` (indices). */
   topK(user: Float32Array, k: number, exclude: Iterable<number> = []): Promise<Scored[]> {
     const kk = Math.min(k, this.itemCount);
-    const mask = new Float32Array(this.itemCount);
-    let excluded = 0;
-    for (const i of exclude) {
-      if (mask[i] === 0) excluded++;
-      mask[i] = EXCLUDED;
-    }
+    const excludedIndices = Array.from(new Set(exclude)).filter((i) => i >= 0 && i < this.itemCount);
+    const excluded = excludedIndices.length;
     return this.serial(async () => {
-      const out = await this.session.run(
-        {
-          user: new ort.Tensor('float32', user, [1, this.dims]),
-          mask: new ort.Tensor('float32', mask, [1, this.itemCount]),
-          k: new ort.Tensor('int64', BigInt64Array.from([BigInt(kk)]), [1]),
-        },
-        ['top_values', 'top_indices'],
-      );
+      const mask = this.mask;
+      for (const i of excludedIndices) mask[i] = EXCLUDED;
+      let out;
+      try {
+        out = await this.session.run(
+          {
+            user: new ort.Tensor('float32', user, [1, this.dims]),
+            mask: new ort.Tensor('float32', mask, [1, this.itemCount]),
+            k: new ort.Tensor('int64', BigInt64Array.from([BigInt(kk)]), [1]),
+          },
+          ['top_values', 'top_indices'],
+        );
+      } finally {
+        for (const i of excludedIndices) mask[i] = 0;
+      }
       const values = out.top_values.data as Float32Array;
       const indices = out.top_indices.data as BigInt64Array;
       const result: Scored[] = [];
@@ -70,7 +77,7 @@ export class OrtScorer {
       const out = await this.session.run(
         {
           user: new ort.Tensor('float32', user, [1, this.dims]),
-          mask: new ort.Tensor('float32', new Float32Array(this.itemCount), [1, this.itemCount]),
+          mask: new ort.Tensor('float32', this.mask, [1, this.itemCount]),
           k: new ort.Tensor('int64', BigInt64Array.from([1n]), [1]),
         },
         ['scores'],

@@ -50,6 +50,18 @@ describe('ORT scoring graph vs TypeScript reference', () => {
     expect(model.itemCount).toBeGreaterThan(3000);
   });
 
+  it('forgets one request\'s exclusions before the next (the mask buffer is reused)', async () => {
+    const built = await buildFixture({ version: 'mask-reset' });
+    const src = memorySource(built.files, built.manifestBytes);
+    const model = await loadServingModel(src, parseManifest((await src.get('manifest.json'))!));
+    const u = new Float32Array(model.dims).fill(0.5);
+    const [best] = await model.scorer.topK(u, 1);
+    const without = await model.scorer.topK(u, 1, [best.index]);
+    expect(without[0].index).not.toBe(best.index);
+    expect((await model.scorer.topK(u, 1))[0].index).toBe(best.index);
+    expect((await model.scorer.scores(u))[best.index]).toBeCloseTo(best.score, 5);
+  });
+
   it('returns fewer than k items rather than excluded ones when the catalogue runs out', async () => {
     const built = await buildFixture({ version: 'tiny-k' });
     const src = memorySource(built.files, built.manifestBytes);
