@@ -82,17 +82,38 @@ export class UserHistory extends DurableObject<Env> {
     return h ? this.snapshot(h) : null;
   }
 
+  /** newest embedding per KV key not yet written, and the single writer draining them */
+  private pending = new Map<string, { revision: number; value: ArrayBuffer; ttl: number }>();
+  private writing: Promise<void> | null = null;
+
   /**
    * Writes the user's embedding for a model version to KV unless a newer revision already did.
-   * Returns whether it was written.
+   * A Durable Object does not hold other requests while it waits on KV, so two calls could
+   * otherwise overlap and the older value land last; instead the newest pending value per key is
+   * written by one writer, in order, and callers return once it is written. Returns whether this
+   * revision was newer than anything written or queued.
    */
   async storeEmbedding(key: string, revision: number, value: ArrayBuffer, ttlSeconds: number): Promise<boolean> {
-    const marker = `w:${key}`;
-    const written = (await this.ctx.storage.get<number>(marker)) ?? -1;
-    if (revision < written) return false;
-    await this.env.RECS_KV.put(key, value, { expirationTtl: ttlSeconds });
-    await this.ctx.storage.put(marker, revision);
+    const written = (await this.ctx.storage.get<number>(`w:${key}`)) ?? -1;
+    const queued = this.pending.get(key)?.revision ?? -1;
+    if (revision <= written || revision <= queued) return false;
+    this.pending.set(key, { revision, value, ttl: ttlSeconds });
+    while (this.pending.size) {
+      this.writing ??= this.flush().finally(() => {
+        this.writing = null;
+      });
+      await this.writing;
+    }
     return true;
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.size) {
+      const [key, next] = this.pending.entries().next().value!;
+      this.pending.delete(key);
+      await this.env.RECS_KV.put(key, next.value, { expirationTtl: next.ttl });
+      await this.ctx.storage.put(`w:${key}`, next.revision);
+    }
   }
 
   /** Erases everything this object holds. */

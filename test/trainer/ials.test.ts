@@ -5,30 +5,15 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PARAMS, itemWeightsFor, solveSide, trainIals, type IalsParams } from '../../model/ials';
 import { csrFromTriples, transpose, type Csr } from '../../model/sparse';
-import { Rng } from '../../model/rng';
+import { blockData } from '../blocks';
 import { foldIn } from '../../src/core/foldin';
 import { gram } from '../../src/core/linalg';
 import { scoreAll, topK } from '../../src/core/topk';
 
 /** Users of block b buy only items of block b (a rank-`blocks` matrix). */
 function blocks(nBlocks: number, itemsPerBlock: number, usersPerBlock: number, itemsPerUser: number, seed: number) {
-  const rng = new Rng(seed);
-  const r: number[] = [], c: number[] = [], v: number[] = [];
-  const userBlock: number[] = [];
-  for (let b = 0; b < nBlocks; b++)
-    for (let u = 0; u < usersPerBlock; u++) {
-      const uid = userBlock.length;
-      userBlock.push(b);
-      const picks = Array.from({ length: itemsPerBlock }, (_, j) => b * itemsPerBlock + j);
-      rng.shuffle(picks);
-      for (const i of picks.slice(0, itemsPerUser)) {
-        r.push(uid);
-        c.push(i);
-        v.push(1 + rng.int(4));
-      }
-    }
-  const m = csrFromTriples(userBlock.length, nBlocks * itemsPerBlock, Int32Array.from(r), Int32Array.from(c), Float32Array.from(v));
-  return { m, userBlock, itemBlock: (i: number) => Math.floor(i / itemsPerBlock) };
+  const d = blockData({ blocks: nBlocks, itemsPerBlock, usersPerBlock, itemsPerUser, seed, maxStrength: 4 });
+  return { m: d.matrix, userBlock: d.userBlock, itemBlock: (i: number) => d.itemBlock[i] };
 }
 
 const SMALL: IalsParams = { ...DEFAULT_PARAMS, factors: 8, iterations: 12, regularization: 0.1, alpha: 1, unobservedWeight: 1, regExponent: 0, confidence: 'log1p', popularityExponent: 0 };

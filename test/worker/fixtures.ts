@@ -1,59 +1,18 @@
 /**
  * Seeded synthetic models for Worker tests, trained and packaged by the real trainer code
  * (pure TypeScript, so it runs here inside workerd) and published into the real local R2 binding.
- *
- * The data has a planted answer: items form `blocks` groups, and every user buys only inside one
- * block, so a correct model (with as many factors as blocks) recommends a user's own block and
- * scores every other block 0.
+ * The data (test/blocks.ts) has a planted answer: users buy inside one block of items.
  */
 import { env } from 'cloudflare:test';
 import { buildArtifact, type BuiltArtifact } from '../../model/artifact';
 import { foldInConstants, trainIals, DEFAULT_PARAMS, type IalsParams } from '../../model/ials';
 import { publishArtifact, r2Target } from '../../model/publish';
-import { Rng } from '../../model/rng';
+import { blockData, type BlockData } from '../blocks';
+
+export { blockData, type BlockData };
 import { sha256Hex } from '../../src/core/bytes';
 import type { Manifest } from '../../src/core/manifest';
 import { signManifest } from '../../src/core/signing';
-import { csrFromTriples, type Csr } from '../../model/sparse';
-
-export interface BlockData {
-  userIds: string[];
-  itemIds: string[];
-  titles: string[];
-  matrix: Csr;
-  /** block of each item / user */
-  itemBlock: number[];
-  userBlock: number[];
-}
-
-export function blockData(opts: { blocks?: number; itemsPerBlock?: number; usersPerBlock?: number; itemsPerUser?: number; seed?: number } = {}): BlockData {
-  const blocks = opts.blocks ?? 4, ipb = opts.itemsPerBlock ?? 12, upb = opts.usersPerBlock ?? 30, ipu = opts.itemsPerUser ?? 5;
-  const rng = new Rng(opts.seed ?? 7);
-  const itemIds: string[] = [], titles: string[] = [], itemBlock: number[] = [];
-  for (let b = 0; b < blocks; b++)
-    for (let j = 0; j < ipb; j++) {
-      itemIds.push(`B${b}-I${j}`);
-      titles.push(`Block ${b} item ${j}`);
-      itemBlock.push(b);
-    }
-  const userIds: string[] = [], userBlock: number[] = [];
-  const r: number[] = [], c: number[] = [], v: number[] = [];
-  for (let b = 0; b < blocks; b++)
-    for (let u = 0; u < upb; u++) {
-      const uid = userIds.length;
-      userIds.push(`u${b}-${u}`);
-      userBlock.push(b);
-      const picks = Array.from({ length: ipb }, (_, j) => b * ipb + j);
-      rng.shuffle(picks);
-      for (const i of picks.slice(0, ipu)) {
-        r.push(uid);
-        c.push(i);
-        v.push(1 + rng.int(3));
-      }
-    }
-  const matrix = csrFromTriples(userIds.length, itemIds.length, Int32Array.from(r), Int32Array.from(c), Float32Array.from(v));
-  return { userIds, itemIds, titles, matrix, itemBlock, userBlock };
-}
 
 export const FIXTURE_PARAMS: IalsParams = { ...DEFAULT_PARAMS, factors: 4, iterations: 10, regularization: 0.1, unobservedWeight: 1, alpha: 1, regExponent: 0, confidence: 'log1p', popularityExponent: 0 };
 
