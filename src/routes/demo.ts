@@ -17,7 +17,7 @@ header h1{font-size:1.2rem;margin:0}#model-info{color:var(--muted);font-size:.85
 main{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem;padding:1rem 1.2rem}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:.8rem 1rem}
 h2{font-size:1rem;margin:.2rem 0 .6rem}label{display:block;font-weight:600;margin-bottom:.25rem}
-input[type=search],input[type=text]{width:100%;padding:.45rem .55rem;border:1px solid #b9c0cc;border-radius:6px;font:inherit}
+input[type=search],input[type=text],input[type=password]{width:100%;padding:.45rem .55rem;border:1px solid #b9c0cc;border-radius:6px;font:inherit}
 ol,ul{padding-left:1.3rem;margin:.3rem 0}li{margin:.25rem 0}
 button{font:inherit;font-size:.8rem;padding:.15rem .5rem;margin-left:.3rem;border:1px solid #b9c0cc;border-radius:5px;background:#fff;cursor:pointer}
 button:hover,button:focus{border-color:var(--accent)}.score{color:var(--muted);font-variant-numeric:tabular-nums;font-size:.8rem}
@@ -41,6 +41,7 @@ function itemRow(it, actions) {
 }
 const addBtn = (it) => basket.has(it.id) ? '' : ' <button type="button" data-add="' + esc(it.id) + '" data-title="' + esc(it.title) + '">Add</button>';
 const simBtn = (it) => ' <button type="button" data-similar="' + esc(it.id) + '" data-title="' + esc(it.title) + '">Similar</button>';
+const buyBtn = (it) => ' <button type="button" data-buy="' + esc(it.id) + '">Buy</button>';
 function renderList(el, items, actions, empty) {
   el.innerHTML = items.length ? items.map((it) => itemRow(it, actions)).join('') : '<li class="muted">' + esc(empty) + '</li>';
 }
@@ -82,9 +83,18 @@ async function lookupCustomer(ev) {
   try {
     const [recs, hist] = await Promise.all([api('/v1/users/' + encodeURIComponent(id) + '/recommendations?k=10'), api('/v1/users/' + encodeURIComponent(id) + '/history')]);
     $('customer-source').textContent = recs.source;
-    renderList($('customer-recs'), recs.items, (it) => simBtn(it), 'No recommendations.');
+    renderList($('customer-recs'), recs.items, (it) => buyBtn(it) + simBtn(it), 'No recommendations.');
     renderList($('customer-history'), hist.items.slice(0, 10), () => '', hist.known ? 'No purchases recorded.' : 'Unknown customer: showing popular items.');
   } catch (e) { $('customer-recs').innerHTML = '<li class="error">' + esc(e.message) + '</li>'; }
+}
+async function buy(itemId) {
+  const id = $('customer').value.trim();
+  const key = $('api-key').value.trim();
+  try {
+    await api('/v1/events', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + key }, body: JSON.stringify({ userId: id, itemId, type: 'purchase' }) });
+    $('event-status').textContent = 'Recorded a purchase of ' + itemId + ' for customer ' + id + '.';
+    await lookupCustomer(new Event('submit'));
+  } catch (e) { $('event-status').innerHTML = '<span class="error">' + esc(e.message) + '</span>'; }
 }
 document.addEventListener('click', (ev) => {
   const t = ev.target.closest('button');
@@ -92,6 +102,7 @@ document.addEventListener('click', (ev) => {
   if (t.dataset.add) { basket.set(t.dataset.add, t.dataset.title); refreshBasket(); }
   else if (t.dataset.remove) { basket.delete(t.dataset.remove); refreshBasket(); }
   else if (t.dataset.similar) showSimilar(t.dataset.similar, t.dataset.title);
+  else if (t.dataset.buy) buy(t.dataset.buy);
 });
 let timer;
 $('q').addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(search, 150); });
@@ -117,7 +128,9 @@ demo.get('/', (c) =>
 <p class="muted">Use "Similar" on any product.</p><ol id="similar" aria-live="polite"></ol></section>
 <section aria-labelledby="h-customer"><h2 id="h-customer">Customer</h2>
 <form id="customer-form"><label for="customer">Customer id</label><input id="customer" type="text" placeholder="e.g. 17850" inputmode="numeric">
-<button type="submit">Look up</button></form>
+<button type="submit">Look up</button>
+<label for="api-key">API key (to send events)</label><input id="api-key" type="password" autocomplete="off" placeholder="API_KEY from .dev.vars"></form>
+<p id="event-status" class="muted" aria-live="polite">"Buy" records a purchase event; the recommendations update at once.</p>
 <h2>Recommended <span id="customer-source" class="tag"></span></h2><ol id="customer-recs" aria-live="polite"></ol>
 <h2>Bought before</h2><ol id="customer-history"></ol></section>
 </main>

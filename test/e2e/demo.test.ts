@@ -29,7 +29,7 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
   beforeAll(async () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    wrangler = await startWrangler(port, await mkdtemp(join(tmpdir(), 'e2e-state-')));
+    wrangler = await startWrangler(port, await mkdtemp(join(tmpdir(), 'e2e-state-')), { API_KEY: 'demo-key', USER_ID_SECRET: 'demo-secret' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
@@ -75,5 +75,26 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
     expect(await page.textContent('#customer-source')).toBe('personalized');
     await expect.poll(() => page.locator('#customer-history li').count()).toBe(10);
     await page.screenshot({ path: 'test/screenshots/demo-customer.png', fullPage: true });
+  }, 30_000);
+
+  it('sends a purchase event from the page and shows the recommendations change', async () => {
+    await page.fill('#customer', '15221');
+    await page.click('#customer-form button[type=submit]');
+    // 15221 bought five cabinets and chests of drawers
+    await expect.poll(() => page.textContent('#customer-history'), { timeout: 10_000 }).toMatch(/CABINET/);
+    const before = await page.locator('#customer-recs li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-id')));
+    await page.fill('#api-key', 'demo-key');
+    await page.locator('#customer-recs button[data-buy]').first().click();
+    await expect.poll(() => page.textContent('#event-status'), { timeout: 10_000 }).toMatch(`Recorded a purchase of ${before[0]}`);
+    // the bought item leaves the recommendations and joins the purchase history
+    await expect.poll(async () => page.locator('#customer-recs li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-id'))), { timeout: 10_000 }).not.toContain(before[0]);
+    expect(await page.locator('#customer-history').textContent()).toContain(before[0]!);
+    await page.screenshot({ path: 'test/screenshots/demo-event.png', fullPage: true });
+  }, 30_000);
+
+  it('shows why an event was refused (wrong API key)', async () => {
+    await page.fill('#api-key', 'wrong');
+    await page.locator('#customer-recs button[data-buy]').first().click();
+    await expect.poll(() => page.textContent('#event-status'), { timeout: 10_000 }).toMatch(/unauthorized/);
   }, 30_000);
 });

@@ -4,7 +4,7 @@
  * exported event behind.
  */
 import { SELF, env } from 'cloudflare:test';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../src/app';
 import { identify } from '../../src/events/identity';
 import { recordFromHistory } from '../../src/events/personalize';
@@ -96,6 +96,21 @@ describe('events personalise at once', () => {
     // the stored embedding is the one of the newest revision: it knows all 12 items
     const hist = await getJson(await SELF.fetch('http://x/v1/users/racer/history'));
     expect(hist.items).toHaveLength(12);
+  });
+
+  it('after a model switch, folds the stored history in under the new version on the next request', async () => {
+    await useFixtureModel('events-a');
+    await postEvents({ events: [{ userId: 'walker', itemId: 'B1-I3', type: 'purchase' }, { userId: 'walker', itemId: 'B1-I4', type: 'purchase' }] });
+    const me = await who('walker');
+    await publishFixture(await buildFixture({ version: 'events-b', params: { seed: 77 } }));
+    const res = await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
+    expect((await getJson(res)).outcome).toBe('activated');
+    expect(await env.RECS_KV.get(embeddingKey('events-b', me.key))).toBeNull();
+    const after = await recs('walker', 5);
+    expect(after).toMatchObject({ model: 'events-b', source: 'personalized' });
+    for (const it of after.items) expect(it.id).toMatch(/^B1-/);
+    // and it is stored for the new version (after the response, through the user's Durable Object)
+    await vi.waitFor(async () => expect(await env.RECS_KV.get(embeddingKey('events-b', me.key))).not.toBeNull());
   });
 
   it('stores ids only as keyed hashes and exports events in the trainer\'s CSV layout', async () => {
