@@ -5,7 +5,7 @@
 import { foldIn } from '../core/foldin';
 import type { ServingModel } from '../serving/model';
 import { registry, r2Source, type RegistryDeps } from '../serving/registry';
-import { embeddingKey, encodeUserRecord, forgottenKey, getUserRecord, historyMarkerKey, type UserRecord, type UserStoreDeps } from '../serving/users';
+import { cachedRecord, embeddingKey, encodeUserRecord, forgottenKey, getUserRecord, historyMarkerKey, shardRecord, type UserRecord, type UserStoreDeps } from '../serving/users';
 import type { HistorySnapshot } from './history';
 import type { UserIdentity } from './identity';
 
@@ -56,11 +56,8 @@ export async function embedHistory(model: ServingModel, who: UserIdentity, histo
  */
 export async function resolveUser(reg: RegistryDeps, store: UserStoreDeps, hist: HistoryDeps, who: UserIdentity): Promise<{ model: ServingModel; user: UserRecord | null }> {
   const model = await registry.active(reg);
-  const cached = await store.kv.get(embeddingKey(model.version, who.key), 'arrayBuffer');
-  if (cached) {
-    const rec = await getUserRecord(store, model, who);
-    if (rec) return { model, user: rec };
-  }
+  const cached = await cachedRecord(store, model, who);
+  if (cached) return { model, user: cached };
   if (await store.kv.get(historyMarkerKey(who.key))) {
     const history = await hist.get(who.key);
     if (history) {
@@ -72,7 +69,7 @@ export async function resolveUser(reg: RegistryDeps, store: UserStoreDeps, hist:
     }
   }
   if (await store.kv.get(forgottenKey(who.key))) return { model, user: null };
-  const trained = await getUserRecord(store, model, who);
+  const trained = await shardRecord(store, model, who);
   if (trained || model.source.kind === 'bundled') return { model, user: trained };
   const pointer = await registry.activePointer(reg);
   for (const version of pointer?.previous ?? []) {

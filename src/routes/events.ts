@@ -87,14 +87,15 @@ events.openapi(
       const stub = historyStub(c.env, who.key);
       // A known customer's first event starts from what the model learned about them.
       let seed: { itemId: string; strength: number }[] | undefined;
-      if (!(await c.env.RECS_KV.get(historyMarkerKey(who.key))) && !(await c.env.RECS_KV.get(forgottenKey(who.key)))) {
+      const hasHistory = (await c.env.RECS_KV.get(historyMarkerKey(who.key))) !== null;
+      if (!hasHistory && !(await c.env.RECS_KV.get(forgottenKey(who.key)))) {
         const trained = await model.shardUser(shardId(model, who));
         if (trained) seed = Array.from(trained.items, (i, j) => ({ itemId: model.catalog.ids[i], strength: trained.strengths[j] }));
       }
       const incoming = indices.map((i) => ({ itemId: list[i].itemId, strength: weightOf(c.env, list[i].type), at: times[i] }));
       const snapshot = await stub.append(incoming, seed);
       await embedHistory(model, who, snapshot, hist);
-      if (!(await c.env.RECS_KV.get(historyMarkerKey(who.key)))) await c.env.RECS_KV.put(historyMarkerKey(who.key), '1');
+      if (!hasHistory) await c.env.RECS_KV.put(historyMarkerKey(who.key), '1');
       for (const i of indices) rows.push({ userKey: who.key, itemId: list[i].itemId, weight: weightOf(c.env, list[i].type), at: times[i], type: list[i].type });
     }
     await writeEventBatch(c.env.MODELS, rows, now, Number(c.env.EXPORT_WINDOW_SECONDS) || 3600);

@@ -60,13 +60,22 @@ export function shardId(model: ServingModel, user: UserIdentity): string {
 
 /** The user's record for this model version (KV, then the artifact's shards), or null. */
 export async function getUserRecord(deps: UserStoreDeps, model: ServingModel, user: UserIdentity): Promise<UserRecord | null> {
-  const key = embeddingKey(model.version, user.key);
-  const cached = await deps.kv.get(key, 'arrayBuffer');
-  if (cached) {
-    const rec = decodeUserRecord(cached, model.dims);
-    if (rec && rec.items.every((i) => i < model.itemCount)) return rec;
-  }
+  const cached = await cachedRecord(deps, model, user);
+  if (cached) return cached;
   if (await deps.kv.get(forgottenKey(user.key))) return null;
+  return shardRecord(deps, model, user);
+}
+
+/** The user's record for this model version as stored in KV (a valid one), or null. */
+export async function cachedRecord(deps: Pick<UserStoreDeps, 'kv'>, model: ServingModel, user: UserIdentity): Promise<UserRecord | null> {
+  const value = await deps.kv.get(embeddingKey(model.version, user.key), 'arrayBuffer');
+  const rec = value ? decodeUserRecord(value, model.dims) : null;
+  return rec && rec.items.every((i) => i < model.itemCount) ? rec : null;
+}
+
+/** The user's trained record from the artifact's shards, cached into KV after the response. */
+export async function shardRecord(deps: UserStoreDeps, model: ServingModel, user: UserIdentity): Promise<UserRecord | null> {
+  const key = embeddingKey(model.version, user.key);
   const hit = await model.shardUser(shardId(model, user));
   if (!hit) return null;
   deps.defer(deps.kv.put(key, encodeUserRecord(hit), { expirationTtl: deps.ttlSeconds }).catch(() => undefined));
