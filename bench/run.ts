@@ -77,7 +77,12 @@ if (existsSync(RETAIL)) {
 console.log('\n## End to end: `wrangler dev` (local workerd, one isolate), 100,000 items × 64 dims, 8 connections, 10 s each\n');
 const load = await benchLoad(100_000, 64, 10);
 console.log(`first request on a cold isolate (ORT init + model load from R2 + scoring), timed from the client: ${fmt(load.coldMs, 0)} ms\n`);
-console.log('| endpoint | req/s | p50 ms | p99 ms | errors | non-2xx |');
+console.log('| server: endpoint | req/s | p50 ms | p99 ms | errors | non-2xx |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const r of load.rows) console.log(`| ${r.endpoint} | ${fmt(r.requestsPerSecond, 0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`);
+const half = load.rows.length / 2;
+for (let i = 0; i < half; i++) {
+  const w = load.rows[i], c = load.rows[i + half];
+  console.log(`\n${w.endpoint.split(': ')[1]}: Worker / central Node throughput per core = ${fmt(w.requestsPerSecond / c.requestsPerSecond, 2)}`);
+}
 process.exit(0);
