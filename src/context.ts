@@ -6,7 +6,7 @@ import { registry, type RegistryDeps } from './serving/registry';
 import type { ServingModel } from './serving/model';
 import type { UserStoreDeps } from './serving/users';
 import { identify, type UserIdentity } from './events/identity';
-import type { HistoryDeps } from './events/personalize';
+import { resolveUser, type HistoryDeps } from './events/personalize';
 
 export type AppEnv = { Bindings: Env };
 
@@ -52,4 +52,9 @@ export function historyDeps(env: Env): HistoryDeps {
       await historyStub(env, userKey).storeEmbedding(kvKey, revision, value, ttl);
     },
   };
+}
+
+/** The model and user record that serve `userId` in this request (see resolveUser). */
+export async function userFor(c: Context<AppEnv>, userId: string) {
+  return resolveUser(registryDeps(c.env), userStore(c), historyDeps(c.env), await identity(c, userId));
 }

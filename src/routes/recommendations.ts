@@ -1,8 +1,7 @@
 /** Personalised, session (basket) and candidate-scoring endpoints. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { ApiError } from '../errors';
-import { activeModel, config, historyDeps, identity, registryDeps, userStore, type AppEnv } from '../context';
-import { resolveUser } from '../events/personalize';
+import { activeModel, config, userFor, type AppEnv } from '../context';
 import { BasketBody, errorResponses, Recommendation, ScoreBody, UserHistory, UserPath, UserRecsQuery } from '../schemas';
 import { forBasket, forUser, resolveItems, scoreCandidates, sessionVector } from '../serving/recommend';
 import type { Config } from '../config';
@@ -30,7 +29,7 @@ recommendations.openapi(
     const { userId } = c.req.valid('param');
     const q = c.req.valid('query');
     const k = checkK(q.k, config(c));
-    const { model, user } = await resolveUser(registryDeps(c.env), userStore(c), historyDeps(c.env), await identity(c, userId));
+    const { model, user } = await userFor(c, userId);
     const rec = await forUser(model, user, k, q.excludePurchased ?? true);
     c.header('x-model-version', rec.model);
     return c.json(rec, 200);
@@ -82,7 +81,7 @@ recommendations.openapi(
     let source: 'personalized' | 'session' = 'personalized';
     const ignored: string[] = [];
     if (body.userId !== undefined) {
-      const found = await resolveUser(registryDeps(c.env), userStore(c), historyDeps(c.env), await identity(c, body.userId));
+      const found = await userFor(c, body.userId);
       model = found.model;
       vector = found.user?.vector ?? null;
     } else {
@@ -111,7 +110,7 @@ recommendations.openapi(
   }),
   async (c) => {
     const { userId } = c.req.valid('param');
-    const { model, user } = await resolveUser(registryDeps(c.env), userStore(c), historyDeps(c.env), await identity(c, userId));
+    const { model, user } = await userFor(c, userId);
     const items = user
       ? Array.from(user.items, (index, j) => ({ id: model.catalog.ids[index], title: model.catalog.titles[index], strength: user.strengths[j] })).sort((a, b) => b.strength - a.strength)
       : [];

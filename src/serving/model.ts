@@ -8,6 +8,7 @@ import { aligned, sha256Hex } from '../core/bytes';
 import { catalogSchema, FILES, manifestSchema, SUPPORTED_FORMAT_VERSIONS, type Catalog, type Manifest } from '../core/manifest';
 import { decodeShard, shardOf, type DecodedShard } from '../core/shards';
 import { scoreAll, topK } from '../core/topk';
+import { PromiseLru } from '../core/lru';
 import { OrtScorer } from './scorer';
 
 /** Where an artifact's files come from: the Worker bundle, or a versioned prefix in R2. */
@@ -37,8 +38,8 @@ export class ServingModel {
   /** 1/‖y_i‖ (0 for zero rows), for cosine similarity */
   readonly inverseNorms: Float32Array;
   /** decoded user shards, least recently used first; bounded so millions of users fit the isolate */
-  private readonly shards = new Map<number, Promise<{ shard: DecodedShard; index: Map<string, number> }>>();
   static readonly MAX_CACHED_SHARDS = 8;
+  private readonly shards = new PromiseLru<number, { shard: DecodedShard; index: Map<string, number> }>(ServingModel.MAX_CACHED_SHARDS);
 
   constructor(
     readonly manifest: Manifest,
@@ -65,20 +66,10 @@ export class ServingModel {
   async shardUser(userId: string): Promise<ShardUserHit | null> {
     if (this.manifest.userShards === 0) return null;
     const n = shardOf(userId, this.manifest.userShards);
-    let entry = this.shards.get(n);
-    if (entry) {
-      this.shards.delete(n);
-      this.shards.set(n, entry);
-    } else {
-      entry = (async () => {
-        const shard = decodeShard(await fetchChecked(this.source, this.manifest, FILES.userShard(n)));
-        return { shard, index: new Map(shard.ids.map((id, j) => [id, j])) };
-      })();
-      entry.catch(() => this.shards.delete(n));
-      this.shards.set(n, entry);
-      while (this.shards.size > ServingModel.MAX_CACHED_SHARDS) this.shards.delete(this.shards.keys().next().value!);
-    }
-    const { shard, index } = await entry;
+    const { shard, index } = await this.shards.get(n, async () => {
+      const shard = decodeShard(await fetchChecked(this.source, this.manifest, FILES.userShard(n)));
+      return { shard, index: new Map(shard.ids.map((id, j) => [id, j])) };
+    });
     const j = index.get(userId);
     if (j === undefined) return null;
     const lo = shard.historyPtr[j], hi = shard.historyPtr[j + 1];

@@ -10,6 +10,7 @@
  */
 import { ApiError } from '../errors';
 import { ORIGIN_PREFIX } from '../core/manifest';
+import { PromiseLru } from '../core/lru';
 import type { Config } from '../config';
 import { loadServingModel, parseManifest, type ArtifactSource, type ServingModel } from './model';
 
@@ -42,7 +43,7 @@ export interface RegistryDeps {
 const MAX_LOADED = 2;
 
 export class ModelRegistry {
-  private loaded = new Map<string, Promise<ServingModel>>();
+  private loaded = new PromiseLru<string, ServingModel>(MAX_LOADED);
   private pointer: { value: ActivePointer | null; fetchedAt: number } | undefined;
 
   /** Drops the cached pointer (after this isolate itself switched versions). */
@@ -86,23 +87,12 @@ export class ModelRegistry {
 
   /** Loads (once per isolate) the model at `key`; a failed load is not cached. */
   load(key: string, source: () => ArtifactSource | Promise<ArtifactSource>): Promise<ServingModel> {
-    let entry = this.loaded.get(key);
-    if (entry) {
-      // refresh LRU position
-      this.loaded.delete(key);
-      this.loaded.set(key, entry);
-      return entry;
-    }
-    entry = (async () => {
+    return this.loaded.get(key, async () => {
       const src = await source();
       const manifestBytes = await src.get('manifest.json');
       if (!manifestBytes) throw new Error(`manifest.json of ${key} is missing`);
       return loadServingModel(src, parseManifest(manifestBytes, key));
-    })();
-    entry.catch(() => this.loaded.delete(key));
-    this.loaded.set(key, entry);
-    while (this.loaded.size > MAX_LOADED) this.loaded.delete(this.loaded.keys().next().value!);
-    return entry;
+    });
   }
 }
 
