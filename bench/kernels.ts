@@ -1,7 +1,7 @@
 /**
  * Scoring kernels for top-k over N items at D dims: the TypeScript float32 reference, a
- * TypeScript int8 kernel with per-row scales, and the ONNX graph in onnxruntime-web's WASM
- * backend (the edge's path), plus the machine's memory read bandwidth, so each variant can be
+ * TypeScript int8 kernel with per-row scales, the ONNX graphs in onnxruntime-web's WASM backend,
+ * and the Worker's own int8 WebAssembly SIMD kernel (src/inference/int8.wat), plus the machine's memory read bandwidth, so each variant can be
  * reported against the memory-streaming bound (bytes of the item matrix ÷ bandwidth).
  */
 import onnxProto from 'onnx-proto';
@@ -9,6 +9,8 @@ import { quantizeRows } from '../model/artifact';
 import { buildScoringGraph } from '../model/onnx';
 import { Rng } from '../model/rng';
 import { topK } from '../src/core/topk';
+import { Int8Index } from '../src/inference/int8';
+import { buildWasm } from '../scripts/build-wasm.mjs';
 
 export function randomFactors(n: number, dims: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -134,9 +136,18 @@ export interface KernelRow {
   bytes: number;
 }
 
+/** The Worker's int8 kernel, compiled here from the same build/int8.wasm wrangler bundles. */
+export async function int8Module(): Promise<WebAssembly.Module> {
+  const path = (await buildWasm()).find((p) => p.endsWith('int8.wasm'))!;
+  const { readFile } = await import('node:fs/promises');
+  // Node's WebAssembly (the Worker types in this project's tsconfig omit compile())
+  return (WebAssembly as unknown as { compile(b: Uint8Array): Promise<WebAssembly.Module> }).compile(await readFile(path));
+}
+
 export async function benchKernels(sizes: number[], dims: number, k: number): Promise<KernelRow[]> {
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = 1;
+  const module = await int8Module();
   const rows: KernelRow[] = [];
   for (const n of sizes) {
     const y = randomFactors(n, dims, n);
@@ -155,6 +166,9 @@ export async function benchKernels(sizes: number[], dims: number, k: number): Pr
     const int8Feeds = { user: feeds.user, k: feeds.k };
     rows.push({ n, variant: 'ORT-web WASM int8 (MatMulInteger+TopK)', ms: await timeItAsync(() => int8.run(int8Feeds)), bytes: q.byteLength + scales.byteLength });
     await int8.release();
+    const index = await Int8Index.create(module, n, dims);
+    index.setRows(0, q, scales);
+    rows.push({ n, variant: 'own WASM SIMD int8 (fused top-k, src/inference/int8.wat)', ms: timeIt(() => index.topK(u, k)), bytes: q.byteLength + scales.byteLength });
   }
   return rows;
 }

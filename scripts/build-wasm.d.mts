@@ -1,0 +1,2 @@
+/** Assembles src/inference/*.wat into build/*.wasm; returns the written paths. */
+export function buildWasm(): Promise<string[]>;

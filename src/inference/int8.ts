@@ -1,0 +1,243 @@
+/**
+ * Item factors as int8 rows (per-row scales) in one WebAssembly memory, scored by the SIMD
+ * kernel in int8.wat: top-k by dot product (user and session vectors) or by cosine (similar
+ * items).
+ *
+ * Why hand-written: a float32 catalogue of 1M items × 64 dims is 256 MB, twice the isolate's
+ * memory; int8 rows are a quarter of that and a quarter of the bytes to stream per request.
+ * onnxruntime-web's integer GEMV (MatMulInteger) runs at 4× its streaming bound at M = 1, and the
+ * ONNX graph needs an N-float mask copied in per request. This kernel fuses the int8 dot
+ * products, the per-row rescale and the top-k threshold test, so the only per-request traffic is
+ * the matrix itself plus the few candidate groups that beat the running k-th score.
+ *
+ * Layout of the memory (16-byte aligned regions):
+ *   query pairs i16x8 × D/2 | candidate scores f32x4 × CAP | candidate rows i32 × CAP
+ *   | rows int8 Np × D (groups of four rows, see int8.wat) | scales f32 Np | 1/‖row‖ f32 Np
+ * (Np = N rounded up to 8: the kernel scores two groups of four rows per pass.)
+ * Rows beyond N stay zero with a zero multiplier; candidates at or beyond N are dropped.
+ */
+import type { Scored } from '../core/topk';
+
+const CAP = 1024;
+const align16 = (n: number) => (n + 15) & ~15;
+
+interface KernelExports {
+  memory: WebAssembly.Memory;
+  count: WebAssembly.Global;
+  scan(rows: number, mult: number, query: number, dims: number, start: number, end: number, threshold: number, candScores: number, candBase: number, cap: number): number;
+  invNorms(rows: number, dims: number, groups: number, out: number): void;
+}
+
+/** The kernel needs whole 16-dim steps, and i32 sums that cannot overflow (dims ≤ 512). */
+export function int8Supported(dims: number): boolean {
+  return dims % 16 === 0 && dims > 0 && dims <= 512;
+}
+
+/**
+ * The query as the kernel sees it: u ≈ q · scale with |q| ≤ 32767. Its rounding error is ~256×
+ * below the int8 rows'; exported so tests can reproduce the kernel's arithmetic exactly.
+ */
+export function quantizeQuery(u: ArrayLike<number>, dims: number): { q: Int16Array; scale: number } {
+  let max = 0;
+  for (let d = 0; d < dims; d++) max = Math.max(max, Math.abs(u[d]));
+  const scale = max > 0 ? max / 32767 : 1;
+  return { q: Int16Array.from({ length: dims }, (_, d) => Math.round(u[d] / scale)), scale };
+}
+
+/** Byte offset of (row, dim) in the grouped layout int8.wat describes. */
+function at8(dims: number, row: number, dim: number): number {
+  return (row >> 2) * 4 * dims + (dim >> 1) * 8 + (row & 3) * 2 + (dim & 1);
+}
+
+export class Int8Index {
+  private readonly padded: number;
+  private readonly at: { query: number; candScores: number; candBase: number; rows: number; scales: number; inverseNorms: number; end: number };
+  private normsReady = false;
+
+  private constructor(
+    private readonly kernel: KernelExports,
+    readonly itemCount: number,
+    readonly dims: number,
+  ) {
+    this.padded = Math.ceil(itemCount / 8) * 8;
+    const query = 16;
+    const candScores = align16(query + dims * 8);
+    const candBase = align16(candScores + CAP * 16);
+    const rows = align16(candBase + CAP * 4);
+    const scales = align16(rows + this.padded * dims);
+    const inverseNorms = align16(scales + this.padded * 4);
+    this.at = { query, candScores, candBase, rows, scales, inverseNorms, end: align16(inverseNorms + this.padded * 4) };
+    const memory = kernel.memory;
+    const missing = this.at.end - memory.buffer.byteLength;
+    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+  }
+
+  /**
+   * @param module     the assembled int8.wat (build/int8.wasm), compiled
+   * @param itemCount  N
+   * @param dims       D, see int8Supported()
+   */
+  static async create(module: WebAssembly.Module, itemCount: number, dims: number): Promise<Int8Index> {
+    if (!int8Supported(dims)) throw new Error(`the int8 kernel needs dims to be a multiple of 16 and at most 512, not ${dims}`);
+    const instance = (await WebAssembly.instantiate(module, {})) as unknown as WebAssembly.Instance;
+    return new Int8Index(instance.exports as unknown as KernelExports, itemCount, dims);
+  }
+
+  /** Bytes of WebAssembly memory this index holds. */
+  get memoryBytes(): number {
+    return this.kernel.memory.buffer.byteLength;
+  }
+
+  /**
+   * Copies rows [first, first + scales.length) in, from row-major int8 values and their scales,
+   * into the kernel's grouped layout.
+   */
+  setRows(first: number, values: Int8Array, scales: Float32Array): void {
+    const { dims } = this;
+    const count = scales.length;
+    if (first < 0 || first + count > this.itemCount || values.length !== count * dims) throw new RangeError('rows do not fit the index');
+    const buf = this.kernel.memory.buffer;
+    const rows = new Int8Array(buf, this.at.rows, this.padded * dims);
+    for (let r = 0; r < count; r++) {
+      const row = first + r;
+      // a pair of dims is two adjacent bytes in both layouts
+      const base = (row >> 2) * 4 * dims + (row & 3) * 2;
+      for (let d = 0, src = r * dims; d < dims; d += 2, src += 2) {
+        const o = base + d * 4;
+        rows[o] = values[src];
+        rows[o + 1] = values[src + 1];
+      }
+    }
+    new Float32Array(buf, this.at.scales + first * 4, count).set(scales);
+    this.normsReady = false;
+  }
+
+  /** The int8 values of one item's row. */
+  private quantized(index: number): Int8Array {
+    const rows = new Int8Array(this.kernel.memory.buffer, this.at.rows, this.padded * this.dims);
+    return Int8Array.from({ length: this.dims }, (_, d) => rows[at8(this.dims, index, d)]);
+  }
+
+  /** The dequantised row of one item (q · scale), as float32. */
+  row(index: number, out = new Float32Array(this.dims)): Float32Array {
+    const q = this.quantized(index);
+    const scale = new Float32Array(this.kernel.memory.buffer, this.at.scales + index * 4, 1)[0];
+    for (let d = 0; d < this.dims; d++) out[d] = q[d] * scale;
+    return out;
+  }
+
+  /** Dot products of u with the given items' dequantised rows (re-ranking a caller's candidates). */
+  dots(u: ArrayLike<number>, indices: readonly number[]): Float32Array {
+    const row = new Float32Array(this.dims);
+    return Float32Array.from(indices, (i) => {
+      this.row(i, row);
+      let s = 0;
+      for (let d = 0; d < this.dims; d++) s += row[d] * u[d];
+      return s;
+    });
+  }
+
+  /** Top-k items by u · y_i, skipping `exclude` (indices). Ties go to the lower index. */
+  topK(u: ArrayLike<number>, k: number, exclude: Iterable<number> = []): Scored[] {
+    return this.search(u, k, new Set(exclude), this.at.scales);
+  }
+
+  /** Top-k items by cosine similarity to item `index`, excluding the item itself. */
+  similar(index: number, k: number): Scored[] {
+    if (!this.normsReady) {
+      this.kernel.invNorms(this.at.rows, this.dims, this.padded / 4, this.at.inverseNorms);
+      this.normsReady = true;
+    }
+    const q = this.quantized(index);
+    const inv = new Float32Array(this.kernel.memory.buffer, this.at.inverseNorms + index * 4, 1)[0];
+    return this.search(Float32Array.from(q, (x) => x * inv), k, new Set([index]), this.at.inverseNorms);
+  }
+
+  private search(u: ArrayLike<number>, k: number, exclude: ReadonlySet<number>, mult: number): Scored[] {
+    const kk = Math.min(k, this.itemCount);
+    if (kk <= 0) return [];
+    const { dims, itemCount, padded, at, kernel } = this;
+    const { q: q16, scale: qScale } = quantizeQuery(u, dims);
+    const buf = kernel.memory.buffer;
+    // pairs (u[2j], u[2j+1]) repeated for the four rows of a group
+    const query = new Int16Array(buf, at.query, dims * 4);
+    for (let d = 0; d < dims; d += 2) {
+      for (let lane = 0; lane < 8; lane += 2) {
+        query[d * 4 + lane] = q16[d];
+        query[d * 4 + lane + 1] = q16[d + 1];
+      }
+    }
+    const candScores = new Float32Array(buf, at.candScores, CAP * 4);
+    const candBase = new Int32Array(buf, at.candBase, CAP);
+
+    const heap = new TopHeap(kk);
+    for (let start = 0; start < padded; ) {
+      start = kernel.scan(at.rows, mult, at.query, dims, start, padded, heap.threshold(), at.candScores, at.candBase, CAP);
+      const n = kernel.count.value as number;
+      for (let c = 0; c < n; c++) {
+        const base = candBase[c];
+        for (let lane = 0; lane < 4; lane++) {
+          const index = base + lane;
+          if (index >= itemCount || exclude.has(index)) continue;
+          heap.offer(index, candScores[c * 4 + lane]);
+        }
+      }
+    }
+    return heap.sorted(qScale);
+  }
+}
+
+/** Bounded min-heap of the best k (score, index) pairs; its root is the current k-th best. */
+class TopHeap {
+  private readonly idx: Int32Array;
+  private readonly score: Float32Array;
+  private size = 0;
+  constructor(private readonly k: number) {
+    this.idx = new Int32Array(k);
+    this.score = new Float32Array(k);
+  }
+  threshold(): number {
+    return this.size < this.k ? -Infinity : this.score[0];
+  }
+  /** a is worse than b: lower score, or the same score at a higher index */
+  private worse(a: number, b: number): boolean {
+    return this.score[a] < this.score[b] || (this.score[a] === this.score[b] && this.idx[a] > this.idx[b]);
+  }
+  private swap(a: number, b: number) {
+    const i = this.idx[a]; this.idx[a] = this.idx[b]; this.idx[b] = i;
+    const s = this.score[a]; this.score[a] = this.score[b]; this.score[b] = s;
+  }
+  offer(index: number, s: number): void {
+    if (Number.isNaN(s)) return;
+    if (this.size < this.k) {
+      let c = this.size++;
+      this.idx[c] = index;
+      this.score[c] = s;
+      while (c > 0) {
+        const p = (c - 1) >> 1;
+        if (!this.worse(c, p)) break;
+        this.swap(c, p);
+        c = p;
+      }
+      return;
+    }
+    // candidates arrive in index order, so an equal score never displaces an earlier item
+    if (!(s > this.score[0])) return;
+    this.idx[0] = index;
+    this.score[0] = s;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < this.size && this.worse(l, m)) m = l;
+      if (r < this.size && this.worse(r, m)) m = r;
+      if (m === i) break;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+  sorted(scale: number): Scored[] {
+    const out: Scored[] = [];
+    for (let j = 0; j < this.size; j++) out.push({ index: this.idx[j], score: this.score[j] * scale });
+    return out.sort((a, b) => b.score - a.score || a.index - b.index);
+  }
+}
