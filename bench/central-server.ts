@@ -11,12 +11,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { foldIn } from '../src/core/foldin';
-import { catalogSchema, FILES, manifestSchema } from '../src/core/manifest';
+import { FILES, manifestSchema } from '../src/core/manifest';
+import { readCatalog } from '../model/catalog';
 import { decodeShard } from '../src/core/shards';
 
 const [dir, portArg] = process.argv.slice(2);
 const manifest = manifestSchema.parse(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
-const catalog = catalogSchema.parse(JSON.parse(await readFile(join(dir, FILES.catalog), 'utf8')));
+const catalogFiles = Object.keys(manifest.files).filter((f) => f === FILES.itemIds || f.startsWith('catalog/'));
+const catalog = readCatalog(Object.fromEntries(await Promise.all(catalogFiles.map(async (f) => [f, await readFile(join(dir, f))] as const))));
 const f32 = async (name: string) => {
   const b = await readFile(join(dir, name));
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));

@@ -4,7 +4,21 @@
  * model/artifact-fs.ts writes and verifies artifact directories.
  */
 import { sha256Hex } from '../src/core/bytes';
-import { FILES, FORMAT_VERSION, manifestSchema, type Catalog, type Manifest } from '../src/core/manifest';
+import {
+  CATALOG_PART_ITEMS,
+  catalogParts,
+  FACTOR_PART_ROWS,
+  factorParts,
+  FILES,
+  FLOAT32_MAX_BYTES,
+  FORMAT_VERSION,
+  manifestSchema,
+  POPULAR_ITEMS,
+  type CatalogPart,
+  type Manifest,
+  type Popular,
+} from '../src/core/manifest';
+import { ItemIds } from '../src/core/item-ids';
 import { encodeShard, shardOf } from '../src/core/shards';
 import { signManifest } from '../src/core/signing';
 import { gram } from '../src/core/linalg';
@@ -39,6 +53,8 @@ export interface ArtifactInput {
   usersPerShard?: number;
   /** how the user ids are written (hmac-sha256: the edge's keyed hashes, as in its event exports) */
   userIdKind?: 'raw' | 'hmac-sha256';
+  /** largest float32 item matrix to include with its ONNX graph (default FLOAT32_MAX_BYTES) */
+  float32MaxBytes?: number;
 }
 
 /** Per-row symmetric int8 quantisation: v ≈ q · scale, scale = max|v| / 127. */
@@ -80,22 +96,40 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
   const createdAt = input.createdAt ?? new Date();
   const files: Record<string, Uint8Array> = {};
 
-  files[FILES.itemFactors] = bytesOf(input.itemFactors);
+  // float32 factors and their ONNX graph only where the edge may score in float32; int8 always,
+  // in parts that each fit one KV value and stream into the kernel's memory one at a time
+  const withFloat32 = itemCount * dims * 4 <= (input.float32MaxBytes ?? FLOAT32_MAX_BYTES);
+  if (withFloat32) files[FILES.itemFactors] = bytesOf(input.itemFactors);
   const { q, scales } = quantizeRows(input.itemFactors, itemCount, dims);
-  files[FILES.itemFactorsInt8] = bytesOf(q);
-  files[FILES.itemScales] = bytesOf(scales);
+  for (let n = 0; n < factorParts(itemCount); n++) {
+    const first = n * FACTOR_PART_ROWS;
+    const rows = Math.min(FACTOR_PART_ROWS, itemCount - first);
+    const part = new Uint8Array(rows * (dims + 4));
+    part.set(bytesOf(q.subarray(first * dims, (first + rows) * dims)));
+    part.set(bytesOf(scales.subarray(first, first + rows)), rows * dims);
+    files[FILES.factorPart(n)] = part;
+  }
   files[FILES.gram] = bytesOf(gram(input.itemFactors, itemCount, dims, input.itemWeights));
   files[FILES.itemWeights] = bytesOf(input.itemWeights);
+
+  files[FILES.itemIds] = ItemIds.encode(itemIds);
   const order = Array.from({ length: itemCount }, (_, i) => i).sort(
     (a, b) => input.itemCounts[b] - input.itemCounts[a] || a - b,
   );
-  const catalog: Catalog = { ids: itemIds, titles: input.titles, popularity: order, counts: Array.from(input.itemCounts) };
-  files[FILES.catalog] = new TextEncoder().encode(JSON.stringify(catalog));
+  const top = order.slice(0, POPULAR_ITEMS);
+  const popular: Popular = { items: top, titles: top.map((i) => input.titles[i]), counts: top.map((i) => input.itemCounts[i]) };
+  files[FILES.popular] = new TextEncoder().encode(JSON.stringify(popular));
+  const counts = Array.from(input.itemCounts);
+  for (let n = 0; n < catalogParts(itemCount); n++) {
+    const from = n * CATALOG_PART_ITEMS, to = Math.min(itemCount, from + CATALOG_PART_ITEMS);
+    const part: CatalogPart = { titles: input.titles.slice(from, to), counts: counts.slice(from, to) };
+    files[FILES.catalogPart(n)] = new TextEncoder().encode(JSON.stringify(part));
+  }
 
-  const contentDigest = await sha256Hex(files[FILES.itemFactors]);
+  const contentDigest = await sha256Hex(bytesOf(input.itemFactors));
   const version = input.version ?? makeVersion(createdAt, contentDigest);
   // copy: protobufjs returns a Node Buffer view into a shared pool
-  files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));
+  if (withFloat32) files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));
 
   const userShards = input.userIds.length === 0 ? 0 : Math.max(1, Math.ceil(input.userIds.length / (input.usersPerShard ?? 2000)));
   const members: number[][] = Array.from({ length: userShards }, () => []);

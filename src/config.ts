@@ -9,6 +9,8 @@ export interface Config {
   serveBundledModel: boolean;
   modelPublicKeys: string[];
   userEmbeddingTtlSeconds: number;
+  /** catalogues with at least this many items are scored by the int8 kernel, smaller by ORT */
+  int8ScoringMinItems: number;
 }
 
 function int(v: string | undefined, fallback: number, min = 1): number {
@@ -26,5 +28,6 @@ export function configFrom(env: Env): Config {
     serveBundledModel: env.SERVE_BUNDLED_MODEL !== 'false',
     modelPublicKeys: parsePublicKeys(env.MODEL_PUBLIC_KEYS),
     userEmbeddingTtlSeconds: int(env.USER_EMBEDDING_TTL_SECONDS, 60 * 60 * 24 * 30, 60),
+    int8ScoringMinItems: int(env.INT8_SCORING_MIN_ITEMS, 50_000, 0),
   };
 }

@@ -12,6 +12,10 @@ export class PromiseLru<K, V> {
     return this.entries.size;
   }
 
+  clear(): void {
+    this.entries.clear();
+  }
+
   get(key: K, create: () => Promise<V>): Promise<V> {
     let entry = this.entries.get(key);
     if (entry) {

@@ -8,8 +8,22 @@
  */
 import { z } from 'zod';
 
-export const FORMAT_VERSION = 1;
-export const SUPPORTED_FORMAT_VERSIONS = [1] as const;
+/**
+ * 2: the catalogue and the int8 factors are split into parts (one KV-sized value each, loaded
+ * lazily or streamed), ids are one newline-separated file, and the float32 factors with their ONNX
+ * graph are only written for catalogues small enough to score in float32 at the edge.
+ */
+export const FORMAT_VERSION = 2;
+export const SUPPORTED_FORMAT_VERSIONS = [2] as const;
+
+/** Items per catalogue part (titles and counts, fetched on demand). */
+export const CATALOG_PART_ITEMS = 4096;
+/** Rows per int8 factor part: ≤ 16.1 MiB even at 512 dims, under KV's 25 MiB value limit. */
+export const FACTOR_PART_ROWS = 32768;
+/** How many of the most popular items popular.json describes (cold start and title search). */
+export const POPULAR_ITEMS = 10_000;
+/** Largest float32 item matrix an artifact carries (with its ONNX graph); beyond it, int8 only. */
+export const FLOAT32_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Key layout of origin storage: models/<version>/<file>, and the pointer publish writes last. */
 export const ORIGIN_PREFIX = 'models/';
@@ -17,15 +31,25 @@ export const LATEST_KEY = 'models/latest.json';
 
 /** File names inside an artifact. */
 export const FILES = {
+  /** float32 N×D, row-major; only when N·D·4 ≤ FLOAT32_MAX_BYTES */
   itemFactors: 'item_factors.f32',
-  itemFactorsInt8: 'item_factors.i8',
-  itemScales: 'item_scales.f32',
+  /** the float32 scoring graph (Gemm + mask + TopK) over item_factors.f32; written with it */
+  scorer: 'scorer.onnx',
+  /** rows [n·FACTOR_PART_ROWS, …): int8 values (rows×D, row-major), then float32 scales (rows) */
+  factorPart: (n: number) => `item_factors_i8/${String(n).padStart(4, '0')}.bin`,
   gram: 'foldin_gram.f64',
   itemWeights: 'item_weights.f32',
-  catalog: 'catalog.json',
-  scorer: 'scorer.onnx',
+  /** item ids in index order, one per line (UTF-8, '\n'-terminated) */
+  itemIds: 'item_ids.txt',
+  /** the POPULAR_ITEMS most popular items: indices, titles, counts */
+  popular: 'catalog/popular.json',
+  /** titles and counts of items [n·CATALOG_PART_ITEMS, …) */
+  catalogPart: (n: number) => `catalog/${String(n).padStart(4, '0')}.json`,
   userShard: (n: number) => `users/${String(n).padStart(4, '0')}.bin`,
 } as const;
+
+export const catalogParts = (itemCount: number) => Math.ceil(itemCount / CATALOG_PART_ITEMS);
+export const factorParts = (itemCount: number) => Math.ceil(itemCount / FACTOR_PART_ROWS);
 
 const metricsSchema = z.object({
   'recall@20': z.number(),
@@ -95,12 +119,19 @@ export const signatureSchema = z.object({
 });
 export type ManifestSignature = z.infer<typeof signatureSchema>;
 
-export const catalogSchema = z.object({
-  ids: z.array(z.string()),
+/** catalog/NNNN.json */
+export const catalogPartSchema = z.object({
   titles: z.array(z.string()),
-  /** item indices, most popular first */
-  popularity: z.array(z.number().int().nonnegative()),
-  /** number of users who interacted with each item (by index) */
+  /** number of users who interacted with each item */
   counts: z.array(z.number().nonnegative()),
 });
-export type Catalog = z.infer<typeof catalogSchema>;
+export type CatalogPart = z.infer<typeof catalogPartSchema>;
+
+/** catalog/popular.json */
+export const popularSchema = z.object({
+  /** item indices, most popular first */
+  items: z.array(z.number().int().nonnegative()),
+  titles: z.array(z.string()),
+  counts: z.array(z.number().nonnegative()),
+});
+export type Popular = z.infer<typeof popularSchema>;

@@ -2,7 +2,6 @@
  * Turning a user's edge history into an embedding for a model version (the ALS fold-in, the same
  * user step the trainer solves), and finding the right user vector for a request.
  */
-import { foldIn } from '../core/foldin';
 import type { ServingModel } from '../serving/model';
 import { registry, r2Source, type RegistryDeps } from '../serving/registry';
 import { cachedRecord, embeddingKey, encodeUserRecord, forgottenKey, getUserRecord, historyMarkerKey, shardRecord, type UserRecord, type UserStoreDeps } from '../serving/users';
@@ -20,21 +19,13 @@ export function recordFromHistory(model: ServingModel, history: HistorySnapshot)
   const items: number[] = [];
   const strengths: number[] = [];
   for (const h of history.items) {
-    const index = model.indexById.get(h.itemId);
+    const index = model.ids.indexOf(h.itemId);
     if (index === undefined || !(h.strength > 0)) continue;
     items.push(index);
     strengths.push(h.strength);
   }
   if (items.length === 0) return null;
-  const vector = foldIn(
-    model.itemFactors,
-    model.gram,
-    model.dims,
-    model.itemCount,
-    model.manifest.foldIn,
-    items.map((index, j) => ({ index, strength: strengths[j] })),
-    model.itemWeights,
-  );
+  const vector = model.foldIn(items.map((index, j) => ({ index, strength: strengths[j] })));
   return { vector, items: Uint32Array.from(items), strengths: Float32Array.from(strengths) };
 }
 

@@ -26,7 +26,7 @@ import { sha256Hex } from '../core/bytes';
 import { LATEST_KEY, ORIGIN_PREFIX, signatureSchema, type Manifest } from '../core/manifest';
 import { verifyManifest } from '../core/signing';
 import type { Config } from '../config';
-import { ModelLoadError, parseManifest, loadServingModel } from '../serving/model';
+import { ModelLoadError, parseManifest, loadServingModel, type ServingModel } from '../serving/model';
 import { ACTIVE_KEY, r2Source, registry, type ActivePointer } from '../serving/registry';
 import { OriginError, type Origin } from './origin';
 import { writeLastRefresh, type RefreshStatus } from './status';
@@ -45,6 +45,11 @@ export interface RefreshDeps {
   /** storage operations one run may spend on staging files */
   opsPerRun: number;
   now?: () => Date;
+  /**
+   * This isolate's loaded models: released before a candidate is loaded for verification (two
+   * large catalogues do not fit one isolate) and handed the verified candidate on activation.
+   */
+  models?: { release(): void; adopt(version: string, model: ServingModel): void };
 }
 
 export interface RefreshOptions {
@@ -130,6 +135,7 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
     return finish({ at, outcome: 'rejected', version, reason });
   };
 
+  let candidate: ServingModel;
   try {
     const { manifest, manifestBytes, sigBytes } = await fetchManifest(deps, version);
     const files = Object.keys(manifest.files).sort();
@@ -162,7 +168,8 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
       await deps.bucket.put(`${base}manifest.json`, manifestBytes);
       copies += 2;
     }
-    await loadServingModel(r2Source(deps.bucket, version), manifest);
+    deps.models?.release();
+    candidate = await loadServingModel(r2Source(deps.bucket, version), manifest, { int8MinItems: deps.config.int8ScoringMinItems });
     await deps.kv.delete(STAGING_KEY);
   } catch (err) {
     if (err instanceof Rejection || err instanceof ModelLoadError) return reject(reasonOf(err));
@@ -170,6 +177,7 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
     return finish({ at, outcome: 'failed', version, reason: reasonOf(err) });
   }
   await activate(deps, version, pointer);
+  deps.models?.adopt(version, candidate);
   return finish({ at, outcome: 'activated', version, reason: null });
 }
 

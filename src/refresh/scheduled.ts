@@ -3,6 +3,7 @@ import { configFrom } from '../config';
 import { httpOrigin, r2Origin } from './origin';
 import { refreshModel, type RefreshDeps } from './refresh';
 import { compactExports } from '../events/exports';
+import { registry } from '../serving/registry';
 
 const ETAG_PREFIX = 'origin:etag:';
 
@@ -28,6 +29,7 @@ export function refreshDeps(env: Env, fetchImpl?: typeof fetch): RefreshDeps {
     config: configFrom(env),
     keepVersions: int(env.KEEP_PREVIOUS_VERSIONS, 2),
     opsPerRun: int(env.REFRESH_OPS_PER_RUN, 800),
+    models: registry,
   };
 }
 

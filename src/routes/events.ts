@@ -71,7 +71,7 @@ events.openapi(
     });
     const model = await activeModel(c);
     list.forEach((e, index) => {
-      if (!model.indexById.has(e.itemId) && !rejected.some((r) => r.index === index)) rejected.push({ index, itemId: e.itemId, reason: `item ${e.itemId} is not in model ${model.version}` });
+      if (!model.ids.has(e.itemId) && !rejected.some((r) => r.index === index)) rejected.push({ index, itemId: e.itemId, reason: `item ${e.itemId} is not in model ${model.version}` });
     });
     const bad = new Set(rejected.map((r) => r.index));
     if (bad.size === list.length) throw new ApiError(400, 'invalid_request', `no event was accepted: ${rejected.map((r) => `#${r.index} ${r.reason}`).join('; ')}`);
@@ -90,7 +90,7 @@ events.openapi(
       const hasHistory = (await c.env.RECS_KV.get(historyMarkerKey(who.key))) !== null;
       if (!hasHistory && !(await c.env.RECS_KV.get(forgottenKey(who.key)))) {
         const trained = await model.shardUser(shardId(model, who));
-        if (trained) seed = Array.from(trained.items, (i, j) => ({ itemId: model.catalog.ids[i], strength: trained.strengths[j] }));
+        if (trained) seed = Array.from(trained.items, (i, j) => ({ itemId: model.ids.id(i), strength: trained.strengths[j] }));
       }
       const incoming = indices.map((i) => ({ itemId: list[i].itemId, strength: weightOf(c.env, list[i].type), at: times[i] }));
       const snapshot = await stub.append(incoming, seed);

@@ -24,9 +24,9 @@ items.openapi(
     const { itemId } = c.req.valid('param');
     const k = checkK(c.req.valid('query').k, config(c));
     const model = await activeModel(c);
-    const index = model.indexById.get(itemId);
+    const index = model.ids.indexOf(itemId);
     if (index === undefined) throw new ApiError(404, 'item_not_found', `item ${itemId} is not in model ${model.version}`);
-    const rec = similar(model, index, k);
+    const rec = await similar(model, index, k);
     c.header('x-model-version', rec.model);
     return c.json(rec, 200);
   },

@@ -111,9 +111,8 @@ recommendations.openapi(
   async (c) => {
     const { userId } = c.req.valid('param');
     const { model, user } = await userFor(c, userId);
-    const items = user
-      ? Array.from(user.items, (index, j) => ({ id: model.catalog.ids[index], title: model.catalog.titles[index], strength: user.strengths[j] })).sort((a, b) => b.strength - a.strength)
-      : [];
+    const info = user ? await model.catalog.describe(Array.from(user.items)) : [];
+    const items = info.map(({ id, title }, j) => ({ id, title, strength: user!.strengths[j] })).sort((a, b) => b.strength - a.strength);
     c.header('x-model-version', model.version);
     return c.json({ model: model.version, userId, known: user !== null, items }, 200);
   },

@@ -1,15 +1,22 @@
 /**
- * A model version ready to serve: parsed, checked against its manifest, with its ONNX session.
+ * A model version ready to serve: parsed, checked against its manifest, with its scorer.
  *
- * Everything needed per request (item factors, Gram matrix, catalog index, norms, the session) is
- * built once per version and isolate; user shards are fetched lazily, one file per lookup.
+ * What is built once per version and isolate: the id lookup, the popular items, the Gram matrix
+ * and item weights, and the scorer — the ONNX graph over float32 factors for small catalogues,
+ * the int8 WebAssembly kernel (factor parts streamed into its memory) from INT8_SCORING_MIN_ITEMS
+ * items on. Catalogue parts (titles) and user shards are fetched lazily, one file per lookup.
  */
-import { aligned, sha256Hex } from '../core/bytes';
-import { catalogSchema, FILES, manifestSchema, SUPPORTED_FORMAT_VERSIONS, type Catalog, type Manifest } from '../core/manifest';
+import { sha256Hex } from '../core/bytes';
+import { factorParts, FACTOR_PART_ROWS, FILES, manifestSchema, popularSchema, SUPPORTED_FORMAT_VERSIONS, type Manifest, type Popular } from '../core/manifest';
 import { decodeShard, shardOf, type DecodedShard } from '../core/shards';
+import { foldIn, type WeightedItem } from '../core/foldin';
 import { scoreAll, topK } from '../core/topk';
 import { PromiseLru } from '../core/lru';
-import { OrtScorer } from './scorer';
+import { ItemIds } from '../core/item-ids';
+import { int8Supported } from '../inference/int8';
+import { createInt8Index } from '../inference/int8-module';
+import { Catalog } from './catalog';
+import { Int8Scorer, OrtScorer, type Scorer } from './scorer';
 
 /** Where an artifact's files come from: the Worker bundle, or a versioned prefix in R2. */
 export interface ArtifactSource {
@@ -30,13 +37,15 @@ export interface ShardUserHit {
   strengths: Float32Array;
 }
 
+export interface LoadOptions {
+  /** catalogues with at least this many items are scored in int8 (INT8_SCORING_MIN_ITEMS) */
+  int8MinItems: number;
+}
+
 export class ServingModel {
   readonly version: string;
   readonly dims: number;
   readonly itemCount: number;
-  readonly indexById: Map<string, number>;
-  /** 1/‖y_i‖ (0 for zero rows), for cosine similarity */
-  readonly inverseNorms: Float32Array;
   /** decoded user shards, least recently used first; bounded so millions of users fit the isolate */
   static readonly MAX_CACHED_SHARDS = 8;
   private readonly shards = new PromiseLru<number, { shard: DecodedShard; index: Map<string, number> }>(ServingModel.MAX_CACHED_SHARDS);
@@ -45,21 +54,32 @@ export class ServingModel {
     readonly manifest: Manifest,
     readonly source: ArtifactSource,
     readonly catalog: Catalog,
-    readonly itemFactors: Float32Array,
     readonly gram: Float64Array,
     readonly itemWeights: Float32Array,
-    readonly scorer: OrtScorer,
+    readonly scorer: Scorer,
   ) {
     this.version = manifest.version;
     this.dims = manifest.dims;
     this.itemCount = manifest.itemCount;
-    this.indexById = new Map(catalog.ids.map((id, i) => [id, i]));
-    this.inverseNorms = new Float32Array(this.itemCount);
-    for (let i = 0; i < this.itemCount; i++) {
-      let s = 0;
-      for (let d = 0; d < this.dims; d++) s += itemFactors[i * this.dims + d] ** 2;
-      this.inverseNorms[i] = s > 0 ? 1 / Math.sqrt(s) : 0;
-    }
+  }
+
+  get ids(): ItemIds {
+    return this.catalog.ids;
+  }
+
+  /**
+   * The ALS user step over the given items (see src/core/foldin.ts), reading only their rows:
+   * the Gram matrix stands in for the rest of the catalogue.
+   */
+  foldIn(items: readonly WeightedItem[]): Float32Array {
+    const rows = new Float32Array(items.length * this.dims);
+    const weights = new Float32Array(items.length);
+    items.forEach(({ index }, j) => {
+      rows.set(this.scorer.row(index), j * this.dims);
+      weights[j] = this.itemWeights[index];
+    });
+    const local = items.map(({ strength }, j) => ({ index: j, strength }));
+    return foldIn(rows, this.gram, this.dims, this.itemCount, this.manifest.foldIn, local, weights);
   }
 
   /** The trained vector and history of a user, from the artifact's user shards. */
@@ -109,17 +129,29 @@ export function parseManifest(bytes: ArrayBuffer, label = 'candidate'): Manifest
 
 /**
  * Loads and checks a model: sizes and digests of every file it reads, shapes against the manifest,
- * finite factors, and a probe run of the ONNX graph that must agree with the reference scorer.
+ * finite factors, and a probe vector that the scorer must rank like the factors say.
  */
-export async function loadServingModel(source: ArtifactSource, manifest: Manifest): Promise<ServingModel> {
+export async function loadServingModel(source: ArtifactSource, manifest: Manifest, options: LoadOptions): Promise<ServingModel> {
   const v = manifest.version;
   const { dims, itemCount } = manifest;
-  const factorBytes = await fetchChecked(source, manifest, FILES.itemFactors);
-  if (factorBytes.byteLength !== itemCount * dims * 4) throw new ModelLoadError(v, `item factors are not ${itemCount}×${dims} float32`);
-  const itemFactors = new Float32Array(factorBytes);
-  for (let k = 0; k < itemFactors.length; k++) {
-    if (!Number.isFinite(itemFactors[k])) throw new ModelLoadError(v, `item factors contain a non-finite value at item ${Math.floor(k / dims)}`);
+  let ids: ItemIds;
+  try {
+    ids = new ItemIds(new Uint8Array(await fetchChecked(source, manifest, FILES.itemIds)), itemCount);
+  } catch (err) {
+    if (err instanceof ModelLoadError) throw err;
+    throw new ModelLoadError(v, err instanceof Error ? err.message : String(err));
   }
+  let popular: Popular;
+  try {
+    popular = popularSchema.parse(JSON.parse(new TextDecoder().decode(await fetchChecked(source, manifest, FILES.popular))));
+  } catch (err) {
+    if (err instanceof ModelLoadError) throw err;
+    throw new ModelLoadError(v, 'catalog/popular.json is malformed');
+  }
+  if (popular.items.length === 0 || popular.titles.length !== popular.items.length || popular.counts.length !== popular.items.length || popular.items.some((i) => i >= itemCount)) {
+    throw new ModelLoadError(v, 'catalog/popular.json does not describe items of this model');
+  }
+
   const gramBytes = await fetchChecked(source, manifest, FILES.gram);
   if (gramBytes.byteLength !== dims * dims * 8) throw new ModelLoadError(v, `Gram matrix is not ${dims}×${dims} float64`);
   const gram = new Float64Array(gramBytes);
@@ -129,35 +161,68 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
   const itemWeights = new Float32Array(weightBytes);
   for (const x of itemWeights) if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, 'item weights must be finite and non-negative');
 
-  let catalog: Catalog;
-  try {
-    catalog = catalogSchema.parse(JSON.parse(new TextDecoder().decode(await fetchChecked(source, manifest, FILES.catalog))));
-  } catch (err) {
-    if (err instanceof ModelLoadError) throw err;
-    throw new ModelLoadError(v, 'catalog.json is malformed');
-  }
-  if (catalog.ids.length !== itemCount || catalog.titles.length !== itemCount || catalog.counts.length !== itemCount || catalog.popularity.length !== itemCount) {
-    throw new ModelLoadError(v, `catalog does not describe ${itemCount} items`);
-  }
+  const hasFloat32 = FILES.itemFactors in manifest.files && FILES.scorer in manifest.files;
+  const useInt8 = int8Supported(dims) && (itemCount >= options.int8MinItems || !hasFloat32);
+  if (!useInt8 && !hasFloat32) throw new ModelLoadError(v, `the artifact has no float32 factors and the int8 kernel cannot score ${dims} dims`);
+  const scorer = useInt8 ? await int8Scorer(source, manifest) : await ortScorer(source, manifest);
 
-  const graph = new Uint8Array(await fetchChecked(source, manifest, FILES.scorer));
-  let scorer: OrtScorer;
-  try {
-    scorer = await OrtScorer.create(graph, [{ path: FILES.itemFactors, data: new Uint8Array(aligned(new Uint8Array(factorBytes))) }], itemCount, dims);
-  } catch (err) {
-    throw new ModelLoadError(v, `scorer.onnx does not load in onnxruntime: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  // Probe: the most popular item's own vector must rank the same items in ORT and in TypeScript.
-  const probe = itemFactors.slice(catalog.popularity[0] * dims, (catalog.popularity[0] + 1) * dims);
+  // Probe with the most popular item's own vector: the scorer's top scores must be the dot
+  // products of the rows it returns, and none may beat its best.
+  const probeItem = popular.items[0];
+  const probe = scorer.row(probeItem);
   const k = Math.min(5, itemCount);
   let got;
   try {
     got = await scorer.topK(probe, k);
   } catch (err) {
-    throw new ModelLoadError(v, `scorer.onnx fails on a probe vector: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ModelLoadError(v, `the ${scorer.kind} scorer fails on a probe vector: ${err instanceof Error ? err.message : String(err)}`);
   }
+  const dots = scorer.dots(probe, [...got.map((s) => s.index), probeItem]);
+  const close = (a: number, b: number) => Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
+  if (got.length !== k || !got.every((s, j) => close(s.score, dots[j])) || got[0].score < dots[k] - 1e-3 * Math.max(1, Math.abs(dots[k]))) {
+    throw new ModelLoadError(v, `the ${scorer.kind} scorer disagrees with the item factors on a probe vector`);
+  }
+  const catalog = new Catalog(ids, popular, (n) => fetchChecked(source, manifest, FILES.catalogPart(n)));
+  return new ServingModel(manifest, source, catalog, gram, itemWeights, scorer);
+}
+
+async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<OrtScorer> {
+  const { version: v, dims, itemCount } = manifest;
+  const factorBytes = await fetchChecked(source, manifest, FILES.itemFactors);
+  if (factorBytes.byteLength !== itemCount * dims * 4) throw new ModelLoadError(v, `item factors are not ${itemCount}×${dims} float32`);
+  const itemFactors = new Float32Array(factorBytes);
+  for (let k = 0; k < itemFactors.length; k++) {
+    if (!Number.isFinite(itemFactors[k])) throw new ModelLoadError(v, `item factors contain a non-finite value at item ${Math.floor(k / dims)}`);
+  }
+  const graph = new Uint8Array(await fetchChecked(source, manifest, FILES.scorer));
+  let scorer: OrtScorer;
+  try {
+    scorer = await OrtScorer.create(graph, itemFactors, itemCount, dims);
+  } catch (err) {
+    throw new ModelLoadError(v, `scorer.onnx does not load in onnxruntime: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  // The graph itself must rank like the plain TypeScript scorer over the same factors.
+  const probe = itemFactors.slice(0, dims);
+  const k = Math.min(5, itemCount);
   const want = topK(scoreAll(itemFactors, itemCount, dims, probe), k);
-  const agree = want.every((w, j) => Math.abs(w.score - got[j].score) <= 1e-4 * Math.max(1, Math.abs(w.score)));
+  const got = await scorer.topK(probe, k).catch(() => []);
+  const agree = got.length === k && want.every((w, j) => Math.abs(w.score - got[j].score) <= 1e-4 * Math.max(1, Math.abs(w.score)));
   if (!agree) throw new ModelLoadError(v, 'scorer.onnx disagrees with the item factors on a probe vector');
-  return new ServingModel(manifest, source, catalog, itemFactors, gram, itemWeights, scorer);
+  return scorer;
+}
+
+/** Streams the int8 factor parts into the kernel's memory one at a time (peak: one part). */
+async function int8Scorer(source: ArtifactSource, manifest: Manifest): Promise<Int8Scorer> {
+  const { version: v, dims, itemCount } = manifest;
+  const index = await createInt8Index(itemCount, dims);
+  for (let n = 0; n < factorParts(itemCount); n++) {
+    const first = n * FACTOR_PART_ROWS;
+    const rows = Math.min(FACTOR_PART_ROWS, itemCount - first);
+    const buf = await fetchChecked(source, manifest, FILES.factorPart(n));
+    if (buf.byteLength !== rows * (dims + 4)) throw new ModelLoadError(v, `${FILES.factorPart(n)} is not ${rows} int8 rows of ${dims} dims with their scales`);
+    const scales = new Float32Array(buf.slice(rows * dims));
+    for (const x of scales) if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, `${FILES.factorPart(n)} has a scale that is not finite and non-negative`);
+    index.setRows(first, new Int8Array(buf, 0, rows * dims), scales);
+  }
+  return new Int8Scorer(index);
 }

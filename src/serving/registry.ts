@@ -3,8 +3,9 @@
  *
  * The active version is a small JSON pointer in KV (`model:active`), written last by a refresh.
  * Isolates cache it for ACTIVE_POINTER_TTL_SECONDS, so every location notices a switch within
- * that bound; a version is loaded once per isolate (at most two kept, so a switch never
- * needs three in memory). Each request takes one ServingModel and uses only it, which is what
+ * that bound; a version is loaded once per isolate and only the latest one is kept: a 1M-item
+ * catalogue takes ~100 MB of the isolate's 128 MB, so two cannot be cached side by side (requests
+ * still running on the old version keep it alive until they finish). Each request takes one ServingModel and uses only it, which is what
  * guarantees that user vectors and item factors of different versions never meet.
  * Without a pointer the bundled default model serves (unless SERVE_BUNDLED_MODEL = "false").
  */
@@ -40,7 +41,7 @@ export interface RegistryDeps {
   bundled: () => Promise<ArtifactSource>;
 }
 
-const MAX_LOADED = 2;
+const MAX_LOADED = 1;
 
 export class ModelRegistry {
   private loaded = new PromiseLru<string, ServingModel>(MAX_LOADED);
@@ -63,6 +64,7 @@ export class ModelRegistry {
 
   /** The model that serves now. Throws a 503 ApiError when there is none. */
   async active(deps: RegistryDeps): Promise<ServingModel> {
+    this.int8MinItems = deps.config.int8ScoringMinItems;
     const pointer = await this.activePointer(deps);
     if (pointer) {
       try {
@@ -91,8 +93,21 @@ export class ModelRegistry {
       const src = await source();
       const manifestBytes = await src.get('manifest.json');
       if (!manifestBytes) throw new Error(`manifest.json of ${key} is missing`);
-      return loadServingModel(src, parseManifest(manifestBytes, key));
+      return loadServingModel(src, parseManifest(manifestBytes, key), { int8MinItems: this.int8MinItems });
     });
+  }
+
+  /** Set from the config on each use; loads in flight keep the value they started with. */
+  int8MinItems = 50_000;
+
+  /** Forgets every loaded version (a refresh is about to load a candidate in this isolate). */
+  release(): void {
+    this.loaded.clear();
+  }
+
+  /** Serves an already loaded and verified version without loading it again. */
+  adopt(version: string, model: ServingModel): void {
+    this.loaded.get(version, async () => model);
   }
 }
 

@@ -1,22 +1,48 @@
 /**
- * Scores a user vector against every item with the artifact's ONNX graph in onnxruntime-web.
- * One InferenceSession per model version and isolate; runs are serialised because the
- * single-threaded WebAssembly backend executes one run at a time anyway, and queueing keeps
- * concurrent requests from interleaving inside ORT's async API.
+ * The two ways a model version scores its items, behind one interface:
+ *
+ * - OrtScorer: the artifact's ONNX graph (Gemm + mask + TopK over float32 factors) in
+ *   onnxruntime-web. Exact float32 scores; used for catalogues below INT8_SCORING_MIN_ITEMS.
+ * - Int8Scorer: int8 rows with per-row scales in the hand-written WebAssembly SIMD kernel
+ *   (src/inference/int8.wat). A quarter of the memory and of the bytes streamed per request,
+ *   which is what lets a 1M-item catalogue fit the isolate; ranking quality within 0.1% NDCG of
+ *   float32 on Online Retail (BENCHMARKS.md).
  */
 import { initOrt, ort } from '../inference/ort';
+import type { Int8Index } from '../inference/int8';
 import type { Scored } from '../core/topk';
+import { topK } from '../core/topk';
+
+export interface Scorer {
+  readonly kind: 'onnx-float32' | 'int8-wasm';
+  /** Top-k items by u · y_i, skipping `exclude` (indices); ties go to the lower index. */
+  topK(u: Float32Array, k: number, exclude?: Iterable<number>): Promise<Scored[]>;
+  /** u · y_i for the given items, in order (re-ranking a caller's candidates). */
+  dots(u: Float32Array, indices: readonly number[]): Float32Array;
+  /** Top-k items by cosine similarity to item `index`, without the item itself. */
+  similar(index: number, k: number): Scored[];
+  /** The factor row of one item, as float32 (fold-in). */
+  row(index: number): Float32Array;
+}
 
 /** Additive mask value for excluded items (must match model/onnx.ts). */
 const EXCLUDED = -3.4e38;
 
-export class OrtScorer {
+/**
+ * One InferenceSession per model version and isolate; runs are serialised because the
+ * single-threaded WebAssembly backend executes one run at a time anyway, and queueing keeps
+ * concurrent requests from interleaving inside ORT's async API.
+ */
+export class OrtScorer implements Scorer {
+  readonly kind = 'onnx-float32';
   private queue: Promise<unknown> = Promise.resolve();
   /** one additive mask reused by every (serialised) run: set, run, reset — no per-request allocation */
   private readonly mask: Float32Array;
+  private inverseNorms: Float32Array | undefined;
 
   private constructor(
     private readonly session: ort.InferenceSession,
+    readonly itemFactors: Float32Array,
     readonly itemCount: number,
     readonly dims: number,
   ) {
@@ -24,13 +50,14 @@ export class OrtScorer {
   }
 
   /**
-   * @param graph         scorer.onnx bytes
-   * @param externalData  files the graph's initializers point to (item_factors.f32)
+   * @param graph        scorer.onnx bytes
+   * @param itemFactors  N×D float32, the bytes of item_factors.f32 (the graph's external data)
    */
-  static async create(graph: Uint8Array, externalData: { path: string; data: Uint8Array }[], itemCount: number, dims: number): Promise<OrtScorer> {
+  static async create(graph: Uint8Array, itemFactors: Float32Array, itemCount: number, dims: number): Promise<OrtScorer> {
     const runtime = await initOrt();
-    const session = await runtime.InferenceSession.create(graph, { externalData, graphOptimizationLevel: 'all' });
-    return new OrtScorer(session, itemCount, dims);
+    const data = new Uint8Array(itemFactors.buffer, itemFactors.byteOffset, itemFactors.byteLength);
+    const session = await runtime.InferenceSession.create(graph, { externalData: [{ path: 'item_factors.f32', data }], graphOptimizationLevel: 'all' });
+    return new OrtScorer(session, itemFactors, itemCount, dims);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -39,7 +66,6 @@ export class OrtScorer {
     return next;
   }
 
-  /** Top-k items by dot product, skipping `exclude` (indices). */
   topK(user: Float32Array, k: number, exclude: Iterable<number> = []): Promise<Scored[]> {
     const kk = Math.min(k, this.itemCount);
     const excludedIndices = Array.from(new Set(exclude)).filter((i) => i >= 0 && i < this.itemCount);
@@ -71,18 +97,52 @@ export class OrtScorer {
     });
   }
 
-  /** Scores of every item (for re-ranking a caller's candidates). */
-  scores(user: Float32Array): Promise<Float32Array> {
-    return this.serial(async () => {
-      const out = await this.session.run(
-        {
-          user: new ort.Tensor('float32', user, [1, this.dims]),
-          mask: new ort.Tensor('float32', this.mask, [1, this.itemCount]),
-          k: new ort.Tensor('int64', BigInt64Array.from([1n]), [1]),
-        },
-        ['scores'],
-      );
-      return out.scores.data as Float32Array;
+  dots(u: Float32Array, indices: readonly number[]): Float32Array {
+    const { itemFactors: y, dims } = this;
+    return Float32Array.from(indices, (i) => {
+      let s = 0;
+      for (let d = 0; d < dims; d++) s += y[i * dims + d] * u[d];
+      return s;
     });
+  }
+
+  similar(index: number, k: number): Scored[] {
+    const { dims, itemFactors: y, itemCount } = this;
+    const inv = (this.inverseNorms ??= Float32Array.from({ length: itemCount }, (_, i) => {
+      let s = 0;
+      for (let d = 0; d < dims; d++) s += y[i * dims + d] ** 2;
+      return s > 0 ? 1 / Math.sqrt(s) : 0;
+    }));
+    const scores = new Float32Array(itemCount);
+    const q = index * dims;
+    for (let i = 0; i < itemCount; i++) {
+      let s = 0;
+      const o = i * dims;
+      for (let d = 0; d < dims; d++) s += y[o + d] * y[q + d];
+      scores[i] = s * inv[index] * inv[i];
+    }
+    return topK(scores, k, new Set([index]));
+  }
+
+  row(index: number): Float32Array {
+    return this.itemFactors.slice(index * this.dims, (index + 1) * this.dims);
+  }
+}
+
+export class Int8Scorer implements Scorer {
+  readonly kind = 'int8-wasm';
+  constructor(readonly index: Int8Index) {}
+
+  async topK(u: Float32Array, k: number, exclude: Iterable<number> = []): Promise<Scored[]> {
+    return this.index.topK(u, k, exclude);
+  }
+  dots(u: Float32Array, indices: readonly number[]): Float32Array {
+    return this.index.dots(u, indices);
+  }
+  similar(index: number, k: number): Scored[] {
+    return this.index.similar(index, k);
+  }
+  row(index: number): Float32Array {
+    return this.index.row(index);
   }
 }

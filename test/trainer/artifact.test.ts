@@ -7,7 +7,8 @@ import { quantizeRows } from '../../model/artifact';
 import { publishOrder, verifyArtifactDir, writeArtifact } from '../../model/artifact-fs';
 import { DEFAULT_PARAMS, trainIals } from '../../model/ials';
 import { csrFromTriples } from '../../model/sparse';
-import { catalogSchema, FILES, type Manifest } from '../../src/core/manifest';
+import { FILES, type Manifest } from '../../src/core/manifest';
+import { readCatalog } from '../../model/catalog';
 import { decodeShard, shardOf } from '../../src/core/shards';
 import { generateSigningKey } from '../../src/core/signing';
 
@@ -48,11 +49,12 @@ describe('artifact round trip', () => {
   });
 
   it('describes itself: hyperparameters, data digest, shapes, dtypes and every file', async () => {
-    expect(manifest).toMatchObject({ formatVersion: 1, dims: 6, itemCount: 4, userCount: 5, userShards: 3 });
+    expect(manifest).toMatchObject({ formatVersion: 2, dims: 6, itemCount: 4, userCount: 5, userShards: 3 });
     expect(manifest.trainer.hyperparameters.factors).toBe(6);
     expect(manifest.data.sha256).toBe('ab'.repeat(32));
     const names = Object.keys(manifest.files).sort();
-    expect(names).toEqual([FILES.catalog, FILES.gram, FILES.itemFactors, FILES.itemFactorsInt8, FILES.itemScales, FILES.itemWeights, FILES.scorer, 'users/0000.bin', 'users/0001.bin', 'users/0002.bin'].sort());
+    expect(names).toEqual([FILES.itemIds, FILES.popular, FILES.catalogPart(0), FILES.factorPart(0), FILES.gram, FILES.itemFactors, FILES.itemWeights, FILES.scorer, 'users/0000.bin', 'users/0001.bin', 'users/0002.bin'].sort());
+    expect(manifest.files[FILES.factorPart(0)].bytes).toBe(4 * 6 + 4 * 4);
     expect(manifest.files[FILES.itemFactors].bytes).toBe(4 * 6 * 4);
   });
 
@@ -63,7 +65,11 @@ describe('artifact round trip', () => {
   it('reads back factors, catalog and each user from the shard their id hashes to', async () => {
     const factors = new Float32Array((await readFile(join(dir, FILES.itemFactors))).buffer.slice(0));
     expect(Array.from(factors)).toEqual(Array.from(model.itemFactors));
-    const catalog = catalogSchema.parse(JSON.parse(await readFile(join(dir, FILES.catalog), 'utf8')));
+    const files = Object.fromEntries(await Promise.all([FILES.itemIds, FILES.popular, FILES.catalogPart(0)].map(async (f) => [f, await readFile(join(dir, f))] as const)));
+    const catalog = readCatalog(files);
+    expect(catalog.ids).toEqual(['i0', 'i1', 'i2', 'i3']);
+    expect(catalog.titles).toEqual(['Zero', 'One', 'Two', 'Three']);
+    expect(catalog.counts).toEqual([2, 2, 1, 2]);
     expect(catalog.popularity[catalog.popularity.length - 1]).toBe(2); // least bought item last
     for (const [u, id] of userIds.entries()) {
       const buf = await readFile(join(dir, FILES.userShard(shardOf(id, 3))));

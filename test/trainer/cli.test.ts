@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyArtifactDir } from '../../model/artifact-fs';
 import { Rng } from '../../model/rng';
 import { generateSigningKey } from '../../src/core/signing';
+import { readCatalog } from '../../model/catalog';
 
 const exec = promisify(execFile);
 const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
@@ -63,7 +64,7 @@ describe('npm run train / evaluate', () => {
     expect(manifest.metrics?.protocol.name).toBe('strong-generalization');
     expect(manifest.metrics!.model['ndcg@100']).toBeGreaterThan(manifest.metrics!.popularity['ndcg@100']);
     expect(manifest.trainer.hyperparameters).toMatchObject({ factors: 8, iterations: 4 });
-    const catalog = JSON.parse(await readFile(join(out, 'catalog.json'), 'utf8'));
+    const catalog = readCatalog(Object.fromEntries(await Promise.all(['item_ids.txt', 'catalog/popular.json', 'catalog/0000.json'].map(async (f) => [f, await readFile(join(out, f))] as const))));
     expect(catalog.titles[catalog.ids.indexOf('item3')]).toBe('Product 3, garden');
   });
 

@@ -11,6 +11,7 @@ import { recordFromHistory } from '../../src/events/personalize';
 import { compactExports, EXPORT_HEADER, EXPORT_PREFIX, PENDING_PREFIX } from '../../src/events/exports';
 import { embeddingKey, forgottenKey, historyMarkerKey } from '../../src/serving/users';
 import { loadServingModel, parseManifest } from '../../src/serving/model';
+import type { OrtScorer } from '../../src/serving/scorer';
 import { r2Source } from '../../src/serving/registry';
 import { solveSide, itemWeightsFor } from '../../model/ials';
 import { csrFromTriples } from '../../model/sparse';
@@ -44,7 +45,7 @@ describe('events personalise at once', () => {
 
   it('folds a history in exactly like the trainer\'s user step (max abs difference < 1e-5)', async () => {
     const built = await useFixtureModel();
-    const model = await loadServingModel(r2Source(env.MODELS, 'events-a'), parseManifest((await (await env.MODELS.get('models/events-a/manifest.json'))!.arrayBuffer())));
+    const model = await loadServingModel(r2Source(env.MODELS, 'events-a'), parseManifest((await (await env.MODELS.get('models/events-a/manifest.json'))!.arrayBuffer())), { int8MinItems: Infinity });
     const items = [{ itemId: 'B1-I2', strength: 1 }, { itemId: 'B1-I5', strength: 3 }, { itemId: 'B1-I7', strength: 0.5 }];
     const edge = recordFromHistory(model, { revision: 1, items: items.map((i) => ({ ...i, lastAt: 0 })) })!;
     // the trainer's exact (Cholesky) user step for a one-user matrix with the same items
@@ -52,7 +53,8 @@ describe('events personalise at once', () => {
     const m = csrFromTriples(1, built.data.itemIds.length, Int32Array.from([0, 0, 0]), Int32Array.from(idx), Float32Array.from(items.map((i) => i.strength)));
     const x = new Float32Array(FIXTURE_PARAMS.factors);
     const w = itemWeightsFor(built.data.matrix, FIXTURE_PARAMS.popularityExponent);
-    solveSide(x, model.itemFactors, m, { ...FIXTURE_PARAMS, solver: 'cholesky' }, { rowScale: new Float32Array([FIXTURE_PARAMS.unobservedWeight]), colWeight: w });
+    const itemFactors = (model.scorer as OrtScorer).itemFactors;
+    solveSide(x, itemFactors, m, { ...FIXTURE_PARAMS, solver: 'cholesky' }, { rowScale: new Float32Array([FIXTURE_PARAMS.unobservedWeight]), colWeight: w });
     for (let d = 0; d < x.length; d++) expect(Math.abs(edge.vector[d] - x[d])).toBeLessThan(1e-5);
   });
 

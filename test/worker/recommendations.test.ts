@@ -5,13 +5,14 @@ import { SELF, env } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
 import { files } from '../../model/default/files';
 import { decodeShard, shardOf } from '../../src/core/shards';
-import { catalogSchema, manifestSchema } from '../../src/core/manifest';
+import { manifestSchema } from '../../src/core/manifest';
+import { readCatalog } from '../../model/catalog';
 import { embeddingKey } from '../../src/serving/users';
 import { identify } from '../../src/events/identity';
 import { getJson } from './fixtures';
 
 const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(files['manifest.json'])));
-const catalog = catalogSchema.parse(JSON.parse(new TextDecoder().decode(files['catalog.json'])));
+const catalog = readCatalog(files);
 
 function purchasedBy(userId: string): Set<string> {
   const shard = decodeShard(files[`users/${String(shardOf(userId, manifest.userShards)).padStart(4, '0')}.bin`].slice(0));

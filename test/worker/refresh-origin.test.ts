@@ -87,9 +87,9 @@ describe('refresh from an HTTPS origin', () => {
 
   it('retries 5xx with backoff and succeeds when the origin recovers', async () => {
     let failures = 2;
-    origin.fault = (key) => (key.endsWith(FILES.catalog) && failures-- > 0 ? new Response('busy', { status: 503 }) : null);
+    origin.fault = (key) => (key.endsWith(FILES.popular) && failures-- > 0 ? new Response('busy', { status: 503 }) : null);
     expect((await refreshModel(deps(origin))).outcome).toBe('activated');
-    expect(origin.requests.filter((r) => r.key.endsWith(FILES.catalog))).toHaveLength(3);
+    expect(origin.requests.filter((r) => r.key.endsWith(FILES.popular))).toHaveLength(3);
   });
 
   describe('faults end with the last good model still serving', () => {

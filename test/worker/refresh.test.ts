@@ -125,8 +125,8 @@ describe('a broken model never replaces a working one', () => {
 
   it('rejects a model with a file missing', async () => {
     await publishFixture(await buildFixture({ version: 'missing' }));
-    await env.MODELS.delete(`models/missing/${FILES.catalog}`);
-    await expectRejected(/catalog.json is missing/);
+    await env.MODELS.delete(`models/missing/${FILES.popular}`);
+    await expectRejected(/catalog\/popular.json is missing/);
   });
 
   it('rejects NaN factors even when the manifest and signature are valid', async () => {
@@ -138,7 +138,7 @@ describe('a broken model never replaces a working one', () => {
   it('rejects a manifest whose dims do not match the files', async () => {
     const built = await buildFixture({ version: 'dims' });
     await publishFixture(await resign(built, { manifest: (m) => (m.dims = 5) }));
-    await expectRejected(/not 48×5/);
+    await expectRejected(/Gram matrix is not 5×5/);
   });
 
   it('rejects an unsupported format version', async () => {

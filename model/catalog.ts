@@ -1,0 +1,27 @@
+/**
+ * Reads an artifact's whole catalogue back into plain arrays (ids, titles, counts, popularity
+ * order): for tests that state what the API should answer, and for the central-server baseline.
+ * The Worker itself reads the catalogue lazily (src/serving/catalog.ts).
+ */
+import { catalogParts, catalogPartSchema, FILES, popularSchema } from '../src/core/manifest';
+
+export interface PlainCatalog {
+  ids: string[];
+  titles: string[];
+  counts: number[];
+  /** item indices, most popular first (the POPULAR_ITEMS that popular.json lists) */
+  popularity: number[];
+}
+
+export function readCatalog(files: Record<string, ArrayBuffer | Uint8Array>): PlainCatalog {
+  const text = (name: string) => new TextDecoder().decode(files[name]);
+  const ids = text(FILES.itemIds).split('\n').slice(0, -1);
+  const titles: string[] = [];
+  const counts: number[] = [];
+  for (let n = 0; n < catalogParts(ids.length); n++) {
+    const part = catalogPartSchema.parse(JSON.parse(text(FILES.catalogPart(n))));
+    titles.push(...part.titles);
+    counts.push(...part.counts);
+  }
+  return { ids, titles, counts, popularity: popularSchema.parse(JSON.parse(text(FILES.popular))).items };
+}

@@ -1,0 +1,63 @@
+/**
+ * What the API says about items: ids (always in memory, compact), and titles and purchase counts,
+ * which come from catalogue parts fetched on demand and kept in a small LRU. The most popular
+ * items (popular.json) are always at hand: they serve cold starts and title search, and most
+ * recommended items are among them, so the common response needs no part at all.
+ */
+import { CATALOG_PART_ITEMS, catalogPartSchema, type CatalogPart, type Popular } from '../core/manifest';
+import type { ItemIds } from '../core/item-ids';
+import { PromiseLru } from '../core/lru';
+
+export interface ItemInfo {
+  id: string;
+  title: string;
+  /** users who interacted with the item in the training data */
+  count: number;
+}
+
+export class Catalog {
+  /** parts decoded per isolate and model; 32 × 4,096 titles is a few MB at most */
+  static readonly MAX_CACHED_PARTS = 32;
+  private readonly parts = new PromiseLru<number, CatalogPart>(Catalog.MAX_CACHED_PARTS);
+  private readonly popularAt: Map<number, number>;
+
+  /**
+   * @param ids       item ids by index
+   * @param popular   the most popular items, most popular first
+   * @param readPart  bytes of catalog/NNNN.json, digest-checked by the caller
+   */
+  constructor(
+    readonly ids: ItemIds,
+    readonly popular: Popular,
+    private readonly readPart: (n: number) => Promise<ArrayBuffer>,
+  ) {
+    this.popularAt = new Map(popular.items.map((index, j) => [index, j]));
+  }
+
+  get itemCount(): number {
+    return this.ids.count;
+  }
+
+  private part(n: number): Promise<CatalogPart> {
+    return this.parts.get(n, async () => {
+      const part = catalogPartSchema.parse(JSON.parse(new TextDecoder().decode(await this.readPart(n))));
+      const expected = Math.min(CATALOG_PART_ITEMS, this.itemCount - n * CATALOG_PART_ITEMS);
+      if (part.titles.length !== expected || part.counts.length !== expected) throw new Error(`catalogue part ${n} does not describe ${expected} items`);
+      return part;
+    });
+  }
+
+  /** Id, title and count of each index, in order (parts fetched in parallel, once each). */
+  async describe(indices: readonly number[]): Promise<ItemInfo[]> {
+    const needed = new Set<number>();
+    for (const i of indices) if (!this.popularAt.has(i)) needed.add(Math.floor(i / CATALOG_PART_ITEMS));
+    const parts = new Map(await Promise.all([...needed].map(async (n) => [n, await this.part(n)] as const)));
+    return indices.map((i) => {
+      const j = this.popularAt.get(i);
+      if (j !== undefined) return { id: this.ids.id(i), title: this.popular.titles[j], count: this.popular.counts[j] };
+      const part = parts.get(Math.floor(i / CATALOG_PART_ITEMS))!;
+      const k = i % CATALOG_PART_ITEMS;
+      return { id: this.ids.id(i), title: part.titles[k], count: part.counts[k] };
+    });
+  }
+}
