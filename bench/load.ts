@@ -7,8 +7,8 @@
  * by a central Node server with native onnxruntime-node (bench/central-server.ts) under the same load.
  */
 import autocannon from 'autocannon';
-import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildArtifact } from '../model/artifact';
@@ -28,10 +28,10 @@ export interface LoadRow {
   non2xx: number;
 }
 
-async function drive(base: string, seconds: number, label: string): Promise<LoadRow[]> {
+async function drive(base: string, seconds: number, label: string, connections = 8): Promise<LoadRow[]> {
   const rows: LoadRow[] = [];
   const run = async (endpoint: string, opts: autocannon.Options) => {
-    const res = await autocannon({ connections: 8, duration: seconds, ...opts });
+    const res = await autocannon({ connections, duration: seconds, ...opts });
     rows.push({ endpoint: `${label}: ${endpoint}`, requestsPerSecond: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors: res.errors + res.timeouts, non2xx: res.non2xx });
   };
   await run('GET /v1/users/{id}/recommendations?k=20', { url: `${base}/v1/users/U1/recommendations?k=20` });
@@ -69,14 +69,14 @@ async function driveCentral(dir: string, seconds: number): Promise<LoadRow[]> {
   }
 }
 
-export async function benchLoad(items: number, dims: number, seconds: number): Promise<{ coldMs: number; rows: LoadRow[] }> {
-  const key = await generateSigningKey();
+/** A synthetic artifact of `items` × `dims` (random factors, 2,000 users with 10 items each). */
+async function syntheticArtifact(items: number, dims: number, signingKey: string) {
   const users = 2000;
   const itemIds = Array.from({ length: items }, (_, i) => `I${i}`);
   const r: number[] = [], c: number[] = [];
   for (let u = 0; u < users; u++) for (let k = 0; k < 10; k++) { r.push(u); c.push((u * 7919 + k * 104729) % items); }
   const userItems = csrFromTriples(users, items, Int32Array.from(r), Int32Array.from(c), new Float32Array(r.length).fill(1));
-  const built = await buildArtifact({
+  return buildArtifact({
     version: `bench-${items}`,
     algorithm: 'synthetic',
     hyperparameters: {},
@@ -91,8 +91,46 @@ export async function benchLoad(items: number, dims: number, seconds: number): P
     userIds: Array.from({ length: users }, (_, u) => `U${u}`),
     userFactors: randomFactors(users, dims, 2),
     userItems,
-    signingKey: key.privateKeyPkcs8,
+    signingKey,
   });
+}
+
+/** Resident and peak resident memory (VmRSS, VmHWM) of the workerd processes wrangler started, MB. */
+async function workerdMemory(wrangler: ChildProcess): Promise<{ rssMb: number; peakMb: number }> {
+  const out = execFileSync('ps', ['-o', 'pid=,comm=', '-g', String(wrangler.pid)], { encoding: 'utf8' });
+  let rssMb = 0, peakMb = 0;
+  for (const line of out.trim().split('\n')) {
+    const [pid, comm] = line.trim().split(/\s+/);
+    if (comm !== 'workerd') continue;
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+    rssMb += kb('VmRSS') / 1024;
+    peakMb += kb('VmHWM') / 1024;
+  }
+  return { rssMb, peakMb };
+}
+
+export interface LoadResult {
+  coldMs: number;
+  rows: LoadRow[];
+  /** workerd's resident memory before the first request and its peak after serving */
+  memory: { beforeMb: number; peakMb: number };
+  /** what the Worker reports holding for the model (/v1/model modelBytes) and how it scores */
+  modelBytes: number;
+  scoring: string;
+  /** the artifact on disk (for the memory probe); removed with the OS temp directory */
+  artifactDir: string;
+}
+
+/**
+ * Publishes a synthetic artifact to a fresh local R2 bucket, activates it through /admin/refresh,
+ * restarts `wrangler dev` so the next request meets a cold isolate, and times that request from
+ * outside. Then drives load (`connections` at a time) and, with `central`, the same artifact on
+ * the central Node server.
+ */
+export async function benchLoad(items: number, dims: number, seconds: number, opts: { central?: boolean; connections?: number; vars?: Record<string, string> } = {}): Promise<LoadResult> {
+  const key = await generateSigningKey();
+  const built = await syntheticArtifact(items, dims, key.privateKeyPkcs8);
   const state = await mkdtemp(join(tmpdir(), 'bench-state-'));
   const artifactDir = join(state, 'artifact');
   await writeArtifactDir(artifactDir, built);
@@ -105,22 +143,26 @@ export async function benchLoad(items: number, dims: number, seconds: number): P
   }
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const wrangler = await startWrangler(port, state, { MODEL_PUBLIC_KEYS: key.publicKeyRaw, ADMIN_TOKEN: 'bench', ACTIVE_POINTER_TTL_SECONDS: '3600' });
+  const vars = { MODEL_PUBLIC_KEYS: key.publicKeyRaw, ADMIN_TOKEN: 'bench', ACTIVE_POINTER_TTL_SECONDS: '3600', ...opts.vars };
+  const wrangler = await startWrangler(port, state, vars);
   try {
     const refresh = (await (await fetch(`${base}/admin/refresh`, { method: 'POST', headers: { authorization: 'Bearer bench' } })).json()) as { outcome: string };
     if (refresh.outcome !== 'activated') throw new Error(`bench model not activated: ${JSON.stringify(refresh)}`);
     // The refresh ran in the isolate that served it; restart so the next request meets a cold isolate.
     stopWrangler(wrangler);
-    const cold = await startWrangler(port, state, { MODEL_PUBLIC_KEYS: key.publicKeyRaw, ADMIN_TOKEN: 'bench', ACTIVE_POINTER_TTL_SECONDS: '3600' });
+    const cold = await startWrangler(port, state, vars);
     try {
+      const before = await workerdMemory(cold);
       const t = performance.now();
       const first = await fetch(`${base}/v1/users/U1/recommendations?k=20`);
       const coldMs = performance.now() - t;
-      if (first.headers.get('x-model-version') !== built.manifest.version) throw new Error('cold request not served by the bench model');
-      const rows = await drive(base, seconds, 'Worker (wrangler dev)');
+      if (first.headers.get('x-model-version') !== built.manifest.version) throw new Error(`cold request not served by the bench model: ${first.status} ${await first.text()}`);
+      const info = (await (await fetch(`${base}/v1/model`)).json()) as { modelBytes: number; scoring: string };
+      const rows = await drive(base, seconds, `Worker (wrangler dev, ${info.scoring})`, opts.connections);
+      const after = await workerdMemory(cold);
       stopWrangler(cold);
-      rows.push(...(await driveCentral(artifactDir, seconds)));
-      return { coldMs, rows };
+      if (opts.central) rows.push(...(await driveCentral(artifactDir, seconds)));
+      return { coldMs, rows, memory: { beforeMb: before.rssMb, peakMb: after.peakMb }, modelBytes: info.modelBytes, scoring: info.scoring, artifactDir };
     } finally {
       stopWrangler(cold);
     }

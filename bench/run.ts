@@ -6,8 +6,10 @@
  *  3. trainer: one iALS epoch at 64 factors on a synthetic MovieLens-20M-shaped matrix, and the
  *     full Online Retail train (when ../shared/data is present)
  *  4. int8 vs float32 scoring quality on the Online Retail evaluation
- *  5. end to end against `wrangler dev` with 100K items: cold first request, then req/s, p50, p99
- * --quick skips the 1M-item kernels and the MovieLens-sized epoch.
+ *  5. end to end against `wrangler dev` with 100K items (int8 and ORT float32 scoring) and a central
+ *     Node + onnxruntime-node server on the same artifact: cold first request, req/s, p50, p99
+ *  6. 1M items: cold first request, latency, and the model's isolate memory
+ * --quick skips the 1M-item kernels and load, and the MovieLens-sized epoch.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -18,7 +20,8 @@ import { DEFAULT_PARAMS } from '../model/ials';
 import { trainIalsParallel } from '../model/ials-parallel';
 import { evaluateFactors, strongGeneralizationSplit } from '../model/evaluate';
 import { quantizeRows } from '../model/artifact';
-import { benchLoad } from './load';
+import { spawnSync } from 'node:child_process';
+import { benchLoad, type LoadRow } from './load';
 
 const quick = process.argv.includes('--quick');
 const RETAIL = '../shared/data/online-retail.csv.gz';
@@ -74,15 +77,33 @@ if (existsSync(RETAIL)) {
   console.log(`(${RETAIL} not found: Online Retail measurements skipped)`);
 }
 
+const mb = (b: number) => fmt(b / 2 ** 20, 1);
+const table = (rows: LoadRow[]) => {
+  console.log('| server: endpoint | req/s | p50 ms | p99 ms | errors | non-2xx |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) console.log(`| ${r.endpoint} | ${fmt(r.requestsPerSecond, 0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`);
+};
+
 console.log('\n## End to end: `wrangler dev` (local workerd, one isolate), 100,000 items × 64 dims, 8 connections, 10 s each\n');
-const load = await benchLoad(100_000, 64, 10);
-console.log(`first request on a cold isolate (ORT init + model load from R2 + scoring), timed from the client: ${fmt(load.coldMs, 0)} ms\n`);
-console.log('| server: endpoint | req/s | p50 ms | p99 ms | errors | non-2xx |');
-console.log('| --- | --- | --- | --- | --- | --- |');
-for (const r of load.rows) console.log(`| ${r.endpoint} | ${fmt(r.requestsPerSecond, 0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`);
-const half = load.rows.length / 2;
-for (let i = 0; i < half; i++) {
-  const w = load.rows[i], c = load.rows[i + half];
-  console.log(`\n${w.endpoint.split(': ')[1]}: Worker / central Node throughput per core = ${fmt(w.requestsPerSecond / c.requestsPerSecond, 2)}`);
+const int8 = await benchLoad(100_000, 64, 10, { central: true });
+const f32 = await benchLoad(100_000, 64, 10, { vars: { INT8_SCORING_MIN_ITEMS: '1000000000' } });
+console.log(`first request on a cold isolate (model load from R2 + scoring), timed from the client: ${fmt(int8.coldMs, 0)} ms with int8 scoring, ${fmt(f32.coldMs, 0)} ms with ORT float32 (includes ORT init)\n`);
+table([...int8.rows.slice(0, 2), ...f32.rows, ...int8.rows.slice(2)]);
+for (let i = 0; i < 2; i++) {
+  const w = int8.rows[i], o = f32.rows[i], c = int8.rows[i + 2];
+  console.log(`\n${w.endpoint.split(': ')[1]}: Worker / central Node throughput per core = ${fmt(w.requestsPerSecond / c.requestsPerSecond, 2)} with int8 scoring, ${fmt(o.requestsPerSecond / c.requestsPerSecond, 2)} with ORT float32`);
+}
+
+if (!quick) {
+  console.log('\n## 1,000,000 items × 64 dims: memory, cold start and latency (`wrangler dev`, one connection, 5 s each)\n');
+  const big = await benchLoad(1_000_000, 64, 5, { connections: 1 });
+  console.log(`scoring: ${big.scoring}; first request on a cold isolate (31 int8 factor parts + id lookup streamed from R2, then scoring): ${fmt(big.coldMs, 0)} ms`);
+  console.log(`model data the Worker reports holding (/v1/model modelBytes): ${mb(big.modelBytes)} MiB`);
+  console.log(`workerd process (runtime + local KV/R2 simulators + the isolate): resident ${fmt(big.memory.beforeMb, 0)} MiB before the first request, peak ${fmt(big.memory.peakMb, 0)} MiB after serving — an upper bound; workerd has no per-isolate heap statistics\n`);
+  const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/model-memory.ts', big.artifactDir], { encoding: 'utf8' });
+  if (probe.status !== 0) throw new Error(`memory probe failed: ${probe.stderr}`);
+  const m = JSON.parse(probe.stdout.trim().split('\n').pop()!) as { loadMs: number; peakMb: number; settledMb: number };
+  console.log(`isolate memory of the model (the Worker's loader and kernel in V8 under Node, JS heap + WebAssembly/ArrayBuffer memory, live after GC): peak ${fmt(m.peakMb, 1)} MiB while loading and serving 200 requests, ${fmt(m.settledMb, 1)} MiB settled (limit 128 MiB, target met: ${m.peakMb < 128 ? 'yes' : 'no'})\n`);
+  table(big.rows);
 }
 process.exit(0);

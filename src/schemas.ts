@@ -86,6 +86,7 @@ export const ModelInfo = z
     dims: z.number(),
     itemCount: z.number(),
     userCount: z.number(),
+    modelBytes: z.number().openapi({ description: 'bytes of model data this isolate holds for the version (factors, id lookup, weights, Gram matrix); catalogue parts and user shards are cached on top, bounded' }),
     scoring: z.enum(['onnx-float32', 'int8-wasm']).openapi({ description: 'how this isolate scores the model: float32 ONNX graph in onnxruntime-web, or int8 factors in the WebAssembly SIMD kernel (INT8_SCORING_MIN_ITEMS)' }),
     algorithm: z.string(),
     hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),

@@ -27,7 +27,7 @@ import { LATEST_KEY, ORIGIN_PREFIX, signatureSchema, type Manifest } from '../co
 import { verifyManifest } from '../core/signing';
 import type { Config } from '../config';
 import { ModelLoadError, parseManifest, loadServingModel, type ServingModel } from '../serving/model';
-import { ACTIVE_KEY, r2Source, registry, type ActivePointer } from '../serving/registry';
+import { ACTIVE_KEY, loadOptions, r2Source, registry, type ActivePointer } from '../serving/registry';
 import { OriginError, type Origin } from './origin';
 import { writeLastRefresh, type RefreshStatus } from './status';
 
@@ -169,7 +169,7 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
       copies += 2;
     }
     deps.models?.release();
-    candidate = await loadServingModel(r2Source(deps.bucket, version), manifest, { int8MinItems: deps.config.int8ScoringMinItems });
+    candidate = await loadServingModel(r2Source(deps.bucket, version), manifest, loadOptions(deps.config));
     await deps.kv.delete(STAGING_KEY);
   } catch (err) {
     if (err instanceof Rejection || err instanceof ModelLoadError) return reject(reasonOf(err));

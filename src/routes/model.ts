@@ -28,6 +28,7 @@ model.openapi(
         itemCount: man.itemCount,
         userCount: man.userCount,
         scoring: m.scorer.kind,
+        modelBytes: m.memoryBytes,
         algorithm: man.trainer.algorithm,
         hyperparameters: man.trainer.hyperparameters,
         data: { source: man.data.source, sha256: man.data.sha256, users: man.data.users, items: man.data.items, interactions: man.data.interactions },

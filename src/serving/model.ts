@@ -13,8 +13,7 @@ import { foldIn, type WeightedItem } from '../core/foldin';
 import { scoreAll, topK } from '../core/topk';
 import { PromiseLru } from '../core/lru';
 import { ItemIds } from '../core/item-ids';
-import { int8Supported } from '../inference/int8';
-import { createInt8Index } from '../inference/int8-module';
+import { int8Supported, type Int8Index } from '../inference/int8';
 import { Catalog } from './catalog';
 import { Int8Scorer, OrtScorer, type Scorer } from './scorer';
 
@@ -40,6 +39,11 @@ export interface ShardUserHit {
 export interface LoadOptions {
   /** catalogues with at least this many items are scored in int8 (INT8_SCORING_MIN_ITEMS) */
   int8MinItems: number;
+  /**
+   * An empty int8 index from the compiled kernel: in the Worker, src/inference/int8-module.ts
+   * (the bundled module); in Node (memory benchmark), one compiled from build/int8.wasm.
+   */
+  createInt8Index: (itemCount: number, dims: number) => Promise<Int8Index>;
 }
 
 export class ServingModel {
@@ -65,6 +69,11 @@ export class ServingModel {
 
   get ids(): ItemIds {
     return this.catalog.ids;
+  }
+
+  /** Bytes of model data this version holds in the isolate (factors, ids, weights, Gram). */
+  get memoryBytes(): number {
+    return this.scorer.memoryBytes + this.ids.byteLength + this.itemWeights.byteLength + this.gram.byteLength;
   }
 
   /**
@@ -164,7 +173,7 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
   const hasFloat32 = FILES.itemFactors in manifest.files && FILES.scorer in manifest.files;
   const useInt8 = int8Supported(dims) && (itemCount >= options.int8MinItems || !hasFloat32);
   if (!useInt8 && !hasFloat32) throw new ModelLoadError(v, `the artifact has no float32 factors and the int8 kernel cannot score ${dims} dims`);
-  const scorer = useInt8 ? await int8Scorer(source, manifest) : await ortScorer(source, manifest);
+  const scorer = useInt8 ? await int8Scorer(source, manifest, options) : await ortScorer(source, manifest);
 
   // Probe with the most popular item's own vector: the scorer's top scores must be the dot
   // products of the rows it returns, and none may beat its best.
@@ -212,9 +221,9 @@ async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<Or
 }
 
 /** Streams the int8 factor parts into the kernel's memory one at a time (peak: one part). */
-async function int8Scorer(source: ArtifactSource, manifest: Manifest): Promise<Int8Scorer> {
+async function int8Scorer(source: ArtifactSource, manifest: Manifest, options: LoadOptions): Promise<Int8Scorer> {
   const { version: v, dims, itemCount } = manifest;
-  const index = await createInt8Index(itemCount, dims);
+  const index = await options.createInt8Index(itemCount, dims);
   for (let n = 0; n < factorParts(itemCount); n++) {
     const first = n * FACTOR_PART_ROWS;
     const rows = Math.min(FACTOR_PART_ROWS, itemCount - first);

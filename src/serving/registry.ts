@@ -13,7 +13,13 @@ import { ApiError } from '../errors';
 import { ORIGIN_PREFIX } from '../core/manifest';
 import { PromiseLru } from '../core/lru';
 import type { Config } from '../config';
-import { loadServingModel, parseManifest, type ArtifactSource, type ServingModel } from './model';
+import { createInt8Index } from '../inference/int8-module';
+import { loadServingModel, parseManifest, type ArtifactSource, type LoadOptions, type ServingModel } from './model';
+
+/** How this Worker loads model versions (the config's int8 threshold, the bundled kernel). */
+export function loadOptions(config: Config): LoadOptions {
+  return { int8MinItems: config.int8ScoringMinItems, createInt8Index };
+}
 
 export const ACTIVE_KEY = 'model:active';
 
@@ -64,7 +70,7 @@ export class ModelRegistry {
 
   /** The model that serves now. Throws a 503 ApiError when there is none. */
   async active(deps: RegistryDeps): Promise<ServingModel> {
-    this.int8MinItems = deps.config.int8ScoringMinItems;
+    this.options = loadOptions(deps.config);
     const pointer = await this.activePointer(deps);
     if (pointer) {
       try {
@@ -93,12 +99,12 @@ export class ModelRegistry {
       const src = await source();
       const manifestBytes = await src.get('manifest.json');
       if (!manifestBytes) throw new Error(`manifest.json of ${key} is missing`);
-      return loadServingModel(src, parseManifest(manifestBytes, key), { int8MinItems: this.int8MinItems });
+      return loadServingModel(src, parseManifest(manifestBytes, key), this.options);
     });
   }
 
-  /** Set from the config on each use; loads in flight keep the value they started with. */
-  int8MinItems = 50_000;
+  /** Set from the config on each use; loads in flight keep the options they started with. */
+  private options: LoadOptions = { int8MinItems: 50_000, createInt8Index };
 
   /** Forgets every loaded version (a refresh is about to load a candidate in this isolate). */
   release(): void {

@@ -8,7 +8,7 @@
  *   which is what lets a 1M-item catalogue fit the isolate; ranking quality within 0.1% NDCG of
  *   float32 on Online Retail (BENCHMARKS.md).
  */
-import { initOrt, ort } from '../inference/ort';
+import type { ort } from '../inference/ort';
 import type { Int8Index } from '../inference/int8';
 import type { Scored } from '../core/topk';
 import { topK } from '../core/topk';
@@ -23,6 +23,8 @@ export interface Scorer {
   similar(index: number, k: number): Scored[];
   /** The factor row of one item, as float32 (fold-in). */
   row(index: number): Float32Array;
+  /** Bytes of factors this scorer holds (JavaScript and WebAssembly memory). */
+  readonly memoryBytes: number;
 }
 
 /** Additive mask value for excluded items (must match model/onnx.ts). */
@@ -41,6 +43,7 @@ export class OrtScorer implements Scorer {
   private inverseNorms: Float32Array | undefined;
 
   private constructor(
+    private readonly runtime: typeof ort,
     private readonly session: ort.InferenceSession,
     readonly itemFactors: Float32Array,
     readonly itemCount: number,
@@ -54,10 +57,12 @@ export class OrtScorer implements Scorer {
    * @param itemFactors  N×D float32, the bytes of item_factors.f32 (the graph's external data)
    */
   static async create(graph: Uint8Array, itemFactors: Float32Array, itemCount: number, dims: number): Promise<OrtScorer> {
+    // imported on first use: isolates serving int8 models never instantiate ORT or its heap
+    const { initOrt } = await import('../inference/ort');
     const runtime = await initOrt();
     const data = new Uint8Array(itemFactors.buffer, itemFactors.byteOffset, itemFactors.byteLength);
     const session = await runtime.InferenceSession.create(graph, { externalData: [{ path: 'item_factors.f32', data }], graphOptimizationLevel: 'all' });
-    return new OrtScorer(session, itemFactors, itemCount, dims);
+    return new OrtScorer(runtime, session, itemFactors, itemCount, dims);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -77,9 +82,9 @@ export class OrtScorer implements Scorer {
       try {
         out = await this.session.run(
           {
-            user: new ort.Tensor('float32', user, [1, this.dims]),
-            mask: new ort.Tensor('float32', mask, [1, this.itemCount]),
-            k: new ort.Tensor('int64', BigInt64Array.from([BigInt(kk)]), [1]),
+            user: new this.runtime.Tensor('float32', user, [1, this.dims]),
+            mask: new this.runtime.Tensor('float32', mask, [1, this.itemCount]),
+            k: new this.runtime.Tensor('int64', BigInt64Array.from([BigInt(kk)]), [1]),
           },
           ['top_values', 'top_indices'],
         );
@@ -127,6 +132,11 @@ export class OrtScorer implements Scorer {
   row(index: number): Float32Array {
     return this.itemFactors.slice(index * this.dims, (index + 1) * this.dims);
   }
+
+  /** the factors in JavaScript, and ORT's copy of them inside its WebAssembly heap */
+  get memoryBytes(): number {
+    return 2 * this.itemFactors.byteLength + this.mask.byteLength;
+  }
 }
 
 export class Int8Scorer implements Scorer {
@@ -144,5 +154,8 @@ export class Int8Scorer implements Scorer {
   }
   row(index: number): Float32Array {
     return this.index.row(index);
+  }
+  get memoryBytes(): number {
+    return this.index.memoryBytes;
   }
 }

@@ -12,6 +12,7 @@ import { compactExports, EXPORT_HEADER, EXPORT_PREFIX, PENDING_PREFIX } from '..
 import { embeddingKey, forgottenKey, historyMarkerKey } from '../../src/serving/users';
 import { loadServingModel, parseManifest } from '../../src/serving/model';
 import type { OrtScorer } from '../../src/serving/scorer';
+import { createInt8Index } from '../../src/inference/int8-module';
 import { r2Source } from '../../src/serving/registry';
 import { solveSide, itemWeightsFor } from '../../model/ials';
 import { csrFromTriples } from '../../model/sparse';
@@ -45,7 +46,7 @@ describe('events personalise at once', () => {
 
   it('folds a history in exactly like the trainer\'s user step (max abs difference < 1e-5)', async () => {
     const built = await useFixtureModel();
-    const model = await loadServingModel(r2Source(env.MODELS, 'events-a'), parseManifest((await (await env.MODELS.get('models/events-a/manifest.json'))!.arrayBuffer())), { int8MinItems: Infinity });
+    const model = await loadServingModel(r2Source(env.MODELS, 'events-a'), parseManifest((await (await env.MODELS.get('models/events-a/manifest.json'))!.arrayBuffer())), { int8MinItems: Infinity, createInt8Index });
     const items = [{ itemId: 'B1-I2', strength: 1 }, { itemId: 'B1-I5', strength: 3 }, { itemId: 'B1-I7', strength: 0.5 }];
     const edge = recordFromHistory(model, { revision: 1, items: items.map((i) => ({ ...i, lastAt: 0 })) })!;
     // the trainer's exact (Cholesky) user step for a one-user matrix with the same items

@@ -75,6 +75,7 @@ describe('a 60,000-item int8-only catalogue', () => {
   it('is activated and scored by the int8 WebAssembly kernel', async () => {
     const info = await getJson(await SELF.fetch('http://x/v1/model'));
     expect(info).toMatchObject({ version: 'large-int8', itemCount: N, dims: DIMS, scoring: 'int8-wasm' });
+    expect(info.modelBytes).toBeGreaterThan(N * DIMS); // at least the int8 rows
   });
 
   it('finds similar items inside the item\'s cluster, titled from the lazily read catalogue parts', async () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { scoreAll, topK } from '../../src/core/topk';
 import { loadServingModel, parseManifest, type ArtifactSource } from '../../src/serving/model';
 import type { OrtScorer } from '../../src/serving/scorer';
+import { createInt8Index } from '../../src/inference/int8-module';
 import { bundledSource } from '../../src/serving/bundled';
 import { Rng } from '../../model/rng';
 import { buildFixture } from './fixtures';
@@ -20,7 +21,7 @@ function memorySource(files: Record<string, Uint8Array>, manifestBytes: Uint8Arr
   };
 }
 
-const FLOAT32 = { int8MinItems: Infinity };
+const FLOAT32 = { int8MinItems: Infinity, createInt8Index };
 
 async function load(source: ArtifactSource, options = FLOAT32) {
   return loadServingModel(source, parseManifest((await source.get('manifest.json'))!), options);
@@ -85,7 +86,7 @@ describe('int8 serving: the same model scored by the WebAssembly kernel', () => 
   it('is chosen from INT8_SCORING_MIN_ITEMS on, and ranks the bundled model within a hair of float32', async () => {
     const source = await bundledSource();
     const f32 = await load(source);
-    const i8 = await load(source, { int8MinItems: 0 });
+    const i8 = await load(source, { int8MinItems: 0, createInt8Index });
     expect(i8.scorer.kind).toBe('int8-wasm');
     const rng = new Rng(4);
     let overlap = 0;
@@ -101,7 +102,7 @@ describe('int8 serving: the same model scored by the WebAssembly kernel', () => 
   it('folds a basket in from dequantised rows like the float32 model does', async () => {
     const source = await bundledSource();
     const f32 = await load(source);
-    const i8 = await load(source, { int8MinItems: 0 });
+    const i8 = await load(source, { int8MinItems: 0, createInt8Index });
     const items = [0, 5, 17].map((index) => ({ index, strength: 2 }));
     const a = f32.foldIn(items), b = i8.foldIn(items);
     const cos = a.reduce((s, x, d) => s + x * b[d], 0) / (Math.hypot(...a) * Math.hypot(...b));
@@ -115,6 +116,6 @@ describe('int8 serving: the same model scored by the WebAssembly kernel', () => 
     const manifest = parseManifest(built.manifestBytes.slice().buffer as ArrayBuffer);
     delete manifest.files['item_factors.f32'];
     delete manifest.files['scorer.onnx'];
-    await expect(loadServingModel(memorySource(built.files, built.manifestBytes), manifest, { int8MinItems: 0 })).rejects.toThrow(/cannot score 4 dims/);
+    await expect(loadServingModel(memorySource(built.files, built.manifestBytes), manifest, { int8MinItems: 0, createInt8Index })).rejects.toThrow(/cannot score 4 dims/);
   });
 });
