@@ -3,8 +3,10 @@
  * of N items × 64 dims is built, signed, published to a fresh local R2 bucket and activated through
  * /admin/refresh; then autocannon drives GET /v1/users/{id}/recommendations and
  * POST /v1/recommendations. The first request after activation (ORT session + model load in a
- * fresh isolate) is timed from outside, as on a deployed Worker. The same artifact is then served
- * by a central Node server with native onnxruntime-node (bench/central-server.ts) under the same load.
+ * fresh isolate) is timed from outside, as on a deployed Worker. Optionally the same bundle and
+ * state run again in workerd through Miniflare without wrangler dev's proxies (bench/miniflare.ts),
+ * and the same artifact is served by a central Node server with native onnxruntime-node
+ * (bench/central-server.ts) under the same load.
  */
 import autocannon from 'autocannon';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -18,6 +20,7 @@ import { csrFromTriples } from '../model/sparse';
 import { generateSigningKey } from '../src/core/signing';
 import { freePort, startWrangler, stopWrangler } from '../test/e2e/wrangler';
 import { randomFactors } from './kernels';
+import { bundleWorker, startMiniflare } from './miniflare';
 
 export interface LoadRow {
   endpoint: string;
@@ -34,7 +37,12 @@ async function drive(base: string, seconds: number, label: string, connections =
     const res = await autocannon({ connections, duration: seconds, ...opts });
     rows.push({ endpoint: `${label}: ${endpoint}`, requestsPerSecond: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors: res.errors + res.timeouts, non2xx: res.non2xx });
   };
-  await run('GET /v1/users/{id}/recommendations?k=20', { url: `${base}/v1/users/U1/recommendations?k=20` });
+  // 2,000 trained users in rotation, so per-user caches see realistic reuse, not one hot key
+  let next = 0;
+  await run('GET /v1/users/{id}/recommendations?k=20', {
+    url: base,
+    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/v1/users/U${next++ % 2000}/recommendations?k=20` }) }],
+  });
   await run('POST /v1/recommendations (3 items, k=20)', {
     url: `${base}/v1/recommendations`,
     method: 'POST',
@@ -128,7 +136,12 @@ export interface LoadResult {
  * outside. Then drives load (`connections` at a time) and, with `central`, the same artifact on
  * the central Node server.
  */
-export async function benchLoad(items: number, dims: number, seconds: number, opts: { central?: boolean; connections?: number; vars?: Record<string, string> } = {}): Promise<LoadResult> {
+export async function benchLoad(
+  items: number,
+  dims: number,
+  seconds: number,
+  opts: { central?: boolean; miniflare?: boolean; connections?: number; vars?: Record<string, string> } = {},
+): Promise<LoadResult> {
   const key = await generateSigningKey();
   const built = await syntheticArtifact(items, dims, key.privateKeyPkcs8);
   const state = await mkdtemp(join(tmpdir(), 'bench-state-'));
@@ -161,6 +174,18 @@ export async function benchLoad(items: number, dims: number, seconds: number, op
       const rows = await drive(base, seconds, `Worker (wrangler dev, ${info.scoring})`, opts.connections);
       const after = await workerdMemory(cold);
       stopWrangler(cold);
+      if (opts.miniflare) {
+        const bundle = join(state, 'dist');
+        bundleWorker(bundle);
+        const mfPort = await freePort();
+        const mf = await startMiniflare(bundle, state, mfPort, vars);
+        try {
+          await fetch(`http://127.0.0.1:${mfPort}/v1/users/U1/recommendations?k=20`); // load the model
+          rows.push(...(await drive(`http://127.0.0.1:${mfPort}`, seconds, `Worker (workerd via Miniflare, no wrangler dev proxy, ${info.scoring})`, opts.connections)));
+        } finally {
+          await mf.dispose();
+        }
+      }
       if (opts.central) rows.push(...(await driveCentral(artifactDir, seconds)));
       return { coldMs, rows, memory: { beforeMb: before.rssMb, peakMb: after.peakMb }, modelBytes: info.modelBytes, scoring: info.scoring, artifactDir };
     } finally {

@@ -11,6 +11,8 @@ export interface Config {
   userEmbeddingTtlSeconds: number;
   /** catalogues with at least this many items are scored by the int8 kernel, smaller by ORT */
   int8ScoringMinItems: number;
+  /** how long an isolate reuses a user record it read or wrote; 0 = always read KV */
+  userCacheSeconds: number;
 }
 
 function int(v: string | undefined, fallback: number, min = 1): number {
@@ -29,5 +31,6 @@ export function configFrom(env: Env): Config {
     modelPublicKeys: parsePublicKeys(env.MODEL_PUBLIC_KEYS),
     userEmbeddingTtlSeconds: int(env.USER_EMBEDDING_TTL_SECONDS, 60 * 60 * 24 * 30, 60),
     int8ScoringMinItems: int(env.INT8_SCORING_MIN_ITEMS, 50_000, 0),
+    userCacheSeconds: int(env.USER_CACHE_SECONDS, 5, 0),
   };
 }

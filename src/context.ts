@@ -33,7 +33,8 @@ export function defer(c: Context<AppEnv>): (p: Promise<unknown>) => void {
 }
 
 export function userStore(c: Context<AppEnv>): UserStoreDeps {
-  return { kv: c.env.RECS_KV, ttlSeconds: config(c).userEmbeddingTtlSeconds, defer: defer(c) };
+  const cfg = config(c);
+  return { kv: c.env.RECS_KV, ttlSeconds: cfg.userEmbeddingTtlSeconds, cacheSeconds: cfg.userCacheSeconds, defer: defer(c) };
 }
 
 export function identity(c: Context<AppEnv>, userId: string): Promise<UserIdentity> {

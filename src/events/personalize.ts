@@ -4,7 +4,7 @@
  */
 import type { ServingModel } from '../serving/model';
 import { registry, r2Source, type RegistryDeps } from '../serving/registry';
-import { cachedRecord, embeddingKey, encodeUserRecord, forgottenKey, getUserRecord, historyMarkerKey, shardRecord, type UserRecord, type UserStoreDeps } from '../serving/users';
+import { cachedRecord, embeddingKey, encodeUserRecord, forgottenKey, getUserRecord, historyMarkerKey, recentUsers, shardRecord, type UserRecord, type UserStoreDeps } from '../serving/users';
 import type { HistorySnapshot } from './history';
 import type { UserIdentity } from './identity';
 
@@ -32,7 +32,11 @@ export function recordFromHistory(model: ServingModel, history: HistorySnapshot)
 /** Folds the history in and stores it (revision-ordered) as the user's embedding for the model. */
 export async function embedHistory(model: ServingModel, who: UserIdentity, history: HistorySnapshot, hist: HistoryDeps): Promise<UserRecord | null> {
   const rec = recordFromHistory(model, history);
-  if (rec) await hist.storeEmbedding(who.key, embeddingKey(model.version, who.key), history.revision, encodeUserRecord(rec));
+  if (rec) {
+    // this isolate serves the new vector at once, whatever KV still holds
+    recentUsers.set(model.version, who.key, rec, history.revision);
+    await hist.storeEmbedding(who.key, embeddingKey(model.version, who.key), history.revision, encodeUserRecord(rec));
+  }
   return rec;
 }
 

@@ -6,7 +6,7 @@ import { activeModel, historyDeps, historyStub, identity, registryDeps, type App
 import { ErrorResponse, errorResponses, UserPath, UserId, ItemId } from '../schemas';
 import { embedHistory } from '../events/personalize';
 import { forgetInExports, writeEventBatch, type ExportRow } from '../events/exports';
-import { embeddingKey, forgottenKey, historyMarkerKey, shardId } from '../serving/users';
+import { embeddingKey, forgottenKey, historyMarkerKey, recentUsers, shardId } from '../serving/users';
 import { registry } from '../serving/registry';
 import { parseTimestamp } from '../events/time';
 
@@ -121,6 +121,7 @@ events.openapi(
     const who = await identity(c, userId);
     // the marker first, so no lookup falls back to a trained vector while the rest is erased
     await c.env.RECS_KV.put(forgottenKey(who.key), '1');
+    recentUsers.forget(who.key);
     await historyStub(c.env, who.key).forget();
     await c.env.RECS_KV.delete(historyMarkerKey(who.key));
     const versions = new Set<string>();

@@ -49,9 +49,45 @@ export function decodeUserRecord(buf: ArrayBuffer, expectedDims: number): UserRe
 export interface UserStoreDeps {
   kv: KVNamespace;
   ttlSeconds: number;
+  /** how long this isolate may reuse a record it read or wrote (USER_CACHE_SECONDS; 0 = never) */
+  cacheSeconds?: number;
   /** schedules work after the response (ctx.waitUntil) */
   defer: (p: Promise<unknown>) => void;
 }
+
+/**
+ * Records this isolate read or wrote in the last few seconds, so a shopper's next page skips the
+ * KV read (a hot KV read still costs a round trip and a billed operation). Bounded to
+ * RecentUsers.MAX entries (a few MB at most). This isolate's own writes — events, shard fills,
+ * deletes — replace or drop the entry at once; writes by other isolates show after at most
+ * USER_CACHE_SECONDS, well inside KV's own propagation time across locations (60 s).
+ */
+export class RecentUsers {
+  static readonly MAX = 2000;
+  private readonly entries = new Map<string, { version: string; at: number; rec: UserRecord; revision?: number }>();
+
+  get(version: string, userKey: string, maxAgeSeconds: number): UserRecord | null {
+    const e = this.entries.get(userKey);
+    if (!e || e.version !== version || Date.now() - e.at > maxAgeSeconds * 1000) return null;
+    return e.rec;
+  }
+
+  /** `revision`: the history revision an event-made record folds in; an older one never replaces a newer */
+  set(version: string, userKey: string, rec: UserRecord, revision?: number): void {
+    const old = this.entries.get(userKey);
+    if (old && old.version === version && revision !== undefined && old.revision !== undefined && old.revision > revision) return;
+    this.entries.delete(userKey);
+    this.entries.set(userKey, { version, at: Date.now(), rec, revision });
+    if (this.entries.size > RecentUsers.MAX) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  forget(userKey: string): void {
+    this.entries.delete(userKey);
+  }
+}
+
+/** One per isolate. */
+export const recentUsers = new RecentUsers();
 
 /** The id a model's user shards are keyed by. */
 export function shardId(model: ServingModel, user: UserIdentity): string {
@@ -67,10 +103,15 @@ export async function getUserRecord(deps: UserStoreDeps, model: ServingModel, us
 }
 
 /** The user's record for this model version as stored in KV (a valid one), or null. */
-export async function cachedRecord(deps: Pick<UserStoreDeps, 'kv'>, model: ServingModel, user: UserIdentity): Promise<UserRecord | null> {
+export async function cachedRecord(deps: Pick<UserStoreDeps, 'kv' | 'cacheSeconds'>, model: ServingModel, user: UserIdentity): Promise<UserRecord | null> {
+  const cacheSeconds = deps.cacheSeconds ?? 0;
+  const recent = cacheSeconds > 0 ? recentUsers.get(model.version, user.key, cacheSeconds) : null;
+  if (recent) return recent;
   const value = await deps.kv.get(embeddingKey(model.version, user.key), 'arrayBuffer');
   const rec = value ? decodeUserRecord(value, model.dims) : null;
-  return rec && rec.items.every((i) => i < model.itemCount) ? rec : null;
+  if (!rec || !rec.items.every((i) => i < model.itemCount)) return null;
+  if (cacheSeconds > 0) recentUsers.set(model.version, user.key, rec);
+  return rec;
 }
 
 /** The user's trained record from the artifact's shards, cached into KV after the response. */
@@ -79,6 +120,7 @@ export async function shardRecord(deps: UserStoreDeps, model: ServingModel, user
   const hit = await model.shardUser(shardId(model, user));
   if (!hit) return null;
   deps.defer(deps.kv.put(key, encodeUserRecord(hit), { expirationTtl: deps.ttlSeconds }).catch(() => undefined));
+  if ((deps.cacheSeconds ?? 0) > 0) recentUsers.set(model.version, user.key, hit);
   return hit;
 }
 
