@@ -14,11 +14,11 @@ import {
   FORMAT_VERSION,
   manifestSchema,
   POPULAR_ITEMS,
-  type CatalogPart,
   type Manifest,
   type Popular,
 } from '../src/core/manifest';
 import { ItemIds } from '../src/core/item-ids';
+import { encodeCatalogPart } from '../src/core/catalog-part';
 import { encodeShard, shardOf } from '../src/core/shards';
 import { signManifest } from '../src/core/signing';
 import { gram } from '../src/core/linalg';
@@ -122,8 +122,7 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
   const counts = Array.from(input.itemCounts);
   for (let n = 0; n < catalogParts(itemCount); n++) {
     const from = n * CATALOG_PART_ITEMS, to = Math.min(itemCount, from + CATALOG_PART_ITEMS);
-    const part: CatalogPart = { titles: input.titles.slice(from, to), counts: counts.slice(from, to) };
-    files[FILES.catalogPart(n)] = new TextEncoder().encode(JSON.stringify(part));
+    files[FILES.catalogPart(n)] = encodeCatalogPart(input.titles.slice(from, to), counts.slice(from, to));
   }
 
   const contentDigest = await sha256Hex(bytesOf(input.itemFactors));

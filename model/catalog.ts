@@ -3,7 +3,8 @@
  * order): for tests that state what the API should answer, and for the central-server baseline.
  * The Worker itself reads the catalogue lazily (src/serving/catalog.ts).
  */
-import { catalogParts, catalogPartSchema, FILES, popularSchema } from '../src/core/manifest';
+import { catalogParts, CATALOG_PART_ITEMS, FILES, popularSchema } from '../src/core/manifest';
+import { CatalogPartView } from '../src/core/catalog-part';
 
 export interface PlainCatalog {
   ids: string[];
@@ -19,9 +20,13 @@ export function readCatalog(files: Record<string, ArrayBuffer | Uint8Array>): Pl
   const titles: string[] = [];
   const counts: number[] = [];
   for (let n = 0; n < catalogParts(ids.length); n++) {
-    const part = catalogPartSchema.parse(JSON.parse(text(FILES.catalogPart(n))));
-    titles.push(...part.titles);
-    counts.push(...part.counts);
+    const b = files[FILES.catalogPart(n)];
+    const bytes = b instanceof Uint8Array ? new Uint8Array(b).buffer : b; // a copy: Node Buffers share a pool
+    const part = new CatalogPartView(bytes, Math.min(CATALOG_PART_ITEMS, ids.length - n * CATALOG_PART_ITEMS));
+    for (let k = 0; k < part.length; k++) {
+      titles.push(part.title(k));
+      counts.push(part.count(k));
+    }
   }
   return { ids, titles, counts, popularity: popularSchema.parse(JSON.parse(text(FILES.popular))).items };
 }

@@ -43,8 +43,8 @@ export const FILES = {
   itemIds: 'item_ids.txt',
   /** the POPULAR_ITEMS most popular items: indices, titles, counts */
   popular: 'catalog/popular.json',
-  /** titles and counts of items [n·CATALOG_PART_ITEMS, …) */
-  catalogPart: (n: number) => `catalog/${String(n).padStart(4, '0')}.json`,
+  /** titles and counts of items [n·CATALOG_PART_ITEMS, …), see src/core/catalog-part.ts */
+  catalogPart: (n: number) => `catalog/${String(n).padStart(4, '0')}.bin`,
   userShard: (n: number) => `users/${String(n).padStart(4, '0')}.bin`,
 } as const;
 
@@ -118,14 +118,6 @@ export const signatureSchema = z.object({
   signature: z.string(),
 });
 export type ManifestSignature = z.infer<typeof signatureSchema>;
-
-/** catalog/NNNN.json */
-export const catalogPartSchema = z.object({
-  titles: z.array(z.string()),
-  /** number of users who interacted with each item */
-  counts: z.array(z.number().nonnegative()),
-});
-export type CatalogPart = z.infer<typeof catalogPartSchema>;
 
 /** catalog/popular.json */
 export const popularSchema = z.object({

@@ -4,7 +4,8 @@
  * items (popular.json) are always at hand: they serve cold starts and title search, and most
  * recommended items are among them, so the common response needs no part at all.
  */
-import { CATALOG_PART_ITEMS, catalogPartSchema, type CatalogPart, type Popular } from '../core/manifest';
+import { CATALOG_PART_ITEMS, type Popular } from '../core/manifest';
+import { CatalogPartView } from '../core/catalog-part';
 import type { ItemIds } from '../core/item-ids';
 import { PromiseLru } from '../core/lru';
 
@@ -16,15 +17,15 @@ export interface ItemInfo {
 }
 
 export class Catalog {
-  /** parts decoded per isolate and model; 32 × 4,096 titles is a few MB at most */
-  static readonly MAX_CACHED_PARTS = 32;
-  private readonly parts = new PromiseLru<number, CatalogPart>(Catalog.MAX_CACHED_PARTS);
+  /** parts kept per isolate and model, as their bytes (~100–200 KB each) */
+  static readonly MAX_CACHED_PARTS = 64;
+  private readonly parts = new PromiseLru<number, CatalogPartView>(Catalog.MAX_CACHED_PARTS);
   private readonly popularAt: Map<number, number>;
 
   /**
    * @param ids       item ids by index
    * @param popular   the most popular items, most popular first
-   * @param readPart  bytes of catalog/NNNN.json, digest-checked by the caller
+   * @param readPart  bytes of catalog/NNNN.bin, digest-checked by the caller
    */
   constructor(
     readonly ids: ItemIds,
@@ -38,13 +39,8 @@ export class Catalog {
     return this.ids.count;
   }
 
-  private part(n: number): Promise<CatalogPart> {
-    return this.parts.get(n, async () => {
-      const part = catalogPartSchema.parse(JSON.parse(new TextDecoder().decode(await this.readPart(n))));
-      const expected = Math.min(CATALOG_PART_ITEMS, this.itemCount - n * CATALOG_PART_ITEMS);
-      if (part.titles.length !== expected || part.counts.length !== expected) throw new Error(`catalogue part ${n} does not describe ${expected} items`);
-      return part;
-    });
+  private part(n: number): Promise<CatalogPartView> {
+    return this.parts.get(n, async () => new CatalogPartView(await this.readPart(n), Math.min(CATALOG_PART_ITEMS, this.itemCount - n * CATALOG_PART_ITEMS)));
   }
 
   /** Id, title and count of each index, in order (parts fetched in parallel, once each). */
@@ -57,7 +53,7 @@ export class Catalog {
       if (j !== undefined) return { id: this.ids.id(i), title: this.popular.titles[j], count: this.popular.counts[j] };
       const part = parts.get(Math.floor(i / CATALOG_PART_ITEMS))!;
       const k = i % CATALOG_PART_ITEMS;
-      return { id: this.ids.id(i), title: part.titles[k], count: part.counts[k] };
+      return { id: this.ids.id(i), title: part.title(k), count: part.count(k) };
     });
   }
 }

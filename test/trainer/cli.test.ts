@@ -64,7 +64,7 @@ describe('npm run train / evaluate', () => {
     expect(manifest.metrics?.protocol.name).toBe('strong-generalization');
     expect(manifest.metrics!.model['ndcg@100']).toBeGreaterThan(manifest.metrics!.popularity['ndcg@100']);
     expect(manifest.trainer.hyperparameters).toMatchObject({ factors: 8, iterations: 4 });
-    const catalog = readCatalog(Object.fromEntries(await Promise.all(['item_ids.txt', 'catalog/popular.json', 'catalog/0000.json'].map(async (f) => [f, await readFile(join(out, f))] as const))));
+    const catalog = readCatalog(Object.fromEntries(await Promise.all(['item_ids.txt', 'catalog/popular.json', 'catalog/0000.bin'].map(async (f) => [f, await readFile(join(out, f))] as const))));
     expect(catalog.titles[catalog.ids.indexOf('item3')]).toBe('Product 3, garden');
   });
 
