@@ -53,7 +53,9 @@ export async function resolveUser(reg: RegistryDeps, store: UserStoreDeps, hist:
   const model = await registry.active(reg);
   const cached = await cachedRecord(store, model, who);
   if (cached) return { model, user: cached };
-  if (await store.kv.get(historyMarkerKey(who.key))) {
+  // both markers in one round trip: a first-time visitor needs both answers
+  const [hasHistory, forgotten] = await Promise.all([store.kv.get(historyMarkerKey(who.key)), store.kv.get(forgottenKey(who.key))]);
+  if (hasHistory) {
     const history = await hist.get(who.key);
     if (history) {
       const rec = recordFromHistory(model, history);
@@ -63,7 +65,7 @@ export async function resolveUser(reg: RegistryDeps, store: UserStoreDeps, hist:
       }
     }
   }
-  if (await store.kv.get(forgottenKey(who.key))) return { model, user: null };
+  if (forgotten) return { model, user: null };
   const trained = await shardRecord(store, model, who);
   if (trained || model.source.kind === 'bundled') return { model, user: trained };
   const pointer = await registry.activePointer(reg);
