@@ -37,12 +37,13 @@ async function drive(base: string, seconds: number, label: string, connections =
     const res = await autocannon({ connections, duration: seconds, ...opts });
     rows.push({ endpoint: `${label}: ${endpoint}`, requestsPerSecond: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors: res.errors + res.timeouts, non2xx: res.non2xx });
   };
-  // 2,000 trained users in rotation, so per-user caches see realistic reuse, not one hot key
+  // 2,000 trained users in rotation, so per-user caches see realistic reuse, not one hot key. The
+  // first run includes every user's first visit (the Worker then reads KV, finds the user in the
+  // artifact's shard and writes their record to KV); the second is repeat visits only.
   let next = 0;
-  await run('GET /v1/users/{id}/recommendations?k=20', {
-    url: base,
-    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/v1/users/U${next++ % 2000}/recommendations?k=20` }) }],
-  });
+  const users = { url: base, requests: [{ method: 'GET' as const, setupRequest: (req: object) => ({ ...req, path: `/v1/users/U${next++ % 2000}/recommendations?k=20` }) }] };
+  await run('GET /v1/users/{id}/recommendations?k=20 (incl. first visits)', users);
+  await run('GET /v1/users/{id}/recommendations?k=20 (repeat visits)', users);
   await run('POST /v1/recommendations (3 items, k=20)', {
     url: `${base}/v1/recommendations`,
     method: 'POST',

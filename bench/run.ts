@@ -88,9 +88,9 @@ console.log('\n## End to end: `wrangler dev` (local workerd, one isolate), 100,0
 const int8 = await benchLoad(100_000, 64, 10, { central: true, miniflare: true });
 const f32 = await benchLoad(100_000, 64, 10, { vars: { INT8_SCORING_MIN_ITEMS: '1000000000' } });
 console.log(`first request on a cold isolate (model load from R2 + scoring), timed from the client: ${fmt(int8.coldMs, 0)} ms with int8 scoring, ${fmt(f32.coldMs, 0)} ms with ORT float32 (includes ORT init)\n`);
-table([...int8.rows.slice(0, 2), ...f32.rows, ...int8.rows.slice(2)]);
-for (let i = 0; i < 2; i++) {
-  const w = int8.rows[i], o = f32.rows[i], m = int8.rows[i + 2], c = int8.rows[i + 4];
+table([...int8.rows.slice(0, 3), ...f32.rows, ...int8.rows.slice(3)]);
+for (let i = 0; i < 3; i++) {
+  const w = int8.rows[i], o = f32.rows[i], m = int8.rows[i + 3], c = int8.rows[i + 6];
   const r = (x: LoadRow) => fmt(x.requestsPerSecond / c.requestsPerSecond, 2);
   console.log(`\n${w.endpoint.split(': ')[1]}: Worker / central Node throughput per core = ${r(w)} under wrangler dev with int8 scoring (${r(o)} with ORT float32), ${r(m)} in workerd via Miniflare with int8`);
 }
