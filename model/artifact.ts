@@ -19,6 +19,7 @@ import {
 } from '../src/core/manifest';
 import { ItemIds } from '../src/core/item-ids';
 import { encodeCatalogPart } from '../src/core/catalog-part';
+import { int8Supported } from '../src/inference/int8';
 import { encodeShard, shardOf } from '../src/core/shards';
 import { signManifest } from '../src/core/signing';
 import { gram } from '../src/core/linalg';
@@ -99,6 +100,9 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
   // float32 factors and their ONNX graph only where the edge may score in float32; int8 always,
   // in parts that each fit one KV value and stream into the kernel's memory one at a time
   const withFloat32 = itemCount * dims * 4 <= (input.float32MaxBytes ?? FLOAT32_MAX_BYTES);
+  if (!withFloat32 && !int8Supported(dims)) {
+    throw new Error(`${itemCount} items × ${dims} dims is too big to score in float32 at the edge, and the int8 kernel needs dims to be a multiple of 16 (≤ 512): train with --factors ${Math.min(512, Math.ceil(dims / 16) * 16)}`);
+  }
   if (withFloat32) files[FILES.itemFactors] = bytesOf(input.itemFactors);
   const { q, scales } = quantizeRows(input.itemFactors, itemCount, dims);
   for (let n = 0; n < factorParts(itemCount); n++) {

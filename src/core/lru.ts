@@ -16,6 +16,15 @@ export class PromiseLru<K, V> {
     this.entries.clear();
   }
 
+  delete(key: K): void {
+    this.entries.delete(key);
+  }
+
+  /** least recently used first */
+  keys(): K[] {
+    return [...this.entries.keys()];
+  }
+
   get(key: K, create: () => Promise<V>): Promise<V> {
     let entry = this.entries.get(key);
     if (entry) {

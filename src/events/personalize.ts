@@ -71,6 +71,8 @@ export async function resolveUser(reg: RegistryDeps, store: UserStoreDeps, hist:
   const pointer = await registry.activePointer(reg);
   for (const version of pointer?.previous ?? []) {
     try {
+      // a big catalogue is not loaded beside another: its users get the popular fallback instead
+      if (!(await registry.fitsBeside(model, version, reg))) continue;
       const prev = await registry.load(version, () => r2Source(reg.bucket, version));
       const found = await getUserRecord(store, prev, who);
       if (found) return { model: prev, user: found };

@@ -3,14 +3,16 @@
  *
  * The active version is a small JSON pointer in KV (`model:active`), written last by a refresh.
  * Isolates cache it for ACTIVE_POINTER_TTL_SECONDS, so every location notices a switch within
- * that bound; a version is loaded once per isolate and only the latest one is kept: a 1M-item
- * catalogue takes ~100 MB of the isolate's 128 MB, so two cannot be cached side by side (requests
- * still running on the old version keep it alive until they finish). Each request takes one ServingModel and uses only it, which is what
+ * that bound; a version is loaded once per isolate. Two versions may stay loaded (a switch, or a
+ * previous version serving users only it knows) while together they hold at most
+ * MODEL_MEMORY_BUDGET_BYTES; a 1M-item catalogue takes ~92 MB of the isolate's 128 MB, so a big
+ * version is kept alone (requests still running on an evicted one keep it alive until they end). Each request takes one ServingModel and uses only it, which is what
  * guarantees that user vectors and item factors of different versions never meet.
  * Without a pointer the bundled default model serves (unless SERVE_BUNDLED_MODEL = "false").
  */
 import { ApiError } from '../errors';
-import { ORIGIN_PREFIX } from '../core/manifest';
+import { FILES, ORIGIN_PREFIX, type Manifest } from '../core/manifest';
+import { int8Supported } from '../inference/int8';
 import { PromiseLru } from '../core/lru';
 import type { Config } from '../config';
 import { createInt8Index } from '../inference/int8-module';
@@ -47,10 +49,25 @@ export interface RegistryDeps {
   bundled: () => Promise<ArtifactSource>;
 }
 
-const MAX_LOADED = 1;
+const MAX_LOADED = 2;
+/** What the loaded versions of one isolate may hold together (model data, see ServingModel.memoryBytes). */
+export const MODEL_MEMORY_BUDGET_BYTES = 64 * 2 ** 20;
+
+/** Bytes a version will hold once loaded, from its manifest alone (mirrors loadServingModel's choice). */
+export function estimateModelBytes(manifest: Manifest, options: Pick<LoadOptions, 'int8MinItems'>): number {
+  const { itemCount: n, dims } = manifest;
+  const int8 = int8Supported(dims) && (n >= options.int8MinItems || !(FILES.itemFactors in manifest.files));
+  const factors = int8 ? n * (dims + 8) : 2 * n * dims * 4;
+  // ids as bytes (~16 each) with offsets and hash index, item weights, Gram matrix
+  return factors + n * 32 + dims * dims * 8;
+}
 
 export class ModelRegistry {
   private loaded = new PromiseLru<string, ServingModel>(MAX_LOADED);
+  private readonly sizes = new Map<string, number>();
+  private readonly estimates = new Map<string, number>();
+
+  constructor(private readonly budgetBytes = MODEL_MEMORY_BUDGET_BYTES) {}
   private pointer: { value: ActivePointer | null; fetchedAt: number } | undefined;
 
   /** Drops the cached pointer (after this isolate itself switched versions). */
@@ -99,8 +116,40 @@ export class ModelRegistry {
       const src = await source();
       const manifestBytes = await src.get('manifest.json');
       if (!manifestBytes) throw new Error(`manifest.json of ${key} is missing`);
-      return loadServingModel(src, parseManifest(manifestBytes, key), this.options);
+      const model = await loadServingModel(src, parseManifest(manifestBytes, key), this.options);
+      this.keepWithinBudget(key, model.memoryBytes);
+      return model;
     });
+  }
+
+  /** Evicts older versions, least recently used first, while the loaded ones exceed the budget. */
+  private keepWithinBudget(newest: string, bytes: number): void {
+    this.sizes.set(newest, bytes);
+    const keys = this.loaded.keys();
+    for (const k of [...this.sizes.keys()]) if (!keys.includes(k)) this.sizes.delete(k);
+    let total = keys.reduce((s, k) => s + (this.sizes.get(k) ?? 0), 0);
+    for (const k of keys) {
+      if (total <= this.budgetBytes) break;
+      if (k === newest) continue;
+      total -= this.sizes.get(k) ?? 0;
+      this.loaded.delete(k);
+      this.sizes.delete(k);
+    }
+  }
+
+  /**
+   * Whether `version` can be loaded beside `active` within the budget, judged from its manifest
+   * before loading it (a previous version that serves the users only it knows).
+   */
+  async fitsBeside(active: ServingModel, version: string, deps: RegistryDeps): Promise<boolean> {
+    let estimate = this.estimates.get(version);
+    if (estimate === undefined) {
+      const obj = await deps.bucket.get(`${ORIGIN_PREFIX}${version}/manifest.json`);
+      if (!obj) return false;
+      estimate = estimateModelBytes(parseManifest(await obj.arrayBuffer(), version), loadOptions(deps.config));
+      this.estimates.set(version, estimate);
+    }
+    return active.memoryBytes + estimate <= this.budgetBytes;
   }
 
   /** Set from the config on each use; loads in flight keep the options they started with. */
@@ -109,11 +158,13 @@ export class ModelRegistry {
   /** Forgets every loaded version (a refresh is about to load a candidate in this isolate). */
   release(): void {
     this.loaded.clear();
+    this.sizes.clear();
   }
 
   /** Serves an already loaded and verified version without loading it again. */
   adopt(version: string, model: ServingModel): void {
     this.loaded.get(version, async () => model);
+    this.keepWithinBudget(version, model.memoryBytes);
   }
 }
 

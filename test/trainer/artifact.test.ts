@@ -86,6 +86,19 @@ describe('artifact round trip', () => {
     for (let k = 0; k < q.length; k++) expect(Math.abs(q[k] * scales[Math.floor(k / 6)] - model.itemFactors[k])).toBeLessThanOrEqual(scales[Math.floor(k / 6)] / 2 + 1e-7);
   });
 
+  it('refuses to write a catalogue the edge could not score: too big for float32, dims the int8 kernel cannot take', async () => {
+    const dir2 = await mkdtemp(join(tmpdir(), 'unservable-'));
+    await expect(
+      writeArtifact(dir2, {
+        algorithm: 'ials', hyperparameters: {}, foldIn: { unobservedWeight: 1, alpha: 1, regularization: 1, regExponent: 0 },
+        data: { source: 'unit', layout: 'generic', sha256: 'ab'.repeat(32), users: 5, items: 4, interactions: 7 },
+        dims: 6, itemIds: ['i0', 'i1', 'i2', 'i3'], titles: ['a', 'b', 'c', 'd'], itemCounts: [1, 1, 1, 1],
+        itemFactors: model.itemFactors, itemWeights: model.itemWeights, userIds, userFactors: model.userFactors, userItems: m,
+        float32MaxBytes: 0,
+      }),
+    ).rejects.toThrow(/multiple of 16.*--factors 16/);
+  });
+
   it('lists files in publish order: data, then signature, then manifest', async () => {
     const order = await publishOrder(dir);
     expect(order.slice(-2)).toEqual(['manifest.sig', 'manifest.json']);

@@ -1,0 +1,56 @@
+/**
+ * How many model versions an isolate keeps loaded: two at most, and only while together they
+ * stay within the memory budget — a big catalogue is kept alone, and a previous version that
+ * would not fit beside the active one is not loaded to serve its users.
+ */
+import { env } from 'cloudflare:test';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { configFrom } from '../../src/config';
+import { bundledSource } from '../../src/serving/bundled';
+import { estimateModelBytes, ModelRegistry, r2Source, type RegistryDeps } from '../../src/serving/registry';
+import type { ServingModel } from '../../src/serving/model';
+import { buildFixture, clearStorage, publishFixture } from './fixtures';
+
+const deps: RegistryDeps = { kv: env.RECS_KV, bucket: env.MODELS, config: configFrom(env), bundled: bundledSource };
+
+describe('model registry memory budget', () => {
+  beforeAll(async () => {
+    await clearStorage();
+    await publishFixture(await buildFixture({ version: 'reg-a' }));
+    await publishFixture(await buildFixture({ version: 'reg-b' }));
+  });
+
+  it('keeps two small versions loaded side by side', async () => {
+    const registry = new ModelRegistry();
+    const a = await registry.load('reg-a', () => r2Source(env.MODELS, 'reg-a'));
+    await registry.load('reg-b', () => r2Source(env.MODELS, 'reg-b'));
+    expect(await registry.load('reg-a', () => r2Source(env.MODELS, 'reg-a'))).toBe(a);
+  });
+
+  it('evicts the older version when both would exceed the budget', async () => {
+    const a0 = await new ModelRegistry().load('reg-a', () => r2Source(env.MODELS, 'reg-a'));
+    const registry = new ModelRegistry(a0.memoryBytes + 1); // room for one of them only
+    const a = await registry.load('reg-a', () => r2Source(env.MODELS, 'reg-a'));
+    const b = await registry.load('reg-b', () => r2Source(env.MODELS, 'reg-b'));
+    expect(await registry.load('reg-b', () => r2Source(env.MODELS, 'reg-b'))).toBe(b);
+    expect(await registry.load('reg-a', () => r2Source(env.MODELS, 'reg-a'))).not.toBe(a);
+  });
+
+  it('loads a previous version beside the active one only when its manifest says it fits', async () => {
+    const registry = new ModelRegistry(10 * 2 ** 20);
+    const small = { memoryBytes: 2 ** 20 } as ServingModel;
+    const big = { memoryBytes: 10 * 2 ** 20 } as ServingModel;
+    expect(await registry.fitsBeside(small, 'reg-b', deps)).toBe(true);
+    expect(await registry.fitsBeside(big, 'reg-b', deps)).toBe(false);
+    expect(await registry.fitsBeside(small, 'never-published', deps)).toBe(false);
+  });
+
+  it('estimates a version\'s memory from its manifest close to what it holds once loaded', async () => {
+    const model = await new ModelRegistry().load('reg-a', () => r2Source(env.MODELS, 'reg-a'));
+    const estimate = estimateModelBytes(model.manifest, { int8MinItems: configFrom(env).int8ScoringMinItems });
+    expect(estimate).toBeGreaterThan(model.memoryBytes * 0.5);
+    expect(estimate).toBeLessThan(model.memoryBytes * 2);
+    // a 1M × 64 int8 catalogue alone takes more than the budget leaves for a second version
+    expect(estimateModelBytes({ ...model.manifest, itemCount: 1_000_000, dims: 64, files: {} }, { int8MinItems: 50_000 })).toBeGreaterThan(64 * 2 ** 20);
+  });
+});
