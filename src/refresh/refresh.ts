@@ -46,10 +46,11 @@ export interface RefreshDeps {
   opsPerRun: number;
   now?: () => Date;
   /**
-   * This isolate's loaded models: released before a candidate is loaded for verification (two
-   * large catalogues do not fit one isolate) and handed the verified candidate on activation.
+   * This isolate's loaded models: asked to make room before a candidate is loaded for
+   * verification (two large catalogues do not fit one isolate), and handed the verified candidate
+   * on activation.
    */
-  models?: { release(): void; adopt(version: string, model: ServingModel): void };
+  models?: { makeRoomFor(manifest: Manifest, config: Config): void; adopt(version: string, model: ServingModel): void };
 }
 
 export interface RefreshOptions {
@@ -168,7 +169,7 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
       await deps.bucket.put(`${base}manifest.json`, manifestBytes);
       copies += 2;
     }
-    deps.models?.release();
+    deps.models?.makeRoomFor(manifest, deps.config);
     candidate = await loadServingModel(r2Source(deps.bucket, version), manifest, loadOptions(deps.config));
     await deps.kv.delete(STAGING_KEY);
   } catch (err) {

@@ -155,8 +155,13 @@ export class ModelRegistry {
   /** Set from the config on each use; loads in flight keep the options they started with. */
   private options: LoadOptions = { int8MinItems: 50_000, createInt8Index };
 
-  /** Forgets every loaded version (a refresh is about to load a candidate in this isolate). */
-  release(): void {
+  /**
+   * A refresh is about to load a candidate in this isolate: forget the loaded versions if the
+   * candidate would not fit beside them (they reload on the next request that needs them).
+   */
+  makeRoomFor(manifest: Manifest, config: Config): void {
+    const loaded = [...this.sizes.values()].reduce((s, b) => s + b, 0);
+    if (loaded + estimateModelBytes(manifest, loadOptions(config)) <= this.budgetBytes) return;
     this.loaded.clear();
     this.sizes.clear();
   }

@@ -45,6 +45,15 @@ describe('model registry memory budget', () => {
     expect(await registry.fitsBeside(small, 'never-published', deps)).toBe(false);
   });
 
+  it('makes room for a refresh candidate only when it would not fit beside the loaded versions', async () => {
+    const registry = new ModelRegistry();
+    const a = await registry.load('reg-a', () => r2Source(env.MODELS, 'reg-a'));
+    registry.makeRoomFor(a.manifest, configFrom(env)); // small: fits beside
+    expect(await registry.load('reg-a', () => r2Source(env.MODELS, 'reg-a'))).toBe(a);
+    registry.makeRoomFor({ ...a.manifest, itemCount: 1_000_000, dims: 64, files: {} }, configFrom(env)); // 1M items: does not
+    expect(await registry.load('reg-a', () => r2Source(env.MODELS, 'reg-a'))).not.toBe(a);
+  });
+
   it('estimates a version\'s memory from its manifest close to what it holds once loaded', async () => {
     const model = await new ModelRegistry().load('reg-a', () => r2Source(env.MODELS, 'reg-a'));
     const estimate = estimateModelBytes(model.manifest, { int8MinItems: configFrom(env).int8ScoringMinItems });
