@@ -10,7 +10,7 @@
  */
 import autocannon from 'autocannon';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildArtifact } from '../model/artifact';
@@ -76,6 +76,13 @@ async function driveCentral(dir: string, seconds: number): Promise<LoadRow[]> {
   } finally {
     proc.kill('SIGTERM');
   }
+}
+
+/** Stops `wrangler dev` and waits (up to 10 s) until it has exited and its state is on disk. */
+async function stopped(proc: ChildProcess): Promise<void> {
+  const exited = proc.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  stopWrangler(proc);
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
 }
 
 /** A synthetic artifact of `items` × `dims` (random factors, 2,000 users with 10 items each). */
@@ -163,7 +170,11 @@ export async function benchLoad(
     const refresh = (await (await fetch(`${base}/admin/refresh`, { method: 'POST', headers: { authorization: 'Bearer bench' } })).json()) as { outcome: string };
     if (refresh.outcome !== 'activated') throw new Error(`bench model not activated: ${JSON.stringify(refresh)}`);
     // The refresh ran in the isolate that served it; restart so the next request meets a cold isolate.
-    stopWrangler(wrangler);
+    await stopped(wrangler);
+    // Miniflare gets its own copy of the activated state, so its users' first visits are first
+    // visits too (not KV hits on records the wrangler dev run wrote).
+    const mfState = join(state, 'miniflare');
+    if (opts.miniflare) await cp(join(state, 'v3'), join(mfState, 'v3'), { recursive: true });
     const cold = await startWrangler(port, state, vars);
     try {
       const before = await workerdMemory(cold);
@@ -179,7 +190,7 @@ export async function benchLoad(
         const bundle = join(state, 'dist');
         bundleWorker(bundle);
         const mfPort = await freePort();
-        const mf = await startMiniflare(bundle, state, mfPort, vars);
+        const mf = await startMiniflare(bundle, mfState, mfPort, vars);
         try {
           await fetch(`http://127.0.0.1:${mfPort}/v1/users/U1/recommendations?k=20`); // load the model
           rows.push(...(await drive(`http://127.0.0.1:${mfPort}`, seconds, `Worker (workerd via Miniflare, no wrangler dev proxy, ${info.scoring})`, opts.connections)));
