@@ -53,8 +53,10 @@ export async function resolveUser(reg: RegistryDeps, store: UserStoreDeps, hist:
   const model = await registry.active(reg);
   const cached = await cachedRecord(store, model, who);
   if (cached) return { model, user: cached };
-  // both markers in one round trip: a first-time visitor needs both answers
-  const [hasHistory, forgotten] = await Promise.all([store.kv.get(historyMarkerKey(who.key)), store.kv.get(forgottenKey(who.key))]);
+  // both markers in one bulk read (one KV operation): a first-time visitor needs both answers
+  const markers = await store.kv.get([historyMarkerKey(who.key), forgottenKey(who.key)], 'text');
+  const hasHistory = markers.get(historyMarkerKey(who.key)) ?? null;
+  const forgotten = markers.get(forgottenKey(who.key)) ?? null;
   if (hasHistory) {
     const history = await hist.get(who.key);
     if (history) {

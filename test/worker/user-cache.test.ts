@@ -20,8 +20,8 @@ function countingEnv(cacheSeconds: string) {
   const RECS_KV = new Proxy(kv, {
     get(target, prop) {
       if (prop === 'get') {
-        return (key: string, ...rest: unknown[]) => {
-          if (key.startsWith('emb:')) reads.push(key);
+        return (key: string | string[], ...rest: unknown[]) => {
+          if (typeof key === 'string' && key.startsWith('emb:')) reads.push(key);
           return (target.get as (...a: unknown[]) => unknown)(key, ...rest);
         };
       }
