@@ -11,6 +11,7 @@
 import autocannon from 'autocannon';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildArtifact } from '../model/artifact';
@@ -18,6 +19,7 @@ import { writeArtifactDir } from '../model/artifact-fs';
 import { publishArtifact, r2Target } from '../model/publish';
 import { csrFromTriples } from '../model/sparse';
 import { generateSigningKey } from '../src/core/signing';
+import { LATEST_KEY, ORIGIN_PREFIX } from '../src/core/manifest';
 import { freePort, startWrangler, stopWrangler } from '../test/e2e/wrangler';
 import { randomFactors } from './kernels';
 import { bundleWorker, startMiniflare } from './miniflare';
@@ -136,6 +138,30 @@ export interface LoadResult {
   scoring: string;
   /** the artifact on disk (for the memory probe); removed with the OS temp directory */
   artifactDir: string;
+  /** each /admin/refresh run until activation: outcome and storage operations spent */
+  refreshRuns: { outcome: string; ops?: number; reason: string | null }[];
+}
+
+/**
+ * Serves an artifact directory as an HTTP origin (models/latest.json, models/<version>/<file>),
+ * the layout `npm run publish -- --https` writes, for the refresh to stage from.
+ */
+async function serveOrigin(dir: string, version: string): Promise<{ url: string; close: () => void }> {
+  const port = await freePort();
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    if (path === `/${LATEST_KEY}`) {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ version, publishedAt: new Date().toISOString() }));
+      return;
+    }
+    const prefix = `/${ORIGIN_PREFIX}${version}/`;
+    const body = path.startsWith(prefix) && !path.includes('..') ? await readFile(join(dir, path.slice(prefix.length))).catch(() => null) : null;
+    res.statusCode = body ? 200 : 404;
+    res.end(body ?? 'not found');
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
 
 /**
@@ -148,27 +174,38 @@ export async function benchLoad(
   items: number,
   dims: number,
   seconds: number,
-  opts: { central?: boolean; miniflare?: boolean; connections?: number; vars?: Record<string, string> } = {},
+  opts: { central?: boolean; miniflare?: boolean; connections?: number; vars?: Record<string, string>; httpOrigin?: boolean } = {},
 ): Promise<LoadResult> {
   const key = await generateSigningKey();
   const built = await syntheticArtifact(items, dims, key.privateKeyPkcs8);
   const state = await mkdtemp(join(tmpdir(), 'bench-state-'));
   const artifactDir = join(state, 'artifact');
   await writeArtifactDir(artifactDir, built);
-  const { getPlatformProxy } = await import('wrangler');
-  const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({ persist: { path: join(state, 'v3') } });
-  try {
-    await publishArtifact(r2Target(proxy.env.MODELS), { version: built.manifest.version, ...built });
-  } finally {
-    await proxy.dispose();
+  // the artifact comes from the MODELS bucket itself, or (httpOrigin) is staged from an HTTP origin
+  const origin = opts.httpOrigin ? await serveOrigin(artifactDir, built.manifest.version) : null;
+  if (!origin) {
+    const { getPlatformProxy } = await import('wrangler');
+    const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({ persist: { path: join(state, 'v3') } });
+    try {
+      await publishArtifact(r2Target(proxy.env.MODELS), { version: built.manifest.version, ...built });
+    } finally {
+      await proxy.dispose();
+    }
   }
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const vars = { MODEL_PUBLIC_KEYS: key.publicKeyRaw, ADMIN_TOKEN: 'bench', ACTIVE_POINTER_TTL_SECONDS: '3600', ...opts.vars };
+  const vars = { MODEL_PUBLIC_KEYS: key.publicKeyRaw, ADMIN_TOKEN: 'bench', ACTIVE_POINTER_TTL_SECONDS: '3600', ...(origin ? { ORIGIN_URL: origin.url } : {}), ...opts.vars };
   const wrangler = await startWrangler(port, state, vars);
+  const refreshRuns: LoadResult['refreshRuns'] = [];
   try {
-    const refresh = (await (await fetch(`${base}/admin/refresh`, { method: 'POST', headers: { authorization: 'Bearer bench' } })).json()) as { outcome: string };
-    if (refresh.outcome !== 'activated') throw new Error(`bench model not activated: ${JSON.stringify(refresh)}`);
+    // one run per call, as the cron would do; big artifacts stage over several
+    for (let run = 0; run < 10 && refreshRuns.at(-1)?.outcome !== 'activated'; run++) {
+      const res = await fetch(`${base}/admin/refresh`, { method: 'POST', headers: { authorization: 'Bearer bench' } });
+      refreshRuns.push((await res.json()) as LoadResult['refreshRuns'][number]);
+      if (!['staging', 'activated'].includes(refreshRuns.at(-1)!.outcome)) break;
+    }
+    origin?.close();
+    if (refreshRuns.at(-1)?.outcome !== 'activated') throw new Error(`bench model not activated: ${JSON.stringify(refreshRuns)}`);
     // The refresh ran in the isolate that served it; restart so the next request meets a cold isolate.
     await stopped(wrangler);
     // Miniflare gets its own copy of the activated state, so its users' first visits are first
@@ -199,7 +236,7 @@ export async function benchLoad(
         }
       }
       if (opts.central) rows.push(...(await driveCentral(artifactDir, seconds)));
-      return { coldMs, rows, memory: { beforeMb: before.rssMb, peakMb: after.peakMb }, modelBytes: info.modelBytes, scoring: info.scoring, artifactDir };
+      return { coldMs, rows, memory: { beforeMb: before.rssMb, peakMb: after.peakMb }, modelBytes: info.modelBytes, scoring: info.scoring, artifactDir, refreshRuns };
     } finally {
       stopWrangler(cold);
     }

@@ -12,6 +12,7 @@
  * --quick skips the 1M-item kernels and load, and the MovieLens-sized epoch.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { benchKernels, memoryBandwidth } from './kernels';
 import { zipfMatrix } from './synthetic';
@@ -97,7 +98,9 @@ for (let i = 0; i < 3; i++) {
 
 if (!quick) {
   console.log('\n## 1,000,000 items × 64 dims: memory, cold start and latency (`wrangler dev`, one connection, 5 s each)\n');
-  const big = await benchLoad(1_000_000, 64, 5, { connections: 1 });
+  const big = await benchLoad(1_000_000, 64, 5, { connections: 1, httpOrigin: true });
+  const files = Object.keys(JSON.parse(await readFile(`${big.artifactDir}/manifest.json`, 'utf8')).files).length;
+  console.log(`refresh from an HTTP origin (${files} files staged into R2, verified, loaded, activated): ${big.refreshRuns.length} run(s), ${big.refreshRuns.map((r) => `${r.outcome} ${r.ops ?? '?'} ops`).join(', ')} (limit 1,000 per invocation, REFRESH_OPS_PER_RUN 800)`);
   console.log(`scoring: ${big.scoring}; first request on a cold isolate (31 int8 factor parts + id lookup streamed from R2, then scoring): ${fmt(big.coldMs, 0)} ms`);
   console.log(`model data the Worker reports holding (/v1/model modelBytes): ${mb(big.modelBytes)} MiB`);
   console.log(`workerd process (runtime + local KV/R2 simulators + the isolate): resident ${fmt(big.memory.beforeMb, 0)} MiB before the first request, peak ${fmt(big.memory.peakMb, 0)} MiB after serving — an upper bound; workerd has no per-isolate heap statistics\n`);
