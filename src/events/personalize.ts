@@ -4,7 +4,7 @@
  */
 import type { ServingModel } from '../serving/model';
 import { registry, r2Source, type RegistryDeps } from '../serving/registry';
-import { cachedRecord, embeddingKey, encodeUserRecord, forgottenKey, getUserRecord, historyMarkerKey, recentUsers, shardRecord, type UserRecord, type UserStoreDeps } from '../serving/users';
+import { cachedRecord, embeddingKey, encodeUserRecord, getUserRecord, readMarkers, recentUsers, shardRecord, type UserRecord, type UserStoreDeps } from '../serving/users';
 import type { HistorySnapshot } from './history';
 import type { UserIdentity } from './identity';
 
@@ -53,10 +53,8 @@ export async function resolveUser(reg: RegistryDeps, store: UserStoreDeps, hist:
   const model = await registry.active(reg);
   const cached = await cachedRecord(store, model, who);
   if (cached) return { model, user: cached };
-  // both markers in one bulk read (one KV operation): a first-time visitor needs both answers
-  const markers = await store.kv.get([historyMarkerKey(who.key), forgottenKey(who.key)], 'text');
-  const hasHistory = markers.get(historyMarkerKey(who.key)) ?? null;
-  const forgotten = markers.get(forgottenKey(who.key)) ?? null;
+  // a first-time visitor needs both markers
+  const { hasHistory, forgotten } = await readMarkers(store.kv, who.key);
   if (hasHistory) {
     const history = await hist.get(who.key);
     if (history) {

@@ -6,7 +6,7 @@ import { activeModel, historyDeps, historyStub, identity, registryDeps, type App
 import { ErrorResponse, errorResponses, UserPath, UserId, ItemId } from '../schemas';
 import { embedHistory } from '../events/personalize';
 import { forgetInExports, writeEventBatch, type ExportRow } from '../events/exports';
-import { embeddingKey, forgottenKey, historyMarkerKey, recentUsers, shardId } from '../serving/users';
+import { embeddingKey, forgottenKey, historyMarkerKey, readMarkers, recentUsers, shardId } from '../serving/users';
 import { registry } from '../serving/registry';
 import { parseTimestamp } from '../events/time';
 
@@ -87,8 +87,8 @@ events.openapi(
       const stub = historyStub(c.env, who.key);
       // A known customer's first event starts from what the model learned about them.
       let seed: { itemId: string; strength: number }[] | undefined;
-      const hasHistory = (await c.env.RECS_KV.get(historyMarkerKey(who.key))) !== null;
-      if (!hasHistory && !(await c.env.RECS_KV.get(forgottenKey(who.key)))) {
+      const { hasHistory, forgotten } = await readMarkers(c.env.RECS_KV, who.key);
+      if (!hasHistory && !forgotten) {
         const trained = await model.shardUser(shardId(model, who));
         if (trained) seed = Array.from(trained.items, (i, j) => ({ itemId: model.ids.id(i), strength: trained.strengths[j] }));
       }

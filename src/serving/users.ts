@@ -137,3 +137,9 @@ export function forgottenKey(userKey: string): string {
 export function historyMarkerKey(userKey: string): string {
   return `hist:${userKey}`;
 }
+
+/** Both markers of a user in one bulk read (one KV operation). */
+export async function readMarkers(kv: KVNamespace, userKey: string): Promise<{ hasHistory: boolean; forgotten: boolean }> {
+  const markers = await kv.get([historyMarkerKey(userKey), forgottenKey(userKey)], 'text');
+  return { hasHistory: markers.get(historyMarkerKey(userKey)) != null, forgotten: markers.get(forgottenKey(userKey)) != null };
+}
