@@ -6,6 +6,7 @@
 import type { WeightedItem } from '../core/foldin';
 import type { Scored } from '../core/topk';
 import type { ServingModel } from './model';
+import type { ItemInfo } from './catalog';
 import type { UserRecord } from './users';
 
 export type Source = 'personalized' | 'session' | 'popular' | 'similar';
@@ -24,9 +25,12 @@ export interface Recommendation {
   ignoredItems?: string[];
 }
 
+function itemsOf(info: readonly ItemInfo[], scores: ArrayLike<number>): RecommendedItem[] {
+  return info.map(({ id, title }, j) => ({ id, score: Number(scores[j].toFixed(6)), title }));
+}
+
 async function present(model: ServingModel, scored: readonly Scored[]): Promise<RecommendedItem[]> {
-  const info = await model.catalog.describe(scored.map((s) => s.index));
-  return scored.map(({ score }, j) => ({ id: info[j].id, score: Number(score.toFixed(6)), title: info[j].title }));
+  return itemsOf(await model.catalog.describe(scored.map((s) => s.index)), scored.map((s) => s.score));
 }
 
 /** Most popular items (share of training users who bought each), skipping `exclude`. */
@@ -84,19 +88,18 @@ export async function similar(model: ServingModel, index: number, k: number): Pr
 
 /** Scores for the caller's candidates in the given order; unknown candidates are reported. */
 export async function scoreCandidates(model: ServingModel, vector: Float32Array | null, source: Source, candidates: readonly string[]): Promise<Recommendation> {
-  const { unknown } = resolveItems(model, candidates);
-  const known = candidates.flatMap((id) => {
+  // one lookup per candidate: known ones keep their order (and repeats), unknown ones are listed once
+  const known: number[] = [];
+  const unknown: string[] = [];
+  for (const id of candidates) {
     const index = model.ids.indexOf(id);
-    return index === undefined ? [] : [index];
-  });
-  let scores: ArrayLike<number>;
-  if (vector) scores = model.scorer.dots(vector, known);
-  else {
-    const users = Math.max(1, model.manifest.userCount);
-    scores = (await model.catalog.describe(known)).map((x) => x.count / users);
+    if (index !== undefined) known.push(index);
+    else if (!unknown.includes(id)) unknown.push(id);
   }
-  const scored = known.map((index, j) => ({ index, score: scores[j] }));
-  const rec: Recommendation = { model: model.version, source: vector ? source : 'popular', items: await present(model, scored) };
+  const info = await model.catalog.describe(known);
+  const users = Math.max(1, model.manifest.userCount);
+  const scores = vector ? model.scorer.dots(vector, known) : info.map((x) => x.count / users);
+  const rec: Recommendation = { model: model.version, source: vector ? source : 'popular', items: itemsOf(info, scores) };
   if (unknown.length) rec.ignoredItems = unknown;
   return rec;
 }
