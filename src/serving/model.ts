@@ -173,24 +173,8 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
   const hasFloat32 = FILES.itemFactors in manifest.files && FILES.scorer in manifest.files;
   const useInt8 = int8Supported(dims) && (itemCount >= options.int8MinItems || !hasFloat32);
   if (!useInt8 && !hasFloat32) throw new ModelLoadError(v, `the artifact has no float32 factors and the int8 kernel cannot score ${dims} dims`);
-  const scorer = useInt8 ? await int8Scorer(source, manifest, options) : await ortScorer(source, manifest);
-
-  // Probe with the most popular item's own vector: the scorer's top scores must be the dot
-  // products of the rows it returns, and none may beat its best.
-  const probeItem = popular.items[0];
-  const probe = scorer.row(probeItem);
-  const k = Math.min(5, itemCount);
-  let got;
-  try {
-    got = await scorer.topK(probe, k);
-  } catch (err) {
-    throw new ModelLoadError(v, `the ${scorer.kind} scorer fails on a probe vector: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const dots = scorer.dots(probe, [...got.map((s) => s.index), probeItem]);
-  const close = (a: number, b: number) => Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
-  if (got.length !== k || !got.every((s, j) => close(s.score, dots[j])) || got[0].score < dots[k] - 1e-3 * Math.max(1, Math.abs(dots[k]))) {
-    throw new ModelLoadError(v, `the ${scorer.kind} scorer disagrees with the item factors on a probe vector`);
-  }
+  // each scorer is probed once, by the path that builds it
+  const scorer = useInt8 ? await int8Scorer(source, manifest, options, popular.items[0]) : await ortScorer(source, manifest);
   const catalog = new Catalog(ids, popular, (n) => fetchChecked(source, manifest, FILES.catalogPart(n)));
   return new ServingModel(manifest, source, catalog, gram, itemWeights, scorer);
 }
@@ -220,8 +204,12 @@ async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<Or
   return scorer;
 }
 
-/** Streams the int8 factor parts into the kernel's memory one at a time (peak: one part). */
-async function int8Scorer(source: ArtifactSource, manifest: Manifest, options: LoadOptions): Promise<Int8Scorer> {
+/**
+ * Streams the int8 factor parts into the kernel's memory one at a time (peak: one part), then
+ * probes with `probeItem`'s own row: the kernel's top scores must be the dot products of the
+ * rows it returns, and none may beat its best.
+ */
+async function int8Scorer(source: ArtifactSource, manifest: Manifest, options: LoadOptions, probeItem: number): Promise<Int8Scorer> {
   const { version: v, dims, itemCount } = manifest;
   const index = await options.createInt8Index(itemCount, dims);
   for (let n = 0; n < factorParts(itemCount); n++) {
@@ -232,6 +220,14 @@ async function int8Scorer(source: ArtifactSource, manifest: Manifest, options: L
     const scales = new Float32Array(buf.slice(rows * dims));
     for (const x of scales) if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, `${FILES.factorPart(n)} has a scale that is not finite and non-negative`);
     index.setRows(first, new Int8Array(buf, 0, rows * dims), scales);
+  }
+  const probe = index.row(probeItem);
+  const k = Math.min(5, itemCount);
+  const got = index.topK(probe, k);
+  const dots = index.dots(probe, [...got.map((s) => s.index), probeItem]);
+  const close = (a: number, b: number) => Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
+  if (got.length !== k || !got.every((s, j) => close(s.score, dots[j])) || got[0].score < dots[k] - 1e-3 * Math.max(1, Math.abs(dots[k]))) {
+    throw new ModelLoadError(v, 'the int8 kernel disagrees with the item factors on a probe vector');
   }
   return new Int8Scorer(index);
 }
