@@ -5,15 +5,15 @@
  * - `trainer`: the offline trainer and CLIs, in Node (where they run).
  * - `e2e`: the demo page in headless Chromium against `wrangler dev`.
  * A fresh Ed25519 key pair is generated per run for signing test models; it is never stored.
- * The Worker's hand-written WebAssembly is assembled first (wrangler's [build] step does the same
- * for `wrangler dev` and deploys), since the worker project bundles build/int8.wasm.
+ * The Worker's build step runs first (wrangler's [build] does the same for `wrangler dev` and
+ * deploys), since the worker project imports what it writes to build/.
  */
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 import { webcrypto } from 'node:crypto';
-import { buildWasm } from './scripts/build-wasm.mjs';
+import { build } from './scripts/build.mjs';
 
-await buildWasm();
+await build();
 
 async function keyPair() {
   const pair = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;

@@ -10,10 +10,10 @@ import { Hono } from 'hono';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { foldIn } from '../src/core/foldin';
-import { FILES, manifestSchema } from '../src/core/manifest';
+import { foldIn } from '@edge-recs/core/foldin';
+import { FILES, manifestSchema } from '@edge-recs/core/manifest';
 import { readCatalog } from '../model/catalog';
-import { decodeShard } from '../src/core/shards';
+import { decodeShard } from '@edge-recs/core/shards';
 
 const [dir, portArg] = process.argv.slice(2);
 const manifest = manifestSchema.parse(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));

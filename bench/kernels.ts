@@ -5,12 +5,12 @@
  * reported against the memory-streaming bound (bytes of the item matrix ÷ bandwidth).
  */
 import onnxProto from 'onnx-proto';
-import { quantizeRows } from '../model/artifact';
+import { quantizeRows } from '@edge-recs/core/int8';
 import { buildScoringGraph } from '../model/onnx';
 import { Rng } from '../model/rng';
-import { topK } from '../src/core/topk';
+import { topK } from '@edge-recs/core/topk';
 import { Int8Index } from '../src/inference/int8';
-import { buildWasm } from '../scripts/build-wasm.mjs';
+import { buildWasm } from '../scripts/build.mjs';
 
 export function randomFactors(n: number, dims: number, seed: number): Float32Array {
   const rng = new Rng(seed);

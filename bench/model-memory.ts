@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadServingModel, parseManifest, type ArtifactSource } from '../src/serving/model';
+import { loadServingModel, parseManifest, type ArtifactSource } from '../src/models/model';
 import { Int8Index } from '../src/inference/int8';
 import { int8Module } from './kernels';
 

@@ -20,7 +20,7 @@ import { loadInteractions } from '../model/data';
 import { DEFAULT_PARAMS } from '../model/ials';
 import { trainIalsParallel } from '../model/ials-parallel';
 import { evaluateFactors, strongGeneralizationSplit } from '../model/evaluate';
-import { quantizeRows } from '../model/artifact';
+import { quantizeRows } from '@edge-recs/core/int8';
 import { spawnSync } from 'node:child_process';
 import { benchLoad, type LoadRow } from './load';
 

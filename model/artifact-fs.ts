@@ -5,9 +5,8 @@
  */
 import { mkdir, readFile, writeFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { sha256Hex } from '../src/core/bytes';
-import { manifestSchema, signatureSchema, type Manifest } from '../src/core/manifest';
-import { verifyManifest } from '../src/core/signing';
+import { fileMismatch, manifestSchema, signatureSchema, type Manifest } from '@edge-recs/core/manifest';
+import { verifyManifest } from '@edge-recs/core/signing';
 import { buildArtifact, type ArtifactInput, type BuiltArtifact } from './artifact';
 
 export async function writeArtifactDir(dir: string, built: BuiltArtifact): Promise<void> {
@@ -51,7 +50,7 @@ export async function verifyArtifactDir(dir: string, trustedPublicKeys?: string[
       }
     }
   }
-  for (const [name, meta] of Object.entries(manifest.files)) {
+  for (const name of Object.keys(manifest.files)) {
     let bytes: Uint8Array;
     try {
       bytes = new Uint8Array(await readFile(join(dir, name)));
@@ -59,8 +58,8 @@ export async function verifyArtifactDir(dir: string, trustedPublicKeys?: string[
       problems.push(`${name} is missing`);
       continue;
     }
-    if (bytes.byteLength !== meta.bytes) problems.push(`${name} has ${bytes.byteLength} bytes, manifest says ${meta.bytes}`);
-    else if ((await sha256Hex(bytes)) !== meta.sha256) problems.push(`${name} sha256 does not match the manifest`);
+    const why = await fileMismatch(manifest, name, bytes);
+    if (why) problems.push(why);
   }
   return { manifest, problems };
 }

@@ -3,7 +3,7 @@
  * system, so the same code runs in the trainer (Node) and in tests inside workerd.
  * model/artifact-fs.ts writes and verifies artifact directories.
  */
-import { sha256Hex } from '../src/core/bytes';
+import { sha256Hex } from '@edge-recs/core/bytes';
 import {
   CATALOG_PART_ITEMS,
   catalogParts,
@@ -16,13 +16,13 @@ import {
   POPULAR_ITEMS,
   type Manifest,
   type Popular,
-} from '../src/core/manifest';
-import { ItemIds } from '../src/core/item-ids';
-import { encodeCatalogPart } from '../src/core/catalog-part';
-import { int8Supported } from '../src/inference/int8';
-import { encodeShard, shardOf } from '../src/core/shards';
-import { signManifest } from '../src/core/signing';
-import { gram } from '../src/core/linalg';
+} from '@edge-recs/core/manifest';
+import { ItemIds } from '@edge-recs/core/item-ids';
+import { encodeCatalogPart } from '@edge-recs/core/catalog-part';
+import { int8Supported, quantizeRows } from '@edge-recs/core/int8';
+import { encodeShard, shardOf } from '@edge-recs/core/shards';
+import { signManifest } from '@edge-recs/core/signing';
+import { gram } from '@edge-recs/core/linalg';
 import { buildScoringGraph } from './onnx';
 import type { EvaluationReport } from './evaluate';
 import type { Csr } from './sparse';
@@ -56,20 +56,6 @@ export interface ArtifactInput {
   userIdKind?: 'raw' | 'hmac-sha256';
   /** largest float32 item matrix to include with its ONNX graph (default FLOAT32_MAX_BYTES) */
   float32MaxBytes?: number;
-}
-
-/** Per-row symmetric int8 quantisation: v ≈ q · scale, scale = max|v| / 127. */
-export function quantizeRows(f: Float32Array, rows: number, dims: number): { q: Int8Array; scales: Float32Array } {
-  const q = new Int8Array(rows * dims);
-  const scales = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let max = 0;
-    for (let d = 0; d < dims; d++) max = Math.max(max, Math.abs(f[r * dims + d]));
-    const scale = max / 127 || 1;
-    scales[r] = scale;
-    for (let d = 0; d < dims; d++) q[r * dims + d] = Math.round(f[r * dims + d] / scale);
-  }
-  return { q, scales };
 }
 
 function bytesOf(a: Float32Array | Float64Array | Int8Array): Uint8Array {

@@ -3,8 +3,8 @@
  * order): for tests that state what the API should answer, and for the central-server baseline.
  * The Worker itself reads the catalogue lazily (src/serving/catalog.ts).
  */
-import { catalogParts, CATALOG_PART_ITEMS, FILES, popularSchema } from '../src/core/manifest';
-import { CatalogPartView } from '../src/core/catalog-part';
+import { catalogParts, CATALOG_PART_ITEMS, FILES, popularSchema } from '@edge-recs/core/manifest';
+import { CatalogPartView } from '@edge-recs/core/catalog-part';
 
 export interface PlainCatalog {
   ids: string[];

@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { Readable, PassThrough } from 'node:stream';
 import { parse } from 'csv-parse';
+import { parseTimestamp } from '@edge-recs/core/time';
 import { csrFromTriples, type Csr } from './sparse';
 
 export interface Dataset {
@@ -264,15 +265,6 @@ export function normaliseId(raw: string): string | undefined {
   if (!s) return undefined;
   const m = /^(\d+)\.0+$/.exec(s);
   return m ? m[1] : s;
-}
-
-export function parseTimestamp(s: string): number {
-  if (/^\d+(\.\d+)?$/.test(s)) {
-    const n = Number(s);
-    return n < 1e11 ? n * 1000 : n; // epoch seconds or milliseconds
-  }
-  const t = Date.parse(s);
-  return Number.isNaN(t) ? NaN : t;
 }
 
 async function applyTitles(ds: Omit<Dataset, 'digest'>, file: string): Promise<void> {

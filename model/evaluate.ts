@@ -8,9 +8,9 @@
  *   Recall@K = hits@K / min(K, |held-out|)          NDCG@K with binary gains, ideal over min(K, |held-out|)
  * A popularity ranking (number of training users per item) is scored on the same split.
  */
-import { foldIn, type FoldInParams, type WeightedItem } from '../src/core/foldin';
-import { gram } from '../src/core/linalg';
-import { scoreAll, topK } from '../src/core/topk';
+import { foldIn, type FoldInParams, type WeightedItem } from '@edge-recs/core/foldin';
+import { gram } from '@edge-recs/core/linalg';
+import { scoreAll, topK } from '@edge-recs/core/topk';
 import { trainIals, type IalsParams } from './ials';
 import { trainIalsParallel, type ParallelOptions } from './ials-parallel';
 import { Rng } from './rng';

@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { gram } from '../src/core/linalg';
+import { gram } from '@edge-recs/core/linalg';
 import { initFactors, itemWeightsFor, trainingLoss, type IalsModel, type IalsParams, type SideWeights, type TrainOptions } from './ials';
 import { Rng } from './rng';
 import { transpose, type Csr } from './sparse';

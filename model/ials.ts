@@ -17,8 +17,8 @@
  * The numeric loops are hand-written: this is the hot path (see BENCHMARKS.md), and a generic
  * matrix library would allocate per row.
  */
-import { confidence, rowRegularization, type FoldInParams } from '../src/core/foldin';
-import { cholesky, choleskySolve, gram } from '../src/core/linalg';
+import { confidence, rowRegularization, type FoldInParams } from '@edge-recs/core/foldin';
+import { cholesky, choleskySolve, gram } from '@edge-recs/core/linalg';
 import { Rng } from './rng';
 import { transpose, type Csr } from './sparse';
 

@@ -21,8 +21,8 @@ const { onnx } = onnxProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 
-/** Large negative additive mask value; finite so that masked scores stay comparable. */
-export const MASK_EXCLUDED = -3.4e38;
+/** The additive mask value for an excluded item, shared with the Worker's scorer. */
+export { MASK_EXCLUDED } from '@edge-recs/core/manifest';
 
 function valueInfo(name: string, elemType: number, dims: (number | string)[]) {
   return onnx.ValueInfoProto.create({

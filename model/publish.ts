@@ -5,7 +5,7 @@
  * ordering code serves the local R2 bucket, an S3-compatible bucket and an HTTPS endpoint
  * (and the tests, which publish into the real local R2 binding).
  */
-import { LATEST_KEY, ORIGIN_PREFIX as MODEL_PREFIX } from '../src/core/manifest';
+import { LATEST_KEY, ORIGIN_PREFIX as MODEL_PREFIX } from '@edge-recs/core/manifest';
 
 export interface PublishTarget {
   readonly name: string;

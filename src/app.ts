@@ -1,52 +1,54 @@
 /**
- * The Hono application: routes mounted under /v1, one error handler with a stable JSON shape,
- * and the OpenAPI document generated from the schemas the routes validate with.
+ * The Hono application: one request context per request (config, models, dependencies), routes
+ * mounted with app.route(), one error handler with a stable JSON shape, and the OpenAPI document
+ * generated from the schemas the routes validate with.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
-import { ApiError, errorBody, type ErrorCode } from './errors';
-import type { AppEnv } from './context';
-import { requireBearer } from './auth';
-import { recommendations } from './routes/recommendations';
+import { HTTPException } from 'hono/http-exception';
+import { type AppEnv, requestContext } from './context';
+import { AppError, type ErrorCode, errorBody } from './errors';
+import { demo } from './pages/demo';
+import { renderDocs } from './pages/docs';
+import { admin } from './routes/admin';
+import { requireBearer } from './routes/auth';
+import { events } from './routes/events';
 import { items } from './routes/items';
 import { health, model } from './routes/model';
-import { renderDocs } from './routes/docs';
-import { admin } from './routes/admin';
-import { demo } from './routes/demo';
-import { events } from './routes/events';
+import { recommendations } from './routes/recommendations';
 
 /** Largest accepted request body; bigger ones get 413 before any parsing. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export function createApp() {
-  const app = new OpenAPIHono<AppEnv>({
-    defaultHook: (result) => {
-      if (!result.success) {
-        const issue = result.error.issues[0];
-        const where = issue?.path?.length ? `${issue.path.join('.')}: ` : '';
-        const message = issue?.code === 'unrecognized_keys' ? `unknown field(s): ${(issue as { keys?: string[] }).keys?.join(', ')}` : issue?.message;
-        const code: ErrorCode = issue?.path?.[0] === 'k' ? 'k_out_of_range' : 'invalid_request';
-        throw new ApiError(400, code, `${where}${message ?? 'invalid request'}`);
-      }
-    },
-  });
+/** Turns the first schema-validation issue into the service's error. */
+function validationError(issue: { code?: string; path?: PropertyKey[]; message?: string; keys?: string[] } | undefined): AppError {
+  const where = issue?.path?.length ? `${issue.path.join('.')}: ` : '';
+  const message = issue?.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys?.join(', ')}` : issue?.message;
+  const code: ErrorCode = issue?.path?.[0] === 'k' ? 'k_out_of_range' : 'invalid_request';
+  return new AppError(code, `${where}${message ?? 'invalid request'}`);
+}
 
+export function createApp() {
+  const defaultHook = (result: { success: boolean; error?: { issues: unknown[] } }) => {
+    if (!result.success) throw validationError(result.error?.issues[0] as Parameters<typeof validationError>[0]);
+  };
+  const app = new OpenAPIHono<AppEnv>({ defaultHook });
+
+  app.use(requestContext());
   app.use(
     '/v1/*',
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
-        throw new ApiError(413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+        throw new AppError('payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
       },
     }),
   );
-
   // Reads are public unless REQUIRE_API_KEY_FOR_READS = "true"; writes always need the key.
-  const readGuard = requireBearer<AppEnv>('API_KEY');
-  app.use('/v1/*', async (c, next) => (c.env.REQUIRE_API_KEY_FOR_READS === 'true' ? readGuard(c, next) : next()));
+  const readGuard = requireBearer('apiKey');
+  app.use('/v1/*', async (c, next) => (c.var.ctx.config.requireApiKeyForReads ? readGuard(c, next) : next()));
 
-  const v1 = new OpenAPIHono<AppEnv>({ defaultHook: app.defaultHook });
+  const v1 = new OpenAPIHono<AppEnv>({ defaultHook });
   v1.route('/', recommendations);
   v1.route('/', items);
   v1.route('/', model);
@@ -71,7 +73,10 @@ export function createApp() {
   app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404));
 
   app.onError((err, c) => {
-    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status);
+    if (err instanceof AppError) {
+      if (err.status >= 500) console.error(`${err.code}: ${err.message}`);
+      return c.json(errorBody(err.code, err.message), err.status);
+    }
     if (err instanceof HTTPException) {
       const status = err.status;
       const message = err.message || 'bad request';

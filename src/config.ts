@@ -1,36 +1,141 @@
-/** Typed view of the Worker's configuration variables (wrangler.toml [vars] and secrets). */
-import { parsePublicKeys } from './core/signing';
+/**
+ * Every configuration variable of the Worker, parsed once per isolate and environment.
+ *
+ * The variables are in wrangler.toml ([vars], a comment each; units in their names) and the
+ * secrets in `wrangler secret put` / .dev.vars. Defaults live here only. A value that does not
+ * parse is a deployment mistake, not a client's: the request fails with 500 `misconfigured`
+ * naming the variable (logged), rather than silently serving with a default nobody chose.
+ * Bindings are checked here too, so a missing KV namespace or bucket is reported by name.
+ */
+import { parsePublicKeys } from '@edge-recs/core/signing';
+import { z } from 'zod';
+import { AppError } from './errors';
+
+/** the longest TTL worth configuring for cached embeddings (one year) */
+const YEAR_SECONDS = 365 * 24 * 60 * 60;
+
+/** An integer variable: unset or "" → the default; otherwise an integer within [min, max]. */
+const int = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess((v) => (v === undefined || v === '' ? undefined : Number(v)), z.number().int().min(min).max(max).default(fallback));
+
+/** A positive number variable (event weights). */
+const positive = (fallback: number) =>
+  z.preprocess((v) => (v === undefined || v === '' ? undefined : Number(v)), z.number().positive().finite().default(fallback));
+
+const flag = (fallback: boolean) =>
+  z.preprocess((v) => (v === undefined || v === '' ? undefined : v), z.enum(['true', 'false']).default(fallback ? 'true' : 'false')).transform((v) => v === 'true');
+
+/** An optional secret or string: "" counts as unset. */
+const optional = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+
+const varsSchema = z.object({
+  MAX_K: int(100, 1, 1000),
+  MAX_BASKET_ITEMS: int(100, 1, 1000),
+  MAX_CANDIDATES: int(1000, 1, 10_000),
+  ACTIVE_POINTER_TTL_SECONDS: int(30, 0, 3600),
+  SERVE_BUNDLED_MODEL: flag(true),
+  USER_EMBEDDING_TTL_SECONDS: int(30 * 24 * 60 * 60, 60, YEAR_SECONDS),
+  USER_CACHE_SECONDS: int(5, 0, 300),
+  KEEP_PREVIOUS_VERSIONS: int(2, 0, 20),
+  REFRESH_OPS_PER_RUN: int(800, 10, 990),
+  ORIGIN_URL: optional.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  ORIGIN_TIMEOUT_MS: int(10_000, 100, 120_000),
+  ORIGIN_ATTEMPTS: int(3, 1, 10),
+  ORIGIN_BACKOFF_MS: int(500, 0, 60_000),
+  EVENT_WEIGHT_VIEW: positive(0.1),
+  EVENT_WEIGHT_ADD_TO_CART: positive(0.5),
+  EVENT_WEIGHT_PURCHASE: positive(1),
+  MAX_EVENTS_PER_BATCH: int(100, 1, 1000),
+  EXPORT_WINDOW_SECONDS: int(3600, 1, 24 * 3600),
+  REQUIRE_API_KEY_FOR_READS: flag(false),
+  INT8_SCORING_MIN_ITEMS: int(50_000, 0),
+  MODEL_PUBLIC_KEYS: z.string().optional().transform(parsePublicKeys),
+  ADMIN_TOKEN: optional,
+  API_KEY: optional,
+  USER_ID_SECRET: optional,
+  ORIGIN_TOKEN: optional,
+});
+
+import type { EventType } from './schemas';
+
+export type { EventType };
+
 export interface Config {
+  /** largest k a client may ask for; 20 when not given */
   maxK: number;
   defaultK: number;
   maxBasketItems: number;
   maxCandidates: number;
   activePointerTtlSeconds: number;
   serveBundledModel: boolean;
-  modelPublicKeys: string[];
   userEmbeddingTtlSeconds: number;
-  /** catalogues with at least this many items are scored by the int8 kernel, smaller by ORT */
-  int8ScoringMinItems: number;
   /** how long an isolate reuses a user record it read or wrote; 0 = always read KV */
   userCacheSeconds: number;
+  keepPreviousVersions: number;
+  refreshOpsPerRun: number;
+  /** HTTPS origin of published models; undefined = the MODELS bucket is the origin */
+  origin: { url: string | undefined; timeoutMs: number; attempts: number; backoffMs: number; token: string | undefined };
+  eventWeights: Record<EventType, number>;
+  maxEventsPerBatch: number;
+  exportWindowSeconds: number;
+  requireApiKeyForReads: boolean;
+  /** catalogues with at least this many items are scored by the int8 kernel, smaller by ORT */
+  int8ScoringMinItems: number;
+  modelPublicKeys: string[];
+  secrets: { adminToken: string | undefined; apiKey: string | undefined; userIdSecret: string | undefined };
 }
 
-function int(v: string | undefined, fallback: number, min = 1): number {
-  const n = Number(v);
-  return Number.isInteger(n) && n >= min ? n : fallback;
-}
+const parsed = new WeakMap<object, Config>();
 
+/** The configuration of `env`, parsed on first use and then reused for the isolate's lifetime. */
 export function configFrom(env: Env): Config {
+  let config = parsed.get(env);
+  if (!config) {
+    config = parseConfig(env);
+    parsed.set(env, config);
+  }
+  return config;
+}
+
+function parseConfig(env: Env): Config {
+  checkBindings(env);
+  const result = varsSchema.safeParse(env);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new AppError('misconfigured', `configuration variable ${issue.path.join('.')} is invalid: ${issue.message}`);
+  }
+  const v = result.data;
   return {
-    maxK: int(env.MAX_K, 100),
-    defaultK: 20,
-    maxBasketItems: int(env.MAX_BASKET_ITEMS, 100),
-    maxCandidates: int(env.MAX_CANDIDATES, 1000),
-    activePointerTtlSeconds: int(env.ACTIVE_POINTER_TTL_SECONDS, 30, 0),
-    serveBundledModel: env.SERVE_BUNDLED_MODEL !== 'false',
-    modelPublicKeys: parsePublicKeys(env.MODEL_PUBLIC_KEYS),
-    userEmbeddingTtlSeconds: int(env.USER_EMBEDDING_TTL_SECONDS, 60 * 60 * 24 * 30, 60),
-    int8ScoringMinItems: int(env.INT8_SCORING_MIN_ITEMS, 50_000, 0),
-    userCacheSeconds: int(env.USER_CACHE_SECONDS, 5, 0),
+    maxK: v.MAX_K,
+    defaultK: Math.min(20, v.MAX_K),
+    maxBasketItems: v.MAX_BASKET_ITEMS,
+    maxCandidates: v.MAX_CANDIDATES,
+    activePointerTtlSeconds: v.ACTIVE_POINTER_TTL_SECONDS,
+    serveBundledModel: v.SERVE_BUNDLED_MODEL,
+    userEmbeddingTtlSeconds: v.USER_EMBEDDING_TTL_SECONDS,
+    userCacheSeconds: v.USER_CACHE_SECONDS,
+    keepPreviousVersions: v.KEEP_PREVIOUS_VERSIONS,
+    refreshOpsPerRun: v.REFRESH_OPS_PER_RUN,
+    origin: { url: v.ORIGIN_URL, timeoutMs: v.ORIGIN_TIMEOUT_MS, attempts: v.ORIGIN_ATTEMPTS, backoffMs: v.ORIGIN_BACKOFF_MS, token: v.ORIGIN_TOKEN },
+    eventWeights: { view: v.EVENT_WEIGHT_VIEW, add_to_cart: v.EVENT_WEIGHT_ADD_TO_CART, purchase: v.EVENT_WEIGHT_PURCHASE },
+    maxEventsPerBatch: v.MAX_EVENTS_PER_BATCH,
+    exportWindowSeconds: v.EXPORT_WINDOW_SECONDS,
+    requireApiKeyForReads: v.REQUIRE_API_KEY_FOR_READS,
+    int8ScoringMinItems: v.INT8_SCORING_MIN_ITEMS,
+    modelPublicKeys: v.MODEL_PUBLIC_KEYS,
+    secrets: { adminToken: v.ADMIN_TOKEN, apiKey: v.API_KEY, userIdSecret: v.USER_ID_SECRET },
   };
+}
+
+/** The bindings wrangler.toml declares must be there, with the methods this Worker calls. */
+function checkBindings(env: Env): void {
+  const missing: string[] = [];
+  const has = (name: string, method: string) => {
+    const b = (env as unknown as Record<string, Record<string, unknown> | undefined>)[name];
+    if (!b || typeof b[method] !== 'function') missing.push(name);
+  };
+  has('RECS_KV', 'get');
+  has('MODELS', 'get');
+  has('USER_HISTORY', 'idFromName');
+  if (missing.length) throw new AppError('misconfigured', `binding(s) ${missing.join(', ')} missing: see wrangler.toml`);
 }

@@ -1,61 +1,114 @@
-/** Builds the plain dependency objects that serving functions take, from a Hono context. */
-import type { Context } from 'hono';
-import { configFrom, type Config } from './config';
-import { bundledSource } from './serving/bundled';
-import { registry, type RegistryDeps } from './serving/registry';
-import type { ServingModel } from './serving/model';
-import type { UserStoreDeps } from './serving/users';
-import { identify, type UserIdentity } from './events/identity';
-import { resolveUser, type HistoryDeps } from './events/personalize';
+/**
+ * The composition root: builds, from the Worker's environment, the plain dependency objects that
+ * services take — once per request for HTTP (a Hono middleware puts a typed RequestContext in
+ * `c.var.ctx`), once per run for the cron. Routes read the context; services never see Hono.
+ *
+ * The context also records which model version answered, and the middleware sets the
+ * `x-model-version` header from it once, after the handler.
+ */
+import type { MiddlewareHandler } from 'hono';
+import { type Config, configFrom } from './config';
+import { bundledSource } from './models/bundled';
+import type { ServingModel } from './models/model';
+import { bindRegistry, type Models, registry } from './models/registry';
+import type { EventDeps } from './services/events';
+import type { ForgetDeps } from './services/forget';
+import type { RefreshDeps } from './services/refresh';
+import { resolveUser, type UserDeps, type UserRecord } from './services/users';
+import { type HistoryStore, historyStore } from './storage/history';
+import { identify, type UserIdentity } from './storage/identity';
+import { originFrom } from './storage/origin';
+import type { UserStore } from './storage/user-records';
 
-export type AppEnv = { Bindings: Env };
-
-export function config(c: Context<AppEnv>): Config {
-  return configFrom(c.env);
+export interface RequestContext {
+  readonly config: Config;
+  readonly models: Models;
+  readonly users: UserDeps;
+  /** the keyed hash of a user id (storage/identity.ts) */
+  identify(userId: string): Promise<UserIdentity>;
+  /** the active model, loaded once per request (models.active() is the same) */
+  activeModel(): Promise<ServingModel>;
+  /** the model and user vector that serve `userId` (services/users.ts resolveUser) */
+  userFor(userId: string): Promise<{ model: ServingModel; user: UserRecord | null }>;
+  eventDeps(): EventDeps;
+  forgetDeps(): ForgetDeps;
+  refreshDeps(): RefreshDeps;
+  /** the version that answered (the x-model-version header), set by activeModel/userFor */
+  servedVersion: string | undefined;
 }
 
-export function registryDeps(env: Env): RegistryDeps {
-  return { kv: env.RECS_KV, bucket: env.MODELS, config: configFrom(env), bundled: bundledSource };
+export type AppEnv = { Bindings: Env; Variables: { ctx: RequestContext } };
+
+function storageOf(env: Env) {
+  return { kv: env.RECS_KV, bucket: env.MODELS };
 }
 
-export function activeModel(c: Context<AppEnv>): Promise<ServingModel> {
-  return registry.active(registryDeps(c.env));
+function modelsOf(env: Env, config: Config): Models {
+  return bindRegistry(registry, { ...storageOf(env), config, bundled: bundledSource });
 }
 
-export function defer(c: Context<AppEnv>): (p: Promise<unknown>) => void {
-  return (p) => {
-    try {
-      c.executionCtx.waitUntil(p);
-    } catch {
-      void p; // no execution context (app.request in unit tests): let it run unawaited
-    }
-  };
+/** What a refresh run needs (`fetchImpl`: tests stub the HTTPS origin's fetch). */
+export function refreshDeps(env: Env, fetchImpl?: typeof fetch): RefreshDeps {
+  const config = configFrom(env);
+  return { ...storageOf(env), origin: originFrom(config.origin, storageOf(env), fetchImpl), config, models: modelsOf(env, config) };
 }
 
-export function userStore(c: Context<AppEnv>): UserStoreDeps {
-  const cfg = config(c);
-  return { kv: c.env.RECS_KV, ttlSeconds: cfg.userEmbeddingTtlSeconds, cacheSeconds: cfg.userCacheSeconds, defer: defer(c) };
-}
-
-export function identity(c: Context<AppEnv>, userId: string): Promise<UserIdentity> {
-  return identify(c.env.USER_ID_SECRET, userId);
-}
-
-export function historyStub(env: Env, userKey: string) {
-  return env.USER_HISTORY.get(env.USER_HISTORY.idFromName(userKey));
-}
-
-export function historyDeps(env: Env): HistoryDeps {
-  const ttl = configFrom(env).userEmbeddingTtlSeconds;
-  return {
-    get: (userKey) => historyStub(env, userKey).history(),
-    storeEmbedding: async (userKey, kvKey, revision, value) => {
-      await historyStub(env, userKey).storeEmbedding(kvKey, revision, value, ttl);
+export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => void): RequestContext {
+  const config = configFrom(env);
+  const bound = modelsOf(env, config);
+  let active: Promise<ServingModel> | undefined;
+  // the active model is loaded once per request, and whatever answers records its version
+  const models: Models = {
+    ...bound,
+    async active() {
+      active ??= bound.active();
+      const model = await active;
+      ctx.servedVersion = model.version;
+      return model;
     },
   };
+  const store: UserStore = { kv: env.RECS_KV, ttlSeconds: config.userEmbeddingTtlSeconds, cacheSeconds: config.userCacheSeconds, defer };
+  const history: HistoryStore = historyStore(env.USER_HISTORY, config.userEmbeddingTtlSeconds);
+  const users: UserDeps = { models, store, history };
+  const identifyUser = (userId: string) => identify(config.secrets.userIdSecret, userId);
+  const ctx: RequestContext = {
+    config,
+    models,
+    users,
+    identify: identifyUser,
+    servedVersion: undefined,
+    activeModel: () => models.active(),
+    async userFor(userId) {
+      const found = await resolveUser(users, await identifyUser(userId));
+      ctx.servedVersion = found.model.version;
+      return found;
+    },
+    eventDeps: () => ({
+      ...users,
+      bucket: env.MODELS,
+      identify: identifyUser,
+      eventWeights: config.eventWeights,
+      maxEventsPerBatch: config.maxEventsPerBatch,
+      exportWindowSeconds: config.exportWindowSeconds,
+    }),
+    forgetDeps: () => ({ ...storageOf(env), history, models }),
+    refreshDeps: () => refreshDeps(env),
+  };
+  return ctx;
 }
 
-/** The model and user record that serve `userId` in this request (see resolveUser). */
-export async function userFor(c: Context<AppEnv>, userId: string) {
-  return resolveUser(registryDeps(c.env), userStore(c), historyDeps(c.env), await identity(c, userId));
+/** Puts the RequestContext in `c.var.ctx`, and sets `x-model-version` once the handler ran. */
+export function requestContext(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const ctx = createRequestContext(c.env, (p) => {
+      try {
+        c.executionCtx.waitUntil(p);
+      } catch {
+        void p; // no execution context (app.request in unit tests): let it run unawaited
+      }
+    });
+    c.set('ctx', ctx);
+    await next();
+    if (ctx.servedVersion) c.header('x-model-version', ctx.servedVersion);
+  };
 }

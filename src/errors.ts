@@ -1,33 +1,40 @@
 /**
- * The service's one error type. Everything a client can do wrong ends as an ApiError with a
- * stable machine-readable code; `app.onError` renders it as {"error":{"code","message"}}.
+ * The service's one error type. Everything that can go wrong for a client ends as an AppError
+ * with a stable machine-readable code; services throw it without knowing about HTTP, and the
+ * one `app.onError` renders it as {"error":{"code","message"}} with the status this table gives.
  */
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  malformed_json: 400,
+  too_many_items: 400,
+  empty_basket: 400,
+  k_out_of_range: 400,
+  unauthorized: 401,
+  item_not_found: 404,
+  not_found: 404,
+  method_not_allowed: 405,
+  nothing_to_roll_back: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  internal: 500,
+  misconfigured: 500,
+  no_model: 503,
+} as const;
 
-export type ErrorCode =
-  | 'invalid_request'
-  | 'malformed_json'
-  | 'payload_too_large'
-  | 'too_many_items'
-  | 'empty_basket'
-  | 'k_out_of_range'
-  | 'item_not_found'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'unsupported_media_type'
-  | 'unauthorized'
-  | 'no_model'
-  | 'refresh_in_progress'
-  | 'internal';
+export type ErrorCode = keyof typeof ERROR_STATUS;
+export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
 
-export class ApiError extends Error {
+export class AppError extends Error {
   constructor(
-    readonly status: ContentfulStatusCode,
     readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
-    this.name = 'ApiError';
+    this.name = 'AppError';
+  }
+
+  get status(): ErrorStatus {
+    return ERROR_STATUS[this.code];
   }
 }
 

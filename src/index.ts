@@ -1,10 +1,10 @@
-/** Worker entry: the HTTP app and the cron-triggered model refresh. */
+/** Worker entry: the HTTP app, the cron-triggered model refresh, and the Durable Object classes. */
 import { createApp } from './app';
-import { scheduled } from './refresh/scheduled';
+import { scheduled } from './scheduled';
 
 const app = createApp();
 
 export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;
 
-/** Durable Object class: per-user interaction history (src/events/history.ts). */
-export { UserHistory } from './events/history';
+/** Per-user interaction history (src/storage/history.ts). */
+export { UserHistory } from './storage/history';

@@ -62,15 +62,32 @@ export const ScoreBody = z
   .openapi('ScoreRequest');
 
 export const RecommendedItem = z.object({ id: z.string(), score: z.number(), title: z.string() }).openapi('RecommendedItem');
+export type RecommendedItem = z.infer<typeof RecommendedItem>;
+
+export const Source = z.enum(['personalized', 'session', 'popular', 'similar']);
+export type Source = z.infer<typeof Source>;
 
 export const Recommendation = z
   .object({
     model: z.string().openapi({ description: 'model version that produced the scores' }),
-    source: z.enum(['personalized', 'session', 'popular', 'similar']),
+    source: Source,
     items: z.array(RecommendedItem),
     ignoredItems: z.array(z.string()).optional().openapi({ description: 'request item ids the model does not know (ignored)' }),
   })
   .openapi('Recommendation');
+export type Recommendation = z.infer<typeof Recommendation>;
+
+/** The outcome of a model refresh run (stored in KV, shown by /v1/model and POST /admin/refresh). */
+export const RefreshStatus = z
+  .object({
+    at: z.string(),
+    outcome: z.enum(['activated', 'unchanged', 'rejected', 'staging', 'failed']),
+    version: z.string().nullable(),
+    reason: z.string().nullable(),
+    ops: z.number().optional().openapi({ description: 'storage operations the run spent (origin reads + MODELS writes)' }),
+  })
+  .openapi('RefreshStatus');
+export type RefreshStatus = z.infer<typeof RefreshStatus>;
 
 export const ErrorResponse = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
@@ -93,9 +110,7 @@ export const ModelInfo = z
     data: z.object({ source: z.string(), sha256: z.string(), users: z.number(), items: z.number(), interactions: z.number() }),
     metrics: z.object({ protocol: z.record(z.string(), z.union([z.number(), z.string()])), model: Metrics, popularity: Metrics }).nullable(),
     previousVersions: z.array(z.string()),
-    lastRefresh: z
-      .object({ at: z.string(), outcome: z.enum(['activated', 'unchanged', 'rejected', 'staging', 'failed']), version: z.string().nullable(), reason: z.string().nullable(), ops: z.number().optional() })
-      .nullable(),
+    lastRefresh: RefreshStatus.nullable(),
   })
   .openapi('ModelInfo');
 
@@ -114,6 +129,27 @@ export const UserHistory = z
   .openapi('UserHistory');
 
 export const Health = z.object({ status: z.literal('ok'), model: z.string().nullable() }).openapi('Health');
+
+/** Interaction types an event may carry; each adds its configured strength (EVENT_WEIGHT_*). */
+export const EventType = z.enum(['view', 'add_to_cart', 'purchase']);
+export type EventType = z.infer<typeof EventType>;
+export const Event = z
+  .object({
+    userId: UserId,
+    itemId: ItemId,
+    type: EventType,
+    timestamp: z.union([z.string().max(40), z.number()]).optional().openapi({ description: 'ISO 8601, or epoch seconds (< 1e11) or milliseconds; default now' }),
+  })
+  .strict()
+  .openapi('Event');
+export const EventsBody = z.union([Event, z.object({ events: z.array(Event).min(1, 'events must not be empty') }).strict()]).openapi('EventsRequest');
+export const EventsResult = z
+  .object({
+    model: z.string(),
+    accepted: z.number(),
+    rejected: z.array(z.object({ index: z.number(), itemId: z.string(), reason: z.string() })),
+  })
+  .openapi('EventsResult');
 
 export const errorResponses = {
   400: { description: 'invalid request', content: { 'application/json': { schema: ErrorResponse } } },

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { loadInteractions } from '../data';
 import { evaluateIals } from '../evaluate';
 import { DEFAULT_PARAMS, type IalsParams } from '../ials';
-import { manifestSchema } from '../../src/core/manifest';
-import { signManifest } from '../../src/core/signing';
+import { manifestSchema } from '@edge-recs/core/manifest';
+import { signManifest } from '@edge-recs/core/signing';
 import { fmt, hyperparameterOptions, num, paramsFrom, run, signingKey } from './common';
 
 const program = hyperparameterOptions(

@@ -20,7 +20,7 @@ import { writeArtifact } from '../artifact-fs';
 import { loadInteractions } from '../data';
 import { csrFromTriples, type Csr } from '../sparse';
 import { num, run, signingKey } from './common';
-import { sha256Hex } from '../../src/core/bytes';
+import { sha256Hex } from '@edge-recs/core/bytes';
 
 const program = new Command('import-spark')
   .description('Package Spark MLlib ALS factors as a signed model artifact')

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { generateSigningKey } from '../../src/core/signing';
+import { generateSigningKey } from '@edge-recs/core/signing';
 import { run } from './common';
 
 const program = new Command('keygen')

@@ -14,6 +14,7 @@ import cliProgress from 'cli-progress';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AwsClient } from 'aws4fetch';
+import { plainBytes } from '@edge-recs/core/bytes';
 import { verifyArtifactDir } from '../artifact-fs';
 import { publishArtifact, r2Target, type PublishableArtifact, type PublishTarget } from '../publish';
 import { run } from './common';
@@ -49,7 +50,7 @@ export function s3Target(endpoint: string, bucket: string): PublishTarget {
   return {
     name: `s3 ${endpoint}/${bucket}`,
     async put(key, body, contentType) {
-      const res = await client.fetch(`${endpoint.replace(/\/$/, '')}/${bucket}/${key}`, { method: 'PUT', body, headers: { 'content-type': contentType } });
+      const res = await client.fetch(`${endpoint.replace(/\/$/, '')}/${bucket}/${key}`, { method: 'PUT', body: plainBytes(body), headers: { 'content-type': contentType } });
       if (!res.ok) throw new Error(`PUT ${key}: ${res.status} ${await res.text()}`);
     },
   };
@@ -61,7 +62,7 @@ export function httpTarget(base: string, token = process.env.ORIGIN_TOKEN): Publ
     async put(key, body, contentType) {
       const headers: Record<string, string> = { 'content-type': contentType };
       if (token) headers.authorization = `Bearer ${token}`;
-      const res = await fetch(`${base.replace(/\/$/, '')}/${key}`, { method: 'PUT', body, headers });
+      const res = await fetch(`${base.replace(/\/$/, '')}/${key}`, { method: 'PUT', body: plainBytes(body), headers });
       if (!res.ok) throw new Error(`PUT ${key}: ${res.status} ${await res.text()}`);
     },
   };
@@ -76,7 +77,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     let dispose = async () => {};
     if (o.target === 'local') {
       const { getPlatformProxy } = await import('wrangler');
-      const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({ persist: { path: join(o.persistTo, 'v3') } });
+      const proxy = await getPlatformProxy<{ MODELS: Parameters<typeof r2Target>[0] }>({ persist: { path: join(o.persistTo, 'v3') } });
       target = r2Target(proxy.env.MODELS, 'local R2 bucket (wrangler dev)');
       dispose = proxy.dispose;
     } else if (o.target === 's3') {

@@ -16,7 +16,8 @@
  * (Np = N rounded up to 8: the kernel scores two groups of four rows per pass.)
  * Rows beyond N stay zero with a zero multiplier; candidates at or beyond N are dropped.
  */
-import type { Scored } from '../core/topk';
+import { int8Supported, quantizeQuery } from '@edge-recs/core/int8';
+import { type Scored, TopHeap } from '@edge-recs/core/topk';
 
 const CAP = 1024;
 const align16 = (n: number) => (n + 15) & ~15;
@@ -26,22 +27,6 @@ interface KernelExports {
   count: WebAssembly.Global;
   scan(rows: number, mult: number, query: number, dims: number, start: number, end: number, threshold: number, candScores: number, candBase: number, cap: number): number;
   invNorms(rows: number, dims: number, groups: number, out: number): void;
-}
-
-/** The kernel needs whole 16-dim steps, and i32 sums that cannot overflow (dims ≤ 512). */
-export function int8Supported(dims: number): boolean {
-  return dims % 16 === 0 && dims > 0 && dims <= 512;
-}
-
-/**
- * The query as the kernel sees it: u ≈ q · scale with |q| ≤ 32767. Its rounding error is ~256×
- * below the int8 rows'; exported so tests can reproduce the kernel's arithmetic exactly.
- */
-export function quantizeQuery(u: ArrayLike<number>, dims: number): { q: Int16Array; scale: number } {
-  let max = 0;
-  for (let d = 0; d < dims; d++) max = Math.max(max, Math.abs(u[d]));
-  const scale = max > 0 ? max / 32767 : 1;
-  return { q: Int16Array.from({ length: dims }, (_, d) => Math.round(u[d] / scale)), scale };
 }
 
 /** Byte offset of (row, dim) in the grouped layout int8.wat describes. */
@@ -184,60 +169,5 @@ export class Int8Index {
       }
     }
     return heap.sorted(qScale);
-  }
-}
-
-/** Bounded min-heap of the best k (score, index) pairs; its root is the current k-th best. */
-class TopHeap {
-  private readonly idx: Int32Array;
-  private readonly score: Float32Array;
-  private size = 0;
-  constructor(private readonly k: number) {
-    this.idx = new Int32Array(k);
-    this.score = new Float32Array(k);
-  }
-  threshold(): number {
-    return this.size < this.k ? -Infinity : this.score[0];
-  }
-  /** a is worse than b: lower score, or the same score at a higher index */
-  private worse(a: number, b: number): boolean {
-    return this.score[a] < this.score[b] || (this.score[a] === this.score[b] && this.idx[a] > this.idx[b]);
-  }
-  private swap(a: number, b: number) {
-    const i = this.idx[a]; this.idx[a] = this.idx[b]; this.idx[b] = i;
-    const s = this.score[a]; this.score[a] = this.score[b]; this.score[b] = s;
-  }
-  offer(index: number, s: number): void {
-    if (Number.isNaN(s)) return;
-    if (this.size < this.k) {
-      let c = this.size++;
-      this.idx[c] = index;
-      this.score[c] = s;
-      while (c > 0) {
-        const p = (c - 1) >> 1;
-        if (!this.worse(c, p)) break;
-        this.swap(c, p);
-        c = p;
-      }
-      return;
-    }
-    // candidates arrive in index order, so an equal score never displaces an earlier item
-    if (!(s > this.score[0])) return;
-    this.idx[0] = index;
-    this.score[0] = s;
-    for (let i = 0; ; ) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < this.size && this.worse(l, m)) m = l;
-      if (r < this.size && this.worse(r, m)) m = r;
-      if (m === i) break;
-      this.swap(i, m);
-      i = m;
-    }
-  }
-  sorted(scale: number): Scored[] {
-    const out: Scored[] = [];
-    for (let j = 0; j < this.size; j++) out.push({ index: this.idx[j], score: this.score[j] * scale });
-    return out.sort((a, b) => b.score - a.score || a.index - b.index);
   }
 }

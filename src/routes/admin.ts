@@ -1,24 +1,13 @@
 /** Operator endpoints: refresh now, roll back. Bearer ADMIN_TOKEN (a Worker secret). */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { requireBearer } from '../auth';
-import { ApiError } from '../errors';
 import type { AppEnv } from '../context';
-import { ErrorResponse } from '../schemas';
-import { refreshDeps } from '../refresh/scheduled';
-import { refreshModel, rollback } from '../refresh/refresh';
+import { AppError } from '../errors';
+import { ErrorResponse, RefreshStatus } from '../schemas';
+import { refreshModel, rollback } from '../services/refresh';
+import { requireBearer } from './auth';
 
 export const admin = new OpenAPIHono<AppEnv>();
-admin.use('/admin/*', requireBearer<AppEnv>('ADMIN_TOKEN'));
-
-const RefreshResult = z
-  .object({
-    at: z.string(),
-    outcome: z.enum(['activated', 'unchanged', 'rejected', 'staging', 'failed']),
-    version: z.string().nullable(),
-    reason: z.string().nullable(),
-    ops: z.number().optional(),
-  })
-  .openapi('RefreshResult');
+admin.use('/admin/*', requireBearer('adminToken'));
 
 const RefreshQuery = z.object({ force: z.enum(['true', 'false']).optional().openapi({ description: 're-verify a version rejected before' }) }).strict();
 
@@ -30,12 +19,12 @@ admin.openapi(
     security: [{ bearer: [] }],
     request: { query: RefreshQuery },
     responses: {
-      200: { description: 'refresh outcome', content: { 'application/json': { schema: RefreshResult } } },
+      200: { description: 'refresh outcome', content: { 'application/json': { schema: RefreshStatus } } },
       401: { description: 'missing or wrong token', content: { 'application/json': { schema: ErrorResponse } } },
     },
   }),
   async (c) => {
-    const status = await refreshModel(refreshDeps(c.env), { force: c.req.valid('query').force === 'true' });
+    const status = await refreshModel(c.var.ctx.refreshDeps(), { force: c.req.valid('query').force === 'true' });
     return c.json(status, 200);
   },
 );
@@ -53,8 +42,8 @@ admin.openapi(
     },
   }),
   async (c) => {
-    const result = await rollback(refreshDeps(c.env));
-    if (!result) throw new ApiError(409, 'invalid_request', 'there is no previous version to roll back to');
+    const result = await rollback(c.var.ctx.refreshDeps());
+    if (!result) throw new AppError('nothing_to_roll_back', 'there is no previous version to roll back to');
     return c.json({ version: result.version, previous: result.previous }, 200);
   },
 );

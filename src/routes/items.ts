@@ -1,10 +1,10 @@
-/** Item-to-item endpoints. */
+/** Item-to-item endpoints and catalogue search. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { ApiError } from '../errors';
-import { activeModel, config, type AppEnv } from '../context';
+import type { AppEnv } from '../context';
+import { AppError } from '../errors';
 import { ErrorResponse, errorResponses, ItemPath, Recommendation, SearchQuery, SearchResult, SimilarQuery } from '../schemas';
-import { searchCatalog, similar } from '../serving/recommend';
-import { checkK } from './recommendations';
+import { searchCatalog, similar } from '../services/recommend';
+import { checkK } from './limits';
 
 export const items = new OpenAPIHono<AppEnv>();
 
@@ -21,14 +21,13 @@ items.openapi(
     },
   }),
   async (c) => {
+    const { ctx } = c.var;
     const { itemId } = c.req.valid('param');
-    const k = checkK(c.req.valid('query').k, config(c));
-    const model = await activeModel(c);
+    const k = checkK(c.req.valid('query').k, ctx.config);
+    const model = await ctx.activeModel();
     const index = model.ids.indexOf(itemId);
-    if (index === undefined) throw new ApiError(404, 'item_not_found', `item ${itemId} is not in model ${model.version}`);
-    const rec = await similar(model, index, k);
-    c.header('x-model-version', rec.model);
-    return c.json(rec, 200);
+    if (index === undefined) throw new AppError('item_not_found', `item ${itemId} is not in model ${model.version}`);
+    return c.json(await similar(model, index, k), 200);
   },
 );
 
@@ -37,14 +36,13 @@ items.openapi(
     method: 'get',
     path: '/items',
     summary: "Search the active model's catalogue by title",
-    description: 'Every query word must appear in the title or id. Covers the model\'s 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size).',
+    description: "Every query word must appear in the title or id. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size).",
     request: { query: SearchQuery },
     responses: { 200: { description: 'matching items, most popular first', content: { 'application/json': { schema: SearchResult } } }, ...errorResponses },
   }),
   async (c) => {
     const q = c.req.valid('query');
-    const model = await activeModel(c);
-    c.header('x-model-version', model.version);
+    const model = await c.var.ctx.activeModel();
     return c.json({ model: model.version, items: searchCatalog(model, q.q ?? '', q.limit ?? 20) }, 200);
   },
 );

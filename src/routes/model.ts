@@ -1,9 +1,8 @@
 /** Model information and health. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { activeModel, registryDeps, type AppEnv } from '../context';
+import type { AppEnv } from '../context';
 import { errorResponses, Health, ModelInfo } from '../schemas';
-import { registry } from '../serving/registry';
-import { readLastRefresh } from '../refresh/status';
+import { readLastRefresh } from '../storage/refresh-state';
 
 export const model = new OpenAPIHono<AppEnv>();
 
@@ -15,10 +14,10 @@ model.openapi(
     responses: { 200: { description: 'active model', content: { 'application/json': { schema: ModelInfo } } }, ...errorResponses },
   }),
   async (c) => {
-    const m = await activeModel(c);
-    const pointer = await registry.activePointer(registryDeps(c.env));
+    const { ctx } = c.var;
+    const m = await ctx.activeModel();
+    const [pointer, lastRefresh] = await Promise.all([ctx.models.pointer(), readLastRefresh(c.env.RECS_KV)]);
     const man = m.manifest;
-    c.header('x-model-version', m.version);
     return c.json(
       {
         version: m.version,
@@ -34,7 +33,7 @@ model.openapi(
         data: { source: man.data.source, sha256: man.data.sha256, users: man.data.users, items: man.data.items, interactions: man.data.interactions },
         metrics: man.metrics,
         previousVersions: pointer?.previous ?? [],
-        lastRefresh: await readLastRefresh(c.env.RECS_KV),
+        lastRefresh,
       },
       200,
     );
@@ -53,7 +52,7 @@ health.openapi(
   async (c) => {
     let version: string | null = null;
     try {
-      version = (await activeModel(c)).version;
+      version = (await c.var.ctx.activeModel()).version;
     } catch {
       version = null;
     }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKey } from '../../src/core/signing';
+import { generateSigningKey } from '@edge-recs/core/signing';
 import { freePort, startWrangler, stopWrangler } from './wrangler';
 
 const exec = promisify(execFile);

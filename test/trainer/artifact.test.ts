@@ -3,14 +3,14 @@ import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { quantizeRows } from '../../model/artifact';
+import { quantizeRows } from '@edge-recs/core/int8';
 import { publishOrder, verifyArtifactDir, writeArtifact } from '../../model/artifact-fs';
 import { DEFAULT_PARAMS, trainIals } from '../../model/ials';
 import { csrFromTriples } from '../../model/sparse';
-import { FILES, type Manifest } from '../../src/core/manifest';
+import { FILES, type Manifest } from '@edge-recs/core/manifest';
 import { readCatalog } from '../../model/catalog';
-import { decodeShard, shardOf } from '../../src/core/shards';
-import { generateSigningKey } from '../../src/core/signing';
+import { decodeShard, shardOf } from '@edge-recs/core/shards';
+import { generateSigningKey } from '@edge-recs/core/signing';
 
 const params = { ...DEFAULT_PARAMS, factors: 6, iterations: 4, regularization: 1, regExponent: 0, unobservedWeight: 1, popularityExponent: 0 };
 const m = csrFromTriples(5, 4, Int32Array.from([0, 0, 1, 2, 3, 4, 4]), Int32Array.from([0, 1, 1, 2, 3, 0, 3]), Float32Array.from([1, 2, 1, 1, 3, 1, 1]));

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-web';
 import { buildInt8Graph, randomFactors, topKFloat32, topKInt8 } from '../../bench/kernels';
 import { zipfMatrix } from '../../bench/synthetic';
-import { quantizeRows } from '../../model/artifact';
+import { quantizeRows } from '@edge-recs/core/int8';
 
 describe('benchmark kernels', () => {
   const n = 5000, dims = 64;

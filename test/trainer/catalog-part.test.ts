@@ -1,6 +1,6 @@
 /** Binary catalogue parts (src/core/catalog-part.ts): any title read alone, bad bytes refused. */
 import { describe, expect, it } from 'vitest';
-import { CatalogPartView, encodeCatalogPart } from '../../src/core/catalog-part';
+import { CatalogPartView, encodeCatalogPart } from '@edge-recs/core/catalog-part';
 
 const buf = (b: Uint8Array) => b.slice().buffer as ArrayBuffer;
 

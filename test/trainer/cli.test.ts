@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyArtifactDir } from '../../model/artifact-fs';
 import { Rng } from '../../model/rng';
-import { generateSigningKey } from '../../src/core/signing';
+import { generateSigningKey } from '@edge-recs/core/signing';
 import { readCatalog } from '../../model/catalog';
 
 const exec = promisify(execFile);

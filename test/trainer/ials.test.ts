@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_PARAMS, itemWeightsFor, solveSide, trainIals, type IalsParams } from '../../model/ials';
 import { csrFromTriples, transpose, type Csr } from '../../model/sparse';
 import { blockData } from '../blocks';
-import { foldIn } from '../../src/core/foldin';
-import { gram } from '../../src/core/linalg';
-import { scoreAll, topK } from '../../src/core/topk';
+import { foldIn } from '@edge-recs/core/foldin';
+import { gram } from '@edge-recs/core/linalg';
+import { scoreAll, topK } from '@edge-recs/core/topk';
 
 /** Users of block b buy only items of block b (a rank-`blocks` matrix). */
 function blocks(nBlocks: number, itemsPerBlock: number, usersPerBlock: number, itemsPerUser: number, seed: number) {

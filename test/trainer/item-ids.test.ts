@@ -1,6 +1,6 @@
 /** The compact id ↔ index lookup the Worker builds from item_ids.txt (src/core/item-ids.ts). */
 import { describe, expect, it } from 'vitest';
-import { ItemIds } from '../../src/core/item-ids';
+import { ItemIds } from '@edge-recs/core/item-ids';
 
 describe('ItemIds', () => {
   it('finds every id at its index and nothing for ids it does not hold', () => {

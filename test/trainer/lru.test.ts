@@ -1,6 +1,6 @@
 /** The bounded promise cache behind per-isolate model versions and user shards. */
 import { describe, expect, it } from 'vitest';
-import { PromiseLru } from '../../src/core/lru';
+import { PromiseLru } from '../../src/models/lru';
 
 describe('PromiseLru', () => {
   it('shares one in-flight load between callers and keeps at most `max` entries, least recent out', async () => {

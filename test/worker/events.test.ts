@@ -6,14 +6,14 @@
 import { SELF, env } from 'cloudflare:test';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../src/app';
-import { identify } from '../../src/events/identity';
-import { recordFromHistory } from '../../src/events/personalize';
-import { compactExports, EXPORT_HEADER, EXPORT_PREFIX, PENDING_PREFIX } from '../../src/events/exports';
-import { embeddingKey, forgottenKey, historyMarkerKey } from '../../src/serving/users';
-import { loadServingModel, parseManifest } from '../../src/serving/model';
-import type { OrtScorer } from '../../src/serving/scorer';
+import { identify } from '../../src/storage/identity';
+import { recordFromHistory } from '../../src/services/users';
+import { compactExports, EXPORT_HEADER } from '../../src/storage/exports';
+import { KV, R2 } from '../../src/storage/keys';
+import { loadServingModel, parseManifest } from '../../src/models/model';
+import type { OrtScorer } from '../../src/inference/scorer';
 import { createInt8Index } from '../../src/inference/int8-module';
-import { r2Source } from '../../src/serving/registry';
+import { r2Source } from '../../src/models/registry';
 import { solveSide, itemWeightsFor } from '../../model/ials';
 import { csrFromTriples } from '../../model/sparse';
 import { clearStorage, buildFixture, FIXTURE_PARAMS, getJson, publishFixture } from './fixtures';
@@ -35,7 +35,7 @@ async function useFixtureModel(version = 'events-a') {
 }
 
 async function pendingText(): Promise<string> {
-  const listed = await env.MODELS.list({ prefix: PENDING_PREFIX });
+  const listed = await env.MODELS.list({ prefix: R2.pendingEvents });
   let text = '';
   for (const o of listed.objects) text += await (await env.MODELS.get(o.key))!.text();
   return text;
@@ -108,12 +108,12 @@ describe('events personalise at once', () => {
     await publishFixture(await buildFixture({ version: 'events-b', params: { seed: 77 } }));
     const res = await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
     expect((await getJson(res)).outcome).toBe('activated');
-    expect(await env.RECS_KV.get(embeddingKey('events-b', me.key))).toBeNull();
+    expect(await env.RECS_KV.get(KV.embedding('events-b', me.key))).toBeNull();
     const after = await recs('walker', 5);
     expect(after).toMatchObject({ model: 'events-b', source: 'personalized' });
     for (const it of after.items) expect(it.id).toMatch(/^B1-/);
     // and it is stored for the new version (after the response, through the user's Durable Object)
-    await vi.waitFor(async () => expect(await env.RECS_KV.get(embeddingKey('events-b', me.key))).not.toBeNull());
+    await vi.waitFor(async () => expect(await env.RECS_KV.get(KV.embedding('events-b', me.key))).not.toBeNull());
   });
 
   it('stores ids only as keyed hashes and exports events in the trainer\'s CSV layout', async () => {
@@ -122,17 +122,17 @@ describe('events personalise at once', () => {
     const keys = (await env.RECS_KV.list()).keys.map((k) => k.name);
     expect(keys.join()).not.toContain('alice');
     const me = await who('alice@example.com');
-    expect(keys).toContain(historyMarkerKey(me.key));
-    expect(keys).toContain(embeddingKey('events-a', me.key));
+    expect(keys).toContain(KV.historyMarker(me.key));
+    expect(keys).toContain(KV.embedding('events-a', me.key));
     const result = await compactExports(env.MODELS, env.RECS_KV, 3600, Date.now(), { includeOpen: true });
     expect(result.rows).toBe(2);
-    const exported = await env.MODELS.list({ prefix: EXPORT_PREFIX });
+    const exported = await env.MODELS.list({ prefix: R2.exports });
     const text = await (await env.MODELS.get(exported.objects[0].key))!.text();
     expect(text.split('\n')[0]).toBe(EXPORT_HEADER);
     expect(text).toContain(`${me.key},B0-I1,1,`);
     expect(text).toContain(`${me.key},B0-I2,0.1,2026-11-20T10:00:00.000Z,view`);
     expect(text).not.toContain('alice');
-    expect((await env.MODELS.list({ prefix: PENDING_PREFIX })).objects).toHaveLength(0);
+    expect((await env.MODELS.list({ prefix: R2.pendingEvents })).objects).toHaveLength(0);
   });
 });
 
@@ -151,10 +151,10 @@ describe('forgetting a user', () => {
     expect(await getJson(res)).toMatchObject({ forgotten: true, exportRowsRemoved: 2 });
 
     const keys = (await env.RECS_KV.list()).keys.map((k) => k.name).filter((k) => k.includes(me.key));
-    expect(keys).toEqual([forgottenKey(me.key)]); // only the keyed-hash tombstone that blocks the trained vector
+    expect(keys).toEqual([KV.forgotten(me.key)]); // only the keyed-hash tombstone that blocks the trained vector
     expect(await env.USER_HISTORY.get(env.USER_HISTORY.idFromName(me.key)).history()).toBeNull();
     expect(await pendingText()).not.toContain(me.key);
-    for (const o of (await env.MODELS.list({ prefix: EXPORT_PREFIX })).objects) expect(await (await env.MODELS.get(o.key))!.text()).not.toContain(me.key);
+    for (const o of (await env.MODELS.list({ prefix: R2.exports })).objects) expect(await (await env.MODELS.get(o.key))!.text()).not.toContain(me.key);
     expect((await recs('17850')).source).toBe('popular');
   });
 });
@@ -165,7 +165,7 @@ describe('bad events are rejected and store nothing', () => {
   async function expectNothingStored() {
     expect((await env.RECS_KV.list({ prefix: 'hist:' })).keys).toHaveLength(0);
     expect((await env.RECS_KV.list({ prefix: 'emb:' })).keys).toHaveLength(0);
-    expect((await env.MODELS.list({ prefix: PENDING_PREFIX })).objects).toHaveLength(0);
+    expect((await env.MODELS.list({ prefix: R2.pendingEvents })).objects).toHaveLength(0);
   }
 
   it('unknown item, unknown type, oversize batch, malformed JSON', async () => {

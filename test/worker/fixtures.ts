@@ -10,9 +10,9 @@ import { publishArtifact, r2Target } from '../../model/publish';
 import { blockData, type BlockData } from '../blocks';
 
 export { blockData, type BlockData };
-import { sha256Hex } from '../../src/core/bytes';
-import type { Manifest } from '../../src/core/manifest';
-import { signManifest } from '../../src/core/signing';
+import { sha256Hex } from '@edge-recs/core/bytes';
+import type { Manifest } from '@edge-recs/core/manifest';
+import { signManifest } from '@edge-recs/core/signing';
 
 export const FIXTURE_PARAMS: IalsParams = { ...DEFAULT_PARAMS, factors: 4, iterations: 10, regularization: 0.1, unobservedWeight: 1, alpha: 1, regExponent: 0, confidence: 'log1p', popularityExponent: 0 };
 

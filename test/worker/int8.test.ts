@@ -6,10 +6,9 @@
  * measured on real data by `npm run bench`.
  */
 import { describe, expect, it } from 'vitest';
-import { topK } from '../../src/core/topk';
+import { topK } from '@edge-recs/core/topk';
 import { createInt8Index } from '../../src/inference/int8-module';
-import { int8Supported, quantizeQuery } from '../../src/inference/int8';
-import { quantizeRows } from '../../model/artifact';
+import { int8Supported, quantizeQuery, quantizeRows } from '@edge-recs/core/int8';
 import { Rng } from '../../model/rng';
 
 function fixture(n: number, dims: number, seed: number) {

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildArtifact } from '../../model/artifact';
 import { Rng } from '../../model/rng';
 import { csrFromTriples } from '../../model/sparse';
-import { FILES } from '../../src/core/manifest';
+import { FILES } from '@edge-recs/core/manifest';
 import { clearStorage, getJson, publishFixture } from './fixtures';
 
 const N = 60_000, DIMS = 16, CLUSTERS = 32;

@@ -3,11 +3,11 @@
  * TypeScript reference scorer: same top-k, same scores, with and without exclusions.
  */
 import { describe, expect, it } from 'vitest';
-import { scoreAll, topK } from '../../src/core/topk';
-import { loadServingModel, parseManifest, type ArtifactSource } from '../../src/serving/model';
-import type { OrtScorer } from '../../src/serving/scorer';
+import { scoreAll, topK } from '@edge-recs/core/topk';
+import { loadServingModel, parseManifest, type ArtifactSource } from '../../src/models/model';
+import type { OrtScorer } from '../../src/inference/scorer';
 import { createInt8Index } from '../../src/inference/int8-module';
-import { bundledSource } from '../../src/serving/bundled';
+import { bundledSource } from '../../src/models/bundled';
 import { Rng } from '../../model/rng';
 import { buildFixture } from './fixtures';
 

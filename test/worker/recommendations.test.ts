@@ -3,12 +3,12 @@
  */
 import { SELF, env } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
-import { files } from '../../model/default/files';
-import { decodeShard, shardOf } from '../../src/core/shards';
-import { manifestSchema } from '../../src/core/manifest';
+import { files } from '../../build/bundled-model';
+import { decodeShard, shardOf } from '@edge-recs/core/shards';
+import { manifestSchema } from '@edge-recs/core/manifest';
 import { readCatalog } from '../../model/catalog';
-import { embeddingKey } from '../../src/serving/users';
-import { identify } from '../../src/events/identity';
+import { KV } from '../../src/storage/keys';
+import { identify } from '../../src/storage/identity';
 import { getJson } from './fixtures';
 
 const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(files['manifest.json'])));
@@ -48,7 +48,7 @@ describe('GET /v1/users/{userId}/recommendations', () => {
   });
 
   it('stores the embedding in KV as a compact binary value keyed by model version and keyed hash after first use', async () => {
-    const key = embeddingKey(manifest.version, (await identify(env.USER_ID_SECRET, '13047')).key);
+    const key = KV.embedding(manifest.version, (await identify(env.USER_ID_SECRET, '13047')).key);
     expect(await env.RECS_KV.get(key)).toBeNull();
     await SELF.fetch('http://x/v1/users/13047/recommendations?k=5');
     // written after the response (waitUntil)
@@ -218,13 +218,20 @@ describe('catalogue search and user history', () => {
     expect(await getJson(await SELF.fetch('http://x/v1/users/nobody/history'))).toMatchObject({ known: false, items: [] });
   });
 
-  it('serves the demo storefront page with labelled controls and no external scripts', async () => {
+  it('serves the demo storefront page with labelled controls, its own bundled script under a strict CSP, and nothing external', async () => {
     const res = await SELF.fetch('http://x/');
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     const page = await res.text();
     expect(page).toContain('<label for="q">');
     expect(page).toContain('<label for="customer">');
-    expect(page).not.toMatch(/<script[^>]+src=/);
+    expect(page).not.toMatch(/<script(?![^>]*src="\/assets\/)[^>]*>/);
     expect(page).not.toMatch(/https?:\/\/(?!localhost)/);
+    const script = await SELF.fetch('http://x/assets/demo.js');
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    expect(await script.text()).toContain('/v1/recommendations');
+    expect((await SELF.fetch('http://x/assets/nope.js')).status).toBe(404);
   });
 });

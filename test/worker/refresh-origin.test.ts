@@ -5,12 +5,12 @@
  */
 import { SELF, env } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { refreshDeps } from '../../src/refresh/scheduled';
-import { refreshModel, STAGING_KEY } from '../../src/refresh/refresh';
-import { ACTIVE_KEY } from '../../src/serving/registry';
-import { FILES, LATEST_KEY, type Manifest } from '../../src/core/manifest';
-import { sha256Hex } from '../../src/core/bytes';
-import { signManifest } from '../../src/core/signing';
+import { refreshDeps } from '../../src/context';
+import { refreshModel } from '../../src/services/refresh';
+import { KV } from '../../src/storage/keys';
+import { FILES, LATEST_KEY, type Manifest } from '@edge-recs/core/manifest';
+import { sha256Hex } from '@edge-recs/core/bytes';
+import { signManifest } from '@edge-recs/core/signing';
 import { clearStorage, blockData, buildFixture, getJson, publishFixture } from './fixtures';
 import type { BuiltArtifact } from '../../model/artifact';
 
@@ -59,7 +59,7 @@ function deps(origin: FakeOrigin, vars: Record<string, string> = {}) {
 
 
 
-const activeVersion = async () => (await env.RECS_KV.get<{ version: string }>(ACTIVE_KEY, 'json'))?.version ?? null;
+const activeVersion = async () => (await env.RECS_KV.get<{ version: string }>(KV.activeModel, 'json'))?.version ?? null;
 
 describe('refresh from an HTTPS origin', () => {
   let origin: FakeOrigin;
@@ -166,7 +166,7 @@ describe('progressive staging within a per-run operation budget', () => {
     // each run: 3 reads (latest, manifest, signature) + 2 ops per file → 4 files per run
     expect(runs.length).toBe(Math.ceil(files / 4));
     expect(runs[0].reason).toMatch(/staged 4\/\d+ files after 1 run/);
-    expect(await env.RECS_KV.get(STAGING_KEY)).toBeNull();
+    expect(await env.RECS_KV.get(KV.staging)).toBeNull();
   });
 
   it('plans a 1,000,000-user × 64-dim artifact within the platform limits', async () => {
@@ -237,7 +237,7 @@ describe('serving while versions switch', () => {
     await publishFixture(await buildFixture({ version: 'next', params: { seed: 5 } }));
     const [a, b] = await Promise.all([refreshModel(refreshDeps(env)), refreshModel(refreshDeps(env))]);
     expect([a.outcome, b.outcome].sort()).toEqual(expect.arrayContaining(['activated']));
-    const pointer = await env.RECS_KV.get<{ version: string; previous: string[] }>(ACTIVE_KEY, 'json');
+    const pointer = await env.RECS_KV.get<{ version: string; previous: string[] }>(KV.activeModel, 'json');
     expect(pointer).toMatchObject({ version: 'next', previous: ['old'] });
   });
 

@@ -5,8 +5,8 @@
 import { SELF, env, createScheduledController, createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
 import worker from '../../src/index';
-import { ACTIVE_KEY } from '../../src/serving/registry';
-import { FILES, LATEST_KEY } from '../../src/core/manifest';
+import { KV } from '../../src/storage/keys';
+import { FILES, LATEST_KEY } from '@edge-recs/core/manifest';
 import { clearStorage, buildFixture, getJson, publishFixture, resign } from './fixtures';
 
 const ADMIN = { authorization: 'Bearer test-admin-token' };
@@ -71,7 +71,7 @@ describe('model refresh from origin', () => {
       await publishFixture(await buildFixture({ version: v }));
       await adminRefresh();
     }
-    const pointer = await env.RECS_KV.get<{ version: string; previous: string[] }>(ACTIVE_KEY, 'json');
+    const pointer = await env.RECS_KV.get<{ version: string; previous: string[] }>(KV.activeModel, 'json');
     expect(pointer).toMatchObject({ version: 'v4', previous: ['v3', 'v2'] });
     expect(await env.MODELS.head(`models/v1/manifest.json`)).toBeNull();
     expect(await env.MODELS.head(`models/v2/manifest.json`)).not.toBeNull();

@@ -6,9 +6,9 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../src/config';
-import { bundledSource } from '../../src/serving/bundled';
-import { estimateModelBytes, ModelRegistry, r2Source, type RegistryDeps } from '../../src/serving/registry';
-import type { ServingModel } from '../../src/serving/model';
+import { bundledSource } from '../../src/models/bundled';
+import { estimateModelBytes, ModelRegistry, r2Source, type RegistryDeps } from '../../src/models/registry';
+import type { ServingModel } from '../../src/models/model';
 import { buildFixture, clearStorage, publishFixture } from './fixtures';
 
 const deps: RegistryDeps = { kv: env.RECS_KV, bucket: env.MODELS, config: configFrom(env), bundled: bundledSource };

@@ -6,9 +6,9 @@
 import { env } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app';
-import { RecentUsers } from '../../src/serving/users';
+import { RecentUsers } from '../../src/storage/user-records';
 import { clearStorage, getJson } from './fixtures';
-import { files } from '../../model/default/files';
+import { files } from '../../build/bundled-model';
 import { readCatalog } from '../../model/catalog';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };

@@ -1,2 +1,0 @@
-/** Assembles src/inference/*.wat into build/*.wasm; returns the written paths. */
-export function buildWasm(): Promise<string[]>;

@@ -1,0 +1,59 @@
+/**
+ * What the API says about items: ids (always in memory, compact), and titles and purchase counts,
+ * which come from catalogue parts fetched on demand and kept in a small LRU. The most popular
+ * items (popular.json) are always at hand: they serve cold starts and title search, and most
+ * recommended items are among them, so the common response needs no part at all.
+ */
+import { CatalogPartView } from '@edge-recs/core/catalog-part';
+import type { ItemIds } from '@edge-recs/core/item-ids';
+import { CATALOG_PART_ITEMS, type Popular } from '@edge-recs/core/manifest';
+import { PromiseLru } from './lru';
+
+export interface ItemInfo {
+  id: string;
+  title: string;
+  /** users who interacted with the item in the training data */
+  count: number;
+}
+
+export class Catalog {
+  /** parts kept per isolate and model, as their bytes (~100–200 KB each) */
+  static readonly MAX_CACHED_PARTS = 64;
+  private readonly parts = new PromiseLru<number, CatalogPartView>(Catalog.MAX_CACHED_PARTS);
+  private readonly popularAt: Map<number, number>;
+
+  /**
+   * @param ids       item ids by index
+   * @param popular   the most popular items, most popular first
+   * @param readPart  bytes of catalog/NNNN.bin, digest-checked by the caller
+   */
+  constructor(
+    readonly ids: ItemIds,
+    readonly popular: Popular,
+    private readonly readPart: (n: number) => Promise<ArrayBuffer>,
+  ) {
+    this.popularAt = new Map(popular.items.map((index, j) => [index, j]));
+  }
+
+  get itemCount(): number {
+    return this.ids.count;
+  }
+
+  private part(n: number): Promise<CatalogPartView> {
+    return this.parts.get(n, async () => new CatalogPartView(await this.readPart(n), Math.min(CATALOG_PART_ITEMS, this.itemCount - n * CATALOG_PART_ITEMS)));
+  }
+
+  /** Id, title and count of each index, in order (parts fetched in parallel, once each). */
+  async describe(indices: readonly number[]): Promise<ItemInfo[]> {
+    const needed = new Set<number>();
+    for (const i of indices) if (!this.popularAt.has(i)) needed.add(Math.floor(i / CATALOG_PART_ITEMS));
+    const parts = new Map(await Promise.all([...needed].map(async (n) => [n, await this.part(n)] as const)));
+    return indices.map((i) => {
+      const j = this.popularAt.get(i);
+      if (j !== undefined) return { id: this.ids.id(i), title: this.popular.titles[j], count: this.popular.counts[j] };
+      const part = parts.get(Math.floor(i / CATALOG_PART_ITEMS))!;
+      const k = i % CATALOG_PART_ITEMS;
+      return { id: this.ids.id(i), title: part.title(k), count: part.count(k) };
+    });
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * A model version ready to serve: parsed, checked against its manifest, with its scorer.
+ *
+ * What is built once per version and isolate: the id lookup, the popular items, the Gram matrix
+ * and item weights, and the scorer — the ONNX graph over float32 factors for small catalogues,
+ * the int8 WebAssembly kernel (factor parts streamed into its memory) from INT8_SCORING_MIN_ITEMS
+ * items on. Catalogue parts (titles) and user shards are fetched lazily, one file per lookup.
+ */
+import { foldIn, type WeightedItem } from '@edge-recs/core/foldin';
+import { int8Supported } from '@edge-recs/core/int8';
+import { ItemIds } from '@edge-recs/core/item-ids';
+import {
+  FACTOR_PART_ROWS,
+  FILES,
+  factorParts,
+  fileMismatch,
+  type Manifest,
+  manifestSchema,
+  type Popular,
+  popularSchema,
+  SUPPORTED_FORMAT_VERSIONS,
+} from '@edge-recs/core/manifest';
+import { type DecodedShard, decodeShard, shardOf } from '@edge-recs/core/shards';
+import { scoreAll, topK } from '@edge-recs/core/topk';
+import type { Int8Index } from '../inference/int8';
+import { Int8Scorer, OrtScorer, type Scorer } from '../inference/scorer';
+import { Catalog } from './catalog';
+import { PromiseLru } from './lru';
+
+/** Where an artifact's files come from: the Worker bundle, or a versioned prefix in R2. */
+export interface ArtifactSource {
+  readonly kind: 'bundled' | 'r2';
+  get(file: string): Promise<ArrayBuffer | null>;
+}
+
+export class ModelLoadError extends Error {
+  constructor(readonly version: string, message: string) {
+    super(message);
+    this.name = 'ModelLoadError';
+  }
+}
+
+export interface ShardUserHit {
+  vector: Float32Array;
+  items: Uint32Array;
+  strengths: Float32Array;
+}
+
+export interface LoadOptions {
+  /** catalogues with at least this many items are scored in int8 (INT8_SCORING_MIN_ITEMS) */
+  int8MinItems: number;
+  /**
+   * An empty int8 index from the compiled kernel: in the Worker, src/inference/int8-module.ts
+   * (the bundled module); in Node (memory benchmark), one compiled from build/int8.wasm.
+   */
+  createInt8Index: (itemCount: number, dims: number) => Promise<Int8Index>;
+}
+
+export class ServingModel {
+  readonly version: string;
+  readonly dims: number;
+  readonly itemCount: number;
+  /** decoded user shards, least recently used first; bounded so millions of users fit the isolate */
+  static readonly MAX_CACHED_SHARDS = 8;
+  private readonly shards = new PromiseLru<number, { shard: DecodedShard; index: Map<string, number> }>(ServingModel.MAX_CACHED_SHARDS);
+
+  constructor(
+    readonly manifest: Manifest,
+    readonly source: ArtifactSource,
+    readonly catalog: Catalog,
+    readonly gram: Float64Array,
+    readonly itemWeights: Float32Array,
+    readonly scorer: Scorer,
+  ) {
+    this.version = manifest.version;
+    this.dims = manifest.dims;
+    this.itemCount = manifest.itemCount;
+  }
+
+  get ids(): ItemIds {
+    return this.catalog.ids;
+  }
+
+  /** Bytes of model data this version holds in the isolate (factors, ids, weights, Gram). */
+  get memoryBytes(): number {
+    return this.scorer.memoryBytes + this.ids.byteLength + this.itemWeights.byteLength + this.gram.byteLength;
+  }
+
+  /**
+   * The ALS user step over the given items (see src/core/foldin.ts), reading only their rows:
+   * the Gram matrix stands in for the rest of the catalogue.
+   */
+  foldIn(items: readonly WeightedItem[]): Float32Array {
+    const rows = new Float32Array(items.length * this.dims);
+    const weights = new Float32Array(items.length);
+    items.forEach(({ index }, j) => {
+      rows.set(this.scorer.row(index), j * this.dims);
+      weights[j] = this.itemWeights[index];
+    });
+    const local = items.map(({ strength }, j) => ({ index: j, strength }));
+    return foldIn(rows, this.gram, this.dims, this.itemCount, this.manifest.foldIn, local, weights);
+  }
+
+  /** The trained vector and history of a user, from the artifact's user shards. */
+  async shardUser(userId: string): Promise<ShardUserHit | null> {
+    if (this.manifest.userShards === 0) return null;
+    const n = shardOf(userId, this.manifest.userShards);
+    const { shard, index } = await this.shards.get(n, async () => {
+      const shard = decodeShard(await fetchChecked(this.source, this.manifest, FILES.userShard(n)));
+      return { shard, index: new Map(shard.ids.map((id, j) => [id, j])) };
+    });
+    const j = index.get(userId);
+    if (j === undefined) return null;
+    const lo = shard.historyPtr[j], hi = shard.historyPtr[j + 1];
+    return {
+      vector: shard.vectors.slice(j * this.dims, (j + 1) * this.dims),
+      items: shard.historyItems.slice(lo, hi),
+      strengths: shard.historyStrengths.slice(lo, hi),
+    };
+  }
+}
+
+async function fetchChecked(source: ArtifactSource, manifest: Manifest, file: string): Promise<ArrayBuffer> {
+  if (!(file in manifest.files)) throw new ModelLoadError(manifest.version, `${file} is not listed in the manifest`);
+  const buf = await source.get(file);
+  if (!buf) throw new ModelLoadError(manifest.version, `${file} is missing`);
+  const why = await fileMismatch(manifest, file, buf);
+  if (why) throw new ModelLoadError(manifest.version, why);
+  return buf;
+}
+
+export function parseManifest(bytes: ArrayBuffer, label = 'candidate'): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new ModelLoadError(label, 'manifest.json is not valid JSON');
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) throw new ModelLoadError(label, `manifest.json does not match the schema: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+  const m = parsed.data;
+  if (!(SUPPORTED_FORMAT_VERSIONS as readonly number[]).includes(m.formatVersion)) {
+    throw new ModelLoadError(m.version, `unsupported format version ${m.formatVersion} (this Worker reads ${SUPPORTED_FORMAT_VERSIONS.join(', ')})`);
+  }
+  return m;
+}
+
+/**
+ * How a version is scored in this Worker: in int8 by the WebAssembly kernel from `int8MinItems`
+ * items on (or when the artifact has no float32 factors), otherwise in float32 by the ONNX graph;
+ * null when neither can score it. The one place this choice is made (loading and the registry's
+ * memory estimate both ask here).
+ */
+export function scoringKind(manifest: Manifest, int8MinItems: number): Scorer['kind'] | null {
+  const hasFloat32 = FILES.itemFactors in manifest.files && FILES.scorer in manifest.files;
+  if (int8Supported(manifest.dims) && (manifest.itemCount >= int8MinItems || !hasFloat32)) return 'int8-wasm';
+  return hasFloat32 ? 'onnx-float32' : null;
+}
+
+/**
+ * Loads and checks a model: sizes and digests of every file it reads, shapes against the manifest,
+ * finite factors, and a probe vector that the scorer must rank like the factors say.
+ */
+export async function loadServingModel(source: ArtifactSource, manifest: Manifest, options: LoadOptions): Promise<ServingModel> {
+  const v = manifest.version;
+  const { dims, itemCount } = manifest;
+  let ids: ItemIds;
+  try {
+    ids = new ItemIds(new Uint8Array(await fetchChecked(source, manifest, FILES.itemIds)), itemCount);
+  } catch (err) {
+    if (err instanceof ModelLoadError) throw err;
+    throw new ModelLoadError(v, err instanceof Error ? err.message : String(err));
+  }
+  let popular: Popular;
+  try {
+    popular = popularSchema.parse(JSON.parse(new TextDecoder().decode(await fetchChecked(source, manifest, FILES.popular))));
+  } catch (err) {
+    if (err instanceof ModelLoadError) throw err;
+    throw new ModelLoadError(v, 'catalog/popular.json is malformed');
+  }
+  if (popular.items.length === 0 || popular.titles.length !== popular.items.length || popular.counts.length !== popular.items.length || popular.items.some((i) => i >= itemCount)) {
+    throw new ModelLoadError(v, 'catalog/popular.json does not describe items of this model');
+  }
+
+  const gramBytes = await fetchChecked(source, manifest, FILES.gram);
+  if (gramBytes.byteLength !== dims * dims * 8) throw new ModelLoadError(v, `Gram matrix is not ${dims}×${dims} float64`);
+  const gram = new Float64Array(gramBytes);
+  for (const x of gram) if (!Number.isFinite(x)) throw new ModelLoadError(v, 'Gram matrix contains a non-finite value');
+  const weightBytes = await fetchChecked(source, manifest, FILES.itemWeights);
+  if (weightBytes.byteLength !== itemCount * 4) throw new ModelLoadError(v, `item weights are not ${itemCount} float32`);
+  const itemWeights = new Float32Array(weightBytes);
+  for (const x of itemWeights) if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, 'item weights must be finite and non-negative');
+
+  const kind = scoringKind(manifest, options.int8MinItems);
+  if (!kind) throw new ModelLoadError(v, `the artifact has no float32 factors and the int8 kernel cannot score ${dims} dims`);
+  // each scorer is probed once, by the path that builds it
+  const scorer = kind === 'int8-wasm' ? await int8Scorer(source, manifest, options, popular.items[0]) : await ortScorer(source, manifest);
+  const catalog = new Catalog(ids, popular, (n) => fetchChecked(source, manifest, FILES.catalogPart(n)));
+  return new ServingModel(manifest, source, catalog, gram, itemWeights, scorer);
+}
+
+async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<OrtScorer> {
+  const { version: v, dims, itemCount } = manifest;
+  const factorBytes = await fetchChecked(source, manifest, FILES.itemFactors);
+  if (factorBytes.byteLength !== itemCount * dims * 4) throw new ModelLoadError(v, `item factors are not ${itemCount}×${dims} float32`);
+  const itemFactors = new Float32Array(factorBytes);
+  for (let k = 0; k < itemFactors.length; k++) {
+    if (!Number.isFinite(itemFactors[k])) throw new ModelLoadError(v, `item factors contain a non-finite value at item ${Math.floor(k / dims)}`);
+  }
+  const graph = new Uint8Array(await fetchChecked(source, manifest, FILES.scorer));
+  let scorer: OrtScorer;
+  try {
+    scorer = await OrtScorer.create(graph, itemFactors, itemCount, dims);
+  } catch (err) {
+    throw new ModelLoadError(v, `scorer.onnx does not load in onnxruntime: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  // The graph itself must rank like the plain TypeScript scorer over the same factors.
+  const probe = itemFactors.slice(0, dims);
+  const k = Math.min(5, itemCount);
+  const want = topK(scoreAll(itemFactors, itemCount, dims, probe), k);
+  const got = await scorer.topK(probe, k).catch(() => []);
+  const agree = got.length === k && want.every((w, j) => Math.abs(w.score - got[j].score) <= 1e-4 * Math.max(1, Math.abs(w.score)));
+  if (!agree) throw new ModelLoadError(v, 'scorer.onnx disagrees with the item factors on a probe vector');
+  return scorer;
+}
+
+/**
+ * Streams the int8 factor parts into the kernel's memory one at a time (peak: one part), then
+ * probes with `probeItem`'s own row: the kernel's top scores must be the dot products of the
+ * rows it returns, and none may beat its best.
+ */
+async function int8Scorer(source: ArtifactSource, manifest: Manifest, options: LoadOptions, probeItem: number): Promise<Int8Scorer> {
+  const { version: v, dims, itemCount } = manifest;
+  const index = await options.createInt8Index(itemCount, dims);
+  for (let n = 0; n < factorParts(itemCount); n++) {
+    const first = n * FACTOR_PART_ROWS;
+    const rows = Math.min(FACTOR_PART_ROWS, itemCount - first);
+    const buf = await fetchChecked(source, manifest, FILES.factorPart(n));
+    if (buf.byteLength !== rows * (dims + 4)) throw new ModelLoadError(v, `${FILES.factorPart(n)} is not ${rows} int8 rows of ${dims} dims with their scales`);
+    const scales = new Float32Array(buf.slice(rows * dims));
+    for (const x of scales) if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, `${FILES.factorPart(n)} has a scale that is not finite and non-negative`);
+    index.setRows(first, new Int8Array(buf, 0, rows * dims), scales);
+  }
+  const probe = index.row(probeItem);
+  const k = Math.min(5, itemCount);
+  const got = index.topK(probe, k);
+  const dots = index.dots(probe, [...got.map((s) => s.index), probeItem]);
+  const close = (a: number, b: number) => Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
+  if (got.length !== k || !got.every((s, j) => close(s.score, dots[j])) || got[0].score < dots[k] - 1e-3 * Math.max(1, Math.abs(dots[k]))) {
+    throw new ModelLoadError(v, 'the int8 kernel disagrees with the item factors on a probe vector');
+  }
+  return new Int8Scorer(index);
+}

@@ -1,0 +1,199 @@
+/**
+ * Which model serves a request, per isolate.
+ *
+ * The active version is a small JSON pointer in KV (`model:active`), written last by a refresh.
+ * Isolates cache it for ACTIVE_POINTER_TTL_SECONDS, so every location notices a switch within
+ * that bound; a version is loaded once per isolate. Two versions may stay loaded (a switch, or a
+ * previous version serving users only it knows) while together they hold at most
+ * MODEL_MEMORY_BUDGET_BYTES; a 1M-item catalogue takes ~92 MB of the isolate's 128 MB, so a big
+ * version is kept alone (requests still running on an evicted one keep it alive until they end). Each request takes one ServingModel and uses only it, which is what
+ * guarantees that user vectors and item factors of different versions never meet.
+ * Without a pointer the bundled default model serves (unless SERVE_BUNDLED_MODEL = "false").
+ */
+import type { Manifest } from '@edge-recs/core/manifest';
+import type { Config } from '../config';
+import { AppError } from '../errors';
+import { createInt8Index } from '../inference/int8-module';
+import { R2 } from '../storage/keys';
+import { type ActivePointer, readActivePointer } from '../storage/refresh-state';
+import { PromiseLru } from './lru';
+import { type ArtifactSource, type LoadOptions, loadServingModel, parseManifest, type ServingModel, scoringKind } from './model';
+
+/** How this Worker loads model versions (the config's int8 threshold, the bundled kernel). */
+export function loadOptions(config: Pick<Config, 'int8ScoringMinItems'>): LoadOptions {
+  return { int8MinItems: config.int8ScoringMinItems, createInt8Index };
+}
+
+export type { ActivePointer };
+
+export function r2Source(bucket: R2Bucket, version: string): ArtifactSource {
+  return {
+    kind: 'r2',
+    async get(file) {
+      const obj = await bucket.get(R2.modelFile(version, file));
+      return obj ? obj.arrayBuffer() : null;
+    },
+  };
+}
+
+export interface RegistryDeps {
+  kv: KVNamespace;
+  bucket: R2Bucket;
+  config: Config;
+  bundled: () => Promise<ArtifactSource>;
+}
+
+const MAX_LOADED = 2;
+/** What the loaded versions of one isolate may hold together (model data, see ServingModel.memoryBytes). */
+export const MODEL_MEMORY_BUDGET_BYTES = 64 * 2 ** 20;
+
+/** Bytes a version will hold once loaded, from its manifest alone. */
+export function estimateModelBytes(manifest: Manifest, options: Pick<LoadOptions, 'int8MinItems'>): number {
+  const { itemCount: n, dims } = manifest;
+  const factors = scoringKind(manifest, options.int8MinItems) === 'int8-wasm' ? n * (dims + 8) : 2 * n * dims * 4;
+  // ids as bytes (~16 each) with offsets and hash index, item weights, Gram matrix
+  return factors + n * 32 + dims * dims * 8;
+}
+
+export class ModelRegistry {
+  private loaded = new PromiseLru<string, ServingModel>(MAX_LOADED);
+  private readonly sizes = new Map<string, number>();
+  private readonly estimates = new Map<string, number>();
+
+  constructor(private readonly budgetBytes = MODEL_MEMORY_BUDGET_BYTES) {}
+  private pointer: { value: ActivePointer | null; fetchedAt: number } | undefined;
+
+  /** Drops the cached pointer (after this isolate itself switched versions). */
+  invalidatePointer(): void {
+    this.pointer = undefined;
+  }
+
+  async activePointer(deps: RegistryDeps): Promise<ActivePointer | null> {
+    const ttlMs = deps.config.activePointerTtlSeconds * 1000;
+    const now = Date.now();
+    if (!this.pointer || now - this.pointer.fetchedAt >= ttlMs) {
+      const value = await readActivePointer(deps.kv);
+      this.pointer = { value, fetchedAt: now };
+    }
+    return this.pointer.value;
+  }
+
+  /** The model that serves now. Throws AppError `no_model` when there is none. */
+  async active(deps: RegistryDeps): Promise<ServingModel> {
+    this.options = loadOptions(deps.config);
+    const pointer = await this.activePointer(deps);
+    if (pointer) {
+      try {
+        return await this.load(pointer.version, () => r2Source(deps.bucket, pointer.version));
+      } catch (err) {
+        // The pointer only ever names verified versions, so this is storage trouble (an object
+        // deleted by hand, R2 unavailable). Serve the bundled model rather than fail.
+        console.error(`active model ${pointer.version} failed to load: ${err instanceof Error ? err.message : String(err)}`);
+        if (!deps.config.serveBundledModel) throw new AppError('no_model', `The active model ${pointer.version} cannot be loaded right now; retry shortly.`);
+      }
+    }
+    if (deps.config.serveBundledModel) {
+      const source = await deps.bundled();
+      return this.load('bundled', async () => source);
+    }
+    throw new AppError(
+      'no_model',
+      'No model is active yet. Train one (npm run train), publish it to the origin (npm run publish) and trigger a refresh (POST /admin/refresh, or wait for the cron).',
+    );
+  }
+
+  /** Loads (once per isolate) the model at `key`; a failed load is not cached. */
+  load(key: string, source: () => ArtifactSource | Promise<ArtifactSource>): Promise<ServingModel> {
+    return this.loaded.get(key, async () => {
+      const src = await source();
+      const manifestBytes = await src.get('manifest.json');
+      if (!manifestBytes) throw new Error(`manifest.json of ${key} is missing`);
+      const model = await loadServingModel(src, parseManifest(manifestBytes, key), this.options);
+      this.keepWithinBudget(key, model.memoryBytes);
+      return model;
+    });
+  }
+
+  /** Evicts older versions, least recently used first, while the loaded ones exceed the budget. */
+  private keepWithinBudget(newest: string, bytes: number): void {
+    this.sizes.set(newest, bytes);
+    const keys = this.loaded.keys();
+    for (const k of [...this.sizes.keys()]) if (!keys.includes(k)) this.sizes.delete(k);
+    let total = keys.reduce((s, k) => s + (this.sizes.get(k) ?? 0), 0);
+    for (const k of keys) {
+      if (total <= this.budgetBytes) break;
+      if (k === newest) continue;
+      total -= this.sizes.get(k) ?? 0;
+      this.loaded.delete(k);
+      this.sizes.delete(k);
+    }
+  }
+
+  /**
+   * Whether `version` can be loaded beside `active` within the budget, judged from its manifest
+   * before loading it (a previous version that serves the users only it knows).
+   */
+  async fitsBeside(active: ServingModel, version: string, deps: RegistryDeps): Promise<boolean> {
+    let estimate = this.estimates.get(version);
+    if (estimate === undefined) {
+      const obj = await deps.bucket.get(R2.modelFile(version, 'manifest.json'));
+      if (!obj) return false;
+      estimate = estimateModelBytes(parseManifest(await obj.arrayBuffer(), version), loadOptions(deps.config));
+      this.estimates.set(version, estimate);
+    }
+    return active.memoryBytes + estimate <= this.budgetBytes;
+  }
+
+  /** Set from the config on each use; loads in flight keep the options they started with. */
+  private options: LoadOptions = { int8MinItems: 50_000, createInt8Index };
+
+  /**
+   * A refresh is about to load a candidate in this isolate: forget the loaded versions if the
+   * candidate would not fit beside them (they reload on the next request that needs them).
+   */
+  makeRoomFor(manifest: Manifest, config: Pick<Config, 'int8ScoringMinItems'>): void {
+    const loaded = [...this.sizes.values()].reduce((s, b) => s + b, 0);
+    if (loaded + estimateModelBytes(manifest, loadOptions(config)) <= this.budgetBytes) return;
+    this.loaded.clear();
+    this.sizes.clear();
+  }
+
+  /** Serves an already loaded and verified version without loading it again. */
+  adopt(version: string, model: ServingModel): void {
+    this.loaded.get(version, async () => model);
+    this.keepWithinBudget(version, model.memoryBytes);
+  }
+}
+
+/**
+ * The registry as services see it: bound to one environment's storage and configuration, so a
+ * service takes it as a plain dependency (and a test can hand it its own registry).
+ */
+export interface Models {
+  /** the model that serves now (AppError `no_model` when there is none) */
+  active(): Promise<ServingModel>;
+  /** the active-model pointer, cached for ACTIVE_POINTER_TTL_SECONDS */
+  pointer(): Promise<ActivePointer | null>;
+  /** a kept previous version, loaded unless it would not fit beside `active` (then null) */
+  previous(version: string, active: ServingModel): Promise<ServingModel | null>;
+  /** a refresh is about to load a candidate: make room for it if it would not fit */
+  makeRoomFor(manifest: Manifest): void;
+  /** a refresh verified and activated `model`: serve it without loading it again */
+  adopt(version: string, model: ServingModel): void;
+  /** this isolate just switched versions: read the pointer again on the next request */
+  invalidatePointer(): void;
+}
+
+export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Models {
+  return {
+    active: () => registry.active(deps),
+    pointer: () => registry.activePointer(deps),
+    previous: async (version, active) => ((await registry.fitsBeside(active, version, deps)) ? registry.load(version, () => r2Source(deps.bucket, version)) : null),
+    makeRoomFor: (manifest) => registry.makeRoomFor(manifest, deps.config),
+    adopt: (version, model) => registry.adopt(version, model),
+    invalidatePointer: () => registry.invalidatePointer(),
+  };
+}
+
+/** One registry per isolate. */
+export const registry = new ModelRegistry();

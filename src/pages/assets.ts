@@ -1,0 +1,41 @@
+/**
+ * Static assets of the pages: their stylesheets, and their scripts — typed TypeScript under
+ * src/pages/client/, bundled by the build step (scripts/build.mjs) into string modules. Served
+ * from the Worker under /assets/, so the pages need no CDN and run under a strict CSP.
+ */
+import { Hono } from 'hono';
+import demoScript from '../../build/demo.client';
+import type { AppEnv } from '../context';
+
+export const DEMO_CSS = `:root{--fg:#1d2330;--muted:#5b6475;--line:#dde1e8;--accent:#0b6e4f;--bg:#f7f8fa}
+*{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;color:var(--fg);background:var(--bg)}
+header{background:#fff;border-bottom:1px solid var(--line);padding:.8rem 1.2rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:baseline}
+header h1{font-size:1.2rem;margin:0}#model-info{color:var(--muted);font-size:.85rem}
+main{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem;padding:1rem 1.2rem}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:.8rem 1rem}
+h2{font-size:1rem;margin:.2rem 0 .6rem}label{display:block;font-weight:600;margin-bottom:.25rem}
+input[type=search],input[type=text],input[type=password]{width:100%;padding:.45rem .55rem;border:1px solid #b9c0cc;border-radius:6px;font:inherit}
+ol,ul{padding-left:1.3rem;margin:.3rem 0}li{margin:.25rem 0}
+button{font:inherit;font-size:.8rem;padding:.15rem .5rem;margin-left:.3rem;border:1px solid #b9c0cc;border-radius:5px;background:#fff;cursor:pointer}
+button:hover,button:focus{border-color:var(--accent)}.score{color:var(--muted);font-variant-numeric:tabular-nums;font-size:.8rem}
+.tag{display:inline-block;font-size:.75rem;padding:0 .4rem;border-radius:4px;background:#e6f2ee;color:var(--accent)}
+.muted{color:var(--muted)}.error{color:#a11}`;
+
+/** Content-Security-Policy of every page: only this origin's scripts, styles and API. */
+export const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+const ASSETS: Record<string, { type: string; body: string }> = {
+  'demo.js': { type: 'text/javascript; charset=utf-8', body: demoScript },
+  'demo.css': { type: 'text/css; charset=utf-8', body: DEMO_CSS },
+};
+
+export const assets = new Hono<AppEnv>();
+
+assets.get('/assets/:name', (c) => {
+  const asset = ASSETS[c.req.param('name')];
+  if (!asset) return c.notFound();
+  c.header('content-type', asset.type);
+  c.header('cache-control', 'public, max-age=300');
+  c.header('x-content-type-options', 'nosniff');
+  return c.body(asset.body);
+});

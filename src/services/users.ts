@@ -1,0 +1,100 @@
+/**
+ * The user side of a request: which model version and user vector serve a user, and turning an
+ * edge history into an embedding for a model version (the ALS fold-in, the same user step the
+ * trainer solves).
+ */
+import type { Models } from '../models/registry';
+import type { ServingModel } from '../models/model';
+import type { HistorySnapshot, HistoryStore } from '../storage/history';
+import type { UserIdentity } from '../storage/identity';
+import { KV } from '../storage/keys';
+import { cacheShardRecord, encodeUserRecord, readMarkers, readUserRecord, recentUsers, type UserRecord, type UserStore } from '../storage/user-records';
+
+export type { UserRecord };
+
+export interface UserDeps {
+  models: Models;
+  store: UserStore;
+  history: HistoryStore;
+}
+
+/** The id a model's user shards are keyed by. */
+export function shardId(model: ServingModel, user: UserIdentity): string {
+  return model.manifest.userIds === 'hmac-sha256' ? user.key : user.id;
+}
+
+/** The fold-in of a history under a model; items the model does not know are ignored. */
+export function recordFromHistory(model: ServingModel, history: HistorySnapshot): UserRecord | null {
+  const items: number[] = [];
+  const strengths: number[] = [];
+  for (const h of history.items) {
+    const index = model.ids.indexOf(h.itemId);
+    if (index === undefined || !(h.strength > 0)) continue;
+    items.push(index);
+    strengths.push(h.strength);
+  }
+  if (items.length === 0) return null;
+  const vector = model.foldIn(items.map((index, j) => ({ index, strength: strengths[j] })));
+  return { vector, items: Uint32Array.from(items), strengths: Float32Array.from(strengths) };
+}
+
+/** Folds the history in and stores it (revision-ordered) as the user's embedding for the model. */
+export async function embedHistory(model: ServingModel, who: UserIdentity, history: HistorySnapshot, store: HistoryStore): Promise<UserRecord | null> {
+  const rec = recordFromHistory(model, history);
+  if (rec) {
+    // this isolate serves the new vector at once, whatever KV still holds
+    recentUsers.set(model.version, who.key, rec, history.revision);
+    await store.storeEmbedding(who.key, KV.embedding(model.version, who.key), history.revision, encodeUserRecord(rec));
+  }
+  return rec;
+}
+
+/** The user's trained record from a model's shards (cached into KV after the response), or null. */
+async function shardRecord(store: UserStore, model: ServingModel, who: UserIdentity): Promise<UserRecord | null> {
+  const hit = await model.shardUser(shardId(model, who));
+  if (hit) cacheShardRecord(store, model.version, who.key, hit);
+  return hit;
+}
+
+/**
+ * The model and user vector to serve a user with:
+ * 1. their embedding for the active version (cached here, or in KV: written at their last event);
+ * 2. their edge history folded in under the active version (after a model switch: newer than any
+ *    training snapshot, since it was seeded with the training history);
+ * 3. their trained vector from the active artifact's shards;
+ * 4. a kept previous version that knows them, in that version's own space;
+ * otherwise null (popular fallback). Forgotten users stop at 1–2, which they no longer have.
+ */
+export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ model: ServingModel; user: UserRecord | null }> {
+  const model = await deps.models.active();
+  const cached = await readUserRecord(deps.store, model, who.key);
+  if (cached) return { model, user: cached };
+  // a first-time visitor needs both markers
+  const { hasHistory, forgottenAt } = await readMarkers(deps.store.kv, who.key);
+  if (hasHistory) {
+    const history = await deps.history.get(who.key);
+    if (history) {
+      const rec = recordFromHistory(model, history);
+      if (rec) {
+        deps.store.defer(embedHistory(model, who, history, deps.history).catch(() => undefined));
+        return { model, user: rec };
+      }
+    }
+  }
+  if (forgottenAt !== null) return { model, user: null };
+  const trained = await shardRecord(deps.store, model, who);
+  if (trained || model.source.kind === 'bundled') return { model, user: trained };
+  const pointer = await deps.models.pointer();
+  for (const version of pointer?.previous ?? []) {
+    try {
+      // a big catalogue is not loaded beside another: its users get the popular fallback instead
+      const prev = await deps.models.previous(version, model);
+      if (!prev) continue;
+      const found = (await readUserRecord(deps.store, prev, who.key)) ?? (await shardRecord(deps.store, prev, who));
+      if (found) return { model: prev, user: found };
+    } catch {
+      // garbage-collected or unreadable: try the next one, then fall back
+    }
+  }
+  return { model, user: null };
+}

@@ -1,0 +1,145 @@
+/**
+ * Per-user interaction history in a Durable Object — the serialisation point that makes racing
+ * events for one user safe.
+ *
+ * Why a Durable Object: KV is last-write-wins and eventually consistent, so two events for the
+ * same user handled at once (two tabs, two locations) would each read the old history and one
+ * write would drop the other's event. A Durable Object per user (named by the user's keyed hash)
+ * runs one request at a time with strongly consistent storage, so every append sees the previous
+ * one. It also orders the writes of the user's embedding to KV by history revision, so the KV
+ * value always ends at the newest history even when the fold-ins finish out of order.
+ * Cost: one Durable Object request per event batch and user (billed per request and GB-s), and
+ * the first request of a user pays the round trip to wherever the object lives; reads of
+ * recommendations do not touch it unless the user's embedding for the active model is missing.
+ */
+import { DurableObject } from 'cloudflare:workers';
+
+export interface HistoryEntry {
+  itemId: string;
+  /** accumulated interaction strength */
+  strength: number;
+  /** last interaction, ms since epoch */
+  lastAt: number;
+}
+
+export interface HistorySnapshot {
+  /** increases with every change */
+  revision: number;
+  items: HistoryEntry[];
+}
+
+export interface IncomingEvent {
+  itemId: string;
+  strength: number;
+  at: number;
+}
+
+/** Most distinct items kept per user; the least recently touched go first. */
+export const MAX_HISTORY_ITEMS = 500;
+
+interface Stored {
+  revision: number;
+  items: Record<string, { s: number; t: number }>;
+  seeded: boolean;
+}
+
+export class UserHistory extends DurableObject<Env> {
+  private async load(): Promise<Stored> {
+    return (await this.ctx.storage.get<Stored>('h')) ?? { revision: 0, items: {}, seeded: false };
+  }
+
+  private snapshot(h: Stored): HistorySnapshot {
+    return {
+      revision: h.revision,
+      items: Object.entries(h.items).map(([itemId, v]) => ({ itemId, strength: v.s, lastAt: v.t })),
+    };
+  }
+
+  /**
+   * Appends events (de-duplicated by item, strengths accumulated). `seed` is the user's training
+   * history, merged once so a known customer's first event adds to what the model knew.
+   */
+  async append(events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<HistorySnapshot> {
+    const h = await this.load();
+    if (!h.seeded && seed) for (const s of seed) h.items[s.itemId] = { s: (h.items[s.itemId]?.s ?? 0) + s.strength, t: 0 };
+    h.seeded = true;
+    for (const e of events) {
+      const cur = h.items[e.itemId];
+      h.items[e.itemId] = { s: (cur?.s ?? 0) + e.strength, t: Math.max(cur?.t ?? 0, e.at) };
+    }
+    const ids = Object.keys(h.items);
+    if (ids.length > MAX_HISTORY_ITEMS) {
+      ids.sort((a, b) => h.items[a].t - h.items[b].t);
+      for (const id of ids.slice(0, ids.length - MAX_HISTORY_ITEMS)) delete h.items[id];
+    }
+    h.revision++;
+    await this.ctx.storage.put('h', h);
+    return this.snapshot(h);
+  }
+
+  async history(): Promise<HistorySnapshot | null> {
+    const h = await this.ctx.storage.get<Stored>('h');
+    return h ? this.snapshot(h) : null;
+  }
+
+  /** newest embedding per KV key not yet written, and the single writer draining them */
+  private pending = new Map<string, { revision: number; value: ArrayBuffer; ttl: number }>();
+  private writing: Promise<void> | null = null;
+
+  /**
+   * Writes the user's embedding for a model version to KV unless a newer revision already did.
+   * A Durable Object does not hold other requests while it waits on KV, so two calls could
+   * otherwise overlap and the older value land last; instead the newest pending value per key is
+   * written by one writer, in order, and callers return once it is written. Returns whether this
+   * revision was newer than anything written or queued.
+   */
+  async storeEmbedding(key: string, revision: number, value: ArrayBuffer, ttlSeconds: number): Promise<boolean> {
+    const written = (await this.ctx.storage.get<number>(`w:${key}`)) ?? -1;
+    const queued = this.pending.get(key)?.revision ?? -1;
+    if (revision <= written || revision <= queued) return false;
+    this.pending.set(key, { revision, value, ttl: ttlSeconds });
+    while (this.pending.size) {
+      this.writing ??= this.flush().finally(() => {
+        this.writing = null;
+      });
+      await this.writing;
+    }
+    return true;
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.size) {
+      const [key, next] = this.pending.entries().next().value!;
+      this.pending.delete(key);
+      await this.env.RECS_KV.put(key, next.value, { expirationTtl: next.ttl });
+      await this.ctx.storage.put(`w:${key}`, next.revision);
+    }
+  }
+
+  /** Erases everything this object holds. */
+  async forget(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+  }
+}
+
+/** The user histories as services use them: one Durable Object per user key. */
+export interface HistoryStore {
+  get(userKey: string): Promise<HistorySnapshot | null>;
+  /** appends events (and, on the first ever append, the user's training history as `seed`) */
+  append(userKey: string, events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<HistorySnapshot>;
+  /** KV write of an embedding, ordered by history revision inside the user's object */
+  storeEmbedding(userKey: string, kvKey: string, revision: number, value: ArrayBuffer): Promise<void>;
+  forget(userKey: string): Promise<void>;
+}
+
+export function historyStore(ns: DurableObjectNamespace<UserHistory>, embeddingTtlSeconds: number): HistoryStore {
+  const stub = (userKey: string) => ns.get(ns.idFromName(userKey));
+  return {
+    get: (userKey) => stub(userKey).history(),
+    append: (userKey, events, seed) => stub(userKey).append(events, seed),
+    storeEmbedding: async (userKey, kvKey, revision, value) => {
+      await stub(userKey).storeEmbedding(kvKey, revision, value, embeddingTtlSeconds);
+    },
+    forget: (userKey) => stub(userKey).forget(),
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Every storage key this Worker reads or writes, in one place.
+ *
+ * KV (RECS_KV):
+ *   model:active              the active-model pointer (the one switching write of a refresh)
+ *   model:last-refresh        outcome of the latest refresh run (GET /v1/model, /admin)
+ *   model:staging             cursor of a refresh that stages over several runs
+ *   model:rejected:<version>  a verdict about a version's signed content (not retried)
+ *   origin:etag:<key>         ETag and body of the origin's last conditional GET
+ *   emb:<version>:<user key>  a user's embedding record for one model version
+ *   forgotten:<user key>      the user asked to be forgotten (value: when, ms)
+ *   hist:<user key>           the user has an edge history in their Durable Object
+ * R2 (MODELS):
+ *   models/<version>/<file>, models/latest.json   published artifacts (see core/manifest.ts)
+ *   events/pending/<window>/<batch>.csv           accepted events awaiting compaction
+ *   events/export/<window>.csv                    compacted exports the trainer reads
+ * User keys are keyed hashes of user ids (storage/identity.ts), never raw ids.
+ */
+export { LATEST_KEY, ORIGIN_PREFIX } from '@edge-recs/core/manifest';
+
+export const KV = {
+  activeModel: 'model:active',
+  lastRefresh: 'model:last-refresh',
+  staging: 'model:staging',
+  rejected: (version: string) => `model:rejected:${version}`,
+  originEtag: (key: string) => `origin:etag:${key}`,
+  embedding: (version: string, userKey: string) => `emb:${version}:${userKey}`,
+  forgotten: (userKey: string) => `forgotten:${userKey}`,
+  historyMarker: (userKey: string) => `hist:${userKey}`,
+} as const;
+
+export const R2 = {
+  modelFile: (version: string, file: string) => `models/${version}/${file}`,
+  modelPrefix: (version: string) => `models/${version}/`,
+  pendingEvents: 'events/pending/',
+  pendingWindow: (window: string) => `events/pending/${window}/`,
+  exports: 'events/export/',
+  exportFile: (window: string) => `events/export/${window}.csv`,
+} as const;

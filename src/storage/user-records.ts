@@ -1,0 +1,126 @@
+/**
+ * User records in Workers KV, and this isolate's short-lived cache of them.
+ *
+ * `emb:<model version>:<user key>` (storage/keys.ts) → a compact little-endian binary record:
+ *   u32 dims | u32 n | f32[dims] vector | u32[n] item indices | f32[n] strengths
+ * The version in the key is what keeps a vector from ever meeting another version's item
+ * factors. Records are filled from the artifact's user shards on first use (write-through) or
+ * written at a user's events, so KV is the per-user store at the edge and the shard files are
+ * only the cold source.
+ */
+import { KV } from './keys';
+
+export interface UserRecord {
+  vector: Float32Array;
+  /** item indices of this model version the user interacted with */
+  items: Uint32Array;
+  strengths: Float32Array;
+}
+
+export function encodeUserRecord(r: UserRecord): ArrayBuffer {
+  const dims = r.vector.length;
+  const n = r.items.length;
+  const buf = new ArrayBuffer(8 + dims * 4 + n * 8);
+  const dv = new DataView(buf);
+  dv.setUint32(0, dims, true);
+  dv.setUint32(4, n, true);
+  new Float32Array(buf, 8, dims).set(r.vector);
+  new Uint32Array(buf, 8 + dims * 4, n).set(r.items);
+  new Float32Array(buf, 8 + dims * 4 + n * 4, n).set(r.strengths);
+  return buf;
+}
+
+/** The record in `buf` if it is one of `dims` dimensions over items below `itemCount`, else null. */
+export function decodeUserRecord(buf: ArrayBuffer, dims: number, itemCount: number): UserRecord | null {
+  if (buf.byteLength < 8) return null;
+  const dv = new DataView(buf);
+  const n = dv.getUint32(4, true);
+  if (dv.getUint32(0, true) !== dims || buf.byteLength !== 8 + dims * 4 + n * 8) return null;
+  const rec = {
+    vector: new Float32Array(buf, 8, dims),
+    items: new Uint32Array(buf, 8 + dims * 4, n),
+    strengths: new Float32Array(buf, 8 + dims * 4 + n * 4, n),
+  };
+  return rec.items.every((i) => i < itemCount) ? rec : null;
+}
+
+/**
+ * Records this isolate read or wrote in the last few seconds, so a shopper's next page skips the
+ * KV read (a hot KV read still costs a round trip and a billed operation). Bounded to
+ * RecentUsers.MAX entries (a few MB at most). This isolate's own writes — events, shard fills,
+ * deletes — replace or drop the entry at once; writes by other isolates show after at most
+ * USER_CACHE_SECONDS, well inside KV's own propagation time across locations (60 s).
+ */
+export class RecentUsers {
+  static readonly MAX = 2000;
+  private readonly entries = new Map<string, { version: string; at: number; rec: UserRecord; revision?: number }>();
+
+  get(version: string, userKey: string, maxAgeSeconds: number): UserRecord | null {
+    const e = this.entries.get(userKey);
+    if (!e || e.version !== version || Date.now() - e.at > maxAgeSeconds * 1000) return null;
+    return e.rec;
+  }
+
+  /** `revision`: the history revision an event-made record folds in; an older one never replaces a newer */
+  set(version: string, userKey: string, rec: UserRecord, revision?: number): void {
+    const old = this.entries.get(userKey);
+    if (old && old.version === version && revision !== undefined && old.revision !== undefined && old.revision > revision) return;
+    this.entries.delete(userKey);
+    this.entries.set(userKey, { version, at: Date.now(), rec, revision });
+    if (this.entries.size > RecentUsers.MAX) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  forget(userKey: string): void {
+    this.entries.delete(userKey);
+  }
+}
+
+/** One per isolate. */
+export const recentUsers = new RecentUsers();
+
+export interface UserStore {
+  kv: KVNamespace;
+  ttlSeconds: number;
+  /** how long this isolate may reuse a record it read or wrote (USER_CACHE_SECONDS; 0 = never) */
+  cacheSeconds: number;
+  /** schedules work after the response (ctx.waitUntil) */
+  defer: (p: Promise<unknown>) => void;
+}
+
+/** The user's record for a model version as cached here or stored in KV (a valid one), or null. */
+export async function readUserRecord(store: UserStore, model: { version: string; dims: number; itemCount: number }, userKey: string): Promise<UserRecord | null> {
+  const recent = store.cacheSeconds > 0 ? recentUsers.get(model.version, userKey, store.cacheSeconds) : null;
+  if (recent) return recent;
+  const value = await store.kv.get(KV.embedding(model.version, userKey), 'arrayBuffer');
+  const rec = value ? decodeUserRecord(value, model.dims, model.itemCount) : null;
+  if (rec && store.cacheSeconds > 0) recentUsers.set(model.version, userKey, rec);
+  return rec;
+}
+
+/** Caches a record read from the artifact's shards: here at once, in KV after the response. */
+export function cacheShardRecord(store: UserStore, version: string, userKey: string, rec: UserRecord): void {
+  store.defer(store.kv.put(KV.embedding(version, userKey), encodeUserRecord(rec), { expirationTtl: store.ttlSeconds }).catch(() => undefined));
+  if (store.cacheSeconds > 0) recentUsers.set(version, userKey, rec);
+}
+
+export interface UserMarkers {
+  /** the user has an edge history (events), so a missing embedding can be folded in */
+  hasHistory: boolean;
+  /**
+   * the user asked to be forgotten: the artifact's shards (signed, immutable) may still hold
+   * their trained vector until a model trained without them is active, so lookups must not fall
+   * back to the shard. Holds only the keyed hash and when (ms).
+   */
+  forgottenAt: number | null;
+}
+
+/** Both markers of a user in one bulk read (one KV operation). */
+export async function readMarkers(kv: KVNamespace, userKey: string): Promise<UserMarkers> {
+  const markers = await kv.get([KV.historyMarker(userKey), KV.forgotten(userKey)], 'text');
+  const forgotten = markers.get(KV.forgotten(userKey));
+  return { hasHistory: markers.get(KV.historyMarker(userKey)) != null, forgottenAt: forgotten == null ? null : Number(forgotten) || 0 };
+}
+
+export async function markHistory(kv: KVNamespace, userKey: string): Promise<void> {
+  await kv.put(KV.historyMarker(userKey), '1');
+}
