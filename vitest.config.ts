@@ -1,17 +1,19 @@
 /**
- * Two test projects:
- * - `worker`: runs inside workerd (vitest-pool-workers) with the real local KV and R2 bindings
- *   from wrangler.toml; only the origin's HTTP would ever be stubbed.
- * - `trainer`: the offline trainer and CLIs, in Node (where they run).
- * - `e2e`: the demo page in headless Chromium against `wrangler dev`.
+ * Three test projects:
+ * - `worker`: runs inside workerd (vitest-pool-workers) with the real local KV, R2 and Durable
+ *   Object bindings from wrangler.toml; only the origin's HTTP would ever be stubbed.
+ * - `node`: the offline trainer and CLIs, in Node (where they run).
+ * The shared package's tests (test/core) run in both, since both runtimes use it.
+ * - `e2e`: the pages in headless Chromium, and the whole loop, against `wrangler dev`.
  * A fresh Ed25519 key pair is generated per run for signing test models; it is never stored.
  * The Worker's build step runs first (wrangler's [build] does the same for `wrangler dev` and
  * deploys), since the worker project imports what it writes to build/.
  */
+
+import { webcrypto } from 'node:crypto';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
-import { webcrypto } from 'node:crypto';
-import { build } from './scripts/build.mjs';
+import { build } from './scripts/build';
 
 await build();
 
@@ -47,10 +49,10 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: 'worker', include: ['test/worker/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+        test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'test/core/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
       },
       {
-        test: { name: 'trainer', include: ['test/trainer/**/*.test.ts'], environment: 'node', testTimeout: 120_000 },
+        test: { name: 'node', include: ['test/trainer/**/*.test.ts', 'test/core/**/*.test.ts'], environment: 'node', testTimeout: 120_000 },
       },
       {
         // the demo page in Chromium against `wrangler dev` (see the file's header)

@@ -4,13 +4,14 @@
  * and the Worker's own int8 WebAssembly SIMD kernel (src/inference/int8.wat), plus the machine's memory read bandwidth, so each variant can be
  * reported against the memory-streaming bound (bytes of the item matrix ÷ bandwidth).
  */
-import onnxProto from 'onnx-proto';
+
 import { quantizeRows } from '@edge-recs/core/int8';
+import { topK } from '@edge-recs/core/topk';
+import onnxProto from 'onnx-proto';
 import { buildScoringGraph } from '../model/onnx';
 import { Rng } from '../model/rng';
-import { topK } from '@edge-recs/core/topk';
+import { buildWasm } from '../scripts/build';
 import { Int8Index } from '../src/inference/int8';
-import { buildWasm } from '../scripts/build.mjs';
 
 export function randomFactors(n: number, dims: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -39,7 +40,10 @@ export function memoryBandwidth(): number {
 /** scores = Y·u over float32 rows, then top-k */
 export function topKFloat32(y: Float32Array, n: number, dims: number, u: Float32Array, k: number, scores: Float32Array) {
   for (let i = 0, o = 0; i < n; i++, o += dims) {
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    let a0 = 0,
+      a1 = 0,
+      a2 = 0,
+      a3 = 0;
     for (let d = 0; d < dims; d += 4) {
       a0 += y[o + d] * u[d];
       a1 += y[o + d + 1] * u[d + 1];
@@ -54,7 +58,10 @@ export function topKFloat32(y: Float32Array, n: number, dims: number, u: Float32
 /** scores = scale_i · (q_i · u) over int8 rows (4× fewer bytes to stream), then top-k */
 export function topKInt8(q: Int8Array, scales: Float32Array, n: number, dims: number, u: Float32Array, k: number, scores: Float32Array) {
   for (let i = 0, o = 0; i < n; i++, o += dims) {
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    let a0 = 0,
+      a1 = 0,
+      a2 = 0,
+      a3 = 0;
     for (let d = 0; d < dims; d += 4) {
       a0 += q[o + d] * u[d];
       a1 += q[o + d + 1] * u[d + 1];
@@ -106,24 +113,42 @@ export function buildInt8Graph(q: Int8Array, scales: Float32Array, n: number, di
   const qT = new Int8Array(n * dims);
   for (let i = 0; i < n; i++) for (let j = 0; j < dims; j++) qT[j * n + i] = q[i * dims + j];
   const vi = (name: string, t: number, shape: (number | string)[]) =>
-    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: t, shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+    onnx.ValueInfoProto.create({
+      name,
+      type: { tensorType: { elemType: t, shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    });
   const T = onnx.TensorProto.DataType;
   const INT = onnx.AttributeProto.AttributeType.INT;
   const graph = onnx.GraphProto.create({
     name: 'ials_scoring_int8',
     initializer: [
       onnx.TensorProto.create({ name: 'item_factors_q', dims: [dims, n], dataType: T.INT8, rawData: new Uint8Array(qT.buffer) }),
-      onnx.TensorProto.create({ name: 'item_scales', dims: [n], dataType: T.FLOAT, rawData: new Uint8Array(scales.buffer, scales.byteOffset, scales.byteLength) }),
+      onnx.TensorProto.create({
+        name: 'item_scales',
+        dims: [n],
+        dataType: T.FLOAT,
+        rawData: new Uint8Array(scales.buffer, scales.byteOffset, scales.byteLength),
+      }),
     ],
     input: [vi('user', T.FLOAT, [1, dims]), vi('k', T.INT64, [1])],
     output: [vi('top_values', T.FLOAT, [1, 'k']), vi('top_indices', T.INT64, [1, 'k'])],
     node: [
       onnx.NodeProto.create({ opType: 'DynamicQuantizeLinear', input: ['user'], output: ['user_q', 'user_scale', 'user_zero'] }),
       onnx.NodeProto.create({ opType: 'MatMulInteger', input: ['user_q', 'item_factors_q', 'user_zero'], output: ['acc'] }),
-      onnx.NodeProto.create({ opType: 'Cast', input: ['acc'], output: ['acc_f'], attribute: [onnx.AttributeProto.create({ name: 'to', type: INT, i: T.FLOAT })] }),
+      onnx.NodeProto.create({
+        opType: 'Cast',
+        input: ['acc'],
+        output: ['acc_f'],
+        attribute: [onnx.AttributeProto.create({ name: 'to', type: INT, i: T.FLOAT })],
+      }),
       onnx.NodeProto.create({ opType: 'Mul', input: ['acc_f', 'item_scales'], output: ['scaled'] }),
       onnx.NodeProto.create({ opType: 'Mul', input: ['scaled', 'user_scale'], output: ['scores'] }),
-      onnx.NodeProto.create({ opType: 'TopK', input: ['scores', 'k'], output: ['top_values', 'top_indices'], attribute: [onnx.AttributeProto.create({ name: 'axis', type: INT, i: -1 })] }),
+      onnx.NodeProto.create({
+        opType: 'TopK',
+        input: ['scores', 'k'],
+        output: ['top_values', 'top_indices'],
+        attribute: [onnx.AttributeProto.create({ name: 'axis', type: INT, i: -1 })],
+      }),
     ],
   });
   return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 7, opsetImport: [{ domain: '', version: 13 }], graph })).finish();
@@ -155,20 +180,46 @@ export async function benchKernels(sizes: number[], dims: number, k: number): Pr
     const scores = new Float32Array(n);
     const { q, scales } = quantizeRows(y, n, dims);
     rows.push({ n, variant: 'TypeScript float32', ms: timeIt(() => topKFloat32(y, n, dims, u, k, scores)), bytes: y.byteLength });
-    rows.push({ n, variant: 'TypeScript int8 (per-row scale)', ms: timeIt(() => topKInt8(q, scales, n, dims, u, k, scores)), bytes: q.byteLength + scales.byteLength });
+    rows.push({
+      n,
+      variant: 'TypeScript int8 (per-row scale)',
+      ms: timeIt(() => topKInt8(q, scales, n, dims, u, k, scores)),
+      bytes: q.byteLength + scales.byteLength,
+    });
     const graph = buildScoringGraph(n, dims, 'bench', 'item_factors.f32');
-    const session = await ort.InferenceSession.create(graph, { externalData: [{ path: 'item_factors.f32', data: new Uint8Array(y.buffer) }] });
+    const session = await ort.InferenceSession.create(graph, {
+      externalData: [{ path: 'item_factors.f32', data: new Uint8Array(y.buffer) }],
+    });
     const mask = new Float32Array(n);
-    const feeds = { user: new ort.Tensor('float32', u, [1, dims]), mask: new ort.Tensor('float32', mask, [1, n]), k: new ort.Tensor('int64', BigInt64Array.from([BigInt(k)]), [1]) };
-    rows.push({ n, variant: 'ORT-web WASM float32 (Gemm+Add+TopK)', ms: await timeItAsync(() => session.run(feeds, ['top_values', 'top_indices'])), bytes: y.byteLength });
+    const feeds = {
+      user: new ort.Tensor('float32', u, [1, dims]),
+      mask: new ort.Tensor('float32', mask, [1, n]),
+      k: new ort.Tensor('int64', BigInt64Array.from([BigInt(k)]), [1]),
+    };
+    rows.push({
+      n,
+      variant: 'ORT-web WASM float32 (Gemm+Add+TopK)',
+      ms: await timeItAsync(() => session.run(feeds, ['top_values', 'top_indices'])),
+      bytes: y.byteLength,
+    });
     await session.release();
     const int8 = await ort.InferenceSession.create(buildInt8Graph(q, scales, n, dims));
     const int8Feeds = { user: feeds.user, k: feeds.k };
-    rows.push({ n, variant: 'ORT-web WASM int8 (MatMulInteger+TopK)', ms: await timeItAsync(() => int8.run(int8Feeds)), bytes: q.byteLength + scales.byteLength });
+    rows.push({
+      n,
+      variant: 'ORT-web WASM int8 (MatMulInteger+TopK)',
+      ms: await timeItAsync(() => int8.run(int8Feeds)),
+      bytes: q.byteLength + scales.byteLength,
+    });
     await int8.release();
     const index = await Int8Index.create(module, n, dims);
     index.setRows(0, q, scales);
-    rows.push({ n, variant: 'own WASM SIMD int8 (fused top-k, src/inference/int8.wat)', ms: timeIt(() => index.topK(u, k)), bytes: q.byteLength + scales.byteLength });
+    rows.push({
+      n,
+      variant: 'own WASM SIMD int8 (fused top-k, src/inference/int8.wat)',
+      ms: timeIt(() => index.topK(u, k)),
+      bytes: q.byteLength + scales.byteLength,
+    });
   }
   return rows;
 }

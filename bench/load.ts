@@ -8,19 +8,20 @@
  * and the same artifact is served by a central Node server with native onnxruntime-node
  * (bench/central-server.ts) under the same load.
  */
-import autocannon from 'autocannon';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LATEST_KEY, ORIGIN_PREFIX } from '@edge-recs/core/manifest';
+import { generateSigningKey } from '@edge-recs/core/signing';
+import autocannon from 'autocannon';
 import { buildArtifact } from '../model/artifact';
 import { writeArtifactDir } from '../model/artifact-fs';
 import { publishArtifact, r2Target } from '../model/publish';
 import { csrFromTriples } from '../model/sparse';
-import { generateSigningKey } from '@edge-recs/core/signing';
-import { LATEST_KEY, ORIGIN_PREFIX } from '@edge-recs/core/manifest';
-import { freePort, startWrangler, stopWrangler } from '../test/e2e/wrangler';
+import { freePort, startWrangler, stopWrangler } from '../scripts/wrangler-dev';
 import { randomFactors } from './kernels';
 import { bundleWorker, startMiniflare } from './miniflare';
 
@@ -37,13 +38,25 @@ async function drive(base: string, seconds: number, label: string, connections =
   const rows: LoadRow[] = [];
   const run = async (endpoint: string, opts: autocannon.Options) => {
     const res = await autocannon({ connections, duration: seconds, ...opts });
-    rows.push({ endpoint: `${label}: ${endpoint}`, requestsPerSecond: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors: res.errors + res.timeouts, non2xx: res.non2xx });
+    rows.push({
+      endpoint: `${label}: ${endpoint}`,
+      requestsPerSecond: res.requests.average,
+      p50: res.latency.p50,
+      p99: res.latency.p99,
+      errors: res.errors + res.timeouts,
+      non2xx: res.non2xx,
+    });
   };
   // 2,000 trained users in rotation, so per-user caches see realistic reuse, not one hot key. The
   // first run includes every user's first visit (the Worker then reads KV, finds the user in the
   // artifact's shard and writes their record to KV); the second is repeat visits only.
   let next = 0;
-  const users = { url: base, requests: [{ method: 'GET' as const, setupRequest: (req: object) => ({ ...req, path: `/v1/users/U${next++ % 2000}/recommendations?k=20` }) }] };
+  const users = {
+    url: base,
+    requests: [
+      { method: 'GET' as const, setupRequest: (req: object) => ({ ...req, path: `/v1/users/U${next++ % 2000}/recommendations?k=20` }) },
+    ],
+  };
   await run('GET /v1/users/{id}/recommendations?k=20 (incl. first visits)', users);
   await run('GET /v1/users/{id}/recommendations?k=20 (repeat visits)', users);
   await run('POST /v1/recommendations (3 items, k=20)', {
@@ -91,8 +104,13 @@ async function stopped(proc: ChildProcess): Promise<void> {
 async function syntheticArtifact(items: number, dims: number, signingKey: string) {
   const users = 2000;
   const itemIds = Array.from({ length: items }, (_, i) => `I${i}`);
-  const r: number[] = [], c: number[] = [];
-  for (let u = 0; u < users; u++) for (let k = 0; k < 10; k++) { r.push(u); c.push((u * 7919 + k * 104729) % items); }
+  const r: number[] = [],
+    c: number[] = [];
+  for (let u = 0; u < users; u++)
+    for (let k = 0; k < 10; k++) {
+      r.push(u);
+      c.push((u * 7919 + k * 104729) % items);
+    }
   const userItems = csrFromTriples(users, items, Int32Array.from(r), Int32Array.from(c), new Float32Array(r.length).fill(1));
   return buildArtifact({
     version: `bench-${items}`,
@@ -116,7 +134,8 @@ async function syntheticArtifact(items: number, dims: number, signingKey: string
 /** Resident and peak resident memory (VmRSS, VmHWM) of the workerd processes wrangler started, MB. */
 async function workerdMemory(wrangler: ChildProcess): Promise<{ rssMb: number; peakMb: number }> {
   const out = execFileSync('ps', ['-o', 'pid=,comm=', '-g', String(wrangler.pid)], { encoding: 'utf8' });
-  let rssMb = 0, peakMb = 0;
+  let rssMb = 0,
+    peakMb = 0;
   for (const line of out.trim().split('\n')) {
     const [pid, comm] = line.trim().split(/\s+/);
     if (comm !== 'workerd') continue;
@@ -156,7 +175,8 @@ async function serveOrigin(dir: string, version: string): Promise<{ url: string;
       return;
     }
     const prefix = `/${ORIGIN_PREFIX}${version}/`;
-    const body = path.startsWith(prefix) && !path.includes('..') ? await readFile(join(dir, path.slice(prefix.length))).catch(() => null) : null;
+    const body =
+      path.startsWith(prefix) && !path.includes('..') ? await readFile(join(dir, path.slice(prefix.length))).catch(() => null) : null;
     res.statusCode = body ? 200 : 404;
     res.end(body ?? 'not found');
   });
@@ -194,7 +214,13 @@ export async function benchLoad(
   }
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const vars = { MODEL_PUBLIC_KEYS: key.publicKeyRaw, ADMIN_TOKEN: 'bench', ACTIVE_POINTER_TTL_SECONDS: '3600', ...(origin ? { ORIGIN_URL: origin.url } : {}), ...opts.vars };
+  const vars = {
+    MODEL_PUBLIC_KEYS: key.publicKeyRaw,
+    ADMIN_TOKEN: 'bench',
+    ACTIVE_POINTER_TTL_SECONDS: '3600',
+    ...(origin ? { ORIGIN_URL: origin.url } : {}),
+    ...opts.vars,
+  };
   const wrangler = await startWrangler(port, state, vars);
   const refreshRuns: LoadResult['refreshRuns'] = [];
   try {
@@ -218,7 +244,8 @@ export async function benchLoad(
       const t = performance.now();
       const first = await fetch(`${base}/v1/users/U1/recommendations?k=20`);
       const coldMs = performance.now() - t;
-      if (first.headers.get('x-model-version') !== built.manifest.version) throw new Error(`cold request not served by the bench model: ${first.status} ${await first.text()}`);
+      if (first.headers.get('x-model-version') !== built.manifest.version)
+        throw new Error(`cold request not served by the bench model: ${first.status} ${await first.text()}`);
       const info = (await (await fetch(`${base}/v1/model`)).json()) as { modelBytes: number; scoring: string };
       const rows = await drive(base, seconds, `Worker (wrangler dev, ${info.scoring})`, opts.connections);
       const after = await workerdMemory(cold);
@@ -230,13 +257,28 @@ export async function benchLoad(
         const mf = await startMiniflare(bundle, mfState, mfPort, vars);
         try {
           await fetch(`http://127.0.0.1:${mfPort}/v1/users/U1/recommendations?k=20`); // load the model
-          rows.push(...(await drive(`http://127.0.0.1:${mfPort}`, seconds, `Worker (workerd via Miniflare, no wrangler dev proxy, ${info.scoring})`, opts.connections)));
+          rows.push(
+            ...(await drive(
+              `http://127.0.0.1:${mfPort}`,
+              seconds,
+              `Worker (workerd via Miniflare, no wrangler dev proxy, ${info.scoring})`,
+              opts.connections,
+            )),
+          );
         } finally {
           await mf.dispose();
         }
       }
       if (opts.central) rows.push(...(await driveCentral(artifactDir, seconds)));
-      return { coldMs, rows, memory: { beforeMb: before.rssMb, peakMb: after.peakMb }, modelBytes: info.modelBytes, scoring: info.scoring, artifactDir, refreshRuns };
+      return {
+        coldMs,
+        rows,
+        memory: { beforeMb: before.rssMb, peakMb: after.peakMb },
+        modelBytes: info.modelBytes,
+        scoring: info.scoring,
+        artifactDir,
+        refreshRuns,
+      };
     } finally {
       stopWrangler(cold);
     }

@@ -13,7 +13,10 @@ import { Miniflare } from 'miniflare';
 
 /** Bundles the Worker exactly as a deploy would, into `outdir`. */
 export function bundleWorker(outdir: string): void {
-  execFileSync('node_modules/.bin/wrangler', ['deploy', '--dry-run', '--outdir', outdir], { stdio: 'ignore', env: { ...process.env, CI: 'true' } });
+  execFileSync('node_modules/.bin/wrangler', ['deploy', '--dry-run', '--outdir', outdir], {
+    stdio: 'ignore',
+    env: { ...process.env, CI: 'true' },
+  });
 }
 
 /** The [vars] of wrangler.toml (string values only, which is all this project uses). */
@@ -33,7 +36,10 @@ export async function startMiniflare(bundle: string, state: string, port: number
     modules: (await readdir(bundle))
       .filter((f) => !f.endsWith('.map') && f !== 'README.md')
       .sort((a, b) => Number(b === 'index.js') - Number(a === 'index.js')) // the main module first
-      .map((f) => ({ type: f === 'index.js' ? ('ESModule' as const) : f.endsWith('.wasm') ? ('CompiledWasm' as const) : ('Data' as const), path: join(bundle, f) })),
+      .map((f) => ({
+        type: f === 'index.js' ? ('ESModule' as const) : f.endsWith('.wasm') ? ('CompiledWasm' as const) : ('Data' as const),
+        path: join(bundle, f),
+      })),
     compatibilityDate: '2026-04-01',
     bindings: { ...(await tomlVars()), ...vars },
     kvNamespaces: { RECS_KV: 'recs_kv_local' },

@@ -11,8 +11,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadServingModel, parseManifest, type ArtifactSource } from '../src/models/model';
 import { Int8Index } from '../src/inference/int8';
+import { type ArtifactSource, loadServingModel, parseManifest } from '../src/models/model';
 import { int8Module } from './kernels';
 
 const dir = process.argv[2];
@@ -52,7 +52,7 @@ sample();
 // serve like the Worker would: users from shards, baskets folded in, titles from catalogue parts
 for (let r = 0; r < 200; r++) {
   const hit = await model.shardUser(`U${(r * 7919) % 2000}`);
-  const vector = hit ? hit.vector : model.foldIn([{ index: r * 104_729 % model.itemCount, strength: 1 }]);
+  const vector = hit ? hit.vector : model.foldIn([{ index: (r * 104_729) % model.itemCount, strength: 1 }]);
   const top = await model.scorer.topK(vector, 20, hit?.items ?? []);
   await model.catalog.describe(top.map((s) => s.index));
   sample();
@@ -60,5 +60,16 @@ for (let r = 0; r < 200; r++) {
 gc();
 const settled = used();
 const mb = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
-console.log(JSON.stringify({ items: model.itemCount, dims: model.dims, scoring: model.scorer.kind, loadMs: Math.round(loadMs), beforeMb: mb(before), peakMb: mb(peak - before), settledMb: mb(settled - before), modelBytesMb: mb(model.memoryBytes) }));
+console.log(
+  JSON.stringify({
+    items: model.itemCount,
+    dims: model.dims,
+    scoring: model.scorer.kind,
+    loadMs: Math.round(loadMs),
+    beforeMb: mb(before),
+    peakMb: mb(peak - before),
+    settledMb: mb(settled - before),
+    modelBytesMb: mb(model.memoryBytes),
+  }),
+);
 void model;

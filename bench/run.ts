@@ -11,18 +11,19 @@
  *  6. 1M items: cold first request, latency, and the model's isolate memory
  * --quick skips the 1M-item kernels and load, and the MovieLens-sized epoch.
  */
+
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
-import { benchKernels, memoryBandwidth } from './kernels';
-import { zipfMatrix } from './synthetic';
+import { quantizeRows } from '@edge-recs/core/int8';
 import { loadInteractions } from '../model/data';
+import { evaluateFactors, strongGeneralizationSplit } from '../model/evaluate';
 import { DEFAULT_PARAMS } from '../model/ials';
 import { trainIalsParallel } from '../model/ials-parallel';
-import { evaluateFactors, strongGeneralizationSplit } from '../model/evaluate';
-import { quantizeRows } from '@edge-recs/core/int8';
-import { spawnSync } from 'node:child_process';
+import { benchKernels, memoryBandwidth } from './kernels';
 import { benchLoad, type LoadRow } from './load';
+import { zipfMatrix } from './synthetic';
 
 const quick = process.argv.includes('--quick');
 const RETAIL = '../shared/data/online-retail.csv.gz';
@@ -48,8 +49,14 @@ if (!quick) {
   const m = zipfMatrix(138_000, 27_000, 20_000_000);
   const gen = (performance.now() - t0) / 1000;
   const epochs: number[] = [];
-  await trainIalsParallel(m, { ...DEFAULT_PARAMS, factors: 64, iterations: 2 }, { threads: availableParallelism(), onEpoch: (r) => epochs.push(r.seconds) });
-  console.log(`MovieLens-20M-shaped synthetic (${m.rows.toLocaleString('en')} users × ${m.cols.toLocaleString('en')} items, ${m.rowPtr[m.rows].toLocaleString('en')} pairs, Zipf popularity; generated in ${fmt(gen, 1)} s), 64 factors, ${DEFAULT_PARAMS.cgSteps} CG steps, ${availableParallelism()} threads: epoch ${epochs.map((e) => fmt(e, 1) + ' s').join(', ')} (target ≤ 10 s)`);
+  await trainIalsParallel(
+    m,
+    { ...DEFAULT_PARAMS, factors: 64, iterations: 2 },
+    { threads: availableParallelism(), onEpoch: (r) => epochs.push(r.seconds) },
+  );
+  console.log(
+    `MovieLens-20M-shaped synthetic (${m.rows.toLocaleString('en')} users × ${m.cols.toLocaleString('en')} items, ${m.rowPtr[m.rows].toLocaleString('en')} pairs, Zipf popularity; generated in ${fmt(gen, 1)} s), 64 factors, ${DEFAULT_PARAMS.cgSteps} CG steps, ${availableParallelism()} threads: epoch ${epochs.map((e) => `${fmt(e, 1)} s`).join(', ')} (target ≤ 10 s)`,
+  );
 }
 if (existsSync(RETAIL)) {
   const t0 = performance.now();
@@ -58,7 +65,9 @@ if (existsSync(RETAIL)) {
   const t1 = performance.now();
   const model = await trainIalsParallel(ds.matrix, DEFAULT_PARAMS, { threads: availableParallelism() });
   const train = (performance.now() - t1) / 1000;
-  console.log(`Online Retail full train (${ds.matrix.rows} × ${ds.matrix.cols}, ${ds.matrix.rowPtr[ds.matrix.rows]} pairs, ${DEFAULT_PARAMS.factors} factors, ${DEFAULT_PARAMS.iterations} epochs): load ${fmt(load, 1)} s + train ${fmt(train, 1)} s = ${fmt(load + train, 1)} s (target ≤ 30 s)`);
+  console.log(
+    `Online Retail full train (${ds.matrix.rows} × ${ds.matrix.cols}, ${ds.matrix.rowPtr[ds.matrix.rows]} pairs, ${DEFAULT_PARAMS.factors} factors, ${DEFAULT_PARAMS.iterations} epochs): load ${fmt(load, 1)} s + train ${fmt(train, 1)} s = ${fmt(load + train, 1)} s (target ≤ 30 s)`,
+  );
   void model;
 
   console.log('\n## int8 vs float32 scoring quality (Online Retail, strong generalisation, split seed 2024)\n');
@@ -88,26 +97,43 @@ const table = (rows: LoadRow[]) => {
 console.log('\n## End to end: `wrangler dev` (local workerd, one isolate), 100,000 items × 64 dims, 8 connections, 10 s each\n');
 const int8 = await benchLoad(100_000, 64, 10, { central: true, miniflare: true });
 const f32 = await benchLoad(100_000, 64, 10, { vars: { INT8_SCORING_MIN_ITEMS: '1000000000' } });
-console.log(`first request on a cold isolate (model load from R2 + scoring), timed from the client: ${fmt(int8.coldMs, 0)} ms with int8 scoring, ${fmt(f32.coldMs, 0)} ms with ORT float32 (includes ORT init)\n`);
+console.log(
+  `first request on a cold isolate (model load from R2 + scoring), timed from the client: ${fmt(int8.coldMs, 0)} ms with int8 scoring, ${fmt(f32.coldMs, 0)} ms with ORT float32 (includes ORT init)\n`,
+);
 table([...int8.rows.slice(0, 3), ...f32.rows, ...int8.rows.slice(3)]);
 for (let i = 0; i < 3; i++) {
-  const w = int8.rows[i], o = f32.rows[i], m = int8.rows[i + 3], c = int8.rows[i + 6];
+  const w = int8.rows[i],
+    o = f32.rows[i],
+    m = int8.rows[i + 3],
+    c = int8.rows[i + 6];
   const r = (x: LoadRow) => fmt(x.requestsPerSecond / c.requestsPerSecond, 2);
-  console.log(`\n${w.endpoint.split(': ')[1]}: Worker / central Node throughput per core = ${r(w)} under wrangler dev with int8 scoring (${r(o)} with ORT float32), ${r(m)} in workerd via Miniflare with int8`);
+  console.log(
+    `\n${w.endpoint.split(': ')[1]}: Worker / central Node throughput per core = ${r(w)} under wrangler dev with int8 scoring (${r(o)} with ORT float32), ${r(m)} in workerd via Miniflare with int8`,
+  );
 }
 
 if (!quick) {
   console.log('\n## 1,000,000 items × 64 dims: memory, cold start and latency (`wrangler dev`, one connection, 5 s each)\n');
   const big = await benchLoad(1_000_000, 64, 5, { connections: 1, httpOrigin: true });
   const files = Object.keys(JSON.parse(await readFile(`${big.artifactDir}/manifest.json`, 'utf8')).files).length;
-  console.log(`refresh from an HTTP origin (${files} files staged into R2, verified, loaded, activated): ${big.refreshRuns.length} run(s), ${big.refreshRuns.map((r) => `${r.outcome} ${r.ops ?? '?'} ops`).join(', ')} (limit 1,000 per invocation, REFRESH_OPS_PER_RUN 800)`);
-  console.log(`scoring: ${big.scoring}; first request on a cold isolate (31 int8 factor parts + id lookup streamed from R2, then scoring): ${fmt(big.coldMs, 0)} ms`);
+  console.log(
+    `refresh from an HTTP origin (${files} files staged into R2, verified, loaded, activated): ${big.refreshRuns.length} run(s), ${big.refreshRuns.map((r) => `${r.outcome} ${r.ops ?? '?'} ops`).join(', ')} (limit 1,000 per invocation, REFRESH_OPS_PER_RUN 800)`,
+  );
+  console.log(
+    `scoring: ${big.scoring}; first request on a cold isolate (31 int8 factor parts + id lookup streamed from R2, then scoring): ${fmt(big.coldMs, 0)} ms`,
+  );
   console.log(`model data the Worker reports holding (/v1/model modelBytes): ${mb(big.modelBytes)} MiB`);
-  console.log(`workerd process (runtime + local KV/R2 simulators + the isolate): resident ${fmt(big.memory.beforeMb, 0)} MiB before the first request, peak ${fmt(big.memory.peakMb, 0)} MiB after serving — an upper bound; workerd has no per-isolate heap statistics\n`);
-  const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/model-memory.ts', big.artifactDir], { encoding: 'utf8' });
+  console.log(
+    `workerd process (runtime + local KV/R2 simulators + the isolate): resident ${fmt(big.memory.beforeMb, 0)} MiB before the first request, peak ${fmt(big.memory.peakMb, 0)} MiB after serving — an upper bound; workerd has no per-isolate heap statistics\n`,
+  );
+  const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/model-memory.ts', big.artifactDir], {
+    encoding: 'utf8',
+  });
   if (probe.status !== 0) throw new Error(`memory probe failed: ${probe.stderr}`);
   const m = JSON.parse(probe.stdout.trim().split('\n').pop()!) as { loadMs: number; peakMb: number; settledMb: number };
-  console.log(`isolate memory of the model (the Worker's loader and kernel in V8 under Node, JS heap + WebAssembly/ArrayBuffer memory, live after GC): peak ${fmt(m.peakMb, 1)} MiB while loading and serving 200 requests, ${fmt(m.settledMb, 1)} MiB settled (limit 128 MiB, target met: ${m.peakMb < 128 ? 'yes' : 'no'})\n`);
+  console.log(
+    `isolate memory of the model (the Worker's loader and kernel in V8 under Node, JS heap + WebAssembly/ArrayBuffer memory, live after GC): peak ${fmt(m.peakMb, 1)} MiB while loading and serving 200 requests, ${fmt(m.settledMb, 1)} MiB settled (limit 128 MiB, target met: ${m.peakMb < 128 ? 'yes' : 'no'})\n`,
+  );
   table(big.rows);
 }
 process.exit(0);

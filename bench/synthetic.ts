@@ -14,7 +14,8 @@ export function zipfMatrix(users: number, items: number, interactions: number, s
   for (let i = 0; i < items; i++) cdf[i] /= acc;
   const sample = () => {
     const u = rng.next();
-    let lo = 0, hi = items - 1;
+    let lo = 0,
+      hi = items - 1;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (cdf[mid] < u) lo = mid + 1;

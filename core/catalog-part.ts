@@ -33,7 +33,10 @@ export class CatalogPartView {
   private readonly head: number;
 
   /** @throws Error when the bytes are not a part of `expected` items */
-  constructor(private readonly bytes: ArrayBuffer, expected: number) {
+  constructor(
+    private readonly bytes: ArrayBuffer,
+    expected: number,
+  ) {
     this.dv = new DataView(bytes);
     const n = bytes.byteLength >= 4 ? this.dv.getUint32(0, true) : -1;
     this.head = 4 + 4 * (n + 1) + 4 * n;
@@ -49,7 +52,8 @@ export class CatalogPartView {
   }
 
   title(k: number): string {
-    const from = this.dv.getUint32(4 + 4 * k, true), to = this.dv.getUint32(8 + 4 * k, true);
+    const from = this.dv.getUint32(4 + 4 * k, true),
+      to = this.dv.getUint32(8 + 4 * k, true);
     return decoder.decode(new Uint8Array(this.bytes, this.head + from, to - from));
   }
 

@@ -49,7 +49,7 @@ export function userRegularization(params: FoldInParams, interactions: number, i
 
 export function rowRegularization(params: FoldInParams, interactions: number, unobservedMass: number): number {
   const n = params.regularizationScaling === 'interactions' ? Math.max(1, interactions) : interactions + unobservedMass;
-  return params.regularization * Math.pow(n, params.regExponent);
+  return params.regularization * n ** params.regExponent;
 }
 
 /**

@@ -22,7 +22,10 @@ export class ItemIds {
    * @param expected  N from the manifest
    * @throws Error when the file does not hold exactly N non-empty, distinct ids
    */
-  constructor(private readonly bytes: Uint8Array, expected: number) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    expected: number,
+  ) {
     const offsets = new Uint32Array(expected + 1);
     let n = 0;
     for (let i = 0; i < bytes.length; i++) {
@@ -38,7 +41,8 @@ export class ItemIds {
     while (size < 2 * n) size *= 2;
     this.table = new Uint32Array(size);
     for (let index = 0; index < n; index++) {
-      const from = offsets[index], to = offsets[index + 1] - 1;
+      const from = offsets[index],
+        to = offsets[index + 1] - 1;
       let slot = fnv1aBytes(bytes, from, to) & (size - 1);
       for (;;) {
         const other = this.table[slot];
@@ -56,7 +60,8 @@ export class ItemIds {
   }
 
   private equals(index: number, b: Uint8Array, from: number, to: number): boolean {
-    const start = this.offsets[index], end = this.offsets[index + 1] - 1;
+    const start = this.offsets[index],
+      end = this.offsets[index + 1] - 1;
     if (end - start !== to - from) return false;
     for (let i = 0; i < to - from; i++) if (this.bytes[start + i] !== b[from + i]) return false;
     return true;
@@ -84,7 +89,8 @@ export class ItemIds {
 
   /** item_ids.txt for the given ids (the trainer's side). */
   static encode(ids: readonly string[]): Uint8Array {
-    for (const id of ids) if (id === '' || id.includes('\n')) throw new Error(`item id ${JSON.stringify(id)} is empty or contains a newline`);
+    for (const id of ids)
+      if (id === '' || id.includes('\n')) throw new Error(`item id ${JSON.stringify(id)} is empty or contains a newline`);
     return encoder.encode(ids.map((id) => `${id}\n`).join(''));
   }
 }

@@ -71,5 +71,8 @@ export async function verifyManifest(
 }
 
 export function parsePublicKeys(config: string | undefined): string[] {
-  return (config ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (config ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

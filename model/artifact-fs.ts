@@ -3,11 +3,11 @@
  * Writing order matters: data files first, then manifest.sig, then manifest.json, so any reader
  * that sees a manifest also sees everything it lists.
  */
-import { mkdir, readFile, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileMismatch, manifestSchema, signatureSchema, type Manifest } from '@edge-recs/core/manifest';
+import { fileMismatch, type Manifest, manifestSchema, signatureSchema } from '@edge-recs/core/manifest';
 import { verifyManifest } from '@edge-recs/core/signing';
-import { buildArtifact, type ArtifactInput, type BuiltArtifact } from './artifact';
+import { type ArtifactInput, type BuiltArtifact, buildArtifact } from './artifact';
 
 export async function writeArtifactDir(dir: string, built: BuiltArtifact): Promise<void> {
   for (const [name, bytes] of Object.entries(built.files)) {

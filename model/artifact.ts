@@ -4,27 +4,27 @@
  * model/artifact-fs.ts writes and verifies artifact directories.
  */
 import { sha256Hex } from '@edge-recs/core/bytes';
+import { encodeCatalogPart } from '@edge-recs/core/catalog-part';
+import { int8Supported, quantizeRows } from '@edge-recs/core/int8';
+import { ItemIds } from '@edge-recs/core/item-ids';
+import { gram } from '@edge-recs/core/linalg';
 import {
   CATALOG_PART_ITEMS,
   catalogParts,
   FACTOR_PART_ROWS,
-  factorParts,
   FILES,
   FLOAT32_MAX_BYTES,
   FORMAT_VERSION,
+  factorParts,
+  type Manifest,
   manifestSchema,
   POPULAR_ITEMS,
-  type Manifest,
   type Popular,
 } from '@edge-recs/core/manifest';
-import { ItemIds } from '@edge-recs/core/item-ids';
-import { encodeCatalogPart } from '@edge-recs/core/catalog-part';
-import { int8Supported, quantizeRows } from '@edge-recs/core/int8';
 import { encodeShard, shardOf } from '@edge-recs/core/shards';
 import { signManifest } from '@edge-recs/core/signing';
-import { gram } from '@edge-recs/core/linalg';
-import { buildScoringGraph } from './onnx';
 import type { EvaluationReport } from './evaluate';
+import { buildScoringGraph } from './onnx';
 import type { Csr } from './sparse';
 
 export interface ArtifactInput {
@@ -76,18 +76,23 @@ export interface BuiltArtifact {
   files: Record<string, Uint8Array>;
 }
 
-export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact> {
-  const { dims, itemIds } = input;
-  const itemCount = itemIds.length;
-  for (const v of input.itemFactors) if (!Number.isFinite(v)) throw new Error('item factors contain NaN/Inf');
-  const createdAt = input.createdAt ?? new Date();
-  const files: Record<string, Uint8Array> = {};
+type Files = Record<string, Uint8Array>;
 
-  // float32 factors and their ONNX graph only where the edge may score in float32; int8 always,
-  // in parts that each fit one KV value and stream into the kernel's memory one at a time
+/**
+ * The factor files: float32 factors (with the ONNX graph, written later under the version) only
+ * where the edge may score in float32; int8 always, in parts that each fit one KV value and
+ * stream into the kernel's memory one at a time; the weighted Gram matrix and the item weights
+ * the fold-in needs.
+ * @returns whether the float32 factors were written
+ */
+function factorFiles(input: ArtifactInput, files: Files): boolean {
+  const { dims } = input;
+  const itemCount = input.itemIds.length;
   const withFloat32 = itemCount * dims * 4 <= (input.float32MaxBytes ?? FLOAT32_MAX_BYTES);
   if (!withFloat32 && !int8Supported(dims)) {
-    throw new Error(`${itemCount} items × ${dims} dims is too big to score in float32 at the edge, and the int8 kernel needs dims to be a multiple of 16 (≤ 512): train with --factors ${Math.min(512, Math.ceil(dims / 16) * 16)}`);
+    throw new Error(
+      `${itemCount} items × ${dims} dims is too big to score in float32 at the edge, and the int8 kernel needs dims to be a multiple of 16 (≤ 512): train with --factors ${Math.min(512, Math.ceil(dims / 16) * 16)}`,
+    );
   }
   if (withFloat32) files[FILES.itemFactors] = bytesOf(input.itemFactors);
   const { q, scales } = quantizeRows(input.itemFactors, itemCount, dims);
@@ -101,28 +106,33 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
   }
   files[FILES.gram] = bytesOf(gram(input.itemFactors, itemCount, dims, input.itemWeights));
   files[FILES.itemWeights] = bytesOf(input.itemWeights);
+  return withFloat32;
+}
 
-  files[FILES.itemIds] = ItemIds.encode(itemIds);
-  const order = Array.from({ length: itemCount }, (_, i) => i).sort(
-    (a, b) => input.itemCounts[b] - input.itemCounts[a] || a - b,
-  );
+/** The ids, the most popular items (cold start, search) and the catalogue parts (titles, counts). */
+function catalogueFiles(input: ArtifactInput, files: Files): void {
+  const itemCount = input.itemIds.length;
+  files[FILES.itemIds] = ItemIds.encode(input.itemIds);
+  const order = Array.from({ length: itemCount }, (_, i) => i).sort((a, b) => input.itemCounts[b] - input.itemCounts[a] || a - b);
   const top = order.slice(0, POPULAR_ITEMS);
   const popular: Popular = { items: top, titles: top.map((i) => input.titles[i]), counts: top.map((i) => input.itemCounts[i]) };
   files[FILES.popular] = new TextEncoder().encode(JSON.stringify(popular));
   const counts = Array.from(input.itemCounts);
   for (let n = 0; n < catalogParts(itemCount); n++) {
-    const from = n * CATALOG_PART_ITEMS, to = Math.min(itemCount, from + CATALOG_PART_ITEMS);
+    const from = n * CATALOG_PART_ITEMS;
+    const to = Math.min(itemCount, from + CATALOG_PART_ITEMS);
     files[FILES.catalogPart(n)] = encodeCatalogPart(input.titles.slice(from, to), counts.slice(from, to));
   }
+}
 
-  const contentDigest = await sha256Hex(bytesOf(input.itemFactors));
-  const version = input.version ?? makeVersion(createdAt, contentDigest);
-  // copy: protobufjs returns a Node Buffer view into a shared pool
-  if (withFloat32) files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));
-
+/** Users spread over shard files by FNV-1a of their id, each with its vector and history. @returns the shard count */
+function userShardFiles(input: ArtifactInput, files: Files): number {
+  const { dims } = input;
   const userShards = input.userIds.length === 0 ? 0 : Math.max(1, Math.ceil(input.userIds.length / (input.usersPerShard ?? 2000)));
   const members: number[][] = Array.from({ length: userShards }, () => []);
-  input.userIds.forEach((id, u) => members[shardOf(id, userShards)].push(u));
+  input.userIds.forEach((id, u) => {
+    members[shardOf(id, userShards)].push(u);
+  });
   const m = input.userItems;
   members.forEach((users, s) => {
     files[FILES.userShard(s)] = encodeShard(
@@ -135,6 +145,25 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
       dims,
     );
   });
+  return userShards;
+}
+
+/**
+ * Builds a whole artifact in memory: data files, the manifest listing each with its size and
+ * sha256, and (given a key) the manifest's signature.
+ */
+export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact> {
+  const { dims } = input;
+  const itemCount = input.itemIds.length;
+  for (const v of input.itemFactors) if (!Number.isFinite(v)) throw new Error('item factors contain NaN/Inf');
+  const createdAt = input.createdAt ?? new Date();
+  const files: Files = {};
+  const withFloat32 = factorFiles(input, files);
+  catalogueFiles(input, files);
+  const version = input.version ?? makeVersion(createdAt, await sha256Hex(bytesOf(input.itemFactors)));
+  // copy: protobufjs returns a Node Buffer view into a shared pool
+  if (withFloat32) files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));
+  const userShards = userShardFiles(input, files);
 
   const listing: Manifest['files'] = {};
   for (const [name, bytes] of Object.entries(files)) listing[name] = { bytes: bytes.byteLength, sha256: await sha256Hex(bytes) };
@@ -150,16 +179,23 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
     userShards,
     userIds: input.userIdKind ?? 'raw',
     foldIn: input.foldIn,
-    dtypes: { itemFactors: 'float32', itemFactorsInt8: 'int8', itemScales: 'float32', gram: 'float64', itemWeights: 'float32', userFactors: 'float32' },
+    dtypes: {
+      itemFactors: 'float32',
+      itemFactorsInt8: 'int8',
+      itemScales: 'float32',
+      gram: 'float64',
+      itemWeights: 'float32',
+      userFactors: 'float32',
+    },
     metrics: input.evaluation
       ? { protocol: input.evaluation.protocol, model: input.evaluation.model, popularity: input.evaluation.popularity }
       : null,
     files: listing,
   });
 
-  const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n');
+  const manifestBytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
   const signature = input.signingKey
-    ? new TextEncoder().encode(JSON.stringify(await signManifest(manifestBytes, input.signingKey)) + '\n')
+    ? new TextEncoder().encode(`${JSON.stringify(await signManifest(manifestBytes, input.signingKey))}\n`)
     : null;
   return { manifest, manifestBytes, signature, files };
 }

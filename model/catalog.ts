@@ -3,8 +3,9 @@
  * order): for tests that state what the API should answer, and for the central-server baseline.
  * The Worker itself reads the catalogue lazily (src/serving/catalog.ts).
  */
-import { catalogParts, CATALOG_PART_ITEMS, FILES, popularSchema } from '@edge-recs/core/manifest';
+
 import { CatalogPartView } from '@edge-recs/core/catalog-part';
+import { CATALOG_PART_ITEMS, catalogParts, FILES, popularSchema } from '@edge-recs/core/manifest';
 
 export interface PlainCatalog {
   ids: string[];

@@ -14,15 +14,16 @@
  * them as extra rows so item factors also learn what is bought together. Malformed
  * rows are counted with their line numbers and skipped; they never abort the run.
  */
+
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { Readable, PassThrough } from 'node:stream';
-import { parse } from 'csv-parse';
 import { parseTimestamp } from '@edge-recs/core/time';
-import { csrFromTriples, type Csr } from './sparse';
+import { parse } from 'csv-parse';
+import { type Csr, csrFromTriples } from './sparse';
 
 export interface Dataset {
   layout: 'generic' | 'online-retail';
@@ -73,7 +74,10 @@ export async function loadInteractions(path: string, opts: LoadOptions = {}): Pr
     throw new Error(`cannot read input file ${path}`);
   });
   const files = info.isDirectory()
-    ? (await readdir(path)).filter((f) => /\.csv(\.gz)?$/.test(f)).sort().map((f) => join(path, f))
+    ? (await readdir(path))
+        .filter((f) => /\.csv(\.gz)?$/.test(f))
+        .sort()
+        .map((f) => join(path, f))
     : [path];
   if (files.length === 0) throw new Error(`no .csv or .csv.gz files in ${path}`);
   const state = newState();
@@ -126,7 +130,18 @@ interface ParseState {
 function newState(): ParseState {
   return {
     stats: { rows: 0, used: 0, filtered: {}, malformed: 0, malformedExamples: [] },
-    b: { users: new Map(), items: new Map(), titleVotes: new Map(), baskets: new Map(), basketUser: [], br: [], bc: [], r: [], c: [], v: [] },
+    b: {
+      users: new Map(),
+      items: new Map(),
+      titleVotes: new Map(),
+      baskets: new Map(),
+      basketUser: [],
+      br: [],
+      bc: [],
+      r: [],
+      c: [],
+      v: [],
+    },
   };
 }
 
@@ -136,85 +151,107 @@ async function parseStream(input: Readable): Promise<Omit<Dataset, 'digest'>> {
   return finish(state);
 }
 
+/** Column positions of the fields a layout uses (-1 = absent). */
+type Columns = Record<string, number>;
+
+/** Recognises the layout from the header row and finds its columns. */
+function detectLayout(header: string[], fileLabel: string): { layout: Dataset['layout']; col: Columns } {
+  const lower = header.map((h) => h.trim().toLowerCase());
+  const pick = (names: string[]) => Object.fromEntries(names.map((n) => [n, lower.indexOf(n)]));
+  if (['invoiceno', 'stockcode', 'customerid', 'quantity'].every((h) => lower.includes(h))) {
+    return { layout: 'online-retail', col: pick(['invoiceno', 'stockcode', 'description', 'quantity', 'customerid']) };
+  }
+  if (lower.includes('user_id') && lower.includes('item_id')) {
+    return { layout: 'generic', col: pick(['user_id', 'item_id', 'weight', 'timestamp', 'title', 'session_id']) };
+  }
+  throw new Error(
+    `unrecognised header "${header.join(',')}"${fileLabel ? ` in ${fileLabel}` : ''}: expected user_id,item_id[,weight][,timestamp] or the UCI Online Retail columns`,
+  );
+}
+
+/** What a row handler reports: a malformed row (with why) or one dropped by the layout's rules; both mean "not used". */
+interface RowSink {
+  bad(reason: string): false;
+  drop(reason: string): false;
+}
+
+/** One purchase line of the raw Online Retail export; false when the row is not used. */
+function onlineRetailRow(record: string[], col: Columns, b: Builder, sink: RowSink): boolean {
+  const invoice = record[col.invoiceno];
+  const code = record[col.stockcode].toUpperCase();
+  const customer = record[col.customerid];
+  const qty = Number(record[col.quantity]);
+  if (invoice.startsWith('C')) return sink.drop('cancellation');
+  if (!customer) return sink.drop('no customer');
+  if (!Number.isFinite(qty)) return sink.bad(`Quantity "${record[col.quantity]}" is not a number`);
+  if (qty <= 0) return sink.drop('non-positive quantity');
+  if (!PRODUCT_CODE.test(code)) return sink.drop('non-product stock code');
+  const user = normaliseId(customer);
+  if (user === undefined) return sink.bad(`CustomerID "${customer}" is not an id`);
+  add(b, user, code, 1, record[col.description] ?? '', invoice);
+  return true;
+}
+
+/** One row of the generic layout; false when the row is not used. */
+function genericRow(record: string[], col: Columns, b: Builder, sink: RowSink): boolean {
+  const user = record[col.user_id];
+  const item = record[col.item_id];
+  if (!user) return sink.bad('blank user_id');
+  if (!item) return sink.bad('blank item_id');
+  let weight = 1;
+  if (col.weight >= 0 && record[col.weight] !== '') {
+    weight = Number(record[col.weight]);
+    if (!Number.isFinite(weight) || weight < 0) return sink.bad(`weight "${record[col.weight]}" is not a non-negative number`);
+    if (weight === 0) return sink.drop('zero weight');
+  }
+  if (col.timestamp >= 0 && record[col.timestamp] !== '' && Number.isNaN(parseTimestamp(record[col.timestamp]))) {
+    return sink.bad(`timestamp "${record[col.timestamp]}" is neither ISO 8601 nor epoch seconds/ms`);
+  }
+  add(b, user, item, weight, col.title >= 0 ? record[col.title] : '', col.session_id >= 0 ? record[col.session_id] : '');
+  return true;
+}
+
 /** Parses one CSV stream into the shared state (several files of one layout can share it). */
 async function parseInto(input: Readable, state: ParseState, fileLabel: string): Promise<void> {
   const { stats, b } = state;
   const bad = (line: number, reason: string) => {
     stats.malformed++;
-    if (stats.malformedExamples.length < MAX_EXAMPLES) stats.malformedExamples.push(fileLabel ? { line, file: fileLabel, reason } : { line, reason });
+    if (stats.malformedExamples.length < MAX_EXAMPLES)
+      stats.malformedExamples.push(fileLabel ? { line, file: fileLabel, reason } : { line, reason });
   };
-  const drop = (reason: string) => (stats.filtered[reason] = (stats.filtered[reason] ?? 0) + 1);
+  const drop = (reason: string): false => {
+    stats.filtered[reason] = (stats.filtered[reason] ?? 0) + 1;
+    return false;
+  };
   const parser = input.pipe(
-    parse({
-      bom: true,
-      relax_column_count: true,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
-      info: true,
-      trim: true,
-    }),
+    parse({ bom: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_error: true, info: true, trim: true }),
   );
   parser.on('skip', (err: Error & { lines?: number }) => bad(err.lines ?? 0, `unparseable CSV: ${err.message}`));
 
   let header: string[] | undefined;
   let layout: Dataset['layout'] = 'generic';
-  const col: Record<string, number> = {};
-  for await (const rec of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-    const { record, info } = rec;
-    const line = info.lines;
+  let col: Columns = {};
+  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
     if (!header) {
       header = record.map((h) => h.trim());
-      const lower = header.map((h) => h.toLowerCase());
-      if (['invoiceno', 'stockcode', 'customerid', 'quantity'].every((h) => lower.includes(h))) {
-        layout = 'online-retail';
-        for (const name of ['invoiceno', 'stockcode', 'description', 'quantity', 'customerid']) col[name] = lower.indexOf(name);
-      } else if (lower.includes('user_id') && lower.includes('item_id')) {
-        for (const name of ['user_id', 'item_id', 'weight', 'timestamp', 'title', 'session_id']) col[name] = lower.indexOf(name);
-      } else {
-        throw new Error(
-          `unrecognised header "${header.join(',')}"${fileLabel ? ` in ${fileLabel}` : ''}: expected user_id,item_id[,weight][,timestamp] or the UCI Online Retail columns`,
-        );
-      }
+      ({ layout, col } = detectLayout(header, fileLabel));
       if (state.layout && state.layout !== layout) throw new Error(`${fileLabel} is ${layout} but earlier files are ${state.layout}`);
       state.layout = layout;
       continue;
     }
     stats.rows++;
     if (record.length < header.length) {
-      bad(line, `expected ${header.length} fields, got ${record.length}`);
+      bad(info.lines, `expected ${header.length} fields, got ${record.length}`);
       continue;
     }
-    if (layout === 'online-retail') {
-      const invoice = record[col.invoiceno];
-      const code = record[col.stockcode].toUpperCase();
-      const customer = record[col.customerid];
-      const qty = Number(record[col.quantity]);
-      if (invoice.startsWith('C')) { drop('cancellation'); continue; }
-      if (!customer) { drop('no customer'); continue; }
-      if (!Number.isFinite(qty)) { bad(line, `Quantity "${record[col.quantity]}" is not a number`); continue; }
-      if (qty <= 0) { drop('non-positive quantity'); continue; }
-      if (!PRODUCT_CODE.test(code)) { drop('non-product stock code'); continue; }
-      const user = normaliseId(customer);
-      if (user === undefined) { bad(line, `CustomerID "${customer}" is not an id`); continue; }
-      add(b, user, code, 1, record[col.description] ?? '', invoice);
-    } else {
-      const user = record[col.user_id];
-      const item = record[col.item_id];
-      if (!user) { bad(line, 'blank user_id'); continue; }
-      if (!item) { bad(line, 'blank item_id'); continue; }
-      let weight = 1;
-      if (col.weight >= 0 && record[col.weight] !== '') {
-        weight = Number(record[col.weight]);
-        if (!Number.isFinite(weight) || weight < 0) { bad(line, `weight "${record[col.weight]}" is not a non-negative number`); continue; }
-        if (weight === 0) { drop('zero weight'); continue; }
-      }
-      if (col.timestamp >= 0 && record[col.timestamp] !== '' && Number.isNaN(parseTimestamp(record[col.timestamp]))) {
-        bad(line, `timestamp "${record[col.timestamp]}" is neither ISO 8601 nor epoch seconds/ms`);
-        continue;
-      }
-      add(b, user, item, weight, col.title >= 0 ? record[col.title] : '', col.session_id >= 0 ? record[col.session_id] : '');
-    }
-    stats.used++;
+    const sink: RowSink = {
+      bad: (reason) => {
+        bad(info.lines, reason);
+        return false;
+      },
+      drop,
+    };
+    if ((layout === 'online-retail' ? onlineRetailRow : genericRow)(record, col, b, sink)) stats.used++;
   }
   if (!header) throw new Error(`${fileLabel || 'input'} is empty`);
 }
@@ -224,12 +261,23 @@ function finish(state: ParseState): Omit<Dataset, 'digest'> {
   const layout = state.layout ?? 'generic';
   const titles = new Array<string>(b.items.size).fill('');
   for (const [item, votes] of b.titleVotes) {
-    let best = '', bestCount = -1;
-    for (const [t, n] of votes) if (n > bestCount || (n === bestCount && t < best)) { best = t; bestCount = n; }
+    let best = '',
+      bestCount = -1;
+    for (const [t, n] of votes)
+      if (n > bestCount || (n === bestCount && t < best)) {
+        best = t;
+        bestCount = n;
+      }
     titles[item] = best;
   }
   const matrix = csrFromTriples(b.users.size, b.items.size, Int32Array.from(b.r), Int32Array.from(b.c), Float32Array.from(b.v));
-  const basketMatrix = csrFromTriples(b.baskets.size, b.items.size, Int32Array.from(b.br), Int32Array.from(b.bc), new Float32Array(b.br.length).fill(1));
+  const basketMatrix = csrFromTriples(
+    b.baskets.size,
+    b.items.size,
+    Int32Array.from(b.br),
+    Int32Array.from(b.bc),
+    new Float32Array(b.br.length).fill(1),
+  );
   basketMatrix.values.fill(1); // an item counts once per basket
   const baskets = { matrix: basketMatrix, user: Int32Array.from(b.basketUser) };
   return { layout, userIds: [...b.users.keys()], itemIds: [...b.items.keys()], titles, matrix, baskets, stats };
@@ -254,7 +302,10 @@ function add(b: Builder, user: string, item: string, weight: number, title: stri
   b.v.push(weight);
   if (title) {
     let votes = b.titleVotes.get(i);
-    if (!votes) b.titleVotes.set(i, (votes = new Map()));
+    if (!votes) {
+      votes = new Map();
+      b.titleVotes.set(i, votes);
+    }
     votes.set(title, (votes.get(title) ?? 0) + 1);
   }
 }

@@ -8,13 +8,13 @@
  *   Recall@K = hits@K / min(K, |held-out|)          NDCG@K with binary gains, ideal over min(K, |held-out|)
  * A popularity ranking (number of training users per item) is scored on the same split.
  */
-import { foldIn, type FoldInParams, type WeightedItem } from '@edge-recs/core/foldin';
+import { type FoldInParams, foldIn, type WeightedItem } from '@edge-recs/core/foldin';
 import { gram } from '@edge-recs/core/linalg';
 import { scoreAll, topK } from '@edge-recs/core/topk';
-import { trainIals, type IalsParams } from './ials';
-import { trainIalsParallel, type ParallelOptions } from './ials-parallel';
+import { type IalsParams, trainIals } from './ials';
+import { type ParallelOptions, trainIalsParallel } from './ials-parallel';
 import { Rng } from './rng';
-import { selectRows, type Csr } from './sparse';
+import { type Csr, selectRows } from './sparse';
 
 export interface Metrics {
   'recall@20': number;
@@ -123,7 +123,14 @@ export function evaluateFactors(
 export function evaluatePopularity(train: Csr, test: Split['test']): Metrics {
   const counts = new Float32Array(train.cols);
   for (let p = 0; p < train.rowPtr[train.rows]; p++) counts[train.colIdx[p]]++;
-  return mean(test.map((t) => rankingMetrics(topK(counts, 100, new Set(t.foldIn.map((x) => x.index))).map((s) => s.index), t.heldOut)));
+  return mean(
+    test.map((t) =>
+      rankingMetrics(
+        topK(counts, 100, new Set(t.foldIn.map((x) => x.index))).map((s) => s.index),
+        t.heldOut,
+      ),
+    ),
+  );
 }
 
 /**

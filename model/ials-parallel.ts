@@ -10,11 +10,11 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { gram } from '@edge-recs/core/linalg';
-import { initFactors, itemWeightsFor, trainingLoss, type IalsModel, type IalsParams, type SideWeights, type TrainOptions } from './ials';
-import { Rng } from './rng';
-import { transpose, type Csr } from './sparse';
+import { type IalsModel, type IalsParams, initFactors, itemWeightsFor, type SideWeights, type TrainOptions, trainingLoss } from './ials';
 import type { WorkerInit, WorkerTask } from './ials-worker';
-import { allocScratch, Arena, compileNnzModule, type KernelScratch } from './wasm/kernel';
+import { Rng } from './rng';
+import { type Csr, transpose } from './sparse';
+import { Arena, allocScratch, compileNnzModule, type KernelScratch } from './wasm/kernel';
 
 function shared<T extends Float32Array | Float64Array | Int32Array>(a: T): T {
   const Ctor = a.constructor as { new (buf: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number };
@@ -55,63 +55,114 @@ function maxRowLength(m: Csr): number {
   return max;
 }
 
-export async function trainIalsParallel(userItemsIn: Csr, params: IalsParams, opts: ParallelOptions = {}): Promise<IalsModel> {
-  const threads = Math.max(1, opts.threads ?? availableParallelism());
+/** Everything the worker threads share: matrices and factors in shared memory, and the side weights. */
+interface SharedState {
+  userItems: Csr;
+  itemUsers: Csr;
+  /** U×D and N×D, row-major, shared */
+  userFactors: Float32Array;
+  itemFactors: Float32Array;
+  /** p_i, the popularity-aware unobserved weights (mean 1) */
+  itemWeights: Float32Array;
+  userSide: SideWeights;
+  itemSide: SideWeights;
+  /** the SIMD kernel's module, its one shared memory and each thread's scratch (null: TypeScript kernel) */
+  wasm: { module: WebAssembly.Module; memory: WebAssembly.Memory; scratch: KernelScratch[] } | null;
+}
+
+/**
+ * Lays the training state out in shared memory. With the SIMD kernel everything it addresses
+ * lives in one shared WebAssembly memory; otherwise in plain SharedArrayBuffers. Factors are
+ * initialised in the same order as trainIals, so the TypeScript kernel matches it exactly.
+ */
+async function sharedState(userItemsIn: Csr, params: IalsParams, threads: number, useWasm: boolean): Promise<SharedState> {
   const dims = params.factors;
   const rng = new Rng(params.seed);
   const itemUsersIn = transpose(userItemsIn);
-  const useWasm = (opts.kernel ?? 'wasm') === 'wasm' && dims % 4 === 0 && params.solver === 'cg';
   const p = itemWeightsFor(userItemsIn, params.popularityExponent);
-  const userSide: SideWeights = { rowScale: shared(new Float32Array(userItemsIn.rows).fill(params.unobservedWeight)), colWeight: shared(p) };
-  const itemSide: SideWeights = { rowScale: shared(p.map((x) => x * params.unobservedWeight)), colWeight: shared(new Float32Array(userItemsIn.rows).fill(1)) };
-  // same initialisation order as trainIals, so the JS kernel matches it exactly
+  const userSide: SideWeights = {
+    rowScale: shared(new Float32Array(userItemsIn.rows).fill(params.unobservedWeight)),
+    colWeight: shared(p),
+  };
+  const itemSide: SideWeights = {
+    rowScale: shared(p.map((x) => x * params.unobservedWeight)),
+    colWeight: shared(new Float32Array(userItemsIn.rows).fill(1)),
+  };
   const userInit = initFactors(userItemsIn.rows, dims, params.initScale, rng);
   const itemInit = initFactors(userItemsIn.cols, dims, params.initScale, rng);
-  let userItems: Csr, itemUsers: Csr, userFactors: Float32Array, itemFactors: Float32Array;
-  let wasm: { module: WebAssembly.Module; memory: WebAssembly.Memory; scratch: KernelScratch[] } | undefined;
-  if (useWasm) {
-    // everything the SIMD kernel addresses lives in one shared WebAssembly memory
-    const maxRow = Math.max(maxRowLength(userItemsIn), maxRowLength(itemUsersIn));
-    const nnz = userItemsIn.rowPtr[userItemsIn.rows];
-    const arena = new Arena(Arena.bytesFor(userInit.length, itemInit.length, nnz, nnz) + threads * Arena.bytesFor(dims, dims, maxRow, maxRow));
-    userFactors = arena.f32(userInit.length);
-    userFactors.set(userInit);
-    itemFactors = arena.f32(itemInit.length);
-    itemFactors.set(itemInit);
-    const uCols = arena.i32(nnz);
-    uCols.set(userItemsIn.colIdx);
-    const iCols = arena.i32(nnz);
-    iCols.set(itemUsersIn.colIdx);
-    userItems = { ...sharedCsr(userItemsIn), colIdx: uCols };
-    itemUsers = { ...sharedCsr(itemUsersIn), colIdx: iCols };
-    wasm = { module: await compileNnzModule(), memory: arena.memory, scratch: Array.from({ length: threads }, () => allocScratch(arena, dims, maxRow)) };
-  } else {
-    userItems = sharedCsr(userItemsIn);
-    itemUsers = sharedCsr(itemUsersIn);
-    userFactors = shared(userInit);
-    itemFactors = shared(itemInit);
+  const common = { itemWeights: p, userSide, itemSide };
+  if (!useWasm) {
+    return {
+      ...common,
+      userItems: sharedCsr(userItemsIn),
+      itemUsers: sharedCsr(itemUsersIn),
+      userFactors: shared(userInit),
+      itemFactors: shared(itemInit),
+      wasm: null,
+    };
   }
+  const maxRow = Math.max(maxRowLength(userItemsIn), maxRowLength(itemUsersIn));
+  const nnz = userItemsIn.rowPtr[userItemsIn.rows];
+  const arena = new Arena(
+    Arena.bytesFor(userInit.length, itemInit.length, nnz, nnz) + threads * Arena.bytesFor(dims, dims, maxRow, maxRow),
+  );
+  const userFactors = arena.f32(userInit.length);
+  userFactors.set(userInit);
+  const itemFactors = arena.f32(itemInit.length);
+  itemFactors.set(itemInit);
+  const uCols = arena.i32(nnz);
+  uCols.set(userItemsIn.colIdx);
+  const iCols = arena.i32(nnz);
+  iCols.set(itemUsersIn.colIdx);
+  return {
+    ...common,
+    userItems: { ...sharedCsr(userItemsIn), colIdx: uCols },
+    itemUsers: { ...sharedCsr(itemUsersIn), colIdx: iCols },
+    userFactors,
+    itemFactors,
+    wasm: {
+      module: await compileNnzModule(),
+      memory: arena.memory,
+      scratch: Array.from({ length: threads }, () => allocScratch(arena, dims, maxRow)),
+    },
+  };
+}
 
+/** Sends a message to a worker thread and resolves on its answer (rejects on its error). */
+function call(w: Worker, msg: { init?: WorkerInit; task?: WorkerTask }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onMessage = () => {
+      w.off('error', onError);
+      resolve();
+    };
+    const onError = (err: Error) => {
+      w.off('message', onMessage);
+      reject(err);
+    };
+    w.once('message', onMessage);
+    w.once('error', onError);
+    w.postMessage(msg);
+  });
+}
+
+/**
+ * Trains iALS on `threads` worker threads: per epoch, the user half-step over balanced row
+ * ranges (against the weighted item Gram matrix), then the item half-step.
+ * @param userItemsIn  U×N interaction strengths
+ * @returns            the same model trainIals returns (bit-identical with kernel 'js')
+ */
+export async function trainIalsParallel(userItemsIn: Csr, params: IalsParams, opts: ParallelOptions = {}): Promise<IalsModel> {
+  const threads = Math.max(1, opts.threads ?? availableParallelism());
+  const dims = params.factors;
+  const useWasm = (opts.kernel ?? 'wasm') === 'wasm' && dims % 4 === 0 && params.solver === 'cg';
+  const st = await sharedState(userItemsIn, params, threads, useWasm);
+  const { userItems, itemUsers, userFactors, itemFactors, itemWeights: p } = st;
   const workers = Array.from({ length: threads }, () => new Worker(new URL('./ials-worker-boot.mjs', import.meta.url)));
-  const call = (w: Worker, msg: { init?: WorkerInit; task?: WorkerTask }) =>
-    new Promise<void>((resolve, reject) => {
-      const onMessage = () => {
-        w.off('error', onError);
-        resolve();
-      };
-      const onError = (err: Error) => {
-        w.off('message', onMessage);
-        reject(err);
-      };
-      w.once('message', onMessage);
-      w.once('error', onError);
-      w.postMessage(msg);
-    });
   try {
     await Promise.all(
       workers.map((w, k) => {
-        const init: WorkerInit = { params, userItems, itemUsers, userFactors, itemFactors, userSide, itemSide };
-        if (wasm) init.wasm = { module: wasm.module, memory: wasm.memory, scratch: wasm.scratch[k] };
+        const init: WorkerInit = { params, userItems, itemUsers, userFactors, itemFactors, userSide: st.userSide, itemSide: st.itemSide };
+        if (st.wasm) init.wasm = { module: st.wasm.module, memory: st.wasm.memory, scratch: st.wasm.scratch[k] };
         return call(w, { init });
       }),
     );
@@ -120,9 +171,13 @@ export async function trainIalsParallel(userItemsIn: Csr, params: IalsParams, op
     for (let epoch = 1; epoch <= params.iterations; epoch++) {
       const t0 = performance.now();
       const gi = gram(itemFactors, itemUsers.rows, dims, p);
-      await Promise.all(workers.map((w, k) => call(w, { task: { side: 'users', from: userRanges[k][0], to: userRanges[k][1], gram: gi } })));
+      await Promise.all(
+        workers.map((w, k) => call(w, { task: { side: 'users', from: userRanges[k][0], to: userRanges[k][1], gram: gi } })),
+      );
       const gu = gram(userFactors, userItems.rows, dims);
-      await Promise.all(workers.map((w, k) => call(w, { task: { side: 'items', from: itemRanges[k][0], to: itemRanges[k][1], gram: gu } })));
+      await Promise.all(
+        workers.map((w, k) => call(w, { task: { side: 'items', from: itemRanges[k][0], to: itemRanges[k][1], gram: gu } })),
+      );
       const seconds = (performance.now() - t0) / 1000;
       const loss = opts.computeLoss ? trainingLoss(userItems, userFactors, itemFactors, params, p) : undefined;
       opts.onEpoch?.({ epoch, seconds, loss });

@@ -3,9 +3,9 @@
  * reading and writing factor matrices that live in SharedArrayBuffers owned by the main thread.
  */
 import { parentPort } from 'node:worker_threads';
-import { jsKernel, solveSide, type IalsParams, type NnzKernel, type SideWeights } from './ials';
+import { type IalsParams, jsKernel, type NnzKernel, type SideWeights, solveSide } from './ials';
 import type { Csr } from './sparse';
-import { WasmNnzKernel, type KernelScratch } from './wasm/kernel';
+import { type KernelScratch, WasmNnzKernel } from './wasm/kernel';
 
 export interface WorkerInit {
   params: IalsParams;
@@ -29,16 +29,20 @@ export interface WorkerTask {
 let state: WorkerInit | undefined;
 let kernel: NnzKernel = jsKernel;
 
-parentPort!.on('message', async (msg: { init?: WorkerInit; task?: WorkerTask }) => {
+const port = parentPort;
+if (!port) throw new Error('ials-worker.ts runs as a worker thread (see ials-parallel.ts)');
+
+port.on('message', async (msg: { init?: WorkerInit; task?: WorkerTask }) => {
   if (msg.init) {
     state = msg.init;
     if (state.wasm) kernel = await WasmNnzKernel.create(state.wasm.module, state.wasm.memory, state.wasm.scratch);
-    parentPort!.postMessage({ ready: true });
+    port.postMessage({ ready: true });
     return;
   }
-  const t = msg.task!;
-  const s = state!;
+  const t = msg.task;
+  const s = state;
+  if (!t || !s) throw new Error('a task arrived before the worker was initialised');
   if (t.side === 'users') solveSide(s.userFactors, s.itemFactors, s.userItems, s.params, s.userSide, t.from, t.to, t.gram, kernel);
   else solveSide(s.itemFactors, s.userFactors, s.itemUsers, s.params, s.itemSide, t.from, t.to, t.gram, kernel);
-  parentPort!.postMessage({ done: true });
+  port.postMessage({ done: true });
 });

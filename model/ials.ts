@@ -17,10 +17,10 @@
  * The numeric loops are hand-written: this is the hot path (see BENCHMARKS.md), and a generic
  * matrix library would allocate per row.
  */
-import { confidence, rowRegularization, type FoldInParams } from '@edge-recs/core/foldin';
+import { confidence, type FoldInParams, rowRegularization } from '@edge-recs/core/foldin';
 import { cholesky, choleskySolve, gram } from '@edge-recs/core/linalg';
 import { Rng } from './rng';
-import { transpose, type Csr } from './sparse';
+import { type Csr, transpose } from './sparse';
 
 export interface IalsParams extends FoldInParams {
   /** Latent dimension D. */
@@ -108,7 +108,7 @@ export function itemWeightsFor(userItems: Csr, beta: number): Float32Array {
   const counts = new Float64Array(userItems.cols);
   for (let p = 0; p < userItems.rowPtr[userItems.rows]; p++) counts[userItems.colIdx[p]]++;
   let sum = 0;
-  for (let i = 0; i < w.length; i++) sum += (w[i] = Math.pow(counts[i] + 1, beta));
+  for (let i = 0; i < w.length; i++) sum += w[i] = (counts[i] + 1) ** beta;
   const mean = sum / w.length;
   for (let i = 0; i < w.length; i++) w[i] /= mean;
   return w;
@@ -133,7 +133,10 @@ export function trainIals(userItems: Csr, params: IalsParams, opts: TrainOptions
   const itemUsers = transpose(userItems);
   const p = itemWeightsFor(userItems, params.popularityExponent);
   const userSide: SideWeights = { rowScale: new Float32Array(userItems.rows).fill(params.unobservedWeight), colWeight: p };
-  const itemSide: SideWeights = { rowScale: p.map((x) => x * params.unobservedWeight), colWeight: new Float32Array(userItems.rows).fill(1) };
+  const itemSide: SideWeights = {
+    rowScale: p.map((x) => x * params.unobservedWeight),
+    colWeight: new Float32Array(userItems.rows).fill(1),
+  };
   // Item factors start random; user factors are solved first so their initial value only
   // matters as the CG warm start.
   const userFactors = initFactors(userItems.rows, dims, params.initScale, rng);
@@ -156,7 +159,17 @@ export function trainIals(userItems: Csr, params: IalsParams, opts: TrainOptions
  * WebAssembly SIMD version (model/wasm/kernel.ts) is what parallel training uses.
  */
 export interface NnzKernel {
-  pass(fixed: Float32Array, colIdx: Int32Array, start: number, end: number, dims: number, vec: Float64Array, out: Float64Array, a: Float64Array, b: Float64Array): void;
+  pass(
+    fixed: Float32Array,
+    colIdx: Int32Array,
+    start: number,
+    end: number,
+    dims: number,
+    vec: Float64Array,
+    out: Float64Array,
+    a: Float64Array,
+    b: Float64Array,
+  ): void;
 }
 
 export const jsKernel: NnzKernel = {
@@ -218,7 +231,8 @@ class Scratch {
   }
   /** per-nonzero confidence c and c − unobserved weight for one row */
   weights(m: Csr, row: number, params: IalsParams, w: SideWeights): void {
-    const start = m.rowPtr[row], n = m.rowPtr[row + 1] - start;
+    const start = m.rowPtr[row],
+      n = m.rowPtr[row + 1] - start;
     if (this.conf.length < n) {
       this.conf = new Float64Array(n * 2);
       this.extra = new Float64Array(n * 2);
@@ -235,14 +249,25 @@ class Scratch {
   }
 }
 
-function solveRowCholesky(target: Float32Array, fixed: Float32Array, g: Float64Array, m: Csr, row: number, params: IalsParams, w: SideWeights, colMass: number, s: Scratch): void {
+function solveRowCholesky(
+  target: Float32Array,
+  fixed: Float32Array,
+  g: Float64Array,
+  m: Csr,
+  row: number,
+  params: IalsParams,
+  w: SideWeights,
+  colMass: number,
+  s: Scratch,
+): void {
   const dims = params.factors;
   const scale = w.rowScale[row];
   const { a, b } = s;
   for (let k = 0; k < dims * dims; k++) a[k] = scale * g[k];
   b.fill(0);
   s.weights(m, row, params, w);
-  const start = m.rowPtr[row], end = m.rowPtr[row + 1];
+  const start = m.rowPtr[row],
+    end = m.rowPtr[row + 1];
   for (let q = start; q < end; q++) {
     const off = m.colIdx[q] * dims;
     const c = s.conf[q - start];
@@ -265,7 +290,10 @@ function solveRowCholesky(target: Float32Array, fixed: Float32Array, g: Float64A
 
 /** y[yo..yo+n) · v, 4-way unrolled with independent accumulators (the hot loop of CG). */
 function dotAt(y: Float32Array, yo: number, v: Float64Array, n: number): number {
-  let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  let a0 = 0,
+    a1 = 0,
+    a2 = 0,
+    a3 = 0;
   let i = 0;
   for (; i + 3 < n; i += 4) {
     a0 += y[yo + i] * v[i];
@@ -293,7 +321,10 @@ function axpyAt(out: Float64Array, c: number, y: Float32Array, yo: number, n: nu
 function gemv(g: Float64Array, v: Float64Array, out: Float64Array, n: number): void {
   for (let r = 0; r < n; r++) {
     const o = r * n;
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    let a0 = 0,
+      a1 = 0,
+      a2 = 0,
+      a3 = 0;
     let i = 0;
     for (; i + 3 < n; i += 4) {
       a0 += g[o + i] * v[i];
@@ -306,15 +337,28 @@ function gemv(g: Float64Array, v: Float64Array, out: Float64Array, n: number): v
   }
 }
 
-function solveRowCg(target: Float32Array, fixed: Float32Array, g: Float64Array, m: Csr, row: number, params: IalsParams, w: SideWeights, colMass: number, s: Scratch, kernel: NnzKernel): void {
+function solveRowCg(
+  target: Float32Array,
+  fixed: Float32Array,
+  g: Float64Array,
+  m: Csr,
+  row: number,
+  params: IalsParams,
+  w: SideWeights,
+  colMass: number,
+  s: Scratch,
+  kernel: NnzKernel,
+): void {
   const dims = params.factors;
   const scale = w.rowScale[row];
   const { x, r, p, ap } = s;
   const colIdx = m.colIdx;
-  const start = m.rowPtr[row], end = m.rowPtr[row + 1];
+  const start = m.rowPtr[row],
+    end = m.rowPtr[row + 1];
   const lambda = rowRegularization(params, end - start, scale * colMass);
   s.weights(m, row, params, w);
-  const conf = s.conf, extraW = s.extra;
+  const conf = s.conf,
+    extraW = s.extra;
   const off = row * dims;
   for (let i = 0; i < dims; i++) x[i] = target[off + i];
 
@@ -361,7 +405,8 @@ export function trainingLoss(m: Csr, x: Float32Array, y: Float32Array, params: I
   const itemCounts = new Int32Array(m.cols);
   for (let u = 0; u < m.rows; u++) {
     const xo = u * dims;
-    let quad = 0, norm = 0;
+    let quad = 0,
+      norm = 0;
     for (let i = 0; i < dims; i++) {
       let gx = 0;
       for (let j = 0; j < dims; j++) gx += g[i * dims + j] * x[xo + j];

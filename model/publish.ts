@@ -19,7 +19,6 @@ export interface PublishableArtifact {
   manifestBytes: Uint8Array;
 }
 
-
 function contentType(name: string): string {
   return name.endsWith('.json') || name.endsWith('.sig') ? 'application/json' : 'application/octet-stream';
 }
@@ -32,7 +31,8 @@ export interface PublishOptions {
 
 /** Uploads in safe order; returns the keys written, in order. */
 export async function publishArtifact(target: PublishTarget, a: PublishableArtifact, opts: PublishOptions = {}): Promise<string[]> {
-  if (!a.signature) throw new Error('the artifact is unsigned: set MODEL_SIGNING_KEY (or --key-file) when training, the edge rejects unsigned models');
+  if (!a.signature)
+    throw new Error('the artifact is unsigned: set MODEL_SIGNING_KEY (or --key-file) when training, the edge rejects unsigned models');
   const base = `${MODEL_PREFIX}${a.version}/`;
   const written: string[] = [];
   const put = async (key: string, body: Uint8Array) => {
@@ -44,13 +44,13 @@ export async function publishArtifact(target: PublishTarget, a: PublishableArtif
   await put(`${base}manifest.sig`, a.signature);
   await put(`${base}manifest.json`, a.manifestBytes);
   if (opts.updateLatest ?? true) {
-    await put(LATEST_KEY, new TextEncoder().encode(JSON.stringify({ version: a.version, publishedAt: new Date().toISOString() }) + '\n'));
+    await put(LATEST_KEY, new TextEncoder().encode(`${JSON.stringify({ version: a.version, publishedAt: new Date().toISOString() })}\n`));
   }
   return written;
 }
 
 /** An R2 binding (Worker tests, or wrangler's platform proxy for the local bucket). */
-export function r2Target(bucket: { put(key: string, body: ArrayBuffer, opts?: unknown): Promise<unknown> }, name = "r2"): PublishTarget {
+export function r2Target(bucket: { put(key: string, body: ArrayBuffer, opts?: unknown): Promise<unknown> }, name = 'r2'): PublishTarget {
   return {
     name,
     async put(key, body, type) {

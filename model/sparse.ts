@@ -32,17 +32,26 @@ export function csrFromTriples(rows: number, cols: number, r: Int32Array, c: Int
   let w = 0;
   const order: number[] = [];
   for (let i = 0; i < rows; i++) {
-    const start = counts[i], end = counts[i + 1];
+    const start = counts[i],
+      end = counts[i + 1];
     order.length = 0;
     for (let p = start; p < end; p++) order.push(p);
     order.sort((a, b) => colIdx[a] - colIdx[b]);
-    const cols2: number[] = [], vals2: number[] = [];
+    const cols2: number[] = [],
+      vals2: number[] = [];
     for (const p of order) {
       if (cols2.length && cols2[cols2.length - 1] === colIdx[p]) vals2[vals2.length - 1] += values[p];
-      else { cols2.push(colIdx[p]); vals2.push(values[p]); }
+      else {
+        cols2.push(colIdx[p]);
+        vals2.push(values[p]);
+      }
     }
     outPtr[i] = w;
-    for (let j = 0; j < cols2.length; j++) { colIdx[w] = cols2[j]; values[w] = vals2[j]; w++; }
+    for (let j = 0; j < cols2.length; j++) {
+      colIdx[w] = cols2[j];
+      values[w] = vals2[j];
+      w++;
+    }
   }
   outPtr[rows] = w;
   return { rows, cols, rowPtr: outPtr, colIdx: colIdx.slice(0, w), values: values.slice(0, w) };
@@ -76,7 +85,11 @@ export function selectRows(m: Csr, keep: ArrayLike<number>): Csr {
   let w = 0;
   for (let k = 0; k < keep.length; k++) {
     const r = keep[k];
-    for (let p = m.rowPtr[r]; p < m.rowPtr[r + 1]; p++) { colIdx[w] = m.colIdx[p]; values[w] = m.values[p]; w++; }
+    for (let p = m.rowPtr[r]; p < m.rowPtr[r + 1]; p++) {
+      colIdx[w] = m.colIdx[p];
+      values[w] = m.values[p];
+      w++;
+    }
     rowPtr[k + 1] = w;
   }
   return { rows: keep.length, cols: m.cols, rowPtr, colIdx, values };
@@ -85,7 +98,8 @@ export function selectRows(m: Csr, keep: ArrayLike<number>): Csr {
 /** Rows of `a` followed by rows of `b` (same column space). */
 export function vstack(a: Csr, b: Csr): Csr {
   if (a.cols !== b.cols) throw new Error('vstack: column counts differ');
-  const nnzA = a.rowPtr[a.rows], nnzB = b.rowPtr[b.rows];
+  const nnzA = a.rowPtr[a.rows],
+    nnzB = b.rowPtr[b.rows];
   const rowPtr = new Int32Array(a.rows + b.rows + 1);
   rowPtr.set(a.rowPtr.subarray(0, a.rows + 1));
   for (let r = 1; r <= b.rows; r++) rowPtr[a.rows + r] = nnzA + b.rowPtr[r];

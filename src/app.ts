@@ -80,7 +80,13 @@ export function createApp() {
     if (err instanceof HTTPException) {
       const status = err.status;
       const message = err.message || 'bad request';
-      const code: ErrorCode = /json/i.test(message) ? 'malformed_json' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
+      const code: ErrorCode = /json/i.test(message)
+        ? 'malformed_json'
+        : status === 413
+          ? 'payload_too_large'
+          : status === 415
+            ? 'unsupported_media_type'
+            : 'invalid_request';
       if (status >= 500) console.error(err);
       return c.json(errorBody(code, message), status as 400);
     }

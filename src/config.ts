@@ -23,7 +23,9 @@ const positive = (fallback: number) =>
   z.preprocess((v) => (v === undefined || v === '' ? undefined : Number(v)), z.number().positive().finite().default(fallback));
 
 const flag = (fallback: boolean) =>
-  z.preprocess((v) => (v === undefined || v === '' ? undefined : v), z.enum(['true', 'false']).default(fallback ? 'true' : 'false')).transform((v) => v === 'true');
+  z
+    .preprocess((v) => (v === undefined || v === '' ? undefined : v), z.enum(['true', 'false']).default(fallback ? 'true' : 'false'))
+    .transform((v) => v === 'true');
 
 /** An optional secret or string: "" counts as unset. */
 const optional = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
@@ -116,7 +118,13 @@ function parseConfig(env: Env): Config {
     userCacheSeconds: v.USER_CACHE_SECONDS,
     keepPreviousVersions: v.KEEP_PREVIOUS_VERSIONS,
     refreshOpsPerRun: v.REFRESH_OPS_PER_RUN,
-    origin: { url: v.ORIGIN_URL, timeoutMs: v.ORIGIN_TIMEOUT_MS, attempts: v.ORIGIN_ATTEMPTS, backoffMs: v.ORIGIN_BACKOFF_MS, token: v.ORIGIN_TOKEN },
+    origin: {
+      url: v.ORIGIN_URL,
+      timeoutMs: v.ORIGIN_TIMEOUT_MS,
+      attempts: v.ORIGIN_ATTEMPTS,
+      backoffMs: v.ORIGIN_BACKOFF_MS,
+      token: v.ORIGIN_TOKEN,
+    },
     eventWeights: { view: v.EVENT_WEIGHT_VIEW, add_to_cart: v.EVENT_WEIGHT_ADD_TO_CART, purchase: v.EVENT_WEIGHT_PURCHASE },
     maxEventsPerBatch: v.MAX_EVENTS_PER_BATCH,
     exportWindowSeconds: v.EXPORT_WINDOW_SECONDS,

@@ -8,7 +8,11 @@ import { z } from '@hono/zod-openapi';
 export const K_CEILING = 1000;
 
 const id = (what: string) =>
-  z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, `${what} must be 1–128 printable ASCII characters without spaces`);
+  z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[\x21-\x7e]+$/, `${what} must be 1–128 printable ASCII characters without spaces`);
 
 export const UserId = id('userId').openapi({ example: '17850' });
 export const ItemId = id('item id').openapi({ example: '85123A' });
@@ -20,9 +24,7 @@ export const K = z.coerce
   .max(K_CEILING, `k must be at most ${K_CEILING}`)
   .openapi({ description: 'number of items to return (1..MAX_K, default 20)', example: 20 });
 
-const BoolParam = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1');
+const BoolParam = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 export const UserPath = z.object({ userId: UserId.openapi({ param: { name: 'userId', in: 'path' } }) });
 export const ItemPath = z.object({ itemId: ItemId.openapi({ param: { name: 'itemId', in: 'path' } }) });
@@ -42,7 +44,9 @@ export const SimilarQuery = z.object({ k: K.optional() }).strict();
 
 export const BasketBody = z
   .object({
-    items: z.array(ItemId).openapi({ description: 'item ids in the basket or session (at most MAX_BASKET_ITEMS)', example: ['85123A', '71053'] }),
+    items: z
+      .array(ItemId)
+      .openapi({ description: 'item ids in the basket or session (at most MAX_BASKET_ITEMS)', example: ['85123A', '71053'] }),
     weights: z.array(z.number().positive().max(1e6)).optional().openapi({ description: 'interaction strength per item (default 1 each)' }),
     k: K.optional(),
     excludeGiven: z.boolean().optional().openapi({ description: 'leave out the given items (default true)' }),
@@ -55,7 +59,10 @@ export const ScoreBody = z
   .object({
     userId: UserId.optional(),
     items: z.array(ItemId).optional(),
-    candidates: z.array(ItemId).min(1, 'candidates must not be empty').openapi({ description: 'item ids to score, returned in this order (at most MAX_CANDIDATES)' }),
+    candidates: z
+      .array(ItemId)
+      .min(1, 'candidates must not be empty')
+      .openapi({ description: 'item ids to score, returned in this order (at most MAX_CANDIDATES)' }),
   })
   .strict()
   .refine((b) => (b.userId === undefined) !== (b.items === undefined), { message: 'give exactly one of userId or items' })
@@ -89,9 +96,7 @@ export const RefreshStatus = z
   .openapi('RefreshStatus');
 export type RefreshStatus = z.infer<typeof RefreshStatus>;
 
-export const ErrorResponse = z
-  .object({ error: z.object({ code: z.string(), message: z.string() }) })
-  .openapi('Error');
+export const ErrorResponse = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi('Error');
 
 const Metrics = z.object({ 'recall@20': z.number(), 'recall@50': z.number(), 'ndcg@100': z.number() });
 
@@ -103,29 +108,48 @@ export const ModelInfo = z
     dims: z.number(),
     itemCount: z.number(),
     userCount: z.number(),
-    modelBytes: z.number().openapi({ description: 'bytes of model data this isolate holds for the version (factors, id lookup, weights, Gram matrix); catalogue parts and user shards are cached on top, bounded' }),
-    scoring: z.enum(['onnx-float32', 'int8-wasm']).openapi({ description: 'how this isolate scores the model: float32 ONNX graph in onnxruntime-web, or int8 factors in the WebAssembly SIMD kernel (INT8_SCORING_MIN_ITEMS)' }),
+    modelBytes: z.number().openapi({
+      description:
+        'bytes of model data this isolate holds for the version (factors, id lookup, weights, Gram matrix); catalogue parts and user shards are cached on top, bounded',
+    }),
+    scoring: z.enum(['onnx-float32', 'int8-wasm']).openapi({
+      description:
+        'how this isolate scores the model: float32 ONNX graph in onnxruntime-web, or int8 factors in the WebAssembly SIMD kernel (INT8_SCORING_MIN_ITEMS)',
+    }),
     algorithm: z.string(),
     hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
     data: z.object({ source: z.string(), sha256: z.string(), users: z.number(), items: z.number(), interactions: z.number() }),
-    metrics: z.object({ protocol: z.record(z.string(), z.union([z.number(), z.string()])), model: Metrics, popularity: Metrics }).nullable(),
+    metrics: z
+      .object({ protocol: z.record(z.string(), z.union([z.number(), z.string()])), model: Metrics, popularity: Metrics })
+      .nullable(),
     previousVersions: z.array(z.string()),
     lastRefresh: RefreshStatus.nullable(),
   })
   .openapi('ModelInfo');
+export type ModelInfo = z.infer<typeof ModelInfo>;
 
 export const SearchQuery = z
   .object({
-    q: z.string().max(100).optional().openapi({ description: 'words that must all appear in the title (case-insensitive); empty = most popular', example: 'heart holder' }),
+    q: z.string().max(100).optional().openapi({
+      description: 'words that must all appear in the title (case-insensitive); empty = most popular',
+      example: 'heart holder',
+    }),
     limit: z.coerce.number().int().min(1).max(100).optional().openapi({ description: 'at most this many items (default 20)' }),
   })
   .strict();
 
-export const CatalogItem = z.object({ id: z.string(), title: z.string(), popularity: z.number().openapi({ description: 'share of training users who bought it' }) }).openapi('CatalogItem');
+export const CatalogItem = z
+  .object({ id: z.string(), title: z.string(), popularity: z.number().openapi({ description: 'share of training users who bought it' }) })
+  .openapi('CatalogItem');
 export const SearchResult = z.object({ model: z.string(), items: z.array(CatalogItem) }).openapi('SearchResult');
 
 export const UserHistory = z
-  .object({ model: z.string(), userId: z.string(), known: z.boolean(), items: z.array(z.object({ id: z.string(), title: z.string(), strength: z.number() })) })
+  .object({
+    model: z.string(),
+    userId: z.string(),
+    known: z.boolean(),
+    items: z.array(z.object({ id: z.string(), title: z.string(), strength: z.number() })),
+  })
   .openapi('UserHistory');
 
 export const Health = z.object({ status: z.literal('ok'), model: z.string().nullable() }).openapi('Health');
@@ -138,11 +162,16 @@ export const Event = z
     userId: UserId,
     itemId: ItemId,
     type: EventType,
-    timestamp: z.union([z.string().max(40), z.number()]).optional().openapi({ description: 'ISO 8601, or epoch seconds (< 1e11) or milliseconds; default now' }),
+    timestamp: z
+      .union([z.string().max(40), z.number()])
+      .optional()
+      .openapi({ description: 'ISO 8601, or epoch seconds (< 1e11) or milliseconds; default now' }),
   })
   .strict()
   .openapi('Event');
-export const EventsBody = z.union([Event, z.object({ events: z.array(Event).min(1, 'events must not be empty') }).strict()]).openapi('EventsRequest');
+export const EventsBody = z
+  .union([Event, z.object({ events: z.array(Event).min(1, 'events must not be empty') }).strict()])
+  .openapi('EventsRequest');
 export const EventsResult = z
   .object({
     model: z.string(),

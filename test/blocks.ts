@@ -4,7 +4,7 @@
  * with as many factors as blocks recommends a user's own block and scores every other block 0.
  */
 import { Rng } from '../model/rng';
-import { csrFromTriples, type Csr } from '../model/sparse';
+import { type Csr, csrFromTriples } from '../model/sparse';
 
 export interface BlockData {
   userIds: string[];
@@ -27,18 +27,26 @@ export interface BlockOptions {
 }
 
 export function blockData(opts: BlockOptions = {}): BlockData {
-  const blocks = opts.blocks ?? 4, ipb = opts.itemsPerBlock ?? 12, upb = opts.usersPerBlock ?? 30, ipu = opts.itemsPerUser ?? 5;
+  const blocks = opts.blocks ?? 4,
+    ipb = opts.itemsPerBlock ?? 12,
+    upb = opts.usersPerBlock ?? 30,
+    ipu = opts.itemsPerUser ?? 5;
   const maxStrength = opts.maxStrength ?? 3;
   const rng = new Rng(opts.seed ?? 7);
-  const itemIds: string[] = [], titles: string[] = [], itemBlock: number[] = [];
+  const itemIds: string[] = [],
+    titles: string[] = [],
+    itemBlock: number[] = [];
   for (let b = 0; b < blocks; b++)
     for (let j = 0; j < ipb; j++) {
       itemIds.push(`B${b}-I${j}`);
       titles.push(`Block ${b} item ${j}`);
       itemBlock.push(b);
     }
-  const userIds: string[] = [], userBlock: number[] = [];
-  const r: number[] = [], c: number[] = [], v: number[] = [];
+  const userIds: string[] = [],
+    userBlock: number[] = [];
+  const r: number[] = [],
+    c: number[] = [],
+    v: number[] = [];
   for (let b = 0; b < blocks; b++)
     for (let u = 0; u < upb; u++) {
       const uid = userIds.length;

@@ -1,6 +1,7 @@
 /** Shared command-line plumbing for the trainer's commands (commander options, number parsing). */
-import { InvalidArgumentError, type Command } from 'commander';
+
 import { readFile } from 'node:fs/promises';
+import { type Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_PARAMS, type IalsParams } from '../ials';
 
 export function num(kind: 'int' | 'float', min = -Infinity) {
@@ -26,13 +27,19 @@ export function hyperparameterOptions(cmd: Command): Command {
     .option('--unobserved-weight <x>', 'weight w0 of unobserved pairs', num('float', 0), d.unobservedWeight)
     .option('--cg-steps <n>', 'conjugate-gradient steps per row', num('int', 1), d.cgSteps)
     .option('--solver <name>', 'cg (fast) or cholesky (exact reference)', d.solver)
-    .option('--popularity-exponent <x>', 'β: unobserved weight of item i ∝ (count_i + 1)^β (0 = uniform)', num('float'), d.popularityExponent)
+    .option(
+      '--popularity-exponent <x>',
+      'β: unobserved weight of item i ∝ (count_i + 1)^β (0 = uniform)',
+      num('float'),
+      d.popularityExponent,
+    )
     .option('--seed <n>', 'random seed', num('int', 0), d.seed);
 }
 
 export function paramsFrom(o: Record<string, unknown>): IalsParams {
   if (o.solver !== 'cg' && o.solver !== 'cholesky') throw new Error(`--solver must be cg or cholesky, got ${String(o.solver)}`);
-  if (o.confidence !== 'linear' && o.confidence !== 'log1p') throw new Error(`--confidence must be linear or log1p, got ${String(o.confidence)}`);
+  if (o.confidence !== 'linear' && o.confidence !== 'log1p')
+    throw new Error(`--confidence must be linear or log1p, got ${String(o.confidence)}`);
   return {
     factors: o.factors as number,
     iterations: o.iterations as number,
@@ -56,7 +63,9 @@ export async function signingKey(keyFile?: string): Promise<string | undefined> 
 }
 
 export function fmt(m: object): string {
-  return Object.entries(m).map(([k, v]) => `${k}=${(v as number).toFixed(4)}`).join("  ");
+  return Object.entries(m)
+    .map(([k, v]) => `${k}=${(v as number).toFixed(4)}`)
+    .join('  ');
 }
 
 export async function run(main: () => Promise<void>): Promise<void> {

@@ -4,15 +4,16 @@
  * existing artifact (--model) or the given/default ones, prints iALS against popularity, and with
  * --model --write stores the metrics in that artifact's manifest (re-signing it when a key is set).
  */
-import { Command } from 'commander';
-import { availableParallelism } from 'node:os';
+
 import { readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { manifestSchema } from '@edge-recs/core/manifest';
+import { signManifest } from '@edge-recs/core/signing';
+import { Command } from 'commander';
 import { loadInteractions } from '../data';
 import { evaluateIals } from '../evaluate';
 import { DEFAULT_PARAMS, type IalsParams } from '../ials';
-import { manifestSchema } from '@edge-recs/core/manifest';
-import { signManifest } from '@edge-recs/core/signing';
 import { fmt, hyperparameterOptions, num, paramsFrom, run, signingKey } from './common';
 
 const program = hyperparameterOptions(
@@ -39,16 +40,23 @@ await run(async () => {
   }
   const ds = await loadInteractions(o.input);
   const t0 = performance.now();
-  const report = await evaluateIals(ds.matrix, params, { seed: o.evalSeed, holdoutFraction: o.holdout }, { threads: availableParallelism() });
-  console.log(`strong generalisation: ${report.protocol.testUsers} held-out users (seed ${o.evalSeed}), ${report.protocol.trainUsers} training users, ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  const report = await evaluateIals(
+    ds.matrix,
+    params,
+    { seed: o.evalSeed, holdoutFraction: o.holdout },
+    { threads: availableParallelism() },
+  );
+  console.log(
+    `strong generalisation: ${report.protocol.testUsers} held-out users (seed ${o.evalSeed}), ${report.protocol.trainUsers} training users, ${((performance.now() - t0) / 1000).toFixed(1)}s`,
+  );
   console.log(`  iALS        ${fmt(report.model)}`);
   console.log(`  popularity  ${fmt(report.popularity)}`);
   if (o.write && manifestPath) {
     const manifest = manifestSchema.parse(JSON.parse(await readFile(manifestPath, 'utf8')));
     manifest.metrics = { protocol: report.protocol, model: report.model, popularity: report.popularity };
-    const bytes = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n');
+    const bytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
     const key = await signingKey(o.keyFile);
-    if (key) await writeFile(join(o.model, 'manifest.sig'), JSON.stringify(await signManifest(bytes, key)) + '\n');
+    if (key) await writeFile(join(o.model, 'manifest.sig'), `${JSON.stringify(await signManifest(bytes, key))}\n`);
     await writeFile(manifestPath, bytes);
     console.log(`metrics written to ${manifestPath}${key ? ' (re-signed)' : ' (unsigned: the old signature no longer matches)'}`);
   }

@@ -9,18 +9,19 @@
  * Pass the same --alpha and --reg-param you trained with. --interactions (the generic CSV) supplies
  * item popularity and user histories; without it popularity follows the item order.
  */
-import { Command } from 'commander';
+
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
+import { sha256Hex } from '@edge-recs/core/bytes';
+import { Command } from 'commander';
 import { parse } from 'csv-parse';
 import { writeArtifact } from '../artifact-fs';
 import { loadInteractions } from '../data';
-import { csrFromTriples, type Csr } from '../sparse';
+import { type Csr, csrFromTriples } from '../sparse';
 import { num, run, signingKey } from './common';
-import { sha256Hex } from '@edge-recs/core/bytes';
 
 const program = new Command('import-spark')
   .description('Package Spark MLlib ALS factors as a signed model artifact')
@@ -41,7 +42,10 @@ interface FactorRow {
 
 async function readFactors(path: string): Promise<FactorRow[]> {
   const files = (await stat(path)).isDirectory()
-    ? (await readdir(path)).filter((f) => /\.json(\.gz)?$/.test(f) && !f.startsWith('.') && !f.startsWith('_')).sort().map((f) => join(path, f))
+    ? (await readdir(path))
+        .filter((f) => /\.json(\.gz)?$/.test(f) && !f.startsWith('.') && !f.startsWith('_'))
+        .sort()
+        .map((f) => join(path, f))
     : [path];
   if (files.length === 0) throw new Error(`no .json part files in ${path}`);
   const rows: FactorRow[] = [];
@@ -58,7 +62,11 @@ async function readFactors(path: string): Promise<FactorRow[]> {
       } catch {
         throw new Error(`${basename(file)} line ${n}: not JSON`);
       }
-      if ((typeof row.id !== 'number' && typeof row.id !== 'string') || !Array.isArray(row.features) || !row.features.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      if (
+        (typeof row.id !== 'number' && typeof row.id !== 'string') ||
+        !Array.isArray(row.features) ||
+        !row.features.every((x) => typeof x === 'number' && Number.isFinite(x))
+      ) {
         throw new Error(`${basename(file)} line ${n}: expected {"id": …, "features": [finite numbers]}`);
       }
       rows.push({ id: String(row.id), features: row.features as number[] });
@@ -66,13 +74,16 @@ async function readFactors(path: string): Promise<FactorRow[]> {
   }
   const dims = rows[0]?.features.length ?? 0;
   if (!dims) throw new Error(`${path}: no factors`);
-  for (const r of rows) if (r.features.length !== dims) throw new Error(`${path}: factor ${r.id} has ${r.features.length} dims, expected ${dims}`);
+  for (const r of rows)
+    if (r.features.length !== dims) throw new Error(`${path}: factor ${r.id} has ${r.features.length} dims, expected ${dims}`);
   return rows;
 }
 
 async function readTitles(file: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const parser = createReadStream(file).pipe(parse({ bom: true, columns: true, relax_column_count: true, skip_records_with_error: true, trim: true }));
+  const parser = createReadStream(file).pipe(
+    parse({ bom: true, columns: true, relax_column_count: true, skip_records_with_error: true, trim: true }),
+  );
   for await (const row of parser as AsyncIterable<Record<string, string>>) if (row.item_id && row.title) out.set(row.item_id, row.title);
   return out;
 }
@@ -89,9 +100,13 @@ await run(async () => {
   const userIds = users.map((r) => r.id);
   const userIndex = new Map(userIds.map((id, u) => [id, u]));
   const itemFactors = new Float32Array(items.length * dims);
-  items.forEach((r, i) => itemFactors.set(r.features, i * dims));
+  items.forEach((r, i) => {
+    itemFactors.set(r.features, i * dims);
+  });
   const userFactors = new Float32Array(users.length * dims);
-  users.forEach((r, u) => userFactors.set(r.features, u * dims));
+  users.forEach((r, u) => {
+    userFactors.set(r.features, u * dims);
+  });
 
   let userItems: Csr = csrFromTriples(users.length, items.length, new Int32Array(0), new Int32Array(0), new Float32Array(0));
   const counts = new Float32Array(items.length);
@@ -99,14 +114,20 @@ await run(async () => {
   let source = `spark:${basename(o.items)}`;
   if (o.interactions) {
     const ds = await loadInteractions(o.interactions);
-    const r: number[] = [], c: number[] = [], v: number[] = [];
+    const r: number[] = [],
+      c: number[] = [],
+      v: number[] = [];
     for (let u = 0; u < ds.matrix.rows; u++) {
       const uu = userIndex.get(ds.userIds[u]);
       for (let p = ds.matrix.rowPtr[u]; p < ds.matrix.rowPtr[u + 1]; p++) {
         const ii = itemIndex.get(ds.itemIds[ds.matrix.colIdx[p]]);
         if (ii === undefined) continue;
         counts[ii]++;
-        if (uu !== undefined) { r.push(uu); c.push(ii); v.push(ds.matrix.values[p]); }
+        if (uu !== undefined) {
+          r.push(uu);
+          c.push(ii);
+          v.push(ds.matrix.values[p]);
+        }
       }
     }
     userItems = csrFromTriples(users.length, items.length, Int32Array.from(r), Int32Array.from(c), Float32Array.from(v));
@@ -119,8 +140,22 @@ await run(async () => {
     version: o.version,
     algorithm: 'spark-mllib-als-implicit',
     hyperparameters: { factors: dims, alpha: o.alpha, regParam: o.regParam },
-    foldIn: { unobservedWeight: 1, alpha: o.alpha, regularization: o.regParam, regExponent: 1, confidence: 'linear', regularizationScaling: 'interactions' },
-    data: { source, layout: 'spark', sha256: digest, users: users.length, items: items.length, interactions: userItems.rowPtr[userItems.rows] },
+    foldIn: {
+      unobservedWeight: 1,
+      alpha: o.alpha,
+      regularization: o.regParam,
+      regExponent: 1,
+      confidence: 'linear',
+      regularizationScaling: 'interactions',
+    },
+    data: {
+      source,
+      layout: 'spark',
+      sha256: digest,
+      users: users.length,
+      items: items.length,
+      interactions: userItems.rowPtr[userItems.rows],
+    },
     dims,
     itemIds,
     titles: itemIds.map((id) => titleMap.get(id) ?? ''),
@@ -133,5 +168,7 @@ await run(async () => {
     evaluation: null,
     signingKey: key,
   });
-  console.log(`imported ${users.length} users × ${items.length} items × ${dims} dims as model ${manifest.version} in ${o.out}${key ? '' : ' (UNSIGNED: set MODEL_SIGNING_KEY to publish)'}`);
+  console.log(
+    `imported ${users.length} users × ${items.length} items × ${dims} dims as model ${manifest.version} in ${o.out}${key ? '' : ' (UNSIGNED: set MODEL_SIGNING_KEY to publish)'}`,
+  );
 });

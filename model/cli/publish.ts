@@ -9,14 +9,15 @@
  *   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
  * - http: PUT each object to <url>/<key> (ORIGIN_TOKEN as a bearer token when set).
  */
-import { Command, Option } from 'commander';
-import cliProgress from 'cli-progress';
+
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AwsClient } from 'aws4fetch';
 import { plainBytes } from '@edge-recs/core/bytes';
+import { AwsClient } from 'aws4fetch';
+import cliProgress from 'cli-progress';
+import { Command, Option } from 'commander';
 import { verifyArtifactDir } from '../artifact-fs';
-import { publishArtifact, r2Target, type PublishableArtifact, type PublishTarget } from '../publish';
+import { type PublishableArtifact, type PublishTarget, publishArtifact, r2Target } from '../publish';
 import { run } from './common';
 
 const program = new Command('publish')
@@ -44,13 +45,18 @@ export async function readArtifactDir(dir: string): Promise<PublishableArtifact>
 }
 
 export function s3Target(endpoint: string, bucket: string): PublishTarget {
-  const accessKeyId = process.env.AWS_ACCESS_KEY_ID, secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
+  const accessKeyId = process.env.AWS_ACCESS_KEY_ID,
+    secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
   if (!accessKeyId || !secretAccessKey) throw new Error('--target s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
   const client = new AwsClient({ accessKeyId, secretAccessKey, service: 's3', region: process.env.AWS_REGION ?? 'auto' });
   return {
     name: `s3 ${endpoint}/${bucket}`,
     async put(key, body, contentType) {
-      const res = await client.fetch(`${endpoint.replace(/\/$/, '')}/${bucket}/${key}`, { method: 'PUT', body: plainBytes(body), headers: { 'content-type': contentType } });
+      const res = await client.fetch(`${endpoint.replace(/\/$/, '')}/${bucket}/${key}`, {
+        method: 'PUT',
+        body: plainBytes(body),
+        headers: { 'content-type': contentType },
+      });
       if (!res.ok) throw new Error(`PUT ${key}: ${res.status} ${await res.text()}`);
     },
   };
@@ -88,7 +94,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       target = httpTarget(o.url);
     }
     const total = Object.keys(artifact.files).length + 2 + (o.latest ? 1 : 0);
-    const bar = new cliProgress.SingleBar({ format: `publish [{bar}] {value}/{total} {key}`, hideCursor: true }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      { format: `publish [{bar}] {value}/{total} {key}`, hideCursor: true },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(total, 0, { key: '' });
     try {
       await publishArtifact(target, artifact, { updateLatest: o.latest, onFile: (key) => bar.increment(1, { key }) });
@@ -97,6 +106,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       await dispose();
     }
     console.log(`published ${artifact.version} to ${target.name}${o.latest ? ' and moved models/latest.json' : ''}`);
-    console.log('the Worker picks it up on its next cron run, or now with: curl -X POST -H "authorization: Bearer $ADMIN_TOKEN" http://localhost:8787/admin/refresh');
+    console.log(
+      'the Worker picks it up on its next cron run, or now with: curl -X POST -H "authorization: Bearer $ADMIN_TOKEN" http://localhost:8787/admin/refresh',
+    );
   });
 }

@@ -3,25 +3,29 @@
  * Loads interactions, trains iALS on all users, optionally runs the strong-generalisation
  * evaluation (a separate training on 90% of users), and writes a signed artifact.
  */
-import { Command } from 'commander';
-import cliProgress from 'cli-progress';
+
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
+import cliProgress from 'cli-progress';
+import { Command } from 'commander';
+import { writeArtifact } from '../artifact-fs';
 import { loadInteractions } from '../data';
+import { type EvaluationReport, evaluateIals } from '../evaluate';
 import { foldInConstants, type IalsParams } from '../ials';
 import { trainIalsParallel } from '../ials-parallel';
-import { availableParallelism } from 'node:os';
-import { evaluateIals, type EvaluationReport } from '../evaluate';
-import { writeArtifact } from '../artifact-fs';
-import { fmt, hyperparameterOptions, num, paramsFrom, run, signingKey } from './common';
 import type { Csr } from '../sparse';
+import { fmt, hyperparameterOptions, num, paramsFrom, run, signingKey } from './common';
 
 const program = hyperparameterOptions(
   new Command('train')
     .description('Train iALS on interaction data and write a model artifact')
-    .requiredOption('--input <path>', 'interactions CSV (.csv or .csv.gz), or a directory of them: generic user_id,item_id[,weight][,timestamp] or UCI Online Retail')
+    .requiredOption(
+      '--input <path>',
+      'interactions CSV (.csv or .csv.gz), or a directory of them: generic user_id,item_id[,weight][,timestamp] or UCI Online Retail',
+    )
     .requiredOption('--out <dir>', 'artifact directory to write')
     .option('--items <file>', 'item metadata CSV with item_id,title (generic layout)')
-    .option('--user-ids <kind>', 'raw, or hashed when the input is the Worker\'s event export (ids are keyed hashes)', 'raw')
+    .option('--user-ids <kind>', "raw, or hashed when the input is the Worker's event export (ids are keyed hashes)", 'raw')
     .option('--eval', 'also run the strong-generalisation evaluation and store its metrics in the manifest')
     .option('--eval-seed <n>', 'seed of the evaluation split', num('int', 0), 2024)
     .option('--version <id>', 'model version id (default: creation time + content digest)')
@@ -44,7 +48,11 @@ async function trainWithProgress(m: Csr, params: IalsParams, label: string, prog
     threads,
     computeLoss: true,
     onEpoch: (r) => {
-      const payload = { loss: r.loss?.toFixed(4) ?? '-', epochSeconds: r.seconds.toFixed(2), elapsed: ((performance.now() - t0) / 1000).toFixed(1) };
+      const payload = {
+        loss: r.loss?.toFixed(4) ?? '-',
+        epochSeconds: r.seconds.toFixed(2),
+        elapsed: ((performance.now() - t0) / 1000).toFixed(1),
+      };
       if (bar) bar.update(r.epoch, payload);
       else console.log(`${label} epoch ${r.epoch}/${params.iterations} loss ${payload.loss} ${payload.epochSeconds}s`);
     },
@@ -105,5 +113,7 @@ await run(async () => {
     usersPerShard: o.usersPerShard,
     userIdKind: o.userIds === 'hashed' ? 'hmac-sha256' : 'raw',
   });
-  console.log(`wrote model ${manifest.version} to ${o.out} (${key ? 'signed' : 'UNSIGNED: set MODEL_SIGNING_KEY to publish'}) in ${((performance.now() - t0) / 1000).toFixed(1)}s total`);
+  console.log(
+    `wrote model ${manifest.version} to ${o.out} (${key ? 'signed' : 'UNSIGNED: set MODEL_SIGNING_KEY to publish'}) in ${((performance.now() - t0) / 1000).toFixed(1)}s total`,
+  );
 });

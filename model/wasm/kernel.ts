@@ -81,8 +81,19 @@ export class WasmNnzKernel implements NnzKernel {
     return new WasmNnzKernel(instance, memory, s);
   }
 
-  pass(fixed: Float32Array, colIdx: Int32Array, start: number, end: number, dims: number, vec: Float64Array, out: Float64Array, a: Float64Array, b: Float64Array): void {
-    if (fixed.buffer !== this.memory.buffer || colIdx.buffer !== this.memory.buffer) throw new Error('factors and indices must live in the kernel memory');
+  pass(
+    fixed: Float32Array,
+    colIdx: Int32Array,
+    start: number,
+    end: number,
+    dims: number,
+    vec: Float64Array,
+    out: Float64Array,
+    a: Float64Array,
+    b: Float64Array,
+  ): void {
+    if (fixed.buffer !== this.memory.buffer || colIdx.buffer !== this.memory.buffer)
+      throw new Error('factors and indices must live in the kernel memory');
     const n = end - start;
     const s = this.s;
     for (let i = 0; i < dims; i++) {

@@ -1,6 +1,6 @@
 /**
  * The int8 scoring kernel as the Worker receives it: build/int8.wasm (assembled from int8.wat by
- * scripts/build-wasm.mjs) imported as a module, so wrangler hands it over precompiled — workerd
+ * scripts/build.ts) imported as a module, so wrangler hands it over precompiled — workerd
  * refuses to compile WebAssembly bytes at run time. Kept apart from int8.ts so Node (benchmarks)
  * can use the same class with a module it compiled itself.
  */

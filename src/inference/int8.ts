@@ -25,7 +25,18 @@ const align16 = (n: number) => (n + 15) & ~15;
 interface KernelExports {
   memory: WebAssembly.Memory;
   count: WebAssembly.Global;
-  scan(rows: number, mult: number, query: number, dims: number, start: number, end: number, threshold: number, candScores: number, candBase: number, cap: number): number;
+  scan(
+    rows: number,
+    mult: number,
+    query: number,
+    dims: number,
+    start: number,
+    end: number,
+    threshold: number,
+    candScores: number,
+    candBase: number,
+    cap: number,
+  ): number;
   invNorms(rows: number, dims: number, groups: number, out: number): void;
 }
 
@@ -36,7 +47,15 @@ function at8(dims: number, row: number, dim: number): number {
 
 export class Int8Index {
   private readonly padded: number;
-  private readonly at: { query: number; candScores: number; candBase: number; rows: number; scales: number; inverseNorms: number; end: number };
+  private readonly at: {
+    query: number;
+    candScores: number;
+    candBase: number;
+    rows: number;
+    scales: number;
+    inverseNorms: number;
+    end: number;
+  };
   private normsReady = false;
 
   private constructor(
@@ -135,7 +154,12 @@ export class Int8Index {
     }
     const q = this.quantized(index);
     const inv = new Float32Array(this.kernel.memory.buffer, this.at.inverseNorms + index * 4, 1)[0];
-    return this.search(Float32Array.from(q, (x) => x * inv), k, new Set([index]), this.at.inverseNorms);
+    return this.search(
+      Float32Array.from(q, (x) => x * inv),
+      k,
+      new Set([index]),
+      this.at.inverseNorms,
+    );
   }
 
   private search(u: ArrayLike<number>, k: number, exclude: ReadonlySet<number>, mult: number): Scored[] {

@@ -58,7 +58,10 @@ export class OrtScorer implements Scorer {
     const { initOrt } = await import('./ort');
     const runtime = await initOrt();
     const data = new Uint8Array(itemFactors.buffer, itemFactors.byteOffset, itemFactors.byteLength);
-    const session = await runtime.InferenceSession.create(graph, { externalData: [{ path: 'item_factors.f32', data }], graphOptimizationLevel: 'all' });
+    const session = await runtime.InferenceSession.create(graph, {
+      externalData: [{ path: 'item_factors.f32', data }],
+      graphOptimizationLevel: 'all',
+    });
     return new OrtScorer(runtime, session, itemFactors, itemCount, dims);
   }
 
@@ -75,7 +78,7 @@ export class OrtScorer implements Scorer {
     return this.serial(async () => {
       const mask = this.mask;
       for (const i of excludedIndices) mask[i] = MASK_EXCLUDED;
-      let out;
+      let out: ort.InferenceSession.ReturnType;
       try {
         out = await this.session.run(
           {
@@ -110,11 +113,12 @@ export class OrtScorer implements Scorer {
 
   similar(index: number, k: number): Scored[] {
     const { dims, itemFactors: y, itemCount } = this;
-    const inv = (this.inverseNorms ??= Float32Array.from({ length: itemCount }, (_, i) => {
+    this.inverseNorms ??= Float32Array.from({ length: itemCount }, (_, i) => {
       let s = 0;
       for (let d = 0; d < dims; d++) s += y[i * dims + d] ** 2;
       return s > 0 ? 1 / Math.sqrt(s) : 0;
-    }));
+    });
+    const inv = this.inverseNorms;
     const scores = new Float32Array(itemCount);
     const q = index * dims;
     for (let i = 0; i < itemCount; i++) {

@@ -40,7 +40,10 @@ export class Catalog {
   }
 
   private part(n: number): Promise<CatalogPartView> {
-    return this.parts.get(n, async () => new CatalogPartView(await this.readPart(n), Math.min(CATALOG_PART_ITEMS, this.itemCount - n * CATALOG_PART_ITEMS)));
+    return this.parts.get(
+      n,
+      async () => new CatalogPartView(await this.readPart(n), Math.min(CATALOG_PART_ITEMS, this.itemCount - n * CATALOG_PART_ITEMS)),
+    );
   }
 
   /** Id, title and count of each index, in order (parts fetched in parallel, once each). */
@@ -51,7 +54,7 @@ export class Catalog {
     return indices.map((i) => {
       const j = this.popularAt.get(i);
       if (j !== undefined) return { id: this.ids.id(i), title: this.popular.titles[j], count: this.popular.counts[j] };
-      const part = parts.get(Math.floor(i / CATALOG_PART_ITEMS))!;
+      const part = parts.get(Math.floor(i / CATALOG_PART_ITEMS)) as CatalogPartView; // fetched above
       const k = i % CATALOG_PART_ITEMS;
       return { id: this.ids.id(i), title: part.title(k), count: part.count(k) };
     });

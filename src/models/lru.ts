@@ -39,7 +39,10 @@ export class PromiseLru<K, V> {
       if (this.entries.get(key) === created) this.entries.delete(key);
     });
     this.entries.set(key, created);
-    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.max) break;
+      this.entries.delete(oldest);
+    }
     return created;
   }
 }

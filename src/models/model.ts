@@ -34,7 +34,10 @@ export interface ArtifactSource {
 }
 
 export class ModelLoadError extends Error {
-  constructor(readonly version: string, message: string) {
+  constructor(
+    readonly version: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'ModelLoadError';
   }
@@ -111,7 +114,8 @@ export class ServingModel {
     });
     const j = index.get(userId);
     if (j === undefined) return null;
-    const lo = shard.historyPtr[j], hi = shard.historyPtr[j + 1];
+    const lo = shard.historyPtr[j],
+      hi = shard.historyPtr[j + 1];
     return {
       vector: shard.vectors.slice(j * this.dims, (j + 1) * this.dims),
       items: shard.historyItems.slice(lo, hi),
@@ -137,10 +141,17 @@ export function parseManifest(bytes: ArrayBuffer, label = 'candidate'): Manifest
     throw new ModelLoadError(label, 'manifest.json is not valid JSON');
   }
   const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success) throw new ModelLoadError(label, `manifest.json does not match the schema: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new ModelLoadError(
+      label,
+      `manifest.json does not match the schema: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
+    );
   const m = parsed.data;
   if (!(SUPPORTED_FORMAT_VERSIONS as readonly number[]).includes(m.formatVersion)) {
-    throw new ModelLoadError(m.version, `unsupported format version ${m.formatVersion} (this Worker reads ${SUPPORTED_FORMAT_VERSIONS.join(', ')})`);
+    throw new ModelLoadError(
+      m.version,
+      `unsupported format version ${m.formatVersion} (this Worker reads ${SUPPORTED_FORMAT_VERSIONS.join(', ')})`,
+    );
   }
   return m;
 }
@@ -178,7 +189,12 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
     if (err instanceof ModelLoadError) throw err;
     throw new ModelLoadError(v, 'catalog/popular.json is malformed');
   }
-  if (popular.items.length === 0 || popular.titles.length !== popular.items.length || popular.counts.length !== popular.items.length || popular.items.some((i) => i >= itemCount)) {
+  if (
+    popular.items.length === 0 ||
+    popular.titles.length !== popular.items.length ||
+    popular.counts.length !== popular.items.length ||
+    popular.items.some((i) => i >= itemCount)
+  ) {
     throw new ModelLoadError(v, 'catalog/popular.json does not describe items of this model');
   }
 
@@ -189,7 +205,8 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
   const weightBytes = await fetchChecked(source, manifest, FILES.itemWeights);
   if (weightBytes.byteLength !== itemCount * 4) throw new ModelLoadError(v, `item weights are not ${itemCount} float32`);
   const itemWeights = new Float32Array(weightBytes);
-  for (const x of itemWeights) if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, 'item weights must be finite and non-negative');
+  for (const x of itemWeights)
+    if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, 'item weights must be finite and non-negative');
 
   const kind = scoringKind(manifest, options.int8MinItems);
   if (!kind) throw new ModelLoadError(v, `the artifact has no float32 factors and the int8 kernel cannot score ${dims} dims`);
@@ -205,7 +222,8 @@ async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<Or
   if (factorBytes.byteLength !== itemCount * dims * 4) throw new ModelLoadError(v, `item factors are not ${itemCount}×${dims} float32`);
   const itemFactors = new Float32Array(factorBytes);
   for (let k = 0; k < itemFactors.length; k++) {
-    if (!Number.isFinite(itemFactors[k])) throw new ModelLoadError(v, `item factors contain a non-finite value at item ${Math.floor(k / dims)}`);
+    if (!Number.isFinite(itemFactors[k]))
+      throw new ModelLoadError(v, `item factors contain a non-finite value at item ${Math.floor(k / dims)}`);
   }
   const graph = new Uint8Array(await fetchChecked(source, manifest, FILES.scorer));
   let scorer: OrtScorer;
@@ -236,9 +254,12 @@ async function int8Scorer(source: ArtifactSource, manifest: Manifest, options: L
     const first = n * FACTOR_PART_ROWS;
     const rows = Math.min(FACTOR_PART_ROWS, itemCount - first);
     const buf = await fetchChecked(source, manifest, FILES.factorPart(n));
-    if (buf.byteLength !== rows * (dims + 4)) throw new ModelLoadError(v, `${FILES.factorPart(n)} is not ${rows} int8 rows of ${dims} dims with their scales`);
+    if (buf.byteLength !== rows * (dims + 4))
+      throw new ModelLoadError(v, `${FILES.factorPart(n)} is not ${rows} int8 rows of ${dims} dims with their scales`);
     const scales = new Float32Array(buf.slice(rows * dims));
-    for (const x of scales) if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, `${FILES.factorPart(n)} has a scale that is not finite and non-negative`);
+    for (const x of scales)
+      if (!(Number.isFinite(x) && x >= 0))
+        throw new ModelLoadError(v, `${FILES.factorPart(n)} has a scale that is not finite and non-negative`);
     index.setRows(first, new Int8Array(buf, 0, rows * dims), scales);
   }
   const probe = index.row(probeItem);

@@ -89,7 +89,8 @@ export class ModelRegistry {
         // The pointer only ever names verified versions, so this is storage trouble (an object
         // deleted by hand, R2 unavailable). Serve the bundled model rather than fail.
         console.error(`active model ${pointer.version} failed to load: ${err instanceof Error ? err.message : String(err)}`);
-        if (!deps.config.serveBundledModel) throw new AppError('no_model', `The active model ${pointer.version} cannot be loaded right now; retry shortly.`);
+        if (!deps.config.serveBundledModel)
+          throw new AppError('no_model', `The active model ${pointer.version} cannot be loaded right now; retry shortly.`);
       }
     }
     if (deps.config.serveBundledModel) {
@@ -188,7 +189,8 @@ export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Model
   return {
     active: () => registry.active(deps),
     pointer: () => registry.activePointer(deps),
-    previous: async (version, active) => ((await registry.fitsBeside(active, version, deps)) ? registry.load(version, () => r2Source(deps.bucket, version)) : null),
+    previous: async (version, active) =>
+      (await registry.fitsBeside(active, version, deps)) ? registry.load(version, () => r2Source(deps.bucket, version)) : null,
     makeRoomFor: (manifest) => registry.makeRoomFor(manifest, deps.config),
     adopt: (version, model) => registry.adopt(version, model),
     invalidatePointer: () => registry.invalidatePointer(),

@@ -1,6 +1,6 @@
 /**
  * Static assets of the pages: their stylesheets, and their scripts — typed TypeScript under
- * src/pages/client/, bundled by the build step (scripts/build.mjs) into string modules. Served
+ * src/pages/client/, bundled by the build step (scripts/build.ts) into string modules. Served
  * from the Worker under /assets/, so the pages need no CDN and run under a strict CSP.
  */
 import { Hono } from 'hono';
@@ -22,7 +22,8 @@ button:hover,button:focus{border-color:var(--accent)}.score{color:var(--muted);f
 .muted{color:var(--muted)}.error{color:#a11}`;
 
 /** Content-Security-Policy of every page: only this origin's scripts, styles and API. */
-export const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+export const PAGE_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 const ASSETS: Record<string, { type: string; body: string }> = {
   'demo.js': { type: 'text/javascript; charset=utf-8', body: demoScript },

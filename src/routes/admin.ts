@@ -9,7 +9,9 @@ import { requireBearer } from './auth';
 export const admin = new OpenAPIHono<AppEnv>();
 admin.use('/admin/*', requireBearer('adminToken'));
 
-const RefreshQuery = z.object({ force: z.enum(['true', 'false']).optional().openapi({ description: 're-verify a version rejected before' }) }).strict();
+const RefreshQuery = z
+  .object({ force: z.enum(['true', 'false']).optional().openapi({ description: 're-verify a version rejected before' }) })
+  .strict();
 
 admin.openapi(
   createRoute({
@@ -36,7 +38,10 @@ admin.openapi(
     summary: 'Switch back to the previous good version',
     security: [{ bearer: [] }],
     responses: {
-      200: { description: 'now active', content: { 'application/json': { schema: z.object({ version: z.string(), previous: z.array(z.string()) }) } } },
+      200: {
+        description: 'now active',
+        content: { 'application/json': { schema: z.object({ version: z.string(), previous: z.array(z.string()) }) } },
+      },
       401: { description: 'missing or wrong token', content: { 'application/json': { schema: ErrorResponse } } },
       409: { description: 'nothing to roll back to', content: { 'application/json': { schema: ErrorResponse } } },
     },

@@ -1,7 +1,7 @@
 /** Real-time personalisation: event ingestion and forgetting a user. Both need the API key. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
-import { ErrorResponse, errorResponses, EventsBody, EventsResult, UserPath } from '../schemas';
+import { ErrorResponse, EventsBody, EventsResult, errorResponses, UserPath } from '../schemas';
 import { ingestEvents } from '../services/events';
 import { forgetUser } from '../services/forget';
 import { requireBearer } from './auth';
@@ -19,7 +19,7 @@ events.openapi(
     path: '/events',
     summary: "Record interactions; the user's recommendations reflect them on the next request",
     description:
-      "One event or {\"events\": [...]} (at most MAX_EVENTS_PER_BATCH). Events for items the active model does not know are rejected one by one with a reason; the others are added to the user's history, the user's embedding is recomputed at once by the ALS fold-in, and the events are queued for export to origin.",
+      'One event or {"events": [...]} (at most MAX_EVENTS_PER_BATCH). Events for items the active model does not know are rejected one by one with a reason; the others are added to the user\'s history, the user\'s embedding is recomputed at once by the ALS fold-in, and the events are queued for export to origin.',
     security: [{ bearer: [] }],
     request: { body: { required: true, content: { 'application/json': { schema: EventsBody } } } },
     responses: {
@@ -43,7 +43,12 @@ events.openapi(
     security: [{ bearer: [] }],
     request: { params: UserPath },
     responses: {
-      200: { description: 'forgotten', content: { 'application/json': { schema: z.object({ userId: z.string(), forgotten: z.literal(true), exportRowsRemoved: z.number() }) } } },
+      200: {
+        description: 'forgotten',
+        content: {
+          'application/json': { schema: z.object({ userId: z.string(), forgotten: z.literal(true), exportRowsRemoved: z.number() }) },
+        },
+      },
       401: { description: 'missing or wrong API key', content: { 'application/json': { schema: ErrorResponse } } },
     },
   }),

@@ -36,9 +36,13 @@ items.openapi(
     method: 'get',
     path: '/items',
     summary: "Search the active model's catalogue by title",
-    description: "Every query word must appear in the title or id. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size).",
+    description:
+      "Every query word must appear in the title or id. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size).",
     request: { query: SearchQuery },
-    responses: { 200: { description: 'matching items, most popular first', content: { 'application/json': { schema: SearchResult } } }, ...errorResponses },
+    responses: {
+      200: { description: 'matching items, most popular first', content: { 'application/json': { schema: SearchResult } } },
+      ...errorResponses,
+    },
   }),
   async (c) => {
     const q = c.req.valid('query');

@@ -16,9 +16,11 @@ export function checkK(k: number | undefined, config: Config): number {
 /** A basket or session must name 1..MAX_BASKET_ITEMS items. */
 export function checkBasket(items: readonly string[], config: Config, field = 'items'): void {
   if (items.length === 0) throw new AppError('empty_basket', `${field} must contain at least one item id`);
-  if (items.length > config.maxBasketItems) throw new AppError('too_many_items', `${field} has ${items.length} entries; the limit is ${config.maxBasketItems}`);
+  if (items.length > config.maxBasketItems)
+    throw new AppError('too_many_items', `${field} has ${items.length} entries; the limit is ${config.maxBasketItems}`);
 }
 
 export function checkCandidates(candidates: readonly string[], config: Config): void {
-  if (candidates.length > config.maxCandidates) throw new AppError('too_many_items', `candidates has ${candidates.length} entries; the limit is ${config.maxCandidates}`);
+  if (candidates.length > config.maxCandidates)
+    throw new AppError('too_many_items', `candidates has ${candidates.length} entries; the limit is ${config.maxCandidates}`);
 }

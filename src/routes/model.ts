@@ -2,7 +2,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { errorResponses, Health, ModelInfo } from '../schemas';
-import { readLastRefresh } from '../storage/refresh-state';
+import { describeModel } from '../services/model-info';
 
 export const model = new OpenAPIHono<AppEnv>();
 
@@ -15,28 +15,7 @@ model.openapi(
   }),
   async (c) => {
     const { ctx } = c.var;
-    const m = await ctx.activeModel();
-    const [pointer, lastRefresh] = await Promise.all([ctx.models.pointer(), readLastRefresh(c.env.RECS_KV)]);
-    const man = m.manifest;
-    return c.json(
-      {
-        version: m.version,
-        source: m.source.kind === 'bundled' ? ('bundled' as const) : ('origin' as const),
-        trainedAt: man.createdAt,
-        dims: man.dims,
-        itemCount: man.itemCount,
-        userCount: man.userCount,
-        scoring: m.scorer.kind,
-        modelBytes: m.memoryBytes,
-        algorithm: man.trainer.algorithm,
-        hyperparameters: man.trainer.hyperparameters,
-        data: { source: man.data.source, sha256: man.data.sha256, users: man.data.users, items: man.data.items, interactions: man.data.interactions },
-        metrics: man.metrics,
-        previousVersions: pointer?.previous ?? [],
-        lastRefresh,
-      },
-      200,
-    );
+    return c.json(await describeModel({ models: ctx.models, kv: c.env.RECS_KV }), 200);
   },
 );
 

@@ -14,7 +14,8 @@ recommendations.openapi(
     method: 'get',
     path: '/users/{userId}/recommendations',
     summary: 'Personalised top-k for a known user',
-    description: 'Uses the user embedding stored for the active model version; users without one get the popular-items fallback (source "popular").',
+    description:
+      'Uses the user embedding stored for the active model version; users without one get the popular-items fallback (source "popular").',
     request: { params: UserPath, query: UserRecsQuery },
     responses: { 200: { description: 'recommendations', ...json(Recommendation) }, ...errorResponses },
   }),
@@ -88,7 +89,9 @@ recommendations.openapi(
     const { userId } = c.req.valid('param');
     const { model, user } = await c.var.ctx.userFor(userId);
     const info = user ? await model.catalog.describe(Array.from(user.items)) : [];
-    const items = info.map(({ id, title }, j) => ({ id, title, strength: user?.strengths[j] ?? 0 })).sort((a, b) => b.strength - a.strength);
+    const items = info
+      .map(({ id, title }, j) => ({ id, title, strength: user?.strengths[j] ?? 0 }))
+      .sort((a, b) => b.strength - a.strength);
     return c.json({ model: model.version, userId, known: user !== null, items }, 200);
   },
 );

@@ -41,18 +41,26 @@ const CLOCK_SKEW_MS = 5 * 60 * 1000;
  * Accepts the events the active model can use and rejects the others one by one with a reason;
  * a batch with nothing acceptable is an `invalid_request` and stores nothing.
  */
-export async function ingestEvents(deps: EventDeps, list: readonly EventInput[], now: number): Promise<{ model: string; accepted: number; rejected: Rejected[] }> {
-  if (list.length > deps.maxEventsPerBatch) throw new AppError('too_many_items', `the batch has ${list.length} events; the limit is ${deps.maxEventsPerBatch}`);
+export async function ingestEvents(
+  deps: EventDeps,
+  list: readonly EventInput[],
+  now: number,
+): Promise<{ model: string; accepted: number; rejected: Rejected[] }> {
+  if (list.length > deps.maxEventsPerBatch)
+    throw new AppError('too_many_items', `the batch has ${list.length} events; the limit is ${deps.maxEventsPerBatch}`);
   const model = await deps.models.active();
   const rejected: Rejected[] = [];
   const times = list.map((e, index) => {
     const at = e.timestamp === undefined ? now : parseTimestamp(e.timestamp);
-    if (Number.isNaN(at) || at > now + CLOCK_SKEW_MS) rejected.push({ index, itemId: e.itemId, reason: `timestamp ${JSON.stringify(e.timestamp)} is not a valid past time` });
-    else if (!model.ids.has(e.itemId)) rejected.push({ index, itemId: e.itemId, reason: `item ${e.itemId} is not in model ${model.version}` });
+    if (Number.isNaN(at) || at > now + CLOCK_SKEW_MS)
+      rejected.push({ index, itemId: e.itemId, reason: `timestamp ${JSON.stringify(e.timestamp)} is not a valid past time` });
+    else if (!model.ids.has(e.itemId))
+      rejected.push({ index, itemId: e.itemId, reason: `item ${e.itemId} is not in model ${model.version}` });
     return at;
   });
   const bad = new Set(rejected.map((r) => r.index));
-  if (bad.size === list.length) throw new AppError('invalid_request', `no event was accepted: ${rejected.map((r) => `#${r.index} ${r.reason}`).join('; ')}`);
+  if (bad.size === list.length)
+    throw new AppError('invalid_request', `no event was accepted: ${rejected.map((r) => `#${r.index} ${r.reason}`).join('; ')}`);
 
   const byUser = new Map<string, number[]>();
   list.forEach((e, index) => {
@@ -72,7 +80,8 @@ export async function ingestEvents(deps: EventDeps, list: readonly EventInput[],
     const snapshot = await deps.history.append(who.key, incoming, seed);
     await embedHistory(model, who, snapshot, deps.history);
     if (!hasHistory) await markHistory(deps.store.kv, who.key);
-    for (const i of indices) rows.push({ userKey: who.key, itemId: list[i].itemId, weight: deps.eventWeights[list[i].type], at: times[i], type: list[i].type });
+    for (const i of indices)
+      rows.push({ userKey: who.key, itemId: list[i].itemId, weight: deps.eventWeights[list[i].type], at: times[i], type: list[i].type });
   }
   await writeEventBatch(deps.bucket, rows, now, deps.exportWindowSeconds);
   return { model: model.version, accepted: rows.length, rejected };

@@ -17,7 +17,10 @@ function itemsOf(info: readonly ItemInfo[], scores: ArrayLike<number>): Recommen
 }
 
 async function present(model: ServingModel, scored: readonly Scored[]): Promise<RecommendedItem[]> {
-  return itemsOf(await model.catalog.describe(scored.map((s) => s.index)), scored.map((s) => s.score));
+  return itemsOf(
+    await model.catalog.describe(scored.map((s) => s.index)),
+    scored.map((s) => s.score),
+  );
 }
 
 /** Most popular items (share of training users who bought each), skipping `exclude`. */
@@ -39,7 +42,11 @@ export async function forUser(model: ServingModel, user: UserRecord | null, k: n
 }
 
 /** Splits request item ids into known model indices (with summed strengths) and unknown ids. */
-export function resolveItems(model: ServingModel, ids: readonly string[], strengths?: readonly number[]): { items: WeightedItem[]; unknown: string[] } {
+export function resolveItems(
+  model: ServingModel,
+  ids: readonly string[],
+  strengths?: readonly number[],
+): { items: WeightedItem[]; unknown: string[] } {
   const byIndex = new Map<number, number>();
   const unknown: string[] = [];
   ids.forEach((id, j) => {
@@ -56,7 +63,13 @@ export function sessionVector(model: ServingModel, items: readonly WeightedItem[
   return model.foldIn(items);
 }
 
-export async function forBasket(model: ServingModel, ids: readonly string[], k: number, excludeGiven: boolean, strengths?: readonly number[]): Promise<Recommendation> {
+export async function forBasket(
+  model: ServingModel,
+  ids: readonly string[],
+  k: number,
+  excludeGiven: boolean,
+  strengths?: readonly number[],
+): Promise<Recommendation> {
   const { items, unknown } = resolveItems(model, ids, strengths);
   const given = new Set(items.map((x) => x.index));
   if (items.length === 0) {
@@ -74,7 +87,12 @@ export async function similar(model: ServingModel, index: number, k: number): Pr
 }
 
 /** Scores for the caller's candidates in the given order; unknown candidates are reported. */
-export async function scoreCandidates(model: ServingModel, vector: Float32Array | null, source: Source, candidates: readonly string[]): Promise<Recommendation> {
+export async function scoreCandidates(
+  model: ServingModel,
+  vector: Float32Array | null,
+  source: Source,
+  candidates: readonly string[],
+): Promise<Recommendation> {
   // one lookup per candidate: known ones keep their order (and repeats), unknown ones are listed once
   const known: number[] = [];
   const unknown: string[] = [];

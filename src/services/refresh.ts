@@ -79,7 +79,10 @@ function json<T>(bytes: ArrayBuffer, what: string): T {
 }
 
 /** Fetches and checks manifest + signature of a published version. */
-async function fetchManifest(deps: RefreshDeps, version: string): Promise<{ manifest: Manifest; manifestBytes: ArrayBuffer; sigBytes: ArrayBuffer }> {
+async function fetchManifest(
+  deps: RefreshDeps,
+  version: string,
+): Promise<{ manifest: Manifest; manifestBytes: ArrayBuffer; sigBytes: ArrayBuffer }> {
   const manifestBytes = await deps.origin.get(R2.modelFile(version, 'manifest.json'));
   if (!manifestBytes) throw new Rejection(`manifest.json of ${version} is missing (publish incomplete?)`);
   const sigBytes = await deps.origin.get(R2.modelFile(version, 'manifest.sig'));
@@ -107,11 +110,18 @@ async function latestVersion(origin: Origin): Promise<string | null> {
  * Copies (HTTPS origin) or checks in place (R2 origin) the version's files, from the staging
  * cursor on, within the run's operation budget. Returns the cursor; `next === total` = all staged.
  */
-async function stageFiles(deps: RefreshDeps, manifest: Manifest, at: string, spent: () => number, copied: () => void): Promise<StagingState> {
+async function stageFiles(
+  deps: RefreshDeps,
+  manifest: Manifest,
+  at: string,
+  spent: () => number,
+  copied: () => void,
+): Promise<StagingState> {
   const { version } = manifest;
   const files = Object.keys(manifest.files).sort();
   let staging = await readStaging(deps.kv);
-  if (!staging || staging.version !== version || staging.total !== files.length) staging = { version, next: 0, total: files.length, startedAt: at, runs: 0 };
+  if (!staging || staging.version !== version || staging.total !== files.length)
+    staging = { version, next: 0, total: files.length, startedAt: at, runs: 0 };
   staging.runs++;
   const perFile = deps.origin.needsCopy ? 2 : 1;
   while (staging.next < files.length && spent() + perFile <= deps.config.refreshOpsPerRun) {
@@ -149,7 +159,13 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
     if (err instanceof OriginError) return finish({ at, outcome: 'failed', version: null, reason: `origin unavailable: ${err.message}` });
     return finish({ at, outcome: 'rejected', version: null, reason: reasonOf(err) });
   }
-  if (version === null) return finish({ at, outcome: 'unchanged', version: null, reason: `origin (${deps.origin.name}) has no published model (models/latest.json)` });
+  if (version === null)
+    return finish({
+      at,
+      outcome: 'unchanged',
+      version: null,
+      reason: `origin (${deps.origin.name}) has no published model (models/latest.json)`,
+    });
 
   const pointer = await readActivePointer(deps.kv);
   if (pointer?.version === version) return finish({ at, outcome: 'unchanged', version, reason: null });
@@ -164,7 +180,12 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
     const staging = await stageFiles(deps, manifest, at, spent, () => copies++);
     if (staging.next < staging.total) {
       await writeStaging(deps.kv, staging);
-      return finish({ at, outcome: 'staging', version, reason: `staged ${staging.next}/${staging.total} files after ${staging.runs} run(s); continuing next run` });
+      return finish({
+        at,
+        outcome: 'staging',
+        version,
+        reason: `staged ${staging.next}/${staging.total} files after ${staging.runs} run(s); continuing next run`,
+      });
     }
     if (deps.origin.needsCopy) {
       await deps.bucket.put(R2.modelFile(version, 'manifest.sig'), sigBytes);
@@ -233,6 +254,11 @@ export async function rollback(deps: Pick<RefreshDeps, 'kv' | 'now' | 'models'>)
   await writeRejection(deps.kv, pointer.version, `rolled back by an operator at ${next.activatedAt}`);
   await writeActivePointer(deps.kv, next);
   deps.models.invalidatePointer();
-  await writeLastRefresh(deps.kv, { at: next.activatedAt, outcome: 'activated', version: target, reason: `rollback from ${pointer.version}` });
+  await writeLastRefresh(deps.kv, {
+    at: next.activatedAt,
+    outcome: 'activated',
+    version: target,
+    reason: `rollback from ${pointer.version}`,
+  });
   return next;
 }

@@ -3,12 +3,21 @@
  * edge history into an embedding for a model version (the ALS fold-in, the same user step the
  * trainer solves).
  */
-import type { Models } from '../models/registry';
+
 import type { ServingModel } from '../models/model';
+import type { Models } from '../models/registry';
 import type { HistorySnapshot, HistoryStore } from '../storage/history';
 import type { UserIdentity } from '../storage/identity';
 import { KV } from '../storage/keys';
-import { cacheShardRecord, encodeUserRecord, readMarkers, readUserRecord, recentUsers, type UserRecord, type UserStore } from '../storage/user-records';
+import {
+  cacheShardRecord,
+  encodeUserRecord,
+  readMarkers,
+  readUserRecord,
+  recentUsers,
+  type UserRecord,
+  type UserStore,
+} from '../storage/user-records';
 
 export type { UserRecord };
 
@@ -39,7 +48,12 @@ export function recordFromHistory(model: ServingModel, history: HistorySnapshot)
 }
 
 /** Folds the history in and stores it (revision-ordered) as the user's embedding for the model. */
-export async function embedHistory(model: ServingModel, who: UserIdentity, history: HistorySnapshot, store: HistoryStore): Promise<UserRecord | null> {
+export async function embedHistory(
+  model: ServingModel,
+  who: UserIdentity,
+  history: HistorySnapshot,
+  store: HistoryStore,
+): Promise<UserRecord | null> {
   const rec = recordFromHistory(model, history);
   if (rec) {
     // this isolate serves the new vector at once, whatever KV still holds

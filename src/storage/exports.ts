@@ -81,7 +81,13 @@ export interface CompactResult {
  * Compacts closed windows (all windows with `includeOpen`) into export files, appending to an
  * existing export of the same window, and deletes the pending objects it consumed.
  */
-export async function compactExports(bucket: R2Bucket, kv: KVNamespace, windowSeconds: number, now: number, opts: { includeOpen?: boolean } = {}): Promise<CompactResult> {
+export async function compactExports(
+  bucket: R2Bucket,
+  kv: KVNamespace,
+  windowSeconds: number,
+  now: number,
+  opts: { includeOpen?: boolean } = {},
+): Promise<CompactResult> {
   const open = windowStart(now, windowSeconds);
   const listed = await bucket.list({ prefix: PENDING_PREFIX, delimiter: '/' });
   const result: CompactResult = { windows: [], rows: 0, dropped: 0 };

@@ -108,8 +108,7 @@ export class UserHistory extends DurableObject<Env> {
   }
 
   private async flush(): Promise<void> {
-    while (this.pending.size) {
-      const [key, next] = this.pending.entries().next().value!;
+    for (const [key, next] of this.pending) {
       this.pending.delete(key);
       await this.env.RECS_KV.put(key, next.value, { expirationTtl: next.ttl });
       await this.ctx.storage.put(`w:${key}`, next.revision);

@@ -56,7 +56,10 @@ export interface HttpOriginOptions {
   backoffMs?: number;
   token?: string;
   /** remembers ETags and bodies of conditional GETs (KV in production) */
-  etags?: { get(key: string): Promise<{ etag: string; body: string } | null>; put(key: string, v: { etag: string; body: string }): Promise<void> };
+  etags?: {
+    get(key: string): Promise<{ etag: string; body: string } | null>;
+    put(key: string, v: { etag: string; body: string }): Promise<void>;
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -87,7 +90,10 @@ export function httpOrigin(baseUrl: string, opts: HttpOriginOptions = {}): Origi
         try {
           res = await doFetch(`${base}/${key}`, { headers, signal: AbortSignal.timeout(timeoutMs) });
         } catch (err) {
-          lastError = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : `unreachable (${err instanceof Error ? err.message : String(err)})`;
+          lastError =
+            err instanceof Error && err.name === 'TimeoutError'
+              ? `timed out after ${timeoutMs} ms`
+              : `unreachable (${err instanceof Error ? err.message : String(err)})`;
           continue;
         }
         if (res.status === 304 && conditional) return new TextEncoder().encode(conditional.body).buffer as ArrayBuffer;

@@ -88,7 +88,11 @@ export interface UserStore {
 }
 
 /** The user's record for a model version as cached here or stored in KV (a valid one), or null. */
-export async function readUserRecord(store: UserStore, model: { version: string; dims: number; itemCount: number }, userKey: string): Promise<UserRecord | null> {
+export async function readUserRecord(
+  store: UserStore,
+  model: { version: string; dims: number; itemCount: number },
+  userKey: string,
+): Promise<UserRecord | null> {
   const recent = store.cacheSeconds > 0 ? recentUsers.get(model.version, userKey, store.cacheSeconds) : null;
   if (recent) return recent;
   const value = await store.kv.get(KV.embedding(model.version, userKey), 'arrayBuffer');
@@ -99,7 +103,9 @@ export async function readUserRecord(store: UserStore, model: { version: string;
 
 /** Caches a record read from the artifact's shards: here at once, in KV after the response. */
 export function cacheShardRecord(store: UserStore, version: string, userKey: string, rec: UserRecord): void {
-  store.defer(store.kv.put(KV.embedding(version, userKey), encodeUserRecord(rec), { expirationTtl: store.ttlSeconds }).catch(() => undefined));
+  store.defer(
+    store.kv.put(KV.embedding(version, userKey), encodeUserRecord(rec), { expirationTtl: store.ttlSeconds }).catch(() => undefined),
+  );
   if (store.cacheSeconds > 0) recentUsers.set(version, userKey, rec);
 }
 

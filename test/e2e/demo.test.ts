@@ -9,9 +9,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startWrangler, stopWrangler } from './wrangler';
+import { freePort, startWrangler, stopWrangler } from '../../scripts/wrangler-dev';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveBrowser = existsSync(CHROMIUM);
@@ -29,10 +29,22 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
   beforeAll(async () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    wrangler = await startWrangler(port, await mkdtemp(join(tmpdir(), 'e2e-state-')), { API_KEY: 'demo-key', USER_ID_SECRET: 'demo-secret' });
+    wrangler = await startWrangler(port, await mkdtemp(join(tmpdir(), 'e2e-state-')), {
+      API_KEY: 'demo-key',
+      USER_ID_SECRET: 'demo-secret',
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
     });
     page = await browser.newPage();
   }, 90_000);
@@ -43,7 +55,7 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
   });
 
   it('shows the active model, searches, builds a basket and gets live recommendations', async () => {
-    await page.goto(base + '/');
+    await page.goto(`${base}/`);
     await expect.poll(() => page.textContent('#model-info'), { timeout: 15_000 }).toMatch(/Model .+ \(bundled\).+items ×/);
 
     await page.fill('#q', 'hanging heart');
@@ -87,7 +99,11 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
     await page.locator('#customer-recs button[data-buy]').first().click();
     await expect.poll(() => page.textContent('#event-status'), { timeout: 10_000 }).toMatch(`Recorded a purchase of ${before[0]}`);
     // the bought item leaves the recommendations and joins the purchase history
-    await expect.poll(async () => page.locator('#customer-recs li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-id'))), { timeout: 10_000 }).not.toContain(before[0]);
+    await expect
+      .poll(async () => page.locator('#customer-recs li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-id'))), {
+        timeout: 10_000,
+      })
+      .not.toContain(before[0]);
     expect(await page.locator('#customer-history').textContent()).toContain(before[0]!);
     await page.screenshot({ path: 'test/screenshots/demo-event.png', fullPage: true });
   }, 30_000);

@@ -1,19 +1,33 @@
 /** The model artifact: a round trip through disk, and every kind of tampering detected. */
-import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { quantizeRows } from '@edge-recs/core/int8';
-import { publishOrder, verifyArtifactDir, writeArtifact } from '../../model/artifact-fs';
-import { DEFAULT_PARAMS, trainIals } from '../../model/ials';
-import { csrFromTriples } from '../../model/sparse';
 import { FILES, type Manifest } from '@edge-recs/core/manifest';
-import { readCatalog } from '../../model/catalog';
 import { decodeShard, shardOf } from '@edge-recs/core/shards';
 import { generateSigningKey } from '@edge-recs/core/signing';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { publishOrder, verifyArtifactDir, writeArtifact } from '../../model/artifact-fs';
+import { readCatalog } from '../../model/catalog';
+import { DEFAULT_PARAMS, trainIals } from '../../model/ials';
+import { csrFromTriples } from '../../model/sparse';
 
-const params = { ...DEFAULT_PARAMS, factors: 6, iterations: 4, regularization: 1, regExponent: 0, unobservedWeight: 1, popularityExponent: 0 };
-const m = csrFromTriples(5, 4, Int32Array.from([0, 0, 1, 2, 3, 4, 4]), Int32Array.from([0, 1, 1, 2, 3, 0, 3]), Float32Array.from([1, 2, 1, 1, 3, 1, 1]));
+const params = {
+  ...DEFAULT_PARAMS,
+  factors: 6,
+  iterations: 4,
+  regularization: 1,
+  regExponent: 0,
+  unobservedWeight: 1,
+  popularityExponent: 0,
+};
+const m = csrFromTriples(
+  5,
+  4,
+  Int32Array.from([0, 0, 1, 2, 3, 4, 4]),
+  Int32Array.from([0, 1, 1, 2, 3, 0, 3]),
+  Float32Array.from([1, 2, 1, 1, 3, 1, 1]),
+);
 const model = trainIals(m, params);
 const userIds = ['alice', 'bob', 'carol', 'dave', 'erin'];
 
@@ -53,7 +67,21 @@ describe('artifact round trip', () => {
     expect(manifest.trainer.hyperparameters.factors).toBe(6);
     expect(manifest.data.sha256).toBe('ab'.repeat(32));
     const names = Object.keys(manifest.files).sort();
-    expect(names).toEqual([FILES.itemIds, FILES.popular, FILES.catalogPart(0), FILES.factorPart(0), FILES.gram, FILES.itemFactors, FILES.itemWeights, FILES.scorer, 'users/0000.bin', 'users/0001.bin', 'users/0002.bin'].sort());
+    expect(names).toEqual(
+      [
+        FILES.itemIds,
+        FILES.popular,
+        FILES.catalogPart(0),
+        FILES.factorPart(0),
+        FILES.gram,
+        FILES.itemFactors,
+        FILES.itemWeights,
+        FILES.scorer,
+        'users/0000.bin',
+        'users/0001.bin',
+        'users/0002.bin',
+      ].sort(),
+    );
     expect(manifest.files[FILES.factorPart(0)].bytes).toBe(4 * 6 + 4 * 4);
     expect(manifest.files[FILES.itemFactors].bytes).toBe(4 * 6 * 4);
   });
@@ -65,7 +93,9 @@ describe('artifact round trip', () => {
   it('reads back factors, catalog and each user from the shard their id hashes to', async () => {
     const factors = new Float32Array((await readFile(join(dir, FILES.itemFactors))).buffer.slice(0));
     expect(Array.from(factors)).toEqual(Array.from(model.itemFactors));
-    const files = Object.fromEntries(await Promise.all([FILES.itemIds, FILES.popular, FILES.catalogPart(0)].map(async (f) => [f, await readFile(join(dir, f))] as const)));
+    const files = Object.fromEntries(
+      await Promise.all([FILES.itemIds, FILES.popular, FILES.catalogPart(0)].map(async (f) => [f, await readFile(join(dir, f))] as const)),
+    );
     const catalog = readCatalog(files);
     expect(catalog.ids).toEqual(['i0', 'i1', 'i2', 'i3']);
     expect(catalog.titles).toEqual(['Zero', 'One', 'Two', 'Three']);
@@ -77,23 +107,35 @@ describe('artifact round trip', () => {
       const j = shard.ids.indexOf(id);
       expect(j).toBeGreaterThanOrEqual(0);
       expect(Array.from(shard.vectors.slice(j * 6, j * 6 + 6))).toEqual(Array.from(model.userFactors.slice(u * 6, u * 6 + 6)));
-      expect(Array.from(shard.historyItems.slice(shard.historyPtr[j], shard.historyPtr[j + 1]))).toEqual(Array.from(m.colIdx.slice(m.rowPtr[u], m.rowPtr[u + 1])));
+      expect(Array.from(shard.historyItems.slice(shard.historyPtr[j], shard.historyPtr[j + 1]))).toEqual(
+        Array.from(m.colIdx.slice(m.rowPtr[u], m.rowPtr[u + 1])),
+      );
     }
   });
 
   it('quantises factors to int8 with a per-row scale within half a step', () => {
     const { q, scales } = quantizeRows(model.itemFactors, 4, 6);
-    for (let k = 0; k < q.length; k++) expect(Math.abs(q[k] * scales[Math.floor(k / 6)] - model.itemFactors[k])).toBeLessThanOrEqual(scales[Math.floor(k / 6)] / 2 + 1e-7);
+    for (let k = 0; k < q.length; k++)
+      expect(Math.abs(q[k] * scales[Math.floor(k / 6)] - model.itemFactors[k])).toBeLessThanOrEqual(scales[Math.floor(k / 6)] / 2 + 1e-7);
   });
 
   it('refuses to write a catalogue the edge could not score: too big for float32, dims the int8 kernel cannot take', async () => {
     const dir2 = await mkdtemp(join(tmpdir(), 'unservable-'));
     await expect(
       writeArtifact(dir2, {
-        algorithm: 'ials', hyperparameters: {}, foldIn: { unobservedWeight: 1, alpha: 1, regularization: 1, regExponent: 0 },
+        algorithm: 'ials',
+        hyperparameters: {},
+        foldIn: { unobservedWeight: 1, alpha: 1, regularization: 1, regExponent: 0 },
         data: { source: 'unit', layout: 'generic', sha256: 'ab'.repeat(32), users: 5, items: 4, interactions: 7 },
-        dims: 6, itemIds: ['i0', 'i1', 'i2', 'i3'], titles: ['a', 'b', 'c', 'd'], itemCounts: [1, 1, 1, 1],
-        itemFactors: model.itemFactors, itemWeights: model.itemWeights, userIds, userFactors: model.userFactors, userItems: m,
+        dims: 6,
+        itemIds: ['i0', 'i1', 'i2', 'i3'],
+        titles: ['a', 'b', 'c', 'd'],
+        itemCounts: [1, 1, 1, 1],
+        itemFactors: model.itemFactors,
+        itemWeights: model.itemWeights,
+        userIds,
+        userFactors: model.userFactors,
+        userItems: m,
         float32MaxBytes: 0,
       }),
     ).rejects.toThrow(/multiple of 16.*--factors 16/);
@@ -119,7 +161,9 @@ describe('tampering is detected', () => {
     const bytes = await readFile(join(dir, FILES.itemFactors));
     bytes[0] ^= 1;
     await writeFile(join(dir, FILES.itemFactors), bytes);
-    expect((await verifyArtifactDir(dir, [key.publicKeyRaw])).problems).toEqual([`${FILES.itemFactors} sha256 does not match the manifest`]);
+    expect((await verifyArtifactDir(dir, [key.publicKeyRaw])).problems).toEqual([
+      `${FILES.itemFactors} sha256 does not match the manifest`,
+    ]);
   });
 
   it('a truncated or missing file', async () => {

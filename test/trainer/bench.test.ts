@@ -1,12 +1,14 @@
 /** The benchmark's own pieces compute the right thing (their speed is measured by npm run bench). */
-import { describe, expect, it } from 'vitest';
+
+import { quantizeRows } from '@edge-recs/core/int8';
 import * as ort from 'onnxruntime-web';
+import { describe, expect, it } from 'vitest';
 import { buildInt8Graph, randomFactors, topKFloat32, topKInt8 } from '../../bench/kernels';
 import { zipfMatrix } from '../../bench/synthetic';
-import { quantizeRows } from '@edge-recs/core/int8';
 
 describe('benchmark kernels', () => {
-  const n = 5000, dims = 64;
+  const n = 5000,
+    dims = 64;
   const y = randomFactors(n, dims, 3);
   const u = randomFactors(1, dims, 4);
   const ref = topKFloat32(y, n, dims, u, 20, new Float32Array(n)).map((s) => s.index);
@@ -17,7 +19,10 @@ describe('benchmark kernels', () => {
     expect(ts8.filter((i) => ref.includes(i)).length).toBeGreaterThanOrEqual(18);
     ort.env.wasm.numThreads = 1;
     const session = await ort.InferenceSession.create(buildInt8Graph(q, scales, n, dims));
-    const out = await session.run({ user: new ort.Tensor('float32', u, [1, dims]), k: new ort.Tensor('int64', BigInt64Array.from([20n]), [1]) });
+    const out = await session.run({
+      user: new ort.Tensor('float32', u, [1, dims]),
+      k: new ort.Tensor('int64', BigInt64Array.from([20n]), [1]),
+    });
     const onnx8 = Array.from(out.top_indices.data as BigInt64Array, Number);
     expect(onnx8.filter((i) => ref.includes(i)).length).toBeGreaterThanOrEqual(18);
   });

@@ -3,16 +3,16 @@
  * R2 bucket wrangler dev uses), import-spark.
  */
 import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { generateSigningKey } from '@edge-recs/core/signing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyArtifactDir } from '../../model/artifact-fs';
-import { Rng } from '../../model/rng';
-import { generateSigningKey } from '@edge-recs/core/signing';
 import { readCatalog } from '../../model/catalog';
+import { Rng } from '../../model/rng';
 
 const exec = promisify(execFile);
 const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
@@ -31,11 +31,16 @@ async function cli(script: string, args: string[], env: Record<string, string> =
 async function writeCsv(dir: string) {
   const rng = new Rng(3);
   const lines = ['user_id,item_id,weight,timestamp'];
-  for (let u = 0; u < 120; u++) for (let k = 0; k < 6; k++) lines.push(`user${u},item${(u % 2) * 15 + rng.int(15)},${1 + rng.int(3)},2024-05-0${1 + rng.int(9)}T10:00:00Z`);
+  for (let u = 0; u < 120; u++)
+    for (let k = 0; k < 6; k++)
+      lines.push(`user${u},item${(u % 2) * 15 + rng.int(15)},${1 + rng.int(3)},2024-05-0${1 + rng.int(9)}T10:00:00Z`);
   lines.splice(10, 0, 'userX,,1,', 'userY,item1,lots,');
   const file = join(dir, 'events.csv');
-  await writeFile(file, lines.join('\n') + '\n');
-  await writeFile(join(dir, 'items.csv'), 'item_id,title\n' + Array.from({ length: 30 }, (_, i) => `item${i},"Product ${i}, ${i < 15 ? 'garden' : 'kitchen'}"`).join('\n') + '\n');
+  await writeFile(file, `${lines.join('\n')}\n`);
+  await writeFile(
+    join(dir, 'items.csv'),
+    `item_id,title\n${Array.from({ length: 30 }, (_, i) => `item${i},"Product ${i}, ${i < 15 ? 'garden' : 'kitchen'}"`).join('\n')}\n`,
+  );
   return file;
 }
 
@@ -46,7 +51,11 @@ describe('npm run train / evaluate', () => {
     key = await generateSigningKey();
     const csv = await writeCsv(dir);
     out = join(dir, 'model');
-    const r = await cli('train', ['--input', csv, '--items', join(dir, 'items.csv'), '--out', out, '--factors', '8', '--iterations', '4', '--eval', '--no-progress'], { MODEL_SIGNING_KEY: key.privateKeyPkcs8 });
+    const r = await cli(
+      'train',
+      ['--input', csv, '--items', join(dir, 'items.csv'), '--out', out, '--factors', '8', '--iterations', '4', '--eval', '--no-progress'],
+      { MODEL_SIGNING_KEY: key.privateKeyPkcs8 },
+    );
     expect(r.code).toBe(0);
     log = r.out;
   });
@@ -64,7 +73,13 @@ describe('npm run train / evaluate', () => {
     expect(manifest.metrics?.protocol.name).toBe('strong-generalization');
     expect(manifest.metrics!.model['ndcg@100']).toBeGreaterThan(manifest.metrics!.popularity['ndcg@100']);
     expect(manifest.trainer.hyperparameters).toMatchObject({ factors: 8, iterations: 4 });
-    const catalog = readCatalog(Object.fromEntries(await Promise.all(['item_ids.txt', 'catalog/popular.json', 'catalog/0000.bin'].map(async (f) => [f, await readFile(join(out, f))] as const))));
+    const catalog = readCatalog(
+      Object.fromEntries(
+        await Promise.all(
+          ['item_ids.txt', 'catalog/popular.json', 'catalog/0000.bin'].map(async (f) => [f, await readFile(join(out, f))] as const),
+        ),
+      ),
+    );
     expect(catalog.titles[catalog.ids.indexOf('item3')]).toBe('Product 3, garden');
   });
 
@@ -93,7 +108,15 @@ describe('npm run publish', () => {
     const key = await generateSigningKey();
     model = join(dir, 'model');
     const csv = await writeCsv(dir);
-    expect((await cli('train', ['--input', csv, '--out', model, '--factors', '4', '--iterations', '2', '--no-progress', '--version', 'v-http'], { MODEL_SIGNING_KEY: key.privateKeyPkcs8 })).code).toBe(0);
+    expect(
+      (
+        await cli(
+          'train',
+          ['--input', csv, '--out', model, '--factors', '4', '--iterations', '2', '--no-progress', '--version', 'v-http'],
+          { MODEL_SIGNING_KEY: key.privateKeyPkcs8 },
+        )
+      ).code,
+    ).toBe(0);
   });
 
   it('uploads to an HTTPS origin data first, then signature, manifest and latest.json', async () => {
@@ -106,7 +129,9 @@ describe('npm run publish', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     try {
-      const r = await cli('publish', ['--from', model, '--target', 'http', '--url', `http://127.0.0.1:${port}`], { ORIGIN_TOKEN: 'secret-1' });
+      const r = await cli('publish', ['--from', model, '--target', 'http', '--url', `http://127.0.0.1:${port}`], {
+        ORIGIN_TOKEN: 'secret-1',
+      });
       expect(r.code).toBe(0);
     } finally {
       server.close();
@@ -119,7 +144,15 @@ describe('npm run publish', () => {
 
   it('refuses an unsigned artifact', async () => {
     const unsigned = join(dir, 'unsigned');
-    expect((await cli('train', ['--input', join(dir, 'events.csv'), '--out', unsigned, '--factors', '4', '--iterations', '1', '--no-progress'], { MODEL_SIGNING_KEY: '' })).code).toBe(0);
+    expect(
+      (
+        await cli(
+          'train',
+          ['--input', join(dir, 'events.csv'), '--out', unsigned, '--factors', '4', '--iterations', '1', '--no-progress'],
+          { MODEL_SIGNING_KEY: '' },
+        )
+      ).code,
+    ).toBe(0);
     const r = await cli('publish', ['--from', unsigned, '--target', 'http', '--url', 'http://127.0.0.1:9']);
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/unsigned/);
@@ -148,17 +181,34 @@ describe('npm run import-spark', () => {
     await mkdir(join(dir, 'users'));
     await mkdir(join(dir, 'items'));
     const f = (seed: number) => Array.from({ length: 3 }, (_, d) => Math.sin(seed * 7 + d));
-    await writeFile(join(dir, 'users', 'part-00000-abc.json'), [1, 2, 3].map((id) => JSON.stringify({ id, features: f(id) })).join('\n') + '\n');
-    await writeFile(join(dir, 'items', 'part-00000-abc.json'), [10, 11].map((id) => JSON.stringify({ id, features: f(id) })).join('\n') + '\n');
-    await writeFile(join(dir, 'items', 'part-00001-abc.json'), JSON.stringify({ id: 12, features: f(12) }) + '\n');
+    await writeFile(
+      join(dir, 'users', 'part-00000-abc.json'),
+      `${[1, 2, 3].map((id) => JSON.stringify({ id, features: f(id) })).join('\n')}\n`,
+    );
+    await writeFile(
+      join(dir, 'items', 'part-00000-abc.json'),
+      `${[10, 11].map((id) => JSON.stringify({ id, features: f(id) })).join('\n')}\n`,
+    );
+    await writeFile(join(dir, 'items', 'part-00001-abc.json'), `${JSON.stringify({ id: 12, features: f(12) })}\n`);
     await writeFile(join(dir, 'items', '_SUCCESS'), '');
     const out = join(dir, 'model');
-    const r = await cli('import-spark', ['--users', join(dir, 'users'), '--items', join(dir, 'items'), '--out', out, '--alpha', '40', '--reg-param', '0.05'], { MODEL_SIGNING_KEY: key.privateKeyPkcs8 });
+    const r = await cli(
+      'import-spark',
+      ['--users', join(dir, 'users'), '--items', join(dir, 'items'), '--out', out, '--alpha', '40', '--reg-param', '0.05'],
+      { MODEL_SIGNING_KEY: key.privateKeyPkcs8 },
+    );
     expect(r.code).toBe(0);
     const { manifest, problems } = await verifyArtifactDir(out, [key.publicKeyRaw]);
     expect(problems).toEqual([]);
     expect(manifest).toMatchObject({ dims: 3, itemCount: 3, userCount: 3 });
-    expect(manifest.foldIn).toEqual({ unobservedWeight: 1, alpha: 40, regularization: 0.05, regExponent: 1, confidence: 'linear', regularizationScaling: 'interactions' });
+    expect(manifest.foldIn).toEqual({
+      unobservedWeight: 1,
+      alpha: 40,
+      regularization: 0.05,
+      regExponent: 1,
+      confidence: 'linear',
+      regularizationScaling: 'interactions',
+    });
     const factors = new Float32Array((await readFile(join(out, 'item_factors.f32'))).buffer.slice(0));
     expect(factors[3]).toBeCloseTo(f(11)[0], 6);
   });

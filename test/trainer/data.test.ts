@@ -25,7 +25,17 @@ describe('generic interactions CSV', () => {
   });
 
   it('counts malformed rows with their line numbers and keeps going', async () => {
-    const csv = ['user_id,item_id,weight,timestamp', 'u1,a,1,', ',a,1,', 'u2,,1,', 'u3,b,abc,', 'u4,b,-1,', 'u5,c,1,not-a-date', 'u6', 'u7,d,1,'].join('\n');
+    const csv = [
+      'user_id,item_id,weight,timestamp',
+      'u1,a,1,',
+      ',a,1,',
+      'u2,,1,',
+      'u3,b,abc,',
+      'u4,b,-1,',
+      'u5,c,1,not-a-date',
+      'u6',
+      'u7,d,1,',
+    ].join('\n');
     const ds = await parseInteractionsText(csv);
     expect(ds.userIds).toEqual(['u1', 'u7']);
     expect(ds.stats.malformed).toBe(6);

@@ -26,10 +26,14 @@ describe('ranking metrics', () => {
 
 function randomMatrix(users: number, items: number, perUser: number, seed: number) {
   const rng = new Rng(seed);
-  const r: number[] = [], c: number[] = [];
+  const r: number[] = [],
+    c: number[] = [];
   for (let u = 0; u < users; u++) {
     const n = 1 + rng.int(perUser);
-    for (let k = 0; k < n; k++) { r.push(u); c.push(rng.int(items)); }
+    for (let k = 0; k < n; k++) {
+      r.push(u);
+      c.push(rng.int(items));
+    }
   }
   return csrFromTriples(users, items, Int32Array.from(r), Int32Array.from(c), new Float32Array(r.length).fill(1));
 }
@@ -53,7 +57,9 @@ describe('strong-generalisation split', () => {
   });
 
   it('is seeded: same seed, same split; another seed, another split', () => {
-    const a = strongGeneralizationSplit(m, { seed: 1 }), b = strongGeneralizationSplit(m, { seed: 1 }), c = strongGeneralizationSplit(m, { seed: 2 });
+    const a = strongGeneralizationSplit(m, { seed: 1 }),
+      b = strongGeneralizationSplit(m, { seed: 1 }),
+      c = strongGeneralizationSplit(m, { seed: 2 });
     expect(a.trainUsers).toEqual(b.trainUsers);
     expect(a.trainUsers).not.toEqual(c.trainUsers);
   });
@@ -63,13 +69,21 @@ describe('evaluation report', () => {
   it('scores a model with real structure above the popularity baseline', async () => {
     // two taste groups over disjoint halves of the catalogue
     const rng = new Rng(9);
-    const r: number[] = [], c: number[] = [];
+    const r: number[] = [],
+      c: number[] = [];
     for (let u = 0; u < 300; u++) {
       const half = u % 2;
-      for (let k = 0; k < 8; k++) { r.push(u); c.push(half * 20 + rng.int(20)); }
+      for (let k = 0; k < 8; k++) {
+        r.push(u);
+        c.push(half * 20 + rng.int(20));
+      }
     }
     const m = csrFromTriples(300, 40, Int32Array.from(r), Int32Array.from(c), new Float32Array(r.length).fill(1));
-    const report = await evaluateIals(m, { ...DEFAULT_PARAMS, factors: 4, iterations: 8, regularization: 0.1, regExponent: 0, unobservedWeight: 1, popularityExponent: 0 }, { seed: 5 });
+    const report = await evaluateIals(
+      m,
+      { ...DEFAULT_PARAMS, factors: 4, iterations: 8, regularization: 0.1, regExponent: 0, unobservedWeight: 1, popularityExponent: 0 },
+      { seed: 5 },
+    );
     expect(report.protocol.testUsers).toBeGreaterThan(20);
     expect(report.model['ndcg@100']).toBeGreaterThan(report.popularity['ndcg@100'] + 0.1);
   });

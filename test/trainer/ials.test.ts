@@ -2,13 +2,14 @@
  * iALS on seeded synthetic data whose right answer is known, and the fast (CG) solver against
  * the exact (Cholesky) reference.
  */
-import { describe, expect, it } from 'vitest';
-import { DEFAULT_PARAMS, itemWeightsFor, solveSide, trainIals, type IalsParams } from '../../model/ials';
-import { csrFromTriples, transpose, type Csr } from '../../model/sparse';
-import { blockData } from '../blocks';
+
 import { foldIn } from '@edge-recs/core/foldin';
 import { gram } from '@edge-recs/core/linalg';
 import { scoreAll, topK } from '@edge-recs/core/topk';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_PARAMS, type IalsParams, itemWeightsFor, solveSide, trainIals } from '../../model/ials';
+import { type Csr, csrFromTriples, transpose } from '../../model/sparse';
+import { blockData } from '../blocks';
 
 /** Users of block b buy only items of block b (a rank-`blocks` matrix). */
 function blocks(nBlocks: number, itemsPerBlock: number, usersPerBlock: number, itemsPerUser: number, seed: number) {
@@ -16,7 +17,17 @@ function blocks(nBlocks: number, itemsPerBlock: number, usersPerBlock: number, i
   return { m: d.matrix, userBlock: d.userBlock, itemBlock: (i: number) => d.itemBlock[i] };
 }
 
-const SMALL: IalsParams = { ...DEFAULT_PARAMS, factors: 8, iterations: 12, regularization: 0.1, alpha: 1, unobservedWeight: 1, regExponent: 0, confidence: 'log1p', popularityExponent: 0 };
+const SMALL: IalsParams = {
+  ...DEFAULT_PARAMS,
+  factors: 8,
+  iterations: 12,
+  regularization: 0.1,
+  alpha: 1,
+  unobservedWeight: 1,
+  regExponent: 0,
+  confidence: 'log1p',
+  popularityExponent: 0,
+};
 
 function userItems(m: Csr, u: number) {
   return Array.from(m.colIdx.subarray(m.rowPtr[u], m.rowPtr[u + 1]));
@@ -38,12 +49,16 @@ describe('iALS on a planted block structure', () => {
   });
 
   it('predicts cross-block pairs as 0 and in-block pairs well above it', () => {
-    let inBlock = 0, nIn = 0, cross = 0;
+    let inBlock = 0,
+      nIn = 0,
+      cross = 0;
     for (let u = 0; u < data.m.rows; u++) {
       const scores = userScores(u);
       for (let i = 0; i < model.itemCount; i++) {
-        if (data.itemBlock(i) === data.userBlock[u]) { inBlock += scores[i]; nIn++; }
-        else cross = Math.max(cross, Math.abs(scores[i]));
+        if (data.itemBlock(i) === data.userBlock[u]) {
+          inBlock += scores[i];
+          nIn++;
+        } else cross = Math.max(cross, Math.abs(scores[i]));
       }
     }
     expect(cross).toBeLessThan(1e-3);
@@ -93,11 +108,16 @@ describe('conjugate gradient against the exact Cholesky solve', () => {
     const params = { ...SMALL, factors: 16 };
     const fast = trainIals(data.m, params);
     const slow = trainIals(data.m, { ...params, solver: 'cholesky' });
-    let agree = 0, total = 0;
+    let agree = 0,
+      total = 0;
     for (let u = 0; u < data.m.rows; u++) {
       const seen = new Set(userItems(data.m, u));
-      const a = topK(scoreAll(fast.itemFactors, fast.itemCount, 16, fast.userFactors.subarray(u * 16, u * 16 + 16)), 5, seen).map((s) => s.index);
-      const b = new Set(topK(scoreAll(slow.itemFactors, slow.itemCount, 16, slow.userFactors.subarray(u * 16, u * 16 + 16)), 5, seen).map((s) => s.index));
+      const a = topK(scoreAll(fast.itemFactors, fast.itemCount, 16, fast.userFactors.subarray(u * 16, u * 16 + 16)), 5, seen).map(
+        (s) => s.index,
+      );
+      const b = new Set(
+        topK(scoreAll(slow.itemFactors, slow.itemCount, 16, slow.userFactors.subarray(u * 16, u * 16 + 16)), 5, seen).map((s) => s.index),
+      );
       agree += a.filter((i) => b.has(i)).length;
       total += 5;
     }
@@ -108,7 +128,10 @@ describe('conjugate gradient against the exact Cholesky solve', () => {
     const params = { ...SMALL, factors: 16, popularityExponent: 0.5, solver: 'cholesky' as const };
     const model = trainIals(data.m, params);
     const x = new Float32Array(data.m.rows * 16);
-    solveSide(x, model.itemFactors, data.m, params, { rowScale: new Float32Array(data.m.rows).fill(params.unobservedWeight), colWeight: model.itemWeights });
+    solveSide(x, model.itemFactors, data.m, params, {
+      rowScale: new Float32Array(data.m.rows).fill(params.unobservedWeight),
+      colWeight: model.itemWeights,
+    });
     const u = 5;
     const items = userItems(data.m, u).map((index, k) => ({ index, strength: data.m.values[data.m.rowPtr[u] + k] }));
     const g = gram(model.itemFactors, model.itemCount, 16, model.itemWeights);

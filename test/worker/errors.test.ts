@@ -24,11 +24,20 @@ describe('bad input is a clear 4xx', () => {
   });
 
   it('rejects a body that is not JSON with 415', async () => {
-    await expectError(await postJson('/v1/recommendations', 'items=85123A', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
+    await expectError(
+      await postJson('/v1/recommendations', 'items=85123A', { 'content-type': 'application/x-www-form-urlencoded' }),
+      415,
+      'unsupported_media_type',
+    );
   });
 
   it('rejects unknown fields', async () => {
-    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: ['85123A'], colour: 'red' })), 400, 'invalid_request', /unknown field.*colour/);
+    await expectError(
+      await postJson('/v1/recommendations', JSON.stringify({ items: ['85123A'], colour: 'red' })),
+      400,
+      'invalid_request',
+      /unknown field.*colour/,
+    );
   });
 
   it('rejects wrong types', async () => {
@@ -68,12 +77,22 @@ describe('bad input is a clear 4xx', () => {
   });
 
   it('rejects a weights list that does not match the items', async () => {
-    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: ['85123A', '71053'], weights: [1] })), 400, 'invalid_request', /weights/);
+    await expectError(
+      await postJson('/v1/recommendations', JSON.stringify({ items: ['85123A', '71053'], weights: [1] })),
+      400,
+      'invalid_request',
+      /weights/,
+    );
   });
 
   it('requires exactly one of userId or items when scoring', async () => {
     await expectError(await postJson('/v1/score', JSON.stringify({ candidates: ['85123A'] })), 400, 'invalid_request', /exactly one/);
-    await expectError(await postJson('/v1/score', JSON.stringify({ userId: '1', items: ['85123A'], candidates: ['85123A'] })), 400, 'invalid_request', /exactly one/);
+    await expectError(
+      await postJson('/v1/score', JSON.stringify({ userId: '1', items: ['85123A'], candidates: ['85123A'] })),
+      400,
+      'invalid_request',
+      /exactly one/,
+    );
     await expectError(await postJson('/v1/score', JSON.stringify({ userId: '1', candidates: [] })), 400, 'invalid_request');
   });
 

@@ -3,28 +3,26 @@
  * never lost, bad events store nothing, and a forgotten user leaves no history, embedding or
  * exported event behind.
  */
-import { SELF, env } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { itemWeightsFor, solveSide } from '../../model/ials';
+import { csrFromTriples } from '../../model/sparse';
 import { createApp } from '../../src/app';
-import { identify } from '../../src/storage/identity';
+import { createInt8Index } from '../../src/inference/int8-module';
+import type { OrtScorer } from '../../src/inference/scorer';
+import { loadServingModel, parseManifest } from '../../src/models/model';
+import { r2Source } from '../../src/models/registry';
 import { recordFromHistory } from '../../src/services/users';
 import { compactExports, EXPORT_HEADER } from '../../src/storage/exports';
+import { identify } from '../../src/storage/identity';
 import { KV, R2 } from '../../src/storage/keys';
-import { loadServingModel, parseManifest } from '../../src/models/model';
-import type { OrtScorer } from '../../src/inference/scorer';
-import { createInt8Index } from '../../src/inference/int8-module';
-import { r2Source } from '../../src/models/registry';
-import { solveSide, itemWeightsFor } from '../../model/ials';
-import { csrFromTriples } from '../../model/sparse';
-import { clearStorage, buildFixture, FIXTURE_PARAMS, getJson, publishFixture } from './fixtures';
+import { buildFixture, clearStorage, FIXTURE_PARAMS, getJson, publishFixture } from './fixtures';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
 const postEvents = (body: unknown, headers: Record<string, string> = KEY) =>
   SELF.fetch('http://x/v1/events', { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
 const recs = async (user: string, k = 10) => getJson(await SELF.fetch(`http://x/v1/users/${user}/recommendations?k=${k}`));
 const who = (id: string) => identify(env.USER_ID_SECRET, id);
-
-
 
 async function useFixtureModel(version = 'events-a') {
   const built = await buildFixture({ version });
@@ -44,18 +42,38 @@ async function pendingText(): Promise<string> {
 describe('events personalise at once', () => {
   beforeEach(clearStorage);
 
-  it('folds a history in exactly like the trainer\'s user step (max abs difference < 1e-5)', async () => {
+  it("folds a history in exactly like the trainer's user step (max abs difference < 1e-5)", async () => {
     const built = await useFixtureModel();
-    const model = await loadServingModel(r2Source(env.MODELS, 'events-a'), parseManifest((await (await env.MODELS.get('models/events-a/manifest.json'))!.arrayBuffer())), { int8MinItems: Infinity, createInt8Index });
-    const items = [{ itemId: 'B1-I2', strength: 1 }, { itemId: 'B1-I5', strength: 3 }, { itemId: 'B1-I7', strength: 0.5 }];
+    const model = await loadServingModel(
+      r2Source(env.MODELS, 'events-a'),
+      parseManifest(await (await env.MODELS.get('models/events-a/manifest.json'))!.arrayBuffer()),
+      { int8MinItems: Infinity, createInt8Index },
+    );
+    const items = [
+      { itemId: 'B1-I2', strength: 1 },
+      { itemId: 'B1-I5', strength: 3 },
+      { itemId: 'B1-I7', strength: 0.5 },
+    ];
     const edge = recordFromHistory(model, { revision: 1, items: items.map((i) => ({ ...i, lastAt: 0 })) })!;
     // the trainer's exact (Cholesky) user step for a one-user matrix with the same items
     const idx = items.map((i) => built.data.itemIds.indexOf(i.itemId));
-    const m = csrFromTriples(1, built.data.itemIds.length, Int32Array.from([0, 0, 0]), Int32Array.from(idx), Float32Array.from(items.map((i) => i.strength)));
+    const m = csrFromTriples(
+      1,
+      built.data.itemIds.length,
+      Int32Array.from([0, 0, 0]),
+      Int32Array.from(idx),
+      Float32Array.from(items.map((i) => i.strength)),
+    );
     const x = new Float32Array(FIXTURE_PARAMS.factors);
     const w = itemWeightsFor(built.data.matrix, FIXTURE_PARAMS.popularityExponent);
     const itemFactors = (model.scorer as OrtScorer).itemFactors;
-    solveSide(x, itemFactors, m, { ...FIXTURE_PARAMS, solver: 'cholesky' }, { rowScale: new Float32Array([FIXTURE_PARAMS.unobservedWeight]), colWeight: w });
+    solveSide(
+      x,
+      itemFactors,
+      m,
+      { ...FIXTURE_PARAMS, solver: 'cholesky' },
+      { rowScale: new Float32Array([FIXTURE_PARAMS.unobservedWeight]), colWeight: w },
+    );
     for (let d = 0; d < x.length; d++) expect(Math.abs(edge.vector[d] - x[d])).toBeLessThan(1e-5);
   });
 
@@ -70,7 +88,7 @@ describe('events personalise at once', () => {
     expect(after.items.map((i: { id: string }) => i.id)).not.toContain('B3-I1');
   });
 
-  it('moves a known customer\'s recommendations toward what they just bought (bundled model)', async () => {
+  it("moves a known customer's recommendations toward what they just bought (bundled model)", async () => {
     const before = await recs('15221', 20);
     const christmas = ['22086', '22910', '22734', '22576', '23355', '22952'];
     const res = await postEvents({ events: christmas.map((itemId) => ({ userId: '15221', itemId, type: 'purchase' })) });
@@ -79,7 +97,9 @@ describe('events personalise at once', () => {
     expect(after.source).toBe('personalized');
     const overlap = after.items.filter((i: { id: string }) => before.items.some((b: { id: string }) => b.id === i.id)).length;
     expect(overlap).toBeLessThan(10);
-    expect(after.items.filter((i: { title: string }) => /CHRISTMAS|ADVENT|SNOW|TREE|STAR|ANGEL|RIBBON|PAPER CHAIN/.test(i.title)).length).toBeGreaterThan(
+    expect(
+      after.items.filter((i: { title: string }) => /CHRISTMAS|ADVENT|SNOW|TREE|STAR|ANGEL|RIBBON|PAPER CHAIN/.test(i.title)).length,
+    ).toBeGreaterThan(
       before.items.filter((i: { title: string }) => /CHRISTMAS|ADVENT|SNOW|TREE|STAR|ANGEL|RIBBON|PAPER CHAIN/.test(i.title)).length,
     );
     // the bought items now count as purchased
@@ -103,7 +123,12 @@ describe('events personalise at once', () => {
 
   it('after a model switch, folds the stored history in under the new version on the next request', async () => {
     await useFixtureModel('events-a');
-    await postEvents({ events: [{ userId: 'walker', itemId: 'B1-I3', type: 'purchase' }, { userId: 'walker', itemId: 'B1-I4', type: 'purchase' }] });
+    await postEvents({
+      events: [
+        { userId: 'walker', itemId: 'B1-I3', type: 'purchase' },
+        { userId: 'walker', itemId: 'B1-I4', type: 'purchase' },
+      ],
+    });
     const me = await who('walker');
     await publishFixture(await buildFixture({ version: 'events-b', params: { seed: 77 } }));
     const res = await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
@@ -116,9 +141,14 @@ describe('events personalise at once', () => {
     await vi.waitFor(async () => expect(await env.RECS_KV.get(KV.embedding('events-b', me.key))).not.toBeNull());
   });
 
-  it('stores ids only as keyed hashes and exports events in the trainer\'s CSV layout', async () => {
+  it("stores ids only as keyed hashes and exports events in the trainer's CSV layout", async () => {
     await useFixtureModel();
-    await postEvents({ events: [{ userId: 'alice@example.com', itemId: 'B0-I1', type: 'purchase' }, { userId: 'alice@example.com', itemId: 'B0-I2', type: 'view', timestamp: '2026-11-20T10:00:00Z' }] });
+    await postEvents({
+      events: [
+        { userId: 'alice@example.com', itemId: 'B0-I1', type: 'purchase' },
+        { userId: 'alice@example.com', itemId: 'B0-I2', type: 'view', timestamp: '2026-11-20T10:00:00Z' },
+      ],
+    });
     const keys = (await env.RECS_KV.list()).keys.map((k) => k.name);
     expect(keys.join()).not.toContain('alice');
     const me = await who('alice@example.com');
@@ -154,7 +184,8 @@ describe('forgetting a user', () => {
     expect(keys).toEqual([KV.forgotten(me.key)]); // only the keyed-hash tombstone that blocks the trained vector
     expect(await env.USER_HISTORY.get(env.USER_HISTORY.idFromName(me.key)).history()).toBeNull();
     expect(await pendingText()).not.toContain(me.key);
-    for (const o of (await env.MODELS.list({ prefix: R2.exports })).objects) expect(await (await env.MODELS.get(o.key))!.text()).not.toContain(me.key);
+    for (const o of (await env.MODELS.list({ prefix: R2.exports })).objects)
+      expect(await (await env.MODELS.get(o.key))!.text()).not.toContain(me.key);
     expect((await recs('17850')).source).toBe('popular');
   });
 });
@@ -197,14 +228,24 @@ describe('bad events are rejected and store nothing', () => {
   });
 
   it('accepts the valid events of a mixed batch and reports the others', async () => {
-    const res = await postEvents({ events: [{ userId: 'mix', itemId: '85123A', type: 'purchase' }, { userId: 'mix', itemId: 'NOPE', type: 'view' }] });
-    expect(await getJson(res)).toMatchObject({ accepted: 1, rejected: [{ index: 1, itemId: 'NOPE', reason: expect.stringMatching(/not in model/) }] });
+    const res = await postEvents({
+      events: [
+        { userId: 'mix', itemId: '85123A', type: 'purchase' },
+        { userId: 'mix', itemId: 'NOPE', type: 'view' },
+      ],
+    });
+    expect(await getJson(res)).toMatchObject({
+      accepted: 1,
+      rejected: [{ index: 1, itemId: 'NOPE', reason: expect.stringMatching(/not in model/) }],
+    });
   });
 
   it('can require the API key for reads too', async () => {
     const app = createApp();
     const locked = { ...env, REQUIRE_API_KEY_FOR_READS: 'true' };
     expect((await app.request('/v1/users/17850/recommendations', undefined, locked)).status).toBe(401);
-    expect((await app.request('/v1/users/17850/recommendations', { headers: { authorization: 'Bearer test-api-key' } }, locked)).status).toBe(200);
+    expect(
+      (await app.request('/v1/users/17850/recommendations', { headers: { authorization: 'Bearer test-api-key' } }, locked)).status,
+    ).toBe(200);
   });
 });

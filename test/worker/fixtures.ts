@@ -4,19 +4,36 @@
  * The data (test/blocks.ts) has a planted answer: users buy inside one block of items.
  */
 import { env } from 'cloudflare:test';
-import { buildArtifact, type BuiltArtifact } from '../../model/artifact';
-import { foldInConstants, trainIals, DEFAULT_PARAMS, type IalsParams } from '../../model/ials';
+import { type BuiltArtifact, buildArtifact } from '../../model/artifact';
+import { DEFAULT_PARAMS, foldInConstants, type IalsParams, trainIals } from '../../model/ials';
 import { publishArtifact, r2Target } from '../../model/publish';
-import { blockData, type BlockData } from '../blocks';
+import { type BlockData, blockData } from '../blocks';
 
-export { blockData, type BlockData };
+export { type BlockData, blockData };
+
 import { sha256Hex } from '@edge-recs/core/bytes';
 import type { Manifest } from '@edge-recs/core/manifest';
 import { signManifest } from '@edge-recs/core/signing';
 
-export const FIXTURE_PARAMS: IalsParams = { ...DEFAULT_PARAMS, factors: 4, iterations: 10, regularization: 0.1, unobservedWeight: 1, alpha: 1, regExponent: 0, confidence: 'log1p', popularityExponent: 0 };
+export const FIXTURE_PARAMS: IalsParams = {
+  ...DEFAULT_PARAMS,
+  factors: 4,
+  iterations: 10,
+  regularization: 0.1,
+  unobservedWeight: 1,
+  alpha: 1,
+  regExponent: 0,
+  confidence: 'log1p',
+  popularityExponent: 0,
+};
 
-export async function buildFixture(opts: { version: string; signingKey?: string | null; data?: BlockData; params?: Partial<IalsParams>; usersPerShard?: number }): Promise<BuiltArtifact & { data: BlockData }> {
+export async function buildFixture(opts: {
+  version: string;
+  signingKey?: string | null;
+  data?: BlockData;
+  params?: Partial<IalsParams>;
+  usersPerShard?: number;
+}): Promise<BuiltArtifact & { data: BlockData }> {
   const data = opts.data ?? blockData();
   const params = { ...FIXTURE_PARAMS, ...opts.params };
   const model = trainIals(data.matrix, params);
@@ -28,7 +45,14 @@ export async function buildFixture(opts: { version: string; signingKey?: string 
     algorithm: 'ials',
     hyperparameters: { ...params },
     foldIn: foldInConstants(params),
-    data: { source: 'synthetic-blocks', layout: 'generic', sha256: '0'.repeat(64), users: data.userIds.length, items: data.itemIds.length, interactions: data.matrix.colIdx.length },
+    data: {
+      source: 'synthetic-blocks',
+      layout: 'generic',
+      sha256: '0'.repeat(64),
+      users: data.userIds.length,
+      items: data.itemIds.length,
+      interactions: data.matrix.colIdx.length,
+    },
     dims: params.factors,
     itemIds: data.itemIds,
     titles: data.titles,
@@ -48,6 +72,7 @@ export async function publishFixture(built: BuiltArtifact, opts: { updateLatest?
   await publishArtifact(r2Target(env.MODELS), { version: built.manifest.version, ...built }, opts);
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read loosely typed JSON answers and assert on them
 export async function getJson<T = any>(res: Response): Promise<T> {
   return (await res.json()) as T;
 }
@@ -70,7 +95,7 @@ export async function resign(
     manifest.files[change.file] = { bytes: bytes.byteLength, sha256: await sha256Hex(bytes) };
   }
   change.manifest?.(manifest);
-  const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n');
+  const manifestBytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
   const signature = new TextEncoder().encode(JSON.stringify(await signManifest(manifestBytes, env.TEST_SIGNING_KEY)));
   return { manifest, manifestBytes, signature, files };
 }

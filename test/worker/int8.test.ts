@@ -5,11 +5,12 @@
  * sizes that do not fill its 8-row passes. How close int8 ranks to float32 is a quality question,
  * measured on real data by `npm run bench`.
  */
-import { describe, expect, it } from 'vitest';
-import { topK } from '@edge-recs/core/topk';
-import { createInt8Index } from '../../src/inference/int8-module';
+
 import { int8Supported, quantizeQuery, quantizeRows } from '@edge-recs/core/int8';
+import { topK } from '@edge-recs/core/topk';
+import { describe, expect, it } from 'vitest';
 import { Rng } from '../../model/rng';
+import { createInt8Index } from '../../src/inference/int8-module';
 
 function fixture(n: number, dims: number, seed: number) {
   const rng = new Rng(seed);
@@ -20,7 +21,15 @@ function fixture(n: number, dims: number, seed: number) {
 }
 
 /** the kernel's arithmetic in plain TypeScript: exact integer dot, then the two scales */
-function int8Reference(q: Int8Array, scales: Float32Array, n: number, dims: number, u: ArrayLike<number>, k: number, exclude?: Set<number>) {
+function int8Reference(
+  q: Int8Array,
+  scales: Float32Array,
+  n: number,
+  dims: number,
+  u: ArrayLike<number>,
+  k: number,
+  exclude?: Set<number>,
+) {
   const { q: u16, scale } = quantizeQuery(u, dims);
   const scores = new Float64Array(n);
   for (let i = 0; i < n; i++) {
@@ -36,9 +45,16 @@ function expectClose(got: number, want: number) {
 }
 
 describe('int8 scoring kernel in workerd', () => {
-  for (const [n, dims] of [[1, 16], [13, 64], [1000, 64], [10_003, 64], [2_501, 128], [777, 48]] as const) {
+  for (const [n, dims] of [
+    [1, 16],
+    [13, 64],
+    [1000, 64],
+    [10_003, 64],
+    [2_501, 128],
+    [777, 48],
+  ] as const) {
     it(`ranks ${n} items × ${dims} dims exactly like the reference arithmetic`, async () => {
-      const { rng, q, scales, deq } = fixture(n, dims, n + dims);
+      const { rng, q, scales } = fixture(n, dims, n + dims);
       const index = await createInt8Index(n, dims);
       // load in two parts, as the Worker does from part files
       const half = Math.floor(n / 2);
@@ -51,7 +67,9 @@ describe('int8 scoring kernel in workerd', () => {
           const want = int8Reference(q, scales, n, dims, u, k, exclude);
           const got = index.topK(u, k, exclude);
           expect(got.map((s) => s.index)).toEqual(want.map((s) => s.index));
-          got.forEach((s, j) => expectClose(s.score, want[j].score));
+          got.forEach((s, j) => {
+            expectClose(s.score, want[j].score);
+          });
           expect(got.every((s) => s.index < n && !exclude.has(s.index))).toBe(true);
         }
       }
@@ -59,7 +77,8 @@ describe('int8 scoring kernel in workerd', () => {
   }
 
   it('returns every item, best first, when k is at least the catalogue size, and nothing for k = 0', async () => {
-    const n = 11, dims = 32;
+    const n = 11,
+      dims = 32;
     const { rng, q, scales } = fixture(n, dims, 5);
     const index = await createInt8Index(n, dims);
     index.setRows(0, q, scales);
@@ -71,7 +90,8 @@ describe('int8 scoring kernel in workerd', () => {
   });
 
   it('breaks ties by the lower index, like the reference', async () => {
-    const n = 40, dims = 16;
+    const n = 40,
+      dims = 16;
     const index = await createInt8Index(n, dims);
     const q = new Int8Array(n * dims).fill(1);
     index.setRows(0, q, new Float32Array(n).fill(0.5));
@@ -79,7 +99,8 @@ describe('int8 scoring kernel in workerd', () => {
   });
 
   it('finds the most similar items by cosine, without the item itself', async () => {
-    const n = 500, dims = 64;
+    const n = 500,
+      dims = 64;
     const { q, scales, deq } = fixture(n, dims, 9);
     const index = await createInt8Index(n, dims);
     index.setRows(0, q, scales);
@@ -94,18 +115,24 @@ describe('int8 scoring kernel in workerd', () => {
     const got = index.similar(7, 10);
     expect(got.map((s) => s.index)).toEqual(want.map((s) => s.index));
     // float cosine as the reference: only the 16-bit query rounding separates them
-    got.forEach((s, j) => expect(s.score).toBeCloseTo(want[j].score, 4));
+    got.forEach((s, j) => {
+      expect(s.score).toBeCloseTo(want[j].score, 4);
+    });
   });
 
   it('gives back the dequantised rows it was loaded with', async () => {
-    const n = 21, dims = 48;
+    const n = 21,
+      dims = 48;
     const { q, scales, deq } = fixture(n, dims, 3);
     const index = await createInt8Index(n, dims);
     index.setRows(0, q, scales);
     for (const i of [0, 5, 20]) expect(Array.from(index.row(i))).toEqual(Array.from(deq.subarray(i * dims, (i + 1) * dims)));
     const u = new Float32Array(dims).fill(0.25);
     const dots = index.dots(u, [2, 20]);
-    expect(dots[0]).toBeCloseTo(deq.subarray(2 * dims, 3 * dims).reduce((a, x) => a + x * 0.25, 0), 4);
+    expect(dots[0]).toBeCloseTo(
+      deq.subarray(2 * dims, 3 * dims).reduce((a, x) => a + x * 0.25, 0),
+      4,
+    );
   });
 
   it('accepts only dimension counts the kernel can score exactly', async () => {

@@ -6,15 +6,17 @@
  * recommendations must stay inside the cluster, and every title must be the one of its id —
  * including items outside the 10,000 popular ones, whose titles come from lazily read parts.
  */
-import { SELF, env } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
+import { FILES } from '@edge-recs/core/manifest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildArtifact } from '../../model/artifact';
 import { Rng } from '../../model/rng';
 import { csrFromTriples } from '../../model/sparse';
-import { FILES } from '@edge-recs/core/manifest';
 import { clearStorage, getJson, publishFixture } from './fixtures';
 
-const N = 60_000, DIMS = 16, CLUSTERS = 32;
+const N = 60_000,
+  DIMS = 16,
+  CLUSTERS = 32;
 const cluster = (i: number) => i % CLUSTERS;
 const id = (i: number) => `SKU-${i}`;
 const indexOf = (itemId: string) => Number(itemId.slice(4));
@@ -35,14 +37,29 @@ async function build() {
   }
   const users = Array.from({ length: 64 }, (_, u) => `shopper-${u}`);
   const userFactors = new Float32Array(users.length * DIMS);
-  users.forEach((_, u) => userFactors.set(direction(u % CLUSTERS), u * DIMS));
-  const history = csrFromTriples(users.length, N, Int32Array.from(users.map((_, u) => u)), Int32Array.from(users.map((_, u) => u % CLUSTERS)), new Float32Array(users.length).fill(1));
+  users.forEach((_, u) => {
+    userFactors.set(direction(u % CLUSTERS), u * DIMS);
+  });
+  const history = csrFromTriples(
+    users.length,
+    N,
+    Int32Array.from(users.map((_, u) => u)),
+    Int32Array.from(users.map((_, u) => u % CLUSTERS)),
+    new Float32Array(users.length).fill(1),
+  );
   return buildArtifact({
     version: 'large-int8',
     algorithm: 'synthetic',
     hyperparameters: {},
     foldIn: { unobservedWeight: 0.1, alpha: 1, regularization: 0.01, regExponent: 0 },
-    data: { source: 'planted clusters', layout: 'generic', sha256: '0'.repeat(64), users: users.length, items: N, interactions: users.length },
+    data: {
+      source: 'planted clusters',
+      layout: 'generic',
+      sha256: '0'.repeat(64),
+      users: users.length,
+      items: N,
+      interactions: users.length,
+    },
     dims: DIMS,
     itemIds: Array.from({ length: N }, (_, i) => id(i)),
     titles: Array.from({ length: N }, (_, i) => title(i)),
@@ -78,7 +95,7 @@ describe('a 60,000-item int8-only catalogue', () => {
     expect(info.modelBytes).toBeGreaterThan(N * DIMS); // at least the int8 rows
   });
 
-  it('finds similar items inside the item\'s cluster, titled from the lazily read catalogue parts', async () => {
+  it("finds similar items inside the item's cluster, titled from the lazily read catalogue parts", async () => {
     for (const i of [3, 12_345, 59_999]) {
       const body = await getJson<Rec>(await SELF.fetch(`http://x/v1/items/${id(i)}/similar?k=10`));
       expect(body.items).toHaveLength(10);
@@ -91,9 +108,13 @@ describe('a 60,000-item int8-only catalogue', () => {
     }
   });
 
-  it('recommends for a basket from the basket\'s cluster', async () => {
+  it("recommends for a basket from the basket's cluster", async () => {
     const basket = [40_005, 50_021, 20_005].map(id); // cluster 5 (+e_5)
-    const res = await SELF.fetch('http://x/v1/recommendations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: basket, k: 20 }) });
+    const res = await SELF.fetch('http://x/v1/recommendations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ items: basket, k: 20 }),
+    });
     expect(res.status).toBe(200);
     const body = await getJson<Rec>(res);
     expect(body.source).toBe('session');
@@ -114,9 +135,13 @@ describe('a 60,000-item int8-only catalogue', () => {
     expect(cold.items.map((it) => it.id)).toEqual([0, 1, 2, 3, 4].map(id));
   });
 
-  it('re-ranks a caller\'s candidates, including ones outside the popular set', async () => {
+  it("re-ranks a caller's candidates, including ones outside the popular set", async () => {
     const candidates = [id(59_998), id(5), id(37)]; // clusters 30 (−e_14), 5 (+e_5), 5
-    const res = await SELF.fetch('http://x/v1/score', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: [id(21)], candidates }) });
+    const res = await SELF.fetch('http://x/v1/score', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [id(21)], candidates }),
+    });
     const body = await getJson<Rec>(res);
     expect(res.status).toBe(200);
     expect(body.items.map((it) => it.id)).toEqual(candidates);

@@ -2,13 +2,14 @@
  * The ONNX scoring graph run by onnxruntime-web inside workerd must agree with the plain
  * TypeScript reference scorer: same top-k, same scores, with and without exclusions.
  */
-import { describe, expect, it } from 'vitest';
+
 import { scoreAll, topK } from '@edge-recs/core/topk';
-import { loadServingModel, parseManifest, type ArtifactSource } from '../../src/models/model';
-import type { OrtScorer } from '../../src/inference/scorer';
-import { createInt8Index } from '../../src/inference/int8-module';
-import { bundledSource } from '../../src/models/bundled';
+import { describe, expect, it } from 'vitest';
 import { Rng } from '../../model/rng';
+import { createInt8Index } from '../../src/inference/int8-module';
+import type { OrtScorer } from '../../src/inference/scorer';
+import { bundledSource } from '../../src/models/bundled';
+import { type ArtifactSource, loadServingModel, parseManifest } from '../../src/models/model';
 import { buildFixture } from './fixtures';
 
 function memorySource(files: Record<string, Uint8Array>, manifestBytes: Uint8Array): ArtifactSource {
@@ -39,12 +40,16 @@ async function expectParity(source: ArtifactSource, vectors: number, seed: numbe
       const ref = topK(scoreAll(itemFactors, model.itemCount, model.dims, u), k, exclude);
       const got = await model.scorer.topK(u, k, exclude);
       expect(got.map((s) => s.index)).toEqual(ref.map((s) => s.index));
-      got.forEach((s, j) => expect(s.score).toBeCloseTo(ref[j].score, 4));
+      got.forEach((s, j) => {
+        expect(s.score).toBeCloseTo(ref[j].score, 4);
+      });
     }
     const some = Array.from({ length: 20 }, (_, j) => (j * 97) % model.itemCount);
     const dots = model.scorer.dots(u, some);
     const ref = scoreAll(itemFactors, model.itemCount, model.dims, u);
-    some.forEach((i, j) => expect(dots[j]).toBeCloseTo(ref[i], 4));
+    some.forEach((i, j) => {
+      expect(dots[j]).toBeCloseTo(ref[i], 4);
+    });
   }
   return model;
 }
@@ -60,7 +65,7 @@ describe('ORT scoring graph vs TypeScript reference', () => {
     expect(model.itemCount).toBeGreaterThan(3000);
   });
 
-  it('forgets one request\'s exclusions before the next (the mask buffer is reused)', async () => {
+  it("forgets one request's exclusions before the next (the mask buffer is reused)", async () => {
     const built = await buildFixture({ version: 'mask-reset' });
     const src = memorySource(built.files, built.manifestBytes);
     const model = await load(src);
@@ -104,7 +109,8 @@ describe('int8 serving: the same model scored by the WebAssembly kernel', () => 
     const f32 = await load(source);
     const i8 = await load(source, { int8MinItems: 0, createInt8Index });
     const items = [0, 5, 17].map((index) => ({ index, strength: 2 }));
-    const a = f32.foldIn(items), b = i8.foldIn(items);
+    const a = f32.foldIn(items),
+      b = i8.foldIn(items);
     const cos = a.reduce((s, x, d) => s + x * b[d], 0) / (Math.hypot(...a) * Math.hypot(...b));
     expect(cos).toBeGreaterThan(0.999);
   });
@@ -116,6 +122,8 @@ describe('int8 serving: the same model scored by the WebAssembly kernel', () => 
     const manifest = parseManifest(built.manifestBytes.slice().buffer as ArrayBuffer);
     delete manifest.files['item_factors.f32'];
     delete manifest.files['scorer.onnx'];
-    await expect(loadServingModel(memorySource(built.files, built.manifestBytes), manifest, { int8MinItems: 0, createInt8Index })).rejects.toThrow(/cannot score 4 dims/);
+    await expect(
+      loadServingModel(memorySource(built.files, built.manifestBytes), manifest, { int8MinItems: 0, createInt8Index }),
+    ).rejects.toThrow(/cannot score 4 dims/);
   });
 });

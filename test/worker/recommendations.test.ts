@@ -1,14 +1,14 @@
 /**
  * The public API against the bundled default model (UCI Online Retail), as a client sees it.
  */
-import { SELF, env } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
+import { manifestSchema } from '@edge-recs/core/manifest';
+import { decodeShard, shardOf } from '@edge-recs/core/shards';
 import { describe, expect, it, vi } from 'vitest';
 import { files } from '../../build/bundled-model';
-import { decodeShard, shardOf } from '@edge-recs/core/shards';
-import { manifestSchema } from '@edge-recs/core/manifest';
 import { readCatalog } from '../../model/catalog';
-import { KV } from '../../src/storage/keys';
 import { identify } from '../../src/storage/identity';
+import { KV } from '../../src/storage/keys';
 import { getJson } from './fixtures';
 
 const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(files['manifest.json'])));
@@ -75,7 +75,11 @@ describe('GET /v1/users/{userId}/recommendations', () => {
 
 describe('POST /v1/recommendations (session / basket)', () => {
   const post = (body: unknown) =>
-    SELF.fetch('http://x/v1/recommendations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    SELF.fetch('http://x/v1/recommendations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('folds the basket into a session vector and excludes the given items', async () => {
     const body = await getJson<Rec>(await post({ items: ['85123A', '71053'], k: 20 }));
@@ -113,13 +117,41 @@ describe('POST /v1/recommendations (session / basket)', () => {
 });
 
 describe('GET /v1/items/{itemId}/similar', () => {
-  const STOP = new Set(['OF', 'THE', 'AND', 'IN', 'SET', 'WITH', 'SMALL', 'LARGE', 'DESIGN', 'RED', 'PINK', 'BLUE', 'WHITE', 'GREEN', '', '3', '4', '6', '12']);
-  const words = (t: string) => new Set(t.toUpperCase().split(/[^A-Z0-9]+/).filter((w) => !STOP.has(w)));
+  const STOP = new Set([
+    'OF',
+    'THE',
+    'AND',
+    'IN',
+    'SET',
+    'WITH',
+    'SMALL',
+    'LARGE',
+    'DESIGN',
+    'RED',
+    'PINK',
+    'BLUE',
+    'WHITE',
+    'GREEN',
+    '',
+    '3',
+    '4',
+    '6',
+    '12',
+  ]);
+  const words = (t: string) =>
+    new Set(
+      t
+        .toUpperCase()
+        .split(/[^A-Z0-9]+/)
+        .filter((w) => !STOP.has(w)),
+    );
   const sharesWord = (a: string, b: string) => [...words(a)].some((w) => words(b).has(w));
 
   it('returns related products that share title words far more often than random products do', async () => {
     const queries = catalog.popularity.slice(0, 30).map((i) => catalog.ids[i]);
-    let similarShare = 0, randomShare = 0, n = 0;
+    let similarShare = 0,
+      randomShare = 0,
+      n = 0;
     for (const [q, id] of queries.entries()) {
       const body = await getJson<Rec>(await SELF.fetch(`http://x/v1/items/${id}/similar?k=10`));
       expect(body.source).toBe('similar');
@@ -149,7 +181,7 @@ describe('POST /v1/score', () => {
   const post = (body: unknown) =>
     SELF.fetch('http://x/v1/score', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-  it('scores a user\'s candidates in the given order, consistent with their top-k', async () => {
+  it("scores a user's candidates in the given order, consistent with their top-k", async () => {
     const top = await getJson<Rec>(await SELF.fetch('http://x/v1/users/17850/recommendations?k=3'));
     const candidates = ['22423', top.items[2].id, top.items[0].id];
     const body = await getJson<Rec>(await post({ userId: '17850', candidates }));
@@ -176,7 +208,14 @@ describe('POST /v1/score', () => {
 describe('model, health and documentation', () => {
   it('describes the active model from its manifest', async () => {
     const body = await getJson(await SELF.fetch('http://x/v1/model'));
-    expect(body).toMatchObject({ version: manifest.version, source: 'bundled', dims: manifest.dims, itemCount: manifest.itemCount, userCount: manifest.userCount, trainedAt: manifest.createdAt });
+    expect(body).toMatchObject({
+      version: manifest.version,
+      source: 'bundled',
+      dims: manifest.dims,
+      itemCount: manifest.itemCount,
+      userCount: manifest.userCount,
+      trainedAt: manifest.createdAt,
+    });
     expect(body.metrics).toEqual(manifest.metrics);
   });
 
@@ -188,7 +227,14 @@ describe('model, health and documentation', () => {
     const doc = await getJson(await SELF.fetch('http://x/openapi.json'));
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/v1/users/{userId}/recommendations', '/v1/recommendations', '/v1/items/{itemId}/similar', '/v1/score', '/v1/model', '/healthz']),
+      expect.arrayContaining([
+        '/v1/users/{userId}/recommendations',
+        '/v1/recommendations',
+        '/v1/items/{itemId}/similar',
+        '/v1/score',
+        '/v1/model',
+        '/healthz',
+      ]),
     );
     expect(doc.components.schemas.BasketRequest.properties.items).toBeDefined();
   });
@@ -204,7 +250,9 @@ describe('model, health and documentation', () => {
 
 describe('catalogue search and user history', () => {
   it('finds products whose titles contain every query word, most popular first', async () => {
-    const body = await getJson<{ model: string; items: { id: string; title: string; popularity: number }[] }>(await SELF.fetch('http://x/v1/items?q=hanging%20heart&limit=5'));
+    const body = await getJson<{ model: string; items: { id: string; title: string; popularity: number }[] }>(
+      await SELF.fetch('http://x/v1/items?q=hanging%20heart&limit=5'),
+    );
     expect(body.items.length).toBeGreaterThan(1);
     for (const it of body.items) expect(it.title).toMatch(/HANGING.*HEART|HEART.*HANGING/);
     const pops = body.items.map((i) => i.popularity);

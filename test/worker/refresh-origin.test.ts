@@ -3,16 +3,16 @@
  * real local bindings), progressive staging within a per-run operation budget, the faults the
  * refresh must survive, and serving while versions switch.
  */
-import { SELF, env } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
+import { sha256Hex } from '@edge-recs/core/bytes';
+import { FILES, LATEST_KEY, type Manifest } from '@edge-recs/core/manifest';
+import { signManifest } from '@edge-recs/core/signing';
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { BuiltArtifact } from '../../model/artifact';
 import { refreshDeps } from '../../src/context';
 import { refreshModel } from '../../src/services/refresh';
 import { KV } from '../../src/storage/keys';
-import { FILES, LATEST_KEY, type Manifest } from '@edge-recs/core/manifest';
-import { sha256Hex } from '@edge-recs/core/bytes';
-import { signManifest } from '@edge-recs/core/signing';
-import { clearStorage, blockData, buildFixture, getJson, publishFixture } from './fixtures';
-import type { BuiltArtifact } from '../../model/artifact';
+import { blockData, buildFixture, clearStorage, getJson, publishFixture } from './fixtures';
 
 const ORIGIN = 'https://origin.test/recs';
 
@@ -56,8 +56,6 @@ class FakeOrigin {
 function deps(origin: FakeOrigin, vars: Record<string, string> = {}) {
   return refreshDeps({ ...env, ORIGIN_URL: ORIGIN, ORIGIN_BACKOFF_MS: '1', ORIGIN_TIMEOUT_MS: '200', ...vars }, origin.fetch);
 }
-
-
 
 const activeVersion = async () => (await env.RECS_KV.get<{ version: string }>(KV.activeModel, 'json'))?.version ?? null;
 
@@ -106,7 +104,10 @@ describe('refresh from an HTTPS origin', () => {
       const res = await SELF.fetch('http://x/v1/users/u1-2/recommendations?k=3');
       expect(res.status).toBe(200);
       expect(res.headers.get('x-model-version')).toBe('https-a');
-      expect((await getJson(await SELF.fetch('http://x/v1/model'))).lastRefresh).toMatchObject({ outcome, reason: expect.stringMatching(reason) });
+      expect((await getJson(await SELF.fetch('http://x/v1/model'))).lastRefresh).toMatchObject({
+        outcome,
+        reason: expect.stringMatching(reason),
+      });
     }
 
     it('origin unreachable', async () => {
@@ -173,7 +174,9 @@ describe('progressive staging within a per-run operation budget', () => {
     // The artifact a trainer writes for 1M users at 64 dims with 2,000 users per shard: 500 user
     // shards plus the item files. Operation counts depend on the number of files, not their bytes,
     // so the shard contents here are small stand-ins with matching digests.
-    const users = 1_000_000, usersPerShard = 2_000, shards = users / usersPerShard;
+    const users = 1_000_000,
+      usersPerShard = 2_000,
+      shards = users / usersPerShard;
     const base = await buildFixture({ version: 'million' });
     const files: Record<string, Uint8Array> = {};
     for (const [k, v] of Object.entries(base.files)) if (!k.startsWith('users/')) files[k] = v;
@@ -189,13 +192,15 @@ describe('progressive staging within a per-run operation budget', () => {
     origin.publish({ manifest, manifestBytes, signature, files });
 
     const opsPerRun: number[] = [];
-    let status;
+    let status: Awaited<ReturnType<typeof refreshModel>>;
     do {
       status = await refreshModel(deps(origin));
       opsPerRun.push(status.ops!);
     } while (status.outcome === 'staging' && opsPerRun.length < 10);
     expect(status).toMatchObject({ outcome: 'activated', version: 'million' });
-    console.log(`1M users × 64 dims (${Object.keys(files).length} files, ${shards} user shards) from an HTTPS origin: ${opsPerRun.length} cron runs, storage ops per run ${opsPerRun.join(', ')}`);
+    console.log(
+      `1M users × 64 dims (${Object.keys(files).length} files, ${shards} user shards) from an HTTPS origin: ${opsPerRun.length} cron runs, storage ops per run ${opsPerRun.join(', ')}`,
+    );
     expect(opsPerRun.length).toBe(2); // 507 files × 2 ops > 800
     for (const ops of opsPerRun) expect(ops).toBeLessThanOrEqual(802);
   });
@@ -215,7 +220,11 @@ describe('serving while versions switch', () => {
     await publishFixture(await buildFixture({ version: 'new', data }));
     const requests = Array.from({ length: 120 }, (_, i) =>
       i % 3 === 0
-        ? SELF.fetch('http://x/v1/recommendations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: ['B1-I1', 'new-B1-I1'], k: 5 }) })
+        ? SELF.fetch('http://x/v1/recommendations', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ items: ['B1-I1', 'new-B1-I1'], k: 5 }),
+          })
         : SELF.fetch(`http://x/v1/users/u${i % 4}-${i % 30}/recommendations?k=5`),
     );
     const refresh = SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
@@ -252,6 +261,9 @@ describe('serving while versions switch', () => {
     expect(res.headers.get('x-model-version')).toBe('old');
     for (const it of body.items) expect(it.id).toMatch(/^B2-/);
     // a user known to neither gets the fallback from the active version
-    expect(await getJson(await SELF.fetch('http://x/v1/users/stranger/recommendations?k=4'))).toMatchObject({ model: 'fresh', source: 'popular' });
+    expect(await getJson(await SELF.fetch('http://x/v1/users/stranger/recommendations?k=4'))).toMatchObject({
+      model: 'fresh',
+      source: 'popular',
+    });
   });
 });

@@ -2,16 +2,14 @@
  * Publishing a model to origin (the real local R2 binding) and the refresh that activates it:
  * verified before use, one pointer switch, and a broken or unsigned model never replaces a working one.
  */
-import { SELF, env, createScheduledController, createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { createExecutionContext, createScheduledController, env, SELF, waitOnExecutionContext } from 'cloudflare:test';
+import { FILES, LATEST_KEY } from '@edge-recs/core/manifest';
 import { beforeEach, describe, expect, it } from 'vitest';
 import worker from '../../src/index';
 import { KV } from '../../src/storage/keys';
-import { FILES, LATEST_KEY } from '@edge-recs/core/manifest';
-import { clearStorage, buildFixture, getJson, publishFixture, resign } from './fixtures';
+import { buildFixture, clearStorage, getJson, publishFixture, resign } from './fixtures';
 
 const ADMIN = { authorization: 'Bearer test-admin-token' };
-
-
 
 async function runCron() {
   const ctx = createExecutionContext();
@@ -48,7 +46,10 @@ describe('model refresh from origin', () => {
   });
 
   it('says so when origin has no model at all', async () => {
-    expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'unchanged', reason: expect.stringMatching(/no published model/) });
+    expect(await getJson(await adminRefresh())).toMatchObject({
+      outcome: 'unchanged',
+      reason: expect.stringMatching(/no published model/),
+    });
     expect((await model()).source).toBe('bundled');
   });
 
@@ -131,7 +132,7 @@ describe('a broken model never replaces a working one', () => {
 
   it('rejects NaN factors even when the manifest and signature are valid', async () => {
     const built = await buildFixture({ version: 'nan' });
-    await publishFixture(await resign(built, { file: FILES.itemFactors, mutate: (b) => new Float32Array(b.buffer)[7] = NaN }));
+    await publishFixture(await resign(built, { file: FILES.itemFactors, mutate: (b) => (new Float32Array(b.buffer)[7] = NaN) }));
     await expectRejected(/non-finite/);
   });
 
@@ -171,4 +172,3 @@ describe('a broken model never replaces a working one', () => {
     }
   });
 });
-

@@ -7,8 +7,8 @@ import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../src/config';
 import { bundledSource } from '../../src/models/bundled';
-import { estimateModelBytes, ModelRegistry, r2Source, type RegistryDeps } from '../../src/models/registry';
 import type { ServingModel } from '../../src/models/model';
+import { estimateModelBytes, ModelRegistry, type RegistryDeps, r2Source } from '../../src/models/registry';
 import { buildFixture, clearStorage, publishFixture } from './fixtures';
 
 const deps: RegistryDeps = { kv: env.RECS_KV, bucket: env.MODELS, config: configFrom(env), bundled: bundledSource };
@@ -54,12 +54,14 @@ describe('model registry memory budget', () => {
     expect(await registry.load('reg-a', () => r2Source(env.MODELS, 'reg-a'))).not.toBe(a);
   });
 
-  it('estimates a version\'s memory from its manifest close to what it holds once loaded', async () => {
+  it("estimates a version's memory from its manifest close to what it holds once loaded", async () => {
     const model = await new ModelRegistry().load('reg-a', () => r2Source(env.MODELS, 'reg-a'));
     const estimate = estimateModelBytes(model.manifest, { int8MinItems: configFrom(env).int8ScoringMinItems });
     expect(estimate).toBeGreaterThan(model.memoryBytes * 0.5);
     expect(estimate).toBeLessThan(model.memoryBytes * 2);
     // a 1M × 64 int8 catalogue alone takes more than the budget leaves for a second version
-    expect(estimateModelBytes({ ...model.manifest, itemCount: 1_000_000, dims: 64, files: {} }, { int8MinItems: 50_000 })).toBeGreaterThan(64 * 2 ** 20);
+    expect(estimateModelBytes({ ...model.manifest, itemCount: 1_000_000, dims: 64, files: {} }, { int8MinItems: 50_000 })).toBeGreaterThan(
+      64 * 2 ** 20,
+    );
   });
 });

@@ -5,11 +5,11 @@
  */
 import { env } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { files } from '../../build/bundled-model';
+import { readCatalog } from '../../model/catalog';
 import { createApp } from '../../src/app';
 import { RecentUsers } from '../../src/storage/user-records';
 import { clearStorage, getJson } from './fixtures';
-import { files } from '../../build/bundled-model';
-import { readCatalog } from '../../model/catalog';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
 
@@ -41,7 +41,8 @@ describe('per-isolate user record cache', () => {
     expect((await getJson(await app.request('/v1/users/13047/recommendations', undefined, on.env))).source).toBe('personalized');
     const afterFirst = on.reads.length;
     expect(afterFirst).toBeGreaterThan(0);
-    for (let i = 0; i < 3; i++) expect((await getJson(await app.request('/v1/users/13047/recommendations', undefined, on.env))).source).toBe('personalized');
+    for (let i = 0; i < 3; i++)
+      expect((await getJson(await app.request('/v1/users/13047/recommendations', undefined, on.env))).source).toBe('personalized');
     expect(on.reads.length).toBe(afterFirst);
 
     const off = countingEnv('0');
@@ -58,7 +59,11 @@ describe('per-isolate user record cache', () => {
     expect(before.known).toBe(true);
     const bought = new Set(before.items.map((i: { id: string }) => i.id));
     const item = readCatalog(files).ids.find((id) => !bought.has(id))!; // a product this customer never bought
-    const res = await app.request('/v1/events', { method: 'POST', headers: KEY, body: JSON.stringify({ events: [{ userId: '12748', itemId: item, type: 'purchase' }] }) }, e);
+    const res = await app.request(
+      '/v1/events',
+      { method: 'POST', headers: KEY, body: JSON.stringify({ events: [{ userId: '12748', itemId: item, type: 'purchase' }] }) },
+      e,
+    );
     expect(res.status).toBe(200);
     const after = await getJson(await app.request('/v1/users/12748/history', undefined, e));
     expect(after.items.map((i: { id: string }) => i.id)).toContain(item);

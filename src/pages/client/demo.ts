@@ -1,5 +1,5 @@
 /**
- * The demo store's behaviour in the browser (bundled by scripts/build.mjs into /assets/demo.js):
+ * The demo store's behaviour in the browser (bundled by scripts/build.ts into /assets/demo.js):
  * search, basket with session recommendations, similar items, customer lookup, and purchase
  * events sent with a pasted API key. It only calls the public API.
  */
@@ -8,7 +8,8 @@ import { api, byId, esc, type Item, renderList } from './lib/dom';
 
 const basket = new Map<string, string>();
 
-const addBtn = (it: Item) => (basket.has(it.id) ? '' : ` <button type="button" data-add="${esc(it.id)}" data-title="${esc(it.title)}">Add</button>`);
+const addBtn = (it: Item) =>
+  basket.has(it.id) ? '' : ` <button type="button" data-add="${esc(it.id)}" data-title="${esc(it.title)}">Add</button>`;
 const simBtn = (it: Item) => ` <button type="button" data-similar="${esc(it.id)}" data-title="${esc(it.title)}">Similar</button>`;
 const buyBtn = (it: Item) => ` <button type="button" data-buy="${esc(it.id)}">Buy</button>`;
 
@@ -28,8 +29,11 @@ async function loadModel(): Promise<void> {
     const metrics = m.metrics
       ? ` · NDCG@100 ${m.metrics.model['ndcg@100'].toFixed(3)}, Recall@20 ${m.metrics.model['recall@20'].toFixed(3)} (popularity ${m.metrics.popularity['ndcg@100'].toFixed(3)})`
       : '';
-    const refresh = m.lastRefresh ? ` · last refresh: ${m.lastRefresh.outcome}${m.lastRefresh.reason ? ` (${m.lastRefresh.reason})` : ''} at ${m.lastRefresh.at}` : ' · no refresh yet';
-    byId('model-info').textContent = `Model ${m.version} (${m.source}) · trained ${m.trainedAt} · ${m.itemCount} items × ${m.dims} dims${metrics}${refresh}`;
+    const refresh = m.lastRefresh
+      ? ` · last refresh: ${m.lastRefresh.outcome}${m.lastRefresh.reason ? ` (${m.lastRefresh.reason})` : ''} at ${m.lastRefresh.at}`
+      : ' · no refresh yet';
+    byId('model-info').textContent =
+      `Model ${m.version} (${m.source}) · trained ${m.trainedAt} · ${m.itemCount} items × ${m.dims} dims${metrics}${refresh}`;
   } catch (e) {
     byId('model-info').innerHTML = `<span class="error">${esc((e as Error).message)}</span>`;
   }
@@ -87,7 +91,12 @@ async function lookupCustomer(ev?: Event): Promise<void> {
     ]);
     byId('customer-source').textContent = recs.source;
     renderList(byId('customer-recs'), recs.items, (it) => buyBtn(it) + simBtn(it), 'No recommendations.');
-    renderList(byId('customer-history'), hist.items.slice(0, 10), () => '', hist.known ? 'No purchases recorded.' : 'Unknown customer: showing popular items.');
+    renderList(
+      byId('customer-history'),
+      hist.items.slice(0, 10),
+      () => '',
+      hist.known ? 'No purchases recorded.' : 'Unknown customer: showing popular items.',
+    );
   } catch (e) {
     byId('customer-recs').innerHTML = `<li class="error">${esc((e as Error).message)}</li>`;
   }

@@ -1,13 +1,18 @@
-/** The compact id ↔ index lookup the Worker builds from item_ids.txt (src/core/item-ids.ts). */
-import { describe, expect, it } from 'vitest';
+/** The compact id ↔ index lookup the Worker builds from item_ids.txt (core/item-ids.ts). */
+
 import { ItemIds } from '@edge-recs/core/item-ids';
+import { describe, expect, it } from 'vitest';
 
 describe('ItemIds', () => {
   it('finds every id at its index and nothing for ids it does not hold', () => {
     const list = Array.from({ length: 5000 }, (_, i) => `sku-${(i * 7919) % 100_003}`);
     const ids = new ItemIds(ItemIds.encode(list), list.length);
-    list.forEach((id, i) => expect(ids.indexOf(id)).toBe(i));
-    list.forEach((id, i) => expect(ids.id(i)).toBe(id));
+    list.forEach((id, i) => {
+      expect(ids.indexOf(id)).toBe(i);
+    });
+    list.forEach((id, i) => {
+      expect(ids.id(i)).toBe(id);
+    });
     for (const unknown of ['sku-1', 'sku-', 'SKU-0', '', 'sku-00']) expect(ids.indexOf(unknown)).toBeUndefined();
     expect(ids.has(list[42])).toBe(true);
   });
@@ -21,7 +26,7 @@ describe('ItemIds', () => {
     });
   });
 
-  it('refuses a file that does not hold exactly the manifest\'s number of distinct, non-empty ids', () => {
+  it("refuses a file that does not hold exactly the manifest's number of distinct, non-empty ids", () => {
     const enc = (s: string) => new TextEncoder().encode(s);
     expect(() => new ItemIds(enc('a\nb\n'), 3)).toThrow(/2 complete ids/);
     expect(() => new ItemIds(enc('a\nb\nc\n'), 2)).toThrow(/more than 2/);

@@ -1,5 +1,5 @@
-/** Starting `wrangler dev` (the real workerd runtime) for end-to-end tests, on a free local port. */
-import { spawn, type ChildProcess } from 'node:child_process';
+/** Starting `wrangler dev` (the real workerd runtime) on a free local port: for the end-to-end tests and the load benchmark. */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
 export async function freePort(): Promise<number> {
@@ -16,7 +16,11 @@ export async function freePort(): Promise<number> {
 export async function startWrangler(port: number, state: string, vars: Record<string, string> = {}): Promise<ChildProcess> {
   const args = ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', state];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-  const proc = spawn('node_modules/.bin/wrangler', args, { env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc = spawn('node_modules/.bin/wrangler', args, {
+    env: { ...process.env, CI: 'true' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`wrangler dev did not start:\n${log}`)), 60_000);
@@ -27,8 +31,8 @@ export async function startWrangler(port: number, state: string, vars: Record<st
         resolve();
       }
     };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
     proc.on('exit', (code) => reject(new Error(`wrangler dev exited with ${code}:\n${log}`)));
   });
   return proc;

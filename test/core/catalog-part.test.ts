@@ -1,6 +1,7 @@
-/** Binary catalogue parts (src/core/catalog-part.ts): any title read alone, bad bytes refused. */
-import { describe, expect, it } from 'vitest';
+/** Binary catalogue parts (core/catalog-part.ts): any title read alone, bad bytes refused. */
+
 import { CatalogPartView, encodeCatalogPart } from '@edge-recs/core/catalog-part';
+import { describe, expect, it } from 'vitest';
 
 const buf = (b: Uint8Array) => b.slice().buffer as ArrayBuffer;
 
@@ -10,8 +11,12 @@ describe('catalogue parts', () => {
     const counts = [856, 0, 3, 1, 16_777_216];
     const part = new CatalogPartView(buf(encodeCatalogPart(titles, counts)), titles.length);
     expect(part.length).toBe(5);
-    titles.forEach((t, k) => expect(part.title(k)).toBe(t));
-    counts.forEach((c, k) => expect(part.count(k)).toBe(c));
+    titles.forEach((t, k) => {
+      expect(part.title(k)).toBe(t);
+    });
+    counts.forEach((c, k) => {
+      expect(part.count(k)).toBe(c);
+    });
     expect(part.title(3)).toBe('日本の箱'); // out of order, alone
   });
 

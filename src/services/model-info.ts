@@ -1,0 +1,33 @@
+/** What GET /v1/model says about the active model: its manifest, how it is served, and refresh state. */
+import type { ServingModel } from '../models/model';
+import type { Models } from '../models/registry';
+import type { ModelInfo } from '../schemas';
+import { readLastRefresh } from '../storage/refresh-state';
+
+export async function describeModel(deps: { models: Models; kv: KVNamespace }): Promise<ModelInfo> {
+  const m: ServingModel = await deps.models.active();
+  const [pointer, lastRefresh] = await Promise.all([deps.models.pointer(), readLastRefresh(deps.kv)]);
+  const man = m.manifest;
+  return {
+    version: m.version,
+    source: m.source.kind === 'bundled' ? 'bundled' : 'origin',
+    trainedAt: man.createdAt,
+    dims: man.dims,
+    itemCount: man.itemCount,
+    userCount: man.userCount,
+    scoring: m.scorer.kind,
+    modelBytes: m.memoryBytes,
+    algorithm: man.trainer.algorithm,
+    hyperparameters: man.trainer.hyperparameters,
+    data: {
+      source: man.data.source,
+      sha256: man.data.sha256,
+      users: man.data.users,
+      items: man.data.items,
+      interactions: man.data.interactions,
+    },
+    metrics: man.metrics,
+    previousVersions: pointer?.previous ?? [],
+    lastRefresh,
+  };
+}
