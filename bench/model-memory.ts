@@ -1,6 +1,6 @@
 /**
  * `node --expose-gc --import tsx bench/model-memory.ts <artifact dir>`: the memory one model
- * version takes in a V8 isolate, measured with the Worker's own loader (src/serving/model.ts) and
+ * version takes in a V8 isolate, measured with the Worker's own loader (src/models/model.ts) and
  * kernel (build/int8.wasm) in a fresh Node process, since workerd exposes no heap statistics:
  * JS heap + external memory (ArrayBuffers and WebAssembly memory, which is what the 128 MB
  * isolate limit counts), before loading, at its peak while loading and serving, and settled.

@@ -44,7 +44,7 @@ export const FILES = {
   itemIds: 'item_ids.txt',
   /** the POPULAR_ITEMS most popular items: indices, titles, counts */
   popular: 'catalog/popular.json',
-  /** titles and counts of items [n·CATALOG_PART_ITEMS, …), see src/core/catalog-part.ts */
+  /** titles and counts of items [n·CATALOG_PART_ITEMS, …), see core/catalog-part.ts */
   catalogPart: (n: number) => `catalog/${String(n).padStart(4, '0')}.bin`,
   userShard: (n: number) => `users/${String(n).padStart(4, '0')}.bin`,
 } as const;
@@ -81,7 +81,7 @@ export const manifestSchema = z.object({
   userShards: z.number().int().nonnegative(),
   /** how user ids in the shards are written: as given, or as the edge's keyed hashes (exports) */
   userIds: z.enum(['raw', 'hmac-sha256']).optional(),
-  /** Constants of the user step, shared by trainer and edge (see src/core/foldin.ts). */
+  /** Constants of the user step, shared by trainer and edge (see core/foldin.ts). */
   foldIn: z.object({
     unobservedWeight: z.number().positive(),
     alpha: z.number().nonnegative(),

@@ -1,5 +1,5 @@
 /**
- * Builds model artifacts in memory (see src/core/manifest.ts for the format). Pure: no file
+ * Builds model artifacts in memory (see core/manifest.ts for the format). Pure: no file
  * system, so the same code runs in the trainer (Node) and in tests inside workerd.
  * model/artifact-fs.ts writes and verifies artifact directories.
  */

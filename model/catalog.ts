@@ -1,7 +1,7 @@
 /**
  * Reads an artifact's whole catalogue back into plain arrays (ids, titles, counts, popularity
  * order): for tests that state what the API should answer, and for the central-server baseline.
- * The Worker itself reads the catalogue lazily (src/serving/catalog.ts).
+ * The Worker itself reads the catalogue lazily (src/models/catalog.ts).
  */
 
 import { CatalogPartView } from '@edge-recs/core/catalog-part';

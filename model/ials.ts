@@ -6,7 +6,7 @@
  * and optional popularity-aware weights on missing items (He et al. 2016, eALS):
  *   observed (u,i) with strength r: target 1, weight c = 1 + alpha·log1p(r)
  *   unobserved (u,i):               target 0, weight w0·p_i,  p_i ∝ (count_i + 1)^popularityExponent, mean 1
- * See src/core/foldin.ts for the user step; the trainer and the edge share it.
+ * See core/foldin.ts for the user step; the trainer and the edge share it.
  *
  * Two solvers for the same per-row system:
  * - `cg`: a few conjugate-gradient steps warm-started from the previous epoch's row (the fast

@@ -65,7 +65,8 @@ async function boot(): Promise<typeof ort> {
 /**
  * A minimal ONNX model (IR 8, opset 13: y = Identity(x), x: float[1]), 65 bytes as serialised by
  * onnx-proto. Inlined so the bootstrap does not pull the trainer's protobuf library into the
- * Worker bundle; test/inference/ort.test.ts checks it still loads.
+ * Worker bundle. Every float32 model load boots ORT through it, so the parity and refresh tests
+ * (test/worker/parity.test.ts, refresh.test.ts) fail if it ever stops loading.
  */
 const IDENTITY_MODEL = new Uint8Array([
   0x08, 0x08, 0x3a, 0x37, 0x0a, 0x10, 0x0a, 0x01, 0x78, 0x12, 0x01, 0x79, 0x22, 0x08, 0x49, 0x64, 0x65, 0x6e, 0x74, 0x69, 0x74, 0x79, 0x12,

@@ -90,7 +90,7 @@ export class ServingModel {
   }
 
   /**
-   * The ALS user step over the given items (see src/core/foldin.ts), reading only their rows:
+   * The ALS user step over the given items (see core/foldin.ts), reading only their rows:
    * the Gram matrix stands in for the rest of the catalogue.
    */
   foldIn(items: readonly WeightedItem[]): Float32Array {

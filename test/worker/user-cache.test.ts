@@ -1,5 +1,5 @@
 /**
- * The isolate's short-lived memory of user records (USER_CACHE_SECONDS, src/serving/users.ts):
+ * The isolate's short-lived memory of user records (USER_CACHE_SECONDS, src/storage/user-records.ts):
  * repeat requests skip the KV read, and this isolate's own writes — events, deletes — are served
  * at once, never the stale record.
  */
