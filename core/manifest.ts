@@ -135,15 +135,23 @@ export type Popular = z.infer<typeof popularSchema>;
  */
 export const MASK_EXCLUDED = -3.4e38;
 
+/** How a file differs from what the signed manifest lists. */
+export interface FileMismatch {
+  /** `unlisted`: not in the manifest; `size`: wrong length (a truncated or short read); `digest`: same length, other bytes */
+  kind: 'unlisted' | 'size' | 'digest';
+  message: string;
+}
+
 /**
- * Why `bytes` is not the file the manifest lists under `file` (not listed, wrong size, wrong
- * sha256), or null when it is. The one check every reader of an artifact runs: the trainer's
+ * How `bytes` differs from the file the manifest lists under `file`, or null when it is that
+ * file (size, then sha256). The one check every reader of an artifact runs: the trainer's
  * verify, the refresh while staging, and the Worker on every file it loads.
  */
-export async function fileMismatch(manifest: Manifest, file: string, bytes: ArrayBuffer | Uint8Array): Promise<string | null> {
+export async function fileMismatch(manifest: Manifest, file: string, bytes: ArrayBuffer | Uint8Array): Promise<FileMismatch | null> {
   const meta = manifest.files[file];
-  if (!meta) return `${file} is not listed in the manifest`;
-  if (bytes.byteLength !== meta.bytes) return `${file} has ${bytes.byteLength} bytes, manifest says ${meta.bytes}`;
-  if ((await sha256Hex(bytes)) !== meta.sha256) return `${file} sha256 does not match the manifest`;
+  if (!meta) return { kind: 'unlisted', message: `${file} is not listed in the manifest` };
+  if (bytes.byteLength !== meta.bytes)
+    return { kind: 'size', message: `${file} has ${bytes.byteLength} bytes, manifest says ${meta.bytes}` };
+  if ((await sha256Hex(bytes)) !== meta.sha256) return { kind: 'digest', message: `${file} sha256 does not match the manifest` };
   return null;
 }

@@ -39,16 +39,23 @@ export async function signManifest(manifestBytes: Uint8Array, privateKeyPkcs8: s
   return { algorithm: 'Ed25519', keyId, signature: toBase64(sig) };
 }
 
+/** Why a signature does not verify: the signature itself is bad, or no trusted key could check it. */
+export interface SignatureProblem {
+  /** `bad-signature`: a trusted key says the bytes were not signed by it (or the signature is garbled); `untrusted`: no configured key matches */
+  kind: 'bad-signature' | 'untrusted';
+  message: string;
+}
+
 /**
  * Verifies a detached signature against any of the trusted public keys (base64 raw).
- * Returns the reason for a rejection, or null when valid.
+ * Returns why it does not verify, or null when it does.
  */
 export async function verifyManifest(
   manifestBytes: Uint8Array,
   sig: ManifestSignature,
   trustedPublicKeys: readonly string[],
-): Promise<string | null> {
-  if (trustedPublicKeys.length === 0) return 'no trusted public keys are configured (MODEL_PUBLIC_KEYS)';
+): Promise<SignatureProblem | null> {
+  if (trustedPublicKeys.length === 0) return { kind: 'untrusted', message: 'no trusted public keys are configured (MODEL_PUBLIC_KEYS)' };
   for (const pk of trustedPublicKeys) {
     let raw: Bytes;
     try {
@@ -62,12 +69,12 @@ export async function verifyManifest(
     try {
       sigBytes = fromBase64(sig.signature);
     } catch {
-      return 'signature is not base64';
+      return { kind: 'bad-signature', message: 'signature is not base64' };
     }
     const ok = await crypto.subtle.verify(ALG, key, sigBytes, plainBytes(manifestBytes));
-    return ok ? null : `signature does not match (key ${sig.keyId})`;
+    return ok ? null : { kind: 'bad-signature', message: `signature does not match (key ${sig.keyId})` };
   }
-  return `signed with unknown key ${sig.keyId}`;
+  return { kind: 'untrusted', message: `signed with unknown key ${sig.keyId}` };
 }
 
 export function parsePublicKeys(config: string | undefined): string[] {

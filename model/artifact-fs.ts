@@ -46,7 +46,7 @@ export async function verifyArtifactDir(dir: string, trustedPublicKeys?: string[
       if (!sig.success) problems.push('manifest.sig is malformed');
       else {
         const why = await verifyManifest(manifestBytes, sig.data, trustedPublicKeys);
-        if (why) problems.push(why);
+        if (why) problems.push(why.message);
       }
     }
   }
@@ -59,7 +59,7 @@ export async function verifyArtifactDir(dir: string, trustedPublicKeys?: string[
       continue;
     }
     const why = await fileMismatch(manifest, name, bytes);
-    if (why) problems.push(why);
+    if (why) problems.push(why.message);
   }
   return { manifest, problems };
 }

@@ -84,17 +84,30 @@ export const Recommendation = z
   .openapi('Recommendation');
 export type Recommendation = z.infer<typeof Recommendation>;
 
-/** The outcome of a model refresh run (stored in KV, shown by /v1/model and POST /admin/refresh). */
+/**
+ * The outcome of a model refresh run, as anyone may see it (GET /v1/model): the reason names
+ * artifact files and checks, never internal locations or raw exception text.
+ */
 export const RefreshStatus = z
   .object({
     at: z.string(),
-    outcome: z.enum(['activated', 'unchanged', 'rejected', 'staging', 'failed']),
+    outcome: z.enum(['activated', 'unchanged', 'rejected', 'staging', 'failed']).openapi({
+      description:
+        'rejected: the candidate was refused (a verdict about its signed content is remembered; other refusals are re-checked next run); failed: a transient fault, retried next run',
+    }),
     version: z.string().nullable(),
     reason: z.string().nullable(),
     ops: z.number().optional().openapi({ description: 'storage operations the run spent (origin reads + MODELS writes)' }),
   })
   .openapi('RefreshStatus');
 export type RefreshStatus = z.infer<typeof RefreshStatus>;
+
+/** The same outcome for operators (admin routes): with the raw detail and the files it repaired. */
+export const RefreshReport = RefreshStatus.extend({
+  detail: z.string().nullable().openapi({ description: 'what exactly went wrong (origin location, exception text): operators only' }),
+  repaired: z.array(z.string()).optional().openapi({ description: 'files of the active version re-staged after they failed their check' }),
+}).openapi('RefreshReport');
+export type RefreshReport = z.infer<typeof RefreshReport>;
 
 export const ErrorResponse = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi('Error');
 
@@ -124,6 +137,9 @@ export const ModelInfo = z
       .nullable(),
     previousVersions: z.array(z.string()),
     lastRefresh: RefreshStatus.nullable(),
+    damagedFiles: z.array(z.string()).openapi({
+      description: 'files of this version that failed their check since it was activated (served around; re-staged by the next refresh)',
+    }),
   })
   .openapi('ModelInfo');
 export type ModelInfo = z.infer<typeof ModelInfo>;

@@ -26,11 +26,13 @@ export class Catalog {
    * @param ids       item ids by index
    * @param popular   the most popular items, most popular first
    * @param readPart  bytes of catalog/NNNN.bin, digest-checked by the caller
+   * @param onDamage  told (once per part and isolate) when a part cannot be read or fails its check
    */
   constructor(
     readonly ids: ItemIds,
     readonly popular: Popular,
     private readonly readPart: (n: number) => Promise<ArrayBuffer>,
+    private readonly onDamage?: (part: number, reason: string) => Promise<void>,
   ) {
     this.popularAt = new Map(popular.items.map((index, j) => [index, j]));
   }
@@ -46,15 +48,42 @@ export class Catalog {
     );
   }
 
-  /** Id, title and count of each index, in order (parts fetched in parallel, once each). */
+  private readonly damaged = new Set<number>();
+
+  /** Parts were repaired: report a part again if it fails again. */
+  forgetDamage(): void {
+    this.damaged.clear();
+  }
+
+  /** A part, or null when it cannot be read (reported once; its items are described by id only). */
+  private async partOrNull(n: number): Promise<CatalogPartView | null> {
+    try {
+      return await this.part(n);
+    } catch (err) {
+      if (!this.damaged.has(n)) {
+        this.damaged.add(n);
+        const reason = err instanceof Error ? err.message : String(err);
+        console.error(`catalogue part ${n} is unusable (${reason}); its items are described without titles`);
+        await this.onDamage?.(n, reason).catch(() => undefined);
+      }
+      return null;
+    }
+  }
+
+  /**
+   * Id, title and count of each index, in order (parts fetched in parallel, once each). An item
+   * whose part is damaged keeps its id with an empty title and count 0: an answer never fails
+   * for a title.
+   */
   async describe(indices: readonly number[]): Promise<ItemInfo[]> {
     const needed = new Set<number>();
     for (const i of indices) if (!this.popularAt.has(i)) needed.add(Math.floor(i / CATALOG_PART_ITEMS));
-    const parts = new Map(await Promise.all([...needed].map(async (n) => [n, await this.part(n)] as const)));
+    const parts = new Map(await Promise.all([...needed].map(async (n) => [n, await this.partOrNull(n)] as const)));
     return indices.map((i) => {
       const j = this.popularAt.get(i);
       if (j !== undefined) return { id: this.ids.id(i), title: this.popular.titles[j], count: this.popular.counts[j] };
-      const part = parts.get(Math.floor(i / CATALOG_PART_ITEMS)) as CatalogPartView; // fetched above
+      const part = parts.get(Math.floor(i / CATALOG_PART_ITEMS));
+      if (!part) return { id: this.ids.id(i), title: '', count: 0 };
       const k = i % CATALOG_PART_ITEMS;
       return { id: this.ids.id(i), title: part.title(k), count: part.count(k) };
     });

@@ -20,6 +20,11 @@ export class PromiseLru<K, V> {
     this.entries.delete(key);
   }
 
+  /** The entry for `key` without touching its recency (undefined when absent). */
+  peek(key: K): Promise<V> | undefined {
+    return this.entries.get(key);
+  }
+
   /** least recently used first */
   keys(): K[] {
     return [...this.entries.keys()];

@@ -33,10 +33,19 @@ export interface ArtifactSource {
   get(file: string): Promise<ArrayBuffer | null>;
 }
 
+/**
+ * Why a version cannot be served. `kind` says whether it is about the artifact itself:
+ * - `content`: its signed content is bad (digest, shapes, non-finite values, a failed probe);
+ * - `unavailable`: a file is missing or arrived short (not uploaded yet, a transport fault);
+ * - `unsupported`: this Worker cannot serve it (format version, dims its scorers cannot take).
+ * `message` is safe to show anyone; `detail` (raw exception text) is for operators only.
+ */
 export class ModelLoadError extends Error {
   constructor(
     readonly version: string,
     message: string,
+    readonly kind: 'content' | 'unavailable' | 'unsupported' = 'content',
+    readonly detail?: string,
   ) {
     super(message);
     this.name = 'ModelLoadError';
@@ -57,7 +66,15 @@ export interface LoadOptions {
    * (the bundled module); in Node (memory benchmark), one compiled from build/int8.wasm.
    */
   createInt8Index: (itemCount: number, dims: number) => Promise<Int8Index>;
+  /**
+   * Called once per isolate for a file that fails its check after the version was activated
+   * (a user shard read lazily): the failure is recorded for GET /v1/model and the next refresh.
+   */
+  onDamage?: (version: string, file: string, reason: string) => Promise<void>;
 }
+
+/** How long a shard that failed its check is treated as missing before this isolate reads it again. */
+const DAMAGED_SHARD_RETRY_MS = 60_000;
 
 export class ServingModel {
   readonly version: string;
@@ -66,6 +83,8 @@ export class ServingModel {
   /** decoded user shards, least recently used first; bounded so millions of users fit the isolate */
   static readonly MAX_CACHED_SHARDS = 8;
   private readonly shards = new PromiseLru<number, { shard: DecodedShard; index: Map<string, number> }>(ServingModel.MAX_CACHED_SHARDS);
+  /** shards that failed their check: when this isolate may try again (ms) */
+  private readonly damagedShards = new Map<number, number>();
 
   constructor(
     readonly manifest: Manifest,
@@ -74,6 +93,7 @@ export class ServingModel {
     readonly gram: Float64Array,
     readonly itemWeights: Float32Array,
     readonly scorer: Scorer,
+    private readonly onDamage?: LoadOptions['onDamage'],
   ) {
     this.version = manifest.version;
     this.dims = manifest.dims;
@@ -104,14 +124,40 @@ export class ServingModel {
     return foldIn(rows, this.gram, this.dims, this.itemCount, this.manifest.foldIn, local, weights);
   }
 
-  /** The trained vector and history of a user, from the artifact's user shards. */
+  /** Files of this version were repaired (re-staged): read damaged shards again on the next lookup. */
+  forgetDamage(): void {
+    this.damagedShards.clear();
+    this.catalog.forgetDamage();
+  }
+
+  /**
+   * The trained vector and history of a user, from the artifact's user shards; null when the
+   * user is not in them — or when their shard fails its check: a damaged shard is treated as
+   * missing (the caller falls back to the user's KV record, edge history or popular items),
+   * reported once, and read again after a minute.
+   */
   async shardUser(userId: string): Promise<ShardUserHit | null> {
     if (this.manifest.userShards === 0) return null;
     const n = shardOf(userId, this.manifest.userShards);
-    const { shard, index } = await this.shards.get(n, async () => {
-      const shard = decodeShard(await fetchChecked(this.source, this.manifest, FILES.userShard(n)));
-      return { shard, index: new Map(shard.ids.map((id, j) => [id, j])) };
-    });
+    if ((this.damagedShards.get(n) ?? 0) > Date.now()) return null;
+    let loaded: { shard: DecodedShard; index: Map<string, number> };
+    try {
+      loaded = await this.shards.get(n, async () => {
+        const shard = decodeShard(await fetchChecked(this.source, this.manifest, FILES.userShard(n)));
+        return { shard, index: new Map(shard.ids.map((id, j) => [id, j])) };
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const first = !this.damagedShards.has(n);
+      this.damagedShards.set(n, Date.now() + DAMAGED_SHARD_RETRY_MS);
+      if (first) {
+        console.error(`model ${this.version}: ${FILES.userShard(n)} is unusable (${reason}); its users are served without it`);
+        await this.onDamage?.(this.version, FILES.userShard(n), reason).catch(() => undefined);
+      }
+      return null;
+    }
+    this.damagedShards.delete(n);
+    const { shard, index } = loaded;
     const j = index.get(userId);
     if (j === undefined) return null;
     const lo = shard.historyPtr[j],
@@ -127,9 +173,10 @@ export class ServingModel {
 async function fetchChecked(source: ArtifactSource, manifest: Manifest, file: string): Promise<ArrayBuffer> {
   if (!(file in manifest.files)) throw new ModelLoadError(manifest.version, `${file} is not listed in the manifest`);
   const buf = await source.get(file);
-  if (!buf) throw new ModelLoadError(manifest.version, `${file} is missing`);
+  if (!buf) throw new ModelLoadError(manifest.version, `${file} is missing`, 'unavailable');
   const why = await fileMismatch(manifest, file, buf);
-  if (why) throw new ModelLoadError(manifest.version, why);
+  // a short file is an incomplete upload or read, worth retrying; other bytes of the right length are not
+  if (why) throw new ModelLoadError(manifest.version, why.message, why.kind === 'size' ? 'unavailable' : 'content');
   return buf;
 }
 
@@ -209,11 +256,17 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
     if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, 'item weights must be finite and non-negative');
 
   const kind = scoringKind(manifest, options.int8MinItems);
-  if (!kind) throw new ModelLoadError(v, `the artifact has no float32 factors and the int8 kernel cannot score ${dims} dims`);
+  if (!kind)
+    throw new ModelLoadError(v, `the artifact has no float32 factors and the int8 kernel cannot score ${dims} dims`, 'unsupported');
   // each scorer is probed once, by the path that builds it
   const scorer = kind === 'int8-wasm' ? await int8Scorer(source, manifest, options, popular.items[0]) : await ortScorer(source, manifest);
-  const catalog = new Catalog(ids, popular, (n) => fetchChecked(source, manifest, FILES.catalogPart(n)));
-  return new ServingModel(manifest, source, catalog, gram, itemWeights, scorer);
+  const catalog = new Catalog(
+    ids,
+    popular,
+    (n) => fetchChecked(source, manifest, FILES.catalogPart(n)),
+    options.onDamage && ((n, reason) => options.onDamage?.(v, FILES.catalogPart(n), reason) ?? Promise.resolve()),
+  );
+  return new ServingModel(manifest, source, catalog, gram, itemWeights, scorer, options.onDamage);
 }
 
 async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<OrtScorer> {
@@ -230,7 +283,7 @@ async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<Or
   try {
     scorer = await OrtScorer.create(graph, itemFactors, itemCount, dims);
   } catch (err) {
-    throw new ModelLoadError(v, `scorer.onnx does not load in onnxruntime: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ModelLoadError(v, 'scorer.onnx does not load in onnxruntime', 'content', err instanceof Error ? err.message : String(err));
   }
   // The graph itself must rank like the plain TypeScript scorer over the same factors.
   const probe = itemFactors.slice(0, dims);

@@ -15,13 +15,20 @@ import type { Config } from '../config';
 import { AppError } from '../errors';
 import { createInt8Index } from '../inference/int8-module';
 import { R2 } from '../storage/keys';
-import { type ActivePointer, readActivePointer } from '../storage/refresh-state';
+import { type ActivePointer, readActivePointer, recordDamage } from '../storage/refresh-state';
 import { PromiseLru } from './lru';
 import { type ArtifactSource, type LoadOptions, loadServingModel, parseManifest, type ServingModel, scoringKind } from './model';
 
-/** How this Worker loads model versions (the config's int8 threshold, the bundled kernel). */
-export function loadOptions(config: Pick<Config, 'int8ScoringMinItems'>): LoadOptions {
-  return { int8MinItems: config.int8ScoringMinItems, createInt8Index };
+/**
+ * How this Worker loads model versions: the config's int8 threshold, the bundled kernel, and —
+ * given KV — where files that fail their check after activation are recorded.
+ */
+export function loadOptions(config: Pick<Config, 'int8ScoringMinItems'>, kv?: KVNamespace): LoadOptions {
+  return {
+    int8MinItems: config.int8ScoringMinItems,
+    createInt8Index,
+    onDamage: kv && ((version, file, reason) => recordDamage(kv, version, file, reason)),
+  };
 }
 
 export type { ActivePointer };
@@ -80,7 +87,7 @@ export class ModelRegistry {
 
   /** The model that serves now. Throws AppError `no_model` when there is none. */
   async active(deps: RegistryDeps): Promise<ServingModel> {
-    this.options = loadOptions(deps.config);
+    this.options = loadOptions(deps.config, deps.kv);
     const pointer = await this.activePointer(deps);
     if (pointer) {
       try {
@@ -159,6 +166,14 @@ export class ModelRegistry {
     this.sizes.clear();
   }
 
+  /** Files of a loaded version were repaired: let it read them again. */
+  repaired(version: string): void {
+    this.loaded
+      .peek(version)
+      ?.then((m) => m.forgetDamage())
+      .catch(() => undefined);
+  }
+
   /** Serves an already loaded and verified version without loading it again. */
   adopt(version: string, model: ServingModel): void {
     this.loaded.get(version, async () => model);
@@ -183,6 +198,8 @@ export interface Models {
   adopt(version: string, model: ServingModel): void;
   /** this isolate just switched versions: read the pointer again on the next request */
   invalidatePointer(): void;
+  /** files of `version` were re-staged: this isolate reads them again instead of serving around them */
+  repaired(version: string): void;
 }
 
 export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Models {
@@ -194,6 +211,7 @@ export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Model
     makeRoomFor: (manifest) => registry.makeRoomFor(manifest, deps.config),
     adopt: (version, model) => registry.adopt(version, model),
     invalidatePointer: () => registry.invalidatePointer(),
+    repaired: (version) => registry.repaired(version),
   };
 }
 

@@ -2,8 +2,8 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
-import { ErrorResponse, RefreshStatus } from '../schemas';
-import { refreshModel, rollback } from '../services/refresh';
+import { ErrorResponse, RefreshReport } from '../schemas';
+import { lastRefresh, refreshModel, rollback } from '../services/refresh';
 import { requireBearer } from './auth';
 
 export const admin = new OpenAPIHono<AppEnv>();
@@ -21,7 +21,7 @@ admin.openapi(
     security: [{ bearer: [] }],
     request: { query: RefreshQuery },
     responses: {
-      200: { description: 'refresh outcome', content: { 'application/json': { schema: RefreshStatus } } },
+      200: { description: 'refresh outcome, with operator detail', content: { 'application/json': { schema: RefreshReport } } },
       401: { description: 'missing or wrong token', content: { 'application/json': { schema: ErrorResponse } } },
     },
   }),
@@ -29,6 +29,30 @@ admin.openapi(
     const status = await refreshModel(c.var.ctx.refreshDeps(), { force: c.req.valid('query').force === 'true' });
     return c.json(status, 200);
   },
+);
+
+admin.openapi(
+  createRoute({
+    method: 'get',
+    path: '/admin/refresh',
+    summary: "The last refresh run in full (operator detail), and the active version's damaged files with why",
+    security: [{ bearer: [] }],
+    responses: {
+      200: {
+        description: 'last run (null before the first) and damage record',
+        content: {
+          'application/json': {
+            schema: z.object({
+              last: RefreshReport.nullable(),
+              damaged: z.record(z.string(), z.object({ reason: z.string(), at: z.string() })),
+            }),
+          },
+        },
+      },
+      401: { description: 'missing or wrong token', content: { 'application/json': { schema: ErrorResponse } } },
+    },
+  }),
+  async (c) => c.json(await lastRefresh(c.var.ctx.refreshDeps()), 200),
 );
 
 admin.openapi(

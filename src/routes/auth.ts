@@ -30,7 +30,7 @@ export function requireBearer(secret: 'adminToken' | 'apiKey'): MiddlewareHandle
   const name = secret === 'adminToken' ? 'ADMIN_TOKEN' : 'API_KEY';
   return async (c, next) => {
     const expected = c.var.ctx.config.secrets[secret];
-    const given = presented(c.req.header('authorization')) ?? c.req.header('x-api-key');
+    const given = presented(c.req.header('authorization'));
     if (!expected || !given || !(await constantTimeEqual(given, expected))) {
       c.header('www-authenticate', 'Bearer');
       throw new AppError('unauthorized', `missing or wrong credentials: send Authorization: Bearer <token> (the ${name} secret)`);

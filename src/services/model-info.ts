@@ -1,12 +1,18 @@
-/** What GET /v1/model says about the active model: its manifest, how it is served, and refresh state. */
+/** What GET /v1/model says about the active model: its manifest, how it is served, and refresh state (public view). */
 import type { ServingModel } from '../models/model';
 import type { Models } from '../models/registry';
 import type { ModelInfo } from '../schemas';
-import { readLastRefresh } from '../storage/refresh-state';
+import { readDamage, readLastRefresh } from '../storage/refresh-state';
 
 export async function describeModel(deps: { models: Models; kv: KVNamespace }): Promise<ModelInfo> {
   const m: ServingModel = await deps.models.active();
-  const [pointer, lastRefresh] = await Promise.all([deps.models.pointer(), readLastRefresh(deps.kv)]);
+  const [pointer, report, damage] = await Promise.all([
+    deps.models.pointer(),
+    readLastRefresh(deps.kv),
+    m.source.kind === 'bundled' ? {} : readDamage(deps.kv, m.version),
+  ]);
+  // the public view of the last run: no operator detail (origin location, exception text)
+  const lastRefresh = report && { at: report.at, outcome: report.outcome, version: report.version, reason: report.reason, ops: report.ops };
   const man = m.manifest;
   return {
     version: m.version,
@@ -29,5 +35,6 @@ export async function describeModel(deps: { models: Models; kv: KVNamespace }): 
     metrics: man.metrics,
     previousVersions: pointer?.previous ?? [],
     lastRefresh,
+    damagedFiles: Object.keys(damage).sort(),
   };
 }

@@ -1,26 +1,38 @@
 /**
- * Model refresh: move the edge to the newest good model in origin storage, never to a bad one.
+ * Model refresh: move the edge to the newest good model in origin storage, never to a bad or
+ * an older one.
  *
  * Origin layout (written by `npm run publish`, data first, pointer last):
  *   models/<version>/<files…>, models/<version>/manifest.sig, models/<version>/manifest.json,
  *   models/latest.json = {"version": "<version>"}
  *
  * A run (cron or POST /admin/refresh):
+ * 0. re-stages files of the active version that failed their check since activation.
  * 1. reads latest.json; nothing new → "unchanged".
- * 2. fetches manifest.json + manifest.sig and checks the Ed25519 signature against
- *    MODEL_PUBLIC_KEYS, the schema and the format version.
+ * 2. fetches manifest.json + manifest.sig, checks the Ed25519 signature against
+ *    MODEL_PUBLIC_KEYS, the schema and the format version, and that the candidate is newer than
+ *    the active version (its signed creation time): a refresh only moves forward; going back is
+ *    POST /admin/rollback or `force`.
  * 3. stages the files: each is fetched, its size and sha256 checked against the manifest, and —
  *    for an HTTPS origin — written to the MODELS bucket under models/<version>/. Staging is
  *    progressive: a run spends at most REFRESH_OPS_PER_RUN storage operations and leaves a cursor
  *    in KV, so artifacts with millions of users (thousands of shard files) stage over several
  *    runs within the platform's per-invocation limits.
  * 4. when every file is staged: loads the version as the edge will serve it (shapes, finite
- *    factors, the ONNX graph in onnxruntime-web scoring a probe like the TypeScript scorer).
+ *    factors, the ONNX graph or the int8 kernel scoring a probe like the factors say).
  * 5. only then writes the active pointer — one KV write, the switch — and garbage-collects
  *    versions that fell off the kept history.
- * Any rejection leaves the pointer untouched, records the reason (shown by /v1/model) and
- * remembers the version as rejected so later runs do not re-verify it. Transport failures
- * ("failed") keep the staging cursor and are retried by the next run.
+ *
+ * What a refusal means depends on what it is about (see RefreshProblem):
+ * - the candidate's own signed content (bad signature, a file whose bytes differ from the signed
+ *   digest, non-finite factors, a failed probe): "rejected" and remembered, so later runs do not
+ *   verify it again (`force` does);
+ * - policy (no trusted key for it, a format this Worker cannot read, older than the active
+ *   version): "rejected", checked again next run (the configuration or the Worker may change);
+ * - transport (missing files, timeouts, 5xx, short reads): "failed", retried next run from the
+ *   staging cursor.
+ * The stored report keeps operator detail (origin location, exception text) apart from the
+ * reason anyone may read in GET /v1/model.
  */
 import { fileMismatch, LATEST_KEY, type Manifest, signatureSchema } from '@edge-recs/core/manifest';
 import { verifyManifest } from '@edge-recs/core/signing';
@@ -31,9 +43,12 @@ import { R2 } from '../storage/keys';
 import { type Origin, OriginError } from '../storage/origin';
 import {
   type ActivePointer,
+  clearDamage,
   clearStaging,
-  type RefreshStatus,
+  type RefreshReport,
   readActivePointer,
+  readDamage,
+  readLastRefresh,
   readRejection,
   readStaging,
   type StagingState,
@@ -54,27 +69,47 @@ export interface RefreshDeps {
    * verification (two large catalogues do not fit one isolate), handed the verified candidate
    * on activation, and told to read the pointer again.
    */
-  models: Pick<Models, 'makeRoomFor' | 'adopt' | 'invalidatePointer'>;
+  models: Pick<Models, 'makeRoomFor' | 'adopt' | 'invalidatePointer' | 'repaired'>;
   now?: () => Date;
 }
 
 export interface RefreshOptions {
-  /** re-verify a version even if it was rejected before */
+  /** re-verify a version rejected before, and allow moving to an older one */
   force?: boolean;
 }
 
-/** A verdict about the candidate itself: remembered, not retried. */
-class Rejection extends Error {}
+/**
+ * Why a run did not activate its candidate: `content` (a verdict about the signed artifact,
+ * remembered), `policy` (refused now, checked again next run) or `transient` (retried).
+ * `message` is the public reason; `detail` is for operators.
+ */
+class RefreshProblem extends Error {
+  constructor(
+    readonly verdict: 'content' | 'policy' | 'transient',
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
 
-function reasonOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+function problemOf(err: unknown): RefreshProblem {
+  if (err instanceof RefreshProblem) return err;
+  if (err instanceof ModelLoadError) {
+    const verdict = err.kind === 'content' ? 'content' : err.kind === 'unsupported' ? 'policy' : 'transient';
+    return new RefreshProblem(verdict, err.message, err.detail);
+  }
+  if (err instanceof OriginError) return new RefreshProblem('transient', 'the origin could not be read; retrying next run', err.message);
+  const detail = err instanceof Error ? err.message : String(err);
+  console.error(`refresh failed: ${detail}`);
+  return new RefreshProblem('transient', 'internal error during the refresh; retrying next run', detail);
 }
 
 function json<T>(bytes: ArrayBuffer, what: string): T {
   try {
     return JSON.parse(new TextDecoder().decode(bytes)) as T;
   } catch {
-    throw new Rejection(`${what} is not JSON`);
+    throw new RefreshProblem('policy', `${what} is not JSON`);
   }
 }
 
@@ -84,15 +119,16 @@ async function fetchManifest(
   version: string,
 ): Promise<{ manifest: Manifest; manifestBytes: ArrayBuffer; sigBytes: ArrayBuffer }> {
   const manifestBytes = await deps.origin.get(R2.modelFile(version, 'manifest.json'));
-  if (!manifestBytes) throw new Rejection(`manifest.json of ${version} is missing (publish incomplete?)`);
+  if (!manifestBytes) throw new RefreshProblem('transient', `manifest.json of ${version} is not at the origin (publish incomplete?)`);
   const sigBytes = await deps.origin.get(R2.modelFile(version, 'manifest.sig'));
-  if (!sigBytes) throw new Rejection('manifest.sig is missing: the model is unsigned');
+  if (!sigBytes) throw new RefreshProblem('transient', 'manifest.sig is not at the origin: the model is unsigned or still uploading');
   const sig = signatureSchema.safeParse(json(sigBytes, 'manifest.sig'));
-  if (!sig.success) throw new Rejection('manifest.sig is malformed');
+  if (!sig.success) throw new RefreshProblem('content', 'manifest.sig is malformed');
   const bad = await verifyManifest(new Uint8Array(manifestBytes), sig.data, deps.config.modelPublicKeys);
-  if (bad) throw new Rejection(bad);
+  if (bad) throw new RefreshProblem(bad.kind === 'bad-signature' ? 'content' : 'policy', bad.message);
   const manifest = parseManifest(manifestBytes, version);
-  if (manifest.version !== version) throw new Rejection(`manifest says version ${manifest.version}, published as ${version}`);
+  if (manifest.version !== version)
+    throw new RefreshProblem('content', `manifest says version ${manifest.version}, published as ${version}`);
   return { manifest, manifestBytes, sigBytes };
 }
 
@@ -102,8 +138,42 @@ async function latestVersion(origin: Origin): Promise<string | null> {
   if (!bytes) return null;
   const latest = json<{ version?: unknown }>(bytes, 'latest.json');
   const version = typeof latest.version === 'string' ? latest.version : '';
-  if (!/^[A-Za-z0-9._-]{1,100}$/.test(version)) throw new Rejection('latest.json names no valid version');
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(version)) throw new RefreshProblem('policy', 'latest.json names no valid version');
   return version;
+}
+
+/** The signed creation time of the active version (from the pointer, or its manifest in MODELS). */
+async function activeCreatedAt(deps: RefreshDeps, pointer: ActivePointer): Promise<string | null> {
+  if (pointer.createdAt) return pointer.createdAt;
+  const obj = await deps.bucket.get(R2.modelFile(pointer.version, 'manifest.json'));
+  if (!obj) return null;
+  try {
+    return parseManifest(await obj.arrayBuffer(), pointer.version).createdAt;
+  } catch {
+    return null;
+  }
+}
+
+/** A refresh only moves forward: the candidate must have been created after the active version. */
+async function checkForward(deps: RefreshDeps, manifest: Manifest, pointer: ActivePointer | null): Promise<void> {
+  if (!pointer) return;
+  const current = await activeCreatedAt(deps, pointer);
+  if (current && !(Date.parse(manifest.createdAt) > Date.parse(current))) {
+    throw new RefreshProblem(
+      'policy',
+      `${manifest.version} (created ${manifest.createdAt}) is not newer than the active ${pointer.version} (created ${current}): use POST /admin/rollback, or POST /admin/refresh?force=true to move back`,
+    );
+  }
+}
+
+/** Fetches one file from the origin and checks it against the signed manifest. */
+async function fetchVerified(deps: RefreshDeps, manifest: Manifest, file: string): Promise<ArrayBuffer> {
+  const bytes = await deps.origin.get(R2.modelFile(manifest.version, file));
+  if (!bytes) throw new RefreshProblem('transient', `${file} is not at the origin yet`);
+  const why = await fileMismatch(manifest, file, bytes);
+  // a short body is an incomplete upload or read: retried; other bytes of the right length are a verdict
+  if (why) throw new RefreshProblem(why.kind === 'size' ? 'transient' : 'content', why.message);
+  return bytes;
 }
 
 /**
@@ -124,60 +194,97 @@ async function stageFiles(
     staging = { version, next: 0, total: files.length, startedAt: at, runs: 0 };
   staging.runs++;
   const perFile = deps.origin.needsCopy ? 2 : 1;
-  while (staging.next < files.length && spent() + perFile <= deps.config.refreshOpsPerRun) {
-    const file = files[staging.next];
-    const bytes = await deps.origin.get(R2.modelFile(version, file));
-    if (!bytes) throw new Rejection(`${file} is missing`);
-    const why = await fileMismatch(manifest, file, bytes);
-    if (why) throw new Rejection(why);
-    if (deps.origin.needsCopy) {
-      await deps.bucket.put(R2.modelFile(version, file), bytes);
-      copied();
+  try {
+    while (staging.next < files.length && spent() + perFile <= deps.config.refreshOpsPerRun) {
+      const file = files[staging.next];
+      const bytes = await fetchVerified(deps, manifest, file);
+      if (deps.origin.needsCopy) {
+        await deps.bucket.put(R2.modelFile(version, file), bytes);
+        copied();
+      }
+      staging.next++;
     }
-    staging.next++;
+  } catch (err) {
+    // keep what was staged: a transient fault resumes from here next run
+    if (staging.next > 0) await writeStaging(deps.kv, staging);
+    throw err;
   }
   return staging;
 }
 
+/**
+ * Files of the active version that failed their check since activation: fetched from the origin
+ * again and, when they now verify, re-staged (HTTPS origin) or found healed in place (R2 origin);
+ * the others stay recorded. Returns the repaired files.
+ */
+async function repairDamage(deps: RefreshDeps, pointer: ActivePointer | null, copied: () => void): Promise<string[]> {
+  if (!pointer) return [];
+  const damaged = Object.keys(await readDamage(deps.kv, pointer.version));
+  if (damaged.length === 0) return [];
+  const manifestObj = await deps.bucket.get(R2.modelFile(pointer.version, 'manifest.json'));
+  if (!manifestObj) return [];
+  const manifest = parseManifest(await manifestObj.arrayBuffer(), pointer.version);
+  const repaired: string[] = [];
+  for (const file of damaged) {
+    try {
+      const bytes = await fetchVerified(deps, manifest, file);
+      if (deps.origin.needsCopy) {
+        await deps.bucket.put(R2.modelFile(pointer.version, file), bytes);
+        copied();
+      }
+      repaired.push(file);
+    } catch (err) {
+      console.warn(`could not repair ${file} of ${pointer.version}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (repaired.length) {
+    await clearDamage(deps.kv, pointer.version, repaired);
+    deps.models.repaired(pointer.version);
+  }
+  return repaired;
+}
+
 /** One refresh run. Idempotent: concurrent runs verify the same candidate and write the same pointer. */
-export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {}): Promise<RefreshStatus> {
+export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {}): Promise<RefreshReport> {
   const at = (deps.now?.() ?? new Date()).toISOString();
   // storage operations of this run: origin reads plus writes into MODELS (KV bookkeeping and the
   // final load add a fixed handful, well inside the 1,000-per-invocation limit)
   let copies = 0;
+  const copied = () => {
+    copies++;
+  };
   const spent = () => deps.origin.ops + copies;
-  const finish = async (s: RefreshStatus) => {
-    s.ops = spent();
-    await writeLastRefresh(deps.kv, s);
-    return s;
+  let repaired: string[] = [];
+  const finish = async (s: Omit<RefreshReport, 'detail'> & { detail?: string | null }) => {
+    const report: RefreshReport = { ...s, detail: s.detail ?? null, ops: spent(), ...(repaired.length ? { repaired } : {}) };
+    await writeLastRefresh(deps.kv, report);
+    return report;
   };
 
-  let version: string | null;
-  try {
-    version = await latestVersion(deps.origin);
-  } catch (err) {
-    if (err instanceof OriginError) return finish({ at, outcome: 'failed', version: null, reason: `origin unavailable: ${err.message}` });
-    return finish({ at, outcome: 'rejected', version: null, reason: reasonOf(err) });
-  }
-  if (version === null)
-    return finish({
-      at,
-      outcome: 'unchanged',
-      version: null,
-      reason: `origin (${deps.origin.name}) has no published model (models/latest.json)`,
-    });
-
   const pointer = await readActivePointer(deps.kv);
-  if (pointer?.version === version) return finish({ at, outcome: 'unchanged', version, reason: null });
-  if (!opts.force) {
-    const earlier = await readRejection(deps.kv, version);
-    if (earlier) return finish({ at, outcome: 'rejected', version, reason: `previously rejected: ${earlier}` });
-  }
-
+  let version: string | null = null;
   let candidate: ServingModel;
+  let createdAt: string;
   try {
+    repaired = await repairDamage(deps, pointer, copied);
+    version = await latestVersion(deps.origin);
+    if (version === null) {
+      return finish({
+        at,
+        outcome: 'unchanged',
+        version: null,
+        reason: 'the origin has no published model (models/latest.json)',
+        detail: `origin: ${deps.origin.name}`,
+      });
+    }
+    if (pointer?.version === version) return finish({ at, outcome: 'unchanged', version, reason: null });
+    if (!opts.force) {
+      const earlier = await readRejection(deps.kv, version);
+      if (earlier) return finish({ at, outcome: 'rejected', version, reason: `previously rejected: ${earlier}` });
+    }
     const { manifest, manifestBytes, sigBytes } = await fetchManifest(deps, version);
-    const staging = await stageFiles(deps, manifest, at, spent, () => copies++);
+    if (!opts.force) await checkForward(deps, manifest, pointer);
+    const staging = await stageFiles(deps, manifest, at, spent, copied);
     if (staging.next < staging.total) {
       await writeStaging(deps.kv, staging);
       return finish({
@@ -193,20 +300,20 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
       copies += 2;
     }
     deps.models.makeRoomFor(manifest);
-    candidate = await loadServingModel(r2Source(deps.bucket, version), manifest, loadOptions(deps.config));
+    candidate = await loadServingModel(r2Source(deps.bucket, version), manifest, loadOptions(deps.config, deps.kv));
+    createdAt = manifest.createdAt;
     await clearStaging(deps.kv);
   } catch (err) {
-    if (err instanceof Rejection || err instanceof ModelLoadError) {
-      const reason = reasonOf(err);
-      console.warn(`model ${version} rejected: ${reason}`);
-      await writeRejection(deps.kv, version, reason);
+    const problem = problemOf(err);
+    if (problem.verdict === 'transient') return finish({ at, outcome: 'failed', version, reason: problem.message, detail: problem.detail });
+    if (version) {
+      console.warn(`model ${version} rejected: ${problem.message}`);
+      if (problem.verdict === 'content') await writeRejection(deps.kv, version, problem.message);
       await clearStaging(deps.kv);
-      return finish({ at, outcome: 'rejected', version, reason });
     }
-    console.error(`refresh of ${version} failed: ${reasonOf(err)}`);
-    return finish({ at, outcome: 'failed', version, reason: reasonOf(err) });
+    return finish({ at, outcome: 'rejected', version, reason: problem.message, detail: problem.detail });
   }
-  await activate(deps, version, pointer);
+  await activate(deps, version, pointer, createdAt);
   deps.models.adopt(version, candidate);
   return finish({ at, outcome: 'activated', version, reason: null });
 }
@@ -216,10 +323,16 @@ export async function activate(
   deps: Pick<RefreshDeps, 'kv' | 'bucket' | 'now' | 'models'> & { config: Pick<Config, 'keepPreviousVersions'> },
   version: string,
   current: ActivePointer | null,
+  createdAt: string,
 ): Promise<ActivePointer> {
   const keep = deps.config.keepPreviousVersions;
   const history = current ? [current.version, ...current.previous].filter((v) => v !== version) : [];
-  const next: ActivePointer = { version, activatedAt: (deps.now?.() ?? new Date()).toISOString(), previous: history.slice(0, keep) };
+  const next: ActivePointer = {
+    version,
+    activatedAt: (deps.now?.() ?? new Date()).toISOString(),
+    createdAt,
+    previous: history.slice(0, keep),
+  };
   await writeActivePointer(deps.kv, next);
   deps.models.invalidatePointer();
   await collectGarbage(deps.bucket, history.slice(keep));
@@ -250,6 +363,7 @@ export async function rollback(deps: Pick<RefreshDeps, 'kv' | 'now' | 'models'>)
   const pointer = await readActivePointer(deps.kv);
   if (!pointer || pointer.previous.length === 0) return null;
   const [target, ...rest] = pointer.previous;
+  // the target's creation time is read from its manifest when a later refresh needs it
   const next: ActivePointer = { version: target, activatedAt: (deps.now?.() ?? new Date()).toISOString(), previous: rest };
   await writeRejection(deps.kv, pointer.version, `rolled back by an operator at ${next.activatedAt}`);
   await writeActivePointer(deps.kv, next);
@@ -259,6 +373,15 @@ export async function rollback(deps: Pick<RefreshDeps, 'kv' | 'now' | 'models'>)
     outcome: 'activated',
     version: target,
     reason: `rollback from ${pointer.version}`,
+    detail: null,
   });
   return next;
+}
+
+/** The last run's full report and the active version's damage record, for operators. */
+export async function lastRefresh(
+  deps: Pick<RefreshDeps, 'kv'>,
+): Promise<{ last: RefreshReport | null; damaged: Record<string, { reason: string; at: string }> }> {
+  const [last, pointer] = await Promise.all([readLastRefresh(deps.kv), readActivePointer(deps.kv)]);
+  return { last, damaged: pointer ? await readDamage(deps.kv, pointer.version) : {} };
 }

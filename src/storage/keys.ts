@@ -6,6 +6,7 @@
  *   model:last-refresh        outcome of the latest refresh run (GET /v1/model, /admin)
  *   model:staging             cursor of a refresh that stages over several runs
  *   model:rejected:<version>  a verdict about a version's signed content (not retried)
+ *   model:damaged:<version>   files of a serving version that failed their check since activation
  *   origin:etag:<key>         ETag and body of the origin's last conditional GET
  *   emb:<version>:<user key>  a user's embedding record for one model version
  *   forgotten:<user key>      the user asked to be forgotten (value: when, ms)
@@ -23,6 +24,7 @@ export const KV = {
   lastRefresh: 'model:last-refresh',
   staging: 'model:staging',
   rejected: (version: string) => `model:rejected:${version}`,
+  damaged: (version: string) => `model:damaged:${version}`,
   originEtag: (key: string) => `origin:etag:${key}`,
   embedding: (version: string, userKey: string) => `emb:${version}:${userKey}`,
   forgotten: (userKey: string) => `forgotten:${userKey}`,

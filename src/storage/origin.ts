@@ -103,7 +103,20 @@ export function httpOrigin(baseUrl: string, opts: HttpOriginOptions = {}): Origi
           continue;
         }
         if (!res.ok) throw new OriginError(`GET ${key}: HTTP ${res.status}`);
-        const body = await res.arrayBuffer();
+        // the body is part of the attempt: a connection dropped mid-body, or a body shorter than
+        // its declared length, is retried like any other transport fault
+        let body: ArrayBuffer;
+        try {
+          body = await res.arrayBuffer();
+        } catch (err) {
+          lastError = `connection lost while reading the body (${err instanceof Error ? err.message : String(err)})`;
+          continue;
+        }
+        const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+        if (Number.isInteger(declared) && declared !== body.byteLength) {
+          lastError = `short read: ${body.byteLength} of ${declared} bytes`;
+          continue;
+        }
         const etag = res.headers.get('etag');
         if (etag && opts.etags && key.endsWith('latest.json')) await opts.etags.put(key, { etag, body: new TextDecoder().decode(body) });
         return body;

@@ -3,14 +3,16 @@
  * outcome of the last run, the staging cursor of a run that continues next time, and verdicts
  * about versions that must not be verified again.
  */
-import type { RefreshStatus } from '../schemas';
+import type { RefreshReport } from '../schemas';
 import { KV } from './keys';
 
-export type { RefreshStatus };
+export type { RefreshReport };
 
 export interface ActivePointer {
   version: string;
   activatedAt: string;
+  /** the active version's manifest creation time (signed): a refresh only moves forward from it */
+  createdAt?: string;
   /** earlier good versions, newest first (rollback targets) */
   previous: string[];
 }
@@ -35,11 +37,11 @@ export async function writeActivePointer(kv: KVNamespace, pointer: ActivePointer
   await kv.put(KV.activeModel, JSON.stringify(pointer));
 }
 
-export function readLastRefresh(kv: KVNamespace): Promise<RefreshStatus | null> {
-  return kv.get<RefreshStatus>(KV.lastRefresh, 'json');
+export function readLastRefresh(kv: KVNamespace): Promise<RefreshReport | null> {
+  return kv.get<RefreshReport>(KV.lastRefresh, 'json');
 }
 
-export async function writeLastRefresh(kv: KVNamespace, status: RefreshStatus): Promise<void> {
+export async function writeLastRefresh(kv: KVNamespace, status: RefreshReport): Promise<void> {
   await kv.put(KV.lastRefresh, JSON.stringify(status));
 }
 
@@ -61,4 +63,27 @@ export function readRejection(kv: KVNamespace, version: string): Promise<string 
 
 export async function writeRejection(kv: KVNamespace, version: string, reason: string): Promise<void> {
   await kv.put(KV.rejected(version), reason, { expirationTtl: REJECTION_TTL_SECONDS });
+}
+
+/** Files of a version that failed their check after activation, with why and when. */
+export type DamageRecord = Record<string, { reason: string; at: string }>;
+
+export async function readDamage(kv: KVNamespace, version: string): Promise<DamageRecord> {
+  return (await kv.get<DamageRecord>(KV.damaged(version), 'json')) ?? {};
+}
+
+/** Adds a damaged file (read-modify-write: each isolate reports a file once, so writes are rare). */
+export async function recordDamage(kv: KVNamespace, version: string, file: string, reason: string, at = new Date()): Promise<void> {
+  const record = await readDamage(kv, version);
+  if (record[file]) return;
+  record[file] = { reason, at: at.toISOString() };
+  await kv.put(KV.damaged(version), JSON.stringify(record));
+}
+
+/** Removes repaired files from the record (and the record once it is empty). */
+export async function clearDamage(kv: KVNamespace, version: string, files: readonly string[]): Promise<void> {
+  const record = await readDamage(kv, version);
+  for (const f of files) delete record[f];
+  if (Object.keys(record).length) await kv.put(KV.damaged(version), JSON.stringify(record));
+  else await kv.delete(KV.damaged(version));
 }

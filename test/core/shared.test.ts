@@ -100,8 +100,11 @@ describe('artifact files', () => {
     const bytes = new TextEncoder().encode('hello');
     const manifest = { version: 'v', files: { 'a.bin': { bytes: 5, sha256: await sha256Hex(bytes) } } } as unknown as Manifest;
     expect(await fileMismatch(manifest, 'a.bin', bytes)).toBeNull();
-    expect(await fileMismatch(manifest, 'a.bin', bytes.slice(0, 4))).toMatch(/has 4 bytes, manifest says 5/);
-    expect(await fileMismatch(manifest, 'a.bin', new TextEncoder().encode('jello'))).toMatch(/sha256/);
-    expect(await fileMismatch(manifest, 'b.bin', bytes)).toMatch(/not listed/);
+    expect(await fileMismatch(manifest, 'a.bin', bytes.slice(0, 4))).toEqual({
+      kind: 'size',
+      message: 'a.bin has 4 bytes, manifest says 5',
+    });
+    expect(await fileMismatch(manifest, 'a.bin', new TextEncoder().encode('jello'))).toMatchObject({ kind: 'digest' });
+    expect(await fileMismatch(manifest, 'b.bin', bytes)).toMatchObject({ kind: 'unlisted' });
   });
 });

@@ -27,12 +27,16 @@ export const FIXTURE_PARAMS: IalsParams = {
   popularityExponent: 0,
 };
 
+/** Each fixture is created a second after the previous one, so a later build is a newer model (refresh only moves forward). */
+let fixtureClock = Date.parse('2026-01-01T00:00:00Z');
+
 export async function buildFixture(opts: {
   version: string;
   signingKey?: string | null;
   data?: BlockData;
   params?: Partial<IalsParams>;
   usersPerShard?: number;
+  createdAt?: Date;
 }): Promise<BuiltArtifact & { data: BlockData }> {
   const data = opts.data ?? blockData();
   const params = { ...FIXTURE_PARAMS, ...opts.params };
@@ -41,7 +45,7 @@ export async function buildFixture(opts: {
   for (const i of data.matrix.colIdx) counts[i]++;
   const built = await buildArtifact({
     version: opts.version,
-    createdAt: new Date('2026-01-01T00:00:00Z'),
+    createdAt: opts.createdAt ?? new Date((fixtureClock += 1000)),
     algorithm: 'ials',
     hyperparameters: { ...params },
     foldIn: foldInConstants(params),

@@ -96,44 +96,70 @@ describe('refresh from an HTTPS origin', () => {
       origin.publish(await buildFixture({ version: 'https-b', params: { seed: 3 } }));
     });
 
-    async function expectStillServingA(outcome: string, reason: RegExp) {
+    /** `detail` is what operators see (POST/GET /admin/refresh); GET /v1/model shows only the public reason */
+    async function expectStillServingA(outcome: string, reason: RegExp, detail?: RegExp) {
       const status = await refreshModel(deps(origin));
       expect(status.outcome).toBe(outcome);
       expect(status.reason).toMatch(reason);
+      if (detail) expect(status.detail).toMatch(detail);
       expect(await activeVersion()).toBe('https-a');
       const res = await SELF.fetch('http://x/v1/users/u1-2/recommendations?k=3');
       expect(res.status).toBe(200);
       expect(res.headers.get('x-model-version')).toBe('https-a');
-      expect((await getJson(await SELF.fetch('http://x/v1/model'))).lastRefresh).toMatchObject({
-        outcome,
-        reason: expect.stringMatching(reason),
-      });
+      const publicView = (await getJson(await SELF.fetch('http://x/v1/model'))).lastRefresh;
+      expect(publicView).toMatchObject({ outcome, reason: expect.stringMatching(reason) });
+      // never the origin's location or raw exception text in a public answer
+      expect(publicView).not.toHaveProperty('detail');
+      expect(JSON.stringify(publicView)).not.toMatch(/origin\.test|Network connection lost|HTTP 500/);
     }
 
     it('origin unreachable', async () => {
       origin.fault = () => 'throw';
-      await expectStillServingA('failed', /unreachable.*after 3 attempts/);
+      await expectStillServingA('failed', /the origin could not be read/, /unreachable \(Network connection lost\) after 3 attempts/);
     });
 
     it('origin times out', async () => {
       origin.fault = (key) => (key.endsWith('scorer.onnx') ? 'hang' : null);
-      await expectStillServingA('failed', /timed out after 200 ms after 3 attempts/);
+      await expectStillServingA('failed', /the origin could not be read/, /timed out after 200 ms after 3 attempts/);
     });
 
     it('origin answers 5xx', async () => {
       origin.fault = (key) => (key.includes('https-b') ? new Response('oops', { status: 500 }) : null);
-      await expectStillServingA('failed', /HTTP 500 after 3 attempts/);
+      await expectStillServingA('failed', /the origin could not be read/, /HTTP 500 after 3 attempts/);
     });
 
-    it('a file the manifest lists is 404', async () => {
-      origin.objects.delete(`models/https-b/${FILES.itemWeights}`);
-      await expectStillServingA('rejected', /item_weights.f32 is missing/);
+    it('a file the manifest lists is 404, and is picked up once uploaded', async () => {
+      const key = `models/https-b/${FILES.itemWeights}`;
+      const bytes = origin.objects.get(key)!;
+      origin.objects.delete(key);
+      await expectStillServingA('failed', /item_weights.f32 is not at the origin yet/);
+      origin.objects.set(key, bytes);
+      expect(await refreshModel(deps(origin))).toMatchObject({ outcome: 'activated', version: 'https-b' });
     });
 
-    it('a truncated file', async () => {
+    it('a truncated body, activated once the origin heals (not remembered as a rejection)', async () => {
       const key = `models/https-b/${FILES.itemFactors}`;
-      origin.objects.set(key, origin.objects.get(key)!.slice(0, 64));
-      await expectStillServingA('rejected', /item_factors.f32 has 64 bytes/);
+      const whole = origin.objects.get(key)!;
+      origin.objects.set(key, whole.slice(0, 64));
+      await expectStillServingA('failed', /item_factors.f32 has 64 bytes/);
+      origin.objects.set(key, whole);
+      expect(await refreshModel(deps(origin))).toMatchObject({ outcome: 'activated', version: 'https-b' });
+    });
+
+    it('a connection dropped mid-body is retried within the run', async () => {
+      let drops = 1;
+      origin.fault = (key) => {
+        if (key !== `models/https-b/${FILES.itemFactors}` || drops-- <= 0) return null;
+        const body = new ReadableStream({
+          start(controller) {
+            controller.enqueue(new Uint8Array(8));
+            controller.error(new Error('connection reset'));
+          },
+        });
+        return new Response(body);
+      };
+      expect(await refreshModel(deps(origin))).toMatchObject({ outcome: 'activated', version: 'https-b' });
+      expect(origin.requests.filter((r) => r.key === `models/https-b/${FILES.itemFactors}`)).toHaveLength(2);
     });
 
     it('a transient failure is retried by the next run', async () => {

@@ -86,13 +86,15 @@ describe('a broken model never replaces a working one', () => {
     await adminRefresh();
   });
 
-  async function expectRejected(reason: RegExp) {
+  const expectRejected = (reason: RegExp) => expectNotActivated('rejected', reason);
+
+  async function expectNotActivated(outcome: 'rejected' | 'failed', reason: RegExp) {
     const status = await getJson(await adminRefresh());
-    expect(status.outcome).toBe('rejected');
+    expect(status.outcome).toBe(outcome);
     expect(status.reason).toMatch(reason);
     const info = await model();
     expect(info.version).toBe('good');
-    expect(info.lastRefresh).toMatchObject({ outcome: 'rejected', reason: expect.stringMatching(reason) });
+    expect(info.lastRefresh).toMatchObject({ outcome, reason: expect.stringMatching(reason) });
     const res = await SELF.fetch('http://x/v1/users/u1-1/recommendations');
     expect(res.status).toBe(200);
     expect(res.headers.get('x-model-version')).toBe('good');
@@ -117,17 +119,52 @@ describe('a broken model never replaces a working one', () => {
     await expectRejected(/item_factors.f32 sha256 does not match/);
   });
 
-  it('rejects a truncated file', async () => {
-    await publishFixture(await buildFixture({ version: 'truncated' }));
-    const obj = await env.MODELS.get(`models/truncated/${FILES.scorer}`);
-    await env.MODELS.put(`models/truncated/${FILES.scorer}`, (await obj!.arrayBuffer()).slice(0, 100));
-    await expectRejected(/scorer.onnx has 100 bytes/);
+  it('treats a truncated file as a transient fault: retried next run, activated once whole, never remembered', async () => {
+    const built = await buildFixture({ version: 'truncated' });
+    await publishFixture(built);
+    await env.MODELS.put(`models/truncated/${FILES.scorer}`, built.files[FILES.scorer].slice(0, 100));
+    await expectNotActivated('failed', /scorer.onnx has 100 bytes/);
+    expect(await env.RECS_KV.get(KV.rejected('truncated'))).toBeNull();
+    await env.MODELS.put(`models/truncated/${FILES.scorer}`, built.files[FILES.scorer]);
+    expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'activated', version: 'truncated' });
   });
 
-  it('rejects a model with a file missing', async () => {
-    await publishFixture(await buildFixture({ version: 'missing' }));
+  it('treats a missing file as not uploaded yet: retried, and activated once it arrives', async () => {
+    const built = await buildFixture({ version: 'missing' });
+    await publishFixture(built);
     await env.MODELS.delete(`models/missing/${FILES.popular}`);
-    await expectRejected(/catalog\/popular.json is missing/);
+    await expectNotActivated('failed', /catalog\/popular.json is not at the origin yet/);
+    await env.MODELS.put(`models/missing/${FILES.popular}`, built.files[FILES.popular]);
+    expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'activated', version: 'missing' });
+  });
+
+  it('remembers a verdict about the signed content, and verifies again only when forced', async () => {
+    await publishFixture(await buildFixture({ version: 'tampered' }));
+    const obj = await env.MODELS.get(`models/tampered/${FILES.itemWeights}`);
+    const bytes = new Uint8Array(await obj!.arrayBuffer());
+    bytes[1] ^= 0xff;
+    await env.MODELS.put(`models/tampered/${FILES.itemWeights}`, bytes);
+    await expectRejected(/item_weights.f32 sha256 does not match/);
+    await expectRejected(/previously rejected: item_weights.f32 sha256/);
+    expect(await getJson(await adminRefresh('?force=true'))).toMatchObject({
+      outcome: 'rejected',
+      reason: expect.stringMatching(/^item_weights.f32 sha256/),
+    });
+  });
+
+  it('does not remember a refusal that is about configuration (a key it does not trust yet)', async () => {
+    await publishFixture(await buildFixture({ version: 'stranger', signingKey: env.TEST_OTHER_SIGNING_KEY }));
+    await expectRejected(/signed with unknown key/);
+    expect(await env.RECS_KV.get(KV.rejected('stranger'))).toBeNull();
+    await expectRejected(/^signed with unknown key/); // checked again, not "previously rejected"
+  });
+
+  it('only moves forward: an older signed version (a replay) is refused unless rolled back to or forced', async () => {
+    const older = await buildFixture({ version: 'older', createdAt: new Date('2025-06-01T00:00:00Z') });
+    await publishFixture(older);
+    await expectRejected(/older.*is not newer than the active good/);
+    expect(await env.RECS_KV.get(KV.rejected('older'))).toBeNull();
+    expect(await getJson(await adminRefresh('?force=true'))).toMatchObject({ outcome: 'activated', version: 'older' });
   });
 
   it('rejects NaN factors even when the manifest and signature are valid', async () => {
@@ -154,14 +191,16 @@ describe('a broken model never replaces a working one', () => {
     await expectRejected(/scorer.onnx does not load/);
   });
 
-  it('ignores a publish that is still uploading (no latest.json yet)', async () => {
+  it('waits for a publish that is still uploading, then activates it without force', async () => {
     const built = await buildFixture({ version: 'uploading' });
     // data files only: manifest and pointer not yet written
     for (const [name, bytes] of Object.entries(built.files)) await env.MODELS.put(`models/uploading/${name}`, bytes);
     expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'unchanged', version: 'good' });
     // latest.json pointing at a version whose manifest is not there yet
     await env.MODELS.put(LATEST_KEY, JSON.stringify({ version: 'uploading' }));
-    await expectRejected(/manifest.json of uploading is missing/);
+    await expectNotActivated('failed', /manifest.json of uploading is not at the origin/);
+    await publishFixture(built);
+    expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'activated', version: 'uploading' });
   });
 
   it('requires the admin token for operator endpoints', async () => {

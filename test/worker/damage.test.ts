@@ -1,0 +1,128 @@
+/**
+ * A file of the active model that goes bad after activation (a flipped byte in the bucket) is
+ * served around, never turned into a 500: its users fall back to what else is known of them,
+ * the damage is logged and shown in GET /v1/model, and the next refresh re-stages the file from
+ * the origin.
+ */
+import { env, SELF } from 'cloudflare:test';
+import { ItemIds } from '@edge-recs/core/item-ids';
+import { FILES, LATEST_KEY } from '@edge-recs/core/manifest';
+import { shardOf } from '@edge-recs/core/shards';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { refreshDeps } from '../../src/context';
+import { Catalog } from '../../src/models/catalog';
+import { refreshModel } from '../../src/services/refresh';
+import { buildFixture, clearStorage, getJson, publishFixture } from './fixtures';
+
+const ADMIN = { authorization: 'Bearer test-admin-token' };
+const API = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
+
+async function flipByte(key: string, at = 40): Promise<void> {
+  const bytes = new Uint8Array(await (await env.MODELS.get(key))!.arrayBuffer());
+  bytes[at] ^= 0xff;
+  await env.MODELS.put(key, bytes);
+}
+
+describe('a damaged user shard of the active model', () => {
+  let version: string;
+  let inShard0: string[];
+  let elsewhere: string;
+  let others: string[];
+  let n = 0;
+
+  beforeEach(async () => {
+    await clearStorage();
+    version = `damaged-${++n}`;
+    const built = await buildFixture({ version, usersPerShard: 5 });
+    await publishFixture(built);
+    expect((await getJson(await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: ADMIN }))).outcome).toBe('activated');
+    const shards = built.manifest.userShards;
+    expect(shards).toBeGreaterThan(1);
+    inShard0 = built.data.userIds.filter((u) => shardOf(u, shards) === 0);
+    elsewhere = built.data.userIds.find((u) => shardOf(u, shards) !== 0)!;
+    // one user from each of ten other shards (more than the isolate caches)
+    const seen = new Set<number>([0]);
+    others = built.data.userIds.filter((u) => !seen.has(shardOf(u, shards)) && seen.add(shardOf(u, shards))).slice(0, 10);
+  });
+
+  it('serves its users without it — popular, or their KV record and event history — never a 500', async () => {
+    const [visited, fresh, active] = inShard0;
+    // one user was served (and written through to KV) before the damage; then users of other
+    // shards push shard 0 out of the isolate's shard cache, as traffic would
+    expect((await getJson(await SELF.fetch(`http://x/v1/users/${visited}/recommendations`))).source).toBe('personalized');
+    for (const u of others) await SELF.fetch(`http://x/v1/users/${u}/recommendations`);
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    await flipByte(`models/${version}/${FILES.userShard(0)}`);
+
+    const recs = await SELF.fetch(`http://x/v1/users/${fresh}/recommendations?k=3`);
+    expect(recs.status).toBe(200);
+    expect((await getJson(recs)).source).toBe('popular');
+    const history = await SELF.fetch(`http://x/v1/users/${fresh}/history`);
+    expect(history.status).toBe(200);
+    expect((await getJson(history)).known).toBe(false);
+    expect((await getJson(await SELF.fetch(`http://x/v1/users/${visited}/recommendations`))).source).toBe('personalized');
+    // events for a user of the damaged shard are accepted and personalise at once
+    const ev = await SELF.fetch('http://x/v1/events', {
+      method: 'POST',
+      headers: API,
+      body: JSON.stringify({ userId: active, itemId: 'B1-I2', type: 'purchase' }),
+    });
+    expect(ev.status).toBe(200);
+    expect((await getJson(await SELF.fetch(`http://x/v1/users/${active}/recommendations`))).source).toBe('personalized');
+    // other shards are untouched
+    expect((await getJson(await SELF.fetch(`http://x/v1/users/${elsewhere}/recommendations`))).source).toBe('personalized');
+
+    expect(log.mock.calls.some(([m]) => String(m).includes(FILES.userShard(0)))).toBe(true);
+    log.mockRestore();
+    expect((await getJson(await SELF.fetch('http://x/v1/model'))).damagedFiles).toEqual([FILES.userShard(0)]);
+    const admin = await getJson(await SELF.fetch('http://x/admin/refresh', { headers: ADMIN }));
+    expect(admin.damaged[FILES.userShard(0)].reason).toMatch(/sha256 does not match/);
+  });
+
+  it('is re-staged from an HTTPS origin by the next refresh, and its users are served from it again', async () => {
+    // the same version, published at an HTTPS origin that still holds the good bytes
+    const good = new Map<string, ArrayBuffer>();
+    for (const o of (await env.MODELS.list({ prefix: `models/${version}/` })).objects)
+      good.set(o.key, await (await env.MODELS.get(o.key))!.arrayBuffer());
+    good.set(LATEST_KEY, new TextEncoder().encode(JSON.stringify({ version })).buffer as ArrayBuffer);
+    const origin: typeof fetch = async (input) => {
+      const body = good.get(new URL(String(input)).pathname.replace('/recs/', ''));
+      return body ? new Response(body) : new Response('no', { status: 404 });
+    };
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    await flipByte(`models/${version}/${FILES.userShard(0)}`);
+    expect((await getJson(await SELF.fetch(`http://x/v1/users/${inShard0[0]}/recommendations`))).source).toBe('popular');
+    log.mockRestore();
+
+    const report = await refreshModel(refreshDeps({ ...env, ORIGIN_URL: 'https://origin.test/recs' }, origin));
+    expect(report).toMatchObject({ outcome: 'unchanged', version, repaired: [FILES.userShard(0)] });
+    expect((await getJson(await SELF.fetch('http://x/v1/model'))).damagedFiles).toEqual([]);
+    expect((await getJson(await SELF.fetch(`http://x/v1/users/${inShard0[0]}/recommendations`))).source).toBe('personalized');
+  });
+});
+
+describe('a damaged catalogue part', () => {
+  it('describes its items by id, with no title, and reports the part once', async () => {
+    const ids = new ItemIds(ItemIds.encode(['a', 'b', 'c']), 3);
+    const reported: number[] = [];
+    const catalog = new Catalog(
+      ids,
+      { items: [0], titles: ['Apple'], counts: [3] },
+      async () => {
+        throw new Error('catalog/0000.bin sha256 does not match the manifest');
+      },
+      async (part) => {
+        reported.push(part);
+      },
+    );
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    expect(await catalog.describe([0, 2, 1])).toEqual([
+      { id: 'a', title: 'Apple', count: 3 },
+      { id: 'c', title: '', count: 0 },
+      { id: 'b', title: '', count: 0 },
+    ]);
+    await catalog.describe([1]);
+    log.mockRestore();
+    expect(reported).toEqual([0]);
+  });
+});
