@@ -43,9 +43,10 @@ export async function buildFixture(opts: {
   const model = trainIals(data.matrix, params);
   const counts = new Float32Array(data.itemIds.length);
   for (const i of data.matrix.colIdx) counts[i]++;
+  fixtureClock += 1000;
   const built = await buildArtifact({
     version: opts.version,
-    createdAt: opts.createdAt ?? new Date((fixtureClock += 1000)),
+    createdAt: opts.createdAt ?? new Date(fixtureClock),
     algorithm: 'ials',
     hyperparameters: { ...params },
     foldIn: foldInConstants(params),
