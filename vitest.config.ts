@@ -52,7 +52,12 @@ export default defineConfig({
         test: { name: 'worker', include: ['test/worker/**/*.test.ts', 'test/core/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
       },
       {
-        test: { name: 'node', include: ['test/trainer/**/*.test.ts', 'test/core/**/*.test.ts'], environment: 'node', testTimeout: 120_000 },
+        test: {
+          name: 'node',
+          include: ['test/trainer/**/*.test.ts', 'test/core/**/*.test.ts', 'test/contract/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+        },
       },
       {
         // the demo page in Chromium against `wrangler dev` (see the file's header)

@@ -21,9 +21,9 @@ import { buildArtifact } from '../model/artifact';
 import { writeArtifactDir } from '../model/artifact-fs';
 import { publishArtifact, r2Target } from '../model/publish';
 import { csrFromTriples } from '../model/sparse';
+import { bundleWorker, startMiniflare } from '../scripts/miniflare';
 import { freePort, startWrangler, stopWrangler } from '../scripts/wrangler-dev';
 import { randomFactors } from './kernels';
-import { bundleWorker, startMiniflare } from './miniflare';
 
 export interface LoadRow {
   endpoint: string;

@@ -5,9 +5,12 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
+import type { Config } from './config';
 import { type AppEnv, requestContext } from './context';
 import { AppError, type ErrorCode, errorBody } from './errors';
+import { PAGE_CSP } from './pages/assets';
 import { demo } from './pages/demo';
 import { renderDocs } from './pages/docs';
 import { admin } from './routes/admin';
@@ -16,25 +19,85 @@ import { events } from './routes/events';
 import { items } from './routes/items';
 import { health, model } from './routes/model';
 import { recommendations } from './routes/recommendations';
+import type { LimitName } from './schemas';
 
 /** Largest accepted request body; bigger ones get 413 before any parsing. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
+type Issue = { code?: string; path?: PropertyKey[]; message?: string; keys?: string[]; errors?: Issue[][] };
+
+/**
+ * The issue to report for a union that matched no branch (a single event or a batch): the
+ * branch the client evidently meant — the one that did not fail on unknown or missing top-level
+ * fields — so a bad event says what is wrong with it, not just "Invalid input".
+ */
+function meantBranch(union: Issue): Issue {
+  const branches = union.errors ?? [];
+  const shapeOnly = (b: Issue[]) =>
+    b.some(
+      (i) => i.code === 'unrecognized_keys' || (i.path?.length === 1 && i.code === 'invalid_type' && i.message?.includes('undefined')),
+    );
+  const meant = branches.find((b) => !shapeOnly(b)) ?? branches.find((b) => !b.some((i) => i.code === 'unrecognized_keys')) ?? branches[0];
+  return meant?.[0] ?? union;
+}
+
 /** Turns the first schema-validation issue into the service's error. */
-function validationError(issue: { code?: string; path?: PropertyKey[]; message?: string; keys?: string[] } | undefined): AppError {
+function validationError(first: Issue | undefined): AppError {
+  const issue = first?.code === 'invalid_union' ? meantBranch(first) : first;
   const where = issue?.path?.length ? `${issue.path.join('.')}: ` : '';
   const message = issue?.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys?.join(', ')}` : issue?.message;
   const code: ErrorCode = issue?.path?.[0] === 'k' ? 'k_out_of_range' : 'invalid_request';
   return new AppError(code, `${where}${message ?? 'invalid request'}`);
 }
 
+/**
+ * The OpenAPI document as this deployment enforces it: every bound marked `x-limit` in the
+ * schemas (a hard ceiling there) becomes the configured value, and the mark is removed.
+ */
+function withConfiguredLimits(doc: unknown, config: Config): unknown {
+  if (Array.isArray(doc)) return doc.map((d) => withConfiguredLimits(d, config));
+  if (!doc || typeof doc !== 'object') return doc;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc)) if (k !== 'x-limit') out[k] = withConfiguredLimits(v, config);
+  const name = (doc as Record<string, unknown>)['x-limit'] as LimitName | undefined;
+  if (name) {
+    if (out.type === 'array') out.maxItems = config[name];
+    else out.maximum = config[name];
+  }
+  return out;
+}
+
+/** Methods that have a route for `path`, for a 405's Allow header (HEAD goes with GET). */
+function allowedMethods(routes: readonly { method: string; path: string }[], path: string): string[] {
+  const allowed = new Set<string>();
+  for (const r of routes) {
+    if (r.method === 'ALL' || r.path.includes('*')) continue;
+    const pattern = new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\/:[^/]+/g, '/[^/]+')}/?$`);
+    if (pattern.test(path)) allowed.add(r.method);
+  }
+  if (allowed.has('GET')) allowed.add('HEAD');
+  return [...allowed].sort();
+}
+
 export function createApp() {
   const defaultHook = (result: { success: boolean; error?: { issues: unknown[] } }) => {
-    if (!result.success) throw validationError(result.error?.issues[0] as Parameters<typeof validationError>[0]);
+    if (!result.success) throw validationError(result.error?.issues[0] as Issue | undefined);
   };
   const app = new OpenAPIHono<AppEnv>({ defaultHook });
 
   app.use(requestContext());
+  // browsers on the shop's own origins (CORS_ALLOWED_ORIGINS; none by default) may call the API
+  app.use('/v1/*', async (c, next) => {
+    const allowed = c.var.ctx.config.corsAllowedOrigins;
+    if (allowed.length === 0) return next();
+    return cors({
+      origin: (origin) => (allowed.includes('*') || allowed.includes(origin) ? origin : null),
+      allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
+      allowHeaders: ['authorization', 'content-type'],
+      exposeHeaders: ['x-model-version', 'location'],
+      maxAge: 600,
+    })(c, next);
+  });
   app.use(
     '/v1/*',
     bodyLimit({
@@ -67,10 +130,24 @@ export function createApp() {
     },
   };
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
-  app.doc31('/openapi.json', docConfig);
-  app.get('/docs', (c) => c.html(renderDocs(app.getOpenAPI31Document(docConfig) as never)));
+  let generated: unknown;
+  const document = (config: Config) => withConfiguredLimits((generated ??= app.getOpenAPI31Document(docConfig)), config);
+  app.get('/openapi.json', (c) => c.json(document(c.var.ctx.config) as object));
+  app.get('/docs', (c) => {
+    c.header('content-security-policy', PAGE_CSP);
+    c.header('x-content-type-options', 'nosniff');
+    return c.html(renderDocs(document(c.var.ctx.config) as never));
+  });
 
-  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404));
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    const allowed = allowedMethods(app.routes, path);
+    if (allowed.length) {
+      c.header('allow', allowed.join(', '));
+      return c.json(errorBody('method_not_allowed', `${c.req.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`), 405);
+    }
+    return c.json(errorBody('not_found', `no route for ${c.req.method} ${path}`), 404);
+  });
 
   app.onError((err, c) => {
     if (err instanceof AppError) {

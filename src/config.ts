@@ -39,7 +39,9 @@ const varsSchema = z.object({
   USER_EMBEDDING_TTL_SECONDS: int(30 * 24 * 60 * 60, 60, YEAR_SECONDS),
   USER_CACHE_SECONDS: int(5, 0, 300),
   KEEP_PREVIOUS_VERSIONS: int(2, 0, 20),
-  REFRESH_OPS_PER_RUN: int(800, 10, 990),
+  REFRESH_OPS_PER_RUN: int(700, 10, 990),
+  EXPORT_OPS_PER_RUN: int(200, 10, 990),
+  ERASURE_OPS_PER_RUN: int(500, 10, 990),
   ORIGIN_URL: optional.pipe(z.url({ protocol: /^https?$/ }).optional()),
   ORIGIN_TIMEOUT_MS: int(10_000, 100, 120_000),
   ORIGIN_ATTEMPTS: int(3, 1, 10),
@@ -50,6 +52,16 @@ const varsSchema = z.object({
   MAX_EVENTS_PER_BATCH: int(100, 1, 1000),
   EXPORT_WINDOW_SECONDS: int(3600, 1, 24 * 3600),
   REQUIRE_API_KEY_FOR_READS: flag(false),
+  CORS_ALLOWED_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ })]))),
   INT8_SCORING_MIN_ITEMS: int(50_000, 0),
   MODEL_PUBLIC_KEYS: z.string().optional().transform(parsePublicKeys),
   ADMIN_TOKEN: optional,
@@ -75,12 +87,18 @@ export interface Config {
   userCacheSeconds: number;
   keepPreviousVersions: number;
   refreshOpsPerRun: number;
+  /** storage operations one cron run may spend compacting event exports */
+  exportOpsPerRun: number;
+  /** R2 operations one run of the erasure job may spend */
+  erasureOpsPerRun: number;
   /** HTTPS origin of published models; undefined = the MODELS bucket is the origin */
   origin: { url: string | undefined; timeoutMs: number; attempts: number; backoffMs: number; token: string | undefined };
   eventWeights: Record<EventType, number>;
   maxEventsPerBatch: number;
   exportWindowSeconds: number;
   requireApiKeyForReads: boolean;
+  /** origins whose browsers may call /v1 (CORS); empty = none, "*" = any */
+  corsAllowedOrigins: string[];
   /** catalogues with at least this many items are scored by the int8 kernel, smaller by ORT */
   int8ScoringMinItems: number;
   modelPublicKeys: string[];
@@ -118,6 +136,8 @@ function parseConfig(env: Env): Config {
     userCacheSeconds: v.USER_CACHE_SECONDS,
     keepPreviousVersions: v.KEEP_PREVIOUS_VERSIONS,
     refreshOpsPerRun: v.REFRESH_OPS_PER_RUN,
+    exportOpsPerRun: v.EXPORT_OPS_PER_RUN,
+    erasureOpsPerRun: v.ERASURE_OPS_PER_RUN,
     origin: {
       url: v.ORIGIN_URL,
       timeoutMs: v.ORIGIN_TIMEOUT_MS,
@@ -129,6 +149,7 @@ function parseConfig(env: Env): Config {
     maxEventsPerBatch: v.MAX_EVENTS_PER_BATCH,
     exportWindowSeconds: v.EXPORT_WINDOW_SECONDS,
     requireApiKeyForReads: v.REQUIRE_API_KEY_FOR_READS,
+    corsAllowedOrigins: v.CORS_ALLOWED_ORIGINS,
     int8ScoringMinItems: v.INT8_SCORING_MIN_ITEMS,
     modelPublicKeys: v.MODEL_PUBLIC_KEYS,
     secrets: { adminToken: v.ADMIN_TOKEN, apiKey: v.API_KEY, userIdSecret: v.USER_ID_SECRET },
@@ -145,5 +166,6 @@ function checkBindings(env: Env): void {
   has('RECS_KV', 'get');
   has('MODELS', 'get');
   has('USER_HISTORY', 'idFromName');
+  has('ERASURE_JOBS', 'idFromName');
   if (missing.length) throw new AppError('misconfigured', `binding(s) ${missing.join(', ')} missing: see wrangler.toml`);
 }

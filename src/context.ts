@@ -15,6 +15,7 @@ import type { EventDeps } from './services/events';
 import type { ForgetDeps } from './services/forget';
 import type { RefreshDeps } from './services/refresh';
 import { resolveUser, type UserDeps, type UserRecord } from './services/users';
+import { erasureQueue } from './storage/erasure-jobs';
 import { type HistoryStore, historyStore } from './storage/history';
 import { identify, type UserIdentity } from './storage/identity';
 import { originFrom } from './storage/origin';
@@ -91,7 +92,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       maxEventsPerBatch: config.maxEventsPerBatch,
       exportWindowSeconds: config.exportWindowSeconds,
     }),
-    forgetDeps: () => ({ ...storageOf(env), history, models }),
+    forgetDeps: () => ({ kv: env.RECS_KV, history, models, erasures: erasureQueue(env.ERASURE_JOBS) }),
     refreshDeps: () => refreshDeps(env),
   };
   return ctx;

@@ -6,5 +6,7 @@ const app = createApp();
 
 export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;
 
+/** Background erasure of a forgotten user's exported events (src/storage/erasure-jobs.ts). */
+export { ErasureJobs } from './storage/erasure-jobs';
 /** Per-user interaction history (src/storage/history.ts). */
 export { UserHistory } from './storage/history';

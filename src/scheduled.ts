@@ -7,5 +7,7 @@ import { compactExports } from './storage/exports';
 export const scheduled: ExportedHandlerScheduledHandler<Env> = async (controller, env, ctx) => {
   const config = configFrom(env);
   ctx.waitUntil(refreshModel(refreshDeps(env)));
-  ctx.waitUntil(compactExports(env.MODELS, env.RECS_KV, config.exportWindowSeconds, controller.scheduledTime));
+  ctx.waitUntil(
+    compactExports(env.MODELS, env.RECS_KV, config.exportWindowSeconds, controller.scheduledTime, { opsBudget: config.exportOpsPerRun }),
+  );
 };

@@ -1,11 +1,23 @@
 /**
  * Request and response schemas: the single source for validation at the routes and for the
- * OpenAPI document at /openapi.json. Objects are strict, so unknown fields are a 400.
+ * OpenAPI document at /openapi.json. Objects are strict, so unknown fields are a 400; query
+ * strings are strict too, and numbers in them are plain decimal digits (no "0x10", no "1e2").
+ *
+ * Limits that the configuration sets (MAX_K, MAX_BASKET_ITEMS, …) carry an `x-limit` mark naming
+ * the config field: the schemas hold hard ceilings, the routes check the configured values, and
+ * the served OpenAPI document has each marked bound replaced by the configured value (see
+ * app.ts), so the document and the server agree for every deployment.
  */
 import { z } from '@hono/zod-openapi';
 
 /** Hard ceiling for k in the schema; the configured MAX_K (default 100) is checked in handlers. */
 export const K_CEILING = 1000;
+/** Hard ceilings for arrays in bodies; the configured limits are checked in handlers. */
+export const ARRAY_CEILING = 1000;
+
+/** The configuration field a bound comes from (see the header). */
+export type LimitName = 'maxK' | 'maxBasketItems' | 'maxCandidates' | 'maxEventsPerBatch';
+const limit = (name: LimitName) => ({ 'x-limit': name }) as Record<string, unknown>;
 
 const id = (what: string) =>
   z
@@ -17,21 +29,35 @@ const id = (what: string) =>
 export const UserId = id('userId').openapi({ example: '17850' });
 export const ItemId = id('item id').openapi({ example: '85123A' });
 
-export const K = z.coerce
+const K_DOC = { description: 'number of items to return (1..MAX_K, default 20)', example: 20 };
+
+/** k in a query string: decimal digits only, 1..K_CEILING (MAX_K checked by the route). */
+export const KQuery = z
+  .string()
+  .regex(/^\d{1,6}$/, 'k must be a whole number written in decimal digits')
+  .transform(Number)
+  .pipe(z.number().int().min(1, 'k must be at least 1').max(K_CEILING, `k must be at most ${K_CEILING}`))
+  .openapi({ ...K_DOC, type: 'integer', minimum: 1, maximum: K_CEILING, ...limit('maxK') });
+
+/** k in a JSON body: a JSON integer (not a string, not a boolean). */
+export const KBody = z
   .number({ error: 'k must be an integer' })
   .int('k must be an integer')
   .min(1, 'k must be at least 1')
   .max(K_CEILING, `k must be at most ${K_CEILING}`)
-  .openapi({ description: 'number of items to return (1..MAX_K, default 20)', example: 20 });
+  .openapi({ ...K_DOC, ...limit('maxK') });
 
 const BoolParam = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** A query string that takes no parameters (an unknown one is a 400, like an unknown field). */
+export const NoQuery = z.object({}).strict();
 
 export const UserPath = z.object({ userId: UserId.openapi({ param: { name: 'userId', in: 'path' } }) });
 export const ItemPath = z.object({ itemId: ItemId.openapi({ param: { name: 'itemId', in: 'path' } }) });
 
 export const UserRecsQuery = z
   .object({
-    k: K.optional(),
+    k: KQuery.optional(),
     excludePurchased: BoolParam.optional().openapi({
       param: { name: 'excludePurchased', in: 'query' },
       description: 'leave out items the user already bought (default true)',
@@ -40,15 +66,25 @@ export const UserRecsQuery = z
   })
   .strict();
 
-export const SimilarQuery = z.object({ k: K.optional() }).strict();
+export const SimilarQuery = z.object({ k: KQuery.optional() }).strict();
 
 export const BasketBody = z
   .object({
     items: z
       .array(ItemId)
-      .openapi({ description: 'item ids in the basket or session (at most MAX_BASKET_ITEMS)', example: ['85123A', '71053'] }),
-    weights: z.array(z.number().positive().max(1e6)).optional().openapi({ description: 'interaction strength per item (default 1 each)' }),
-    k: K.optional(),
+      .max(ARRAY_CEILING)
+      .openapi({
+        description: 'item ids in the basket or session (1..MAX_BASKET_ITEMS; empty: 400 empty_basket, too many: 400 too_many_items)',
+        example: ['85123A', '71053'],
+        minItems: 1,
+        ...limit('maxBasketItems'),
+      }),
+    weights: z
+      .array(z.number().positive().max(1e6))
+      .max(ARRAY_CEILING)
+      .optional()
+      .openapi({ description: 'interaction strength per item (default 1 each); one entry per item', ...limit('maxBasketItems') }),
+    k: KBody.optional(),
     excludeGiven: z.boolean().optional().openapi({ description: 'leave out the given items (default true)' }),
   })
   .strict()
@@ -57,16 +93,21 @@ export const BasketBody = z
 
 export const ScoreBody = z
   .object({
-    userId: UserId.optional(),
-    items: z.array(ItemId).optional(),
+    userId: UserId.optional().openapi({ description: 'score for this user (give exactly one of userId and items)' }),
+    items: z
+      .array(ItemId)
+      .max(ARRAY_CEILING)
+      .optional()
+      .openapi({ description: 'or score for this basket (1..MAX_BASKET_ITEMS)', minItems: 1, ...limit('maxBasketItems') }),
     candidates: z
       .array(ItemId)
       .min(1, 'candidates must not be empty')
-      .openapi({ description: 'item ids to score, returned in this order (at most MAX_CANDIDATES)' }),
+      .max(10 * ARRAY_CEILING)
+      .openapi({ description: 'item ids to score, returned in this order (1..MAX_CANDIDATES)', ...limit('maxCandidates') }),
   })
   .strict()
   .refine((b) => (b.userId === undefined) !== (b.items === undefined), { message: 'give exactly one of userId or items' })
-  .openapi('ScoreRequest');
+  .openapi('ScoreRequest', { oneOf: [{ required: ['userId'] }, { required: ['items'] }] } as never);
 
 export const RecommendedItem = z.object({ id: z.string(), score: z.number(), title: z.string() }).openapi('RecommendedItem');
 export type RecommendedItem = z.infer<typeof RecommendedItem>;
@@ -136,7 +177,8 @@ export const ModelInfo = z
       .object({ protocol: z.record(z.string(), z.union([z.number(), z.string()])), model: Metrics, popularity: Metrics })
       .nullable(),
     previousVersions: z.array(z.string()),
-    lastRefresh: RefreshStatus.nullable(),
+    // a union, not .nullable(): the generator drops `null` from a referenced schema
+    lastRefresh: z.union([RefreshStatus, z.null()]),
     damagedFiles: z.array(z.string()).openapi({
       description: 'files of this version that failed their check since it was activated (served around; re-staged by the next refresh)',
     }),
@@ -150,7 +192,13 @@ export const SearchQuery = z
       description: 'words that must all appear in the title (case-insensitive); empty = most popular',
       example: 'heart holder',
     }),
-    limit: z.coerce.number().int().min(1).max(100).optional().openapi({ description: 'at most this many items (default 20)' }),
+    limit: z
+      .string()
+      .regex(/^\d{1,6}$/, 'limit must be a whole number written in decimal digits')
+      .transform(Number)
+      .pipe(z.number().int().min(1, 'limit must be at least 1').max(100, 'limit must be at most 100'))
+      .optional()
+      .openapi({ type: 'integer', minimum: 1, maximum: 100, description: 'at most this many items (default 20)' }),
   })
   .strict();
 
@@ -196,7 +244,24 @@ export const EventsResult = z
   })
   .openapi('EventsResult');
 
-export const errorResponses = {
-  400: { description: 'invalid request', content: { 'application/json': { schema: ErrorResponse } } },
-  503: { description: 'no model is available yet', content: { 'application/json': { schema: ErrorResponse } } },
-} as const;
+export const ErasureJob = z
+  .object({
+    id: z.string(),
+    status: z.enum(['pending', 'running', 'done']),
+    phase: z
+      .enum(['pending-batches', 'exports', 'finished'])
+      .openapi({ description: 'pending event batches first, then the export parts' }),
+    requestedAt: z.string().openapi({ description: 'when the user was forgotten (ISO 8601)' }),
+    finishedAt: z.string().nullable(),
+    objectsScanned: z.number(),
+    rowsRemoved: z.number(),
+    runs: z.number().openapi({ description: 'background runs so far (each within ERASURE_OPS_PER_RUN operations)' }),
+  })
+  .openapi('ErasureJob');
+export type ErasureJob = z.infer<typeof ErasureJob>;
+export const ErasurePath = z.object({
+  jobId: z
+    .string()
+    .uuid()
+    .openapi({ param: { name: 'jobId', in: 'path' } }),
+});

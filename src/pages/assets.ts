@@ -21,6 +21,10 @@ button:hover,button:focus{border-color:var(--accent)}.score{color:var(--muted);f
 .tag{display:inline-block;font-size:.75rem;padding:0 .4rem;border-radius:4px;background:#e6f2ee;color:var(--accent)}
 .muted{color:var(--muted)}.error{color:#a11}`;
 
+export const DOCS_CSS = `body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+section{border-top:1px solid #ddd;padding:.5rem 0}.m{display:inline-block;min-width:4rem;font-weight:700;color:#0a5}
+pre{background:#f6f6f6;padding:.5rem;overflow:auto;font-size:13px}code{font-size:14px}`;
+
 /** Content-Security-Policy of every page: only this origin's scripts, styles and API. */
 export const PAGE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -28,6 +32,7 @@ export const PAGE_CSP =
 const ASSETS: Record<string, { type: string; body: string }> = {
   'demo.js': { type: 'text/javascript; charset=utf-8', body: demoScript },
   'demo.css': { type: 'text/css; charset=utf-8', body: DEMO_CSS },
+  'docs.css': { type: 'text/css; charset=utf-8', body: DOCS_CSS },
 };
 
 export const assets = new Hono<AppEnv>();

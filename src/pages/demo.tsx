@@ -18,6 +18,7 @@ const DemoPage = () => (
       <meta name="viewport" content="width=device-width,initial-scale=1" />
       <title>Edge recommendations — demo store</title>
       <link rel="stylesheet" href="/assets/demo.css" />
+      <link rel="icon" href="data:," />
     </head>
     <body>
       <header>

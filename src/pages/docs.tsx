@@ -13,10 +13,6 @@ type Operation = {
 };
 type Doc = { info: { title: string; version: string; description?: string }; paths: Record<string, Record<string, Operation>> };
 
-const STYLE = `body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-section{border-top:1px solid #ddd;padding:.5rem 0}.m{display:inline-block;min-width:4rem;font-weight:700;color:#0a5}
-pre{background:#f6f6f6;padding:.5rem;overflow:auto;font-size:13px}code{font-size:14px}`;
-
 const OperationDoc: FC<{ path: string; method: string; op: Operation }> = ({ path, method, op }) => {
   const schema = op.requestBody?.content?.['application/json']?.schema;
   return (
@@ -67,7 +63,8 @@ export function renderDocs(doc: Doc) {
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width,initial-scale=1" />
           <title>{doc.info.title} — API reference</title>
-          <style dangerouslySetInnerHTML={{ __html: STYLE }} />
+          <link rel="stylesheet" href="/assets/docs.css" />
+          <link rel="icon" href="data:," />
         </head>
         <body>
           <main>

@@ -2,9 +2,10 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
-import { ErrorResponse, RefreshReport } from '../schemas';
+import { NoQuery, RefreshReport } from '../schemas';
 import { lastRefresh, refreshModel, rollback } from '../services/refresh';
 import { requireBearer } from './auth';
+import { errors, json } from './responses';
 
 export const admin = new OpenAPIHono<AppEnv>();
 admin.use('/admin/*', requireBearer('adminToken'));
@@ -21,8 +22,8 @@ admin.openapi(
     security: [{ bearer: [] }],
     request: { query: RefreshQuery },
     responses: {
-      200: { description: 'refresh outcome, with operator detail', content: { 'application/json': { schema: RefreshReport } } },
-      401: { description: 'missing or wrong token', content: { 'application/json': { schema: ErrorResponse } } },
+      200: { description: 'refresh outcome, with operator detail', ...json(RefreshReport) },
+      ...errors(),
     },
   }),
   async (c) => {
@@ -37,19 +38,18 @@ admin.openapi(
     path: '/admin/refresh',
     summary: "The last refresh run in full (operator detail), and the active version's damaged files with why",
     security: [{ bearer: [] }],
+    request: { query: NoQuery },
     responses: {
       200: {
         description: 'last run (null before the first) and damage record',
-        content: {
-          'application/json': {
-            schema: z.object({
-              last: RefreshReport.nullable(),
-              damaged: z.record(z.string(), z.object({ reason: z.string(), at: z.string() })),
-            }),
-          },
-        },
+        ...json(
+          z.object({
+            last: z.union([RefreshReport, z.null()]),
+            damaged: z.record(z.string(), z.object({ reason: z.string(), at: z.string() })),
+          }),
+        ),
       },
-      401: { description: 'missing or wrong token', content: { 'application/json': { schema: ErrorResponse } } },
+      ...errors(),
     },
   }),
   async (c) => c.json(await lastRefresh(c.var.ctx.refreshDeps()), 200),
@@ -61,13 +61,10 @@ admin.openapi(
     path: '/admin/rollback',
     summary: 'Switch back to the previous good version',
     security: [{ bearer: [] }],
+    request: { query: NoQuery },
     responses: {
-      200: {
-        description: 'now active',
-        content: { 'application/json': { schema: z.object({ version: z.string(), previous: z.array(z.string()) }) } },
-      },
-      401: { description: 'missing or wrong token', content: { 'application/json': { schema: ErrorResponse } } },
-      409: { description: 'nothing to roll back to', content: { 'application/json': { schema: ErrorResponse } } },
+      200: { description: 'now active', ...json(z.object({ version: z.string(), previous: z.array(z.string()) })) },
+      ...errors({ conflict: 'there is no previous version to roll back to' }),
     },
   }),
   async (c) => {

@@ -2,9 +2,10 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
-import { ErrorResponse, errorResponses, ItemPath, Recommendation, SearchQuery, SearchResult, SimilarQuery } from '../schemas';
+import { ItemPath, Recommendation, SearchQuery, SearchResult, SimilarQuery } from '../schemas';
 import { searchCatalog, similar } from '../services/recommend';
 import { checkK } from './limits';
+import { errors, json } from './responses';
 
 export const items = new OpenAPIHono<AppEnv>();
 
@@ -15,9 +16,8 @@ items.openapi(
     summary: 'Related products by cosine similarity of item factors',
     request: { params: ItemPath, query: SimilarQuery },
     responses: {
-      200: { description: 'similar items', content: { 'application/json': { schema: Recommendation } } },
-      404: { description: 'unknown item', content: { 'application/json': { schema: ErrorResponse } } },
-      ...errorResponses,
+      200: { description: 'similar items', ...json(Recommendation) },
+      ...errors({ model: true, notFound: 'the item is not in the model' }),
     },
   }),
   async (c) => {
@@ -39,10 +39,7 @@ items.openapi(
     description:
       "Every query word must appear in the title or id. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size).",
     request: { query: SearchQuery },
-    responses: {
-      200: { description: 'matching items, most popular first', content: { 'application/json': { schema: SearchResult } } },
-      ...errorResponses,
-    },
+    responses: { 200: { description: 'matching items, most popular first', ...json(SearchResult) }, ...errors({ model: true }) },
   }),
   async (c) => {
     const q = c.req.valid('query');

@@ -1,8 +1,9 @@
 /** Model information and health. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
-import { errorResponses, Health, ModelInfo } from '../schemas';
+import { Health, ModelInfo, NoQuery } from '../schemas';
 import { describeModel } from '../services/model-info';
+import { errors, json } from './responses';
 
 export const model = new OpenAPIHono<AppEnv>();
 
@@ -11,7 +12,8 @@ model.openapi(
     method: 'get',
     path: '/model',
     summary: 'The active model: version, training time, dims, item count, metrics, refresh status',
-    responses: { 200: { description: 'active model', content: { 'application/json': { schema: ModelInfo } } }, ...errorResponses },
+    request: { query: NoQuery },
+    responses: { 200: { description: 'active model', ...json(ModelInfo) }, ...errors({ model: true }) },
   }),
   async (c) => {
     const { ctx } = c.var;
@@ -26,7 +28,8 @@ health.openapi(
     method: 'get',
     path: '/healthz',
     summary: 'Liveness, with the model version this isolate serves',
-    responses: { 200: { description: 'ok', content: { 'application/json': { schema: Health } } } },
+    request: { query: NoQuery },
+    responses: { 200: { description: 'ok', ...json(Health) }, 400: errors()[400] },
   }),
   async (c) => {
     let version: string | null = null;

@@ -1,13 +1,12 @@
 /** Personalised, session (basket) and candidate-scoring endpoints, and a user's known history. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
-import { BasketBody, errorResponses, Recommendation, ScoreBody, UserHistory, UserPath, UserRecsQuery } from '../schemas';
+import { BasketBody, NoQuery, Recommendation, ScoreBody, UserHistory, UserPath, UserRecsQuery } from '../schemas';
 import { forBasket, forUser, resolveItems, scoreCandidates, sessionVector } from '../services/recommend';
 import { checkBasket, checkCandidates, checkK } from './limits';
+import { errors, json } from './responses';
 
 export const recommendations = new OpenAPIHono<AppEnv>();
-
-const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 recommendations.openapi(
   createRoute({
@@ -17,7 +16,7 @@ recommendations.openapi(
     description:
       'Uses the user embedding stored for the active model version; users without one get the popular-items fallback (source "popular").',
     request: { params: UserPath, query: UserRecsQuery },
-    responses: { 200: { description: 'recommendations', ...json(Recommendation) }, ...errorResponses },
+    responses: { 200: { description: 'recommendations', ...json(Recommendation) }, ...errors({ model: true }) },
   }),
   async (c) => {
     const { ctx } = c.var;
@@ -35,8 +34,8 @@ recommendations.openapi(
     summary: 'Recommendations for an anonymous session or basket',
     description:
       "The given items are folded into a transient user vector (the ALS user step with the model's item factors and regularisation) and all items are scored. Unknown item ids are ignored and listed in ignoredItems; if none is known the popular fallback is returned.",
-    request: { body: { required: true, ...json(BasketBody) } },
-    responses: { 200: { description: 'recommendations', ...json(Recommendation) }, ...errorResponses },
+    request: { query: NoQuery, body: { required: true, ...json(BasketBody) } },
+    responses: { 200: { description: 'recommendations', ...json(Recommendation) }, ...errors({ body: true, model: true }) },
   }),
   async (c) => {
     const { ctx } = c.var;
@@ -55,8 +54,8 @@ recommendations.openapi(
     summary: "Score a caller's own candidates (re-ranking)",
     description:
       "Give a userId or a list of items (folded in like a basket) and the candidate item ids; scores come back in the candidates' order. Unknown candidates are left out and listed in ignoredItems.",
-    request: { body: { required: true, ...json(ScoreBody) } },
-    responses: { 200: { description: 'scores', ...json(Recommendation) }, ...errorResponses },
+    request: { query: NoQuery, body: { required: true, ...json(ScoreBody) } },
+    responses: { 200: { description: 'scores', ...json(Recommendation) }, ...errors({ body: true, model: true }) },
   }),
   async (c) => {
     const { ctx } = c.var;
@@ -82,8 +81,8 @@ recommendations.openapi(
     method: 'get',
     path: '/users/{userId}/history',
     summary: 'What the active model knows a user interacted with',
-    request: { params: UserPath },
-    responses: { 200: { description: 'history (empty when the user is unknown)', ...json(UserHistory) }, ...errorResponses },
+    request: { params: UserPath, query: NoQuery },
+    responses: { 200: { description: 'history (empty when the user is unknown)', ...json(UserHistory) }, ...errors({ model: true }) },
   }),
   async (c) => {
     const { userId } = c.req.valid('param');

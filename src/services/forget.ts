@@ -1,23 +1,29 @@
 /**
- * Forgetting a user: nothing of theirs is served once this returns, and their rows leave the
- * event exports. What remains is a marker holding only the keyed hash and the time, so the
- * trained vector in an already-published (signed, immutable) artifact is not served again.
+ * Forgetting a user: nothing of theirs is served once this returns — the forgotten marker (with
+ * its time) is written first, then their history, edge marker and embeddings for every kept
+ * version are erased — and their rows leave the event files by a background job whose progress
+ * the caller can follow. What remains is the marker, holding only the keyed hash and the time,
+ * so the trained vector in an already-published (signed, immutable) artifact is not served
+ * again, and rows accepted before the deletion are dropped at compaction; events sent after it
+ * (a new consent) are served and exported as usual.
  */
 import type { Models } from '../models/registry';
-import { forgetInExports } from '../storage/exports';
+import type { ErasureJob, ErasureQueue } from '../storage/erasure-jobs';
 import type { HistoryStore } from '../storage/history';
 import type { UserIdentity } from '../storage/identity';
 import { KV } from '../storage/keys';
 import { recentUsers } from '../storage/user-records';
 
+export type { ErasureJob };
+
 export interface ForgetDeps {
   kv: KVNamespace;
-  bucket: R2Bucket;
   history: HistoryStore;
   models: Models;
+  erasures: ErasureQueue;
 }
 
-export async function forgetUser(deps: ForgetDeps, who: UserIdentity, now: number): Promise<{ exportRowsRemoved: number }> {
+export async function forgetUser(deps: ForgetDeps, who: UserIdentity, now: number): Promise<ErasureJob> {
   // the marker first, so no lookup falls back to a trained vector while the rest is erased
   await deps.kv.put(KV.forgotten(who.key), String(now));
   recentUsers.forget(who.key);
@@ -32,5 +38,10 @@ export async function forgetUser(deps: ForgetDeps, who: UserIdentity, now: numbe
     // no model: nothing cached under a version
   }
   for (const v of versions) await deps.kv.delete(KV.embedding(v, who.key));
-  return { exportRowsRemoved: await forgetInExports(deps.bucket, who.key) };
+  return deps.erasures.enqueue(who.key, now);
+}
+
+/** A job's progress, or null for an id no job has. */
+export function erasureProgress(deps: Pick<ForgetDeps, 'erasures'>, id: string): Promise<ErasureJob | null> {
+  return deps.erasures.job(id);
 }

@@ -1,18 +1,25 @@
 /**
  * Events flow back to origin for the next training run.
  *
- * Every accepted batch is written at once as a small CSV object under
- * `events/pending/<window start>/…`; the cron compacts each closed window into one
- * `events/export/<window start>.csv` in the generic interactions layout that
- * `npm run train -- --input <file or directory>` reads directly:
+ * Every accepted batch is written at once as a small CSV object
+ *   events/pending/<window start>/<accepted at, ms>-<uuid>.csv
+ * and the cron compacts each closed window into export parts
+ *   events/export/<window start>--<first batch's name>.csv
+ * in the generic interactions layout that `npm run train -- --input <directory>` reads:
  *   user_id,item_id,weight,timestamp,type      (user_id is the keyed hash, never the raw id)
- * A forgotten user's rows are removed from pending objects and exports when they are deleted,
- * and dropped again at compaction as a guarantee against events that raced the deletion.
+ *
+ * Compaction is budgeted and idempotent: a run reads at most its operation budget of batches,
+ * writes them as one part named after the first batch it consumed, then deletes them. A run cut
+ * off between the write and the delete is repeated by the next run over the same batches, which
+ * writes the same part again (the same name): nothing is lost or exported twice. Windows are
+ * compacted only after a grace period, so a batch accepted at the end of a window has landed.
+ *
+ * Forgetting: rows of a user who asked to be forgotten are dropped at compaction when their batch
+ * was accepted before the deletion; events accepted after it (a new consent) are exported. Rows
+ * already exported are erased by the background erasure job (storage/erasure-jobs.ts).
  */
 import { KV, R2 } from './keys';
 
-const PENDING_PREFIX = R2.pendingEvents;
-const EXPORT_PREFIX = R2.exports;
 export const EXPORT_HEADER = 'user_id,item_id,weight,timestamp,type';
 
 export interface ExportRow {
@@ -23,9 +30,30 @@ export interface ExportRow {
   type: string;
 }
 
+/** The window containing `ms`, as its start written into key names (ISO 8601 with ":" and "." as "-"). */
 export function windowStart(ms: number, windowSeconds: number): string {
   const w = windowSeconds * 1000;
   return new Date(Math.floor(ms / w) * w).toISOString().replace(/[:.]/g, '-');
+}
+
+/** The start (ms) of a window name written by windowStart, or NaN. */
+export function windowStartMs(window: string): number {
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z/.exec(window);
+  return m ? Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`) : Number.NaN;
+}
+
+/** When a pending batch was accepted (ms), from its key; NaN for a key of another shape. */
+export function acceptedAt(pendingKey: string): number {
+  const m = /\/(\d+)-[^/]+\.csv$/.exec(pendingKey);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+/** The window of an export part key. */
+export function exportWindow(exportKey: string): string {
+  return exportKey
+    .slice(R2.exports.length)
+    .split('--')[0]
+    .replace(/\.csv$/, '');
 }
 
 const csvField = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -34,87 +62,130 @@ export function toCsv(rows: readonly ExportRow[]): string {
   return rows.map((r) => [r.userKey, csvField(r.itemId), String(r.weight), new Date(r.at).toISOString(), r.type].join(',')).join('\n');
 }
 
+/** Writes an accepted batch under its window; returns the key. */
 export async function writeEventBatch(bucket: R2Bucket, rows: readonly ExportRow[], now: number, windowSeconds: number): Promise<string> {
   const key = `${R2.pendingWindow(windowStart(now, windowSeconds))}${now}-${crypto.randomUUID()}.csv`;
   await bucket.put(key, `${EXPORT_HEADER}\n${toCsv(rows)}\n`, { httpMetadata: { contentType: 'text/csv' } });
   return key;
 }
 
-function dataLines(text: string): string[] {
+export function dataLines(text: string): string[] {
   return text.split('\n').filter((l) => l && l !== EXPORT_HEADER);
 }
 
-async function listAll(bucket: R2Bucket, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await bucket.list({ prefix, cursor });
-    keys.push(...page.objects.map((o) => o.key));
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return keys;
+export const userKeyOf = (line: string) => line.slice(0, line.indexOf(','));
+
+/** Writes rows as a CSV object, or deletes the object when no row is left. */
+export async function writeRows(bucket: R2Bucket, key: string, lines: readonly string[]): Promise<void> {
+  if (lines.length) await bucket.put(key, `${EXPORT_HEADER}\n${lines.join('\n')}\n`, { httpMetadata: { contentType: 'text/csv' } });
+  else await bucket.delete(key);
 }
 
-/** Removes a user's rows from pending event objects and from the compacted exports. */
-export async function forgetInExports(bucket: R2Bucket, userKey: string): Promise<number> {
-  let removed = 0;
-  for (const key of [...(await listAll(bucket, PENDING_PREFIX)), ...(await listAll(bucket, EXPORT_PREFIX))]) {
-    const obj = await bucket.get(key);
-    if (!obj) continue;
-    const lines = dataLines(await obj.text());
-    const kept = lines.filter((l) => !l.startsWith(`${userKey},`));
-    if (kept.length === lines.length) continue;
-    removed += lines.length - kept.length;
-    if (kept.length) await bucket.put(key, `${EXPORT_HEADER}\n${kept.join('\n')}\n`);
-    else await bucket.delete(key);
+/**
+ * When each user asked to be forgotten (ms), for the users that did: bulk KV reads of up to 100
+ * markers per operation.
+ */
+export async function forgottenSince(kv: KVNamespace, userKeys: readonly string[]): Promise<{ at: Map<string, number>; ops: number }> {
+  const at = new Map<string, number>();
+  let ops = 0;
+  for (let i = 0; i < userKeys.length; i += 100) {
+    const chunk = userKeys.slice(i, i + 100);
+    const values = await kv.get(
+      chunk.map((u) => KV.forgotten(u)),
+      'text',
+    );
+    ops++;
+    chunk.forEach((u) => {
+      const v = values.get(KV.forgotten(u));
+      if (v != null) at.set(u, Number(v) || 0);
+    });
   }
-  return removed;
+  return { at, ops };
+}
+
+export interface CompactOptions {
+  /** storage operations this run may spend (R2 and KV) */
+  opsBudget: number;
+  /** compact windows that are still open (tests, and an operator's final flush) */
+  includeOpen?: boolean;
+  /** how long after a window closes it is compacted, so late batches have landed (ms; default COMPACTION_GRACE_MS, at most one window) */
+  graceMs?: number;
 }
 
 export interface CompactResult {
   windows: string[];
+  parts: string[];
   rows: number;
   dropped: number;
+  ops: number;
+  /** closed windows still holding batches after this run (budget spent) */
+  remaining: boolean;
 }
 
-/**
- * Compacts closed windows (all windows with `includeOpen`) into export files, appending to an
- * existing export of the same window, and deletes the pending objects it consumed.
- */
+/** Grace period after a window closes (shorter windows wait one window length). */
+export const COMPACTION_GRACE_MS = 5 * 60 * 1000;
+
+/** Compacts closed windows into export parts within the run's operation budget (see the header). */
 export async function compactExports(
   bucket: R2Bucket,
   kv: KVNamespace,
   windowSeconds: number,
   now: number,
-  opts: { includeOpen?: boolean } = {},
+  opts: CompactOptions,
 ): Promise<CompactResult> {
-  const open = windowStart(now, windowSeconds);
-  const listed = await bucket.list({ prefix: PENDING_PREFIX, delimiter: '/' });
-  const result: CompactResult = { windows: [], rows: 0, dropped: 0 };
-  const forgotten = new Map<string, boolean>();
+  const result: CompactResult = { windows: [], parts: [], rows: 0, dropped: 0, ops: 0, remaining: false };
+  const grace = opts.graceMs ?? Math.min(COMPACTION_GRACE_MS, windowSeconds * 1000);
+  const closedBefore = opts.includeOpen ? Number.POSITIVE_INFINITY : now - grace - windowSeconds * 1000;
+  const listed = await bucket.list({ prefix: R2.pendingEvents, delimiter: '/' });
+  result.ops++;
   for (const prefix of listed.delimitedPrefixes.sort()) {
-    const window = prefix.slice(PENDING_PREFIX.length, -1);
-    if (window >= open && !opts.includeOpen) continue;
-    const keys = await listAll(bucket, prefix);
-    const rows: string[] = [];
+    const window = prefix.slice(R2.pendingEvents.length, -1);
+    if (!(windowStartMs(window) < closedBefore)) continue;
+    // list, read N batches, ≤ N/100 marker reads, one put, one delete
+    const room = opts.opsBudget - result.ops - 3;
+    const n = Math.floor((room * 100) / 101);
+    if (n < 1) {
+      result.remaining = true;
+      break;
+    }
+    const page = await bucket.list({ prefix, limit: Math.min(n, 1000) });
+    result.ops++;
+    const keys = page.objects.map((o) => o.key).sort();
+    if (keys.length === 0) continue;
+    const batches: { key: string; lines: string[] }[] = [];
     for (const key of keys) {
       const obj = await bucket.get(key);
-      if (obj) rows.push(...dataLines(await obj.text()));
+      result.ops++;
+      if (obj) batches.push({ key, lines: dataLines(await obj.text()) });
     }
+    const users = [...new Set(batches.flatMap((b) => b.lines.map(userKeyOf)))];
+    const forgotten = await forgottenSince(kv, users);
+    result.ops += forgotten.ops;
     const kept: string[] = [];
-    for (const line of rows) {
-      const userKey = line.slice(0, line.indexOf(','));
-      if (!forgotten.has(userKey)) forgotten.set(userKey, (await kv.get(KV.forgotten(userKey))) !== null);
-      if (forgotten.get(userKey)) result.dropped++;
-      else kept.push(line);
+    for (const b of batches) {
+      const accepted = acceptedAt(b.key);
+      for (const line of b.lines) {
+        const since = forgotten.at.get(userKeyOf(line));
+        // dropped only when the batch was accepted before the deletion (or its time is unknown)
+        if (since !== undefined && !(accepted >= since)) result.dropped++;
+        else kept.push(line);
+      }
     }
-    const exportKey = R2.exportFile(window);
-    const existing = await bucket.get(exportKey);
-    const previous = existing ? dataLines(await existing.text()) : [];
-    await bucket.put(exportKey, `${EXPORT_HEADER}\n${[...previous, ...kept].join('\n')}\n`, { httpMetadata: { contentType: 'text/csv' } });
+    const stem = keys[0].slice(prefix.length).replace(/\.csv$/, '');
+    const part = `${R2.exports}${window}--${stem}.csv`;
+    if (kept.length) {
+      await writeRows(bucket, part, kept);
+      result.ops++;
+      result.parts.push(part);
+    }
     await bucket.delete(keys);
+    result.ops++;
     result.windows.push(window);
     result.rows += kept.length;
+    if (page.truncated) {
+      result.remaining = true;
+      break;
+    }
   }
   return result;
 }

@@ -25,6 +25,7 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
   let browser: Browser;
   let page: Page;
   let base: string;
+  const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     const port = await freePort();
@@ -47,11 +48,25 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
       ],
     });
     page = await browser.newPage();
+    // a CSP violation, a failed script or an uncaught error would show here
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
   }, 90_000);
 
   afterAll(async () => {
     await browser?.close();
     stopWrangler(wrangler);
+  });
+
+  it('loads the docs page and the store without a console error (the CSP allows what they use)', async () => {
+    await page.goto(`${base}/docs`);
+    await expect.poll(() => page.locator('h1').textContent()).toMatch(/Edge recommendation API/);
+    expect(await page.evaluate(() => getComputedStyle(document.body).fontFamily)).toMatch(/system-ui/);
+    await page.goto(`${base}/`);
+    await expect.poll(() => page.textContent('#model-info'), { timeout: 15_000 }).toMatch(/Model /);
+    expect(consoleErrors).toEqual([]);
   });
 
   it('shows the active model, searches, builds a basket and gets live recommendations', async () => {

@@ -60,8 +60,9 @@ describe('events → export → train → publish → refresh → recommendation
     ).json()) as { items: { id: string }[] };
     expect(before.items.map((i: { id: string }) => i.id)).not.toContain('21212');
 
-    // the export window (1 s) closes; the cron compacts it into events/export/<window>.csv
-    await new Promise((r) => setTimeout(r, 1500));
+    // the export window (1 s) closes, and its grace period (as long as the window) passes; the
+    // cron compacts it into export parts events/export/<window>--<batch>.csv
+    await new Promise((r) => setTimeout(r, 2500));
     expect((await fetch(`${base}/cdn-cgi/handler/scheduled?cron=*/15+*+*+*+*`)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 1500));
 

@@ -73,7 +73,7 @@ describe('per-isolate user record cache', () => {
     const app = createApp();
     const { env: e } = countingEnv('60');
     expect((await getJson(await app.request('/v1/users/17841/recommendations', undefined, e))).source).toBe('personalized');
-    expect((await app.request('/v1/users/17841', { method: 'DELETE', headers: KEY }, e)).status).toBe(200);
+    expect((await app.request('/v1/users/17841', { method: 'DELETE', headers: KEY }, e)).status).toBe(202);
     expect((await getJson(await app.request('/v1/users/17841/recommendations', undefined, e))).source).toBe('popular');
   });
 });

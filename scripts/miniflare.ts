@@ -5,6 +5,7 @@
  * Why: on this 2-core machine a hello-world Worker answers ~840 req/s under `wrangler dev` but
  * ~3,900 under Miniflare directly, so `wrangler dev` mostly measures itself. Deployed Workers
  * have neither layer; this is the closest local measure of the Worker's own cost per request.
+ * Used by the load benchmark and by the API contract test (which also reads the bindings).
  */
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
@@ -26,10 +27,10 @@ async function tomlVars(): Promise<Record<string, string>> {
   return Object.fromEntries([...section.matchAll(/^([A-Z0-9_]+)\s*=\s*"([^"]*)"/gm)].map((m) => [m[1], m[2]]));
 }
 
+/** Starts the bundle in workerd; `port` 0 = none (the test dispatches through mf.dispatchFetch). */
 export async function startMiniflare(bundle: string, state: string, port: number, vars: Record<string, string>): Promise<Miniflare> {
   const mf = new Miniflare({
-    host: '127.0.0.1',
-    port,
+    ...(port ? { host: '127.0.0.1', port } : {}),
     // every file of the bundle listed explicitly (Miniflare's import walker rejects the
     // dynamic imports inside onnxruntime-web)
     modulesRoot: bundle,
@@ -44,7 +45,10 @@ export async function startMiniflare(bundle: string, state: string, port: number
     bindings: { ...(await tomlVars()), ...vars },
     kvNamespaces: { RECS_KV: 'recs_kv_local' },
     r2Buckets: { MODELS: 'recs-models' },
-    durableObjects: { USER_HISTORY: { className: 'UserHistory', useSQLite: true } },
+    durableObjects: {
+      USER_HISTORY: { className: 'UserHistory', useSQLite: true },
+      ERASURE_JOBS: { className: 'ErasureJobs', useSQLite: true },
+    },
     kvPersist: join(state, 'v3', 'kv'),
     r2Persist: join(state, 'v3', 'r2'),
     durableObjectsPersist: join(state, 'v3', 'do'),
