@@ -63,7 +63,13 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
   it('loads the docs page and the store without a console error (the CSP allows what they use)', async () => {
     await page.goto(`${base}/docs`);
     await expect.poll(() => page.locator('h1').textContent()).toMatch(/Edge recommendation API/);
-    expect(await page.evaluate(() => getComputedStyle(document.body).fontFamily)).toMatch(/system-ui/);
+    expect(
+      await page
+        .locator('body')
+        .evaluate(
+          (body) => (globalThis as unknown as { getComputedStyle(e: unknown): { fontFamily: string } }).getComputedStyle(body).fontFamily,
+        ),
+    ).toMatch(/system-ui/);
     await page.goto(`${base}/`);
     await expect.poll(() => page.textContent('#model-info'), { timeout: 15_000 }).toMatch(/Model /);
     expect(consoleErrors).toEqual([]);
