@@ -13,7 +13,7 @@
 import { webcrypto } from 'node:crypto';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
-import { build } from './scripts/build';
+import { build } from './scripts/build.ts';
 
 await build();
 
