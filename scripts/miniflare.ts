@@ -48,6 +48,7 @@ export async function startMiniflare(bundle: string, state: string, port: number
     durableObjects: {
       USER_HISTORY: { className: 'UserHistory', useSQLite: true },
       ERASURE_JOBS: { className: 'ErasureJobs', useSQLite: true },
+      CATALOG: { className: 'CatalogStore', useSQLite: true },
     },
     kvPersist: join(state, 'v3', 'kv'),
     r2Persist: join(state, 'v3', 'r2'),

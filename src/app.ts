@@ -61,8 +61,15 @@ function withConfiguredLimits(doc: unknown, config: Config): unknown {
   for (const [k, v] of Object.entries(doc)) if (k !== 'x-limit') out[k] = withConfiguredLimits(v, config);
   const name = (doc as Record<string, unknown>)['x-limit'] as LimitName | undefined;
   if (name) {
-    if (out.type === 'array') out.maxItems = config[name];
-    else out.maximum = config[name];
+    const limits: Record<LimitName, number> = {
+      maxK: config.maxK,
+      maxBasketItems: config.maxBasketItems,
+      maxCandidates: config.maxCandidates,
+      maxEventsPerBatch: config.maxEventsPerBatch,
+      maxCatalogBatch: config.catalog.maxBatch,
+    };
+    if (out.type === 'array') out.maxItems = limits[name];
+    else out.maximum = limits[name];
   }
   return out;
 }
@@ -98,15 +105,15 @@ export function createApp() {
       maxAge: 600,
     })(c, next);
   });
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError('payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
+  // bodies are small, except a catalogue batch (PUT /v1/items has its own, configured limit)
+  const smallBodies = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new AppError('payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    },
+  });
+  app.use('/v1/*', (c, next) => (c.req.method === 'PUT' && c.req.path === '/v1/items' ? next() : smallBodies(c, next)));
+  app.use('/admin/*', smallBodies);
   // Reads are public unless REQUIRE_API_KEY_FOR_READS = "true"; writes always need the key.
   const readGuard = requireBearer('apiKey');
   app.use('/v1/*', async (c, next) => (c.var.ctx.config.requireApiKeyForReads ? readGuard(c, next) : next()));
@@ -131,7 +138,10 @@ export function createApp() {
   };
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   let generated: unknown;
-  const document = (config: Config) => withConfiguredLimits((generated ??= app.getOpenAPI31Document(docConfig)), config);
+  const document = (config: Config) => {
+    generated ??= app.getOpenAPI31Document(docConfig);
+    return withConfiguredLimits(generated, config);
+  };
   app.get('/openapi.json', (c) => c.json(document(c.var.ctx.config) as object));
   app.get('/docs', (c) => {
     c.header('content-security-policy', PAGE_CSP);
@@ -142,7 +152,8 @@ export function createApp() {
   app.notFound((c) => {
     const path = new URL(c.req.url).pathname;
     const allowed = allowedMethods(app.routes, path);
-    if (allowed.length) {
+    // a route of this method matched but found nothing (an unknown asset): that is a 404
+    if (allowed.length && !allowed.includes(c.req.method)) {
       c.header('allow', allowed.join(', '));
       return c.json(errorBody('method_not_allowed', `${c.req.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`), 405);
     }

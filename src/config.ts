@@ -63,6 +63,22 @@ const varsSchema = z.object({
     )
     .pipe(z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ })]))),
   INT8_SCORING_MIN_ITEMS: int(50_000, 0),
+  CATALOG_MAX_BATCH: int(1000, 1, 5000),
+  CATALOG_MAX_BODY_BYTES: int(2 * 1024 * 1024, 64 * 1024, 10 * 1024 * 1024),
+  CATALOG_SYNC_SECONDS: int(5, 1, 30),
+  CATALOG_MAX_STALE_SECONDS: int(20, 1, 30),
+  CATALOG_SNAPSHOT_SECONDS: int(120, 10, 3600),
+  CATALOG_NEW_ITEM_SECONDS: int(14 * 24 * 3600, 0, 365 * 24 * 3600),
+  CATALOG_MAX_NEW_ITEMS: int(10_000, 0, 100_000),
+  CATALOG_FACET_ATTRIBUTES: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
+    ),
   MODEL_PUBLIC_KEYS: z.string().optional().transform(parsePublicKeys),
   ADMIN_TOKEN: optional,
   API_KEY: optional,
@@ -102,6 +118,24 @@ export interface Config {
   /** catalogues with at least this many items are scored by the int8 kernel, smaller by ORT */
   int8ScoringMinItems: number;
   modelPublicKeys: string[];
+  catalog: {
+    /** most items in one PUT /v1/items */
+    maxBatch: number;
+    /** largest PUT /v1/items body */
+    maxBodyBytes: number;
+    /** an isolate refreshes its copy in the background once it is this old… */
+    syncSeconds: number;
+    /** …and waits for the refresh before answering once it is this old (the visibility bound) */
+    maxStaleSeconds: number;
+    /** how often (at most) the catalogue writes a snapshot to R2 when it changed */
+    snapshotSeconds: number;
+    /** items the model does not know count as new (cold start, exploration) for this long */
+    newItemSeconds: number;
+    /** most new items an isolate keeps at hand for cold-start answers */
+    maxNewItems: number;
+    /** attributes placements may boost on and filters may match (like facets: declared up front) */
+    facetAttributes: string[];
+  };
   secrets: { adminToken: string | undefined; apiKey: string | undefined; userIdSecret: string | undefined };
 }
 
@@ -152,6 +186,16 @@ function parseConfig(env: Env): Config {
     corsAllowedOrigins: v.CORS_ALLOWED_ORIGINS,
     int8ScoringMinItems: v.INT8_SCORING_MIN_ITEMS,
     modelPublicKeys: v.MODEL_PUBLIC_KEYS,
+    catalog: {
+      maxBatch: v.CATALOG_MAX_BATCH,
+      maxBodyBytes: v.CATALOG_MAX_BODY_BYTES,
+      syncSeconds: v.CATALOG_SYNC_SECONDS,
+      maxStaleSeconds: Math.max(v.CATALOG_MAX_STALE_SECONDS, v.CATALOG_SYNC_SECONDS),
+      snapshotSeconds: v.CATALOG_SNAPSHOT_SECONDS,
+      newItemSeconds: v.CATALOG_NEW_ITEM_SECONDS,
+      maxNewItems: v.CATALOG_MAX_NEW_ITEMS,
+      facetAttributes: v.CATALOG_FACET_ATTRIBUTES,
+    },
     secrets: { adminToken: v.ADMIN_TOKEN, apiKey: v.API_KEY, userIdSecret: v.USER_ID_SECRET },
   };
 }
@@ -167,5 +211,6 @@ function checkBindings(env: Env): void {
   has('MODELS', 'get');
   has('USER_HISTORY', 'idFromName');
   has('ERASURE_JOBS', 'idFromName');
+  has('CATALOG', 'idFromName');
   if (missing.length) throw new AppError('misconfigured', `binding(s) ${missing.join(', ')} missing: see wrangler.toml`);
 }

@@ -8,13 +8,18 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { type Config, configFrom } from './config';
+import { AppError } from './errors';
 import { bundledSource } from './models/bundled';
+import { LiveCatalog } from './models/live-catalog';
 import type { ServingModel } from './models/model';
 import { bindRegistry, type Models, registry } from './models/registry';
 import type { EventDeps } from './services/events';
 import type { ForgetDeps } from './services/forget';
+import { type ItemFilter, type Placement, placementRules } from './services/merchandising';
 import type { RefreshDeps } from './services/refresh';
+import { type Shelf, shelfFor } from './services/shelf';
 import { resolveUser, type UserDeps, type UserRecord } from './services/users';
+import { type CatalogClient, catalogClient } from './storage/catalog-store';
 import { erasureQueue } from './storage/erasure-jobs';
 import { type HistoryStore, historyStore } from './storage/history';
 import { identify, type UserIdentity } from './storage/identity';
@@ -34,11 +39,23 @@ export interface RequestContext {
   eventDeps(): EventDeps;
   forgetDeps(): ForgetDeps;
   refreshDeps(): RefreshDeps;
+  /** the catalogue store (writes go here) */
+  readonly catalogStore: CatalogClient;
+  /** this isolate's copy of the live catalogue, fresh within CATALOG_MAX_STALE_SECONDS */
+  catalog(): Promise<LiveCatalog>;
+  /**
+   * The shelf an answer is built on: the model, the catalogue as it sees it, the request's
+   * filter over the named placement's (AppError not_found for an unknown placement).
+   */
+  shelf(model: ServingModel, filter?: ItemFilter, placement?: string): Promise<Shelf>;
   /** the version that answered (the x-model-version header), set by activeModel/userFor */
   servedVersion: string | undefined;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { ctx: RequestContext } };
+
+/** One copy of the live catalogue per isolate (its client and settings come with each request). */
+let liveCatalog: LiveCatalog | undefined;
 
 function storageOf(env: Env) {
   return { kv: env.RECS_KV, bucket: env.MODELS };
@@ -72,6 +89,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
   const history: HistoryStore = historyStore(env.USER_HISTORY, config.userEmbeddingTtlSeconds);
   const users: UserDeps = { models, store, history };
   const identifyUser = (userId: string) => identify(config.secrets.userIdSecret, userId);
+  const store_ = catalogClient(env.CATALOG, env.MODELS);
   const ctx: RequestContext = {
     config,
     models,
@@ -91,9 +109,33 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       eventWeights: config.eventWeights,
       maxEventsPerBatch: config.maxEventsPerBatch,
       exportWindowSeconds: config.exportWindowSeconds,
+      inCatalog: async (itemId) => {
+        const r = await (await ctx.catalog()).record(itemId);
+        return r !== null && !r.deleted;
+      },
     }),
     forgetDeps: () => ({ kv: env.RECS_KV, history, models, erasures: erasureQueue(env.ERASURE_JOBS) }),
     refreshDeps: () => refreshDeps(env),
+    catalogStore: store_,
+    async catalog() {
+      liveCatalog = (liveCatalog ?? new LiveCatalog(store_, config.catalog)).use(store_, config.catalog);
+      await liveCatalog.ensureFresh(defer);
+      return liveCatalog;
+    },
+    async shelf(model, filter, placementName) {
+      const view = await ctx.catalog();
+      let placement: Placement | undefined;
+      if (placementName !== undefined) {
+        const record = view.placement(placementName);
+        if (!record)
+          throw new AppError(
+            'placement_not_found',
+            `no placement is named ${placementName} (PUT /admin/placements/${placementName} defines one)`,
+          );
+        placement = placementRules(record);
+      }
+      return shelfFor(model, view, filter, placement);
+    },
   };
   return ctx;
 }

@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   item_not_found: 404,
   not_found: 404,
+  placement_not_found: 404,
   method_not_allowed: 405,
   nothing_to_roll_back: 409,
   payload_too_large: 413,

@@ -6,6 +6,8 @@ const app = createApp();
 
 export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;
 
+/** The live catalogue and placements (src/storage/catalog-store.ts). */
+export { CatalogStore } from './storage/catalog-store';
 /** Background erasure of a forgotten user's exported events (src/storage/erasure-jobs.ts). */
 export { ErasureJobs } from './storage/erasure-jobs';
 /** Per-user interaction history (src/storage/history.ts). */

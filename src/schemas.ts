@@ -16,7 +16,7 @@ export const K_CEILING = 1000;
 export const ARRAY_CEILING = 1000;
 
 /** The configuration field a bound comes from (see the header). */
-export type LimitName = 'maxK' | 'maxBasketItems' | 'maxCandidates' | 'maxEventsPerBatch';
+export type LimitName = 'maxK' | 'maxBasketItems' | 'maxCandidates' | 'maxEventsPerBatch' | 'maxCatalogBatch';
 const limit = (name: LimitName) => ({ 'x-limit': name }) as Record<string, unknown>;
 
 const id = (what: string) =>
@@ -27,7 +27,17 @@ const id = (what: string) =>
     .regex(/^[\x21-\x7e]+$/, `${what} must be 1–128 printable ASCII characters without spaces`);
 
 export const UserId = id('userId').openapi({ example: '17850' });
-export const ItemId = id('item id').openapi({ example: '85123A' });
+const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
+
+/** Item ids: 1–256 bytes of UTF-8, no control characters, no leading or trailing space. */
+export const ItemId = z
+  .string()
+  .min(1, 'item id must not be empty')
+  .max(256)
+  .regex(/^\S(?:[^\p{Cc}]*\S)?$/u, 'item id must have no control characters and no leading or trailing space')
+  .refine((s) => utf8Bytes(s) <= 256, 'item id must be at most 256 bytes of UTF-8')
+  // the document states the pattern without JavaScript's flag suffix (the generator writes "/u")
+  .openapi({ example: '85123A', description: '1–256 bytes of UTF-8, no control characters', pattern: '^\\S(?:[^\\p{Cc}]*\\S)?$' });
 
 const K_DOC = { description: 'number of items to return (1..MAX_K, default 20)', example: 20 };
 
@@ -55,6 +65,39 @@ export const NoQuery = z.object({}).strict();
 export const UserPath = z.object({ userId: UserId.openapi({ param: { name: 'userId', in: 'path' } }) });
 export const ItemPath = z.object({ itemId: ItemId.openapi({ param: { name: 'itemId', in: 'path' } }) });
 
+/** A price in a query string: a plain decimal number. */
+const PriceParam = z
+  .string()
+  .regex(/^\d{1,12}(\.\d{1,6})?$/, 'a price is a non-negative decimal number such as 12.5')
+  .transform(Number)
+  .openapi({ type: 'number', minimum: 0 });
+
+/** A repeatable query parameter (?category=a&category=b): one value or several. */
+const manyParam = (item: z.ZodType<string>, max: number, description: string) =>
+  z
+    .union([item, z.array(item).max(max)])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .openapi({ type: 'array', items: { type: 'string' }, maxItems: max, description } as never);
+
+export const PlacementName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'a placement name is 1–64 lowercase letters, digits, "-" or "_"')
+  .openapi({ example: 'home' });
+
+/** Catalogue filters and the placement, as query parameters of the GET recommendation endpoints. */
+const shelfQuery = {
+  category: manyParam(
+    z.string().min(1).max(100),
+    20,
+    'only items in one of these categories (repeat the parameter for several)',
+  ).optional(),
+  minPrice: PriceParam.optional().openapi({ description: 'only items priced at least this (items without a price do not pass)' }),
+  maxPrice: PriceParam.optional().openapi({ description: 'only items priced at most this' }),
+  exclude: manyParam(ItemId, 100, 'leave these items out (repeat the parameter)').optional(),
+  includeUnavailable: BoolParam.optional().openapi({ description: 'include items the catalogue marks unavailable (default false)' }),
+  placement: PlacementName.optional().openapi({ description: 'apply this placement (admin-defined rules); unknown names are a 404' }),
+};
+
 export const UserRecsQuery = z
   .object({
     k: KQuery.optional(),
@@ -63,10 +106,33 @@ export const UserRecsQuery = z
       description: 'leave out items the user already bought (default true)',
       example: 'true',
     }),
+    ...shelfQuery,
   })
   .strict();
 
-export const SimilarQuery = z.object({ k: KQuery.optional() }).strict();
+export const SimilarQuery = z.object({ k: KQuery.optional(), ...shelfQuery }).strict();
+
+export const PopularQuery = z.object({ k: KQuery.optional(), ...shelfQuery }).strict();
+
+/** Catalogue filters in a POST body. */
+export const Filter = z
+  .object({
+    category: z
+      .union([z.string().min(1).max(100), z.array(z.string().min(1).max(100)).max(20)])
+      .optional()
+      .openapi({ description: 'one category or several (any of)' }),
+    minPrice: z.number().nonnegative().finite().optional(),
+    maxPrice: z.number().nonnegative().finite().optional(),
+    exclude: z.array(ItemId).max(ARRAY_CEILING).optional(),
+    includeUnavailable: z.boolean().optional(),
+  })
+  .strict()
+  .refine((f) => f.minPrice === undefined || f.maxPrice === undefined || f.minPrice <= f.maxPrice, {
+    message: 'minPrice must not exceed maxPrice',
+    path: ['minPrice'],
+  })
+  .openapi('Filter');
+export type Filter = z.infer<typeof Filter>;
 
 export const BasketBody = z
   .object({
@@ -86,6 +152,8 @@ export const BasketBody = z
       .openapi({ description: 'interaction strength per item (default 1 each); one entry per item', ...limit('maxBasketItems') }),
     k: KBody.optional(),
     excludeGiven: z.boolean().optional().openapi({ description: 'leave out the given items (default true)' }),
+    filter: Filter.optional(),
+    placement: PlacementName.optional(),
   })
   .strict()
   .refine((b) => !b.weights || b.weights.length === b.items.length, { message: 'weights must have one entry per item', path: ['weights'] })
@@ -104,15 +172,37 @@ export const ScoreBody = z
       .min(1, 'candidates must not be empty')
       .max(10 * ARRAY_CEILING)
       .openapi({ description: 'item ids to score, returned in this order (1..MAX_CANDIDATES)', ...limit('maxCandidates') }),
+    filter: Filter.optional().openapi({ description: 'candidates that fail it are marked filteredOut, not dropped' }),
+    placement: PlacementName.optional(),
   })
   .strict()
   .refine((b) => (b.userId === undefined) !== (b.items === undefined), { message: 'give exactly one of userId or items' })
   .openapi('ScoreRequest', { oneOf: [{ required: ['userId'] }, { required: ['items'] }] } as never);
 
-export const RecommendedItem = z.object({ id: z.string(), score: z.number(), title: z.string() }).openapi('RecommendedItem');
+export const FilteredOut = z.enum(['deleted', 'unavailable', 'category', 'price', 'excluded']);
+
+export const RecommendedItem = z
+  .object({
+    id: z.string(),
+    score: z.number(),
+    title: z.string(),
+    position: z.number().int().openapi({ description: 'place in the list, from 1' }),
+    category: z.string().optional().openapi({ description: "the item's first category (catalogue)" }),
+    categories: z.array(z.string()).optional(),
+    price: z.number().optional(),
+    currency: z.string().optional(),
+    imageUrl: z.string().optional(),
+    available: z.boolean().optional().openapi({ description: 'from the catalogue (absent when the catalogue has no record)' }),
+    new: z.literal(true).optional().openapi({ description: 'a catalogue item the model does not know yet (cold start)' }),
+    pinned: z.literal(true).optional().openapi({ description: "placed here by the placement's pin" }),
+    boosted: z.literal(true).optional().openapi({ description: "its score was raised or lowered by a placement's boost" }),
+    exploration: z.literal(true).optional().openapi({ description: "a new item in one of the placement's exploration slots" }),
+    filteredOut: FilteredOut.optional().openapi({ description: 'POST /v1/score only: why the filter would leave this candidate out' }),
+  })
+  .openapi('RecommendedItem');
 export type RecommendedItem = z.infer<typeof RecommendedItem>;
 
-export const Source = z.enum(['personalized', 'session', 'popular', 'similar']);
+export const Source = z.enum(['personalized', 'session', 'popular', 'new', 'similar']);
 export type Source = z.infer<typeof Source>;
 
 export const Recommendation = z
@@ -121,6 +211,23 @@ export const Recommendation = z
     source: Source,
     items: z.array(RecommendedItem),
     ignoredItems: z.array(z.string()).optional().openapi({ description: 'request item ids the model does not know (ignored)' }),
+    placement: z
+      .object({
+        name: z.string(),
+        filter: z.object({
+          categories: z.array(z.string()).optional(),
+          minPrice: z.number().optional(),
+          maxPrice: z.number().optional(),
+          exclude: z.array(z.string()).optional(),
+          includeUnavailable: z.boolean().optional(),
+        }),
+        boosts: z.number().int().openapi({ description: 'boosts in force' }),
+        pins: z.number().int().openapi({ description: 'items placed by pins' }),
+        maxPerCategory: z.number().int().optional(),
+        exploration: z.number().int().openapi({ description: 'new items in exploration slots' }),
+      })
+      .optional()
+      .openapi({ description: 'the placement that shaped the list and the rules that applied' }),
   })
   .openapi('Recommendation');
 export type Recommendation = z.infer<typeof Recommendation>;
@@ -199,13 +306,132 @@ export const SearchQuery = z
       .pipe(z.number().int().min(1, 'limit must be at least 1').max(100, 'limit must be at most 100'))
       .optional()
       .openapi({ type: 'integer', minimum: 1, maximum: 100, description: 'at most this many items (default 20)' }),
+    ...shelfQuery,
   })
   .strict();
 
 export const CatalogItem = z
-  .object({ id: z.string(), title: z.string(), popularity: z.number().openapi({ description: 'share of training users who bought it' }) })
+  .object({
+    id: z.string(),
+    title: z.string(),
+    popularity: z.number().openapi({ description: 'share of training users who bought it (0 for new items)' }),
+    available: z.boolean().optional(),
+    price: z.number().optional(),
+    category: z.string().optional(),
+  })
   .openapi('CatalogItem');
 export const SearchResult = z.object({ model: z.string(), items: z.array(CatalogItem) }).openapi('SearchResult');
+
+const AttributeValue = z.union([z.string().max(200), z.number().finite(), z.boolean()]);
+const nullable = <T extends z.ZodType>(t: T) => t.nullable().optional();
+
+/** One item of PUT /v1/items: fields given replace, fields left out are kept, null clears a field. */
+export const CatalogItemInput = z
+  .object({
+    id: ItemId,
+    title: nullable(z.string().min(1).max(500)),
+    category: nullable(z.string().min(1).max(100)).openapi({ description: 'the main category' }),
+    categories: nullable(z.array(z.string().min(1).max(100)).max(20)).openapi({ description: 'further categories' }),
+    price: nullable(z.number().nonnegative('price must not be negative').finite('price must be a finite number').max(1e9)),
+    currency: nullable(z.string().regex(/^[A-Z]{3}$/, 'currency is an ISO 4217 code such as EUR')),
+    available: nullable(z.boolean()).openapi({ description: 'false: out of stock, left out of every answer unless includeUnavailable' }),
+    imageUrl: nullable(z.url({ protocol: /^https?$/ }).max(2048)),
+    attributes: nullable(
+      z.record(z.string().min(1).max(64), AttributeValue).refine((a) => Object.keys(a).length <= 50, 'at most 50 attributes'),
+    ).openapi({ description: 'free attributes; those declared in CATALOG_FACET_ATTRIBUTES can be filtered and boosted on' }),
+  })
+  .strict()
+  .openapi('CatalogItemInput');
+
+export const CatalogBatch = z
+  .object({
+    items: z
+      .array(CatalogItemInput)
+      .min(1, 'items must not be empty')
+      .max(5 * ARRAY_CEILING)
+      .openapi({ description: 'at most CATALOG_MAX_BATCH items; applied all-or-nothing', ...limit('maxCatalogBatch') }),
+  })
+  .strict()
+  .openapi('CatalogBatch');
+
+export const CatalogWrite = z
+  .object({
+    seq: z.number().int().openapi({ description: 'the catalogue change number this write ends at' }),
+    created: z.number().int(),
+    updated: z.number().int(),
+  })
+  .openapi('CatalogWrite');
+
+/** An item as GET /v1/items/{itemId} shows it: the catalogue's fields over the model's. */
+export const ItemView = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    category: z.string().optional(),
+    categories: z.array(z.string()).optional(),
+    price: z.number().optional(),
+    currency: z.string().optional(),
+    available: z.boolean(),
+    imageUrl: z.string().optional(),
+    attributes: z.record(z.string(), AttributeValue).optional(),
+    createdAt: z.string().optional().openapi({ description: 'when the catalogue first saw the item' }),
+    updatedAt: z.string().optional(),
+    inModel: z.boolean().openapi({ description: 'the active model knows the item (else it is new: cold-start answers only)' }),
+    popularity: z.number().nullable().openapi({ description: "share of the model's training users who bought it" }),
+    model: z.string(),
+  })
+  .openapi('ItemView');
+export type ItemView = z.infer<typeof ItemView>;
+
+const Instant = z.iso.datetime({ offset: true });
+const BoostMatch = z.union([
+  z.object({ ids: z.array(ItemId).min(1).max(1000) }).strict(),
+  z.object({ category: z.string().min(1).max(100) }).strict(),
+  z.object({ attribute: z.object({ name: z.string().min(1).max(64), value: AttributeValue }).strict() }).strict(),
+]);
+export const Boost = z
+  .object({
+    match: BoostMatch.openapi({ description: 'items with one of these ids, in this category, or with this (declared) attribute value' }),
+    multiply: z
+      .number()
+      .positive()
+      .max(100)
+      .optional()
+      .openapi({ description: 'score × multiply (for the positive scores lists are made of)' }),
+    add: z.number().min(-1000).max(1000).optional().openapi({ description: 'score + add' }),
+    startsAt: Instant.optional(),
+    endsAt: Instant.optional().openapi({ description: 'the boost stops applying at this time (campaigns expire by themselves)' }),
+  })
+  .strict()
+  .refine((b) => b.multiply !== undefined || b.add !== undefined, 'a boost needs multiply or add')
+  .refine((b) => !b.startsAt || !b.endsAt || Date.parse(b.startsAt) < Date.parse(b.endsAt), 'startsAt must be before endsAt');
+export const Pin = z
+  .object({ itemId: ItemId, position: z.number().int().min(1).max(100).openapi({ description: '1-based' }), endsAt: Instant.optional() })
+  .strict();
+const placementFields = {
+  description: z.string().max(500).optional(),
+  filter: Filter.optional().openapi({ description: 'the default filter; request filters override it field by field' }),
+  boosts: z.array(Boost).max(7).optional(),
+  pins: z.array(Pin).max(20).optional().openapi({ description: 'an item at a position, while it is available' }),
+  diversity: z
+    .object({ maxPerCategory: z.number().int().min(1).max(100) })
+    .strict()
+    .optional(),
+  fallback: z.enum(['popular', 'new']).optional().openapi({ description: 'what users the model does not know get (default popular)' }),
+  explorationSlots: z
+    .number()
+    .int()
+    .min(0)
+    .max(20)
+    .optional()
+    .openapi({ description: 'up to this many new items in personalised and session lists' }),
+};
+export const PlacementInput = z.object(placementFields).strict().openapi('PlacementInput');
+export const PlacementView = z
+  .object({ ...placementFields, name: z.string(), updatedAt: z.string() })
+  .strict()
+  .openapi('Placement');
+export const PlacementPath = z.object({ name: PlacementName.openapi({ param: { name: 'name', in: 'path' } }) });
 
 export const UserHistory = z
   .object({

@@ -9,18 +9,23 @@
  *   float32 on Online Retail (BENCHMARKS.md).
  */
 import { MASK_EXCLUDED } from '@edge-recs/core/manifest';
-import { type Scored, topK } from '@edge-recs/core/topk';
+import { type Scored, TopHeap } from '@edge-recs/core/topk';
 import type { Int8Index } from './int8';
 import type { ort } from './ort';
+import type { ScoringPlan } from './plan';
 
 export interface Scorer {
   readonly kind: 'onnx-float32' | 'int8-wasm';
-  /** Top-k items by u · y_i, skipping `exclude` (indices); ties go to the lower index. */
-  topK(u: Float32Array, k: number, exclude?: Iterable<number>): Promise<Scored[]>;
+  /**
+   * Top-k items by u · y_i, skipping `exclude` (indices); ties go to the lower index. With a
+   * plan, filtered items are never returned and each score is transformed by its class, inside
+   * the scoring (see inference/plan.ts).
+   */
+  topK(u: Float32Array, k: number, exclude?: Iterable<number>, plan?: ScoringPlan): Promise<Scored[]>;
   /** u · y_i for the given items, in order (re-ranking a caller's candidates). */
   dots(u: Float32Array, indices: readonly number[]): Float32Array;
-  /** Top-k items by cosine similarity to item `index`, without the item itself. */
-  similar(index: number, k: number): Scored[];
+  /** Top-k items by cosine similarity to item `index`, without the item itself (and with a plan, as topK). */
+  similar(index: number, k: number, plan?: ScoringPlan): Scored[];
   /** The factor row of one item, as float32 (fold-in). */
   row(index: number): Float32Array;
   /** Bytes of factors this scorer holds (JavaScript and WebAssembly memory). */
@@ -71,12 +76,36 @@ export class OrtScorer implements Scorer {
     return next;
   }
 
-  topK(user: Float32Array, k: number, exclude: Iterable<number> = []): Promise<Scored[]> {
+  /**
+   * The graph adds the mask to the scores before its TopK: exclusions and filtered items get
+   * MASK_EXCLUDED, classes that only add get their `add`. Items of classes that multiply cannot
+   * be expressed by an additive mask: they are masked out of the graph and scored exactly here
+   * (dot products of their rows), then merged — the result is the exact top-k either way.
+   */
+  topK(user: Float32Array, k: number, exclude: Iterable<number> = [], plan?: ScoringPlan): Promise<Scored[]> {
     const kk = Math.min(k, this.itemCount);
     const excludedIndices = Array.from(new Set(exclude)).filter((i) => i >= 0 && i < this.itemCount);
-    const excluded = excludedIndices.length;
+    const excludedSet = new Set(excludedIndices);
+    // items of multiplying classes, scored exactly outside the graph
+    const aside: number[] = [];
+    let masked = excludedIndices.length;
     return this.serial(async () => {
       const mask = this.mask;
+      if (plan) {
+        const { classes, transforms } = plan;
+        masked = 0;
+        for (let i = 0; i < this.itemCount; i++) {
+          const c = classes[i];
+          if (c === 0 || excludedSet.has(i)) {
+            mask[i] = MASK_EXCLUDED;
+            masked++;
+          } else if (transforms[2 * c] !== 1) {
+            mask[i] = MASK_EXCLUDED;
+            masked++;
+            aside.push(i);
+          } else mask[i] = transforms[2 * c + 1];
+        }
+      }
       for (const i of excludedIndices) mask[i] = MASK_EXCLUDED;
       let out: ort.InferenceSession.ReturnType;
       try {
@@ -89,16 +118,26 @@ export class OrtScorer implements Scorer {
           ['top_values', 'top_indices'],
         );
       } finally {
-        for (const i of excludedIndices) mask[i] = 0;
+        mask.fill(0);
       }
       const values = out.top_values.data as Float32Array;
       const indices = out.top_indices.data as BigInt64Array;
-      const result: Scored[] = [];
-      // Excluded items sink to the bottom with the mask value; drop any that TopK had to return
+      // Masked items sink to the bottom with the mask value; drop any that TopK had to return
       // because fewer than k items were left.
-      const keep = Math.min(kk, this.itemCount - excluded);
-      for (let j = 0; j < keep; j++) result.push({ index: Number(indices[j]), score: values[j] });
-      return result;
+      const keep = Math.min(kk, this.itemCount - masked);
+      const heap = new TopHeap(kk);
+      const merged: Scored[] = [];
+      for (let j = 0; j < keep; j++) merged.push({ index: Number(indices[j]), score: values[j] });
+      if (plan && aside.length) {
+        const dots = this.dots(user, aside);
+        aside.forEach((i, j) => {
+          const c = plan.classes[i];
+          merged.push({ index: i, score: dots[j] * plan.transforms[2 * c] + plan.transforms[2 * c + 1] });
+        });
+      }
+      merged.sort((a, b) => a.index - b.index);
+      for (const m of merged) heap.offer(m.index, m.score);
+      return heap.sorted();
     });
   }
 
@@ -111,7 +150,7 @@ export class OrtScorer implements Scorer {
     });
   }
 
-  similar(index: number, k: number): Scored[] {
+  similar(index: number, k: number, plan?: ScoringPlan): Scored[] {
     const { dims, itemFactors: y, itemCount } = this;
     this.inverseNorms ??= Float32Array.from({ length: itemCount }, (_, i) => {
       let s = 0;
@@ -119,15 +158,19 @@ export class OrtScorer implements Scorer {
       return s > 0 ? 1 / Math.sqrt(s) : 0;
     });
     const inv = this.inverseNorms;
-    const scores = new Float32Array(itemCount);
+    const heap = new TopHeap(k);
     const q = index * dims;
     for (let i = 0; i < itemCount; i++) {
+      if (i === index) continue;
+      const c = plan ? plan.classes[i] : 1;
+      if (c === 0) continue;
       let s = 0;
       const o = i * dims;
       for (let d = 0; d < dims; d++) s += y[o + d] * y[q + d];
-      scores[i] = s * inv[index] * inv[i];
+      const cosine = Math.fround(s * inv[index] * inv[i]);
+      heap.offer(i, plan ? cosine * plan.transforms[2 * c] + plan.transforms[2 * c + 1] : cosine);
     }
-    return topK(scores, k, new Set([index]));
+    return heap.sorted();
   }
 
   row(index: number): Float32Array {
@@ -144,14 +187,35 @@ export class Int8Scorer implements Scorer {
   readonly kind = 'int8-wasm';
   constructor(readonly index: Int8Index) {}
 
-  async topK(u: Float32Array, k: number, exclude: Iterable<number> = []): Promise<Scored[]> {
-    return this.index.topK(u, k, exclude);
+  async topK(u: Float32Array, k: number, exclude: Iterable<number> = [], plan?: ScoringPlan): Promise<Scored[]> {
+    if (!plan) return this.index.topK(u, k, exclude);
+    // TODO(kernel-plan): the kernel applies the plan itself; until then, exact dot products here
+    const skip = new Set(exclude);
+    const passing: number[] = [];
+    for (let i = 0; i < this.index.itemCount; i++) if (plan.classes[i] !== 0 && !skip.has(i)) passing.push(i);
+    const dots = this.index.dots(u, passing);
+    const heap = new TopHeap(k);
+    passing.forEach((i, j) => {
+      const c = plan.classes[i];
+      heap.offer(i, dots[j] * plan.transforms[2 * c] + plan.transforms[2 * c + 1]);
+    });
+    return heap.sorted();
   }
   dots(u: Float32Array, indices: readonly number[]): Float32Array {
     return this.index.dots(u, indices);
   }
-  similar(index: number, k: number): Scored[] {
-    return this.index.similar(index, k);
+  similar(index: number, k: number, plan?: ScoringPlan): Scored[] {
+    if (!plan) return this.index.similar(index, k);
+    // TODO(kernel-plan): as topK
+    return this.index
+      .similar(index, this.index.itemCount)
+      .filter((s) => plan.classes[s.index] !== 0)
+      .map((s) => {
+        const c = plan.classes[s.index];
+        return { index: s.index, score: s.score * plan.transforms[2 * c] + plan.transforms[2 * c + 1] };
+      })
+      .sort((a, b) => b.score - a.score || a.index - b.index)
+      .slice(0, k);
   }
   row(index: number): Float32Array {
     return this.index.row(index);

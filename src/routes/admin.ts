@@ -2,7 +2,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
-import { NoQuery, RefreshReport } from '../schemas';
+import { NoQuery, PlacementInput, PlacementPath, PlacementView, RefreshReport } from '../schemas';
+import { deletePlacement, listPlacements, putPlacement } from '../services/catalog';
+import type { Placement } from '../services/merchandising';
 import { lastRefresh, refreshModel, rollback } from '../services/refresh';
 import { requireBearer } from './auth';
 import { errors, json } from './responses';
@@ -71,5 +73,68 @@ admin.openapi(
     const result = await rollback(c.var.ctx.refreshDeps());
     if (!result) throw new AppError('nothing_to_roll_back', 'there is no previous version to roll back to');
     return c.json({ version: result.version, previous: result.previous }, 200);
+  },
+);
+
+const placementView = (p: Placement) => ({ ...p, updatedAt: new Date(p.updatedAt).toISOString() });
+
+const placementDeps = async (ctx: AppEnv['Variables']['ctx']) => ({
+  store: ctx.catalogStore,
+  live: await ctx.catalog(),
+  maxBatch: ctx.config.catalog.maxBatch,
+  facetAttributes: ctx.config.catalog.facetAttributes,
+});
+
+admin.openapi(
+  createRoute({
+    method: 'put',
+    path: '/admin/placements/{name}',
+    summary: 'Define or replace a placement: default filter, boosts, pins, diversity cap, fallback, exploration slots',
+    description:
+      'Applied with ?placement=name (GET) or "placement": "name" (POST). Takes effect at once in this location and within CATALOG_MAX_STALE_SECONDS everywhere, without a deploy.',
+    security: [{ bearer: [] }],
+    request: { params: PlacementPath, query: NoQuery, body: { required: true, ...json(PlacementInput) } },
+    responses: { 200: { description: 'stored', ...json(PlacementView) }, ...errors({ body: true }) },
+  }),
+  async (c) => {
+    const { ctx } = c.var;
+    const placement = await putPlacement(
+      await placementDeps(ctx),
+      c.req.valid('param').name,
+      c.req.valid('json') as Omit<Placement, 'name' | 'updatedAt'>,
+      Date.now(),
+    );
+    return c.json(placementView(placement), 200);
+  },
+);
+
+admin.openapi(
+  createRoute({
+    method: 'get',
+    path: '/admin/placements',
+    summary: 'Every placement',
+    security: [{ bearer: [] }],
+    request: { query: NoQuery },
+    responses: { 200: { description: 'placements by name', ...json(z.object({ placements: z.array(PlacementView) })) }, ...errors() },
+  }),
+  async (c) => c.json({ placements: (await listPlacements(await placementDeps(c.var.ctx))).map(placementView) }, 200),
+);
+
+admin.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/admin/placements/{name}',
+    summary: 'Delete a placement (requests naming it then get a 404)',
+    security: [{ bearer: [] }],
+    request: { params: PlacementPath, query: NoQuery },
+    responses: {
+      200: { description: 'deleted', ...json(z.object({ name: z.string(), deleted: z.literal(true) })) },
+      ...errors({ notFound: 'no such placement' }),
+    },
+  }),
+  async (c) => {
+    const { name } = c.req.valid('param');
+    await deletePlacement(await placementDeps(c.var.ctx), name);
+    return c.json({ name, deleted: true as const }, 200);
   },
 );

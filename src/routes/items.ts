@@ -1,33 +1,151 @@
-/** Item-to-item endpoints and catalogue search. */
-import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+/**
+ * Item endpoints: the live catalogue (upsert a batch, read an item as served, remove an item from
+ * every answer), related items, popular items for a shelf, and title search.
+ */
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
-import { ItemPath, Recommendation, SearchQuery, SearchResult, SimilarQuery } from '../schemas';
-import { searchCatalog, similar } from '../services/recommend';
+import {
+  CatalogBatch,
+  CatalogWrite,
+  ItemPath,
+  ItemView,
+  NoQuery,
+  PopularQuery,
+  Recommendation,
+  SearchQuery,
+  SearchResult,
+  SimilarQuery,
+} from '../schemas';
+import { itemView, removeItem, upsertItems } from '../services/catalog';
+import { popular, searchCatalog, similar } from '../services/recommend';
+import { requireBearer } from './auth';
+import { filterFromQuery } from './filters';
 import { checkK } from './limits';
 import { errors, json } from './responses';
 
 export const items = new OpenAPIHono<AppEnv>();
 
+// catalogue writes need the API key; a batch may be larger than other bodies
+items.on(['PUT'], '/items', requireBearer('apiKey'));
+items.on(['DELETE'], '/items/:itemId', requireBearer('apiKey'));
+items.on(['PUT'], '/items', async (c, next) =>
+  bodyLimit({
+    maxSize: c.var.ctx.config.catalog.maxBodyBytes,
+    onError: () => {
+      throw new AppError(
+        'payload_too_large',
+        `request body exceeds ${c.var.ctx.config.catalog.maxBodyBytes} bytes (CATALOG_MAX_BODY_BYTES)`,
+      );
+    },
+  })(c, next),
+);
+
+const catalogDeps = async (c: { var: { ctx: AppEnv['Variables']['ctx'] } }) => {
+  const { ctx } = c.var;
+  return {
+    store: ctx.catalogStore,
+    live: await ctx.catalog(),
+    maxBatch: ctx.config.catalog.maxBatch,
+    facetAttributes: ctx.config.catalog.facetAttributes,
+  };
+};
+
+items.openapi(
+  createRoute({
+    method: 'put',
+    path: '/items',
+    summary: 'Upsert catalogue items (all-or-nothing)',
+    description:
+      'Up to CATALOG_MAX_BATCH items (bodies up to CATALOG_MAX_BODY_BYTES). Fields given replace, fields left out are kept, null clears a field. A batch with any invalid item is refused as a whole (the error names the item index) and changes nothing. Visible at once in this location and within CATALOG_MAX_STALE_SECONDS everywhere.',
+    security: [{ bearer: [] }],
+    request: { query: NoQuery, body: { required: true, ...json(CatalogBatch) } },
+    responses: { 200: { description: 'applied', ...json(CatalogWrite) }, ...errors({ body: true }) },
+  }),
+  async (c) => {
+    const { items: batch } = c.req.valid('json');
+    return c.json(await upsertItems(await catalogDeps(c), batch, Date.now()), 200);
+  },
+);
+
 items.openapi(
   createRoute({
     method: 'get',
-    path: '/items/{itemId}/similar',
-    summary: 'Related products by cosine similarity of item factors',
-    request: { params: ItemPath, query: SimilarQuery },
+    path: '/items/{itemId}',
+    summary: "An item as it is served: the catalogue's fields over the model's title and popularity",
+    request: { params: ItemPath, query: NoQuery },
     responses: {
-      200: { description: 'similar items', ...json(Recommendation) },
-      ...errors({ model: true, notFound: 'the item is not in the model' }),
+      200: { description: 'the item', ...json(ItemView) },
+      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item, or it was deleted' }),
+    },
+  }),
+  async (c) => {
+    const { ctx } = c.var;
+    return c.json(await itemView(await ctx.catalog(), await ctx.activeModel(), c.req.valid('param').itemId), 200);
+  },
+);
+
+items.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/items/{itemId}',
+    summary: 'Remove an item from every answer (also one only the model knows)',
+    security: [{ bearer: [] }],
+    request: { params: ItemPath, query: NoQuery },
+    responses: {
+      200: { description: 'removed', ...json(z.object({ id: z.string(), deleted: z.literal(true), seq: z.number().int() })) },
+      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item' }),
     },
   }),
   async (c) => {
     const { ctx } = c.var;
     const { itemId } = c.req.valid('param');
-    const k = checkK(c.req.valid('query').k, ctx.config);
-    const model = await ctx.activeModel();
-    const index = model.ids.indexOf(itemId);
-    if (index === undefined) throw new AppError('item_not_found', `item ${itemId} is not in model ${model.version}`);
-    return c.json(await similar(model, index, k), 200);
+    const { seq } = await removeItem(await catalogDeps(c), await ctx.activeModel(), itemId, Date.now());
+    return c.json({ id: itemId, deleted: true as const, seq }, 200);
+  },
+);
+
+items.openapi(
+  createRoute({
+    method: 'get',
+    path: '/items/{itemId}/similar',
+    summary: 'Related products: cosine similarity of item factors, and content similarity (category, title) for new items',
+    request: { params: ItemPath, query: SimilarQuery },
+    responses: {
+      200: { description: 'similar items', ...json(Recommendation) },
+      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item, or unknown placement' }),
+    },
+  }),
+  async (c) => {
+    const { ctx } = c.var;
+    const { itemId } = c.req.valid('param');
+    const q = c.req.valid('query');
+    const k = checkK(q.k, ctx.config);
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
+    if (!shelf.model.ids.has(itemId) && !shelf.binding.newItems.has(itemId)) {
+      throw new AppError('item_not_found', `item ${itemId} is in neither model ${shelf.model.version} nor the catalogue`);
+    }
+    return c.json(await similar(shelf, itemId, k), 200);
+  },
+);
+
+items.openapi(
+  createRoute({
+    method: 'get',
+    path: '/popular',
+    summary: 'The most popular items for a shelf (a category, a price band, a placement), with new items mixed in',
+    request: { query: PopularQuery },
+    responses: {
+      200: { description: 'popular items', ...json(Recommendation) },
+      ...errors({ model: true, notFound: 'unknown placement' }),
+    },
+  }),
+  async (c) => {
+    const { ctx } = c.var;
+    const q = c.req.valid('query');
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
+    return c.json(await popular(shelf, checkK(q.k, ctx.config)), 200);
   },
 );
 
@@ -35,15 +153,19 @@ items.openapi(
   createRoute({
     method: 'get',
     path: '/items',
-    summary: "Search the active model's catalogue by title",
+    summary: 'Search the catalogue by title',
     description:
-      "Every query word must appear in the title or id. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size).",
+      "Every query word must appear in the title or id. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size) and the catalogue's new items; filters apply.",
     request: { query: SearchQuery },
-    responses: { 200: { description: 'matching items, most popular first', ...json(SearchResult) }, ...errors({ model: true }) },
+    responses: {
+      200: { description: 'matching items, most popular first', ...json(SearchResult) },
+      ...errors({ model: true, notFound: 'unknown placement' }),
+    },
   }),
   async (c) => {
+    const { ctx } = c.var;
     const q = c.req.valid('query');
-    const model = await c.var.ctx.activeModel();
-    return c.json({ model: model.version, items: searchCatalog(model, q.q ?? '', q.limit ?? 20) }, 200);
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
+    return c.json({ model: shelf.model.version, items: await searchCatalog(shelf, q.q ?? '', q.limit ?? 20) }, 200);
   },
 );

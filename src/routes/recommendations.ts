@@ -3,6 +3,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { BasketBody, NoQuery, Recommendation, ScoreBody, UserHistory, UserPath, UserRecsQuery } from '../schemas';
 import { forBasket, forUser, resolveItems, scoreCandidates, sessionVector } from '../services/recommend';
+import { filterFromBody, filterFromQuery } from './filters';
 import { checkBasket, checkCandidates, checkK } from './limits';
 import { errors, json } from './responses';
 
@@ -16,14 +17,18 @@ recommendations.openapi(
     description:
       'Uses the user embedding stored for the active model version; users without one get the popular-items fallback (source "popular").',
     request: { params: UserPath, query: UserRecsQuery },
-    responses: { 200: { description: 'recommendations', ...json(Recommendation) }, ...errors({ model: true }) },
+    responses: {
+      200: { description: 'recommendations', ...json(Recommendation) },
+      ...errors({ model: true, notFound: 'unknown placement' }),
+    },
   }),
   async (c) => {
     const { ctx } = c.var;
     const q = c.req.valid('query');
     const k = checkK(q.k, ctx.config);
     const { model, user } = await ctx.userFor(c.req.valid('param').userId);
-    return c.json(await forUser(model, user, k, q.excludePurchased ?? true), 200);
+    const shelf = await ctx.shelf(model, filterFromQuery(q), q.placement);
+    return c.json(await forUser(shelf, user, k, q.excludePurchased ?? true), 200);
   },
 );
 
@@ -35,15 +40,18 @@ recommendations.openapi(
     description:
       "The given items are folded into a transient user vector (the ALS user step with the model's item factors and regularisation) and all items are scored. Unknown item ids are ignored and listed in ignoredItems; if none is known the popular fallback is returned.",
     request: { query: NoQuery, body: { required: true, ...json(BasketBody) } },
-    responses: { 200: { description: 'recommendations', ...json(Recommendation) }, ...errors({ body: true, model: true }) },
+    responses: {
+      200: { description: 'recommendations', ...json(Recommendation) },
+      ...errors({ body: true, model: true, notFound: 'unknown placement' }),
+    },
   }),
   async (c) => {
     const { ctx } = c.var;
     const body = c.req.valid('json');
     const k = checkK(body.k, ctx.config);
     checkBasket(body.items, ctx.config);
-    const model = await ctx.activeModel();
-    return c.json(await forBasket(model, body.items, k, body.excludeGiven ?? true, body.weights), 200);
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromBody(body.filter), body.placement);
+    return c.json(await forBasket(shelf, body.items, k, body.excludeGiven ?? true, body.weights), 200);
   },
 );
 
@@ -55,22 +63,29 @@ recommendations.openapi(
     description:
       "Give a userId or a list of items (folded in like a basket) and the candidate item ids; scores come back in the candidates' order. Unknown candidates are left out and listed in ignoredItems.",
     request: { query: NoQuery, body: { required: true, ...json(ScoreBody) } },
-    responses: { 200: { description: 'scores', ...json(Recommendation) }, ...errors({ body: true, model: true }) },
+    responses: {
+      200: { description: 'scores', ...json(Recommendation) },
+      ...errors({ body: true, model: true, notFound: 'unknown placement' }),
+    },
   }),
   async (c) => {
     const { ctx } = c.var;
     const body = c.req.valid('json');
     checkCandidates(body.candidates, ctx.config);
+    const filter = filterFromBody(body.filter);
     if (body.userId !== undefined) {
       const { model, user } = await ctx.userFor(body.userId);
-      return c.json(await scoreCandidates(model, user?.vector ?? null, 'personalized', body.candidates), 200);
+      return c.json(
+        await scoreCandidates(await ctx.shelf(model, filter, body.placement), user?.vector ?? null, 'personalized', body.candidates),
+        200,
+      );
     }
     const items = body.items ?? [];
     checkBasket(items, ctx.config);
     const model = await ctx.activeModel();
     const resolved = resolveItems(model, items);
     const vector = resolved.items.length ? sessionVector(model, resolved.items) : null;
-    const rec = await scoreCandidates(model, vector, 'session', body.candidates);
+    const rec = await scoreCandidates(await ctx.shelf(model, filter, body.placement), vector, 'session', body.candidates);
     if (resolved.unknown.length) rec.ignoredItems = [...new Set([...(rec.ignoredItems ?? []), ...resolved.unknown])];
     return c.json(rec, 200);
   },

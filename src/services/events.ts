@@ -26,6 +26,8 @@ export interface EventDeps extends UserDeps {
   eventWeights: Record<EventType, number>;
   maxEventsPerBatch: number;
   exportWindowSeconds: number;
+  /** whether the live catalogue holds an item (new products the model does not know yet) */
+  inCatalog: (itemId: string) => Promise<boolean>;
 }
 
 export interface Rejected {
@@ -50,14 +52,18 @@ export async function ingestEvents(
     throw new AppError('too_many_items', `the batch has ${list.length} events; the limit is ${deps.maxEventsPerBatch}`);
   const model = await deps.models.active();
   const rejected: Rejected[] = [];
-  const times = list.map((e, index) => {
+  const times: number[] = [];
+  // items the model does not know yet are accepted when the catalogue has them: they join the
+  // history and the exports (so the next training learns them), though no fold-in can use them yet
+  for (const [index, e] of list.entries()) {
     const at = e.timestamp === undefined ? now : parseTimestamp(e.timestamp);
-    if (Number.isNaN(at) || at > now + CLOCK_SKEW_MS)
+    times.push(at);
+    if (Number.isNaN(at) || at > now + CLOCK_SKEW_MS) {
       rejected.push({ index, itemId: e.itemId, reason: `timestamp ${JSON.stringify(e.timestamp)} is not a valid past time` });
-    else if (!model.ids.has(e.itemId))
-      rejected.push({ index, itemId: e.itemId, reason: `item ${e.itemId} is not in model ${model.version}` });
-    return at;
-  });
+    } else if (!model.ids.has(e.itemId) && !(await deps.inCatalog(e.itemId))) {
+      rejected.push({ index, itemId: e.itemId, reason: `item ${e.itemId} is in neither model ${model.version} nor the catalogue` });
+    }
+  }
   const bad = new Set(rejected.map((r) => r.index));
   if (bad.size === list.length)
     throw new AppError('invalid_request', `no event was accepted: ${rejected.map((r) => `#${r.index} ${r.reason}`).join('; ')}`);

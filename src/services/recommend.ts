@@ -1,47 +1,90 @@
 /**
- * Recommendation logic as plain functions over one ServingModel (never a Hono Context):
- * personalised top-k for a known user, session/basket fold-in, similar items, and candidate
- * scoring. Every function uses a single model version from start to end.
+ * Recommendation logic as plain functions over one shelf (never a Hono Context): personalised
+ * top-k for a known user, session/basket fold-in, similar items, candidate scoring, popular
+ * fallbacks and title search. Every function uses a single model version from start to end, and
+ * the catalogue's filters and the placement's rules apply to every answer.
  */
 import type { WeightedItem } from '@edge-recs/core/foldin';
 import type { Scored } from '@edge-recs/core/topk';
-import type { ItemInfo } from '../models/catalog';
+import { categoriesOf } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
-import type { Recommendation, RecommendedItem, Source } from '../schemas';
+import type { Recommendation, Source } from '../schemas';
+import {
+  arrange,
+  candidatesFor,
+  contentOf,
+  contentScore,
+  type Entry,
+  entries,
+  newItemsFor,
+  placementSummary,
+  present,
+  type Shelf,
+} from './shelf';
 import type { UserRecord } from './users';
 
 export type { Recommendation };
 
-function itemsOf(info: readonly ItemInfo[], scores: ArrayLike<number>): RecommendedItem[] {
-  return info.map(({ id, title }, j) => ({ id, score: Number(scores[j].toFixed(6)), title }));
+async function answer(shelf: Shelf, source: Source, list: Entry[], extra: Partial<Recommendation> = {}): Promise<Recommendation> {
+  const placement = placementSummary(shelf, list);
+  return { model: shelf.model.version, source, items: await present(shelf, list), ...(placement ? { placement } : {}), ...extra };
 }
 
-async function present(model: ServingModel, scored: readonly Scored[]): Promise<RecommendedItem[]> {
-  return itemsOf(
-    await model.catalog.describe(scored.map((s) => s.index)),
-    scored.map((s) => s.score),
-  );
-}
-
-/** Most popular items (share of training users who bought each), skipping `exclude`. */
-export async function popular(model: ServingModel, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Recommendation> {
-  const users = Math.max(1, model.manifest.userCount);
-  const { items, counts } = model.catalog.popular;
-  const out: Scored[] = [];
+/** Share of training users who interacted with each popular item, in popularity order, passing the filter. */
+function popularEntries(shelf: Shelf, k: number, exclude: ReadonlySet<number>): Entry[] {
+  const users = Math.max(1, shelf.model.manifest.userCount);
+  const { items, counts } = shelf.model.catalog.popular;
+  const out: Entry[] = [];
   for (let j = 0; j < items.length && out.length < k; j++) {
-    if (!exclude.has(items[j])) out.push({ index: items[j], score: counts[j] / users });
+    const i = items[j];
+    if (exclude.has(i) || shelf.excluded.has(i) || !shelf.filter.passes(i)) continue;
+    out.push({ index: i, id: shelf.model.ids.id(i), score: counts[j] / users });
   }
-  return { model: model.version, source: 'popular', items: await present(model, out) };
+  return out;
 }
 
-export async function forUser(model: ServingModel, user: UserRecord | null, k: number, excludePurchased: boolean): Promise<Recommendation> {
-  if (!user) return popular(model, k);
-  const exclude = excludePurchased ? user.items : [];
-  const scored = await model.scorer.topK(user.vector, k, exclude);
-  return { model: model.version, source: 'personalized', items: await present(model, scored) };
+/**
+ * The most popular items that pass the filter, with new catalogue items (the model does not know
+ * them yet) at every fourth position, so a product added this morning is sellable at once.
+ */
+export async function popular(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Recommendation> {
+  const fresh = await newItemsFor(shelf, Math.floor(k / 4), []);
+  const list = popularEntries(shelf, k - fresh.length, exclude);
+  fresh.forEach((e, j) => {
+    list.splice(Math.min(list.length, 4 * (j + 1) - 1), 0, e);
+  });
+  return answer(shelf, 'popular', await arrange(shelf, list, k));
 }
 
-/** Splits request item ids into known model indices (with summed strengths) and unknown ids. */
+/** The newest catalogue items that pass the filter (a placement's `fallback: "new"`). */
+export async function newest(shelf: Shelf, k: number): Promise<Recommendation> {
+  return answer(shelf, 'new', await arrange(shelf, await newItemsFor(shelf, k, []), k));
+}
+
+/** What an unknown user gets: the placement's fallback (popular by default). */
+export async function fallback(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Recommendation> {
+  if (shelf.placement?.fallback === 'new') return newest(shelf, k);
+  return popular(shelf, k, exclude);
+}
+
+/** Ids of the items a user or basket is about, strongest first (for exploration and explanations). */
+function contextIds(model: ServingModel, items: ArrayLike<number>, strengths: ArrayLike<number>): string[] {
+  return Array.from(items, (i, j) => ({ i, s: strengths[j] }))
+    .sort((a, b) => b.s - a.s)
+    .slice(0, 20)
+    .map(({ i }) => model.ids.id(i));
+}
+
+export async function forUser(shelf: Shelf, user: UserRecord | null, k: number, excludePurchased: boolean): Promise<Recommendation> {
+  if (!user) return fallback(shelf, k);
+  const exclude = new Set<number>([...shelf.excluded, ...(excludePurchased ? user.items : [])]);
+  const scored = await shelf.model.scorer.topK(user.vector, candidatesFor(shelf, k), exclude, shelf.plan ?? undefined);
+  const context = contextIds(shelf.model, user.items, user.strengths);
+  const list = await arrange(shelf, entries(shelf, scored), k, (n, taken) => newItemsFor(shelf, n, context, taken));
+  return answer(shelf, 'personalized', list);
+}
+
+/** Splits request item ids into known model indices (with summed strengths), new catalogue items and unknown ids. */
 export function resolveItems(
   model: ServingModel,
   ids: readonly string[],
@@ -64,64 +107,159 @@ export function sessionVector(model: ServingModel, items: readonly WeightedItem[
 }
 
 export async function forBasket(
-  model: ServingModel,
+  shelf: Shelf,
   ids: readonly string[],
   k: number,
   excludeGiven: boolean,
   strengths?: readonly number[],
 ): Promise<Recommendation> {
+  const { model } = shelf;
   const { items, unknown } = resolveItems(model, ids, strengths);
-  const given = new Set(items.map((x) => x.index));
+  // ids the model does not know are ignored for scoring; new catalogue items among them still
+  // inform exploration
+  const extra = unknown.length ? { ignoredItems: unknown } : {};
   if (items.length === 0) {
-    return { ...(await popular(model, k)), ignoredItems: unknown };
+    const given = new Set(ids);
+    const fresh = await newItemsFor(shelf, Math.min(k, shelf.placement?.explorationSlots ?? 0), ids, given);
+    const base = await fallback(shelf, k);
+    return {
+      ...base,
+      ...extra,
+      items: fresh.length
+        ? [...(await present(shelf, fresh)), ...base.items].slice(0, k).map((it, j) => ({ ...it, position: j + 1 }))
+        : base.items,
+    };
   }
-  const scored = await model.scorer.topK(sessionVector(model, items), k, excludeGiven ? given : []);
-  const rec: Recommendation = { model: model.version, source: 'session', items: await present(model, scored) };
-  if (unknown.length) rec.ignoredItems = unknown;
-  return rec;
+  const exclude = new Set<number>([...shelf.excluded, ...(excludeGiven ? items.map((x) => x.index) : [])]);
+  const scored = await model.scorer.topK(sessionVector(model, items), candidatesFor(shelf, k), exclude, shelf.plan ?? undefined);
+  const taken = new Set(excludeGiven ? ids : []);
+  const list = await arrange(shelf, entries(shelf, scored), k, (n, t) => newItemsFor(shelf, n, ids, new Set([...t, ...taken])));
+  return answer(shelf, 'session', list, extra);
 }
 
-/** Items whose factors point the same way (cosine similarity), excluding the item itself. */
-export async function similar(model: ServingModel, index: number, k: number): Promise<Recommendation> {
-  return { model: model.version, source: 'similar', items: await present(model, model.scorer.similar(index, k)) };
+/**
+ * Items related to `id`: for an item the model knows, its factors' cosine neighbours, with new
+ * catalogue items that share its category and title words merged in by their content score; for
+ * a new item, content similarity alone (its category and title against the model's popular items
+ * and the other new items).
+ */
+export async function similar(shelf: Shelf, id: string, k: number): Promise<Recommendation> {
+  const { model } = shelf;
+  const index = model.ids.indexOf(id);
+  const [me] = await contentOf(shelf, [id]);
+  const related = (await newItemsFor(shelf, k, [], new Set([id]))).map((e) => ({ ...e, score: 0 }));
+  const withContent = await contentOf(
+    shelf,
+    related.map((e) => e.id),
+  );
+  related.forEach((e, j) => {
+    e.score = contentScore(me, withContent[j]);
+  });
+  let list: Entry[];
+  if (index !== undefined) {
+    const scored: Scored[] = model.scorer
+      .similar(index, candidatesFor(shelf, k) + shelf.excluded.size, shelf.plan ?? undefined)
+      .filter((s) => !shelf.excluded.has(s.index));
+    list = [...entries(shelf, scored), ...related.filter((e) => e.score >= 0.3)];
+  } else {
+    // a new item: the model's popular items (titles at hand) by content similarity
+    const { items, titles } = model.catalog.popular;
+    const candidates: Entry[] = [];
+    const users = Math.max(1, model.manifest.userCount);
+    for (let j = 0; j < items.length; j++) {
+      const i = items[j];
+      if (shelf.excluded.has(i) || !shelf.filter.passes(i)) continue;
+      const codes = shelf.binding.categoryCodes(i);
+      const cats = Array.from(codes, (c) => shelf.binding.categories.name(c) ?? '');
+      const score = contentScore(me, { title: titles[j], categories: cats }) + model.catalog.popular.counts[j] / users / 100;
+      if (score > 0.01) candidates.push({ index: i, id: model.ids.id(i), score });
+    }
+    list = [...candidates, ...related.filter((e) => e.score > 0)];
+  }
+  list.sort((a, b) => b.score - a.score);
+  return answer(shelf, 'similar', await arrange(shelf, list, k));
 }
 
-/** Scores for the caller's candidates in the given order; unknown candidates are reported. */
+/**
+ * Scores for the caller's candidates in the given order. Candidates that fail the filter are
+ * marked (`filteredOut`), not dropped; boosts apply; new catalogue items are listed with score 0;
+ * ids neither the model nor the catalogue knows are reported in ignoredItems.
+ */
 export async function scoreCandidates(
-  model: ServingModel,
+  shelf: Shelf,
   vector: Float32Array | null,
   source: Source,
   candidates: readonly string[],
 ): Promise<Recommendation> {
-  // one lookup per candidate: known ones keep their order (and repeats), unknown ones are listed once
-  const known: number[] = [];
+  const { model } = shelf;
+  const list: Entry[] = [];
   const unknown: string[] = [];
+  const known: number[] = [];
   for (const id of candidates) {
     const index = model.ids.indexOf(id);
     if (index !== undefined) known.push(index);
+    else if (shelf.binding.newItems.has(id)) list.push({ id, score: 0 });
     else if (!unknown.includes(id)) unknown.push(id);
   }
-  const info = await model.catalog.describe(known);
   const users = Math.max(1, model.manifest.userCount);
-  const scores = vector ? model.scorer.dots(vector, known) : info.map((x) => x.count / users);
-  const rec: Recommendation = { model: model.version, source: vector ? source : 'popular', items: itemsOf(info, scores) };
+  const info = vector ? null : await model.catalog.describe(known);
+  const dots = vector ? model.scorer.dots(vector, known) : null;
+  const scored = new Map<number, Entry>();
+  known.forEach((index, j) => {
+    let score = dots ? dots[j] : (info?.[j].count ?? 0) / users;
+    const c = shelf.plan?.classes[index] ?? 1;
+    if (shelf.plan && c > 0) score = score * shelf.plan.transforms[2 * c] + shelf.plan.transforms[2 * c + 1];
+    const why = shelf.filter.whyNot(index, model.ids.id(index));
+    scored.set(index, { index, id: model.ids.id(index), score, ...(why ? { filteredOut: why } : {}) });
+  });
+  const ordered: Entry[] = [];
+  for (const id of candidates) {
+    const index = model.ids.indexOf(id);
+    const e = index !== undefined ? scored.get(index) : list.find((x) => x.id === id);
+    if (e) ordered.push({ ...e });
+  }
+  const rec = await answer(shelf, vector ? source : 'popular', ordered);
   if (unknown.length) rec.ignoredItems = unknown;
   return rec;
 }
 
 /**
- * Catalogue search over the most popular items (catalog/popular.json, up to 10,000): every query
- * word must appear in the title or id; most popular first.
+ * Catalogue search: every query word must appear in the title or id. Covers the model's most
+ * popular items (catalog/popular.json, up to 10,000) and the new catalogue items; filters apply;
+ * most popular first, new items after.
  */
-export function searchCatalog(model: ServingModel, query: string, limit: number): { id: string; title: string; popularity: number }[] {
+export async function searchCatalog(
+  shelf: Shelf,
+  query: string,
+  limit: number,
+): Promise<{ id: string; title: string; popularity: number }[]> {
+  const { model } = shelf;
   const words = query.toUpperCase().split(/\s+/).filter(Boolean);
   const users = Math.max(1, model.manifest.userCount);
   const { items, titles, counts } = model.catalog.popular;
-  const out: { id: string; title: string; popularity: number }[] = [];
-  for (let j = 0; j < items.length && out.length < limit; j++) {
+  const hits: { index?: number; id: string; title: string; popularity: number }[] = [];
+  for (let j = 0; j < items.length && hits.length < limit; j++) {
     const id = model.ids.id(items[j]);
-    const haystack = `${titles[j]} ${id}`.toUpperCase();
-    if (words.every((w) => haystack.includes(w))) out.push({ id, title: titles[j], popularity: counts[j] / users });
+    if (!shelf.filter.passes(items[j]) || shelf.excluded.has(items[j])) continue;
+    if (words.every((w) => `${titles[j]} ${id}`.toUpperCase().includes(w)))
+      hits.push({ index: items[j], id, title: titles[j], popularity: counts[j] / users });
   }
-  return out;
+  for (const r of shelf.binding.newItems.values()) {
+    if (hits.length >= limit) break;
+    if (shelf.filter.recordWhyNot(r) !== null) continue;
+    if (words.every((w) => `${r.title ?? ''} ${r.id} ${categoriesOf(r).join(' ')}`.toUpperCase().includes(w)))
+      hits.push({ id: r.id, title: r.title ?? '', popularity: 0 });
+  }
+  const records = await shelf.view.records(hits.map((h) => h.id));
+  return hits.map((h) => {
+    const r = records.get(h.id);
+    return {
+      id: h.id,
+      title: r?.title ?? h.title,
+      popularity: h.popularity,
+      ...(r ? { available: r.available !== false && !r.deleted } : {}),
+      ...(r?.price !== undefined ? { price: r.price } : {}),
+      ...(r ? { category: categoriesOf(r)[0] } : {}),
+    };
+  });
 }

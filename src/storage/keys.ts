@@ -14,7 +14,8 @@
  * R2 (MODELS):
  *   models/<version>/<file>, models/latest.json   published artifacts (see core/manifest.ts)
  *   events/pending/<window>/<batch>.csv           accepted events awaiting compaction
- *   events/export/<window>.csv                    compacted exports the trainer reads
+ *   events/export/<window>--<batch>.csv           compacted export parts the trainer reads
+ *   catalog/snapshots/<seq>/NNNN.jsonl, manifest.json  snapshots of the live catalogue
  * User keys are keyed hashes of user ids (storage/identity.ts), never raw ids.
  */
 export { LATEST_KEY, ORIGIN_PREFIX } from '@edge-recs/core/manifest';
@@ -37,5 +38,7 @@ export const R2 = {
   pendingEvents: 'events/pending/',
   pendingWindow: (window: string) => `events/pending/${window}/`,
   exports: 'events/export/',
-  exportFile: (window: string) => `events/export/${window}.csv`,
+  catalogSnapshots: 'catalog/snapshots/',
+  catalogSnapshotPart: (seq: number, part: number) => `catalog/snapshots/${seq}/${String(part).padStart(4, '0')}.jsonl`,
+  catalogSnapshotManifest: (seq: number) => `catalog/snapshots/${seq}/manifest.json`,
 } as const;

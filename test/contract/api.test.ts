@@ -108,6 +108,47 @@ const EXAMPLES: Record<string, Examples> = {
       { path: '/v1/items', query: { q: 'x'.repeat(101) } },
     ],
   },
+  'PUT /v1/items': {
+    auth: KEY,
+    base: {
+      path: '/v1/items',
+      headers: { ...JSON_BODY, ...KEY },
+      body: { items: [{ id: 'contract-item', title: 'Contract mug', category: 'mugs', price: 4.5 }] },
+    },
+    valid: [
+      {
+        path: '/v1/items',
+        headers: { ...JSON_BODY, ...KEY },
+        body: { items: [{ id: 'contract-item', title: 'Contract mug', category: 'mugs', price: 4.5 }] },
+      },
+      { path: '/v1/items', headers: { ...JSON_BODY, ...KEY }, body: { items: [{ id: 'contract-gone-item', title: 'To be deleted' }] } },
+    ],
+    invalid: [
+      { path: '/v1/items', headers: { ...JSON_BODY, ...KEY }, body: { items: [{ id: 'x', price: -1 }] } },
+      { path: '/v1/items', headers: { ...JSON_BODY, ...KEY }, body: { items: [{ id: 'x', colour: 'red' }] } },
+      { path: '/v1/items', headers: JSON_BODY, body: { items: [{ id: 'x' }] } },
+      { path: '/v1/items', headers: { ...JSON_BODY, ...KEY }, body: { items: Array.from({ length: 1001 }, (_, i) => ({ id: `i${i}` })) } },
+    ],
+  },
+  'GET /v1/items/{itemId}': {
+    base: { path: '/v1/items/contract-item' },
+    valid: [{ path: '/v1/items/contract-item' }, { path: '/v1/items/22423' }],
+    invalid: [{ path: '/v1/items/NOPE' }, { path: '/v1/items/22423', query: { k: '1' } }],
+  },
+  'DELETE /v1/items/{itemId}': {
+    auth: KEY,
+    base: { path: '/v1/items/contract-gone-item', headers: KEY },
+    valid: [{ path: '/v1/items/contract-gone-item', headers: KEY }],
+    invalid: [{ path: '/v1/items/contract-gone-item' }, { path: '/v1/items/NOPE', headers: KEY }],
+  },
+  'GET /v1/popular': {
+    base: { path: '/v1/popular' },
+    valid: [{ path: '/v1/popular', query: { k: '5', category: 'mugs' } }],
+    invalid: [
+      { path: '/v1/popular', query: { placement: 'no-such-placement' } },
+      { path: '/v1/popular', query: { maxPrice: '-3' } },
+    ],
+  },
   'GET /v1/model': {
     base: { path: '/v1/model' },
     valid: [{ path: '/v1/model' }],
@@ -154,6 +195,40 @@ const EXAMPLES: Record<string, Examples> = {
     base: { path: '/admin/refresh', headers: ADMIN },
     valid: [{ path: '/admin/refresh', headers: ADMIN }],
     invalid: [{ path: '/admin/refresh', headers: { 'x-api-key': ADMIN_TOKEN } }],
+  },
+  'PUT /admin/placements/{name}': {
+    auth: ADMIN,
+    base: { path: '/admin/placements/home', headers: { ...JSON_BODY, ...ADMIN }, body: { explorationSlots: 1 } },
+    valid: [
+      {
+        path: '/admin/placements/home',
+        headers: { ...JSON_BODY, ...ADMIN },
+        body: {
+          filter: { category: 'mugs' },
+          boosts: [{ match: { ids: ['22423'] }, add: 1 }],
+          pins: [{ itemId: '22423', position: 1 }],
+          diversity: { maxPerCategory: 3 },
+        },
+      },
+      { path: '/admin/placements/to-delete', headers: { ...JSON_BODY, ...ADMIN }, body: {} },
+    ],
+    invalid: [
+      { path: '/admin/placements/home', headers: { ...JSON_BODY, ...ADMIN }, body: { boosts: [{ match: { category: 'x' } }] } },
+      { path: '/admin/placements/Bad%20Name', headers: { ...JSON_BODY, ...ADMIN }, body: {} },
+      { path: '/admin/placements/home', headers: JSON_BODY, body: {} },
+    ],
+  },
+  'GET /admin/placements': {
+    auth: ADMIN,
+    base: { path: '/admin/placements', headers: ADMIN },
+    valid: [{ path: '/admin/placements', headers: ADMIN }],
+    invalid: [{ path: '/admin/placements' }],
+  },
+  'DELETE /admin/placements/{name}': {
+    auth: ADMIN,
+    base: { path: '/admin/placements/to-delete', headers: ADMIN },
+    valid: [{ path: '/admin/placements/to-delete', headers: ADMIN }],
+    invalid: [{ path: '/admin/placements/never-defined', headers: ADMIN }, { path: '/admin/placements/home' }],
   },
   'POST /admin/rollback': {
     auth: ADMIN,
@@ -391,7 +466,7 @@ describe('the README', () => {
 
   it('lists every error code with the status the server answers it with', async () => {
     const readme = await readFile('README.md', 'utf8');
-    const rows = new Map([...readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]));
+    const rows = new Map([...readme.matchAll(/^\|\s*`([a-z_]+)`\s*\|\s*(\d{3})\s*\|/gm)].map((m) => [m[1], Number(m[2])]));
     expect(Object.fromEntries(rows)).toEqual(ERROR_STATUS);
   });
 });

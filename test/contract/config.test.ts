@@ -12,6 +12,7 @@ const bindings = {
   MODELS: { get() {} },
   USER_HISTORY: { idFromName() {} },
   ERASURE_JOBS: { idFromName() {} },
+  CATALOG: { idFromName() {} },
 };
 
 async function tomlVars(): Promise<{ name: string; value: string; comment: string }[]> {

@@ -105,8 +105,10 @@ describe('bad input is a clear 4xx', () => {
     await expectError(await SELF.fetch(`http://x/v1/users/${'x'.repeat(200)}/recommendations`), 400, 'invalid_request');
   });
 
-  it('answers unknown routes with the same error shape', async () => {
+  it('answers unknown routes with the same error shape, and a wrong method with 405 and Allow', async () => {
     await expectError(await SELF.fetch('http://x/v1/nothing-here'), 404, 'not_found');
-    await expectError(await SELF.fetch('http://x/v1/recommendations'), 404, 'not_found');
+    const wrong = await SELF.fetch('http://x/v1/recommendations');
+    expect(wrong.headers.get('allow')).toBe('POST');
+    await expectError(wrong, 405, 'method_not_allowed');
   });
 });

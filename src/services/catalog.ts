@@ -1,0 +1,96 @@
+/**
+ * The catalogue API's work: upserting batches (all-or-nothing, in the catalogue store), reading
+ * an item as the API shows it (the catalogue's fields over the model's title and popularity),
+ * removing an item from every answer, and the placements' definitions. A write is applied to this
+ * isolate's copy at once; other isolates see it within CATALOG_MAX_STALE_SECONDS.
+ */
+import { AppError } from '../errors';
+import { categoriesOf, type LiveCatalog } from '../models/live-catalog';
+import type { ServingModel } from '../models/model';
+import type { ItemView } from '../schemas';
+import type { CatalogClient, CatalogPatch, PlacementRecord } from '../storage/catalog-store';
+import type { BoostRule, Placement } from './merchandising';
+
+export interface CatalogDeps {
+  store: CatalogClient;
+  /** this isolate's copy, to apply our own writes at once */
+  live: LiveCatalog;
+  maxBatch: number;
+  facetAttributes: string[];
+}
+
+export async function upsertItems(
+  deps: CatalogDeps,
+  patches: CatalogPatch[],
+  now: number,
+): Promise<{ seq: number; created: number; updated: number }> {
+  if (patches.length > deps.maxBatch)
+    throw new AppError('too_many_items', `the batch has ${patches.length} items; the limit is ${deps.maxBatch}`);
+  const { seq, created, updated, records } = await deps.store.upsert(patches, now);
+  deps.live.applyChanges(records, []);
+  return { seq, created, updated };
+}
+
+export async function removeItem(deps: CatalogDeps, model: ServingModel, id: string, now: number): Promise<{ seq: number }> {
+  const known = model.ids.has(id) || (await deps.live.record(id)) !== null;
+  if (!known) throw new AppError('item_not_found', `item ${id} is in neither model ${model.version} nor the catalogue`);
+  const { seq, record } = await deps.store.remove(id, now);
+  deps.live.applyChanges([record], []);
+  return { seq };
+}
+
+export async function itemView(live: LiveCatalog, model: ServingModel, id: string): Promise<ItemView> {
+  const record = await live.record(id);
+  const index = model.ids.indexOf(id);
+  if (record?.deleted || (!record && index === undefined))
+    throw new AppError('item_not_found', `item ${id} is in neither model ${model.version} nor the catalogue`);
+  const info = index === undefined ? null : (await model.catalog.describe([index]))[0];
+  const cats = record ? categoriesOf(record) : [];
+  return {
+    id,
+    title: record?.title ?? info?.title ?? '',
+    ...(cats.length ? { category: cats[0], categories: cats } : {}),
+    ...(record?.price !== undefined ? { price: record.price } : {}),
+    ...(record?.currency !== undefined ? { currency: record.currency } : {}),
+    available: record?.available !== false,
+    ...(record?.imageUrl !== undefined ? { imageUrl: record.imageUrl } : {}),
+    ...(record?.attributes ? { attributes: record.attributes } : {}),
+    ...(record ? { createdAt: new Date(record.createdAt).toISOString(), updatedAt: new Date(record.updatedAt).toISOString() } : {}),
+    inModel: index !== undefined,
+    popularity: info ? info.count / Math.max(1, model.manifest.userCount) : null,
+    model: model.version,
+  };
+}
+
+/** Stores a placement after checking what the schema cannot: boosts on declared attributes only. */
+export async function putPlacement(
+  deps: CatalogDeps,
+  name: string,
+  input: Omit<Placement, 'name' | 'updatedAt'>,
+  now: number,
+): Promise<Placement> {
+  for (const [j, b] of (input.boosts ?? []).entries()) {
+    const attr = (b as BoostRule).match.attribute?.name;
+    if (attr !== undefined && !deps.facetAttributes.includes(attr)) {
+      throw new AppError(
+        'invalid_request',
+        `boosts.${j}.match.attribute: ${attr} is not a declared facet attribute (CATALOG_FACET_ATTRIBUTES: ${deps.facetAttributes.join(', ') || 'none'})`,
+      );
+    }
+  }
+  // stored as the admin wrote it (so GET shows what was PUT); read through placementRules()
+  const placement = { ...input, name, updatedAt: now } as Placement;
+  await deps.store.putPlacement(placement as unknown as PlacementRecord);
+  deps.live.applyChanges([], [{ name, placement: placement as unknown as PlacementRecord }]);
+  return placement;
+}
+
+export async function deletePlacement(deps: CatalogDeps, name: string): Promise<void> {
+  const { existed } = await deps.store.deletePlacement(name);
+  if (!existed) throw new AppError('placement_not_found', `no placement is named ${name}`);
+  deps.live.applyChanges([], [{ name, placement: null }]);
+}
+
+export async function listPlacements(deps: CatalogDeps): Promise<Placement[]> {
+  return (await deps.store.placements()) as unknown as Placement[];
+}

@@ -1,0 +1,249 @@
+/**
+ * The shop's rules meet the model's scores: catalogue filters and a placement's boosts become a
+ * ScoringPlan (applied inside the scorers), and a placement's pins, diversity cap and
+ * exploration slots reshape the list the scorer returns.
+ *
+ * Filters (query parameters on GETs, a `filter` object in POST bodies, and a placement's default
+ * filter): `categories` (any of), `minPrice`/`maxPrice` (items without a price never pass a price
+ * bound), `exclude` (ids), `includeUnavailable` (default false). Deleted items never pass.
+ * A request's fields override the placement's, and the two `exclude` lists add up.
+ *
+ * Boosts: `score · multiply + add` for items matching ids, a category or a declared facet
+ * attribute, between `startsAt` and `endsAt` (campaigns expire by themselves). Boosts that match
+ * the same item compose (multiplies multiply, adds add). `multiply` is meant for the positive
+ * scores lists are made of; `add` shifts any score.
+ */
+
+import type { ScoringPlan } from '../inference/plan';
+import type { CatalogBinding } from '../models/live-catalog';
+import { DELETED, UNAVAILABLE } from '../models/live-catalog';
+
+export interface ItemFilter {
+  categories?: string[];
+  minPrice?: number;
+  maxPrice?: number;
+  exclude?: string[];
+  includeUnavailable?: boolean;
+}
+
+export interface BoostRule {
+  match: { ids?: string[]; category?: string; attribute?: { name: string; value: string | number | boolean } };
+  multiply?: number;
+  add?: number;
+  startsAt?: string;
+  endsAt?: string;
+}
+
+export interface PinRule {
+  itemId: string;
+  /** 1-based */
+  position: number;
+  endsAt?: string;
+}
+
+export type Fallback = 'popular' | 'trending' | 'new' | 'none';
+
+export interface Placement {
+  name: string;
+  description?: string;
+  filter?: ItemFilter;
+  boosts?: BoostRule[];
+  pins?: PinRule[];
+  diversity?: { maxPerCategory: number };
+  /** what an unknown user gets (default popular) */
+  fallback?: Fallback;
+  /** up to this many new items in personalised and session lists */
+  explorationSlots?: number;
+  updatedAt: number;
+}
+
+/** A filter as requests and placements write it (`category`: one name or several). */
+export interface FilterInput {
+  category?: string | string[];
+  minPrice?: number;
+  maxPrice?: number;
+  exclude?: string[];
+  includeUnavailable?: boolean;
+}
+
+export function toItemFilter(f: FilterInput | undefined): ItemFilter | undefined {
+  if (!f) return undefined;
+  return {
+    categories: f.category === undefined ? undefined : Array.isArray(f.category) ? f.category : [f.category],
+    minPrice: f.minPrice,
+    maxPrice: f.maxPrice,
+    exclude: f.exclude,
+    includeUnavailable: f.includeUnavailable,
+  };
+}
+
+/** Most boosts a placement may have: their combinations must fit the class byte (2^7 + filtered). */
+export const MAX_BOOSTS = 7;
+
+/** A stored placement (as an admin wrote it) as the rules it stands for. */
+export function placementRules(stored: Record<string, unknown>): Placement {
+  const p = stored as unknown as Placement & { filter?: FilterInput };
+  return { ...p, filter: toItemFilter(p.filter) };
+}
+
+/** The filter a request runs with: the placement's, overridden field by field by the request's. */
+export function effectiveFilter(placement: Placement | undefined, request: ItemFilter | undefined): ItemFilter {
+  const base = placement?.filter ?? {};
+  const req = request ?? {};
+  return {
+    categories: req.categories ?? base.categories,
+    minPrice: req.minPrice ?? base.minPrice,
+    maxPrice: req.maxPrice ?? base.maxPrice,
+    includeUnavailable: req.includeUnavailable ?? base.includeUnavailable ?? false,
+    exclude: [...(base.exclude ?? []), ...(req.exclude ?? [])],
+  };
+}
+
+const active = (r: { startsAt?: string; endsAt?: string }, now: number) =>
+  !(r.startsAt && Date.parse(r.startsAt) > now) && !(r.endsAt && Date.parse(r.endsAt) <= now);
+
+/** Boosts in force at `now`. */
+export function activeBoosts(placement: Placement | undefined, now: number): BoostRule[] {
+  return (placement?.boosts ?? []).filter((b) => active(b, now));
+}
+
+/** Pins in force at `now`, by position. */
+export function activePins(placement: Placement | undefined, now: number): PinRule[] {
+  return (placement?.pins ?? []).filter((p) => active(p, now)).sort((a, b) => a.position - b.position);
+}
+
+/** Why an item does not pass a filter (null: it passes). */
+export type FilteredOut = 'deleted' | 'unavailable' | 'category' | 'price' | 'excluded';
+
+/** A filter compiled against one binding: fast per-index tests. */
+export class CompiledFilter {
+  private readonly categoryCodes: Set<number> | null;
+  private readonly excluded: Set<string>;
+
+  constructor(
+    readonly binding: CatalogBinding,
+    readonly filter: ItemFilter,
+  ) {
+    this.categoryCodes = filter.categories
+      ? new Set(filter.categories.map((c) => binding.categories.find(c)).filter((c): c is number => c !== undefined))
+      : null;
+    this.excluded = new Set(filter.exclude ?? []);
+  }
+
+  /** Why item `index` (with id `id`) fails the filter, or null when it passes. */
+  whyNot(index: number, id?: string): FilteredOut | null {
+    const f = this.binding.flags[index];
+    if (f & DELETED) return 'deleted';
+    if (f & UNAVAILABLE && !this.filter.includeUnavailable) return 'unavailable';
+    if (this.categoryCodes) {
+      const codes = this.binding.categoryCodes(index);
+      let hit = false;
+      for (let j = 0; j < codes.length && !hit; j++) hit = this.categoryCodes.has(codes[j]);
+      if (!hit) return 'category';
+    }
+    if (this.filter.minPrice !== undefined || this.filter.maxPrice !== undefined) {
+      const p = this.binding.price[index];
+      if (!(p >= (this.filter.minPrice ?? Number.NEGATIVE_INFINITY) && p <= (this.filter.maxPrice ?? Number.POSITIVE_INFINITY)))
+        return 'price';
+    }
+    if (id !== undefined && this.excluded.has(id)) return 'excluded';
+    return null;
+  }
+
+  passes(index: number): boolean {
+    return this.whyNot(index) === null;
+  }
+
+  /** The same test for a catalogue record the model does not know (a new item). */
+  recordWhyNot(r: {
+    id: string;
+    deleted?: true;
+    available?: boolean;
+    category?: string;
+    categories?: string[];
+    price?: number;
+  }): FilteredOut | null {
+    if (r.deleted) return 'deleted';
+    if (r.available === false && !this.filter.includeUnavailable) return 'unavailable';
+    if (this.filter.categories) {
+      const mine = [r.category, ...(r.categories ?? [])];
+      if (!this.filter.categories.some((c) => mine.includes(c))) return 'category';
+    }
+    if (this.filter.minPrice !== undefined || this.filter.maxPrice !== undefined) {
+      const p = r.price ?? Number.NaN;
+      if (!(p >= (this.filter.minPrice ?? Number.NEGATIVE_INFINITY) && p <= (this.filter.maxPrice ?? Number.POSITIVE_INFINITY)))
+        return 'price';
+    }
+    if (this.excluded.has(r.id)) return 'excluded';
+    return null;
+  }
+
+  /** Whether anything at all is filtered: no plan is needed when nothing is and nothing is boosted. */
+  get trivial(): boolean {
+    return !this.filter.categories && this.filter.minPrice === undefined && this.filter.maxPrice === undefined && !this.binding.hasFlags;
+  }
+}
+
+/**
+ * The plan for a filter and the boosts in force: class 0 for items that fail the filter, and one
+ * class per combination of matching boosts (class 1: none), with the composed transform.
+ * Exclusions by id are left to the scorers' exclusion set (they are few and per request).
+ * Returns null when there is nothing to apply.
+ */
+export function buildPlan(filter: CompiledFilter, boosts: readonly BoostRule[]): ScoringPlan | null {
+  if (filter.trivial && boosts.length === 0) return null;
+  const b = filter.binding;
+  const n = b.ids.count;
+  const tests = boosts.slice(0, MAX_BOOSTS).map((rule): ((i: number) => boolean) => {
+    const m = rule.match;
+    if (m.ids) {
+      const set = new Set(m.ids.map((id) => b.ids.indexOf(id)).filter((i): i is number => i !== undefined));
+      return (i) => set.has(i);
+    }
+    if (m.category !== undefined) {
+      const code = b.categories.find(m.category);
+      return (i) => {
+        if (code === undefined) return false;
+        const codes = b.categoryCodes(i);
+        for (let j = 0; j < codes.length; j++) if (codes[j] === code) return true;
+        return false;
+      };
+    }
+    if (m.attribute) {
+      const facet = b.facets.get(m.attribute.name);
+      const code = facet?.values.find(String(m.attribute.value));
+      return (i) => code !== undefined && facet?.codes[i] === code;
+    }
+    return () => false;
+  });
+  const classOf = new Map<number, number>([[0, 1]]);
+  const transforms: number[] = [0, 0, 1, 0];
+  const classes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    if (!filter.passes(i)) continue;
+    let combo = 0;
+    for (let t = 0; t < tests.length; t++) if (tests[t](i)) combo |= 1 << t;
+    let c = classOf.get(combo);
+    if (c === undefined) {
+      c = transforms.length / 2;
+      classOf.set(combo, c);
+      let mul = 1;
+      let add = 0;
+      for (let t = 0; t < tests.length; t++) {
+        if (!(combo & (1 << t))) continue;
+        mul *= boosts[t].multiply ?? 1;
+        add += boosts[t].add ?? 0;
+      }
+      transforms.push(mul, add);
+    }
+    classes[i] = c;
+  }
+  return { classes, transforms: Float32Array.from(transforms) };
+}
+
+/** Whether a boost changed item `index`'s score (for explaining a list). */
+export function isBoosted(plan: ScoringPlan | null, index: number): boolean {
+  if (!plan) return false;
+  const c = plan.classes[index];
+  return c > 1 && (plan.transforms[2 * c] !== 1 || plan.transforms[2 * c + 1] !== 0);
+}

@@ -1,0 +1,277 @@
+/**
+ * A shelf: everything one answer depends on besides the user — the model version, the live
+ * catalogue as that version sees it, the effective filter and placement, and the scoring plan
+ * they make — and the steps every list goes through after scoring: the placement's diversity
+ * cap, pins and exploration slots, then presentation (titles, prices, images from the catalogue
+ * over the model's own, positions, and why an item is where it is).
+ */
+import type { Scored } from '@edge-recs/core/topk';
+import type { ScoringPlan } from '../inference/plan';
+import { type CatalogBinding, type CatalogView, categoriesOf } from '../models/live-catalog';
+import type { ServingModel } from '../models/model';
+import type { RecommendedItem } from '../schemas';
+import type { CatalogRecord } from '../storage/catalog-store';
+import {
+  activeBoosts,
+  activePins,
+  buildPlan,
+  CompiledFilter,
+  effectiveFilter,
+  type FilteredOut,
+  type ItemFilter,
+  isBoosted,
+  type Placement,
+} from './merchandising';
+
+export interface Shelf {
+  model: ServingModel;
+  view: CatalogView;
+  binding: CatalogBinding;
+  filter: CompiledFilter;
+  placement: Placement | undefined;
+  plan: ScoringPlan | null;
+  /** model indices the request excludes by id */
+  excluded: Set<number>;
+  now: number;
+}
+
+/** Plans by binding, for the filter + boosts they were built for and the binding's version. */
+const plans = new WeakMap<CatalogBinding, Map<string, ScoringPlan | null>>();
+const MAX_PLANS = 16;
+
+export async function shelfFor(
+  model: ServingModel,
+  view: CatalogView,
+  request: ItemFilter | undefined,
+  placement: Placement | undefined,
+  now = Date.now(),
+): Promise<Shelf> {
+  const binding = await view.binding(model.ids, model.version);
+  const effective = effectiveFilter(placement, request);
+  const filter = new CompiledFilter(binding, effective);
+  const boosts = activeBoosts(placement, now);
+  const { exclude, ...shape } = effective;
+  const key = `${binding.version}|${JSON.stringify(shape)}|${JSON.stringify(boosts)}`;
+  let cache = plans.get(binding);
+  if (!cache) {
+    cache = new Map();
+    plans.set(binding, cache);
+  }
+  let plan = cache.get(key);
+  if (plan === undefined) {
+    plan = buildPlan(filter, boosts);
+    cache.set(key, plan);
+    for (const k of cache.keys()) {
+      if (cache.size <= MAX_PLANS) break;
+      cache.delete(k);
+    }
+  }
+  const excluded = new Set((exclude ?? []).map((id) => model.ids.indexOf(id)).filter((i): i is number => i !== undefined));
+  return { model, view, binding, filter, placement, plan, excluded, now };
+}
+
+/** One entry of a list before presentation. */
+export interface Entry {
+  /** the model's index (absent for a new item the model does not know) */
+  index?: number;
+  id: string;
+  score: number;
+  pinned?: true;
+  exploration?: true;
+  filteredOut?: FilteredOut;
+}
+
+/** How many candidates to ask the scorer for so the placement's rules can still fill k. */
+export function candidatesFor(shelf: Shelf, k: number): number {
+  const p = shelf.placement;
+  const pins = p?.pins?.length ?? 0;
+  return p?.diversity ? Math.min(k * 5, k + 200) + pins : k + pins;
+}
+
+/** Entries from scorer output. */
+export const entries = (shelf: Shelf, scored: readonly Scored[]): Entry[] =>
+  scored.map((s) => ({ index: s.index, id: shelf.model.ids.id(s.index), score: s.score }));
+
+/** The first category of an entry, for the diversity cap. */
+async function primaryCategories(shelf: Shelf, list: readonly Entry[]): Promise<(string | undefined)[]> {
+  return list.map((e) => {
+    if (e.index !== undefined) {
+      const c = shelf.binding.categoryCodes(e.index);
+      return c.length ? shelf.binding.categories.name(c[0]) : undefined;
+    }
+    const r = shelf.binding.newItems.get(e.id);
+    return r ? categoriesOf(r)[0] : undefined;
+  });
+}
+
+/**
+ * Applies the placement's rules to a scored list and cuts it to k:
+ * 1. diversity: at most `maxPerCategory` items per (first) category, best first;
+ * 2. pins: each pinned item (while it is available and not deleted) at its position;
+ * 3. exploration: up to `explorationSlots` new items at evenly spread positions, chosen by
+ *    `explore` (the caller knows the context: the user's history, the basket).
+ */
+export async function arrange(
+  shelf: Shelf,
+  list: Entry[],
+  k: number,
+  explore?: (n: number, taken: Set<string>) => Promise<Entry[]>,
+): Promise<Entry[]> {
+  const p = shelf.placement;
+  let out = list;
+  if (p?.diversity) {
+    const cats = await primaryCategories(shelf, out);
+    const seen = new Map<string, number>();
+    out = out.filter((_, j) => {
+      const c = cats[j];
+      if (c === undefined) return true;
+      const n = (seen.get(c) ?? 0) + 1;
+      seen.set(c, n);
+      return n <= (p.diversity?.maxPerCategory ?? Number.POSITIVE_INFINITY);
+    });
+  }
+  const pins = activePins(p, shelf.now)
+    .map((pin) => ({ pin, entry: pinEntry(shelf, pin.itemId) }))
+    .filter((x): x is { pin: (typeof x)['pin']; entry: Entry } => x.entry !== null);
+  const pinnedIds = new Set(pins.map((x) => x.entry.id));
+  out = out.filter((e) => !pinnedIds.has(e.id)).slice(0, k);
+  if (explore && p?.explorationSlots) {
+    const n = Math.min(p.explorationSlots, k);
+    const taken = new Set([...out.map((e) => e.id), ...pinnedIds]);
+    const fresh = await explore(n, taken);
+    fresh.forEach((e, j) => {
+      const at = Math.min(out.length, Math.ceil(((j + 1) * k) / (n + 1)) - 1);
+      out.splice(at, 0, { ...e, exploration: true });
+    });
+    out = out.slice(0, k);
+  }
+  for (const { pin, entry } of pins) {
+    const at = Math.min(Math.max(pin.position, 1) - 1, out.length);
+    out.splice(at, 0, { ...entry, pinned: true });
+  }
+  return out.slice(0, k);
+}
+
+/** A pinned item as an entry, or null while it is unavailable, deleted or unknown. */
+function pinEntry(shelf: Shelf, id: string): Entry | null {
+  const index = shelf.model.ids.indexOf(id);
+  if (index !== undefined) {
+    const why = shelf.filter.whyNot(index);
+    return why === 'deleted' || why === 'unavailable' ? null : { index, id, score: 0 };
+  }
+  const r = shelf.binding.newItems.get(id);
+  if (!r) return null;
+  const why = shelf.filter.recordWhyNot(r);
+  return why === 'deleted' || why === 'unavailable' ? null : { id, score: 0 };
+}
+
+const words = (s: string | undefined) =>
+  new Set(
+    (s ?? '')
+      .toLowerCase()
+      .split(/[^\p{L}\p{N}]+/u)
+      .filter((w) => w.length > 1),
+  );
+
+/**
+ * Content similarity of two items from what the catalogue says: Jaccard of their title words,
+ * plus 0.5 when they share a category (capped at 1). How a new item the model cannot score yet
+ * is related to the items a user or basket is about.
+ */
+export function contentScore(a: { title?: string; categories: string[] }, b: { title?: string; categories: string[] }): number {
+  const wa = words(a.title);
+  const wb = words(b.title);
+  let shared = 0;
+  for (const w of wa) if (wb.has(w)) shared++;
+  const jaccard = wa.size + wb.size - shared > 0 ? shared / (wa.size + wb.size - shared) : 0;
+  const category = a.categories.some((c) => b.categories.includes(c)) ? 0.5 : 0;
+  return Math.min(1, jaccard + category);
+}
+
+/** What describes an item for content similarity (catalogue record over the model's title). */
+export async function contentOf(shelf: Shelf, ids: readonly string[]): Promise<{ id: string; title?: string; categories: string[] }[]> {
+  const records = await shelf.view.records(ids);
+  const modelIndices = ids.map((id) => shelf.model.ids.indexOf(id));
+  const known = modelIndices.filter((i): i is number => i !== undefined);
+  const infos = new Map((await shelf.model.catalog.describe(known)).map((x, j) => [known[j], x]));
+  return ids.map((id, j) => {
+    const r = records.get(id) ?? shelf.binding.newItems.get(id);
+    const i = modelIndices[j];
+    return { id, title: r?.title ?? (i !== undefined ? infos.get(i)?.title : undefined), categories: r ? categoriesOf(r) : [] };
+  });
+}
+
+/**
+ * Up to `n` new items (the model does not know them yet; created within CATALOG_NEW_ITEM_SECONDS)
+ * that pass the filter, most related to `context` first (content similarity), then newest.
+ */
+export async function newItemsFor(
+  shelf: Shelf,
+  n: number,
+  contextIds: readonly string[],
+  taken: Set<string> = new Set(),
+): Promise<Entry[]> {
+  if (n <= 0) return [];
+  const fresh = shelf.binding.freshNewItems(shelf.now).filter((r) => !taken.has(r.id) && shelf.filter.recordWhyNot(r) === null);
+  if (fresh.length === 0) return [];
+  const context = contextIds.length ? await contentOf(shelf, contextIds.slice(0, 20)) : [];
+  const scored = fresh.map((r, age) => {
+    const me = { title: r.title, categories: categoriesOf(r) };
+    const score = context.reduce((best, c) => Math.max(best, contentScore(me, c)), 0);
+    return { r, score, age };
+  });
+  scored.sort((a, b) => b.score - a.score || a.age - b.age);
+  return scored.slice(0, n).map(({ r, score }) => ({ id: r.id, score }));
+}
+
+const round = (x: number) => Number(x.toFixed(6));
+
+/** Catalogue fields an answer shows for an item. */
+function catalogFields(r: CatalogRecord | undefined): Partial<RecommendedItem> {
+  if (!r) return {};
+  const cats = categoriesOf(r);
+  return {
+    ...(cats.length ? { category: cats[0], categories: cats } : {}),
+    ...(r.price !== undefined ? { price: r.price } : {}),
+    ...(r.currency !== undefined ? { currency: r.currency } : {}),
+    ...(r.imageUrl !== undefined ? { imageUrl: r.imageUrl } : {}),
+    available: r.available !== false && !r.deleted,
+  };
+}
+
+/** Entries as the API shows them: positions from 1, titles and fields from the catalogue over the model's. */
+export async function present(shelf: Shelf, list: readonly Entry[]): Promise<RecommendedItem[]> {
+  const known = list.filter((e) => e.index !== undefined).map((e) => e.index as number);
+  const infos = new Map((await shelf.model.catalog.describe(known)).map((x, j) => [known[j], x]));
+  const records = await shelf.view.records(list.map((e) => e.id));
+  return list.map((e, j) => {
+    const r = records.get(e.id) ?? shelf.binding.newItems.get(e.id);
+    const modelTitle = e.index !== undefined ? infos.get(e.index)?.title : undefined;
+    return {
+      id: e.id,
+      score: round(e.score),
+      title: r?.title ?? modelTitle ?? '',
+      position: j + 1,
+      ...catalogFields(r),
+      ...(e.index === undefined ? { new: true as const } : {}),
+      ...(e.pinned ? { pinned: true as const } : {}),
+      ...(e.exploration ? { exploration: true as const } : {}),
+      ...(e.index !== undefined && isBoosted(shelf.plan, e.index) ? { boosted: true as const } : {}),
+      ...(e.filteredOut ? { filteredOut: e.filteredOut } : {}),
+    };
+  });
+}
+
+/** What the answer says about the placement that shaped it. */
+export function placementSummary(shelf: Shelf, list: readonly Entry[]) {
+  const p = shelf.placement;
+  if (!p) return undefined;
+  return {
+    name: p.name,
+    filter: shelf.filter.filter,
+    boosts: activeBoosts(p, shelf.now).length,
+    pins: list.filter((e) => e.pinned).length,
+    ...(p.diversity ? { maxPerCategory: p.diversity.maxPerCategory } : {}),
+    exploration: list.filter((e) => e.exploration).length,
+  };
+}
