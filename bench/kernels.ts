@@ -242,7 +242,8 @@ export interface PlanRow {
  * The int8 kernel's topK under scoring plans (src/inference/plan.ts) against the same index
  * without a plan: every item of the identity class; 95% of items filtered out at random; 1%
  * boosted at random (× 1.2 + 2σ of a score, enough to reorder the top). The variants run in
- * interleaved rounds, so a change in the machine's load shifts them all and the ratios hold.
+ * interleaved rounds (shuffled), so a change in the machine's load shifts them all and the
+ * ratios hold.
  */
 export async function benchPlans(sizes: number[], dims: number, k: number): Promise<PlanRow[]> {
   const module = await int8Module();
@@ -269,12 +270,15 @@ export async function benchPlans(sizes: number[], dims: number, k: number): Prom
     const rounds = Math.max(40, Math.round(2e7 / n));
     const times = plans.map(() => [] as number[]);
     const returned = plans.map(([, plan]) => index.topK(u, k, [], plan).length);
+    // a fresh order each round, so no variant always follows the same one
+    const order = Int32Array.from(plans, (_, j) => j);
     for (let r = 0; r < rounds; r++) {
-      plans.forEach(([, plan], j) => {
+      rng.shuffle(order);
+      for (const j of order) {
         const t = performance.now();
-        index.topK(u, k, [], plan);
+        index.topK(u, k, [], plans[j][1]);
         times[j].push(performance.now() - t);
-      });
+      }
     }
     const base = median(times[0]);
     plans.forEach(([plan], j) => {
