@@ -2,7 +2,9 @@
  * Scoring kernels for top-k over N items at D dims: the TypeScript float32 reference, a
  * TypeScript int8 kernel with per-row scales, the ONNX graphs in onnxruntime-web's WASM backend,
  * and the Worker's own int8 WebAssembly SIMD kernel (src/inference/int8.wat), plus the machine's memory read bandwidth, so each variant can be
- * reported against the memory-streaming bound (bytes of the item matrix ÷ bandwidth).
+ * reported against the memory-streaming bound (bytes of the item matrix ÷ bandwidth). And the
+ * int8 kernel under scoring plans (filters and boosts applied inside the scan), against itself
+ * without one.
  */
 
 import { quantizeRows } from '@edge-recs/core/int8';
@@ -12,6 +14,7 @@ import { buildScoringGraph } from '../model/onnx';
 import { Rng } from '../model/rng';
 import { buildWasm } from '../scripts/build';
 import { Int8Index } from '../src/inference/int8';
+import { identityTransforms, type ScoringPlan } from '../src/inference/plan';
 
 export function randomFactors(n: number, dims: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -219,6 +222,67 @@ export async function benchKernels(sizes: number[], dims: number, k: number): Pr
       variant: 'own WASM SIMD int8 (fused top-k, src/inference/int8.wat)',
       ms: timeIt(() => index.topK(u, k)),
       bytes: q.byteLength + scales.byteLength,
+    });
+  }
+  return rows;
+}
+
+export interface PlanRow {
+  n: number;
+  plan: string;
+  /** median ms of one topK, plan copy included */
+  ms: number;
+  /** ms ÷ the same index's ms without a plan, from the same interleaved rounds */
+  ratio: number;
+  /** items returned (k unless fewer pass) */
+  returned: number;
+}
+
+/**
+ * The int8 kernel's topK under scoring plans (src/inference/plan.ts) against the same index
+ * without a plan: every item of the identity class; 95% of items filtered out at random; 1%
+ * boosted at random (× 1.2 + 2σ of a score, enough to reorder the top). The variants run in
+ * interleaved rounds (shuffled), so a change in the machine's load shifts them all and the
+ * ratios hold.
+ */
+export async function benchPlans(sizes: number[], dims: number, k: number): Promise<PlanRow[]> {
+  const module = await int8Module();
+  const rows: PlanRow[] = [];
+  for (const n of sizes) {
+    const { q, scales } = quantizeRows(randomFactors(n, dims, n), n, dims);
+    const u = randomFactors(1, dims, 7);
+    const index = await Int8Index.create(module, n, dims);
+    index.setRows(0, q, scales);
+    const rng = new Rng(n + 1);
+    const classes = (f: () => number) => Uint8Array.from({ length: n }, f);
+    // scores are sums of 64 products of N(0, 0.1²) values: σ = 0.08
+    const sigma = Math.sqrt(dims) * 0.01;
+    const plans: [string, ScoringPlan | undefined][] = [
+      ['unfiltered (no plan)', undefined],
+      ['identity plan (every item class 1)', { classes: classes(() => 1), transforms: identityTransforms(2) }],
+      ['95% filtered (5% pass, at random)', { classes: classes(() => (rng.next() < 0.05 ? 1 : 0)), transforms: identityTransforms(2) }],
+      [
+        '1% boosted (at random, × 1.2 + 2σ)',
+        { classes: classes(() => (rng.next() < 0.01 ? 2 : 1)), transforms: Float32Array.from([0, 0, 1, 0, 1.2, 2 * sigma]) },
+      ],
+    ];
+    // more rounds where they are short (200 at 100K items, 40 from 500K on)
+    const rounds = Math.max(40, Math.round(2e7 / n));
+    const times = plans.map(() => [] as number[]);
+    const returned = plans.map(([, plan]) => index.topK(u, k, [], plan).length);
+    // a fresh order each round, so no variant always follows the same one
+    const order = Int32Array.from(plans, (_, j) => j);
+    for (let r = 0; r < rounds; r++) {
+      rng.shuffle(order);
+      for (const j of order) {
+        const t = performance.now();
+        index.topK(u, k, [], plans[j][1]);
+        times[j].push(performance.now() - t);
+      }
+    }
+    const base = median(times[0]);
+    plans.forEach(([plan], j) => {
+      rows.push({ n, plan, ms: median(times[j]), ratio: median(times[j]) / base, returned: returned[j] });
     });
   }
   return rows;

@@ -1,15 +1,17 @@
 /**
- * `npm run bench [-- --quick]`: prints the measurements kept in BENCHMARKS.md.
+ * `npm run bench [-- --quick | --kernels]`: prints the measurements kept in BENCHMARKS.md.
  *  1. memory read bandwidth of this machine
  *  2. scoring kernels, top-20 at 64 dims over 10K / 100K / 1M items, each against the
- *     memory-streaming bound (item-matrix bytes ÷ bandwidth)
+ *     memory-streaming bound (item-matrix bytes ÷ bandwidth); then the int8 kernel under scoring
+ *     plans (identity, 95% filtered, 1% boosted) at 100K and 1M items against no plan
  *  3. trainer: one iALS epoch at 64 factors on a synthetic MovieLens-20M-shaped matrix, and the
  *     full Online Retail train (when ../shared/data is present)
  *  4. int8 vs float32 scoring quality on the Online Retail evaluation
  *  5. end to end against `wrangler dev` with 100K items (int8 and ORT float32 scoring) and a central
  *     Node + onnxruntime-node server on the same artifact: cold first request, req/s, p50, p99
  *  6. 1M items: cold first request, latency, and the model's isolate memory
- * --quick skips the 1M-item kernels and load, and the MovieLens-sized epoch.
+ * --quick skips the 1M-item kernels and load, and the MovieLens-sized epoch (not the 1M-item plan
+ * rows: they need only the int8 kernel, a few seconds). --kernels stops after 1 and 2.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -21,15 +23,17 @@ import { loadInteractions } from '../model/data';
 import { evaluateFactors, strongGeneralizationSplit } from '../model/evaluate';
 import { DEFAULT_PARAMS } from '../model/ials';
 import { trainIalsParallel } from '../model/ials-parallel';
-import { benchKernels, memoryBandwidth } from './kernels';
+import { benchKernels, benchPlans, memoryBandwidth } from './kernels';
 import { benchLoad, type LoadRow } from './load';
 import { zipfMatrix } from './synthetic';
 
 const quick = process.argv.includes('--quick');
+const kernelsOnly = process.argv.includes('--kernels');
 const RETAIL = '../shared/data/online-retail.csv.gz';
 const fmt = (x: number, d = 2) => x.toFixed(d);
 
-console.log(`# npm run bench${quick ? ' -- --quick' : ''} — ${new Date().toISOString()}`);
+const flags = process.argv.slice(2).join(' ');
+console.log(`# npm run bench${flags ? ` -- ${flags}` : ''} — ${new Date().toISOString()}`);
 console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, Node ${process.version}\n`);
 
 const bw = memoryBandwidth();
@@ -42,6 +46,14 @@ for (const r of await benchKernels(quick ? [10_000, 100_000] : [10_000, 100_000,
   const bound = (r.bytes / (bw * 1e9)) * 1000;
   console.log(`| ${r.n.toLocaleString('en')} | ${r.variant} | ${fmt(r.ms, 3)} | ${fmt(bound, 3)} | ${fmt(r.ms / bound, 1)} |`);
 }
+
+console.log('\n## int8 kernel under a scoring plan: top-20 of N items, 64 dims (median ms, variants interleaved)\n');
+console.log('| N | plan | ms | × unfiltered | items returned |');
+console.log('| --- | --- | --- | --- | --- |');
+for (const r of await benchPlans([100_000, 1_000_000], 64, 20)) {
+  console.log(`| ${r.n.toLocaleString('en')} | ${r.plan} | ${fmt(r.ms, 3)} | ${fmt(r.ratio, 2)} | ${r.returned} |`);
+}
+if (kernelsOnly) process.exit(0);
 
 console.log('\n## Trainer\n');
 if (!quick) {

@@ -1,7 +1,8 @@
 /**
  * Item factors as int8 rows (per-row scales) in one WebAssembly memory, scored by the SIMD
  * kernel in int8.wat: top-k by dot product (user and session vectors) or by cosine (similar
- * items).
+ * items), optionally under a scoring plan (plan.ts: per-item filter classes and per-class
+ * score transforms) that the kernel applies while it scores.
  *
  * Why hand-written: a float32 catalogue of 1M items × 64 dims is 256 MB, twice the isolate's
  * memory; int8 rows are a quarter of that and a quarter of the bytes to stream per request.
@@ -13,13 +14,25 @@
  * Layout of the memory (16-byte aligned regions):
  *   query pairs i16x8 × D/2 | candidate scores f32x4 × CAP | candidate rows i32 × CAP
  *   | rows int8 Np × D (groups of four rows, see int8.wat) | scales f32 Np | 1/‖row‖ f32 Np
+ *   | plan classes u8 Np | plan transforms (mul f32, add f32) × 256
  * (Np = N rounded up to 8: the kernel scores two groups of four rows per pass.)
- * Rows beyond N stay zero with a zero multiplier; candidates at or beyond N are dropped.
+ * Rows beyond N stay zero with a zero multiplier and class 0; candidates at or beyond N are
+ * dropped. The plan regions (Np + 2 KiB, 1/D of the rows) are reserved up front so memoryBytes,
+ * which the registry budgets with at load, stays true and a request never grows the memory.
+ *
+ * With a plan, scores stay in the kernel's units (the 16-bit query's, see quantizeQuery) until
+ * the end, like without: a class's add is converted once per request, add / query scale rounded
+ * to f32, so an item's final score is  query scale · f32(f32(s · mul) + f32(add / query scale)),
+ * s = f32(integer dot) · the row's multiplier in f32 (what the kernel compares without a plan):
+ * (u · y_i) · mul + add up to float32 rounding, and exactly what the tests' reference computes.
  */
 import { int8Supported, quantizeQuery } from '@edge-recs/core/int8';
 import { type Scored, TopHeap } from '@edge-recs/core/topk';
+import type { ScoringPlan } from './plan';
 
 const CAP = 1024;
+/** class bytes address 256 transforms */
+const CLASSES = 256;
 const align16 = (n: number) => (n + 15) & ~15;
 
 interface KernelExports {
@@ -36,6 +49,21 @@ interface KernelExports {
     candScores: number,
     candBase: number,
     cap: number,
+  ): number;
+  scanPlan(
+    rows: number,
+    mult: number,
+    query: number,
+    dims: number,
+    start: number,
+    end: number,
+    threshold: number,
+    candScores: number,
+    candBase: number,
+    cap: number,
+    classes: number,
+    table: number,
+    ident: number,
   ): number;
   invNorms(rows: number, dims: number, groups: number, out: number): void;
 }
@@ -54,6 +82,8 @@ export class Int8Index {
     rows: number;
     scales: number;
     inverseNorms: number;
+    classes: number;
+    table: number;
     end: number;
   };
   private normsReady = false;
@@ -70,7 +100,9 @@ export class Int8Index {
     const rows = align16(candBase + CAP * 4);
     const scales = align16(rows + this.padded * dims);
     const inverseNorms = align16(scales + this.padded * 4);
-    this.at = { query, candScores, candBase, rows, scales, inverseNorms, end: align16(inverseNorms + this.padded * 4) };
+    const classes = align16(inverseNorms + this.padded * 4);
+    const table = align16(classes + this.padded);
+    this.at = { query, candScores, candBase, rows, scales, inverseNorms, classes, table, end: table + CLASSES * 8 };
     const memory = kernel.memory;
     const missing = this.at.end - memory.buffer.byteLength;
     if (missing > 0) memory.grow(Math.ceil(missing / 65536));
@@ -141,13 +173,22 @@ export class Int8Index {
     });
   }
 
-  /** Top-k items by u · y_i, skipping `exclude` (indices). Ties go to the lower index. */
-  topK(u: ArrayLike<number>, k: number, exclude: Iterable<number> = []): Scored[] {
-    return this.search(u, k, new Set(exclude), this.at.scales);
+  /**
+   * Top-k items by u · y_i, skipping `exclude` (indices). Ties go to the lower index. With a
+   * plan (plan.classes.length must be itemCount): only items of a class ≥ 1 that has a
+   * transform, ranked by their transformed score (u · y_i) · mul + add, which is the score
+   * returned; fewer than k when fewer pass, never filler. (An item whose transformed score is
+   * −∞ or NaN is left out too.)
+   */
+  topK(u: ArrayLike<number>, k: number, exclude: Iterable<number> = [], plan?: ScoringPlan): Scored[] {
+    return this.search(u, k, new Set(exclude), this.at.scales, plan);
   }
 
-  /** Top-k items by cosine similarity to item `index`, excluding the item itself. */
-  similar(index: number, k: number): Scored[] {
+  /**
+   * Top-k items by cosine similarity to item `index`, excluding the item itself; with a plan,
+   * by transformed cosine among the items it lets through (as topK).
+   */
+  similar(index: number, k: number, plan?: ScoringPlan): Scored[] {
     if (!this.normsReady) {
       this.kernel.invNorms(this.at.rows, this.dims, this.padded / 4, this.at.inverseNorms);
       this.normsReady = true;
@@ -159,10 +200,43 @@ export class Int8Index {
       k,
       new Set([index]),
       this.at.inverseNorms,
+      plan,
     );
   }
 
-  private search(u: ArrayLike<number>, k: number, exclude: ReadonlySet<number>, mult: number): Scored[] {
+  /**
+   * Copies the plan in for one request: its classes, and its transforms with each add in the
+   * kernel's units (add / queryScale, so the kernel never rescales a score before comparing).
+   * Classes 0 and those without a transform get (0, −∞): never candidates, as plan.ts's
+   * `transformed` gives them no (finite) score. Returns the identity class the kernel may skip
+   * transforming (the first with mul 1 and add 0), or 0.
+   */
+  private loadPlan(plan: ScoringPlan, queryScale: number): number {
+    const { classes, transforms } = plan;
+    if (classes.length !== this.itemCount) throw new RangeError(`a plan has ${classes.length} classes for ${this.itemCount} items`);
+    const buf = this.kernel.memory.buffer;
+    // the N-byte copy is the plan's only per-request cost that grows with N (~30 µs at 1M
+    // items, under 1% of the scan); plans are not assumed immutable, so it is not cached
+    new Uint8Array(buf, this.at.classes, this.itemCount).set(classes);
+    const table = new Float32Array(buf, this.at.table, 2 * CLASSES);
+    let ident = 0;
+    const defined = Math.min(CLASSES, transforms.length >> 1);
+    for (let c = 0; c < CLASSES; c++) {
+      if (c === 0 || c >= defined) {
+        table[2 * c] = 0;
+        table[2 * c + 1] = -Infinity;
+        continue;
+      }
+      const mul = transforms[2 * c];
+      const add = transforms[2 * c + 1];
+      table[2 * c] = mul;
+      table[2 * c + 1] = add / queryScale;
+      if (ident === 0 && mul === 1 && add === 0) ident = c;
+    }
+    return ident;
+  }
+
+  private search(u: ArrayLike<number>, k: number, exclude: ReadonlySet<number>, mult: number, plan?: ScoringPlan): Scored[] {
     const kk = Math.min(k, this.itemCount);
     if (kk <= 0) return [];
     const { dims, itemCount, padded, at, kernel } = this;
@@ -180,15 +254,50 @@ export class Int8Index {
     const candBase = new Int32Array(buf, at.candBase, CAP);
 
     const heap = new TopHeap(kk);
+    if (!plan) {
+      for (let start = 0; start < padded; ) {
+        start = kernel.scan(at.rows, mult, at.query, dims, start, padded, heap.threshold(), at.candScores, at.candBase, CAP);
+        const n = kernel.count.value as number;
+        for (let c = 0; c < n; c++) {
+          const base = candBase[c];
+          for (let lane = 0; lane < 4; lane++) {
+            const index = base + lane;
+            if (index >= itemCount || exclude.has(index)) continue;
+            heap.offer(index, candScores[c * 4 + lane]);
+          }
+        }
+      }
+      return heap.sorted(qScale);
+    }
+    const ident = this.loadPlan(plan, qScale);
+    const classes = plan.classes;
     for (let start = 0; start < padded; ) {
-      start = kernel.scan(at.rows, mult, at.query, dims, start, padded, heap.threshold(), at.candScores, at.candBase, CAP);
+      start = kernel.scanPlan(
+        at.rows,
+        mult,
+        at.query,
+        dims,
+        start,
+        padded,
+        heap.threshold(),
+        at.candScores,
+        at.candBase,
+        CAP,
+        at.classes,
+        at.table,
+        ident,
+      );
       const n = kernel.count.value as number;
       for (let c = 0; c < n; c++) {
         const base = candBase[c];
         for (let lane = 0; lane < 4; lane++) {
           const index = base + lane;
           if (index >= itemCount || exclude.has(index)) continue;
-          heap.offer(index, candScores[c * 4 + lane]);
+          // a candidate group's filtered lanes hold −∞ (or NaN from a NaN transform): the heap
+          // would take −∞ while it is not full, and a filtered item must never be filler
+          const s = candScores[c * 4 + lane];
+          if (classes[index] === 0 || !(s > -Infinity)) continue;
+          heap.offer(index, s);
         }
       }
     }
