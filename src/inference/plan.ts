@@ -7,7 +7,12 @@
  * class c ≥ 1 = its score becomes  score · mul[c] + add[c]  (transforms[2c], transforms[2c+1]).
  * Class 1 is conventionally the identity (mul 1, add 0), used for items no rule touches. The
  * classes come from the catalogue (availability, category, price) and the placement's boosts
- * (services/plan.ts builds and caches them); a request without any has no plan.
+ * (services/merchandising.ts builds them, services/shelf.ts caches them); a request without
+ * any has no plan.
+ *
+ * Guarantees every scorer keeps: `classes.length` equals the model's item count; an item of a
+ * class without a transform entry, or whose transformed score is −∞ or NaN, is never returned.
+ * The int8 path's scores are float32, with `add` rounded in query units (inference/int8.ts).
  */
 export interface ScoringPlan {
   /** one class per item index (length = the model's item count) */

@@ -188,35 +188,15 @@ export class Int8Scorer implements Scorer {
   constructor(readonly index: Int8Index) {}
 
   async topK(u: Float32Array, k: number, exclude: Iterable<number> = [], plan?: ScoringPlan): Promise<Scored[]> {
-    if (!plan) return this.index.topK(u, k, exclude);
-    // TODO(kernel-plan): the kernel applies the plan itself; until then, exact dot products here
-    const skip = new Set(exclude);
-    const passing: number[] = [];
-    for (let i = 0; i < this.index.itemCount; i++) if (plan.classes[i] !== 0 && !skip.has(i)) passing.push(i);
-    const dots = this.index.dots(u, passing);
-    const heap = new TopHeap(k);
-    passing.forEach((i, j) => {
-      const c = plan.classes[i];
-      heap.offer(i, dots[j] * plan.transforms[2 * c] + plan.transforms[2 * c + 1]);
-    });
-    return heap.sorted();
+    return this.index.topK(u, k, exclude, plan);
   }
   dots(u: Float32Array, indices: readonly number[]): Float32Array {
     return this.index.dots(u, indices);
   }
   similar(index: number, k: number, plan?: ScoringPlan): Scored[] {
-    if (!plan) return this.index.similar(index, k);
-    // TODO(kernel-plan): as topK
-    return this.index
-      .similar(index, this.index.itemCount)
-      .filter((s) => plan.classes[s.index] !== 0)
-      .map((s) => {
-        const c = plan.classes[s.index];
-        return { index: s.index, score: s.score * plan.transforms[2 * c] + plan.transforms[2 * c + 1] };
-      })
-      .sort((a, b) => b.score - a.score || a.index - b.index)
-      .slice(0, k);
+    return this.index.similar(index, k, plan);
   }
+
   row(index: number): Float32Array {
     return this.index.row(index);
   }
