@@ -1,0 +1,175 @@
+/**
+ * Side-by-side strong-generalisation evaluation (the protocol of model/evaluate.ts) of everything
+ * the item model is judged against, on one split seed:
+ *
+ * - popularity: training users per item
+ * - iALS alone: fold-in of the basket, dot products (what the edge serves today)
+ * - item model alone: the sparse, quantised neighbour lists summed over the basket
+ * - blend: the served score of model/blend.ts
+ * - dense EASE (Steck 2019) for every λ of a grid, input the binary row of the folded-in items;
+ *   the report keeps every λ, and `bestEase` takes each metric's maximum over the grid on the
+ *   test users themselves (a baseline tuned on test: stronger than any honest tuning, so the
+ *   comparison is conservative)
+ *
+ * The folded-in items come with their training strengths (e.g. purchase lines); a client posting
+ * `{"items":[…]}` sends none, so iALS and the blend are also scored with strength 1 per item.
+ */
+import { foldIn, type WeightedItem } from '../src/core/foldin';
+import { gram } from '../src/core/linalg';
+import { topK } from '../src/core/topk';
+import { blendScores, factorStats, type BlendModel, type BlendParams } from './blend';
+import { evaluatePopularity, rankingMetrics, strongGeneralizationSplit, type Metrics, type Split } from './evaluate';
+import { type IalsModel, type IalsParams } from './ials';
+import { trainIalsParallel } from './ials-parallel';
+import { denseEase, itemGram, solverFor, type ItemModelParams, type NeighbourLists } from './item-model';
+import type { Csr } from './sparse';
+
+export interface CompareOptions {
+  seed: number;
+  ials: IalsParams;
+  item: ItemModelParams;
+  blend: BlendParams;
+  /** λ grid of dense EASE (empty: skip it) */
+  easeLambdas: number[];
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+export interface SeedReport {
+  seed: number;
+  testUsers: number;
+  trainUsers: number;
+  popularity: Metrics;
+  ials: Metrics;
+  ialsStrength1: Metrics;
+  item: Metrics;
+  blend: Metrics;
+  blendStrength1: Metrics;
+  ease: { lambda: number; metrics: Metrics }[];
+  /** per metric, the maximum over the λ grid (and the λ that reached it) */
+  bestEase: Metrics & { lambda: Record<keyof Metrics, number> };
+  seconds: { ials: number; item: number; easePerLambda: number };
+}
+
+function mean(all: Metrics[]): Metrics {
+  const out: Metrics = { 'recall@20': 0, 'recall@50': 0, 'ndcg@100': 0 };
+  for (const m of all) for (const k of Object.keys(out) as (keyof Metrics)[]) out[k] += m[k] / all.length;
+  return out;
+}
+
+/** Ranks every test user with `score` (basket items excluded) and averages the metrics. */
+export function evaluateScorer(test: Split['test'], score: (basket: readonly WeightedItem[]) => ArrayLike<number>): Metrics {
+  return mean(
+    test.map((t) => {
+      const ranked = topK(score(t.foldIn), 100, new Set(t.foldIn.map((x) => x.index))).map((s) => s.index);
+      return rankingMetrics(ranked, t.heldOut);
+    }),
+  );
+}
+
+export const strengthOne = (basket: readonly WeightedItem[]): WeightedItem[] => basket.map((b) => ({ index: b.index, strength: 1 }));
+
+/** Everything needed to score a basket with the trained models of one split. */
+export interface TrainedModels {
+  ials: IalsModel;
+  lists: NeighbourLists;
+  blend: BlendModel;
+  foldInGram: Float64Array;
+}
+
+export async function trainModels(train: Csr, opts: Pick<CompareOptions, 'ials' | 'item' | 'blend' | 'threads'>): Promise<TrainedModels & { seconds: { ials: number; item: number } }> {
+  const t0 = performance.now();
+  const ials = await trainIalsParallel(train, opts.ials, { threads: opts.threads });
+  const t1 = performance.now();
+  const lists = await solverFor(train.cols, { threads: opts.threads }).fit(train, opts.item);
+  const t2 = performance.now();
+  return { ...assemble(ials, lists, opts.blend), seconds: { ials: (t1 - t0) / 1000, item: (t2 - t1) / 1000 } };
+}
+
+export function assemble(ials: IalsModel, lists: NeighbourLists, params: BlendParams): TrainedModels {
+  const blend: BlendModel = {
+    itemFactors: ials.itemFactors,
+    dims: ials.dims,
+    itemCount: ials.itemCount,
+    stats: factorStats(ials.itemFactors, ials.itemCount, ials.dims),
+    lists,
+    params,
+  };
+  return { ials, lists, blend, foldInGram: gram(ials.itemFactors, ials.itemCount, ials.dims, ials.itemWeights) };
+}
+
+export function userVector(m: TrainedModels, basket: readonly WeightedItem[]): Float32Array {
+  const { ials } = m;
+  return foldIn(ials.itemFactors, m.foldInGram, ials.dims, ials.itemCount, ials.params, basket, ials.itemWeights);
+}
+
+export function factorScores(m: TrainedModels, basket: readonly WeightedItem[]): Float64Array {
+  const u = userVector(m, basket);
+  const { itemFactors: y, dims: D, itemCount } = m.ials;
+  const s = new Float64Array(itemCount);
+  for (let i = 0; i < itemCount; i++) {
+    let v = 0;
+    for (let d = 0; d < D; d++) v += y[i * D + d] * u[d];
+    s[i] = v;
+  }
+  return s;
+}
+
+export function itemScores(lists: NeighbourLists, basket: readonly WeightedItem[]): Float64Array {
+  const s = new Float64Array(lists.itemCount);
+  for (const { index } of basket) for (let p = lists.rowPtr[index]; p < lists.rowPtr[index + 1]; p++) s[lists.index[p]] += lists.weight[p];
+  return s;
+}
+
+export function blendFor(m: TrainedModels, basket: readonly WeightedItem[]): Float64Array {
+  return blendScores(m.blend, userVector(m, basket), basket);
+}
+
+/** Dense EASE scores x·B for the binary basket row. */
+function easeScores(b: Float64Array, n: number, basket: readonly WeightedItem[]): Float64Array {
+  const s = new Float64Array(n);
+  for (const { index } of basket) {
+    const row = index * n;
+    for (let k = 0; k < n; k++) s[k] += b[row + k];
+  }
+  return s;
+}
+
+export async function compareSeed(m: Csr, opts: CompareOptions): Promise<SeedReport> {
+  const log = opts.log ?? (() => {});
+  const split = strongGeneralizationSplit(m, { seed: opts.seed });
+  const models = await trainModels(split.train, opts);
+  log(`seed ${opts.seed}: iALS ${models.seconds.ials.toFixed(1)}s, item model ${models.seconds.item.toFixed(1)}s`);
+  const t = split.test;
+  const report: Omit<SeedReport, 'ease' | 'bestEase' | 'seconds'> = {
+    seed: opts.seed,
+    testUsers: t.length,
+    trainUsers: split.trainUsers.length,
+    popularity: evaluatePopularity(split.train, t),
+    ials: evaluateScorer(t, (b) => factorScores(models, b)),
+    ialsStrength1: evaluateScorer(t, (b) => factorScores(models, strengthOne(b))),
+    item: evaluateScorer(t, (b) => itemScores(models.lists, b)),
+    blend: evaluateScorer(t, (b) => blendFor(models, b)),
+    blendStrength1: evaluateScorer(t, (b) => blendFor(models, strengthOne(b))),
+  };
+  const ease: SeedReport['ease'] = [];
+  let easeSeconds = 0;
+  if (opts.easeLambdas.length) {
+    const g = itemGram(split.train);
+    for (const lambda of opts.easeLambdas) {
+      const t0 = performance.now();
+      const { b } = await denseEase(g, m.cols, lambda, 0, { threads: opts.threads });
+      easeSeconds = (performance.now() - t0) / 1000;
+      ease.push({ lambda, metrics: evaluateScorer(t, (basket) => easeScores(b, m.cols, basket)) });
+      log(`seed ${opts.seed}: dense EASE λ=${lambda} ${easeSeconds.toFixed(1)}s ndcg@100=${ease[ease.length - 1].metrics['ndcg@100'].toFixed(4)}`);
+    }
+  }
+  const bestEase = { 'recall@20': 0, 'recall@50': 0, 'ndcg@100': 0, lambda: { 'recall@20': 0, 'recall@50': 0, 'ndcg@100': 0 } } as SeedReport['bestEase'];
+  for (const e of ease)
+    for (const k of ['recall@20', 'recall@50', 'ndcg@100'] as const)
+      if (e.metrics[k] > bestEase[k]) {
+        bestEase[k] = e.metrics[k];
+        bestEase.lambda[k] = e.lambda;
+      }
+  return { ...report, ease, bestEase, seconds: { ...models.seconds, easePerLambda: easeSeconds } };
+}
