@@ -28,7 +28,7 @@ export interface BlendParams {
 }
 
 /** Chosen with the item model's defaults (see DEFAULT_ITEM_PARAMS, RESULTS.md). */
-export const DEFAULT_BLEND: BlendParams = { factorWeight: 0.2, neighbourInput: 'binary' };
+export const DEFAULT_BLEND: BlendParams = { factorWeight: 0.25, neighbourInput: 'binary' };
 
 /** ȳ (D) and Σ (D×D, row-major) of the item factors: what the edge needs to z-normalise. */
 export interface FactorStats {

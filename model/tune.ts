@@ -29,11 +29,11 @@ export interface TuneGrid {
 }
 
 export const DEFAULT_GRID: TuneGrid = {
-  lambda: [50, 100, 200],
+  lambda: [30, 60, 100],
   dropout: [0.25, 0.5, 1],
   popularityDebias: [0.15, 0.25, 0.33],
-  neighbours: [20, 30, 45, 60],
-  factorWeight: [0, 0.1, 0.2, 0.3, 0.45],
+  neighbours: [20, 30, 45],
+  factorWeight: [0.1, 0.2, 0.25, 0.3, 0.4],
 };
 
 export interface TuneOptions {
