@@ -56,6 +56,8 @@ export interface ArtifactInput {
   userIdKind?: 'raw' | 'hmac-sha256';
   /** largest float32 item matrix to include with its ONNX graph (default FLOAT32_MAX_BYTES) */
   float32MaxBytes?: number;
+  /** further data files by name (the item model's, see model/item-artifact.ts); listed and signed like the rest */
+  extraFiles?: Record<string, Uint8Array>;
 }
 
 function bytesOf(a: Float32Array | Float64Array | Int8Array): Uint8Array {
@@ -165,6 +167,10 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
   if (withFloat32) files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));
   const userShards = userShardFiles(input, files);
 
+  for (const [name, bytes] of Object.entries(input.extraFiles ?? {})) {
+    if (files[name]) throw new Error(`extra file ${name} would replace a built-in artifact file`);
+    files[name] = bytes;
+  }
   const listing: Manifest['files'] = {};
   for (const [name, bytes] of Object.entries(files)) listing[name] = { bytes: bytes.byteLength, sha256: await sha256Hex(bytes) };
   const manifest: Manifest = manifestSchema.parse({

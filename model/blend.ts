@@ -2,7 +2,7 @@
  * The served score: iALS factor scores, z-normalised per user, blended with the item model's
  * neighbour scores, RMS-normalised per user. For a basket (or history) of items j with strengths x_j:
  *
- *   u      = foldIn(basket)                                    (src/core/foldin.ts, D ≤ 128)
+ *   u      = foldIn(basket)                                    (core/foldin.ts, D ≤ 128)
  *   z_i    = (u·y_i − u·ȳ) / √(uᵀΣu)                          ȳ = mean item factor, Σ = their covariance
  *   n_i    = Σ_j f(x_j)·W_ji   over each basket item's stored neighbour list only
  *   ñ_i    = n_i / √(Σ_k n_k² / N)                             (0 when no list touches anything)
@@ -16,8 +16,8 @@
  * `blendScores` computes s for every item directly (the evaluation's scorer; the tests check that
  * both agree).
  */
-import type { WeightedItem } from '../src/core/foldin';
-import { topK, type Scored } from '../src/core/topk';
+import type { WeightedItem } from '@edge-recs/core/foldin';
+import { type Scored, topK } from '@edge-recs/core/topk';
 import type { NeighbourLists } from './item-model';
 
 export interface BlendParams {
@@ -62,7 +62,8 @@ export function factorStats(y: Float32Array, itemCount: number, dims: number): F
 /** The affine map z = (score − shift)/scale for one user vector: shift = u·ȳ, scale = √(uᵀΣu). */
 export function zParams(stats: FactorStats, u: ArrayLike<number>): { shift: number; scale: number } {
   const D = stats.dims;
-  let shift = 0, quad = 0;
+  let shift = 0,
+    quad = 0;
   for (let p = 0; p < D; p++) {
     shift += u[p] * stats.mean[p];
     let row = 0;
@@ -80,7 +81,11 @@ function inputWeight(params: BlendParams, strength: number): number {
  * Sparse neighbour scores of a basket: the touched items and n_i, plus the RMS normaliser.
  * Only the basket items' lists are read (≤ |basket|·N entries).
  */
-export function neighbourScores(lists: NeighbourLists, basket: readonly WeightedItem[], params: BlendParams): { scores: Map<number, number>; rms: number } {
+export function neighbourScores(
+  lists: NeighbourLists,
+  basket: readonly WeightedItem[],
+  params: BlendParams,
+): { scores: Map<number, number>; rms: number } {
   const scores = new Map<number, number>();
   for (const { index, strength } of basket) {
     const f = inputWeight(params, strength);
@@ -108,7 +113,12 @@ export interface BlendModel {
  * s_i for every item (no exclusion), computed directly: the evaluation's scorer.
  * @param u  the folded-in user vector (length D)
  */
-export function blendScores(m: BlendModel, u: ArrayLike<number>, basket: readonly WeightedItem[], out = new Float64Array(m.itemCount)): Float64Array {
+export function blendScores(
+  m: BlendModel,
+  u: ArrayLike<number>,
+  basket: readonly WeightedItem[],
+  out = new Float64Array(m.itemCount),
+): Float64Array {
   const { shift, scale } = zParams(m.stats, u);
   const a = m.params.factorWeight;
   const D = m.dims;

@@ -14,14 +14,14 @@
  * The folded-in items come with their training strengths (e.g. purchase lines); a client posting
  * `{"items":[…]}` sends none, so iALS and the blend are also scored with strength 1 per item.
  */
-import { foldIn, type WeightedItem } from '../src/core/foldin';
-import { gram } from '../src/core/linalg';
-import { topK } from '../src/core/topk';
-import { blendScores, factorStats, type BlendModel, type BlendParams } from './blend';
-import { evaluatePopularity, rankingMetrics, strongGeneralizationSplit, type Metrics, type Split } from './evaluate';
-import { type IalsModel, type IalsParams } from './ials';
+import { foldIn, type WeightedItem } from '@edge-recs/core/foldin';
+import { gram } from '@edge-recs/core/linalg';
+import { topK } from '@edge-recs/core/topk';
+import { type BlendModel, type BlendParams, blendScores, factorStats } from './blend';
+import { evaluatePopularity, type Metrics, rankingMetrics, type Split, strongGeneralizationSplit } from './evaluate';
+import type { IalsModel, IalsParams } from './ials';
 import { trainIalsParallel } from './ials-parallel';
-import { denseEase, itemGram, solverFor, type ItemModelParams, type NeighbourLists } from './item-model';
+import { denseEase, type ItemModelParams, itemGram, type NeighbourLists, solverFor } from './item-model';
 import type { Csr } from './sparse';
 
 export interface CompareOptions {
@@ -77,7 +77,10 @@ export interface TrainedModels {
   foldInGram: Float64Array;
 }
 
-export async function trainModels(train: Csr, opts: Pick<CompareOptions, 'ials' | 'item' | 'blend' | 'threads'>): Promise<TrainedModels & { seconds: { ials: number; item: number } }> {
+export async function trainModels(
+  train: Csr,
+  opts: Pick<CompareOptions, 'ials' | 'item' | 'blend' | 'threads'>,
+): Promise<TrainedModels & { seconds: { ials: number; item: number } }> {
   const t0 = performance.now();
   const ials = await trainIalsParallel(train, opts.ials, { threads: opts.threads });
   const t1 = performance.now();
@@ -161,10 +164,17 @@ export async function compareSeed(m: Csr, opts: CompareOptions): Promise<SeedRep
       const { b } = await denseEase(g, m.cols, lambda, 0, { threads: opts.threads });
       easeSeconds = (performance.now() - t0) / 1000;
       ease.push({ lambda, metrics: evaluateScorer(t, (basket) => easeScores(b, m.cols, basket)) });
-      log(`seed ${opts.seed}: dense EASE λ=${lambda} ${easeSeconds.toFixed(1)}s ndcg@100=${ease[ease.length - 1].metrics['ndcg@100'].toFixed(4)}`);
+      log(
+        `seed ${opts.seed}: dense EASE λ=${lambda} ${easeSeconds.toFixed(1)}s ndcg@100=${ease[ease.length - 1].metrics['ndcg@100'].toFixed(4)}`,
+      );
     }
   }
-  const bestEase = { 'recall@20': 0, 'recall@50': 0, 'ndcg@100': 0, lambda: { 'recall@20': 0, 'recall@50': 0, 'ndcg@100': 0 } } as SeedReport['bestEase'];
+  const bestEase = {
+    'recall@20': 0,
+    'recall@50': 0,
+    'ndcg@100': 0,
+    lambda: { 'recall@20': 0, 'recall@50': 0, 'ndcg@100': 0 },
+  } as SeedReport['bestEase'];
   for (const e of ease)
     for (const k of ['recall@20', 'recall@50', 'ndcg@100'] as const)
       if (e.metrics[k] > bestEase[k]) {

@@ -16,8 +16,9 @@
  * (`exactEase`) forms the dense Gram matrix and inverts it (n ≤ MAX_EXACT_ITEMS); an approximation
  * only has to return the same NeighbourLists from X and the same parameters.
  */
-import { inverseReference, inverseSweep, MAX_EXACT_ITEMS, type SweepOptions } from './spd-inverse';
+
 import type { Csr } from './sparse';
+import { inverseReference, inverseSweep, MAX_EXACT_ITEMS, type SweepOptions } from './spd-inverse';
 
 export interface ItemModelParams {
   /** λ: L2 regularisation added to every diagonal entry of XᵀX */
@@ -81,7 +82,8 @@ export function itemGram(x: Csr): Float64Array {
   const n = x.cols;
   const g = new Float64Array(n * n);
   for (let r = 0; r < x.rows; r++) {
-    const start = x.rowPtr[r], end = x.rowPtr[r + 1];
+    const start = x.rowPtr[r],
+      end = x.rowPtr[r + 1];
     for (let p = start; p < end; p++) {
       const i = x.colIdx[p];
       if (x.values[p] === 0) continue;
@@ -125,8 +127,15 @@ export interface DenseEaseOptions extends SweepOptions {
  * Dense EASE/EDLAE weights B (items × items, float64, row j = what item j gives to each item).
  * @param gram  XᵀX from `itemGram` (copied, not modified)
  */
-export async function denseEase(gram: Float64Array, n: number, lambda: number, dropout: number, opts: DenseEaseOptions = {}): Promise<{ b: Float64Array; diag: Float64Array }> {
-  if (n > MAX_EXACT_ITEMS) throw new Error(`exact EASE is limited to ${MAX_EXACT_ITEMS} items (got ${n}); use an approximate ItemItemSolver`);
+export async function denseEase(
+  gram: Float64Array,
+  n: number,
+  lambda: number,
+  dropout: number,
+  opts: DenseEaseOptions = {},
+): Promise<{ b: Float64Array; diag: Float64Array }> {
+  if (n > MAX_EXACT_ITEMS)
+    throw new Error(`exact EASE is limited to ${MAX_EXACT_ITEMS} items (got ${n}); use an approximate ItemItemSolver`);
   const a = Float64Array.from(gram);
   const diag = regularise(a, n, lambda, dropout);
   const p = opts.solver === 'reference' ? inverseReference(a, n) : await inverseSweep(a, n, opts);
@@ -143,26 +152,28 @@ export function toFloat16(v: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
     mant |= 0x800000;
     const shift = 14 - e;
     let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    const rem = mant & ((1 << shift) - 1),
+      half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
   return sign | h; // a mantissa carry correctly bumps the exponent (up to infinity)
 }
 
 export function fromFloat16(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f, m = h & 0x3ff;
+  const e = (h >>> 10) & 0x1f,
+    m = h & 0x3ff;
   if (e === 0) return sign * m * 2 ** -24;
   if (e === 0x1f) return m ? NaN : sign * Infinity;
   return sign * (1 + m / 1024) * 2 ** (e - 15);
@@ -173,28 +184,39 @@ export function fromFloat16(h: number): number {
  * @param b     items × items dense weights (row j: from item j), float64 or float32
  * @param diag  G_jj (item counts in the training rows), for the debiasing
  */
-export function sparsify(b: ArrayLike<number>, n: number, diag: ArrayLike<number>, params: Pick<ItemModelParams, 'neighbours' | 'popularityDebias' | 'weightType'>): NeighbourLists {
+export function sparsify(
+  b: ArrayLike<number>,
+  n: number,
+  diag: ArrayLike<number>,
+  params: Pick<ItemModelParams, 'neighbours' | 'popularityDebias' | 'weightType'>,
+): NeighbourLists {
   const keep = Math.min(params.neighbours, n - 1);
   const scaleTo = new Float64Array(n);
-  for (let k = 0; k < n; k++) scaleTo[k] = Math.pow(diag[k] + 1, -params.popularityDebias);
+  for (let k = 0; k < n; k++) scaleTo[k] = (diag[k] + 1) ** -params.popularityDebias;
   const rowPtr = new Int32Array(n + 1);
   const index = new Int32Array(n * keep);
   const raw = new Float64Array(n * keep);
   // per row: a min-heap of the best `keep` (weight, index); ties prefer the lower index
-  const hw = new Float64Array(keep), hi = new Int32Array(keep);
+  const hw = new Float64Array(keep),
+    hi = new Int32Array(keep);
   let w = 0;
   for (let j = 0; j < n; j++) {
     let size = 0;
     const worse = (a: number, c: number) => hw[a] < hw[c] || (hw[a] === hw[c] && hi[a] > hi[c]);
     const down = (i: number) => {
       for (;;) {
-        const l = 2 * i + 1, r = l + 1;
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < size && worse(l, m)) m = l;
         if (r < size && worse(r, m)) m = r;
         if (m === i) return;
-        const tw = hw[i], ti = hi[i];
-        hw[i] = hw[m]; hi[i] = hi[m]; hw[m] = tw; hi[m] = ti;
+        const tw = hw[i],
+          ti = hi[i];
+        hw[i] = hw[m];
+        hi[i] = hi[m];
+        hw[m] = tw;
+        hi[m] = ti;
         i = m;
       }
     };
@@ -204,17 +226,23 @@ export function sparsify(b: ArrayLike<number>, n: number, diag: ArrayLike<number
       const v = b[row + k] * scaleTo[k];
       if (!(v > 0)) continue; // only positive weights: neighbour scores only ever raise an item
       if (size < keep) {
-        hw[size] = v; hi[size] = k;
+        hw[size] = v;
+        hi[size] = k;
         let c = size++;
         while (c > 0) {
           const par = (c - 1) >> 1;
           if (!worse(c, par)) break;
-          const tw = hw[c], ti = hi[c];
-          hw[c] = hw[par]; hi[c] = hi[par]; hw[par] = tw; hi[par] = ti;
+          const tw = hw[c],
+            ti = hi[c];
+          hw[c] = hw[par];
+          hi[c] = hi[par];
+          hw[par] = tw;
+          hi[par] = ti;
           c = par;
         }
       } else if (v > hw[0]) {
-        hw[0] = v; hi[0] = k;
+        hw[0] = v;
+        hi[0] = k;
         down(0);
       }
     }
@@ -230,7 +258,10 @@ export function sparsify(b: ArrayLike<number>, n: number, diag: ArrayLike<number
 }
 
 /** Stores the weights as int8 (scale per row = max/127) or float16, and dequantises them back. */
-export function quantise(l: { n: number; rowPtr: Int32Array; index: Int32Array; raw: ArrayLike<number> }, type: 'int8' | 'float16'): NeighbourLists {
+export function quantise(
+  l: { n: number; rowPtr: Int32Array; index: Int32Array; raw: ArrayLike<number> },
+  type: 'int8' | 'float16',
+): NeighbourLists {
   const nnz = l.rowPtr[l.n];
   const weight = new Float32Array(nnz);
   if (type === 'float16') {

@@ -26,7 +26,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { cholesky, choleskySolve } from '../src/core/linalg';
+import { cholesky, choleskySolve } from '@edge-recs/core/linalg';
 
 /**
  * Largest matrix the exact solver accepts. Bounded by time rather than memory: the work grows
@@ -147,7 +147,8 @@ export interface SweepOptions {
 export async function inverseSweep(a: Float64Array, n: number, opts: SweepOptions = {}): Promise<Float64Array> {
   if (n > MAX_EXACT_ITEMS) throw new Error(`exact inverse is limited to ${MAX_EXACT_ITEMS} items (got ${n})`);
   const L = sweepLayout(n, opts.b ?? SWEEP_BLOCK);
-  const np = L.n, b = L.b;
+  const np = L.n,
+    b = L.b;
   const pages = Math.ceil(L.bytes / 65536) + 1;
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const module = await compileSweepModule();
@@ -185,7 +186,13 @@ export async function inverseSweep(a: Float64Array, n: number, opts: SweepOption
       P.set(pk);
       // Tp = packed Q·P, then the rank-b update of the upper triangle
       if (pool) {
-        await pool.run((w) => ({ kind: 'panel', layout: L, from: Math.floor((groups * w) / threads), to: Math.floor((groups * (w + 1)) / threads), step: 1 }));
+        await pool.run((w) => ({
+          kind: 'panel',
+          layout: L,
+          from: Math.floor((groups * w) / threads),
+          to: Math.floor((groups * (w + 1)) / threads),
+          step: 1,
+        }));
         await pool.run((w) => ({ kind: 'update', layout: L, from: w, to: groups, step: threads }));
       } else {
         kernels.panelMul(L.tp, L.p, L.qp, b, 0, groups);

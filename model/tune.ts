@@ -9,16 +9,16 @@
  * is NDCG@100 + Recall@20 (the two metrics the target names), with baskets folded in at strength 1
  * per item, as a client posting `{"items":[…]}` sends them.
  */
-import type { WeightedItem } from '../src/core/foldin';
-import { topK } from '../src/core/topk';
-import { neighbourScores, zParams, type BlendParams } from './blend';
+import type { WeightedItem } from '@edge-recs/core/foldin';
+import { topK } from '@edge-recs/core/topk';
+import { type BlendParams, neighbourScores, zParams } from './blend';
 import { assemble, strengthOne, userVector } from './compare';
-import { rankingMetrics, strongGeneralizationSplit, type Metrics } from './evaluate';
+import { type Metrics, rankingMetrics, strongGeneralizationSplit } from './evaluate';
 import type { IalsParams } from './ials';
 import { trainIalsParallel } from './ials-parallel';
-import { denseEase, itemGram, sparsify, type ItemModelParams, type NeighbourLists } from './item-model';
-import { MAX_EXACT_ITEMS } from './spd-inverse';
+import { denseEase, type ItemModelParams, itemGram, type NeighbourLists, sparsify } from './item-model';
 import type { Csr } from './sparse';
+import { MAX_EXACT_ITEMS } from './spd-inverse';
 
 export interface TuneGrid {
   lambda: number[];
@@ -65,11 +65,18 @@ export async function tuneItemModel(train: Csr, opts: TuneOptions): Promise<Tune
   const val = strongGeneralizationSplit(train, { seed: opts.seed });
   log(`validation split: ${val.test.length} held-out training users, ${val.trainUsers.length} fitting users`);
   const ials = await trainIalsParallel(val.train, opts.ials, { threads: opts.threads });
-  const empty: NeighbourLists = { itemCount: train.cols, rowPtr: new Int32Array(train.cols + 1), index: new Int32Array(0), weight: new Float32Array(0), weightType: 'int8' };
+  const empty: NeighbourLists = {
+    itemCount: train.cols,
+    rowPtr: new Int32Array(train.cols + 1),
+    index: new Int32Array(0),
+    weight: new Float32Array(0),
+    weightType: 'int8',
+  };
   const base = assemble(ials, empty, opts.blend);
   const baskets: WeightedItem[][] = val.test.map((t) => strengthOne(t.foldIn));
   // z-normalised factor scores per validation user (independent of everything tuned here)
-  const n = train.cols, D = ials.dims;
+  const n = train.cols,
+    D = ials.dims;
   const z = baskets.map((b) => {
     const u = userVector(base, b);
     const { shift, scale } = zParams(base.blend.stats, u);
@@ -100,7 +107,12 @@ export async function tuneItemModel(train: Csr, opts: TuneOptions): Promise<Tune
             grid.factorWeight.forEach((a, k) => {
               for (let i = 0; i < n; i++) scores[i] = a * z[t][i];
               if (rms > 0) for (const [i, v] of nb) scores[i] += ((1 - a) * v) / rms;
-              per[k].push(rankingMetrics(topK(scores, 100, exclude).map((s) => s.index), val.test[t].heldOut));
+              per[k].push(
+                rankingMetrics(
+                  topK(scores, 100, exclude).map((s) => s.index),
+                  val.test[t].heldOut,
+                ),
+              );
             });
           });
           grid.factorWeight.forEach((factorWeight, k) => {
@@ -111,7 +123,9 @@ export async function tuneItemModel(train: Csr, opts: TuneOptions): Promise<Tune
         }
       }
       const best = trials.reduce((x, y) => (objective(y.metrics) > objective(x.metrics) ? y : x));
-      log(`λ=${lambda} c=${dropout}: ${((performance.now() - t0) / 1000).toFixed(1)}s; best so far ${JSON.stringify({ ...best.item, factorWeight: best.factorWeight })} ndcg@100=${best.metrics['ndcg@100'].toFixed(4)} recall@20=${best.metrics['recall@20'].toFixed(4)}`);
+      log(
+        `λ=${lambda} c=${dropout}: ${((performance.now() - t0) / 1000).toFixed(1)}s; best so far ${JSON.stringify({ ...best.item, factorWeight: best.factorWeight })} ndcg@100=${best.metrics['ndcg@100'].toFixed(4)} recall@20=${best.metrics['recall@20'].toFixed(4)}`,
+      );
     }
   }
   trials.sort((x, y) => objective(y.metrics) - objective(x.metrics));

@@ -6,16 +6,17 @@
  * unless hyperparameters are given; --tune picks the item model and blend per seed on a
  * validation split cut from that seed's training users (never from its test users).
  */
-import { Command } from 'commander';
-import { availableParallelism } from 'node:os';
+
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
-import { loadInteractions } from '../data';
+import { Command } from 'commander';
 import { compareSeed, type SeedReport } from '../compare';
-import { strongGeneralizationSplit, type Metrics } from '../evaluate';
+import { loadInteractions } from '../data';
+import { type Metrics, strongGeneralizationSplit } from '../evaluate';
 import { tuneItemModel } from '../tune';
 import { hyperparameterOptions, num, paramsFrom, run } from './common';
-import { blendOptions, blendFrom, itemModelOptions, itemParamsFrom } from './item-options';
+import { blendFrom, blendOptions, itemModelOptions, itemParamsFrom } from './item-options';
 
 const program = blendOptions(
   itemModelOptions(
@@ -40,24 +41,47 @@ await run(async () => {
   program.parse();
   const o = program.opts();
   const ials = paramsFrom(o);
-  const seeds = String(o.seeds).split(',').map((s) => Number(s.trim()));
-  const lambdas = String(o.easeLambdas).split(',').filter((s) => s.trim() !== '').map(Number);
+  const seeds = String(o.seeds)
+    .split(',')
+    .map((s) => Number(s.trim()));
+  const lambdas = String(o.easeLambdas)
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map(Number);
   const ds = await loadInteractions(o.input);
   const m = ds.matrix;
   console.log(`${basename(o.input)} (${ds.layout}): ${m.rows} users × ${m.cols} items, ${m.rowPtr[m.rows]} pairs`);
   const reports: (SeedReport & { item_params: unknown; blend_params: unknown })[] = [];
   for (const seed of seeds) {
-    let item = itemParamsFrom(o), blend = blendFrom(o);
+    let item = itemParamsFrom(o),
+      blend = blendFrom(o);
     if (o.tune) {
       const train = strongGeneralizationSplit(m, { seed }).train;
-      const tuned = await tuneItemModel(train, { ials, item, blend, seed: seed + 1, threads: o.threads, log: (l) => console.log(`  tune: ${l}`) });
+      const tuned = await tuneItemModel(train, {
+        ials,
+        item,
+        blend,
+        seed: seed + 1,
+        threads: o.threads,
+        log: (l) => console.log(`  tune: ${l}`),
+      });
       item = tuned.item;
       blend = tuned.blend;
     }
-    const r = await compareSeed(m, { seed, ials, item, blend, easeLambdas: lambdas, threads: o.threads, log: (l) => console.log(`  ${l}`) });
+    const r = await compareSeed(m, {
+      seed,
+      ials,
+      item,
+      blend,
+      easeLambdas: lambdas,
+      threads: o.threads,
+      log: (l) => console.log(`  ${l}`),
+    });
     reports.push({ ...r, item_params: item, blend_params: blend });
     const ref = lambdas.length ? r.bestEase : undefined;
-    console.log(`seed ${seed}: ${r.testUsers} held-out users, ${r.trainUsers} training users${ref ? `; ratios against dense EASE best-on-test per metric (λ ${JSON.stringify(r.bestEase.lambda)})` : ''}`);
+    console.log(
+      `seed ${seed}: ${r.testUsers} held-out users, ${r.trainUsers} training users${ref ? `; ratios against dense EASE best-on-test per metric (λ ${JSON.stringify(r.bestEase.lambda)})` : ''}`,
+    );
     console.log(row('popularity', r.popularity, ref));
     console.log(row('iALS', r.ials, ref));
     console.log(row('iALS (strength 1)', r.ialsStrength1, ref));

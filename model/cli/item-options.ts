@@ -1,6 +1,6 @@
 /** Command-line options of the item model and the blend (defaults from the code's defaults). */
 import type { Command } from 'commander';
-import { DEFAULT_BLEND, type BlendParams } from '../blend';
+import { type BlendParams, DEFAULT_BLEND } from '../blend';
 import { DEFAULT_ITEM_PARAMS, type ItemModelParams } from '../item-model';
 import { num } from './common';
 
@@ -15,7 +15,8 @@ export function itemModelOptions(cmd: Command): Command {
 }
 
 export function itemParamsFrom(o: Record<string, unknown>): ItemModelParams {
-  if (o.itemWeights !== 'int8' && o.itemWeights !== 'float16') throw new Error(`--item-weights must be int8 or float16, got ${String(o.itemWeights)}`);
+  if (o.itemWeights !== 'int8' && o.itemWeights !== 'float16')
+    throw new Error(`--item-weights must be int8 or float16, got ${String(o.itemWeights)}`);
   return {
     lambda: o.itemLambda as number,
     dropout: o.itemDropout as number,
@@ -28,13 +29,19 @@ export function itemParamsFrom(o: Record<string, unknown>): ItemModelParams {
 export function blendOptions(cmd: Command): Command {
   const d = DEFAULT_BLEND;
   return cmd
-    .option('--blend-factor-weight <a>', 'served score = a·z(factor score) + (1 − a)·normalised neighbour score', num('float', 0), d.factorWeight)
+    .option(
+      '--blend-factor-weight <a>',
+      'served score = a·z(factor score) + (1 − a)·normalised neighbour score',
+      num('float', 0),
+      d.factorWeight,
+    )
     .option('--blend-input <f>', 'neighbour input per basket item: binary or log1p (of its strength)', d.neighbourInput);
 }
 
 export function blendFrom(o: Record<string, unknown>): BlendParams {
   const a = o.blendFactorWeight as number;
   if (a > 1) throw new Error('--blend-factor-weight must be in [0, 1]');
-  if (o.blendInput !== 'binary' && o.blendInput !== 'log1p') throw new Error(`--blend-input must be binary or log1p, got ${String(o.blendInput)}`);
+  if (o.blendInput !== 'binary' && o.blendInput !== 'log1p')
+    throw new Error(`--blend-input must be binary or log1p, got ${String(o.blendInput)}`);
   return { factorWeight: a, neighbourInput: o.blendInput };
 }

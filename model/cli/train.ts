@@ -1,7 +1,10 @@
 /**
- * `npm run train -- --input <csv|csv.gz> --out <dir> [hyperparameters] [--eval]`
- * Loads interactions, trains iALS on all users, optionally runs the strong-generalisation
- * evaluation (a separate training on 90% of users), and writes a signed artifact.
+ * `npm run train -- --input <csv|csv.gz> --out <dir> [hyperparameters] [--eval] [--tune]`
+ * Loads interactions, trains iALS and the item-item model (EASE/EDLAE neighbour lists, plus the
+ * "bought together" lists when the input has baskets) on all users, optionally runs the
+ * strong-generalisation evaluation (a separate training on 90% of users), and writes a signed
+ * artifact. --tune picks the item model's and the blend's hyperparameters on a validation split
+ * cut from the training users (with --eval: from the evaluation split's training users only).
  */
 
 import { availableParallelism } from 'node:os';
@@ -9,30 +12,43 @@ import { basename } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { writeArtifact } from '../artifact-fs';
+import { factorStats } from '../blend';
+import { boughtTogether, DEFAULT_BOUGHT_TOGETHER } from '../bought-together';
+import { compareSeed } from '../compare';
 import { loadInteractions } from '../data';
-import { type EvaluationReport, evaluateIals } from '../evaluate';
+import { type EvaluationReport, strongGeneralizationSplit } from '../evaluate';
 import { foldInConstants, type IalsParams } from '../ials';
 import { trainIalsParallel } from '../ials-parallel';
+import { blendManifestEntries, encodeFactorStats, encodeNeighbourLists, ITEM_FILES } from '../item-artifact';
+import { solverFor } from '../item-model';
 import type { Csr } from '../sparse';
+import { MAX_EXACT_ITEMS } from '../spd-inverse';
+import { tuneItemModel } from '../tune';
 import { fmt, hyperparameterOptions, num, paramsFrom, run, signingKey } from './common';
+import { blendFrom, blendOptions, itemModelOptions, itemParamsFrom } from './item-options';
 
-const program = hyperparameterOptions(
-  new Command('train')
-    .description('Train iALS on interaction data and write a model artifact')
-    .requiredOption(
-      '--input <path>',
-      'interactions CSV (.csv or .csv.gz), or a directory of them: generic user_id,item_id[,weight][,timestamp] or UCI Online Retail',
-    )
-    .requiredOption('--out <dir>', 'artifact directory to write')
-    .option('--items <file>', 'item metadata CSV with item_id,title (generic layout)')
-    .option('--user-ids <kind>', "raw, or hashed when the input is the Worker's event export (ids are keyed hashes)", 'raw')
-    .option('--eval', 'also run the strong-generalisation evaluation and store its metrics in the manifest')
-    .option('--eval-seed <n>', 'seed of the evaluation split', num('int', 0), 2024)
-    .option('--version <id>', 'model version id (default: creation time + content digest)')
-    .option('--key-file <file>', 'Ed25519 private key (base64 PKCS#8); default $MODEL_SIGNING_KEY')
-    .option('--users-per-shard <n>', 'users per user-factor shard file', num('int', 1), 2000)
-    .option('--threads <n>', 'worker threads (default: all cores)', num('int', 1), availableParallelism())
-    .option('--no-progress', 'plain log lines instead of a progress bar'),
+const program = blendOptions(
+  itemModelOptions(
+    hyperparameterOptions(
+      new Command('train')
+        .description('Train iALS on interaction data and write a model artifact')
+        .requiredOption(
+          '--input <path>',
+          'interactions CSV (.csv or .csv.gz), or a directory of them: generic user_id,item_id[,weight][,timestamp] or UCI Online Retail',
+        )
+        .requiredOption('--out <dir>', 'artifact directory to write')
+        .option('--items <file>', 'item metadata CSV with item_id,title (generic layout)')
+        .option('--user-ids <kind>', "raw, or hashed when the input is the Worker's event export (ids are keyed hashes)", 'raw')
+        .option('--eval', 'also run the strong-generalisation evaluation and store its metrics in the manifest')
+        .option('--eval-seed <n>', 'seed of the evaluation split', num('int', 0), 2024)
+        .option('--version <id>', 'model version id (default: creation time + content digest)')
+        .option('--key-file <file>', 'Ed25519 private key (base64 PKCS#8); default $MODEL_SIGNING_KEY')
+        .option('--users-per-shard <n>', 'users per user-factor shard file', num('int', 1), 2000)
+        .option('--threads <n>', 'worker threads (default: all cores)', num('int', 1), availableParallelism())
+        .option('--tune', 'pick the item model and blend hyperparameters on a validation split of the training users')
+        .option('--no-progress', 'plain log lines instead of a progress bar'),
+    ),
+  ),
 );
 
 async function trainWithProgress(m: Csr, params: IalsParams, label: string, progress: boolean, threads: number) {
@@ -79,25 +95,84 @@ await run(async () => {
   }
   if (m.rows === 0 || m.cols === 0) throw new Error('no usable interactions in the input');
 
+  let item = itemParamsFrom(o),
+    blend = blendFrom(o);
+  const withItemModel = m.cols <= MAX_EXACT_ITEMS;
+  if (!withItemModel)
+    console.log(`item model skipped: ${m.cols} items is above the exact solver's ${MAX_EXACT_ITEMS} and no approximate solver exists yet`);
+  if (o.tune && withItemModel) {
+    const tt = performance.now();
+    // with --eval, tune on that split's training users only, so the evaluation stays unseen
+    const tuneOn = o.eval ? strongGeneralizationSplit(m, { seed: o.evalSeed }).train : m;
+    const tuned = await tuneItemModel(tuneOn, {
+      ials: params,
+      item,
+      blend,
+      seed: o.evalSeed + 1,
+      threads: o.threads,
+      log: (l) => console.log(`tune: ${l}`),
+    });
+    item = tuned.item;
+    blend = tuned.blend;
+    console.log(
+      `tuned in ${((performance.now() - tt) / 1000).toFixed(1)}s: ${JSON.stringify({ ...item, ...blend })} (validation ${fmt(tuned.validation)})`,
+    );
+  }
+
   let evaluation: EvaluationReport | null = null;
   if (o.eval) {
     const te = performance.now();
-    evaluation = await evaluateIals(m, params, { seed: o.evalSeed }, { threads: o.threads });
-    console.log(`evaluation (${evaluation.protocol.testUsers} held-out users, ${((performance.now() - te) / 1000).toFixed(1)}s)`);
-    console.log(`  iALS        ${fmt(evaluation.model)}`);
-    console.log(`  popularity  ${fmt(evaluation.popularity)}`);
+    const r = await compareSeed(m, { seed: o.evalSeed, ials: params, item, blend, easeLambdas: [], threads: o.threads });
+    evaluation = {
+      protocol: {
+        name: 'strong-generalization',
+        seed: o.evalSeed,
+        holdoutFraction: 0.1,
+        minItems: 5,
+        foldInFraction: 0.8,
+        testUsers: r.testUsers,
+        trainUsers: r.trainUsers,
+      },
+      model: r.ials,
+      popularity: r.popularity,
+    };
+    console.log(`evaluation (${r.testUsers} held-out users, ${((performance.now() - te) / 1000).toFixed(1)}s)`);
+    console.log(`  iALS               ${fmt(r.ials)}`);
+    console.log(`  item model         ${fmt(r.item)}`);
+    console.log(`  blend              ${fmt(r.blend)}`);
+    console.log(`  blend (strength 1) ${fmt(r.blendStrength1)}`);
+    console.log(`  popularity         ${fmt(r.popularity)}`);
   }
 
   const { model, seconds } = await trainWithProgress(m, params, 'train', o.progress, o.threads);
+  const extraFiles: Record<string, Uint8Array> = {};
+  let itemSeconds = 0;
+  if (withItemModel) {
+    const ti = performance.now();
+    const lists = await solverFor(m.cols, { threads: o.threads }).fit(m, item);
+    extraFiles[ITEM_FILES.neighbours] = encodeNeighbourLists(lists);
+    extraFiles[ITEM_FILES.factorStats] = encodeFactorStats(factorStats(model.itemFactors, m.cols, params.factors));
+    if (ds.baskets.matrix.rows > 0)
+      extraFiles[ITEM_FILES.boughtTogether] = encodeNeighbourLists(
+        await boughtTogether(ds.baskets.matrix, DEFAULT_BOUGHT_TOGETHER, o.threads),
+      );
+    itemSeconds = (performance.now() - ti) / 1000;
+    console.log(
+      `item model${ds.baskets.matrix.rows > 0 ? ' and bought-together lists' : ''} in ${itemSeconds.toFixed(1)}s (${lists.rowPtr[m.cols]} neighbours, ${item.weightType})`,
+    );
+  }
   const itemCounts = new Float32Array(m.cols);
   for (let p = 0; p < m.rowPtr[m.rows]; p++) itemCounts[m.colIdx[p]]++;
   const key = await signingKey(o.keyFile);
   const manifest = await writeArtifact(o.out, {
     version: o.version,
     algorithm: 'ials',
-    hyperparameters: { ...params },
+    hyperparameters: {
+      ...params,
+      ...(withItemModel ? blendManifestEntries(item, blend, ds.baskets.matrix.rows > 0 ? DEFAULT_BOUGHT_TOGETHER : undefined) : {}),
+    },
     foldIn: foldInConstants(params),
-    trainingSeconds: Number(seconds.toFixed(2)),
+    trainingSeconds: Number((seconds + itemSeconds).toFixed(2)),
     data: { source: basename(o.input), layout: ds.layout, sha256: ds.digest, users: m.rows, items: m.cols, interactions: m.rowPtr[m.rows] },
     dims: params.factors,
     itemIds: ds.itemIds,
@@ -112,6 +187,7 @@ await run(async () => {
     signingKey: key,
     usersPerShard: o.usersPerShard,
     userIdKind: o.userIds === 'hashed' ? 'hmac-sha256' : 'raw',
+    extraFiles,
   });
   console.log(
     `wrote model ${manifest.version} to ${o.out} (${key ? 'signed' : 'UNSIGNED: set MODEL_SIGNING_KEY to publish'}) in ${((performance.now() - t0) / 1000).toFixed(1)}s total`,

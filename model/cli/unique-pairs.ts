@@ -5,12 +5,13 @@
  * in the loader's index order, so loading the output gives the same user and item indices and
  * therefore the same strong-generalisation splits as the original (only the strengths differ).
  */
-import { Command } from 'commander';
-import { createWriteStream } from 'node:fs';
+
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { Command } from 'commander';
 import { loadInteractions } from '../data';
+import { type Csr, transpose } from '../sparse';
 import { run } from './common';
-import { transpose, type Csr } from '../sparse';
 
 const program = new Command('unique-pairs')
   .description('Write the unique user_id,item_id pairs of an interactions file as a generic CSV')
@@ -31,16 +32,25 @@ export function pairOrder(m: Csr): [number, number][] {
   const minUser = (i: number) => (t.rowPtr[i + 1] > t.rowPtr[i] ? t.colIdx[t.rowPtr[i]] : Infinity);
   const first: [number, number][] = [];
   const used = new Set<string>();
-  let nu = 0, ni = 0;
+  let nu = 0,
+    ni = 0;
   while (nu < m.rows || ni < m.cols) {
-    if (nu < m.rows && minItem(nu) < ni) { first.push([nu, minItem(nu)]); nu++; }
-    else if (ni < m.cols && minUser(ni) < nu) { first.push([minUser(ni), ni]); ni++; }
-    else if (nu < m.rows && ni < m.cols && minItem(nu) === ni && minUser(ni) === nu) { first.push([nu, ni]); nu++; ni++; }
-    else throw new Error(`no pair order keeps the indices (user ${nu}, item ${ni})`);
+    if (nu < m.rows && minItem(nu) < ni) {
+      first.push([nu, minItem(nu)]);
+      nu++;
+    } else if (ni < m.cols && minUser(ni) < nu) {
+      first.push([minUser(ni), ni]);
+      ni++;
+    } else if (nu < m.rows && ni < m.cols && minItem(nu) === ni && minUser(ni) === nu) {
+      first.push([nu, ni]);
+      nu++;
+      ni++;
+    } else throw new Error(`no pair order keeps the indices (user ${nu}, item ${ni})`);
   }
   for (const [u, i] of first) used.add(`${u},${i}`);
   const out = first.slice();
-  for (let u = 0; u < m.rows; u++) for (let p = m.rowPtr[u]; p < m.rowPtr[u + 1]; p++) if (!used.has(`${u},${m.colIdx[p]}`)) out.push([u, m.colIdx[p]]);
+  for (let u = 0; u < m.rows; u++)
+    for (let p = m.rowPtr[u]; p < m.rowPtr[u + 1]; p++) if (!used.has(`${u},${m.colIdx[p]}`)) out.push([u, m.colIdx[p]]);
   return out;
 }
 

@@ -12,6 +12,7 @@ import { generateSigningKey } from '@edge-recs/core/signing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyArtifactDir } from '../../model/artifact-fs';
 import { readCatalog } from '../../model/catalog';
+import { decodeNeighbourLists } from '../../model/item-artifact';
 import { Rng } from '../../model/rng';
 
 const exec = promisify(execFile);
@@ -36,10 +37,10 @@ async function writeCsv(dir: string) {
       lines.push(`user${u},item${(u % 2) * 15 + rng.int(15)},${1 + rng.int(3)},2024-05-0${1 + rng.int(9)}T10:00:00Z`);
   lines.splice(10, 0, 'userX,,1,', 'userY,item1,lots,');
   const file = join(dir, 'events.csv');
-  await writeFile(file, `${lines.join('\n')}\n`);
+  await writeFile(file, lines.join('\n') + '\n');
   await writeFile(
     join(dir, 'items.csv'),
-    `item_id,title\n${Array.from({ length: 30 }, (_, i) => `item${i},"Product ${i}, ${i < 15 ? 'garden' : 'kitchen'}"`).join('\n')}\n`,
+    'item_id,title\n' + Array.from({ length: 30 }, (_, i) => `item${i},"Product ${i}, ${i < 15 ? 'garden' : 'kitchen'}"`).join('\n') + '\n',
   );
   return file;
 }
@@ -81,6 +82,43 @@ describe('npm run train / evaluate', () => {
       ),
     );
     expect(catalog.titles[catalog.ids.indexOf('item3')]).toBe('Product 3, garden');
+  });
+
+  it('carries the item model: neighbour lists inside each taste group, factor statistics and the blend constants', async () => {
+    const { manifest } = await verifyArtifactDir(out, [key.publicKeyRaw]);
+    expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining(['item_neighbours.bin', 'factor_stats.f64']));
+    expect(manifest.trainer.hyperparameters).toMatchObject({
+      'blend.factorWeight': 0.25,
+      'blend.neighbourWeight': 0.75,
+      'item.neighbours': 30,
+      'item.weightType': 'int8',
+    });
+    const lists = decodeNeighbourLists(new Uint8Array(await readFile(join(out, 'item_neighbours.bin'))));
+    const ids = (await readFile(join(out, 'item_ids.txt'), 'utf8')).trim().split('\n');
+    const group = (i: number) => (Number(ids[i].slice(4)) < 15 ? 0 : 1);
+    for (let j = 0; j < lists.itemCount; j++) {
+      expect(lists.rowPtr[j + 1]).toBeGreaterThan(lists.rowPtr[j]);
+      for (let p = lists.rowPtr[j]; p < lists.rowPtr[j + 1]; p++) expect(group(lists.index[p])).toBe(group(j));
+    }
+    expect((await readFile(join(out, 'factor_stats.f64'))).byteLength).toBe((8 + 64) * 8);
+    expect(log).toMatch(/blend \(strength 1\) recall@20=/);
+  });
+
+  it('--tune picks the item model and the blend on a validation split of the training users', async () => {
+    const tuned = join(dir, 'tuned');
+    const r = await cli(
+      'train',
+      ['--input', join(dir, 'events.csv'), '--out', tuned, '--factors', '8', '--iterations', '3', '--tune', '--no-progress'],
+      { MODEL_SIGNING_KEY: '' },
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/validation split: \d+ held-out training users/);
+    const m = /tuned in [\d.]+s: (\{.*\}) \(validation/.exec(r.out);
+    expect(m).not.toBeNull();
+    const chosen = JSON.parse(m![1]);
+    const manifest = JSON.parse(await readFile(join(tuned, 'manifest.json'), 'utf8'));
+    expect(manifest.trainer.hyperparameters['item.lambda']).toBe(chosen.lambda);
+    expect(manifest.trainer.hyperparameters['blend.factorWeight']).toBe(chosen.factorWeight);
   });
 
   it('evaluates with the hyperparameters of an existing model', async () => {
@@ -183,13 +221,13 @@ describe('npm run import-spark', () => {
     const f = (seed: number) => Array.from({ length: 3 }, (_, d) => Math.sin(seed * 7 + d));
     await writeFile(
       join(dir, 'users', 'part-00000-abc.json'),
-      `${[1, 2, 3].map((id) => JSON.stringify({ id, features: f(id) })).join('\n')}\n`,
+      [1, 2, 3].map((id) => JSON.stringify({ id, features: f(id) })).join('\n') + '\n',
     );
     await writeFile(
       join(dir, 'items', 'part-00000-abc.json'),
-      `${[10, 11].map((id) => JSON.stringify({ id, features: f(id) })).join('\n')}\n`,
+      [10, 11].map((id) => JSON.stringify({ id, features: f(id) })).join('\n') + '\n',
     );
-    await writeFile(join(dir, 'items', 'part-00001-abc.json'), `${JSON.stringify({ id: 12, features: f(12) })}\n`);
+    await writeFile(join(dir, 'items', 'part-00001-abc.json'), JSON.stringify({ id: 12, features: f(12) }) + '\n');
     await writeFile(join(dir, 'items', '_SUCCESS'), '');
     const out = join(dir, 'model');
     const r = await cli(

@@ -3,21 +3,29 @@
  * reference, EASE on planted block data whose neighbours are known, the stored weight formats,
  * and the served blend against a direct computation of its formula.
  */
+
+import { topK } from '@edge-recs/core/topk';
 import { describe, expect, it } from 'vitest';
-import { inverseReference, inverseSweep } from '../../model/spd-inverse';
-import { denseEase, exactEase, fromFloat16, itemGram, sparsify, toFloat16, type NeighbourLists } from '../../model/item-model';
-import { blendScores, factorStats, factorTopKOver, recommendBlend, type BlendModel } from '../../model/blend';
+import { type BlendModel, blendScores, factorStats, factorTopKOver, recommendBlend } from '../../model/blend';
+import { decodeNeighbourLists, encodeNeighbourLists } from '../../model/item-artifact';
+import { denseEase, exactEase, fromFloat16, itemGram, type NeighbourLists, sparsify, toFloat16 } from '../../model/item-model';
 import { Rng } from '../../model/rng';
 import { csrFromTriples } from '../../model/sparse';
-import { topK } from '../../src/core/topk';
+import { inverseReference, inverseSweep } from '../../model/spd-inverse';
 import { blockData } from '../blocks';
 
 /** XᵀX + 3I of a random sparse binary X: SPD, n×n row-major. */
 function randomSpd(n: number, seed: number): Float64Array {
   const rng = new Rng(seed);
   const rows = n + 7;
-  const r: number[] = [], c: number[] = [];
-  for (let u = 0; u < rows; u++) for (let i = 0; i < n; i++) if (rng.next() < 0.15) { r.push(u); c.push(i); }
+  const r: number[] = [],
+    c: number[] = [];
+  for (let u = 0; u < rows; u++)
+    for (let i = 0; i < n; i++)
+      if (rng.next() < 0.15) {
+        r.push(u);
+        c.push(i);
+      }
   const g = itemGram(csrFromTriples(rows, n, Int32Array.from(r), Int32Array.from(c), new Float32Array(r.length).fill(1)));
   for (let i = 0; i < n; i++) g[i * n + i] += 3;
   return g;
@@ -88,7 +96,13 @@ describe('EASE', () => {
 
   it('on planted blocks, every item’s neighbours are its block mates', async () => {
     const d = blockData({ blocks: 5, itemsPerBlock: 10, usersPerBlock: 40, itemsPerUser: 4, seed: 3 });
-    const lists = await exactEase({ threads: 1 }).fit(d.matrix, { lambda: 5, dropout: 0.2, popularityDebias: 0.25, neighbours: 9, weightType: 'int8' });
+    const lists = await exactEase({ threads: 1 }).fit(d.matrix, {
+      lambda: 5,
+      dropout: 0.2,
+      popularityDebias: 0.25,
+      neighbours: 9,
+      weightType: 'int8',
+    });
     for (let j = 0; j < lists.itemCount; j++) {
       const mates = Array.from(lists.index.subarray(lists.rowPtr[j], lists.rowPtr[j + 1]));
       expect(mates.length).toBeGreaterThanOrEqual(5);
@@ -99,7 +113,8 @@ describe('EASE', () => {
     }
     // and the dense weights across blocks are exactly zero (G is block-diagonal)
     const { b } = await denseEase(itemGram(d.matrix), 50, 5, 0.2, { threads: 1 });
-    for (let j = 0; j < 50; j++) for (let k = 0; k < 50; k++) if (d.itemBlock[j] !== d.itemBlock[k]) expect(Math.abs(b[j * 50 + k])).toBe(0);
+    for (let j = 0; j < 50; j++)
+      for (let k = 0; k < 50; k++) if (d.itemBlock[j] !== d.itemBlock[k]) expect(Math.abs(b[j * 50 + k])).toBe(0);
   });
 });
 
@@ -112,7 +127,7 @@ describe('neighbour lists as stored', () => {
   it('keep the N largest positive debiased weights per row, in descending order', () => {
     const lists = sparsify(b, n, diag, { neighbours: 6, popularityDebias: 0.5, weightType: 'float16' });
     for (let j = 0; j < n; j++) {
-      const expected = Array.from({ length: n }, (_, k) => ({ k, v: k === j ? -Infinity : b[j * n + k] * Math.pow(diag[k] + 1, -0.5) }))
+      const expected = Array.from({ length: n }, (_, k) => ({ k, v: k === j ? -Infinity : b[j * n + k] * (diag[k] + 1) ** -0.5 }))
         .filter((x) => x.v > 0)
         .sort((x, y) => y.v - x.v || x.k - y.k)
         .slice(0, 6);
@@ -128,7 +143,7 @@ describe('neighbour lists as stored', () => {
       const scale = lists.int8!.scales[j];
       for (let p = lists.rowPtr[j]; p < lists.rowPtr[j + 1]; p++) {
         const k = lists.index[p];
-        const v = b[j * n + k] * Math.pow(diag[k] + 1, -0.5);
+        const v = b[j * n + k] * (diag[k] + 1) ** -0.5;
         expect(Math.abs(lists.weight[p] - v)).toBeLessThanOrEqual(scale / 2 + 1e-7);
         expect(lists.weight[p]).toBe(Math.fround(lists.int8!.q[p] * scale));
       }
@@ -151,19 +166,42 @@ describe('neighbour lists as stored', () => {
 
 describe('served blend', () => {
   const rng = new Rng(4);
-  const n = 120, D = 8;
+  const n = 120,
+    D = 8;
   const y = Float32Array.from({ length: n * D }, () => rng.normal() * 0.3);
   // random sparse non-negative neighbour lists, stored as int8
-  const rowPtr = new Int32Array(n + 1), index: number[] = [], weight: number[] = [];
+  const rowPtr = new Int32Array(n + 1),
+    index: number[] = [],
+    weight: number[] = [];
   for (let j = 0; j < n; j++) {
     const picks = Array.from({ length: n }, (_, k) => k).filter((k) => k !== j);
     rng.shuffle(picks);
-    for (const k of picks.slice(0, 7)) { index.push(k); weight.push((1 + Math.round(rng.next() * 126)) * 0.01); }
+    for (const k of picks.slice(0, 7)) {
+      index.push(k);
+      weight.push((1 + Math.round(rng.next() * 126)) * 0.01);
+    }
     rowPtr[j + 1] = index.length;
   }
-  const lists: NeighbourLists = { itemCount: n, rowPtr, index: Int32Array.from(index), weight: Float32Array.from(weight), weightType: 'int8' };
-  const model: BlendModel = { itemFactors: y, dims: D, itemCount: n, stats: factorStats(y, n, D), lists, params: { factorWeight: 0.3, neighbourInput: 'log1p' } };
-  const basket = [{ index: 3, strength: 1 }, { index: 50, strength: 4 }, { index: 77, strength: 2 }];
+  const lists: NeighbourLists = {
+    itemCount: n,
+    rowPtr,
+    index: Int32Array.from(index),
+    weight: Float32Array.from(weight),
+    weightType: 'int8',
+  };
+  const model: BlendModel = {
+    itemFactors: y,
+    dims: D,
+    itemCount: n,
+    stats: factorStats(y, n, D),
+    lists,
+    params: { factorWeight: 0.3, neighbourInput: 'log1p' },
+  };
+  const basket = [
+    { index: 3, strength: 1 },
+    { index: 50, strength: 4 },
+    { index: 77, strength: 2 },
+  ];
   const u = Float32Array.from({ length: D }, () => rng.normal());
 
   it('equals a·z(u·y) + (1 − a)·n/rms computed the long way (mean and deviation over all items, dense W)', () => {
@@ -188,6 +226,27 @@ describe('served blend', () => {
         expect(edge.map((s) => s.index)).toEqual(direct.map((s) => s.index));
         edge.forEach((s, t) => expect(s.score).toBeCloseTo(direct[t].score, 12));
       }
+    }
+  });
+});
+
+describe('item model files', () => {
+  it('neighbour lists round-trip through their binary layout in both weight types', async () => {
+    const d = blockData({ blocks: 3, itemsPerBlock: 7, usersPerBlock: 20, itemsPerUser: 3, seed: 5 });
+    for (const weightType of ['int8', 'float16'] as const) {
+      const lists = await exactEase({ threads: 1 }).fit(d.matrix, {
+        lambda: 3,
+        dropout: 0.5,
+        popularityDebias: 0.3,
+        neighbours: 4,
+        weightType,
+      });
+      const back = decodeNeighbourLists(encodeNeighbourLists(lists));
+      expect(back.itemCount).toBe(lists.itemCount);
+      expect(back.rowPtr).toEqual(lists.rowPtr);
+      expect(back.index).toEqual(lists.index);
+      expect(back.weight).toEqual(lists.weight);
+      expect(back.weightType).toBe(weightType);
     }
   });
 });
