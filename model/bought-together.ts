@@ -22,12 +22,8 @@ export const DEFAULT_BOUGHT_TOGETHER: ItemModelParams = {
   weightType: 'int8',
 };
 
-export async function boughtTogether(
-  baskets: Csr,
-  params: ItemModelParams = DEFAULT_BOUGHT_TOGETHER,
-  threads?: number,
-): Promise<NeighbourLists> {
-  return solverFor(baskets.cols, { threads }).fit(baskets, params);
+export async function boughtTogether(baskets: Csr, params: ItemModelParams = DEFAULT_BOUGHT_TOGETHER): Promise<NeighbourLists> {
+  return solverFor(baskets.cols).fit(baskets, params);
 }
 
 /** Top-N raw co-occurrence counts per item (the naive baseline), as neighbour lists with float weights. */

@@ -84,7 +84,7 @@ export async function trainModels(
   const t0 = performance.now();
   const ials = await trainIalsParallel(train, opts.ials, { threads: opts.threads });
   const t1 = performance.now();
-  const lists = await solverFor(train.cols, { threads: opts.threads }).fit(train, opts.item);
+  const lists = await solverFor(train.cols).fit(train, opts.item);
   const t2 = performance.now();
   return { ...assemble(ials, lists, opts.blend), seconds: { ials: (t1 - t0) / 1000, item: (t2 - t1) / 1000 } };
 }
@@ -161,7 +161,7 @@ export async function compareSeed(m: Csr, opts: CompareOptions): Promise<SeedRep
     const g = itemGram(split.train);
     for (const lambda of opts.easeLambdas) {
       const t0 = performance.now();
-      const { b } = await denseEase(g, m.cols, lambda, 0, { threads: opts.threads });
+      const { b } = await denseEase(g, m.cols, lambda, 0);
       easeSeconds = (performance.now() - t0) / 1000;
       ease.push({ lambda, metrics: evaluateScorer(t, (basket) => easeScores(b, m.cols, basket)) });
       log(

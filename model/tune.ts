@@ -94,7 +94,7 @@ export async function tuneItemModel(train: Csr, opts: TuneOptions): Promise<Tune
   for (const lambda of grid.lambda) {
     for (const dropout of grid.dropout) {
       const t0 = performance.now();
-      const { b, diag } = await denseEase(g, n, lambda, dropout, { threads: opts.threads });
+      const { b, diag } = await denseEase(g, n, lambda, dropout);
       for (const popularityDebias of grid.popularityDebias) {
         for (const neighbours of grid.neighbours) {
           const item: ItemModelParams = { ...opts.item, lambda, dropout, popularityDebias, neighbours };

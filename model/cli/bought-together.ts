@@ -6,7 +6,6 @@
  * well they complete held-out baskets (leave one item out). Prints a few lists with titles.
  */
 
-import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { Command } from 'commander';
 import {
@@ -27,8 +26,7 @@ const program = new Command('bought-together')
   .description('Fit the basket model on 90% of the baskets and compare it with co-occurrence, popularity and the user-level model')
   .requiredOption('--input <path>', 'interactions with baskets: UCI Online Retail, or a generic CSV with a session_id column')
   .option('--seed <n>', 'seed of the basket split', num('int', 0), 1)
-  .option('--examples <list>', 'item ids to print lists for (default: three popular ones)')
-  .option('--threads <n>', 'worker threads', num('int', 1), availableParallelism());
+  .option('--examples <list>', 'item ids to print lists for (default: three popular ones)');
 
 await run(async () => {
   program.parse();
@@ -53,12 +51,12 @@ await run(async () => {
   for (let p = 0; p < train.rowPtr[train.rows]; p++) popularity[train.colIdx[p]]++;
   const t0 = performance.now();
   const models: Record<string, NeighbourLists> = {
-    'bought together': await boughtTogether(train, DEFAULT_BOUGHT_TOGETHER, o.threads),
+    'bought together': await boughtTogether(train, DEFAULT_BOUGHT_TOGETHER),
   };
   console.log(`bought-together model fitted in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   models['co-occurrence'] = cooccurrenceLists(train, DEFAULT_BOUGHT_TOGETHER.neighbours);
   models['popularity'] = popularityLists(popularity, DEFAULT_BOUGHT_TOGETHER.neighbours);
-  models['user-level model'] = await solverFor(b.cols, { threads: o.threads }).fit(users, DEFAULT_ITEM_PARAMS);
+  models['user-level model'] = await solverFor(b.cols).fit(users, DEFAULT_ITEM_PARAMS);
   console.log("model                 neighbours' popularity percentile (top 10)   basket completion HR@10");
   for (const [name, l] of Object.entries(models)) {
     const s = listStats(l, popularity, test);

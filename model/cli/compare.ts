@@ -25,7 +25,7 @@ const program = blendOptions(
         .description('Compare popularity, iALS, the item model, the served blend and dense EASE on several split seeds')
         .requiredOption('--input <path>', 'interactions CSV (.csv or .csv.gz)')
         .option('--seeds <list>', 'comma-separated split seeds', '2024,7,11')
-        .option('--ease-lambdas <list>', 'λ grid of dense EASE (empty string: skip)', '50,100,200,300,500,800')
+        .option('--ease-lambdas <list>', 'λ grid of dense EASE (empty string: skip)', '10,20,35,50,75,100,150,200,300,500,800')
         .option('--tune', 'per seed, tune the item model and the blend on a validation split of its training users')
         .option('--threads <n>', 'worker threads', num('int', 1), availableParallelism())
         .option('--json <file>', 'also write the reports as JSON'),

@@ -149,13 +149,11 @@ await run(async () => {
   let itemSeconds = 0;
   if (withItemModel) {
     const ti = performance.now();
-    const lists = await solverFor(m.cols, { threads: o.threads }).fit(m, item);
+    const lists = await solverFor(m.cols).fit(m, item);
     extraFiles[ITEM_FILES.neighbours] = encodeNeighbourLists(lists);
     extraFiles[ITEM_FILES.factorStats] = encodeFactorStats(factorStats(model.itemFactors, m.cols, params.factors));
     if (ds.baskets.matrix.rows > 0)
-      extraFiles[ITEM_FILES.boughtTogether] = encodeNeighbourLists(
-        await boughtTogether(ds.baskets.matrix, DEFAULT_BOUGHT_TOGETHER, o.threads),
-      );
+      extraFiles[ITEM_FILES.boughtTogether] = encodeNeighbourLists(await boughtTogether(ds.baskets.matrix, DEFAULT_BOUGHT_TOGETHER));
     itemSeconds = (performance.now() - ti) / 1000;
     console.log(
       `item model${ds.baskets.matrix.rows > 0 ? ' and bought-together lists' : ''} in ${itemSeconds.toFixed(1)}s (${lists.rowPtr[m.cols]} neighbours, ${item.weightType})`,
