@@ -67,6 +67,7 @@ await run(async () => {
       });
       item = tuned.item;
       blend = tuned.blend;
+      console.log(`  tuned: ${JSON.stringify({ ...item, ...blend })}`);
     }
     const r = await compareSeed(m, {
       seed,
