@@ -1,9 +1,10 @@
 /**
  * `npx tsx model/cli/unique-pairs.ts --input <csv|csv.gz> --out <file.csv>`
  * Reduces any input the loader reads (e.g. the raw UCI Online Retail export) to its unique
- * `user_id,item_id` pairs: no weights, no quantities, no baskets. Pairs are written user by user
- * in the loader's index order, so loading the output gives the same user and item indices and
- * therefore the same strong-generalisation splits as the original (only the strengths differ).
+ * `user_id,item_id` pairs: no weights, no quantities, no baskets. Pairs are written in an order in
+ * which users and items first appear in the loader's index order (see pairOrder), so loading the
+ * output gives the same user and item indices and therefore the same strong-generalisation splits
+ * as the original (only the strengths differ).
  */
 
 import { once } from 'node:events';
