@@ -85,7 +85,9 @@ export function listStats(lists: NeighbourLists, popularity: ArrayLike<number>, 
   const n = lists.itemCount;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => popularity[a] - popularity[b] || a - b);
   const pct = new Float64Array(n);
-  order.forEach((i, r) => (pct[i] = r / (n - 1)));
+  order.forEach((i, r) => {
+    pct[i] = r / (n - 1);
+  });
   let sum = 0,
     rows = 0;
   for (let j = 0; j < n; j++) {

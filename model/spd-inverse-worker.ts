@@ -6,13 +6,16 @@ import { parentPort } from 'node:worker_threads';
 import { instantiateSweep, runTask, type SweepKernels, type SweepTask } from './spd-inverse';
 
 let kernels: SweepKernels | undefined;
+const port = parentPort;
+if (!port) throw new Error('spd-inverse-worker.ts runs as a worker thread (see spd-inverse.ts)');
 
-parentPort!.on('message', async (msg: { module?: WebAssembly.Module; memory?: WebAssembly.Memory; task?: SweepTask }) => {
+port.on('message', async (msg: { module?: WebAssembly.Module; memory?: WebAssembly.Memory; task?: SweepTask }) => {
   if (msg.module && msg.memory) {
     kernels = await instantiateSweep(msg.module, msg.memory);
-    parentPort!.postMessage({ ready: true });
+    port.postMessage({ ready: true });
     return;
   }
-  runTask(kernels!, msg.task!);
-  parentPort!.postMessage({ done: true });
+  if (!kernels || !msg.task) throw new Error('a task arrived before the worker was initialised');
+  runTask(kernels, msg.task);
+  port.postMessage({ done: true });
 });

@@ -258,8 +258,8 @@ class SweepPool {
     });
   }
 
-  run(task: (worker: number) => SweepTask): Promise<void[]> {
-    return Promise.all(this.workers.map((w, k) => this.call(w, { task: task(k) })));
+  async run(task: (worker: number) => SweepTask): Promise<void> {
+    await Promise.all(this.workers.map((w, k) => this.call(w, { task: task(k) })));
   }
 
   async close(): Promise<void> {

@@ -133,7 +133,9 @@ describe('neighbour lists as stored', () => {
         .slice(0, 6);
       const got = Array.from(lists.index.subarray(lists.rowPtr[j], lists.rowPtr[j + 1]));
       expect(got).toEqual(expected.map((x) => x.k));
-      expected.forEach((x, t) => expect(lists.weight[lists.rowPtr[j] + t]).toBeCloseTo(x.v, 2));
+      expected.forEach((x, t) => {
+        expect(lists.weight[lists.rowPtr[j] + t]).toBeCloseTo(x.v, 2);
+      });
     }
   });
 
@@ -224,7 +226,9 @@ describe('served blend', () => {
         const direct = topK(blendScores(m, u, basket), k, new Set(basket.map((b) => b.index)));
         const edge = recommendBlend(m, u, basket, k, factorTopKOver(y, n, D));
         expect(edge.map((s) => s.index)).toEqual(direct.map((s) => s.index));
-        edge.forEach((s, t) => expect(s.score).toBeCloseTo(direct[t].score, 12));
+        edge.forEach((s, t) => {
+          expect(s.score).toBeCloseTo(direct[t].score, 12);
+        });
       }
     }
   });
