@@ -47,6 +47,12 @@ export const FILES = {
   /** titles and counts of items [n·CATALOG_PART_ITEMS, …), see core/catalog-part.ts */
   catalogPart: (n: number) => `catalog/${String(n).padStart(4, '0')}.bin`,
   userShard: (n: number) => `users/${String(n).padStart(4, '0')}.bin`,
+  /** the item model's neighbour lists of items [n·NEIGHBOUR_PART_ITEMS, …), see core/neighbours.ts */
+  neighbourPart: (n: number) => `item_model/neighbours/${String(n).padStart(4, '0')}.bin`,
+  /** the same for the bought-together lists (learned from baskets) */
+  boughtTogetherPart: (n: number) => `item_model/bought_together/${String(n).padStart(4, '0')}.bin`,
+  /** ȳ and Σ of the item factors (core/blend.ts) */
+  factorStats: 'item_model/factor_stats.f64',
 } as const;
 
 export const catalogParts = (itemCount: number) => Math.ceil(itemCount / CATALOG_PART_ITEMS);
@@ -98,6 +104,24 @@ export const manifestSchema = z.object({
     itemWeights: z.literal('float32'),
     userFactors: z.literal('float32'),
   }),
+  /**
+   * The item-item model beside the factors (absent: factors only). Its lists are in parts
+   * (FILES.neighbourPart), blended with the factor scores as core/blend.ts says, with these
+   * constants chosen on a validation split by the trainer.
+   */
+  itemModel: z
+    .object({
+      algorithm: z.string(),
+      /** most neighbours stored per item */
+      neighbours: z.number().int().positive(),
+      weightType: z.enum(['int8', 'float16']),
+      blend: z.object({ factorWeight: z.number().min(0).max(1), neighbourInput: z.enum(['binary', 'log1p']) }),
+      /** bought-together lists were learned from baskets (FILES.boughtTogetherPart) */
+      boughtTogether: z.boolean(),
+      /** how the lists were made, for the record (λ, dropout, debiasing, …) */
+      params: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
+    })
+    .optional(),
   metrics: z
     .object({
       protocol: z.record(z.string(), z.union([z.number(), z.string()])),

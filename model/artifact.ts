@@ -56,8 +56,8 @@ export interface ArtifactInput {
   userIdKind?: 'raw' | 'hmac-sha256';
   /** largest float32 item matrix to include with its ONNX graph (default FLOAT32_MAX_BYTES) */
   float32MaxBytes?: number;
-  /** further data files by name (the item model's, see model/item-artifact.ts); listed and signed like the rest */
-  extraFiles?: Record<string, Uint8Array>;
+  /** the item model's files and manifest section (model/item-artifact.ts); listed and signed like the rest */
+  itemModel?: { files: Record<string, Uint8Array>; manifest: NonNullable<Manifest['itemModel']> };
 }
 
 function bytesOf(a: Float32Array | Float64Array | Int8Array): Uint8Array {
@@ -167,8 +167,8 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
   if (withFloat32) files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));
   const userShards = userShardFiles(input, files);
 
-  for (const [name, bytes] of Object.entries(input.extraFiles ?? {})) {
-    if (files[name]) throw new Error(`extra file ${name} would replace a built-in artifact file`);
+  for (const [name, bytes] of Object.entries(input.itemModel?.files ?? {})) {
+    if (files[name]) throw new Error(`item model file ${name} would replace a built-in artifact file`);
     files[name] = bytes;
   }
   const listing: Manifest['files'] = {};
@@ -185,6 +185,7 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
     userShards,
     userIds: input.userIdKind ?? 'raw',
     foldIn: input.foldIn,
+    ...(input.itemModel ? { itemModel: input.itemModel.manifest } : {}),
     dtypes: {
       itemFactors: 'float32',
       itemFactorsInt8: 'int8',

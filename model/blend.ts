@@ -16,29 +16,19 @@
  * `blendScores` computes s for every item directly (the evaluation's scorer; the tests check that
  * both agree).
  */
+import { type BlendParams, type FactorStats, neighbourScores as sparseScores, zParams } from '@edge-recs/core/blend';
 import type { WeightedItem } from '@edge-recs/core/foldin';
 import { type Scored, topK } from '@edge-recs/core/topk';
 import type { NeighbourLists } from './item-model';
 
-export interface BlendParams {
-  /** a: weight of the z-normalised factor score (1 − a goes to the neighbour score) */
-  factorWeight: number;
-  /** f(x) applied to a basket item's strength before summing its neighbour list */
-  neighbourInput: 'binary' | 'log1p';
-}
+export type { BlendParams, FactorStats };
+export { zParams };
 
 /**
  * Chosen with the item model's defaults (see DEFAULT_ITEM_PARAMS): on seeds 2, 3, 4 every a in
  * 0.2–0.3 was within 0.3% of the best; the neighbour scores carry most of the ranking.
  */
 export const DEFAULT_BLEND: BlendParams = { factorWeight: 0.25, neighbourInput: 'binary' };
-
-/** ȳ (D) and Σ (D×D, row-major) of the item factors: what the edge needs to z-normalise. */
-export interface FactorStats {
-  dims: number;
-  mean: Float64Array;
-  cov: Float64Array;
-}
 
 /** @param y  items × D row-major item factors */
 export function factorStats(y: Float32Array, itemCount: number, dims: number): FactorStats {
@@ -62,44 +52,24 @@ export function factorStats(y: Float32Array, itemCount: number, dims: number): F
   return { dims, mean, cov };
 }
 
-/** The affine map z = (score − shift)/scale for one user vector: shift = u·ȳ, scale = √(uᵀΣu). */
-export function zParams(stats: FactorStats, u: ArrayLike<number>): { shift: number; scale: number } {
-  const D = stats.dims;
-  let shift = 0,
-    quad = 0;
-  for (let p = 0; p < D; p++) {
-    shift += u[p] * stats.mean[p];
-    let row = 0;
-    for (let q = 0; q < D; q++) row += stats.cov[p * D + q] * u[q];
-    quad += u[p] * row;
-  }
-  return { shift, scale: quad > 0 ? Math.sqrt(quad) : 1 };
-}
-
-function inputWeight(params: BlendParams, strength: number): number {
-  return params.neighbourInput === 'log1p' ? 1 + Math.log1p(strength) : 1;
-}
-
 /**
- * Sparse neighbour scores of a basket: the touched items and n_i, plus the RMS normaliser.
- * Only the basket items' lists are read (≤ |basket|·N entries).
+ * Sparse neighbour scores of a basket over in-memory lists (core/blend.ts computes them the same
+ * way at the edge, over lists read part by part). Only the basket items' lists are read.
  */
 export function neighbourScores(
   lists: NeighbourLists,
   basket: readonly WeightedItem[],
   params: BlendParams,
 ): { scores: Map<number, number>; rms: number } {
-  const scores = new Map<number, number>();
-  for (const { index, strength } of basket) {
-    const f = inputWeight(params, strength);
-    for (let p = lists.rowPtr[index]; p < lists.rowPtr[index + 1]; p++) {
-      const k = lists.index[p];
-      scores.set(k, (scores.get(k) ?? 0) + f * lists.weight[p]);
-    }
-  }
-  let sq = 0;
-  for (const v of scores.values()) sq += v * v;
-  return { scores, rms: Math.sqrt(sq / lists.itemCount) };
+  return sparseScores(
+    (j) => ({
+      index: lists.index.subarray(lists.rowPtr[j], lists.rowPtr[j + 1]),
+      weight: lists.weight.subarray(lists.rowPtr[j], lists.rowPtr[j + 1]),
+    }),
+    basket,
+    params,
+    lists.itemCount,
+  );
 }
 
 export interface BlendModel {

@@ -17,6 +17,7 @@
  * only has to return the same NeighbourLists from X and the same parameters.
  */
 
+import { fromFloat16, toFloat16 } from '@edge-recs/core/neighbours';
 import type { Csr } from './sparse';
 import { inverseReference, inverseSweep, MAX_EXACT_ITEMS, type SweepOptions } from './spd-inverse';
 
@@ -145,42 +146,7 @@ export async function denseEase(
   return { b: easeFromInverse(p, n), diag };
 }
 
-/** Float32 → IEEE 754 half precision bits, round to nearest even (Node 20 has no Math.f16round). */
-export function toFloat16(v: number): number {
-  const f = new Float32Array(1);
-  const u = new Uint32Array(f.buffer);
-  f[0] = v;
-  const x = u[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1),
-      half = 1 << (shift - 1);
-    if (rem > half || (rem === half && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-  return sign | h; // a mantissa carry correctly bumps the exponent (up to infinity)
-}
-
-export function fromFloat16(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f,
-    m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 0x1f) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
+export { fromFloat16, toFloat16 };
 
 /**
  * Keeps the N largest debiased weights of each row and quantises them as they will be stored.

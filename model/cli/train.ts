@@ -19,7 +19,7 @@ import { loadInteractions } from '../data';
 import { type EvaluationReport, strongGeneralizationSplit } from '../evaluate';
 import { foldInConstants, type IalsParams } from '../ials';
 import { trainIalsParallel } from '../ials-parallel';
-import { blendManifestEntries, encodeFactorStats, encodeNeighbourLists, ITEM_FILES } from '../item-artifact';
+import { itemModelArtifact } from '../item-artifact';
 import { solverFor } from '../item-model';
 import type { Csr } from '../sparse';
 import { MAX_EXACT_ITEMS } from '../spd-inverse';
@@ -145,18 +145,23 @@ await run(async () => {
   }
 
   const { model, seconds } = await trainWithProgress(m, params, 'train', o.progress, o.threads);
-  const extraFiles: Record<string, Uint8Array> = {};
+  let itemModel: ReturnType<typeof itemModelArtifact> | undefined;
   let itemSeconds = 0;
   if (withItemModel) {
     const ti = performance.now();
     const lists = await solverFor(m.cols).fit(m, item);
-    extraFiles[ITEM_FILES.neighbours] = encodeNeighbourLists(lists);
-    extraFiles[ITEM_FILES.factorStats] = encodeFactorStats(factorStats(model.itemFactors, m.cols, params.factors));
-    if (ds.baskets.matrix.rows > 0)
-      extraFiles[ITEM_FILES.boughtTogether] = encodeNeighbourLists(await boughtTogether(ds.baskets.matrix, DEFAULT_BOUGHT_TOGETHER));
+    const baskets = ds.baskets.matrix.rows > 0 ? await boughtTogether(ds.baskets.matrix, DEFAULT_BOUGHT_TOGETHER) : null;
+    itemModel = itemModelArtifact({
+      lists,
+      boughtTogether: baskets,
+      stats: factorStats(model.itemFactors, m.cols, params.factors),
+      params: item,
+      ...(baskets ? { boughtTogetherParams: DEFAULT_BOUGHT_TOGETHER } : {}),
+      blend,
+    });
     itemSeconds = (performance.now() - ti) / 1000;
     console.log(
-      `item model${ds.baskets.matrix.rows > 0 ? ' and bought-together lists' : ''} in ${itemSeconds.toFixed(1)}s (${lists.rowPtr[m.cols]} neighbours, ${item.weightType})`,
+      `item model${baskets ? ' and bought-together lists' : ''} in ${itemSeconds.toFixed(1)}s (${lists.rowPtr[m.cols]} neighbours, ${item.weightType})`,
     );
   }
   const itemCounts = new Float32Array(m.cols);
@@ -165,10 +170,7 @@ await run(async () => {
   const manifest = await writeArtifact(o.out, {
     version: o.version,
     algorithm: 'ials',
-    hyperparameters: {
-      ...params,
-      ...(withItemModel ? blendManifestEntries(item, blend, ds.baskets.matrix.rows > 0 ? DEFAULT_BOUGHT_TOGETHER : undefined) : {}),
-    },
+    hyperparameters: { ...params },
     foldIn: foldInConstants(params),
     trainingSeconds: Number((seconds + itemSeconds).toFixed(2)),
     data: { source: basename(o.input), layout: ds.layout, sha256: ds.digest, users: m.rows, items: m.cols, interactions: m.rowPtr[m.rows] },
@@ -185,7 +187,7 @@ await run(async () => {
     signingKey: key,
     usersPerShard: o.usersPerShard,
     userIdKind: o.userIds === 'hashed' ? 'hmac-sha256' : 'raw',
-    extraFiles,
+    itemModel,
   });
   console.log(
     `wrote model ${manifest.version} to ${o.out} (${key ? 'signed' : 'UNSIGNED: set MODEL_SIGNING_KEY to publish'}) in ${((performance.now() - t0) / 1000).toFixed(1)}s total`,

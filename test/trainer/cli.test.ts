@@ -8,11 +8,12 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { FILES } from '@edge-recs/core/manifest';
 import { generateSigningKey } from '@edge-recs/core/signing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyArtifactDir } from '../../model/artifact-fs';
 import { readCatalog } from '../../model/catalog';
-import { decodeNeighbourLists } from '../../model/item-artifact';
+import { readNeighbourFiles } from '../../model/item-artifact';
 import { Rng } from '../../model/rng';
 
 const exec = promisify(execFile);
@@ -86,21 +87,25 @@ describe('npm run train / evaluate', () => {
 
   it('carries the item model: neighbour lists inside each taste group, factor statistics and the blend constants', async () => {
     const { manifest } = await verifyArtifactDir(out, [key.publicKeyRaw]);
-    expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining(['item_neighbours.bin', 'factor_stats.f64']));
-    expect(manifest.trainer.hyperparameters).toMatchObject({
-      'blend.factorWeight': 0.25,
-      'blend.neighbourWeight': 0.75,
-      'item.neighbours': 30,
-      'item.weightType': 'int8',
+    expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining([FILES.neighbourPart(0), FILES.factorStats]));
+    expect(manifest.itemModel).toMatchObject({
+      algorithm: 'edlae',
+      neighbours: 30,
+      weightType: 'int8',
+      blend: { factorWeight: 0.25, neighbourInput: 'binary' },
     });
-    const lists = decodeNeighbourLists(new Uint8Array(await readFile(join(out, 'item_neighbours.bin'))));
+    const lists = readNeighbourFiles(
+      { [FILES.neighbourPart(0)]: new Uint8Array(await readFile(join(out, FILES.neighbourPart(0)))) },
+      manifest.itemCount,
+      FILES.neighbourPart,
+    );
     const ids = (await readFile(join(out, 'item_ids.txt'), 'utf8')).trim().split('\n');
     const group = (i: number) => (Number(ids[i].slice(4)) < 15 ? 0 : 1);
     for (let j = 0; j < lists.itemCount; j++) {
       expect(lists.rowPtr[j + 1]).toBeGreaterThan(lists.rowPtr[j]);
       for (let p = lists.rowPtr[j]; p < lists.rowPtr[j + 1]; p++) expect(group(lists.index[p])).toBe(group(j));
     }
-    expect((await readFile(join(out, 'factor_stats.f64'))).byteLength).toBe((8 + 64) * 8);
+    expect((await readFile(join(out, FILES.factorStats))).byteLength).toBe((8 + 64) * 8);
     expect(log).toMatch(/blend \(strength 1\) recall@20=/);
   });
 
@@ -117,8 +122,8 @@ describe('npm run train / evaluate', () => {
     expect(m).not.toBeNull();
     const chosen = JSON.parse(m![1]);
     const manifest = JSON.parse(await readFile(join(tuned, 'manifest.json'), 'utf8'));
-    expect(manifest.trainer.hyperparameters['item.lambda']).toBe(chosen.lambda);
-    expect(manifest.trainer.hyperparameters['blend.factorWeight']).toBe(chosen.factorWeight);
+    expect(manifest.itemModel?.params.lambda).toBe(chosen.lambda);
+    expect(manifest.itemModel?.blend.factorWeight).toBe(chosen.factorWeight);
   });
 
   it('evaluates with the hyperparameters of an existing model', async () => {

@@ -4,10 +4,11 @@
  * and the served blend against a direct computation of its formula.
  */
 
+import { FILES } from '@edge-recs/core/manifest';
 import { topK } from '@edge-recs/core/topk';
 import { describe, expect, it } from 'vitest';
 import { type BlendModel, blendScores, factorStats, factorTopKOver, recommendBlend } from '../../model/blend';
-import { decodeNeighbourLists, encodeNeighbourLists } from '../../model/item-artifact';
+import { neighbourFiles, readNeighbourFiles } from '../../model/item-artifact';
 import { denseEase, exactEase, fromFloat16, itemGram, type NeighbourLists, sparsify, toFloat16 } from '../../model/item-model';
 import { Rng } from '../../model/rng';
 import { csrFromTriples } from '../../model/sparse';
@@ -235,7 +236,7 @@ describe('served blend', () => {
 });
 
 describe('item model files', () => {
-  it('neighbour lists round-trip through their binary layout in both weight types', async () => {
+  it('neighbour lists round-trip through their parts in both weight types', async () => {
     const d = blockData({ blocks: 3, itemsPerBlock: 7, usersPerBlock: 20, itemsPerUser: 3, seed: 5 });
     for (const weightType of ['int8', 'float16'] as const) {
       const lists = await exactEase({ threads: 1 }).fit(d.matrix, {
@@ -245,7 +246,7 @@ describe('item model files', () => {
         neighbours: 4,
         weightType,
       });
-      const back = decodeNeighbourLists(encodeNeighbourLists(lists));
+      const back = readNeighbourFiles(neighbourFiles(lists, FILES.neighbourPart), lists.itemCount, FILES.neighbourPart);
       expect(back.itemCount).toBe(lists.itemCount);
       expect(back.rowPtr).toEqual(lists.rowPtr);
       expect(back.index).toEqual(lists.index);
