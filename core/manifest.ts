@@ -47,6 +47,10 @@ export const FILES = {
   /** titles and counts of items [n·CATALOG_PART_ITEMS, …), see core/catalog-part.ts */
   catalogPart: (n: number) => `catalog/${String(n).padStart(4, '0')}.bin`,
   userShard: (n: number) => `users/${String(n).padStart(4, '0')}.bin`,
+  /** price, category and availability of every item from the training data (core/item-fields.ts); optional */
+  itemFields: 'catalog/fields.bin',
+  /** image URLs of items [n·CATALOG_PART_ITEMS, …) (catalogue-part encoding); optional */
+  imagePart: (n: number) => `catalog/images/${String(n).padStart(4, '0')}.bin`,
   /** the item model's neighbour lists of items [n·NEIGHBOUR_PART_ITEMS, …), see core/neighbours.ts */
   neighbourPart: (n: number) => `item_model/neighbours/${String(n).padStart(4, '0')}.bin`,
   /** the same for the bought-together lists (learned from baskets) */

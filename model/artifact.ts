@@ -6,6 +6,7 @@
 import { sha256Hex } from '@edge-recs/core/bytes';
 import { encodeCatalogPart } from '@edge-recs/core/catalog-part';
 import { int8Supported, quantizeRows } from '@edge-recs/core/int8';
+import { encodeItemFields } from '@edge-recs/core/item-fields';
 import { ItemIds } from '@edge-recs/core/item-ids';
 import { gram } from '@edge-recs/core/linalg';
 import {
@@ -23,6 +24,7 @@ import {
 } from '@edge-recs/core/manifest';
 import { encodeShard, shardOf } from '@edge-recs/core/shards';
 import { signManifest } from '@edge-recs/core/signing';
+import type { ItemInfo } from './data';
 import type { EvaluationReport } from './evaluate';
 import { buildScoringGraph } from './onnx';
 import type { Csr } from './sparse';
@@ -56,6 +58,8 @@ export interface ArtifactInput {
   userIdKind?: 'raw' | 'hmac-sha256';
   /** largest float32 item matrix to include with its ONNX graph (default FLOAT32_MAX_BYTES) */
   float32MaxBytes?: number;
+  /** price, category, availability and image of each item from the data (written when any is known) */
+  fields?: ItemInfo;
   /** the item model's files and manifest section (model/item-artifact.ts); listed and signed like the rest */
   itemModel?: { files: Record<string, Uint8Array>; manifest: NonNullable<Manifest['itemModel']> };
 }
@@ -127,6 +131,31 @@ function catalogueFiles(input: ArtifactInput, files: Files): void {
   }
 }
 
+/** catalog/fields.bin and the image parts, when the data says anything besides titles. */
+function fieldFiles(input: ArtifactInput, files: Files): void {
+  const f = input.fields;
+  const n = input.itemIds.length;
+  if (!f) return;
+  const names = [...new Set(f.category.filter(Boolean))].sort();
+  const code = new Map(names.map((c, j) => [c, j + 1]));
+  const known = f.category.some(Boolean) || f.price.some((p) => !Number.isNaN(p)) || f.available.some((a) => a !== undefined);
+  if (known) {
+    files[FILES.itemFields] = encodeItemFields({
+      price: Float32Array.from(f.price),
+      category: Uint16Array.from(f.category, (c) => code.get(c) ?? 0),
+      available: Uint8Array.from(f.available, (a) => (a === undefined ? 2 : a ? 1 : 0)),
+      categories: names,
+    });
+  }
+  if (f.imageUrl.some(Boolean)) {
+    for (let p = 0; p < catalogParts(n); p++) {
+      const from = p * CATALOG_PART_ITEMS;
+      const to = Math.min(n, from + CATALOG_PART_ITEMS);
+      files[FILES.imagePart(p)] = encodeCatalogPart(f.imageUrl.slice(from, to), new Array(to - from).fill(0));
+    }
+  }
+}
+
 /** Users spread over shard files by FNV-1a of their id, each with its vector and history. @returns the shard count */
 function userShardFiles(input: ArtifactInput, files: Files): number {
   const { dims } = input;
@@ -162,6 +191,7 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
   const files: Files = {};
   const withFloat32 = factorFiles(input, files);
   catalogueFiles(input, files);
+  fieldFiles(input, files);
   const version = input.version ?? makeVersion(createdAt, await sha256Hex(bytesOf(input.itemFactors)));
   // copy: protobufjs returns a Node Buffer view into a shared pool
   if (withFloat32) files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));

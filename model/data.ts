@@ -31,6 +31,11 @@ export interface Dataset {
   itemIds: string[];
   /** title per item index ('' when unknown) */
   titles: string[];
+  /**
+   * What else the data says about each item (from --items, or Online Retail's most frequent unit
+   * price): carried by the artifact as the edge's starting point (core/item-fields.ts).
+   */
+  fields: ItemInfo;
   /** users × items summed strengths */
   matrix: Csr;
   /** baskets × items (1 per distinct item), and the user each basket belongs to */
@@ -90,7 +95,7 @@ export async function loadInteractions(path: string, opts: LoadOptions = {}): Pr
     await parseInto(text, state, files.length > 1 ? basename(file) : '');
   }
   const result = finish(state);
-  if (opts.itemsFile) await applyTitles(result, opts.itemsFile);
+  if (opts.itemsFile) await applyItems(result, opts.itemsFile);
   return { ...result, digest: hash.digest('hex') };
 }
 
@@ -103,6 +108,7 @@ type Builder = {
   users: Map<string, number>;
   items: Map<string, number>;
   titleVotes: Map<number, Map<string, number>>;
+  priceVotes: Map<number, Map<number, number>>;
   baskets: Map<string, number>;
   basketUser: number[];
   br: number[];
@@ -134,6 +140,7 @@ function newState(): ParseState {
       users: new Map(),
       items: new Map(),
       titleVotes: new Map(),
+      priceVotes: new Map(),
       baskets: new Map(),
       basketUser: [],
       br: [],
@@ -159,7 +166,7 @@ function detectLayout(header: string[], fileLabel: string): { layout: Dataset['l
   const lower = header.map((h) => h.trim().toLowerCase());
   const pick = (names: string[]) => Object.fromEntries(names.map((n) => [n, lower.indexOf(n)]));
   if (['invoiceno', 'stockcode', 'customerid', 'quantity'].every((h) => lower.includes(h))) {
-    return { layout: 'online-retail', col: pick(['invoiceno', 'stockcode', 'description', 'quantity', 'customerid']) };
+    return { layout: 'online-retail', col: pick(['invoiceno', 'stockcode', 'description', 'quantity', 'customerid', 'unitprice']) };
   }
   if (lower.includes('user_id') && lower.includes('item_id')) {
     return { layout: 'generic', col: pick(['user_id', 'item_id', 'weight', 'timestamp', 'title', 'session_id']) };
@@ -189,6 +196,8 @@ function onlineRetailRow(record: string[], col: Columns, b: Builder, sink: RowSi
   const user = normaliseId(customer);
   if (user === undefined) return sink.bad(`CustomerID "${customer}" is not an id`);
   add(b, user, code, 1, record[col.description] ?? '', invoice);
+  const price = col.unitprice >= 0 ? Number(record[col.unitprice]) : Number.NaN;
+  if (Number.isFinite(price) && price > 0) vote(b.priceVotes, b.items.get(code) as number, price);
   return true;
 }
 
@@ -260,16 +269,9 @@ function finish(state: ParseState): Omit<Dataset, 'digest'> {
   const { stats, b } = state;
   const layout = state.layout ?? 'generic';
   const titles = new Array<string>(b.items.size).fill('');
-  for (const [item, votes] of b.titleVotes) {
-    let best = '',
-      bestCount = -1;
-    for (const [t, n] of votes)
-      if (n > bestCount || (n === bestCount && t < best)) {
-        best = t;
-        bestCount = n;
-      }
-    titles[item] = best;
-  }
+  for (const [item, votes] of b.titleVotes) titles[item] = mostFrequent(votes);
+  const fields = emptyInfo(b.items.size);
+  for (const [item, votes] of b.priceVotes) fields.price[item] = mostFrequent(votes);
   const matrix = csrFromTriples(b.users.size, b.items.size, Int32Array.from(b.r), Int32Array.from(b.c), Float32Array.from(b.v));
   const basketMatrix = csrFromTriples(
     b.baskets.size,
@@ -280,7 +282,7 @@ function finish(state: ParseState): Omit<Dataset, 'digest'> {
   );
   basketMatrix.values.fill(1); // an item counts once per basket
   const baskets = { matrix: basketMatrix, user: Int32Array.from(b.basketUser) };
-  return { layout, userIds: [...b.users.keys()], itemIds: [...b.items.keys()], titles, matrix, baskets, stats };
+  return { layout, userIds: [...b.users.keys()], itemIds: [...b.items.keys()], titles, fields, matrix, baskets, stats };
 }
 
 function add(b: Builder, user: string, item: string, weight: number, title: string, basket: string): void {
@@ -300,14 +302,46 @@ function add(b: Builder, user: string, item: string, weight: number, title: stri
   b.r.push(u);
   b.c.push(i);
   b.v.push(weight);
-  if (title) {
-    let votes = b.titleVotes.get(i);
-    if (!votes) {
-      votes = new Map();
-      b.titleVotes.set(i, votes);
-    }
-    votes.set(title, (votes.get(title) ?? 0) + 1);
+  if (title) vote(b.titleVotes, i, title);
+}
+
+function vote<V>(votes: Map<number, Map<V, number>>, item: number, value: V): void {
+  let v = votes.get(item);
+  if (!v) {
+    v = new Map();
+    votes.set(item, v);
   }
+  v.set(value, (v.get(value) ?? 0) + 1);
+}
+
+/** The value with the most votes; ties go to the smallest value (deterministic). */
+function mostFrequent<V extends string | number>(votes: Map<V, number>): V {
+  let best: V | undefined;
+  let bestCount = -1;
+  for (const [value, n] of votes) {
+    if (n > bestCount || (n === bestCount && best !== undefined && value < best)) {
+      best = value;
+      bestCount = n;
+    }
+  }
+  return best as V;
+}
+
+/** Per-item facts besides the title: price (NaN when unknown), category ('' none), availability, image. */
+export interface ItemInfo {
+  price: Float32Array;
+  category: string[];
+  available: (boolean | undefined)[];
+  imageUrl: string[];
+}
+
+function emptyInfo(n: number): ItemInfo {
+  return {
+    price: new Float32Array(n).fill(Number.NaN),
+    category: new Array(n).fill(''),
+    available: new Array(n).fill(undefined),
+    imageUrl: new Array(n).fill(''),
+  };
 }
 
 /** `17850.0` → `17850`; other ids pass through trimmed. */
@@ -318,13 +352,23 @@ export function normaliseId(raw: string): string | undefined {
   return m ? m[1] : s;
 }
 
-async function applyTitles(ds: Omit<Dataset, 'digest'>, file: string): Promise<void> {
+/**
+ * An items CSV (`item_id,title,category,price,available,image_url`, any order, each optional but
+ * item_id) over what the interactions said: titles and the other fields of the items it names.
+ */
+async function applyItems(ds: Omit<Dataset, 'digest'>, file: string): Promise<void> {
   const index = new Map(ds.itemIds.map((id, i) => [id, i]));
   const raw = createReadStream(file);
   const text: Readable = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
   const parser = text.pipe(parse({ bom: true, columns: true, relax_column_count: true, skip_records_with_error: true, trim: true }));
   for await (const row of parser as AsyncIterable<Record<string, string>>) {
     const i = index.get(row.item_id);
-    if (i !== undefined && row.title) ds.titles[i] = row.title;
+    if (i === undefined) continue;
+    if (row.title) ds.titles[i] = row.title;
+    if (row.category) ds.fields.category[i] = row.category;
+    const price = Number(row.price);
+    if (row.price && Number.isFinite(price) && price >= 0) ds.fields.price[i] = price;
+    if (row.available) ds.fields.available[i] = !/^(false|0|no|n)$/i.test(row.available);
+    if (row.image_url && /^https?:\/\//.test(row.image_url)) ds.fields.imageUrl[i] = row.image_url;
   }
 }

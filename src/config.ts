@@ -63,6 +63,8 @@ const varsSchema = z.object({
     )
     .pipe(z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ })]))),
   INT8_SCORING_MIN_ITEMS: int(50_000, 0),
+  TRENDING_HALF_LIFE_SECONDS: int(24 * 3600, 60, 30 * 24 * 3600),
+  TRENDING_CACHE_SECONDS: int(10, 0, 300),
   CATALOG_MAX_BATCH: int(1000, 1, 5000),
   CATALOG_MAX_BODY_BYTES: int(2 * 1024 * 1024, 64 * 1024, 10 * 1024 * 1024),
   CATALOG_SYNC_SECONDS: int(5, 1, 30),
@@ -118,6 +120,12 @@ export interface Config {
   /** catalogues with at least this many items are scored by the int8 kernel, smaller by ORT */
   int8ScoringMinItems: number;
   modelPublicKeys: string[];
+  trending: {
+    /** how fast a trend fades: an event's weight halves every this many seconds */
+    halfLifeSeconds: number;
+    /** how long an isolate reuses the trending list it fetched (its own events refresh it at once) */
+    cacheSeconds: number;
+  };
   catalog: {
     /** most items in one PUT /v1/items */
     maxBatch: number;
@@ -186,6 +194,7 @@ function parseConfig(env: Env): Config {
     corsAllowedOrigins: v.CORS_ALLOWED_ORIGINS,
     int8ScoringMinItems: v.INT8_SCORING_MIN_ITEMS,
     modelPublicKeys: v.MODEL_PUBLIC_KEYS,
+    trending: { halfLifeSeconds: v.TRENDING_HALF_LIFE_SECONDS, cacheSeconds: v.TRENDING_CACHE_SECONDS },
     catalog: {
       maxBatch: v.CATALOG_MAX_BATCH,
       maxBodyBytes: v.CATALOG_MAX_BODY_BYTES,
@@ -212,5 +221,6 @@ function checkBindings(env: Env): void {
   has('USER_HISTORY', 'idFromName');
   has('ERASURE_JOBS', 'idFromName');
   has('CATALOG', 'idFromName');
+  has('TRENDING', 'idFromName');
   if (missing.length) throw new AppError('misconfigured', `binding(s) ${missing.join(', ')} missing: see wrangler.toml`);
 }

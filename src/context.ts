@@ -24,6 +24,7 @@ import { erasureQueue } from './storage/erasure-jobs';
 import { type HistoryStore, historyStore } from './storage/history';
 import { identify, type UserIdentity } from './storage/identity';
 import { originFrom } from './storage/origin';
+import { type TrendingClient, trendingClient } from './storage/trending';
 import type { UserStore } from './storage/user-records';
 
 export interface RequestContext {
@@ -39,6 +40,10 @@ export interface RequestContext {
   eventDeps(): EventDeps;
   forgetDeps(): ForgetDeps;
   refreshDeps(): RefreshDeps;
+  /** time-decayed popularity from live events */
+  readonly trending: TrendingClient;
+  /** the user histories (Durable Objects) */
+  readonly history: HistoryStore;
   /** the catalogue store (writes go here) */
   readonly catalogStore: CatalogClient;
   /** this isolate's copy of the live catalogue, fresh within CATALOG_MAX_STALE_SECONDS */
@@ -109,6 +114,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       eventWeights: config.eventWeights,
       maxEventsPerBatch: config.maxEventsPerBatch,
       exportWindowSeconds: config.exportWindowSeconds,
+      trending: ctx.trending,
       inCatalog: async (itemId) => {
         const r = await (await ctx.catalog()).record(itemId);
         return r !== null && !r.deleted;
@@ -117,6 +123,8 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
     forgetDeps: () => ({ kv: env.RECS_KV, history, models, erasures: erasureQueue(env.ERASURE_JOBS) }),
     refreshDeps: () => refreshDeps(env),
     catalogStore: store_,
+    trending: trendingClient(env.TRENDING, config.trending),
+    history,
     async catalog() {
       liveCatalog = (liveCatalog ?? new LiveCatalog(store_, config.catalog)).use(store_, config.catalog);
       await liveCatalog.ensureFresh(defer);

@@ -12,3 +12,5 @@ export { CatalogStore } from './storage/catalog-store';
 export { ErasureJobs } from './storage/erasure-jobs';
 /** Per-user interaction history (src/storage/history.ts). */
 export { UserHistory } from './storage/history';
+/** Time-decayed popularity from live events (src/storage/trending.ts). */
+export { TrendingStore } from './storage/trending';

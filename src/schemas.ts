@@ -106,6 +106,7 @@ export const UserRecsQuery = z
       description: 'leave out items the user already bought (default true)',
       example: 'true',
     }),
+    explain: BoolParam.optional().openapi({ description: 'add `because` to each item: the history items behind it (default false)' }),
     ...shelfQuery,
   })
   .strict();
@@ -152,6 +153,7 @@ export const BasketBody = z
       .openapi({ description: 'interaction strength per item (default 1 each); one entry per item', ...limit('maxBasketItems') }),
     k: KBody.optional(),
     excludeGiven: z.boolean().optional().openapi({ description: 'leave out the given items (default true)' }),
+    explain: z.boolean().optional().openapi({ description: 'add `because` to each item: the basket items behind it (default false)' }),
     filter: Filter.optional(),
     placement: PlacementName.optional(),
   })
@@ -198,11 +200,15 @@ export const RecommendedItem = z
     boosted: z.literal(true).optional().openapi({ description: "its score was raised or lowered by a placement's boost" }),
     exploration: z.literal(true).optional().openapi({ description: "a new item in one of the placement's exploration slots" }),
     filteredOut: FilteredOut.optional().openapi({ description: 'POST /v1/score only: why the filter would leave this candidate out' }),
+    because: z
+      .array(z.object({ id: z.string(), title: z.string() }))
+      .optional()
+      .openapi({ description: 'explain=true: the one to three history or basket items contributing most to its score' }),
   })
   .openapi('RecommendedItem');
 export type RecommendedItem = z.infer<typeof RecommendedItem>;
 
-export const Source = z.enum(['personalized', 'session', 'popular', 'new', 'similar']);
+export const Source = z.enum(['personalized', 'session', 'popular', 'new', 'similar', 'trending', 'recent', 'bought-together']);
 export type Source = z.infer<typeof Source>;
 
 export const Recommendation = z

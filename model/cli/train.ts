@@ -177,6 +177,7 @@ await run(async () => {
     dims: params.factors,
     itemIds: ds.itemIds,
     titles: ds.titles,
+    fields: ds.fields,
     itemCounts,
     itemFactors: model.itemFactors,
     itemWeights: model.itemWeights,

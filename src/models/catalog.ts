@@ -89,3 +89,34 @@ export class Catalog {
     });
   }
 }
+
+/** Image URLs from the artifact (catalog/images/NNNN.bin, the catalogue-part encoding), read part by part. */
+export class ImageUrls {
+  private readonly parts = new PromiseLru<number, CatalogPartView | null>(16);
+
+  constructor(
+    private readonly itemCount: number,
+    private readonly readPart: (n: number) => Promise<ArrayBuffer>,
+  ) {}
+
+  /** The image URL of each index ('' when the data had none or its part cannot be read). */
+  async of(indices: readonly number[]): Promise<string[]> {
+    const needed = [...new Set(indices.map((i) => Math.floor(i / CATALOG_PART_ITEMS)))];
+    const parts = new Map(
+      await Promise.all(
+        needed.map(async (n) => {
+          const part = await this.parts.get(n, async () => {
+            try {
+              return new CatalogPartView(await this.readPart(n), Math.min(CATALOG_PART_ITEMS, this.itemCount - n * CATALOG_PART_ITEMS));
+            } catch (err) {
+              console.error(`image part ${n} is unusable (${err instanceof Error ? err.message : String(err)})`);
+              return null;
+            }
+          });
+          return [n, part] as const;
+        }),
+      ),
+    );
+    return indices.map((i) => parts.get(Math.floor(i / CATALOG_PART_ITEMS))?.title(i % CATALOG_PART_ITEMS) ?? '');
+  }
+}

@@ -16,6 +16,7 @@
  * first, at most CATALOG_MAX_NEW_ITEMS) for cold-start answers.
  */
 
+import type { ItemFields } from '@edge-recs/core/item-fields';
 import type { ItemIds } from '@edge-recs/core/item-ids';
 import type { CatalogClient, CatalogRecord, PlacementRecord, SnapshotInfo } from '../storage/catalog-store';
 import { partOf } from '../storage/catalog-store';
@@ -108,15 +109,31 @@ export class CatalogBinding {
   /** items of the model marked unavailable or deleted */
   private flagged = 0;
 
+  /**
+   * @param base  what the artifact says about each item (price, category, availability): the
+   *              starting point, and what a catalogue record that leaves a field out falls back to
+   */
   constructor(
     readonly ids: ItemIds,
     private readonly settings: CatalogSettings,
+    private readonly base: ItemFields | null = null,
   ) {
     const n = ids.count;
     this.flags = new Uint8Array(n);
     this.price = new Float32Array(n).fill(Number.NaN);
     this.cats = new Uint16Array(n * INLINE_CATEGORIES);
     for (const a of settings.facetAttributes) this.facets.set(a, { values: new Dictionary(), codes: new Uint16Array(n) });
+    if (base) {
+      for (let i = 0; i < n; i++) {
+        this.price[i] = base.price[i];
+        const c = base.category[i];
+        if (c > 0) this.cats[i * INLINE_CATEGORIES] = this.categories.code(base.categories[c - 1]);
+        if (base.available[i] === 0) {
+          this.flags[i] = UNAVAILABLE;
+          this.flagged++;
+        }
+      }
+    }
   }
 
   /** Whether any item of the model is unavailable or deleted (else an empty filter filters nothing). */
@@ -148,11 +165,15 @@ export class CatalogBinding {
       return;
     }
     const before = this.flags[index];
-    const after = HAS_RECORD | (r.deleted ? DELETED : 0) | (r.available === false ? UNAVAILABLE : 0);
+    const base = this.base;
+    const available = r.available ?? (base ? base.available[index] !== 0 : true);
+    const after = HAS_RECORD | (r.deleted ? DELETED : 0) | (available ? 0 : UNAVAILABLE);
     this.flagged += Number((after & (DELETED | UNAVAILABLE)) !== 0) - Number((before & (DELETED | UNAVAILABLE)) !== 0);
     this.flags[index] = after;
-    this.price[index] = r.price ?? Number.NaN;
-    const codes = categoriesOf(r).map((c) => this.categories.code(c));
+    this.price[index] = r.price ?? base?.price[index] ?? Number.NaN;
+    const baseCategory = base && base.category[index] > 0 ? [base.categories[base.category[index] - 1]] : [];
+    const named = categoriesOf(r);
+    const codes = (named.length ? named : baseCategory).map((c) => this.categories.code(c));
     this.cats.fill(0, index * INLINE_CATEGORIES, (index + 1) * INLINE_CATEGORIES);
     if (codes.length > INLINE_CATEGORIES) this.moreCats.set(index, Uint16Array.from(codes));
     else {
@@ -188,7 +209,7 @@ export interface CatalogView {
   placement(name: string): PlacementRecord | undefined;
   placementNames(): string[];
   /** the binding for a model version (built on first use) */
-  binding(ids: ItemIds, version: string): Promise<CatalogBinding>;
+  binding(model: { ids: ItemIds; version: string; fields: ItemFields | null }): Promise<CatalogBinding>;
 }
 
 export class LiveCatalog implements CatalogView {
@@ -339,9 +360,9 @@ export class LiveCatalog implements CatalogView {
     return [...this.placements.keys()].sort();
   }
 
-  binding(ids: ItemIds, version: string): Promise<CatalogBinding> {
-    return this.bindings.get(version, async () => {
-      const b = new CatalogBinding(ids, this.settings);
+  binding(model: { ids: ItemIds; version: string; fields: ItemFields | null }): Promise<CatalogBinding> {
+    return this.bindings.get(model.version, async () => {
+      const b = new CatalogBinding(model.ids, this.settings, model.fields);
       const snap = this.snapshot;
       if (snap) {
         // stream the snapshot's parts (a few in parallel), then the changes since

@@ -6,8 +6,10 @@
  * the int8 WebAssembly kernel (factor parts streamed into its memory) from INT8_SCORING_MIN_ITEMS
  * items on. Catalogue parts (titles) and user shards are fetched lazily, one file per lookup.
  */
+import { decodeFactorStats, type FactorStats } from '@edge-recs/core/blend';
 import { foldIn, type WeightedItem } from '@edge-recs/core/foldin';
 import { int8Supported } from '@edge-recs/core/int8';
+import { decodeItemFields, type ItemFields } from '@edge-recs/core/item-fields';
 import { ItemIds } from '@edge-recs/core/item-ids';
 import {
   FACTOR_PART_ROWS,
@@ -20,11 +22,13 @@ import {
   popularSchema,
   SUPPORTED_FORMAT_VERSIONS,
 } from '@edge-recs/core/manifest';
+import { NEIGHBOUR_PART_ITEMS, NeighbourPart, neighbourParts } from '@edge-recs/core/neighbours';
 import { type DecodedShard, decodeShard, shardOf } from '@edge-recs/core/shards';
 import { scoreAll, topK } from '@edge-recs/core/topk';
 import type { Int8Index } from '../inference/int8';
 import { Int8Scorer, OrtScorer, type Scorer } from '../inference/scorer';
-import { Catalog } from './catalog';
+import { Catalog, ImageUrls } from './catalog';
+import { ItemModel, NeighbourLists } from './item-model';
 import { PromiseLru } from './lru';
 
 /** Where an artifact's files come from: the Worker bundle, or a versioned prefix in R2. */
@@ -94,6 +98,12 @@ export class ServingModel {
     readonly itemWeights: Float32Array,
     readonly scorer: Scorer,
     private readonly onDamage?: LoadOptions['onDamage'],
+    /** the item-item model beside the factors (null: the artifact has none) */
+    readonly itemModel: ItemModel | null = null,
+    /** price, category, availability of each item from the training data (null: none) */
+    readonly fields: ItemFields | null = null,
+    /** image URLs from the training data (null: none) */
+    readonly images: ImageUrls | null = null,
   ) {
     this.version = manifest.version;
     this.dims = manifest.dims;
@@ -104,9 +114,17 @@ export class ServingModel {
     return this.catalog.ids;
   }
 
-  /** Bytes of model data this version holds in the isolate (factors, ids, weights, Gram). */
+  /** Bytes of model data this version holds in the isolate (factors, ids, weights, Gram, factor statistics). */
   get memoryBytes(): number {
-    return this.scorer.memoryBytes + this.ids.byteLength + this.itemWeights.byteLength + this.gram.byteLength;
+    const fields = this.fields ? this.fields.price.byteLength + this.fields.category.byteLength + this.fields.available.byteLength : 0;
+    return (
+      this.scorer.memoryBytes +
+      this.ids.byteLength +
+      this.itemWeights.byteLength +
+      this.gram.byteLength +
+      (this.itemModel?.memoryBytes ?? 0) +
+      fields
+    );
   }
 
   /**
@@ -266,7 +284,67 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
     (n) => fetchChecked(source, manifest, FILES.catalogPart(n)),
     options.onDamage && ((n, reason) => options.onDamage?.(v, FILES.catalogPart(n), reason) ?? Promise.resolve()),
   );
-  return new ServingModel(manifest, source, catalog, gram, itemWeights, scorer, options.onDamage);
+  let fields: ItemFields | null = null;
+  if (FILES.itemFields in manifest.files) {
+    try {
+      fields = decodeItemFields(await fetchChecked(source, manifest, FILES.itemFields), itemCount);
+    } catch (err) {
+      if (err instanceof ModelLoadError) throw err;
+      throw new ModelLoadError(v, `${FILES.itemFields}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const images =
+    FILES.imagePart(0) in manifest.files ? new ImageUrls(itemCount, (n) => fetchChecked(source, manifest, FILES.imagePart(n))) : null;
+  return new ServingModel(
+    manifest,
+    source,
+    catalog,
+    gram,
+    itemWeights,
+    scorer,
+    options.onDamage,
+    await loadItemModel(source, manifest, options),
+    fields,
+    images,
+  );
+}
+
+/** The item model's constants and statistics (its lists are read lazily), or null without one. */
+async function loadItemModel(source: ArtifactSource, manifest: Manifest, options: LoadOptions): Promise<ItemModel | null> {
+  const im = manifest.itemModel;
+  if (!im) return null;
+  const v = manifest.version;
+  let stats: FactorStats;
+  try {
+    stats = decodeFactorStats(await fetchChecked(source, manifest, FILES.factorStats), manifest.dims);
+  } catch (err) {
+    if (err instanceof ModelLoadError) throw err;
+    throw new ModelLoadError(v, err instanceof Error ? err.message : String(err));
+  }
+  for (let n = 0; n < neighbourParts(manifest.itemCount); n++) {
+    if (!(FILES.neighbourPart(n) in manifest.files)) throw new ModelLoadError(v, `${FILES.neighbourPart(n)} is not listed in the manifest`);
+    if (im.boughtTogether && !(FILES.boughtTogetherPart(n) in manifest.files))
+      throw new ModelLoadError(v, `${FILES.boughtTogetherPart(n)} is not listed in the manifest`);
+  }
+  const lists = (file: (n: number) => string) =>
+    new NeighbourLists(
+      manifest.itemCount,
+      (n) => fetchChecked(source, manifest, file(n)),
+      options.onDamage && ((n, reason) => options.onDamage?.(v, file(n), reason) ?? Promise.resolve()),
+    );
+  const model = new ItemModel(im.blend, stats, lists(FILES.neighbourPart), im.boughtTogether ? lists(FILES.boughtTogetherPart) : null, im);
+  // the first part must read like the rest of the artifact: a bad one rejects the version
+  try {
+    new NeighbourPart(await fetchChecked(source, manifest, FILES.neighbourPart(0)), {
+      first: 0,
+      count: Math.min(NEIGHBOUR_PART_ITEMS, manifest.itemCount),
+      itemCount: manifest.itemCount,
+    });
+  } catch (err) {
+    if (err instanceof ModelLoadError) throw err;
+    throw new ModelLoadError(v, `${FILES.neighbourPart(0)}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return model;
 }
 
 async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<OrtScorer> {

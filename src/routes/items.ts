@@ -19,6 +19,7 @@ import {
   SimilarQuery,
 } from '../schemas';
 import { itemView, removeItem, upsertItems } from '../services/catalog';
+import { boughtTogether, trending } from '../services/discovery';
 import { popular, searchCatalog, similar } from '../services/recommend';
 import { requireBearer } from './auth';
 import { filterFromQuery } from './filters';
@@ -167,5 +168,51 @@ items.openapi(
     const q = c.req.valid('query');
     const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
     return c.json({ model: shelf.model.version, items: await searchCatalog(shelf, q.q ?? '', q.limit ?? 20) }, 200);
+  },
+);
+
+items.openapi(
+  createRoute({
+    method: 'get',
+    path: '/items/{itemId}/bought-together',
+    summary: 'Items bought in the same basket as this one (the item model learned on baskets)',
+    description:
+      "From the neighbour lists the trainer learns on baskets (Online Retail invoices, session_id in the generic CSV): an item-item model, not raw co-occurrence counts, which favour bestsellers. Without basket data in training, the item model's own neighbours. Filters and placements apply.",
+    request: { params: ItemPath, query: SimilarQuery },
+    responses: {
+      200: { description: 'bought together', ...json(Recommendation) },
+      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item, or unknown placement' }),
+    },
+  }),
+  async (c) => {
+    const { ctx } = c.var;
+    const { itemId } = c.req.valid('param');
+    const q = c.req.valid('query');
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
+    if (!shelf.model.ids.has(itemId) && !shelf.binding.newItems.has(itemId)) {
+      throw new AppError('item_not_found', `item ${itemId} is in neither model ${shelf.model.version} nor the catalogue`);
+    }
+    return c.json(await boughtTogether(shelf, itemId, checkK(q.k, ctx.config)), 200);
+  },
+);
+
+items.openapi(
+  createRoute({
+    method: 'get',
+    path: '/trending',
+    summary: 'Trending now: time-decayed popularity from live events (half-life TRENDING_HALF_LIFE_SECONDS)',
+    description:
+      "Each shopper's events on an item count once per half-life, so a few shoppers' repeated views do not make a trend. While fewer than k items have recent events, the rest of the list is the model's popularity.",
+    request: { query: PopularQuery },
+    responses: {
+      200: { description: 'trending items', ...json(Recommendation) },
+      ...errors({ model: true, notFound: 'unknown placement' }),
+    },
+  }),
+  async (c) => {
+    const { ctx } = c.var;
+    const q = c.req.valid('query');
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
+    return c.json(await trending(shelf, ctx.trending, checkK(q.k, ctx.config)), 200);
   },
 );

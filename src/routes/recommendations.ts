@@ -1,7 +1,8 @@
 /** Personalised, session (basket) and candidate-scoring endpoints, and a user's known history. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
-import { BasketBody, NoQuery, Recommendation, ScoreBody, UserHistory, UserPath, UserRecsQuery } from '../schemas';
+import { BasketBody, NoQuery, Recommendation, ScoreBody, SimilarQuery, UserHistory, UserPath, UserRecsQuery } from '../schemas';
+import { recent } from '../services/discovery';
 import { forBasket, forUser, resolveItems, scoreCandidates, sessionVector } from '../services/recommend';
 import { filterFromBody, filterFromQuery } from './filters';
 import { checkBasket, checkCandidates, checkK } from './limits';
@@ -28,7 +29,7 @@ recommendations.openapi(
     const k = checkK(q.k, ctx.config);
     const { model, user } = await ctx.userFor(c.req.valid('param').userId);
     const shelf = await ctx.shelf(model, filterFromQuery(q), q.placement);
-    return c.json(await forUser(shelf, user, k, q.excludePurchased ?? true), 200);
+    return c.json(await forUser(shelf, user, k, q.excludePurchased ?? true, { explain: q.explain }), 200);
   },
 );
 
@@ -51,7 +52,7 @@ recommendations.openapi(
     const k = checkK(body.k, ctx.config);
     checkBasket(body.items, ctx.config);
     const shelf = await ctx.shelf(await ctx.activeModel(), filterFromBody(body.filter), body.placement);
-    return c.json(await forBasket(shelf, body.items, k, body.excludeGiven ?? true, body.weights), 200);
+    return c.json(await forBasket(shelf, body.items, k, body.excludeGiven ?? true, body.weights, { explain: body.explain }), 200);
   },
 );
 
@@ -76,7 +77,13 @@ recommendations.openapi(
     if (body.userId !== undefined) {
       const { model, user } = await ctx.userFor(body.userId);
       return c.json(
-        await scoreCandidates(await ctx.shelf(model, filter, body.placement), user?.vector ?? null, 'personalized', body.candidates),
+        await scoreCandidates(
+          await ctx.shelf(model, filter, body.placement),
+          user?.vector ?? null,
+          user ? Array.from(user.items, (index, j) => ({ index, strength: user.strengths[j] })) : [],
+          'personalized',
+          body.candidates,
+        ),
         200,
       );
     }
@@ -85,7 +92,7 @@ recommendations.openapi(
     const model = await ctx.activeModel();
     const resolved = resolveItems(model, items);
     const vector = resolved.items.length ? sessionVector(model, resolved.items) : null;
-    const rec = await scoreCandidates(await ctx.shelf(model, filter, body.placement), vector, 'session', body.candidates);
+    const rec = await scoreCandidates(await ctx.shelf(model, filter, body.placement), vector, resolved.items, 'session', body.candidates);
     if (resolved.unknown.length) rec.ignoredItems = [...new Set([...(rec.ignoredItems ?? []), ...resolved.unknown])];
     return c.json(rec, 200);
   },
@@ -107,5 +114,28 @@ recommendations.openapi(
       .map(({ id, title }, j) => ({ id, title, strength: user?.strengths[j] ?? 0 }))
       .sort((a, b) => b.strength - a.strength);
     return c.json({ model: model.version, userId, known: user !== null, items }, 200);
+  },
+);
+
+recommendations.openapi(
+  createRoute({
+    method: 'get',
+    path: '/users/{userId}/recent',
+    summary: "The shopper's recently viewed items, newest first (from their events)",
+    request: { params: UserPath, query: SimilarQuery },
+    responses: {
+      200: { description: 'recent items (empty without events)', ...json(Recommendation) },
+      ...errors({ model: true, notFound: 'unknown placement' }),
+    },
+  }),
+  async (c) => {
+    const { ctx } = c.var;
+    const q = c.req.valid('query');
+    const who = await ctx.identify(c.req.valid('param').userId);
+    const [shelf, history] = await Promise.all([
+      ctx.activeModel().then((m) => ctx.shelf(m, filterFromQuery(q), q.placement)),
+      ctx.history.get(who.key),
+    ]);
+    return c.json(await recent(shelf, history, checkK(q.k, ctx.config)), 200);
   },
 );

@@ -45,15 +45,22 @@ export async function itemView(live: LiveCatalog, model: ServingModel, id: strin
   if (record?.deleted || (!record && index === undefined))
     throw new AppError('item_not_found', `item ${id} is in neither model ${model.version} nor the catalogue`);
   const info = index === undefined ? null : (await model.catalog.describe([index]))[0];
-  const cats = record ? categoriesOf(record) : [];
+  // the catalogue's record over what the artifact says (fields left out fall back to it)
+  const f = index === undefined ? null : model.fields;
+  const baseCategory = f && index !== undefined && f.category[index] > 0 ? f.categories[f.category[index] - 1] : undefined;
+  const cats = record && categoriesOf(record).length ? categoriesOf(record) : baseCategory ? [baseCategory] : [];
+  const basePrice = f && index !== undefined && !Number.isNaN(f.price[index]) ? f.price[index] : undefined;
+  const price = record?.price ?? basePrice;
+  const baseAvailable = f && index !== undefined ? f.available[index] !== 0 : true;
+  const image = record?.imageUrl ?? (index !== undefined && model.images ? (await model.images.of([index]))[0] || undefined : undefined);
   return {
     id,
     title: record?.title ?? info?.title ?? '',
     ...(cats.length ? { category: cats[0], categories: cats } : {}),
-    ...(record?.price !== undefined ? { price: record.price } : {}),
+    ...(price !== undefined ? { price } : {}),
     ...(record?.currency !== undefined ? { currency: record.currency } : {}),
-    available: record?.available !== false,
-    ...(record?.imageUrl !== undefined ? { imageUrl: record.imageUrl } : {}),
+    available: record?.available ?? baseAvailable,
+    ...(image !== undefined ? { imageUrl: image } : {}),
     ...(record?.attributes ? { attributes: record.attributes } : {}),
     ...(record ? { createdAt: new Date(record.createdAt).toISOString(), updatedAt: new Date(record.updatedAt).toISOString() } : {}),
     inModel: index !== undefined,

@@ -9,6 +9,7 @@ import { AppError } from '../errors';
 import type { ExportRow } from '../storage/exports';
 import { writeEventBatch } from '../storage/exports';
 import type { UserIdentity } from '../storage/identity';
+import type { TrendingClient } from '../storage/trending';
 import { markHistory, readMarkers } from '../storage/user-records';
 import { embedHistory, shardId, type UserDeps } from './users';
 
@@ -26,6 +27,8 @@ export interface EventDeps extends UserDeps {
   eventWeights: Record<EventType, number>;
   maxEventsPerBatch: number;
   exportWindowSeconds: number;
+  /** time-decayed popularity, fed by every accepted event */
+  trending: TrendingClient;
   /** whether the live catalogue holds an item (new products the model does not know yet) */
   inCatalog: (itemId: string) => Promise<boolean>;
 }
@@ -82,7 +85,12 @@ export async function ingestEvents(
       const trained = await model.shardUser(shardId(model, who));
       if (trained) seed = Array.from(trained.items, (i, j) => ({ itemId: model.ids.id(i), strength: trained.strengths[j] }));
     }
-    const incoming = indices.map((i) => ({ itemId: list[i].itemId, strength: deps.eventWeights[list[i].type], at: times[i] }));
+    const incoming = indices.map((i) => ({
+      itemId: list[i].itemId,
+      strength: deps.eventWeights[list[i].type],
+      at: times[i],
+      type: list[i].type,
+    }));
     const snapshot = await deps.history.append(who.key, incoming, seed);
     await embedHistory(model, who, snapshot, deps.history);
     if (!hasHistory) await markHistory(deps.store.kv, who.key);
@@ -90,5 +98,9 @@ export async function ingestEvents(
       rows.push({ userKey: who.key, itemId: list[i].itemId, weight: deps.eventWeights[list[i].type], at: times[i], type: list[i].type });
   }
   await writeEventBatch(deps.bucket, rows, now, deps.exportWindowSeconds);
+  await deps.trending.record(
+    rows.map((r) => ({ itemId: r.itemId, userKey: r.userKey, weight: r.weight, at: r.at })),
+    now,
+  );
   return { model: model.version, accepted: rows.length, rejected };
 }

@@ -9,6 +9,7 @@ import type { Scored } from '@edge-recs/core/topk';
 import { categoriesOf } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
 import type { Recommendation, Source } from '../schemas';
+import { because, blendedScores, rank } from './blend';
 import {
   arrange,
   candidatesFor,
@@ -75,12 +76,35 @@ function contextIds(model: ServingModel, items: ArrayLike<number>, strengths: Ar
     .map(({ i }) => model.ids.id(i));
 }
 
-export async function forUser(shelf: Shelf, user: UserRecord | null, k: number, excludePurchased: boolean): Promise<Recommendation> {
+/** The user's history as the basket the blend and the explanations work from. */
+const historyBasket = (user: UserRecord): WeightedItem[] => Array.from(user.items, (index, j) => ({ index, strength: user.strengths[j] }));
+
+/** Adds to each model item of a list the basket items that contribute most to its score. */
+async function explain(shelf: Shelf, basket: readonly WeightedItem[], list: Entry[]): Promise<Entry[]> {
+  const indices = list.filter((e) => e.index !== undefined).map((e) => e.index as number);
+  const reasons = await because(shelf.model, basket, indices);
+  return list.map((e) => (e.index !== undefined && reasons.get(e.index)?.length ? { ...e, because: reasons.get(e.index) } : e));
+}
+
+export interface ListOptions {
+  /** add `because` to each item: the history or basket items behind it */
+  explain?: boolean;
+}
+
+export async function forUser(
+  shelf: Shelf,
+  user: UserRecord | null,
+  k: number,
+  excludePurchased: boolean,
+  opts: ListOptions = {},
+): Promise<Recommendation> {
   if (!user) return fallback(shelf, k);
   const exclude = new Set<number>([...shelf.excluded, ...(excludePurchased ? user.items : [])]);
-  const scored = await shelf.model.scorer.topK(user.vector, candidatesFor(shelf, k), exclude, shelf.plan ?? undefined);
+  const basket = historyBasket(user);
+  const scored = await rank(shelf.model, user.vector, basket, candidatesFor(shelf, k), exclude, shelf.plan);
   const context = contextIds(shelf.model, user.items, user.strengths);
-  const list = await arrange(shelf, entries(shelf, scored), k, (n, taken) => newItemsFor(shelf, n, context, taken));
+  let list = await arrange(shelf, entries(shelf, scored), k, (n, taken) => newItemsFor(shelf, n, context, taken));
+  if (opts.explain) list = await explain(shelf, basket, list);
   return answer(shelf, 'personalized', list);
 }
 
@@ -112,6 +136,7 @@ export async function forBasket(
   k: number,
   excludeGiven: boolean,
   strengths?: readonly number[],
+  opts: ListOptions = {},
 ): Promise<Recommendation> {
   const { model } = shelf;
   const { items, unknown } = resolveItems(model, ids, strengths);
@@ -131,9 +156,10 @@ export async function forBasket(
     };
   }
   const exclude = new Set<number>([...shelf.excluded, ...(excludeGiven ? items.map((x) => x.index) : [])]);
-  const scored = await model.scorer.topK(sessionVector(model, items), candidatesFor(shelf, k), exclude, shelf.plan ?? undefined);
+  const scored = await rank(model, sessionVector(model, items), items, candidatesFor(shelf, k), exclude, shelf.plan);
   const taken = new Set(excludeGiven ? ids : []);
-  const list = await arrange(shelf, entries(shelf, scored), k, (n, t) => newItemsFor(shelf, n, ids, new Set([...t, ...taken])));
+  let list = await arrange(shelf, entries(shelf, scored), k, (n, t) => newItemsFor(shelf, n, ids, new Set([...t, ...taken])));
+  if (opts.explain) list = await explain(shelf, items, list);
   return answer(shelf, 'session', list, extra);
 }
 
@@ -188,6 +214,7 @@ export async function similar(shelf: Shelf, id: string, k: number): Promise<Reco
 export async function scoreCandidates(
   shelf: Shelf,
   vector: Float32Array | null,
+  basket: readonly WeightedItem[],
   source: Source,
   candidates: readonly string[],
 ): Promise<Recommendation> {
@@ -203,7 +230,7 @@ export async function scoreCandidates(
   }
   const users = Math.max(1, model.manifest.userCount);
   const info = vector ? null : await model.catalog.describe(known);
-  const dots = vector ? model.scorer.dots(vector, known) : null;
+  const dots = vector ? await blendedScores(model, vector, basket, known) : null;
   const scored = new Map<number, Entry>();
   known.forEach((index, j) => {
     let score = dots ? dots[j] : (info?.[j].count ?? 0) / users;

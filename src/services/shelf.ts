@@ -7,7 +7,7 @@
  */
 import type { Scored } from '@edge-recs/core/topk';
 import type { ScoringPlan } from '../inference/plan';
-import { type CatalogBinding, type CatalogView, categoriesOf } from '../models/live-catalog';
+import { type CatalogBinding, type CatalogView, categoriesOf, DELETED, UNAVAILABLE } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
 import type { RecommendedItem } from '../schemas';
 import type { CatalogRecord } from '../storage/catalog-store';
@@ -46,7 +46,7 @@ export async function shelfFor(
   placement: Placement | undefined,
   now = Date.now(),
 ): Promise<Shelf> {
-  const binding = await view.binding(model.ids, model.version);
+  const binding = await view.binding(model);
   const effective = effectiveFilter(placement, request);
   const filter = new CompiledFilter(binding, effective);
   const boosts = activeBoosts(placement, now);
@@ -79,6 +79,8 @@ export interface Entry {
   pinned?: true;
   exploration?: true;
   filteredOut?: FilteredOut;
+  /** model indices of the history/basket items behind it (explain=true) */
+  because?: number[];
 }
 
 /** How many candidates to ask the scorer for so the placement's rules can still fill k. */
@@ -226,24 +228,62 @@ export async function newItemsFor(
 
 const round = (x: number) => Number(x.toFixed(6));
 
-/** Catalogue fields an answer shows for an item. */
-function catalogFields(r: CatalogRecord | undefined): Partial<RecommendedItem> {
-  if (!r) return {};
-  const cats = categoriesOf(r);
+/**
+ * Catalogue fields an answer shows for an item: for an item the model knows, its category, price
+ * and availability as the binding holds them (the catalogue's record over the artifact's fields);
+ * currency and image from the record, else the image from the artifact; for a new item, its record.
+ */
+function catalogFields(
+  shelf: Shelf,
+  index: number | undefined,
+  r: CatalogRecord | undefined,
+  image: string | undefined,
+): Partial<RecommendedItem> {
+  if (index === undefined) {
+    if (!r) return {};
+    const cats = categoriesOf(r);
+    return {
+      ...(cats.length ? { category: cats[0], categories: cats } : {}),
+      ...(r.price !== undefined ? { price: r.price } : {}),
+      ...(r.currency !== undefined ? { currency: r.currency } : {}),
+      ...(r.imageUrl !== undefined ? { imageUrl: r.imageUrl } : {}),
+      available: r.available !== false && !r.deleted,
+    };
+  }
+  const b = shelf.binding;
+  const cats = Array.from(b.categoryCodes(index), (c) => b.categories.name(c) ?? '').filter(Boolean);
+  const price = b.price[index];
+  const known = r !== undefined || shelf.model.fields !== null;
+  const img = r?.imageUrl ?? (image || undefined);
   return {
     ...(cats.length ? { category: cats[0], categories: cats } : {}),
-    ...(r.price !== undefined ? { price: r.price } : {}),
-    ...(r.currency !== undefined ? { currency: r.currency } : {}),
-    ...(r.imageUrl !== undefined ? { imageUrl: r.imageUrl } : {}),
-    available: r.available !== false && !r.deleted,
+    ...(Number.isNaN(price) ? {} : { price }),
+    ...(r?.currency !== undefined ? { currency: r.currency } : {}),
+    ...(img !== undefined ? { imageUrl: img } : {}),
+    ...(known ? { available: (b.flags[index] & (UNAVAILABLE | DELETED)) === 0 } : {}),
   };
 }
 
 /** Entries as the API shows them: positions from 1, titles and fields from the catalogue over the model's. */
 export async function present(shelf: Shelf, list: readonly Entry[]): Promise<RecommendedItem[]> {
+  const reasons = [...new Set(list.flatMap((e) => e.because ?? []))];
+  const reasonInfo = reasons.length
+    ? await contentOf(
+        shelf,
+        reasons.map((i) => shelf.model.ids.id(i)),
+      )
+    : [];
+  const reasonTitle = new Map(reasons.map((i, j) => [i, reasonInfo[j]?.title ?? '']));
   const known = list.filter((e) => e.index !== undefined).map((e) => e.index as number);
   const infos = new Map((await shelf.model.catalog.describe(known)).map((x, j) => [known[j], x]));
   const records = await shelf.view.records(list.map((e) => e.id));
+  const images = new Map<number, string>();
+  if (shelf.model.images) {
+    const urls = await shelf.model.images.of(known);
+    known.forEach((i, j) => {
+      images.set(i, urls[j]);
+    });
+  }
   return list.map((e, j) => {
     const r = records.get(e.id) ?? shelf.binding.newItems.get(e.id);
     const modelTitle = e.index !== undefined ? infos.get(e.index)?.title : undefined;
@@ -252,12 +292,13 @@ export async function present(shelf: Shelf, list: readonly Entry[]): Promise<Rec
       score: round(e.score),
       title: r?.title ?? modelTitle ?? '',
       position: j + 1,
-      ...catalogFields(r),
+      ...catalogFields(shelf, e.index, r, e.index !== undefined ? images.get(e.index) : undefined),
       ...(e.index === undefined ? { new: true as const } : {}),
       ...(e.pinned ? { pinned: true as const } : {}),
       ...(e.exploration ? { exploration: true as const } : {}),
       ...(e.index !== undefined && isBoosted(shelf.plan, e.index) ? { boosted: true as const } : {}),
       ...(e.filteredOut ? { filteredOut: e.filteredOut } : {}),
+      ...(e.because ? { because: e.because.map((i) => ({ id: shelf.model.ids.id(i), title: reasonTitle.get(i) ?? '' })) } : {}),
     };
   });
 }

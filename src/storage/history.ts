@@ -20,6 +20,8 @@ export interface HistoryEntry {
   strength: number;
   /** last interaction, ms since epoch */
   lastAt: number;
+  /** the type of the last interaction (view, add_to_cart, purchase; absent for the training history) */
+  lastType?: string;
 }
 
 export interface HistorySnapshot {
@@ -32,6 +34,7 @@ export interface IncomingEvent {
   itemId: string;
   strength: number;
   at: number;
+  type?: string;
 }
 
 /** Most distinct items kept per user; the least recently touched go first. */
@@ -39,7 +42,7 @@ export const MAX_HISTORY_ITEMS = 500;
 
 interface Stored {
   revision: number;
-  items: Record<string, { s: number; t: number }>;
+  items: Record<string, { s: number; t: number; y?: string }>;
   seeded: boolean;
 }
 
@@ -51,7 +54,7 @@ export class UserHistory extends DurableObject<Env> {
   private snapshot(h: Stored): HistorySnapshot {
     return {
       revision: h.revision,
-      items: Object.entries(h.items).map(([itemId, v]) => ({ itemId, strength: v.s, lastAt: v.t })),
+      items: Object.entries(h.items).map(([itemId, v]) => ({ itemId, strength: v.s, lastAt: v.t, ...(v.y ? { lastType: v.y } : {}) })),
     };
   }
 
@@ -65,7 +68,12 @@ export class UserHistory extends DurableObject<Env> {
     h.seeded = true;
     for (const e of events) {
       const cur = h.items[e.itemId];
-      h.items[e.itemId] = { s: (cur?.s ?? 0) + e.strength, t: Math.max(cur?.t ?? 0, e.at) };
+      const latest = e.at >= (cur?.t ?? 0);
+      h.items[e.itemId] = {
+        s: (cur?.s ?? 0) + e.strength,
+        t: Math.max(cur?.t ?? 0, e.at),
+        ...(latest ? (e.type ? { y: e.type } : {}) : cur?.y ? { y: cur.y } : {}),
+      };
     }
     const ids = Object.keys(h.items);
     if (ids.length > MAX_HISTORY_ITEMS) {

@@ -13,6 +13,7 @@ const bindings = {
   USER_HISTORY: { idFromName() {} },
   ERASURE_JOBS: { idFromName() {} },
   CATALOG: { idFromName() {} },
+  TRENDING: { idFromName() {} },
 };
 
 async function tomlVars(): Promise<{ name: string; value: string; comment: string }[]> {

@@ -1,0 +1,91 @@
+/**
+ * Answers beside the personalised list: what is trending now (time-decayed popularity from live
+ * events, filled with the model's popularity while events are few), what a shopper recently looked
+ * at (their edge history, newest first), and what is bought together with an item (the item
+ * model's lists learned from baskets). Every answer passes the shelf's filters and placement.
+ */
+
+import type { Recommendation } from '../schemas';
+import type { HistorySnapshot } from '../storage/history';
+import type { TrendingClient } from '../storage/trending';
+import { popular } from './recommend';
+import { arrange, type Entry, placementSummary, present, type Shelf } from './shelf';
+
+/** Whether an item (model or new) passes the shelf; its entry when it does. */
+function entryFor(shelf: Shelf, id: string, score: number): Entry | null {
+  const index = shelf.model.ids.indexOf(id);
+  if (index !== undefined) {
+    if (shelf.excluded.has(index) || shelf.filter.whyNot(index, id) !== null) return null;
+    const c = shelf.plan?.classes[index] ?? 1;
+    if (c === 0) return null;
+    const s = shelf.plan ? score * shelf.plan.transforms[2 * c] + shelf.plan.transforms[2 * c + 1] : score;
+    return { index, id, score: s };
+  }
+  const r = shelf.binding.newItems.get(id);
+  return r && shelf.filter.recordWhyNot(r) === null ? { id, score } : null;
+}
+
+async function answer(shelf: Shelf, source: Recommendation['source'], list: Entry[]): Promise<Recommendation> {
+  const placement = placementSummary(shelf, list);
+  return { model: shelf.model.version, source, items: await present(shelf, list), ...(placement ? { placement } : {}) };
+}
+
+/**
+ * Trending items that pass the shelf, by decayed score; while fewer than k have recent events,
+ * the rest is the model's popularity (after the trending ones). `source` is "trending" once any
+ * item has recent events, "popular" before.
+ */
+export async function trending(shelf: Shelf, trends: TrendingClient, k: number, now = Date.now()): Promise<Recommendation> {
+  const list: Entry[] = [];
+  for (const t of await trends.top(now)) {
+    if (list.length >= k) break;
+    const e = entryFor(shelf, t.itemId, t.score);
+    if (e) list.push(e);
+  }
+  list.sort((a, b) => b.score - a.score);
+  if (list.length === 0) return popular(shelf, k);
+  if (list.length < k) {
+    const taken = new Set(list.map((e) => e.index).filter((i): i is number => i !== undefined));
+    const fill = await popular(shelf, k - list.length, taken);
+    const rest: Entry[] = fill.items.map((it) => ({
+      id: it.id,
+      score: 0,
+      ...(shelf.model.ids.has(it.id) ? { index: shelf.model.ids.indexOf(it.id) } : {}),
+    }));
+    list.push(...rest);
+  }
+  return answer(shelf, 'trending', await arrange(shelf, list, k));
+}
+
+/** The shopper's recent items (any interaction at the edge), newest first. */
+export async function recent(shelf: Shelf, history: HistorySnapshot | null, k: number): Promise<Recommendation> {
+  const list: Entry[] = [];
+  const items = [...(history?.items ?? [])].filter((h) => h.lastAt > 0).sort((a, b) => b.lastAt - a.lastAt);
+  for (const h of items) {
+    if (list.length >= k) break;
+    const e = entryFor(shelf, h.itemId, h.lastAt / 1000);
+    if (e) list.push({ ...e, score: h.lastAt / 1000 });
+  }
+  return answer(shelf, 'recent', list);
+}
+
+/**
+ * Items bought together with `id`: its list from the item model learned on baskets (invoices,
+ * sessions), or — when the training data had no baskets — its item-model neighbours. Scores are
+ * the lists' weights (with the placement's boosts).
+ */
+export async function boughtTogether(shelf: Shelf, id: string, k: number): Promise<Recommendation> {
+  const { model } = shelf;
+  const index = model.ids.indexOf(id);
+  const im = model.itemModel;
+  const list: Entry[] = [];
+  if (index !== undefined && im) {
+    const [row] = await (im.boughtTogether ?? im.neighbours).rows([index]);
+    for (let p = 0; p < row.index.length && list.length < k; p++) {
+      const e = entryFor(shelf, model.ids.id(row.index[p]), row.weight[p]);
+      if (e) list.push(e);
+    }
+  }
+  list.sort((a, b) => b.score - a.score);
+  return answer(shelf, 'bought-together', await arrange(shelf, list, k));
+}
