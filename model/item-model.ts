@@ -19,7 +19,8 @@
 
 import { fromFloat16, toFloat16 } from '@edge-recs/core/neighbours';
 import type { Csr } from './sparse';
-import { inverseReference, inverseSweep, MAX_EXACT_ITEMS, type SweepOptions } from './spd-inverse';
+import type { SweepOptions } from './spd-inverse';
+import { inverseReference, MAX_EXACT_ITEMS } from './spd-reference';
 
 export interface ItemModelParams {
   /** λ: L2 regularisation added to every diagonal entry of XᵀX */
@@ -142,7 +143,8 @@ export async function denseEase(
     throw new Error(`exact EASE is limited to ${MAX_EXACT_ITEMS} items (got ${n}); use an approximate ItemItemSolver`);
   const a = Float64Array.from(gram);
   const diag = regularise(a, n, lambda, dropout);
-  const p = opts.solver === 'reference' ? inverseReference(a, n) : await inverseSweep(a, n, opts);
+  // the sweep (worker threads, the WAT file) is Node-only and loaded on use: this module also runs in workerd
+  const p = opts.solver === 'reference' ? inverseReference(a, n) : await (await import('./spd-inverse')).inverseSweep(a, n, opts);
   return { b: easeFromInverse(p, n), diag };
 }
 

@@ -27,38 +27,12 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { cholesky, choleskySolve } from '@edge-recs/core/linalg';
+import { inverseReference, MAX_EXACT_ITEMS } from './spd-reference';
 
-/**
- * Largest matrix the exact solver accepts. Bounded by time rather than memory: the work grows
- * as n³ — measured on one thread of the 2-vCPU development machine: 3.7–5.8 s at 3,659 items
- * (Online Retail), 45 s at 8,000, so ≈ 2.5 min at this bound — and the float64 matrix takes 8·n²
- * bytes (1.15 GB at 12,000; the input and output copies triple that). Above it, an approximate
- * item model that never forms the dense items×items matrix has to take over (model/item-model.ts).
- */
-export const MAX_EXACT_ITEMS = 12_000;
+export { inverseReference, MAX_EXACT_ITEMS };
 
 /** Block width b of the sweep (columns swept at once); a multiple of 4. */
 export const SWEEP_BLOCK = 64;
-
-/**
- * Reference inverse of a symmetric positive-definite matrix.
- * @param a  n×n row-major float64 (not modified)
- * @returns  A⁻¹, n×n row-major float64
- */
-export function inverseReference(a: Float64Array, n: number): Float64Array {
-  const l = Float64Array.from(a);
-  if (!cholesky(l, n)) throw new Error('matrix is not positive definite');
-  const inv = new Float64Array(n * n);
-  const col = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    col.fill(0);
-    col[j] = 1;
-    choleskySolve(l, n, col);
-    for (let i = 0; i < n; i++) inv[i * n + j] = col[i];
-  }
-  return inv;
-}
 
 /** b×b SPD inverse in place (Cholesky, then the explicit inverse), for the sweep's pivot blocks. */
 function smallInverse(a: Float64Array, b: number): void {
