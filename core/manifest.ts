@@ -129,8 +129,12 @@ export const manifestSchema = z.object({
   metrics: z
     .object({
       protocol: z.record(z.string(), z.union([z.number(), z.string()])),
+      /** what is served: the blend when the artifact has an item model, else the factors */
       model: metricsSchema,
       popularity: metricsSchema,
+      /** the factors alone and the item model alone (when there is one), for comparison */
+      factors: metricsSchema.optional(),
+      itemModel: metricsSchema.optional(),
     })
     .nullable(),
   files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),

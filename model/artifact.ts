@@ -225,7 +225,13 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
       userFactors: 'float32',
     },
     metrics: input.evaluation
-      ? { protocol: input.evaluation.protocol, model: input.evaluation.model, popularity: input.evaluation.popularity }
+      ? {
+          protocol: input.evaluation.protocol,
+          model: input.evaluation.model,
+          popularity: input.evaluation.popularity,
+          ...(input.evaluation.factors ? { factors: input.evaluation.factors } : {}),
+          ...(input.evaluation.itemModel ? { itemModel: input.evaluation.itemModel } : {}),
+        }
       : null,
     files: listing,
   });

@@ -32,8 +32,12 @@ export interface EvaluationReport {
     testUsers: number;
     trainUsers: number;
   };
+  /** what is served: the blend when there is an item model, else iALS */
   model: Metrics;
   popularity: Metrics;
+  /** iALS alone and the item model alone, when the served model is the blend */
+  factors?: Metrics;
+  itemModel?: Metrics;
 }
 
 export interface SplitOptions {

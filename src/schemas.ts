@@ -287,8 +287,30 @@ export const ModelInfo = z
     hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
     data: z.object({ source: z.string(), sha256: z.string(), users: z.number(), items: z.number(), interactions: z.number() }),
     metrics: z
-      .object({ protocol: z.record(z.string(), z.union([z.number(), z.string()])), model: Metrics, popularity: Metrics })
+      .object({
+        protocol: z.record(z.string(), z.union([z.number(), z.string()])),
+        model: Metrics.openapi({ description: 'what is served: the blend of factors and item model when there is one' }),
+        popularity: Metrics,
+        factors: Metrics.optional().openapi({ description: 'the factors alone (when an item model is blended in)' }),
+        itemModel: Metrics.optional().openapi({ description: 'the item model alone' }),
+      })
       .nullable(),
+    itemModel: z
+      .union([
+        z.object({
+          algorithm: z.string(),
+          neighbours: z.number().openapi({ description: 'most neighbours stored per item' }),
+          weightType: z.enum(['int8', 'float16']),
+          blend: z.object({
+            factorWeight: z.number().openapi({ description: 'a in s = a·z(u·y) + (1 − a)·neighbour score' }),
+            neighbourInput: z.enum(['binary', 'log1p']),
+          }),
+          boughtTogether: z.boolean().openapi({ description: 'bought-together lists were learned from baskets' }),
+          params: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
+        }),
+        z.null(),
+      ])
+      .openapi({ description: 'the item-item model blended with the factors (null: factors only)' }),
     previousVersions: z.array(z.string()),
     // a union, not .nullable(): the generator drops `null` from a referenced schema
     lastRefresh: z.union([RefreshStatus, z.null()]),

@@ -33,6 +33,7 @@ export async function describeModel(deps: { models: Models; kv: KVNamespace }): 
       interactions: man.data.interactions,
     },
     metrics: man.metrics,
+    itemModel: man.itemModel ?? null,
     previousVersions: pointer?.previous ?? [],
     lastRefresh,
     damagedFiles: Object.keys(damage).sort(),
