@@ -3,7 +3,7 @@
  * events meet — one Durable Object (named "trending").
  *
  * Each item's score decays with a half-life (TRENDING_HALF_LIFE_SECONDS, default 24 h):
- *   score(t) = score(t₀)·2^(−(t − t₀)/H) + w   at each counted event of weight w.
+ *   score(t) = score(t₀)·2^(−(t − t₀)/H) + w·2^(−age/H)   at each counted event of weight w.
  * A user's repeated events on the same item count once per half-life, so one shopper reloading a
  * page does not make a trend and twenty shoppers viewing it do. The object keeps at most MAX_ITEMS
  * items (the lowest decayed scores go first) in memory and in its SQLite storage.
@@ -62,7 +62,8 @@ export class TrendingStore extends DurableObject<Env> {
         this.pairs.set(pair, now);
         sql.exec('INSERT OR REPLACE INTO seen (pair, t) VALUES (?, ?)', pair, now);
         const cur = this.scores.get(e.itemId);
-        const s = (cur ? this.decayed(cur, now, H) : 0) + e.weight;
+        // an event reported late (a client's batch, a backfill) counts as decayed as its age
+        const s = (cur ? this.decayed(cur, now, H) : 0) + e.weight * 2 ** (-Math.max(0, now - e.at) / H);
         this.scores.set(e.itemId, { s, t: now });
         sql.exec('INSERT OR REPLACE INTO trend (id, s, t) VALUES (?, ?, ?)', e.itemId, s, now);
         counted++;

@@ -59,6 +59,7 @@ const EXAMPLES: Record<string, Examples> = {
     valid: [
       { path: '/v1/users/17850/recommendations', query: { k: '5', excludePurchased: 'false' } },
       { path: '/v1/users/nobody/recommendations' },
+      { path: '/v1/users/17850/recommendations', query: { k: '5', explain: 'true' } },
     ],
     invalid: [
       { path: '/v1/users/17850/recommendations', query: { k: '500' } },
@@ -69,7 +70,10 @@ const EXAMPLES: Record<string, Examples> = {
   },
   'POST /v1/recommendations': {
     base: { path: '/v1/recommendations', headers: JSON_BODY, body: basket },
-    valid: [{ path: '/v1/recommendations', headers: JSON_BODY, body: basket }],
+    valid: [
+      { path: '/v1/recommendations', headers: JSON_BODY, body: basket },
+      { path: '/v1/recommendations', headers: JSON_BODY, body: { ...basket, explain: true } },
+    ],
     invalid: [
       { path: '/v1/recommendations', headers: JSON_BODY, body: { items: [] } },
       { path: '/v1/recommendations', headers: JSON_BODY, body: { items: ['85123A'], k: true } },
@@ -140,6 +144,27 @@ const EXAMPLES: Record<string, Examples> = {
     base: { path: '/v1/items/contract-gone-item', headers: KEY },
     valid: [{ path: '/v1/items/contract-gone-item', headers: KEY }],
     invalid: [{ path: '/v1/items/contract-gone-item' }, { path: '/v1/items/NOPE', headers: KEY }],
+  },
+  'GET /v1/items/{itemId}/bought-together': {
+    base: { path: '/v1/items/22423/bought-together' },
+    valid: [{ path: '/v1/items/22423/bought-together', query: { k: '3' } }, { path: '/v1/items/contract-item/bought-together' }],
+    invalid: [{ path: '/v1/items/NOPE/bought-together' }, { path: '/v1/items/22423/bought-together', query: { k: '1.5' } }],
+  },
+  'GET /v1/trending': {
+    base: { path: '/v1/trending' },
+    valid: [
+      { path: '/v1/trending', query: { k: '5' } },
+      { path: '/v1/trending', query: { category: 'mugs', maxPrice: '10' } },
+    ],
+    invalid: [
+      { path: '/v1/trending', query: { k: '0' } },
+      { path: '/v1/trending', query: { since: 'yesterday' } },
+    ],
+  },
+  'GET /v1/users/{userId}/recent': {
+    base: { path: '/v1/users/17850/recent' },
+    valid: [{ path: '/v1/users/17850/recent', query: { k: '5' } }],
+    invalid: [{ path: '/v1/users/17850/recent', query: { k: 'ten' } }, { path: '/v1/users/%20/recent' }],
   },
   'GET /v1/popular': {
     base: { path: '/v1/popular' },

@@ -5,8 +5,12 @@
  */
 import { env } from 'cloudflare:test';
 import { type BuiltArtifact, buildArtifact } from '../../model/artifact';
+import { DEFAULT_BLEND, factorStats } from '../../model/blend';
 import { DEFAULT_PARAMS, foldInConstants, type IalsParams, trainIals } from '../../model/ials';
+import { itemModelArtifact } from '../../model/item-artifact';
+import { DEFAULT_ITEM_PARAMS, exactEase, type ItemModelParams } from '../../model/item-model';
 import { publishArtifact, r2Target } from '../../model/publish';
+import type { Csr } from '../../model/sparse';
 import { type BlockData, blockData } from '../blocks';
 
 export { type BlockData, blockData };
@@ -31,18 +35,38 @@ export const FIXTURE_PARAMS: IalsParams = {
 let fixtureClock = Date.parse('2026-01-01T00:00:00Z');
 
 export async function buildFixture(opts: {
+  /**
+   * Keep it under 12 characters: protobufjs writes strings of 40+ characters with Buffer's
+   * utf8Write, whose default length differs in workerd's Node compatibility layer, and the ONNX
+   * graph's doc string is "iALS scoring graph for model <version>" (the trainer runs in Node).
+   */
   version: string;
   signingKey?: string | null;
   data?: BlockData;
   params?: Partial<IalsParams>;
   usersPerShard?: number;
   createdAt?: Date;
+  /** add an item model fitted (exact EASE, reference inverse) on the same rows, and bought-together lists on `baskets` */
+  itemModel?: { params?: Partial<ItemModelParams>; baskets?: Csr; factorWeight?: number };
 }): Promise<BuiltArtifact & { data: BlockData }> {
   const data = opts.data ?? blockData();
   const params = { ...FIXTURE_PARAMS, ...opts.params };
   const model = trainIals(data.matrix, params);
   const counts = new Float32Array(data.itemIds.length);
   for (const i of data.matrix.colIdx) counts[i]++;
+  let itemModel: ReturnType<typeof itemModelArtifact> | undefined;
+  if (opts.itemModel) {
+    const ip = { ...DEFAULT_ITEM_PARAMS, lambda: 5, neighbours: 6, ...opts.itemModel.params };
+    const solver = exactEase({ solver: 'reference' });
+    itemModel = itemModelArtifact({
+      lists: await solver.fit(data.matrix, ip),
+      boughtTogether: opts.itemModel.baskets ? await solver.fit(opts.itemModel.baskets, ip) : null,
+      stats: factorStats(model.itemFactors, data.itemIds.length, params.factors),
+      params: ip,
+      ...(opts.itemModel.baskets ? { boughtTogetherParams: ip } : {}),
+      blend: { ...DEFAULT_BLEND, ...(opts.itemModel.factorWeight !== undefined ? { factorWeight: opts.itemModel.factorWeight } : {}) },
+    });
+  }
   fixtureClock += 1000;
   const built = await buildArtifact({
     version: opts.version,
@@ -69,6 +93,7 @@ export async function buildFixture(opts: {
     userItems: data.matrix,
     signingKey: opts.signingKey === null ? undefined : (opts.signingKey ?? env.TEST_SIGNING_KEY),
     usersPerShard: opts.usersPerShard ?? 40,
+    ...(itemModel ? { itemModel } : {}),
   });
   return { ...built, data };
 }

@@ -1,0 +1,344 @@
+/**
+ * The item model at the edge, on a planted fixture: users buy inside one block of items, and
+ * baskets pair items 2t and 2t+1 of a block. The right answers are known — an item's neighbours
+ * are in its own block, what is bought with it is its pair — and the served blend must equal the
+ * blend formula computed directly over every item. Also: explanations, trending and its decay,
+ * recently viewed.
+ */
+import { env, SELF } from 'cloudflare:test';
+import { FILES } from '@edge-recs/core/manifest';
+import { decodeShard, shardOf } from '@edge-recs/core/shards';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { blendScores } from '../../model/blend';
+import { readNeighbourFiles } from '../../model/item-artifact';
+import { Rng } from '../../model/rng';
+import { csrFromTriples } from '../../model/sparse';
+import { createInt8Index } from '../../src/inference/int8-module';
+import type { ScoringPlan } from '../../src/inference/plan';
+import { loadServingModel, parseManifest, type ServingModel } from '../../src/models/model';
+import { r2Source } from '../../src/models/registry';
+import { rank } from '../../src/services/blend';
+import { type BlockData, blockData, buildFixture, clearStorage, getJson, publishFixture } from './fixtures';
+
+const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
+const ADMIN = { authorization: 'Bearer test-admin-token' };
+type Item = { id: string; score: number; title: string; because?: { id: string; title: string }[] };
+type Rec = { model: string; source: string; items: Item[] };
+
+const ITEMS_PER_BLOCK = 12;
+const data: BlockData = blockData({ blocks: 4, itemsPerBlock: ITEMS_PER_BLOCK, usersPerBlock: 30, itemsPerUser: 5 });
+const blockOf = (id: string) => data.itemBlock[data.itemIds.indexOf(id)];
+
+/** Baskets of the pairs (2t, 2t+1) of every block, with a third item of the block in some. */
+function pairedBaskets() {
+  const rng = new Rng(3);
+  const rows: number[] = [];
+  const cols: number[] = [];
+  let basket = 0;
+  for (let b = 0; b < 4; b++)
+    for (let t = 0; t < ITEMS_PER_BLOCK / 2; t++)
+      for (let r = 0; r < 8; r++) {
+        const first = b * ITEMS_PER_BLOCK + 2 * t;
+        const items = [first, first + 1];
+        if (r % 4 === 0) items.push(b * ITEMS_PER_BLOCK + ((2 * t + 2 + rng.int(ITEMS_PER_BLOCK - 2)) % ITEMS_PER_BLOCK));
+        for (const i of items) {
+          rows.push(basket);
+          cols.push(i);
+        }
+        basket++;
+      }
+  return csrFromTriples(basket, data.itemIds.length, Int32Array.from(rows), Int32Array.from(cols), new Float32Array(rows.length).fill(1));
+}
+
+let built: Awaited<ReturnType<typeof buildFixture>>;
+let model: ServingModel;
+
+beforeAll(async () => {
+  await clearStorage();
+  built = await buildFixture({ version: 'items-a', data, itemModel: { baskets: pairedBaskets() }, params: { factors: 4 } });
+  await publishFixture(built);
+  const res = await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: ADMIN });
+  expect((await getJson(res)).outcome).toBe('activated');
+  model = await loadServingModel(
+    r2Source(env.MODELS, 'items-a'),
+    parseManifest(await (await env.MODELS.get('models/items-a/manifest.json'))!.arrayBuffer()),
+    { int8MinItems: Infinity, createInt8Index },
+  );
+});
+
+/** The blend formula for every item, directly (model/blend.ts, the trainer's evaluation scorer). */
+function direct(u: ArrayLike<number>, basket: { index: number; strength: number }[]): Float64Array {
+  const manifest = built.manifest;
+  const im = model.itemModel!;
+  const lists = readNeighbourFiles(built.files, manifest.itemCount, FILES.neighbourPart);
+  const y = new Float32Array(built.files[FILES.itemFactors].slice().buffer);
+  return blendScores(
+    { itemFactors: y, dims: manifest.dims, itemCount: manifest.itemCount, stats: im.stats, lists, params: im.blend },
+    u,
+    basket,
+  );
+}
+
+function topOf(scores: ArrayLike<number>, k: number, skip: (i: number) => boolean) {
+  return Array.from(scores, (s, index) => ({ index, s }))
+    .filter((x) => !skip(x.index))
+    .sort((a, b) => b.s - a.s || a.index - b.index)
+    .slice(0, k);
+}
+
+describe('neighbour lists', () => {
+  it('are in the signed artifact and name only items of the same block, as the planted data says', () => {
+    expect(built.manifest.itemModel).toMatchObject({ algorithm: 'edlae', neighbours: 6, weightType: 'int8', boughtTogether: true });
+    const lists = readNeighbourFiles(built.files, data.itemIds.length, FILES.neighbourPart);
+    for (let j = 0; j < data.itemIds.length; j++) {
+      const row = lists.index.subarray(lists.rowPtr[j], lists.rowPtr[j + 1]);
+      expect(row.length).toBeGreaterThan(0);
+      for (const k of row) expect(data.itemBlock[k]).toBe(data.itemBlock[j]);
+      const w = lists.weight.subarray(lists.rowPtr[j], lists.rowPtr[j + 1]);
+      expect([...w]).toEqual([...w].sort((a, b) => b - a));
+    }
+  });
+
+  it('are loaded with the version, and /v1/model says so', async () => {
+    expect(model.itemModel).not.toBeNull();
+    const info = await getJson(await SELF.fetch('http://x/v1/model'));
+    expect(info.version).toBe('items-a');
+    expect(info.itemModel).toMatchObject({ algorithm: 'edlae', neighbours: 6, boughtTogether: true, blend: { factorWeight: 0.25 } });
+  });
+});
+
+describe('the served blend', () => {
+  it('ranks exactly like the blend formula over every item, for random baskets, with and without a plan', async () => {
+    const rng = new Rng(11);
+    const n = data.itemIds.length;
+    for (let trial = 0; trial < 25; trial++) {
+      const size = 1 + rng.int(5);
+      const picks = new Set<number>();
+      while (picks.size < size) picks.add(rng.int(n));
+      const basket = [...picks].map((index) => ({ index, strength: 1 + rng.int(3) }));
+      const u = model.foldIn(basket);
+      const exclude = new Set(picks);
+      const k = 1 + rng.int(15);
+      const scores = direct(u, basket);
+      // without a plan
+      const got = await rank(model, u, basket, k, exclude, null);
+      const want = topOf(scores, k, (i) => exclude.has(i));
+      expect(got.map((s) => s.index)).toEqual(want.map((w) => w.index));
+      got.forEach((s, j) => {
+        expect(s.score).toBeCloseTo(want[j].s, 4);
+      });
+      // a plan: a third of the items removed, some boosted (multiply and add)
+      const classes = new Uint8Array(n).map(() => rng.int(3));
+      const plan: ScoringPlan = { classes, transforms: Float32Array.from([0, 0, 1, 0, 1.5, 0.25]) };
+      const planned = scores.map((s, i) => (classes[i] === 2 ? s * 1.5 + 0.25 : s));
+      const gotPlanned = await rank(model, u, basket, k, exclude, plan);
+      const wantPlanned = topOf(planned, k, (i) => exclude.has(i) || classes[i] === 0);
+      expect(gotPlanned.map((s) => s.index)).toEqual(wantPlanned.map((w) => w.index));
+      gotPlanned.forEach((s, j) => {
+        expect(s.score).toBeCloseTo(wantPlanned[j].s, 4);
+      });
+    }
+  });
+
+  it('serves the blend through POST /v1/recommendations and for a known user', async () => {
+    const ids = ['B2-I0', 'B2-I3', 'B2-I7'];
+    const basket = ids.map((id) => ({ index: data.itemIds.indexOf(id), strength: 1 }));
+    const res = await SELF.fetch('http://x/v1/recommendations', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({ items: ids, k: 8 }),
+    });
+    const body = await getJson<Rec>(res);
+    expect(res.status).toBe(200);
+    expect(body.source).toBe('session');
+    const want = topOf(direct(model.foldIn(basket), basket), 8, (i) => basket.some((b) => b.index === i));
+    expect(body.items.map((i) => i.id)).toEqual(want.map((w) => data.itemIds[w.index]));
+    for (const it of body.items) expect(blockOf(it.id)).toBe(2);
+
+    // a known user: their trained vector and their history as the basket
+    const user = 'u1-4';
+    const { u, history } = userOf(user);
+    const mine = await getJson<Rec>(await SELF.fetch(`http://x/v1/users/${user}/recommendations?k=5`));
+    expect(mine.source).toBe('personalized');
+    const wantUser = topOf(direct(u, history), 5, (i) => history.some((h) => h.index === i));
+    expect(mine.items.map((i) => i.id)).toEqual(wantUser.map((w) => data.itemIds[w.index]));
+  });
+
+  it('scores given candidates with the same blend (POST /v1/score)', async () => {
+    const ids = ['B0-I1', 'B0-I2'];
+    const basket = ids.map((id) => ({ index: data.itemIds.indexOf(id), strength: 1 }));
+    const candidates = ['B0-I3', 'B0-I0', 'B3-I5', 'B1-I1'];
+    const res = await SELF.fetch('http://x/v1/score', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({ items: ids, candidates }),
+    });
+    expect(res.status).toBe(200);
+    const body = await getJson(res);
+    const scores = direct(model.foldIn(basket), basket);
+    const got = new Map<string, number>(body.items.map((i: Item) => [i.id, i.score]));
+    for (const id of candidates) expect(got.get(id)).toBeCloseTo(scores[data.itemIds.indexOf(id)], 4);
+  });
+});
+
+/** A known user's trained vector and history, from the artifact's user shard. */
+function userOf(user: string): { u: Float32Array; history: { index: number; strength: number }[] } {
+  const shard = decodeShard(built.files[FILES.userShard(shardOf(user, built.manifest.userShards))].slice().buffer);
+  const j = shard.ids.indexOf(user);
+  const d = shard.dims;
+  const history = Array.from(shard.historyItems.subarray(shard.historyPtr[j], shard.historyPtr[j + 1]), (index, p) => ({
+    index,
+    strength: shard.historyStrengths[shard.historyPtr[j] + p],
+  }));
+  return { u: shard.vectors.slice(j * d, (j + 1) * d), history };
+}
+
+describe('explain=true', () => {
+  it('names the one to three history or basket items behind each item, with titles', async () => {
+    const ids = ['B3-I0', 'B3-I5', 'B1-I2'];
+    const res = await SELF.fetch('http://x/v1/recommendations', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({ items: ids, k: 10, explain: true }),
+    });
+    const body = await getJson<Rec>(res);
+    expect(body.items.length).toBe(10);
+    for (const it of body.items) {
+      expect(it.because?.length).toBeGreaterThanOrEqual(1);
+      expect(it.because?.length).toBeLessThanOrEqual(3);
+      for (const b of it.because ?? []) {
+        expect(ids).toContain(b.id);
+        expect(b.title).toBe(data.titles[data.itemIds.indexOf(b.id)]);
+        // the planted answer: what makes an item rank is a basket item of its own block
+        expect(blockOf(b.id)).toBe(blockOf(it.id));
+      }
+    }
+    // without the flag there is no because
+    const plain = await getJson<Rec>(
+      await SELF.fetch('http://x/v1/recommendations', { method: 'POST', headers: KEY, body: JSON.stringify({ items: ids, k: 10 }) }),
+    );
+    for (const it of plain.items) expect(it.because).toBeUndefined();
+  });
+
+  it('works for a known user, as a query parameter', async () => {
+    const mine = await getJson<Rec>(await SELF.fetch('http://x/v1/users/u0-2/recommendations?k=5&explain=true'));
+    const { history } = userOf('u0-2');
+    const bought = new Set(history.map((h) => data.itemIds[h.index]));
+    for (const it of mine.items) for (const b of it.because ?? []) expect(bought.has(b.id)).toBe(true);
+    expect(mine.items.filter((it) => it.because?.length).length).toBeGreaterThan(0);
+    expect((await SELF.fetch('http://x/v1/users/u0-2/recommendations?explain=maybe')).status).toBe(400);
+  });
+});
+
+describe('GET /v1/items/{id}/bought-together', () => {
+  it("puts an item's basket partner first and stays inside its block", async () => {
+    for (const [id, partner] of [
+      ['B0-I0', 'B0-I1'],
+      ['B2-I5', 'B2-I4'],
+      ['B3-I10', 'B3-I11'],
+    ]) {
+      const res = await SELF.fetch(`http://x/v1/items/${id}/bought-together?k=5`);
+      expect(res.status).toBe(200);
+      const body = await getJson<Rec>(res);
+      expect(body.source).toBe('bought-together');
+      expect(body.items[0].id).toBe(partner);
+      for (const it of body.items) {
+        expect(blockOf(it.id)).toBe(blockOf(id));
+        expect(it.id).not.toBe(id);
+      }
+    }
+  });
+
+  it('applies the catalogue filters, and answers 404 for an item nobody knows', async () => {
+    const res = await SELF.fetch('http://x/v1/items/B0-I0/bought-together?k=5&exclude=B0-I1');
+    expect(res.status).toBe(200);
+    expect((await getJson<Rec>(res)).items.map((i) => i.id)).not.toContain('B0-I1');
+    const missing = await SELF.fetch('http://x/v1/items/NOPE/bought-together');
+    expect(missing.status).toBe(404);
+    expect((await getJson(missing)).error.code).toBe('item_not_found');
+  });
+});
+
+describe('trending', () => {
+  const view = (userId: string, itemId: string, timestamp?: number) => ({
+    userId,
+    itemId,
+    type: 'view',
+    ...(timestamp ? { timestamp } : {}),
+  });
+  const post = (events: unknown[]) => SELF.fetch('http://x/v1/events', { method: 'POST', headers: KEY, body: JSON.stringify({ events }) });
+
+  it("falls back to the model's popularity before any events", async () => {
+    const body = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=5'));
+    expect(body.source).toBe('popular');
+    expect(body.items).toHaveLength(5);
+  });
+
+  it('puts an item twenty shoppers just viewed in the top 10; one shopper viewing twenty times does not', async () => {
+    // one shopper reloading an item twenty times counts once
+    expect((await post(Array.from({ length: 20 }, () => view('reloader', 'B1-I9')))).status).toBe(200);
+    // twenty different shoppers view B3-I7 within minutes; a few others are viewed once
+    expect((await post(Array.from({ length: 20 }, (_, j) => view(`shopper-${j}`, 'B3-I7')))).status).toBe(200);
+    expect((await post([view('x1', 'B0-I3'), view('x2', 'B2-I2')])).status).toBe(200);
+    const body = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=10'));
+    expect(body.source).toBe('trending');
+    const ids = body.items.map((i) => i.id);
+    expect(ids.slice(0, 10)).toContain('B3-I7');
+    expect(ids[0]).toBe('B3-I7');
+    expect(ids.indexOf('B1-I9')).toBeGreaterThan(ids.indexOf('B3-I7'));
+    // filters apply
+    const filtered = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=10&exclude=B3-I7'));
+    expect(filtered.items.map((i) => i.id)).not.toContain('B3-I7');
+  });
+
+  it('decays with the configured half-life', async () => {
+    const stub = env.TRENDING.get(env.TRENDING.idFromName('decay-test'));
+    const H = 3600;
+    const t0 = Date.parse('2026-06-01T00:00:00Z');
+    await stub.record(
+      Array.from({ length: 8 }, (_, j) => ({ itemId: 'A', userKey: `k${j}`, weight: 1, at: t0 })),
+      H,
+      t0,
+    );
+    const at = (t: number) => stub.top(10, H, t) as Promise<{ itemId: string; score: number }[]>;
+    expect((await at(t0))[0]).toEqual({ itemId: 'A', score: 8 });
+    // the same shopper again within a half-life is not counted
+    await stub.record([{ itemId: 'A', userKey: 'k0', weight: 1, at: t0 + 1000 }], H, t0 + 1000);
+    expect((await at(t0 + 1000))[0].score).toBeCloseTo(8 * 2 ** (-1 / 3600), 9);
+    expect((await at(t0 + H * 1000))[0].score).toBeCloseTo(4, 9);
+    // two half-lives on, three fresh views of B outrank A's eight old ones (8 → 2)
+    const t2 = t0 + 2 * H * 1000;
+    await stub.record(
+      Array.from({ length: 3 }, (_, j) => ({ itemId: 'B', userKey: `k${j}`, weight: 1, at: t2 })),
+      H,
+      t2,
+    );
+    const now2 = await at(t2);
+    expect(now2.map((x) => x.itemId)).toEqual(['B', 'A']);
+    expect(now2[0].score).toBeCloseTo(3, 9);
+    expect(now2[1].score).toBeCloseTo(2, 9);
+    // an event that happened a half-life ago counts half
+    await stub.record([{ itemId: 'C', userKey: 'k9', weight: 2, at: t2 - H * 1000 }], H, t2);
+    expect((await at(t2)).find((x) => x.itemId === 'C')?.score).toBeCloseTo(1, 9);
+  });
+});
+
+describe('GET /v1/users/{id}/recent', () => {
+  it("lists a shopper's recently viewed items newest first, and nothing for a stranger", async () => {
+    const now = Date.now();
+    const events = [
+      { userId: 'browser', itemId: 'B0-I4', type: 'view', timestamp: now - 30_000 },
+      { userId: 'browser', itemId: 'B2-I1', type: 'view', timestamp: now - 10_000 },
+      { userId: 'browser', itemId: 'B1-I8', type: 'add_to_cart', timestamp: now - 20_000 },
+    ];
+    expect((await SELF.fetch('http://x/v1/events', { method: 'POST', headers: KEY, body: JSON.stringify({ events }) })).status).toBe(200);
+    const body = await getJson<Rec>(await SELF.fetch('http://x/v1/users/browser/recent?k=10'));
+    expect(body.source).toBe('recent');
+    expect(body.items.map((i) => i.id)).toEqual(['B2-I1', 'B1-I8', 'B0-I4']);
+    expect((await getJson<Rec>(await SELF.fetch('http://x/v1/users/browser/recent?k=2'))).items.map((i) => i.id)).toEqual([
+      'B2-I1',
+      'B1-I8',
+    ]);
+    expect((await getJson<Rec>(await SELF.fetch('http://x/v1/users/nobody/recent'))).items).toEqual([]);
+  });
+});
