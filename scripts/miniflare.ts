@@ -50,6 +50,7 @@ export async function startMiniflare(bundle: string, state: string, port: number
       ERASURE_JOBS: { className: 'ErasureJobs', useSQLite: true },
       CATALOG: { className: 'CatalogStore', useSQLite: true },
       TRENDING: { className: 'TrendingStore', useSQLite: true },
+      METRICS: { className: 'MetricsStore', useSQLite: true },
     },
     kvPersist: join(state, 'v3', 'kv'),
     r2Persist: join(state, 'v3', 'r2'),

@@ -49,6 +49,7 @@ const varsSchema = z.object({
   EVENT_WEIGHT_VIEW: positive(0.1),
   EVENT_WEIGHT_ADD_TO_CART: positive(0.5),
   EVENT_WEIGHT_PURCHASE: positive(1),
+  EVENT_WEIGHT_CLICK: positive(0.2),
   MAX_EVENTS_PER_BATCH: int(100, 1, 1000),
   EXPORT_WINDOW_SECONDS: int(3600, 1, 24 * 3600),
   REQUIRE_API_KEY_FOR_READS: flag(false),
@@ -65,6 +66,10 @@ const varsSchema = z.object({
   INT8_SCORING_MIN_ITEMS: int(50_000, 0),
   TRENDING_HALF_LIFE_SECONDS: int(24 * 3600, 60, 30 * 24 * 3600),
   TRENDING_CACHE_SECONDS: int(10, 0, 300),
+  ATTRIBUTION_WINDOW_SECONDS: int(24 * 3600, 60, 30 * 24 * 3600),
+  METRICS_SHARDS: int(8, 1, 64),
+  METRICS_RETENTION_DAYS: int(90, 1, 3650),
+  EXPERIMENTS_CACHE_SECONDS: int(10, 0, 300),
   CATALOG_MAX_BATCH: int(1000, 1, 5000),
   CATALOG_MAX_BODY_BYTES: int(2 * 1024 * 1024, 64 * 1024, 10 * 1024 * 1024),
   CATALOG_SYNC_SECONDS: int(5, 1, 30),
@@ -126,6 +131,16 @@ export interface Config {
     /** how long an isolate reuses the trending list it fetched (its own events refresh it at once) */
     cacheSeconds: number;
   };
+  metrics: {
+    /** an event counts for an answer this long after it was served */
+    attributionWindowMs: number;
+    /** counter Durable Objects (an answer's recId names its shard); only ever increase it */
+    shards: number;
+    /** hourly counts are kept this long */
+    retentionDays: number;
+  };
+  /** how long an isolate reuses the experiment definitions it read */
+  experimentsCacheSeconds: number;
   catalog: {
     /** most items in one PUT /v1/items */
     maxBatch: number;
@@ -187,7 +202,12 @@ function parseConfig(env: Env): Config {
       backoffMs: v.ORIGIN_BACKOFF_MS,
       token: v.ORIGIN_TOKEN,
     },
-    eventWeights: { view: v.EVENT_WEIGHT_VIEW, add_to_cart: v.EVENT_WEIGHT_ADD_TO_CART, purchase: v.EVENT_WEIGHT_PURCHASE },
+    eventWeights: {
+      view: v.EVENT_WEIGHT_VIEW,
+      click: v.EVENT_WEIGHT_CLICK,
+      add_to_cart: v.EVENT_WEIGHT_ADD_TO_CART,
+      purchase: v.EVENT_WEIGHT_PURCHASE,
+    },
     maxEventsPerBatch: v.MAX_EVENTS_PER_BATCH,
     exportWindowSeconds: v.EXPORT_WINDOW_SECONDS,
     requireApiKeyForReads: v.REQUIRE_API_KEY_FOR_READS,
@@ -195,6 +215,12 @@ function parseConfig(env: Env): Config {
     int8ScoringMinItems: v.INT8_SCORING_MIN_ITEMS,
     modelPublicKeys: v.MODEL_PUBLIC_KEYS,
     trending: { halfLifeSeconds: v.TRENDING_HALF_LIFE_SECONDS, cacheSeconds: v.TRENDING_CACHE_SECONDS },
+    metrics: {
+      attributionWindowMs: v.ATTRIBUTION_WINDOW_SECONDS * 1000,
+      shards: v.METRICS_SHARDS,
+      retentionDays: v.METRICS_RETENTION_DAYS,
+    },
+    experimentsCacheSeconds: v.EXPERIMENTS_CACHE_SECONDS,
     catalog: {
       maxBatch: v.CATALOG_MAX_BATCH,
       maxBodyBytes: v.CATALOG_MAX_BODY_BYTES,
@@ -222,5 +248,6 @@ function checkBindings(env: Env): void {
   has('ERASURE_JOBS', 'idFromName');
   has('CATALOG', 'idFromName');
   has('TRENDING', 'idFromName');
+  has('METRICS', 'idFromName');
   if (missing.length) throw new AppError('misconfigured', `binding(s) ${missing.join(', ')} missing: see wrangler.toml`);
 }

@@ -12,5 +12,7 @@ export { CatalogStore } from './storage/catalog-store';
 export { ErasureJobs } from './storage/erasure-jobs';
 /** Per-user interaction history (src/storage/history.ts). */
 export { UserHistory } from './storage/history';
+/** Attribution and traffic counters (src/storage/metrics.ts). */
+export { MetricsStore } from './storage/metrics';
 /** Time-decayed popularity from live events (src/storage/trending.ts). */
 export { TrendingStore } from './storage/trending';

@@ -22,7 +22,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { fnv1a } from '@edge-recs/core/hash';
 import { configFrom } from '../config';
-import { R2 } from './keys';
+import { DO, R2 } from './keys';
 
 export type AttributeValue = string | number | boolean;
 
@@ -291,7 +291,7 @@ export interface CatalogClient {
 }
 
 export function catalogClient(ns: DurableObjectNamespace<CatalogStore>, bucket: R2Bucket): CatalogClient {
-  const stub = () => ns.get(ns.idFromName('catalog'));
+  const stub = () => ns.get(ns.idFromName(DO.catalog));
   return {
     upsert: (patches, now) => stub().upsert(patches, now),
     remove: (id, now) => stub().remove(id, now),

@@ -19,7 +19,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { configFrom } from '../config';
 import { acceptedAt, dataLines, exportWindow, userKeyOf, windowStartMs, writeRows } from './exports';
-import { R2 } from './keys';
+import { DO, R2 } from './keys';
 
 export interface ErasureJob {
   id: string;
@@ -151,7 +151,7 @@ export interface ErasureQueue {
 }
 
 export function erasureQueue(ns: DurableObjectNamespace<ErasureJobs>): ErasureQueue {
-  const stub = () => ns.get(ns.idFromName('erasures'));
+  const stub = () => ns.get(ns.idFromName(DO.erasures));
   return {
     enqueue: (userKey, requestedAt) => stub().enqueue(userKey, requestedAt),
     job: (id) => stub().job(id),

@@ -11,6 +11,7 @@
  * TRENDING_CACHE_SECONDS of trending reads.
  */
 import { DurableObject } from 'cloudflare:workers';
+import { DO } from './keys';
 
 export interface TrendingEvent {
   itemId: string;
@@ -116,7 +117,7 @@ export function trendingClient(
   ns: DurableObjectNamespace<TrendingStore>,
   settings: { halfLifeSeconds: number; cacheSeconds: number },
 ): TrendingClient {
-  const stub = () => ns.get(ns.idFromName('trending'));
+  const stub = () => ns.get(ns.idFromName(DO.trending));
   return {
     async record(events, now) {
       if (events.length === 0) return;

@@ -14,6 +14,7 @@ const bindings = {
   ERASURE_JOBS: { idFromName() {} },
   CATALOG: { idFromName() {} },
   TRENDING: { idFromName() {} },
+  METRICS: { idFromName() {} },
 };
 
 async function tomlVars(): Promise<{ name: string; value: string; comment: string }[]> {

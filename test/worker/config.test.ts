@@ -17,7 +17,7 @@ describe('configuration', () => {
     expect(config.maxK).toBe(100);
     expect(config.activePointerTtlSeconds).toBe(0); // the test configuration's value
     expect(config.userEmbeddingTtlSeconds).toBe(2_592_000);
-    expect(config.eventWeights).toEqual({ view: 0.1, add_to_cart: 0.5, purchase: 1 });
+    expect(config.eventWeights).toEqual({ view: 0.1, click: 0.2, add_to_cart: 0.5, purchase: 1 });
     expect(config.origin.url).toBeUndefined(); // "" = the MODELS bucket is the origin
     expect(config.secrets.apiKey).toBe('test-api-key');
     expect(configFrom(env)).toBe(config);

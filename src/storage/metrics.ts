@@ -1,0 +1,407 @@
+/**
+ * What recommendations earn, counted where every request and event meets: Durable Objects with
+ * SQLite storage ("metrics-0" … "metrics-<METRICS_SHARDS−1>").
+ *
+ * Why Durable Objects: attribution needs, per answer, the list that was shown and which
+ * (answer, item, type) were already counted — a read-check-write that must be atomic for a
+ * retried event not to count twice. A Durable Object runs one request at a time over strongly
+ * consistent storage, so the check and the increment are one transaction. KV (last write wins,
+ * eventually consistent) cannot do it; D1 could, but is one database per region with a single
+ * writer and no per-key routing; Workers Analytics Engine samples and cannot de-duplicate.
+ * Sharding: an answer's recId names its shard, so the answer and every event about it meet in the
+ * same object; request statistics go to a random shard; reports sum over all shards.
+ *
+ * Per shard:
+ *   recs     the answers of the last attribution window: dimensions, items shown, and per answer
+ *            clicks and revenue so far (for Σx² of clicks and revenue per answer)
+ *   seen     (recId, item, type) already counted
+ *   waiting  events that arrived before their answer was recorded (it is written after the
+ *            response): applied when it arrives, dropped after WAITING_MS
+ *   counts   per hour × placement × model version × experiment × variant
+ *   traffic  per hour × route × status class: requests, and a latency histogram
+ * An alarm prunes answers past the window, waiting events past WAITING_MS, and counts past the
+ * retention.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import { DO } from './keys';
+
+export type AttributedType = 'click' | 'add_to_cart' | 'purchase';
+
+/** The dimensions counts are kept by. */
+export interface CountKey {
+  /** the placement the client asked for ('' = none) */
+  placement: string;
+  version: string;
+  /** '' outside an experiment */
+  experiment: string;
+  variant: string;
+}
+
+export interface AnswerRecord extends CountKey {
+  recId: string;
+  /** ms */
+  at: number;
+  /** item ids in the order shown */
+  items: string[];
+}
+
+export interface RequestRecord {
+  /** the route pattern, e.g. "GET /v1/users/:userId/recommendations" */
+  route: string;
+  status: number;
+  latencyMs: number;
+  at: number;
+}
+
+export interface AttributionEvent {
+  recId: string;
+  itemId: string;
+  type: AttributedType;
+  /** ms (the event's own time) */
+  at: number;
+  /** revenue of a purchase: unit price × quantity (0 for other types) */
+  revenue: number;
+}
+
+export type AttributionOutcome = 'attributed' | 'duplicate' | 'not_shown' | 'outside_window' | 'pending';
+
+export interface CountRow extends CountKey {
+  hour: number;
+  answers: number;
+  itemsShown: number;
+  clicks: number;
+  clicksSq: number;
+  answersClicked: number;
+  addToCarts: number;
+  purchases: number;
+  answersPurchased: number;
+  revenue: number;
+  revenueSq: number;
+}
+
+export interface TrafficRow {
+  hour: number;
+  route: string;
+  /** 2, 3, 4 or 5 */
+  statusClass: number;
+  requests: number;
+  /** requests per latency bucket (LATENCY_BUCKETS) */
+  latency: number[];
+}
+
+export interface MetricsSettings {
+  attributionWindowMs: number;
+  retentionDays: number;
+}
+
+/** An event may arrive this long before its answer is recorded (the answer is written after the response). */
+export const WAITING_MS = 10 * 60 * 1000;
+/** Events may be stamped this much before the answer they act on (client clocks). */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const HOUR_MS = 3600 * 1000;
+
+/**
+ * Latency buckets: upper bounds in ms, a quarter-octave apart from 1 ms to ~65 s (then one
+ * overflow bucket), so a percentile read from the histogram is within 19% of the true value.
+ */
+export const LATENCY_BUCKETS: number[] = Array.from({ length: 65 }, (_, b) => 2 ** (b / 4));
+export function latencyBucket(ms: number): number {
+  if (!(ms > 1)) return 0;
+  return Math.min(LATENCY_BUCKETS.length, Math.ceil(4 * Math.log2(ms)));
+}
+
+const COUNT_COLUMNS = [
+  'answers',
+  'items_shown',
+  'clicks',
+  'clicks_sq',
+  'answers_clicked',
+  'add_to_carts',
+  'purchases',
+  'answers_purchased',
+  'revenue',
+  'revenue_sq',
+] as const;
+type CountColumn = (typeof COUNT_COLUMNS)[number];
+
+export class MetricsStore extends DurableObject<Env> {
+  private settings: MetricsSettings = { attributionWindowMs: 24 * HOUR_MS, retentionDays: 90 };
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const sql = ctx.storage.sql;
+    sql.exec(`CREATE TABLE IF NOT EXISTS recs (id TEXT PRIMARY KEY, at INTEGER NOT NULL, hour INTEGER NOT NULL,
+      placement TEXT NOT NULL, version TEXT NOT NULL, experiment TEXT NOT NULL, variant TEXT NOT NULL,
+      items TEXT NOT NULL, clicks INTEGER NOT NULL DEFAULT 0, revenue REAL NOT NULL DEFAULT 0, purchased INTEGER NOT NULL DEFAULT 0)`);
+    sql.exec('CREATE INDEX IF NOT EXISTS recs_at ON recs (at)');
+    sql.exec('CREATE TABLE IF NOT EXISTS seen (rec TEXT NOT NULL, item TEXT NOT NULL, type TEXT NOT NULL, PRIMARY KEY (rec, item, type))');
+    sql.exec(`CREATE TABLE IF NOT EXISTS waiting (rec TEXT NOT NULL, item TEXT NOT NULL, type TEXT NOT NULL, at INTEGER NOT NULL,
+      revenue REAL NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (rec, item, type))`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS counts (hour INTEGER NOT NULL, placement TEXT NOT NULL, version TEXT NOT NULL,
+      experiment TEXT NOT NULL, variant TEXT NOT NULL, ${COUNT_COLUMNS.map((c) => `${c} REAL NOT NULL DEFAULT 0`).join(', ')},
+      PRIMARY KEY (hour, placement, version, experiment, variant))`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS traffic (hour INTEGER NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL,
+      requests INTEGER NOT NULL, latency TEXT NOT NULL, PRIMARY KEY (hour, route, status))`);
+    sql.exec('CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+    const saved = sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'settings'").toArray()[0];
+    if (saved) this.settings = JSON.parse(saved.v) as MetricsSettings;
+  }
+
+  /** The settings come with every call; they are kept for the alarm, which runs without one. */
+  private configure(s: MetricsSettings): void {
+    if (s.attributionWindowMs === this.settings.attributionWindowMs && s.retentionDays === this.settings.retentionDays) return;
+    this.settings = s;
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('settings', ?)", JSON.stringify(s));
+  }
+
+  private async ensureAlarm(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + HOUR_MS);
+  }
+
+  private add(key: CountKey & { hour: number }, deltas: Partial<Record<CountColumn, number>>): void {
+    const cols = Object.keys(deltas) as CountColumn[];
+    if (cols.length === 0) return;
+    this.ctx.storage.sql.exec(
+      `INSERT INTO counts (hour, placement, version, experiment, variant, ${cols.join(', ')}) VALUES (?, ?, ?, ?, ?, ${cols.map(() => '?').join(', ')})
+       ON CONFLICT (hour, placement, version, experiment, variant) DO UPDATE SET ${cols.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`,
+      key.hour,
+      key.placement,
+      key.version,
+      key.experiment,
+      key.variant,
+      ...cols.map((c) => deltas[c] ?? 0),
+    );
+  }
+
+  /**
+   * Records one request (traffic and latency) and, when it was an answer, the answer (counted
+   * once: a repeated recId is ignored), then applies any events that were waiting for it.
+   */
+  async record(request: RequestRecord | null, answer: AnswerRecord | null, settings: MetricsSettings): Promise<void> {
+    this.configure(settings);
+    const sql = this.ctx.storage.sql;
+    this.ctx.storage.transactionSync(() => {
+      if (request) {
+        const hour = Math.floor(request.at / HOUR_MS);
+        const status = Math.floor(request.status / 100);
+        const row = sql
+          .exec<{ latency: string }>('SELECT latency FROM traffic WHERE hour = ? AND route = ? AND status = ?', hour, request.route, status)
+          .toArray()[0];
+        const hist: number[] = row ? JSON.parse(row.latency) : [];
+        const b = latencyBucket(request.latencyMs);
+        while (hist.length <= b) hist.push(0);
+        hist[b]++;
+        sql.exec(
+          `INSERT INTO traffic (hour, route, status, requests, latency) VALUES (?, ?, ?, 1, ?)
+           ON CONFLICT (hour, route, status) DO UPDATE SET requests = requests + 1, latency = excluded.latency`,
+          hour,
+          request.route,
+          status,
+          JSON.stringify(hist),
+        );
+      }
+      if (answer) {
+        const exists = sql.exec('SELECT 1 FROM recs WHERE id = ?', answer.recId).toArray().length > 0;
+        if (!exists) {
+          const hour = Math.floor(answer.at / HOUR_MS);
+          sql.exec(
+            'INSERT INTO recs (id, at, hour, placement, version, experiment, variant, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            answer.recId,
+            answer.at,
+            hour,
+            answer.placement,
+            answer.version,
+            answer.experiment,
+            answer.variant,
+            JSON.stringify(answer.items),
+          );
+          this.add({ ...answer, hour }, { answers: 1, items_shown: answer.items.length });
+          const waiting = sql
+            .exec<{ item: string; type: AttributedType; at: number; revenue: number }>(
+              'SELECT item, type, at, revenue FROM waiting WHERE rec = ?',
+              answer.recId,
+            )
+            .toArray();
+          sql.exec('DELETE FROM waiting WHERE rec = ?', answer.recId);
+          for (const w of waiting) this.apply({ recId: answer.recId, itemId: w.item, type: w.type, at: w.at, revenue: w.revenue });
+        }
+      }
+    });
+    await this.ensureAlarm();
+  }
+
+  /** Attributes one event to its answer inside the caller's transaction. */
+  private apply(e: AttributionEvent, now = Date.now()): AttributionOutcome {
+    const sql = this.ctx.storage.sql;
+    const rec = sql
+      .exec<{
+        at: number;
+        hour: number;
+        placement: string;
+        version: string;
+        experiment: string;
+        variant: string;
+        items: string;
+        clicks: number;
+        revenue: number;
+        purchased: number;
+      }>('SELECT at, hour, placement, version, experiment, variant, items, clicks, revenue, purchased FROM recs WHERE id = ?', e.recId)
+      .toArray()[0];
+    if (!rec) {
+      if (now - e.at > WAITING_MS + this.settings.attributionWindowMs) return 'outside_window';
+      sql.exec(
+        'INSERT OR IGNORE INTO waiting (rec, item, type, at, revenue, received) VALUES (?, ?, ?, ?, ?, ?)',
+        e.recId,
+        e.itemId,
+        e.type,
+        e.at,
+        e.revenue,
+        now,
+      );
+      return 'pending';
+    }
+    if (!(JSON.parse(rec.items) as string[]).includes(e.itemId)) return 'not_shown';
+    if (e.at - rec.at > this.settings.attributionWindowMs || e.at < rec.at - CLOCK_SKEW_MS) return 'outside_window';
+    const fresh = sql
+      .exec('INSERT OR IGNORE INTO seen (rec, item, type) VALUES (?, ?, ?) RETURNING 1', e.recId, e.itemId, e.type)
+      .toArray();
+    if (fresh.length === 0) return 'duplicate';
+    const key = { hour: rec.hour, placement: rec.placement, version: rec.version, experiment: rec.experiment, variant: rec.variant };
+    if (e.type === 'click') {
+      // Σ clicks² per answer: going from c to c + 1 clicks adds 2c + 1
+      this.add(key, { clicks: 1, clicks_sq: 2 * rec.clicks + 1, ...(rec.clicks === 0 ? { answers_clicked: 1 } : {}) });
+      sql.exec('UPDATE recs SET clicks = clicks + 1 WHERE id = ?', e.recId);
+    } else if (e.type === 'add_to_cart') {
+      this.add(key, { add_to_carts: 1 });
+    } else {
+      const r = Math.max(0, e.revenue);
+      this.add(key, {
+        purchases: 1,
+        revenue: r,
+        revenue_sq: (rec.revenue + r) ** 2 - rec.revenue ** 2,
+        ...(rec.purchased === 0 ? { answers_purchased: 1 } : {}),
+      });
+      sql.exec('UPDATE recs SET revenue = revenue + ?, purchased = 1 WHERE id = ?', r, e.recId);
+    }
+    return 'attributed';
+  }
+
+  /** Attributes events to the answers they name: each (recId, item, type) once, within the window. */
+  async attribute(events: AttributionEvent[], settings: MetricsSettings, now: number): Promise<AttributionOutcome[]> {
+    this.configure(settings);
+    let out: AttributionOutcome[] = [];
+    this.ctx.storage.transactionSync(() => {
+      out = events.map((e) => this.apply(e, now));
+    });
+    await this.ensureAlarm();
+    return out;
+  }
+
+  /** Count rows with from ≤ hour < to. */
+  async counts(fromHour: number, toHour: number): Promise<CountRow[]> {
+    return this.ctx.storage.sql
+      .exec<Record<string, number | string>>('SELECT * FROM counts WHERE hour >= ? AND hour < ?', fromHour, toHour)
+      .toArray()
+      .map((r) => ({
+        hour: Number(r.hour),
+        placement: String(r.placement),
+        version: String(r.version),
+        experiment: String(r.experiment),
+        variant: String(r.variant),
+        answers: Number(r.answers),
+        itemsShown: Number(r.items_shown),
+        clicks: Number(r.clicks),
+        clicksSq: Number(r.clicks_sq),
+        answersClicked: Number(r.answers_clicked),
+        addToCarts: Number(r.add_to_carts),
+        purchases: Number(r.purchases),
+        answersPurchased: Number(r.answers_purchased),
+        revenue: Number(r.revenue),
+        revenueSq: Number(r.revenue_sq),
+      }));
+  }
+
+  async traffic(fromHour: number, toHour: number): Promise<TrafficRow[]> {
+    return this.ctx.storage.sql
+      .exec<{ hour: number; route: string; status: number; requests: number; latency: string }>(
+        'SELECT hour, route, status, requests, latency FROM traffic WHERE hour >= ? AND hour < ?',
+        fromHour,
+        toHour,
+      )
+      .toArray()
+      .map((r) => ({ hour: r.hour, route: r.route, statusClass: r.status, requests: r.requests, latency: JSON.parse(r.latency) }));
+  }
+
+  /** Prunes what no longer matters (answers past the window, stale waiting events, old counts). */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const sql = this.ctx.storage.sql;
+    const cutoff = now - this.settings.attributionWindowMs - CLOCK_SKEW_MS - HOUR_MS;
+    this.ctx.storage.transactionSync(() => {
+      sql.exec('DELETE FROM seen WHERE rec IN (SELECT id FROM recs WHERE at < ?)', cutoff);
+      sql.exec('DELETE FROM recs WHERE at < ?', cutoff);
+      sql.exec('DELETE FROM waiting WHERE received < ?', now - WAITING_MS);
+      const oldHour = Math.floor((now - this.settings.retentionDays * 24 * HOUR_MS) / HOUR_MS);
+      sql.exec('DELETE FROM counts WHERE hour < ?', oldHour);
+      sql.exec('DELETE FROM traffic WHERE hour < ?', oldHour);
+    });
+    const left = sql.exec<{ n: number }>('SELECT (SELECT COUNT(*) FROM recs) + (SELECT COUNT(*) FROM waiting) AS n').one().n;
+    if (left > 0) await this.ctx.storage.setAlarm(now + HOUR_MS);
+  }
+}
+
+/** The counters as services use them. */
+export interface MetricsClient {
+  /** a new recId, naming the shard its answer and events go to */
+  newRecId(): string;
+  /** whether a string is a recId this deployment could have issued */
+  isRecId(recId: string): boolean;
+  record(request: RequestRecord | null, answer: AnswerRecord | null): Promise<void>;
+  attribute(events: AttributionEvent[], now: number): Promise<AttributionOutcome[]>;
+  counts(fromHour: number, toHour: number): Promise<CountRow[]>;
+  traffic(fromHour: number, toHour: number): Promise<TrafficRow[]>;
+}
+
+/** recId: "<shard>_<32 hex>" */
+const REC_ID = /^(\d{1,3})_[0-9a-f]{32}$/;
+
+export function metricsClient(ns: DurableObjectNamespace<MetricsStore>, shards: number, settings: MetricsSettings): MetricsClient {
+  const stub = (shard: number) => ns.get(ns.idFromName(DO.metrics(shard)));
+  const shardOf = (recId: string) => Number(REC_ID.exec(recId)?.[1] ?? 0);
+  const all = <T>(f: (s: DurableObjectStub<MetricsStore>) => Promise<T[]>) =>
+    Promise.all(Array.from({ length: shards }, (_, s) => f(stub(s)))).then((parts) => parts.flat());
+  return {
+    newRecId() {
+      const shard = Math.floor(Math.random() * shards);
+      return `${shard}_${crypto.randomUUID().replaceAll('-', '')}`;
+    },
+    isRecId: (recId) => REC_ID.test(recId) && shardOf(recId) < shards,
+    async record(request, answer) {
+      const shard = answer ? shardOf(answer.recId) : Math.floor(Math.random() * shards);
+      await stub(shard).record(request, answer, settings);
+    },
+    async attribute(events, now) {
+      const byShard = new Map<number, number[]>();
+      events.forEach((e, j) => {
+        const s = shardOf(e.recId);
+        byShard.set(s, [...(byShard.get(s) ?? []), j]);
+      });
+      const out: AttributionOutcome[] = new Array(events.length);
+      await Promise.all(
+        [...byShard].map(async ([s, idx]) => {
+          const got = await stub(s).attribute(
+            idx.map((j) => events[j]),
+            settings,
+            now,
+          );
+          idx.forEach((j, p) => {
+            out[j] = got[p];
+          });
+        }),
+      );
+      return out;
+    },
+    counts: (from, to) => all((s) => s.counts(from, to) as Promise<CountRow[]>),
+    traffic: (from, to) => all((s) => s.traffic(from, to) as Promise<TrafficRow[]>),
+  };
+}
