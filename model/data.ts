@@ -2,7 +2,8 @@
  * Reads interaction data into a users × items strength matrix.
  *
  * Two layouts, detected from the header:
- * - generic: `user_id,item_id[,weight][,timestamp]` (any column order, extra columns ignored);
+ * - generic: `user_id,item_id[,weight][,timestamp][,session_id][,event_id]` (any column order, extra
+ *   columns ignored; a repeated (user_id, event_id) is used once: the edge's exports of a retried event);
  *   optional item metadata CSV `item_id,title`.
  * - UCI Online Retail raw export (InvoiceNo, StockCode, Description, Quantity, InvoiceDate,
  *   UnitPrice, CustomerID, Country): cancellations (InvoiceNo "C…"), non-positive quantities,
@@ -110,6 +111,8 @@ type Builder = {
   titleVotes: Map<number, Map<string, number>>;
   priceVotes: Map<number, Map<number, number>>;
   baskets: Map<string, number>;
+  /** (user, event_id) pairs seen: the edge's exports repeat an event a client retried */
+  events: Set<string>;
   basketUser: number[];
   br: number[];
   bc: number[];
@@ -142,6 +145,7 @@ function newState(): ParseState {
       titleVotes: new Map(),
       priceVotes: new Map(),
       baskets: new Map(),
+      events: new Set(),
       basketUser: [],
       br: [],
       bc: [],
@@ -169,7 +173,7 @@ function detectLayout(header: string[], fileLabel: string): { layout: Dataset['l
     return { layout: 'online-retail', col: pick(['invoiceno', 'stockcode', 'description', 'quantity', 'customerid', 'unitprice']) };
   }
   if (lower.includes('user_id') && lower.includes('item_id')) {
-    return { layout: 'generic', col: pick(['user_id', 'item_id', 'weight', 'timestamp', 'title', 'session_id']) };
+    return { layout: 'generic', col: pick(['user_id', 'item_id', 'weight', 'timestamp', 'title', 'session_id', 'event_id']) };
   }
   throw new Error(
     `unrecognised header "${header.join(',')}"${fileLabel ? ` in ${fileLabel}` : ''}: expected user_id,item_id[,weight][,timestamp] or the UCI Online Retail columns`,
@@ -215,6 +219,12 @@ function genericRow(record: string[], col: Columns, b: Builder, sink: RowSink): 
   }
   if (col.timestamp >= 0 && record[col.timestamp] !== '' && Number.isNaN(parseTimestamp(record[col.timestamp]))) {
     return sink.bad(`timestamp "${record[col.timestamp]}" is neither ISO 8601 nor epoch seconds/ms`);
+  }
+  const eventId = col.event_id >= 0 ? record[col.event_id] : '';
+  if (eventId) {
+    const key = `${user}\u0000${eventId}`;
+    if (b.events.has(key)) return sink.drop('repeated event_id');
+    b.events.add(key);
   }
   add(b, user, item, weight, col.title >= 0 ? record[col.title] : '', col.session_id >= 0 ? record[col.session_id] : '');
   return true;

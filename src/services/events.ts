@@ -1,14 +1,25 @@
 /**
  * Event ingestion: a batch of interactions becomes part of each user's history (their Durable
- * Object), their embedding for the active model is folded in again at once, and the accepted
- * events are queued in R2 for export to the next training run.
+ * Object), their embedding for the model that serves them (the active one, or their experiment
+ * variant's) is folded in again at once, the accepted events
+ * are queued in R2 for export to the next training run, clicks, add-to-carts and purchases that
+ * name an answer (recId) are attributed to it, and every new event feeds trending.
+ *
+ * Retries: the steps run in an order where a failure part-way (a 5xx) leaves a retry of the same
+ * batch safe. Exports are written first (a retried event with an eventId is exported again under
+ * the same event_id, and the trainer reads it once); the history then applies each eventId once
+ * per user; attribution counts each (recId, item, type) once, so it runs for every event, new or
+ * repeated; only new events reach trending. Events without an eventId cannot be recognised when
+ * retried: clients that retry should send one.
  */
 import { parseTimestamp } from '@edge-recs/core/time';
 import type { EventType } from '../config';
 import { AppError } from '../errors';
+import type { ServingModel } from '../models/model';
 import type { ExportRow } from '../storage/exports';
 import { writeEventBatch } from '../storage/exports';
 import type { UserIdentity } from '../storage/identity';
+import type { AttributedType, AttributionEvent, MetricsClient } from '../storage/metrics';
 import type { TrendingClient } from '../storage/trending';
 import { markHistory, readMarkers } from '../storage/user-records';
 import { embedHistory, shardId, type UserDeps } from './users';
@@ -19,6 +30,11 @@ export interface EventInput {
   type: EventType;
   /** ISO 8601 or epoch (see core/time.ts); default: when the batch is accepted */
   timestamp?: string | number;
+  eventId?: string;
+  recId?: string;
+  position?: number;
+  quantity?: number;
+  price?: number;
 }
 
 export interface EventDeps extends UserDeps {
@@ -29,8 +45,22 @@ export interface EventDeps extends UserDeps {
   exportWindowSeconds: number;
   /** time-decayed popularity, fed by every accepted event */
   trending: TrendingClient;
+  /** the model that serves a user: the active one, or their experiment variant's */
+  modelFor: (userId: string) => Promise<ServingModel>;
   /** whether the live catalogue holds an item (new products the model does not know yet) */
   inCatalog: (itemId: string) => Promise<boolean>;
+  /** attribution counters */
+  metrics: MetricsClient;
+  /** an item's price as served (catalogue record, else the artifact), for purchases that give none */
+  priceOf: (itemId: string) => Promise<number | undefined>;
+}
+
+export interface IngestResult {
+  model: string;
+  accepted: number;
+  duplicates: number;
+  rejected: Rejected[];
+  attribution: { attributed: number; duplicate: number; notShown: number; outsideWindow: number; pending: number };
 }
 
 export interface Rejected {
@@ -46,14 +76,12 @@ const CLOCK_SKEW_MS = 5 * 60 * 1000;
  * Accepts the events the active model can use and rejects the others one by one with a reason;
  * a batch with nothing acceptable is an `invalid_request` and stores nothing.
  */
-export async function ingestEvents(
-  deps: EventDeps,
-  list: readonly EventInput[],
-  now: number,
-): Promise<{ model: string; accepted: number; rejected: Rejected[] }> {
+export async function ingestEvents(deps: EventDeps, list: readonly EventInput[], now: number): Promise<IngestResult> {
   if (list.length > deps.maxEventsPerBatch)
     throw new AppError('too_many_items', `the batch has ${list.length} events; the limit is ${deps.maxEventsPerBatch}`);
   const model = await deps.models.active();
+  const modelOf = new Map<string, ServingModel>();
+  for (const e of list) if (!modelOf.has(e.userId)) modelOf.set(e.userId, await deps.modelFor(e.userId));
   const rejected: Rejected[] = [];
   const times: number[] = [];
   // items the model does not know yet are accepted when the catalogue has them: they join the
@@ -61,11 +89,14 @@ export async function ingestEvents(
   for (const [index, e] of list.entries()) {
     const at = e.timestamp === undefined ? now : parseTimestamp(e.timestamp);
     times.push(at);
-    if (Number.isNaN(at) || at > now + CLOCK_SKEW_MS) {
-      rejected.push({ index, itemId: e.itemId, reason: `timestamp ${JSON.stringify(e.timestamp)} is not a valid past time` });
-    } else if (!model.ids.has(e.itemId) && !(await deps.inCatalog(e.itemId))) {
-      rejected.push({ index, itemId: e.itemId, reason: `item ${e.itemId} is in neither model ${model.version} nor the catalogue` });
-    }
+    const reject = (reason: string) => rejected.push({ index, itemId: e.itemId, reason });
+    if (Number.isNaN(at) || at > now + CLOCK_SKEW_MS) reject(`timestamp ${JSON.stringify(e.timestamp)} is not a valid past time`);
+    else if (e.recId !== undefined && e.type === 'view')
+      reject('a view carries no recId: attribution counts clicks, add-to-carts and purchases');
+    else if (e.recId !== undefined && !deps.metrics.isRecId(e.recId)) reject(`recId ${e.recId} was not issued by this deployment`);
+    else if ((e.quantity !== undefined || e.price !== undefined) && e.type !== 'purchase') reject('quantity and price belong to purchases');
+    else if (!(modelOf.get(e.userId) as ServingModel).ids.has(e.itemId) && !(await deps.inCatalog(e.itemId)))
+      reject(`item ${e.itemId} is in neither model ${(modelOf.get(e.userId) as ServingModel).version} nor the catalogue`);
   }
   const bad = new Set(rejected.map((r) => r.index));
   if (bad.size === list.length)
@@ -75,14 +106,40 @@ export async function ingestEvents(
   list.forEach((e, index) => {
     if (!bad.has(index)) byUser.set(e.userId, [...(byUser.get(e.userId) ?? []), index]);
   });
+  const who = new Map<string, UserIdentity>();
+  for (const userId of byUser.keys()) who.set(userId, await deps.identify(userId));
+
+  // 1. exports, the whole batch (a basket: one user's add-to-carts and purchases in it)
+  const batch = crypto.randomUUID().replaceAll('-', '').slice(0, 16);
   const rows: ExportRow[] = [];
   for (const [userId, indices] of byUser) {
-    const who = await deps.identify(userId);
+    const key = (who.get(userId) as UserIdentity).key;
+    for (const i of indices) {
+      const e = list[i];
+      rows.push({
+        userKey: key,
+        itemId: e.itemId,
+        weight: deps.eventWeights[e.type],
+        at: times[i],
+        type: e.type,
+        ...(e.eventId !== undefined ? { eventId: e.eventId } : {}),
+        ...(e.type === 'add_to_cart' || e.type === 'purchase' ? { sessionId: `${batch}-${key.slice(0, 8)}` } : {}),
+      });
+    }
+  }
+  await writeEventBatch(deps.bucket, rows, now, deps.exportWindowSeconds);
+
+  // 2. histories and embeddings, each eventId once per user
+  let duplicates = 0;
+  const fresh: number[] = [];
+  for (const [userId, indices] of byUser) {
+    const user = who.get(userId) as UserIdentity;
+    const model = modelOf.get(userId) as ServingModel;
     // A known customer's first event starts from what the model learned about them.
     let seed: { itemId: string; strength: number }[] | undefined;
-    const { hasHistory, forgottenAt } = await readMarkers(deps.store.kv, who.key);
+    const { hasHistory, forgottenAt } = await readMarkers(deps.store.kv, user.key);
     if (!hasHistory && forgottenAt === null) {
-      const trained = await model.shardUser(shardId(model, who));
+      const trained = await model.shardUser(shardId(model, user));
       if (trained) seed = Array.from(trained.items, (i, j) => ({ itemId: model.ids.id(i), strength: trained.strengths[j] }));
     }
     const incoming = indices.map((i) => ({
@@ -90,17 +147,52 @@ export async function ingestEvents(
       strength: deps.eventWeights[list[i].type],
       at: times[i],
       type: list[i].type,
+      ...(list[i].eventId !== undefined ? { eventId: list[i].eventId } : {}),
     }));
-    const snapshot = await deps.history.append(who.key, incoming, seed);
-    await embedHistory(model, who, snapshot, deps.history);
-    if (!hasHistory) await markHistory(deps.store.kv, who.key);
-    for (const i of indices)
-      rows.push({ userKey: who.key, itemId: list[i].itemId, weight: deps.eventWeights[list[i].type], at: times[i], type: list[i].type });
+    const result = await deps.history.append(user.key, incoming, seed);
+    indices.forEach((i, j) => {
+      if (result.fresh[j]) fresh.push(i);
+      else duplicates++;
+    });
+    if (result.fresh.some(Boolean)) await embedHistory(model, user, result, deps.history);
+    if (!hasHistory) await markHistory(deps.store.kv, user.key);
   }
-  await writeEventBatch(deps.bucket, rows, now, deps.exportWindowSeconds);
-  await deps.trending.record(
-    rows.map((r) => ({ itemId: r.itemId, userKey: r.userKey, weight: r.weight, at: r.at })),
-    now,
-  );
-  return { model: model.version, accepted: rows.length, rejected };
+
+  // 3. attribution: every event naming an answer (counted once per (recId, item, type) by the counters)
+  const attribution = { attributed: 0, duplicate: 0, notShown: 0, outsideWindow: 0, pending: 0 };
+  const named = list.map((e, i) => ({ e, i })).filter(({ e, i }) => !bad.has(i) && e.recId !== undefined);
+  if (named.length) {
+    const events: AttributionEvent[] = [];
+    for (const { e, i } of named) {
+      const price = e.type === 'purchase' ? (e.price ?? (await deps.priceOf(e.itemId)) ?? 0) : 0;
+      events.push({
+        recId: e.recId as string,
+        itemId: e.itemId,
+        type: e.type as AttributedType,
+        at: times[i],
+        revenue: price * (e.quantity ?? 1),
+      });
+    }
+    for (const outcome of await deps.metrics.attribute(events, now)) {
+      if (outcome === 'attributed') attribution.attributed++;
+      else if (outcome === 'duplicate') attribution.duplicate++;
+      else if (outcome === 'not_shown') attribution.notShown++;
+      else if (outcome === 'outside_window') attribution.outsideWindow++;
+      else attribution.pending++;
+    }
+  }
+
+  // 4. trending: new events only; an approximate signal, so a failure here fails nothing else
+  await deps.trending
+    .record(
+      fresh.map((i) => ({
+        itemId: list[i].itemId,
+        userKey: (who.get(list[i].userId) as UserIdentity).key,
+        weight: deps.eventWeights[list[i].type],
+        at: times[i],
+      })),
+      now,
+    )
+    .catch((err) => console.error(`trending not updated: ${err instanceof Error ? err.message : String(err)}`));
+  return { model: model.version, accepted: list.length - bad.size, duplicates, rejected, attribution };
 }

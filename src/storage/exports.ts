@@ -6,7 +6,11 @@
  * and the cron compacts each closed window into export parts
  *   events/export/<window start>--<first batch's name>.csv
  * in the generic interactions layout that `npm run train -- --input <directory>` reads:
- *   user_id,item_id,weight,timestamp,type      (user_id is the keyed hash, never the raw id)
+ *   user_id,item_id,weight,timestamp,type,event_id,session_id
+ * (user_id is the keyed hash, never the raw id; event_id is the client's, when it sent one —
+ * an event retried across a failure can appear twice with the same event_id, and the trainer uses
+ * it once; session_id groups a user's add-to-carts and purchases of one batch, the edge's basket,
+ * from which the trainer learns what is bought together).
  *
  * Compaction is budgeted and idempotent: a run reads at most its operation budget of batches,
  * writes them as one part named after the first batch it consumed, then deletes them. A run cut
@@ -20,7 +24,7 @@
  */
 import { KV, R2 } from './keys';
 
-export const EXPORT_HEADER = 'user_id,item_id,weight,timestamp,type';
+export const EXPORT_HEADER = 'user_id,item_id,weight,timestamp,type,event_id,session_id';
 
 export interface ExportRow {
   userKey: string;
@@ -28,6 +32,8 @@ export interface ExportRow {
   weight: number;
   at: number;
   type: string;
+  eventId?: string;
+  sessionId?: string;
 }
 
 /** The window containing `ms`, as its start written into key names (ISO 8601 with ":" and "." as "-"). */
@@ -59,7 +65,11 @@ export function exportWindow(exportKey: string): string {
 const csvField = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 export function toCsv(rows: readonly ExportRow[]): string {
-  return rows.map((r) => [r.userKey, csvField(r.itemId), String(r.weight), new Date(r.at).toISOString(), r.type].join(',')).join('\n');
+  return rows
+    .map((r) =>
+      [r.userKey, csvField(r.itemId), String(r.weight), new Date(r.at).toISOString(), r.type, r.eventId ?? '', r.sessionId ?? ''].join(','),
+    )
+    .join('\n');
 }
 
 /** Writes an accepted batch under its window; returns the key. */
@@ -70,7 +80,8 @@ export async function writeEventBatch(bucket: R2Bucket, rows: readonly ExportRow
 }
 
 export function dataLines(text: string): string[] {
-  return text.split('\n').filter((l) => l && l !== EXPORT_HEADER);
+  // any header line (batches written before a column was added have a shorter one)
+  return text.split('\n').filter((l) => l && !l.startsWith('user_id,item_id,'));
 }
 
 export const userKeyOf = (line: string) => line.slice(0, line.indexOf(','));

@@ -35,7 +35,17 @@ export interface IncomingEvent {
   strength: number;
   at: number;
   type?: string;
+  /** the client's event id: an id seen before (within SEEN_EVENT_IDS) is not applied again */
+  eventId?: string;
 }
+
+/** What an append did: the history after it, and which events were new (not a repeated eventId). */
+export interface AppendResult extends HistorySnapshot {
+  fresh: boolean[];
+}
+
+/** Event ids remembered per user (the newest), so a retried batch is recognised. */
+export const SEEN_EVENT_IDS = 1000;
 
 /** Most distinct items kept per user; the least recently touched go first. */
 export const MAX_HISTORY_ITEMS = 500;
@@ -44,6 +54,8 @@ interface Stored {
   revision: number;
   items: Record<string, { s: number; t: number; y?: string }>;
   seeded: boolean;
+  /** event ids applied, oldest first */
+  ids?: string[];
 }
 
 export class UserHistory extends DurableObject<Env> {
@@ -62,11 +74,22 @@ export class UserHistory extends DurableObject<Env> {
    * Appends events (de-duplicated by item, strengths accumulated). `seed` is the user's training
    * history, merged once so a known customer's first event adds to what the model knew.
    */
-  async append(events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<HistorySnapshot> {
+  async append(events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<AppendResult> {
     const h = await this.load();
     if (!h.seeded && seed) for (const s of seed) h.items[s.itemId] = { s: (h.items[s.itemId]?.s ?? 0) + s.strength, t: 0 };
     h.seeded = true;
-    for (const e of events) {
+    const seen = new Set(h.ids ?? []);
+    const fresh = events.map((e) => {
+      if (e.eventId === undefined) return true;
+      if (seen.has(e.eventId)) return false;
+      seen.add(e.eventId);
+      return true;
+    });
+    const ids = [...seen];
+    if (ids.length) h.ids = ids.slice(-SEEN_EVENT_IDS);
+    if (!fresh.some(Boolean)) return { ...this.snapshot(h), fresh };
+    for (const [j, e] of events.entries()) {
+      if (!fresh[j]) continue;
       const cur = h.items[e.itemId];
       const latest = e.at >= (cur?.t ?? 0);
       h.items[e.itemId] = {
@@ -75,14 +98,14 @@ export class UserHistory extends DurableObject<Env> {
         ...(latest ? (e.type ? { y: e.type } : {}) : cur?.y ? { y: cur.y } : {}),
       };
     }
-    const ids = Object.keys(h.items);
-    if (ids.length > MAX_HISTORY_ITEMS) {
-      ids.sort((a, b) => h.items[a].t - h.items[b].t);
-      for (const id of ids.slice(0, ids.length - MAX_HISTORY_ITEMS)) delete h.items[id];
+    const itemIds = Object.keys(h.items);
+    if (itemIds.length > MAX_HISTORY_ITEMS) {
+      itemIds.sort((a, b) => h.items[a].t - h.items[b].t);
+      for (const id of itemIds.slice(0, itemIds.length - MAX_HISTORY_ITEMS)) delete h.items[id];
     }
     h.revision++;
     await this.ctx.storage.put('h', h);
-    return this.snapshot(h);
+    return { ...this.snapshot(h), fresh };
   }
 
   async history(): Promise<HistorySnapshot | null> {
@@ -133,7 +156,7 @@ export class UserHistory extends DurableObject<Env> {
 export interface HistoryStore {
   get(userKey: string): Promise<HistorySnapshot | null>;
   /** appends events (and, on the first ever append, the user's training history as `seed`) */
-  append(userKey: string, events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<HistorySnapshot>;
+  append(userKey: string, events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<AppendResult>;
   /** KV write of an embedding, ordered by history revision inside the user's object */
   storeEmbedding(userKey: string, kvKey: string, revision: number, value: ArrayBuffer): Promise<void>;
   forget(userKey: string): Promise<void>;

@@ -59,6 +59,30 @@ describe('generic interactions CSV', () => {
     expect(ds.baskets.matrix.rows).toBe(3); // (u1,s1), (u1,s2), (u2,s1)
     expect(Array.from(ds.baskets.user)).toEqual([0, 0, 1]);
   });
+
+  it("reads the edge's event exports, using a retried event (same user and event_id) once", async () => {
+    const csv = [
+      'user_id,item_id,weight,timestamp,type,event_id,session_id',
+      'k1,a,1,2026-01-01T00:00:00.000Z,purchase,order-1:1,b1-k1',
+      'k1,b,0.5,2026-01-01T00:00:00.000Z,add_to_cart,order-1:2,b1-k1',
+      'k1,a,1,2026-01-01T00:00:00.000Z,purchase,order-1:1,b2-k1', // the retry, exported again
+      'k2,a,1,2026-01-01T00:00:00.000Z,purchase,order-1:1,b1-k2', // another user's own id space
+      'k1,c,0.1,2026-01-01T00:00:00.000Z,view,,', // no event id: always used
+      'k1,c,0.1,2026-01-01T00:00:00.000Z,view,,',
+    ].join('\n');
+    const ds = await parseInteractionsText(csv);
+    expect(ds.stats).toMatchObject({ rows: 6, used: 5, filtered: { 'repeated event_id': 1 } });
+    const k1 = ds.userIds.indexOf('k1');
+    const row = (u: number) =>
+      Object.fromEntries(
+        Array.from(ds.matrix.colIdx.subarray(ds.matrix.rowPtr[u], ds.matrix.rowPtr[u + 1]), (c, j) => [
+          ds.itemIds[c],
+          ds.matrix.values[ds.matrix.rowPtr[u] + j],
+        ]),
+      );
+    expect(row(k1)).toEqual({ a: 1, b: 0.5, c: expect.closeTo(0.2, 6) });
+    expect(row(ds.userIds.indexOf('k2'))).toEqual({ a: 1 });
+  });
 });
 
 describe('UCI Online Retail layout', () => {
