@@ -200,6 +200,10 @@ export interface Models {
   invalidatePointer(): void;
   /** files of `version` were re-staged: this isolate reads them again instead of serving around them */
   repaired(version: string): void;
+  /** a kept version by name ("bundled": the model in the script), loaded once per isolate (experiments) */
+  version(version: string): Promise<ServingModel>;
+  /** the versions `version` accepts: "bundled" (when served), the active one and the kept previous ones */
+  servable(): Promise<string[]>;
 }
 
 export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Models {
@@ -212,6 +216,17 @@ export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Model
     adopt: (version, model) => registry.adopt(version, model),
     invalidatePointer: () => registry.invalidatePointer(),
     repaired: (version) => registry.repaired(version),
+    async version(version) {
+      if (version === 'bundled') {
+        const source = await deps.bundled();
+        return registry.load('bundled', async () => source);
+      }
+      return registry.load(version, () => r2Source(deps.bucket, version));
+    },
+    async servable() {
+      const pointer = await registry.activePointer(deps);
+      return [...(deps.config.serveBundledModel ? ['bundled'] : []), ...(pointer ? [pointer.version, ...pointer.previous] : [])];
+    },
   };
 }
 

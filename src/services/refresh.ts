@@ -39,6 +39,7 @@ import { verifyManifest } from '@edge-recs/core/signing';
 import type { Config } from '../config';
 import { loadServingModel, ModelLoadError, parseManifest, type ServingModel } from '../models/model';
 import { loadOptions, type Models, r2Source } from '../models/registry';
+import { pinnedVersions } from '../storage/experiments';
 import { R2 } from '../storage/keys';
 import { type Origin, OriginError } from '../storage/origin';
 import {
@@ -327,15 +328,20 @@ export async function activate(
 ): Promise<ActivePointer> {
   const keep = deps.config.keepPreviousVersions;
   const history = current ? [current.version, ...current.previous].filter((v) => v !== version) : [];
+  // a version a running experiment serves stays kept (and servable) however old it gets
+  const pinned = new Set(await pinnedVersions(deps.kv));
   const next: ActivePointer = {
     version,
     activatedAt: (deps.now?.() ?? new Date()).toISOString(),
     createdAt,
-    previous: history.slice(0, keep),
+    previous: history.filter((v, j) => j < keep || pinned.has(v)),
   };
   await writeActivePointer(deps.kv, next);
   deps.models.invalidatePointer();
-  await collectGarbage(deps.bucket, history.slice(keep));
+  await collectGarbage(
+    deps.bucket,
+    history.filter((v, j) => j >= keep && !pinned.has(v)),
+  );
   return next;
 }
 

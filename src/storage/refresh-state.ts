@@ -41,8 +41,19 @@ export function readLastRefresh(kv: KVNamespace): Promise<RefreshReport | null> 
   return kv.get<RefreshReport>(KV.lastRefresh, 'json');
 }
 
+/** Runs kept in the refresh log (the dashboard's refresh history). */
+export const REFRESH_LOG_LENGTH = 50;
+
+/** Records a run's outcome as the last one, and at the head of the log (one writer: the cron or an operator). */
 export async function writeLastRefresh(kv: KVNamespace, status: RefreshReport): Promise<void> {
   await kv.put(KV.lastRefresh, JSON.stringify(status));
+  const log = (await kv.get<RefreshReport[]>(KV.refreshLog, 'json')) ?? [];
+  await kv.put(KV.refreshLog, JSON.stringify([status, ...log].slice(0, REFRESH_LOG_LENGTH)));
+}
+
+/** The latest runs, newest first. */
+export async function readRefreshLog(kv: KVNamespace): Promise<RefreshReport[]> {
+  return (await kv.get<RefreshReport[]>(KV.refreshLog, 'json')) ?? [];
 }
 
 export function readStaging(kv: KVNamespace): Promise<StagingState | null> {
