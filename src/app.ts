@@ -16,6 +16,7 @@ import { renderDocs } from './pages/docs';
 import { admin } from './routes/admin';
 import { requireBearer } from './routes/auth';
 import { events } from './routes/events';
+import { insights } from './routes/insights';
 import { items } from './routes/items';
 import { health, model } from './routes/model';
 import { recommendations } from './routes/recommendations';
@@ -126,6 +127,7 @@ export function createApp() {
   app.route('/v1', v1);
   app.route('/', health);
   app.route('/', admin);
+  app.route('/', insights);
   app.route('/', demo);
 
   const docConfig = {

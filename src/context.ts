@@ -5,15 +5,24 @@
  *
  * The context also records which model version answered, and the middleware sets the
  * `x-model-version` header from it once, after the handler.
+ *
+ * Experiments: a route that answers enters the request's subject (a user, or an anonymous
+ * session) into the running experiment for the placement it asks for (`enter`) before it reads a
+ * model; from then on `activeModel`/`userFor` give the variant's version, so one answer never mixes
+ * versions. `answer` stamps the answer with a recId (and the variant), and the middleware has the
+ * request and the answer counted after the response (`waitUntil`): no answer waits on a counter.
  */
 import type { MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
 import { type Config, configFrom } from './config';
 import { AppError } from './errors';
 import { bundledSource } from './models/bundled';
 import { LiveCatalog } from './models/live-catalog';
 import type { ServingModel } from './models/model';
 import { bindRegistry, type Models, registry } from './models/registry';
+import type { Answer, Recommendation } from './schemas';
 import type { EventDeps } from './services/events';
+import { assignmentPoint, runningFor, type Subject, variantAt } from './services/experiments';
 import type { ForgetDeps } from './services/forget';
 import { type ItemFilter, type Placement, placementRules } from './services/merchandising';
 import type { RefreshDeps } from './services/refresh';
@@ -21,8 +30,10 @@ import { type Shelf, shelfFor } from './services/shelf';
 import { resolveUser, type UserDeps, type UserRecord } from './services/users';
 import { type CatalogClient, catalogClient } from './storage/catalog-store';
 import { erasureQueue } from './storage/erasure-jobs';
+import { cachedExperiments } from './storage/experiments';
 import { type HistoryStore, historyStore } from './storage/history';
 import { identify, type UserIdentity } from './storage/identity';
+import { type AnswerRecord, type MetricsClient, metricsClient } from './storage/metrics';
 import { originFrom } from './storage/origin';
 import { type TrendingClient, trendingClient } from './storage/trending';
 import type { UserStore } from './storage/user-records';
@@ -55,6 +66,20 @@ export interface RequestContext {
   shelf(model: ServingModel, filter?: ItemFilter, placement?: string): Promise<Shelf>;
   /** the version that answered (the x-model-version header), set by activeModel/userFor */
   servedVersion: string | undefined;
+  /** attribution and traffic counters */
+  readonly metrics: MetricsClient;
+  /**
+   * Enters `subject` into the running experiment for `placement` (if any; none without a
+   * subject), before any model is read. Returns the placement whose rules apply: the variant's,
+   * else the one asked for.
+   */
+  enter(who: { userId?: string; sessionId?: string }, placement: string | undefined): Promise<string | undefined>;
+  /** the experiment and variant the request is in, once entered */
+  readonly assignment: { experiment: string; variant: string; modelVersion?: string } | null;
+  /** stamps an answer with its recId (and experiment and variant) and has it counted after the response */
+  answer(answer: Answer): Recommendation;
+  /** what this request answered, for the counters */
+  readonly served: AnswerRecord | null;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { ctx: RequestContext } };
@@ -80,15 +105,27 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
   const config = configFrom(env);
   const bound = modelsOf(env, config);
   let active: Promise<ServingModel> | undefined;
-  // the active model is loaded once per request, and whatever answers records its version
+  let assignment: RequestContext['assignment'] = null;
+  let slot = '';
+  let served: AnswerRecord | null = null;
+  // the active model (or the experiment variant's) is loaded once per request, and whatever
+  // answers records its version
   const models: Models = {
     ...bound,
     async active() {
-      active ??= bound.active();
+      active ??= assignment?.modelVersion !== undefined ? bound.version(assignment.modelVersion) : bound.active();
       const model = await active;
       ctx.servedVersion = model.version;
       return model;
     },
+  };
+  const metrics = metricsClient(env.METRICS, config.metrics.shards, config.metrics);
+  /** the running experiment for `placement` and the subject's variant in it, if any */
+  const assign = async (subject: Subject, placement: string | undefined) => {
+    const experiment = runningFor(await cachedExperiments(env.RECS_KV, config.experimentsCacheSeconds, defer), placement);
+    if (!experiment) return null;
+    const variant = variantAt(experiment.variants, await assignmentPoint(config.secrets.userIdSecret, experiment.name, subject));
+    return { experiment, variant, modelVersion: variant.modelVersion };
   };
   const store: UserStore = { kv: env.RECS_KV, ttlSeconds: config.userEmbeddingTtlSeconds, cacheSeconds: config.userCacheSeconds, defer };
   const history: HistoryStore = historyStore(env.USER_HISTORY, config.userEmbeddingTtlSeconds);
@@ -107,6 +144,46 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       ctx.servedVersion = found.model.version;
       return found;
     },
+    metrics,
+    get assignment() {
+      return assignment;
+    },
+    get served() {
+      return served;
+    },
+    async enter(who, placement) {
+      slot = placement ?? '';
+      // a signed-in shopper is assigned by their user id, an anonymous visitor by their session
+      const subject: Subject | null =
+        who.userId !== undefined
+          ? { kind: 'user', id: who.userId }
+          : who.sessionId !== undefined
+            ? { kind: 'session', id: who.sessionId }
+            : null;
+      if (!subject) return placement;
+      const found = await assign(subject, placement);
+      if (!found) return placement;
+      const { experiment, variant } = found;
+      assignment = {
+        experiment: experiment.name,
+        variant: variant.name,
+        ...(variant.modelVersion !== undefined ? { modelVersion: variant.modelVersion } : {}),
+      };
+      return variant.placement ?? placement;
+    },
+    answer(a) {
+      const recId = metrics.newRecId();
+      served = {
+        recId,
+        at: Date.now(),
+        placement: slot,
+        version: a.model,
+        experiment: assignment?.experiment ?? '',
+        variant: assignment?.variant ?? '',
+        items: a.items.map((i) => i.id),
+      };
+      return { ...a, recId, ...(assignment ? { experiment: assignment.experiment, variant: assignment.variant } : {}) };
+    },
     eventDeps: () => ({
       ...users,
       bucket: env.MODELS,
@@ -118,6 +195,21 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       inCatalog: async (itemId) => {
         const r = await (await ctx.catalog()).record(itemId);
         return r !== null && !r.deleted;
+      },
+      metrics,
+      modelFor: async (userId) => {
+        const variant = await assign({ kind: 'user', id: userId }, undefined);
+        return variant?.modelVersion !== undefined ? bound.version(variant.modelVersion) : bound.active();
+      },
+      priceOf: async (itemId) => {
+        const view = await ctx.catalog();
+        const r = await view.record(itemId);
+        if (r?.price !== undefined) return r.price;
+        const model = await models.active();
+        const index = model.ids.indexOf(itemId);
+        if (index === undefined) return undefined;
+        const price = (await view.binding(model)).price[index];
+        return Number.isNaN(price) ? undefined : price;
       },
     }),
     forgetDeps: () => ({ kv: env.RECS_KV, history, models, erasures: erasureQueue(env.ERASURE_JOBS) }),
@@ -151,15 +243,50 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
 /** Puts the RequestContext in `c.var.ctx`, and sets `x-model-version` once the handler ran. */
 export function requestContext(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const ctx = createRequestContext(c.env, (p) => {
+    const defer = (p: Promise<unknown>) => {
       try {
         c.executionCtx.waitUntil(p);
       } catch {
         void p; // no execution context (app.request in unit tests): let it run unawaited
       }
-    });
+    };
+    const ctx = createRequestContext(c.env, defer);
     c.set('ctx', ctx);
-    await next();
-    if (ctx.servedVersion) c.header('x-model-version', ctx.servedVersion);
+    const started = Date.now();
+    try {
+      await next();
+      if (ctx.servedVersion) c.header('x-model-version', ctx.servedVersion);
+    } finally {
+      // Deployed, the clock advances only across I/O, so this is the time spent waiting on storage,
+      // models and other objects, not the CPU time between: see the README on latency.
+      // counted after the response; an answer whose record cannot be written is logged, not retried forever
+      const route = matchedRoutes(c)[c.req.routeIndex];
+      const request = {
+        route: route && route.method !== 'ALL' ? `${route.method} ${route.path}` : 'unmatched',
+        status: c.res.status,
+        latencyMs: Date.now() - started,
+        at: started,
+      };
+      const served = c.res.status < 300 ? ctx.served : null;
+      defer(recordWithRetry(ctx.metrics, request, served));
+    }
   };
+}
+
+/** Counters tolerate one failed write (a Durable Object restarting); the record is idempotent by recId. */
+async function recordWithRetry(metrics: MetricsClient, request: Parameters<MetricsClient['record']>[0], answer: AnswerRecord | null) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await metrics.record(request, answer);
+      return;
+    } catch (err) {
+      if (attempt >= 2) {
+        console.error(
+          `counters not written${answer ? ` (answer ${answer.recId})` : ''}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+  }
 }

@@ -27,6 +27,16 @@ const id = (what: string) =>
     .regex(/^[\x21-\x7e]+$/, `${what} must be 1–128 printable ASCII characters without spaces`);
 
 export const UserId = id('userId').openapi({ example: '17850' });
+/** An anonymous session's id, named by the client: assigns the session to experiment variants. */
+export const SessionId = id('sessionId').openapi({
+  example: 'c0ffee-42',
+  description: "an anonymous visitor's session id (sticky experiment assignment); a signed-in shopper's userId takes precedence",
+});
+/** The id of an answer, to attribute clicks, add-to-carts and purchases to it. */
+export const RecId = z
+  .string()
+  .regex(/^\d{1,3}_[0-9a-f]{32}$/, 'recId is the recId of a recommendation answer, as given')
+  .openapi({ example: '3_5f0c8a1e2b7d4c6f9a0b1c2d3e4f5a6b' });
 const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 
 /** Item ids: 1–256 bytes of UTF-8, no control characters, no leading or trailing space. */
@@ -98,6 +108,12 @@ const shelfQuery = {
   placement: PlacementName.optional().openapi({ description: 'apply this placement (admin-defined rules); unknown names are a 404' }),
 };
 
+/** Who an anonymous answer is for (experiment assignment only; nothing is personalised by it). */
+const subjectQuery = {
+  userId: UserId.optional().openapi({ description: 'the signed-in shopper, if any (experiment assignment)' }),
+  sessionId: SessionId.optional(),
+};
+
 export const UserRecsQuery = z
   .object({
     k: KQuery.optional(),
@@ -111,9 +127,12 @@ export const UserRecsQuery = z
   })
   .strict();
 
-export const SimilarQuery = z.object({ k: KQuery.optional(), ...shelfQuery }).strict();
+export const SimilarQuery = z.object({ k: KQuery.optional(), ...shelfQuery, ...subjectQuery }).strict();
 
-export const PopularQuery = z.object({ k: KQuery.optional(), ...shelfQuery }).strict();
+export const PopularQuery = z.object({ k: KQuery.optional(), ...shelfQuery, ...subjectQuery }).strict();
+
+/** GET /v1/users/{userId}/recent: the user is in the path. */
+export const RecentQuery = z.object({ k: KQuery.optional(), ...shelfQuery }).strict();
 
 /** Catalogue filters in a POST body. */
 export const Filter = z
@@ -156,6 +175,8 @@ export const BasketBody = z
     explain: z.boolean().optional().openapi({ description: 'add `because` to each item: the basket items behind it (default false)' }),
     filter: Filter.optional(),
     placement: PlacementName.optional(),
+    userId: UserId.optional().openapi({ description: 'the signed-in shopper, if any (experiment assignment only)' }),
+    sessionId: SessionId.optional(),
   })
   .strict()
   .refine((b) => !b.weights || b.weights.length === b.items.length, { message: 'weights must have one entry per item', path: ['weights'] })
@@ -176,6 +197,7 @@ export const ScoreBody = z
       .openapi({ description: 'item ids to score, returned in this order (1..MAX_CANDIDATES)', ...limit('maxCandidates') }),
     filter: Filter.optional().openapi({ description: 'candidates that fail it are marked filteredOut, not dropped' }),
     placement: PlacementName.optional(),
+    sessionId: SessionId.optional().openapi({ description: 'with items: the anonymous session (experiment assignment)' }),
   })
   .strict()
   .refine((b) => (b.userId === undefined) !== (b.items === undefined), { message: 'give exactly one of userId or items' })
@@ -215,6 +237,11 @@ export const Recommendation = z
   .object({
     model: z.string().openapi({ description: 'model version that produced the scores' }),
     source: Source,
+    recId: RecId.openapi({
+      description: 'this answer: send it with click, add_to_cart and purchase events on its items (attribution)',
+    }),
+    experiment: z.string().optional().openapi({ description: 'the experiment the request took part in' }),
+    variant: z.string().optional().openapi({ description: "the experiment's variant that answered" }),
     items: z.array(RecommendedItem),
     ignoredItems: z.array(z.string()).optional().openapi({ description: 'request item ids the model does not know (ignored)' }),
     placement: z
@@ -237,6 +264,8 @@ export const Recommendation = z
   })
   .openapi('Recommendation');
 export type Recommendation = z.infer<typeof Recommendation>;
+/** An answer as services build it; the request context stamps recId, experiment and variant (context.ts). */
+export type Answer = Omit<Recommendation, 'recId' | 'experiment' | 'variant'>;
 
 /**
  * The outcome of a model refresh run, as anyone may see it (GET /v1/model): the reason names
@@ -473,7 +502,7 @@ export const UserHistory = z
 export const Health = z.object({ status: z.literal('ok'), model: z.string().nullable() }).openapi('Health');
 
 /** Interaction types an event may carry; each adds its configured strength (EVENT_WEIGHT_*). */
-export const EventType = z.enum(['view', 'add_to_cart', 'purchase']);
+export const EventType = z.enum(['view', 'click', 'add_to_cart', 'purchase']);
 export type EventType = z.infer<typeof EventType>;
 export const Event = z
   .object({
@@ -484,6 +513,31 @@ export const Event = z
       .union([z.string().max(40), z.number()])
       .optional()
       .openapi({ description: 'ISO 8601, or epoch seconds (< 1e11) or milliseconds; default now' }),
+    eventId: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'eventId is 1–100 letters, digits, ".", "_", ":" or "-"')
+      .optional()
+      .openapi({
+        description:
+          "the client's id for this event: a retry with the same eventId for the same user is recognised and counted once (history, exports, trending and attribution)",
+      }),
+    recId: RecId.optional().openapi({
+      description: 'click, add_to_cart and purchase: the answer that showed the item (attribution; not on views)',
+    }),
+    position: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .openapi({ description: "the item's position in that answer, as shown (informational)" }),
+    quantity: z.number().positive().max(1e6).optional().openapi({ description: 'purchase: units bought (default 1)' }),
+    price: z
+      .number()
+      .nonnegative()
+      .max(1e9)
+      .optional()
+      .openapi({ description: "purchase: unit price paid (default: the catalogue's price, else 0); revenue = price × quantity" }),
   })
   .strict()
   .openapi('Event');
@@ -494,7 +548,21 @@ export const EventsResult = z
   .object({
     model: z.string(),
     accepted: z.number(),
+    duplicates: z.number().openapi({ description: 'accepted events whose eventId this user had already sent (counted once, before)' }),
     rejected: z.array(z.object({ index: z.number(), itemId: z.string(), reason: z.string() })),
+    attribution: z
+      .object({
+        attributed: z.number().openapi({ description: 'counted for the answer their recId names' }),
+        duplicate: z.number().openapi({ description: 'that (recId, item, type) was counted before' }),
+        notShown: z.number().openapi({ description: 'the item was not in that answer' }),
+        outsideWindow: z
+          .number()
+          .openapi({ description: 'later than ATTRIBUTION_WINDOW_SECONDS after the answer, or an answer no longer known' }),
+        pending: z
+          .number()
+          .openapi({ description: 'the answer is not recorded yet (it is written just after the response); counted when it is' }),
+      })
+      .openapi({ description: 'events with a recId' }),
   })
   .openapi('EventsResult');
 
@@ -519,3 +587,161 @@ export const ErasurePath = z.object({
     .uuid()
     .openapi({ param: { name: 'jobId', in: 'path' } }),
 });
+
+/* ---- experiments and reports (admin) ---- */
+
+const VariantName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'a variant name is 1–32 lowercase letters, digits, "-" or "_"')
+  .openapi({ example: 'treatment' });
+
+export const ExperimentPath = z.object({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'an experiment name is 1–64 lowercase letters, digits, "-" or "_"')
+    .openapi({ param: { name: 'name', in: 'path' }, example: 'new-model' }),
+});
+
+const experimentFields = {
+  description: z.string().max(500).optional(),
+  placement: PlacementName.optional().openapi({
+    description: 'requests for this placement take part; absent = every answer whose placement has no experiment of its own',
+  }),
+  variants: z
+    .array(
+      z
+        .object({
+          name: VariantName,
+          weight: z.number().positive().max(1e6).openapi({ description: 'share of subjects: weight / Σ weights' }),
+          modelVersion: z
+            .string()
+            .regex(/^[A-Za-z0-9._-]{1,100}$/)
+            .optional()
+            .openapi({
+              description: '"bundled", the active version or a kept previous one (GET /admin/overview); absent = whatever is active',
+            }),
+          placement: PlacementName.optional().openapi({ description: 'the placement whose rules this variant applies' }),
+        })
+        .strict(),
+    )
+    .min(2, 'an experiment has at least two variants')
+    .max(8)
+    .openapi({ description: 'the first variant is the control the others are tested against' }),
+};
+
+export const ExperimentInput = z.object(experimentFields).strict().openapi('ExperimentInput');
+export const ExperimentView = z
+  .object({
+    ...experimentFields,
+    name: z.string(),
+    status: z.enum(['running', 'stopped']),
+    createdAt: z.string(),
+    stoppedAt: z.string().optional(),
+  })
+  .openapi('Experiment');
+
+const TimeParam = z.string().max(40).openapi({ description: 'ISO 8601, or epoch seconds or milliseconds' });
+
+export const MetricsQuery = z
+  .object({
+    from: TimeParam.optional().openapi({ description: 'start (rounded down to the hour; default: 24 hours before `to`)' }),
+    to: TimeParam.optional().openapi({ description: 'end (rounded up to the hour; default: now)' }),
+    placement: z
+      .union([PlacementName, z.literal('-')])
+      .optional()
+      .openapi({ description: 'only answers for this placement ("-": answers that named none)' }),
+    experiment: ExperimentPath.shape.name.optional().openapi({ param: { name: 'experiment', in: 'query' } }),
+    groupBy: z.enum(['variant', 'placement', 'version', 'hour']).optional().openapi({ description: 'default variant' }),
+  })
+  .strict();
+
+export const TrafficQuery = z.object({ from: TimeParam.optional(), to: TimeParam.optional() }).strict();
+
+const Interval = z.object({ estimate: z.number(), low: z.number(), high: z.number() }).openapi('Interval');
+const TestResult = z
+  .object({
+    difference: z.number().openapi({ description: 'variant − control' }),
+    z: z.number(),
+    pValue: z.number().openapi({ description: 'two-sided' }),
+    significant: z.boolean().openapi({ description: 'pValue < 0.05' }),
+  })
+  .openapi('TestResult');
+const maybe = <T extends z.ZodTypeAny>(t: T) => z.union([t, z.null()]);
+
+export const MetricsReport = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    placement: z.string().nullable(),
+    experiment: z.string().nullable(),
+    groupBy: z.enum(['variant', 'placement', 'version', 'hour']),
+    groups: z.array(
+      z.object({
+        experiment: z.string().nullable().optional(),
+        variant: z.string().nullable().optional().openapi({ description: 'null: answers outside any experiment' }),
+        placement: z.string().nullable().optional(),
+        version: z.string().optional(),
+        hour: z.string().optional(),
+        answers: z.number(),
+        itemsShown: z.number(),
+        clicks: z.number(),
+        addToCarts: z.number(),
+        purchases: z.number(),
+        revenue: z.number(),
+        rates: z.object({
+          ctr: maybe(Interval).openapi({ description: 'clicks / items shown (Wilson 95% interval)' }),
+          clicksPerAnswer: maybe(Interval).openapi({ description: 'clicks per answer (normal 95% interval)' }),
+          conversion: maybe(Interval).openapi({ description: 'answers with an attributed purchase / answers (Wilson)' }),
+          addToCartRate: maybe(Interval).openapi({ description: 'add-to-carts / items shown (Wilson)' }),
+          revenuePer1000Answers: maybe(Interval).openapi({ description: 'revenue per 1,000 answers (normal 95% interval)' }),
+        }),
+        versusControl: maybe(
+          z.object({
+            control: z.string(),
+            ctr: maybe(TestResult).openapi({ description: 'pooled two-proportion z-test' }),
+            conversion: maybe(TestResult).openapi({ description: 'pooled two-proportion z-test' }),
+            revenuePerAnswer: maybe(TestResult).openapi({ description: "Welch's z-test" }),
+          }),
+        ),
+      }),
+    ),
+  })
+  .openapi('MetricsReport');
+
+const TrafficLine = {
+  requests: z.number(),
+  status2xx: z.number(),
+  status3xx: z.number(),
+  status4xx: z.number(),
+  status5xx: z.number(),
+  latencyMs: z
+    .object({ p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() })
+    .openapi({ description: 'upper bounds of the histogram buckets (quarter-octave) holding each percentile' }),
+};
+export const TrafficReport = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    hours: z.array(z.object({ hour: z.string(), ...TrafficLine })),
+    routes: z.array(z.object({ route: z.string(), ...TrafficLine })),
+  })
+  .openapi('TrafficReport');
+
+export const Overview = z
+  .object({
+    versions: z.array(
+      z.object({
+        version: z.string(),
+        role: z.enum(['active', 'previous', 'bundled']),
+        trainedAt: z.string(),
+        itemCount: z.number(),
+        userCount: z.number(),
+        dims: z.number(),
+        itemModel: z.boolean(),
+        metrics: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'offline evaluation from the manifest' }),
+      }),
+    ),
+    refreshLog: z.array(RefreshReport).openapi({ description: 'the latest refresh runs, newest first' }),
+    experiments: z.array(ExperimentView),
+  })
+  .openapi('Overview');

@@ -11,7 +11,7 @@
  * OVERLAY_REBASE records and a newer snapshot exists, the copy starts again from that snapshot.
  *
  * A binding holds, per item index of one model version, what filtering needs — availability and
- * deletion (flags), price, category codes, declared facet attributes — about 8–16 bytes an item
+ * deletion (flags), price (float64), category codes, declared facet attributes — about 12–20 bytes an item
  * (≈ 10 MB for 1M items), and the new items (catalogue items the model does not know, newest
  * first, at most CATALOG_MAX_NEW_ITEMS) for cold-start answers.
  */
@@ -94,10 +94,14 @@ export class Dictionary {
   }
 }
 
+/** The decimal an artifact's float32 price was written from (float32 keeps ~7 significant digits). */
+const decimal = (p: number) => (Number.isNaN(p) ? p : Number(p.toPrecision(7)));
+
 /** The catalogue as one model version sees it (see the header). */
 export class CatalogBinding {
   readonly flags: Uint8Array;
-  readonly price: Float32Array;
+  /** float64: a catalogue price is the shop's decimal number, exactly as sent */
+  readonly price: Float64Array;
   private readonly cats: Uint16Array;
   private readonly moreCats = new Map<number, Uint16Array>();
   readonly categories = new Dictionary();
@@ -120,12 +124,12 @@ export class CatalogBinding {
   ) {
     const n = ids.count;
     this.flags = new Uint8Array(n);
-    this.price = new Float32Array(n).fill(Number.NaN);
+    this.price = new Float64Array(n).fill(Number.NaN);
     this.cats = new Uint16Array(n * INLINE_CATEGORIES);
     for (const a of settings.facetAttributes) this.facets.set(a, { values: new Dictionary(), codes: new Uint16Array(n) });
     if (base) {
       for (let i = 0; i < n; i++) {
-        this.price[i] = base.price[i];
+        this.price[i] = decimal(base.price[i]);
         const c = base.category[i];
         if (c > 0) this.cats[i * INLINE_CATEGORIES] = this.categories.code(base.categories[c - 1]);
         if (base.available[i] === 0) {
@@ -170,7 +174,7 @@ export class CatalogBinding {
     const after = HAS_RECORD | (r.deleted ? DELETED : 0) | (available ? 0 : UNAVAILABLE);
     this.flagged += Number((after & (DELETED | UNAVAILABLE)) !== 0) - Number((before & (DELETED | UNAVAILABLE)) !== 0);
     this.flags[index] = after;
-    this.price[index] = r.price ?? base?.price[index] ?? Number.NaN;
+    this.price[index] = r.price ?? (base ? decimal(base.price[index]) : Number.NaN);
     const baseCategory = base && base.category[index] > 0 ? [base.categories[base.category[index] - 1]] : [];
     const named = categoriesOf(r);
     const codes = (named.length ? named : baseCategory).map((c) => this.categories.code(c));

@@ -123,11 +123,12 @@ items.openapi(
     const { itemId } = c.req.valid('param');
     const q = c.req.valid('query');
     const k = checkK(q.k, ctx.config);
-    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
+    const placement = await ctx.enter(q, q.placement);
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), placement);
     if (!shelf.model.ids.has(itemId) && !shelf.binding.newItems.has(itemId)) {
       throw new AppError('item_not_found', `item ${itemId} is in neither model ${shelf.model.version} nor the catalogue`);
     }
-    return c.json(await similar(shelf, itemId, k), 200);
+    return c.json(ctx.answer(await similar(shelf, itemId, k)), 200);
   },
 );
 
@@ -145,8 +146,9 @@ items.openapi(
   async (c) => {
     const { ctx } = c.var;
     const q = c.req.valid('query');
-    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
-    return c.json(await popular(shelf, checkK(q.k, ctx.config)), 200);
+    const placement = await ctx.enter(q, q.placement);
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), placement);
+    return c.json(ctx.answer(await popular(shelf, checkK(q.k, ctx.config))), 200);
   },
 );
 
@@ -188,11 +190,12 @@ items.openapi(
     const { ctx } = c.var;
     const { itemId } = c.req.valid('param');
     const q = c.req.valid('query');
-    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
+    const placement = await ctx.enter(q, q.placement);
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), placement);
     if (!shelf.model.ids.has(itemId) && !shelf.binding.newItems.has(itemId)) {
       throw new AppError('item_not_found', `item ${itemId} is in neither model ${shelf.model.version} nor the catalogue`);
     }
-    return c.json(await boughtTogether(shelf, itemId, checkK(q.k, ctx.config)), 200);
+    return c.json(ctx.answer(await boughtTogether(shelf, itemId, checkK(q.k, ctx.config))), 200);
   },
 );
 
@@ -212,7 +215,8 @@ items.openapi(
   async (c) => {
     const { ctx } = c.var;
     const q = c.req.valid('query');
-    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
-    return c.json(await trending(shelf, ctx.trending, checkK(q.k, ctx.config)), 200);
+    const placement = await ctx.enter(q, q.placement);
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), placement);
+    return c.json(ctx.answer(await trending(shelf, ctx.trending, checkK(q.k, ctx.config))), 200);
   },
 );

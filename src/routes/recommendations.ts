@@ -1,7 +1,7 @@
 /** Personalised, session (basket) and candidate-scoring endpoints, and a user's known history. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
-import { BasketBody, NoQuery, Recommendation, ScoreBody, SimilarQuery, UserHistory, UserPath, UserRecsQuery } from '../schemas';
+import { BasketBody, NoQuery, RecentQuery, Recommendation, ScoreBody, UserHistory, UserPath, UserRecsQuery } from '../schemas';
 import { recent } from '../services/discovery';
 import { forBasket, forUser, resolveItems, scoreCandidates, sessionVector } from '../services/recommend';
 import { filterFromBody, filterFromQuery } from './filters';
@@ -27,9 +27,11 @@ recommendations.openapi(
     const { ctx } = c.var;
     const q = c.req.valid('query');
     const k = checkK(q.k, ctx.config);
-    const { model, user } = await ctx.userFor(c.req.valid('param').userId);
-    const shelf = await ctx.shelf(model, filterFromQuery(q), q.placement);
-    return c.json(await forUser(shelf, user, k, q.excludePurchased ?? true, { explain: q.explain }), 200);
+    const { userId } = c.req.valid('param');
+    const placement = await ctx.enter({ userId }, q.placement);
+    const { model, user } = await ctx.userFor(userId);
+    const shelf = await ctx.shelf(model, filterFromQuery(q), placement);
+    return c.json(ctx.answer(await forUser(shelf, user, k, q.excludePurchased ?? true, { explain: q.explain })), 200);
   },
 );
 
@@ -51,8 +53,12 @@ recommendations.openapi(
     const body = c.req.valid('json');
     const k = checkK(body.k, ctx.config);
     checkBasket(body.items, ctx.config);
-    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromBody(body.filter), body.placement);
-    return c.json(await forBasket(shelf, body.items, k, body.excludeGiven ?? true, body.weights, { explain: body.explain }), 200);
+    const placement = await ctx.enter(body, body.placement);
+    const shelf = await ctx.shelf(await ctx.activeModel(), filterFromBody(body.filter), placement);
+    return c.json(
+      ctx.answer(await forBasket(shelf, body.items, k, body.excludeGiven ?? true, body.weights, { explain: body.explain })),
+      200,
+    );
   },
 );
 
@@ -74,27 +80,26 @@ recommendations.openapi(
     const body = c.req.valid('json');
     checkCandidates(body.candidates, ctx.config);
     const filter = filterFromBody(body.filter);
+    if (body.items !== undefined) checkBasket(body.items, ctx.config);
+    const placement = await ctx.enter(body, body.placement);
     if (body.userId !== undefined) {
       const { model, user } = await ctx.userFor(body.userId);
-      return c.json(
-        await scoreCandidates(
-          await ctx.shelf(model, filter, body.placement),
-          user?.vector ?? null,
-          user ? Array.from(user.items, (index, j) => ({ index, strength: user.strengths[j] })) : [],
-          'personalized',
-          body.candidates,
-        ),
-        200,
+      const rec = await scoreCandidates(
+        await ctx.shelf(model, filter, placement),
+        user?.vector ?? null,
+        user ? Array.from(user.items, (index, j) => ({ index, strength: user.strengths[j] })) : [],
+        'personalized',
+        body.candidates,
       );
+      return c.json(ctx.answer(rec), 200);
     }
     const items = body.items ?? [];
-    checkBasket(items, ctx.config);
     const model = await ctx.activeModel();
     const resolved = resolveItems(model, items);
     const vector = resolved.items.length ? sessionVector(model, resolved.items) : null;
-    const rec = await scoreCandidates(await ctx.shelf(model, filter, body.placement), vector, resolved.items, 'session', body.candidates);
+    const rec = await scoreCandidates(await ctx.shelf(model, filter, placement), vector, resolved.items, 'session', body.candidates);
     if (resolved.unknown.length) rec.ignoredItems = [...new Set([...(rec.ignoredItems ?? []), ...resolved.unknown])];
-    return c.json(rec, 200);
+    return c.json(ctx.answer(rec), 200);
   },
 );
 
@@ -122,7 +127,7 @@ recommendations.openapi(
     method: 'get',
     path: '/users/{userId}/recent',
     summary: "The shopper's recently viewed items, newest first (from their events)",
-    request: { params: UserPath, query: SimilarQuery },
+    request: { params: UserPath, query: RecentQuery },
     responses: {
       200: { description: 'recent items (empty without events)', ...json(Recommendation) },
       ...errors({ model: true, notFound: 'unknown placement' }),
@@ -131,11 +136,13 @@ recommendations.openapi(
   async (c) => {
     const { ctx } = c.var;
     const q = c.req.valid('query');
-    const who = await ctx.identify(c.req.valid('param').userId);
+    const { userId } = c.req.valid('param');
+    const placement = await ctx.enter({ userId }, q.placement);
+    const who = await ctx.identify(userId);
     const [shelf, history] = await Promise.all([
-      ctx.activeModel().then((m) => ctx.shelf(m, filterFromQuery(q), q.placement)),
+      ctx.activeModel().then((m) => ctx.shelf(m, filterFromQuery(q), placement)),
       ctx.history.get(who.key),
     ]);
-    return c.json(await recent(shelf, history, checkK(q.k, ctx.config)), 200);
+    return c.json(ctx.answer(await recent(shelf, history, checkK(q.k, ctx.config))), 200);
   },
 );

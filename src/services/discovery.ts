@@ -5,7 +5,7 @@
  * model's lists learned from baskets). Every answer passes the shelf's filters and placement.
  */
 
-import type { Recommendation } from '../schemas';
+import type { Answer } from '../schemas';
 import type { HistorySnapshot } from '../storage/history';
 import type { TrendingClient } from '../storage/trending';
 import { popular } from './recommend';
@@ -25,7 +25,7 @@ function entryFor(shelf: Shelf, id: string, score: number): Entry | null {
   return r && shelf.filter.recordWhyNot(r) === null ? { id, score } : null;
 }
 
-async function answer(shelf: Shelf, source: Recommendation['source'], list: Entry[]): Promise<Recommendation> {
+async function answer(shelf: Shelf, source: Answer['source'], list: Entry[]): Promise<Answer> {
   const placement = placementSummary(shelf, list);
   return { model: shelf.model.version, source, items: await present(shelf, list), ...(placement ? { placement } : {}) };
 }
@@ -35,7 +35,7 @@ async function answer(shelf: Shelf, source: Recommendation['source'], list: Entr
  * the rest is the model's popularity (after the trending ones). `source` is "trending" once any
  * item has recent events, "popular" before.
  */
-export async function trending(shelf: Shelf, trends: TrendingClient, k: number, now = Date.now()): Promise<Recommendation> {
+export async function trending(shelf: Shelf, trends: TrendingClient, k: number, now = Date.now()): Promise<Answer> {
   const list: Entry[] = [];
   for (const t of await trends.top(now)) {
     if (list.length >= k) break;
@@ -58,7 +58,7 @@ export async function trending(shelf: Shelf, trends: TrendingClient, k: number, 
 }
 
 /** The shopper's recent items (any interaction at the edge), newest first. */
-export async function recent(shelf: Shelf, history: HistorySnapshot | null, k: number): Promise<Recommendation> {
+export async function recent(shelf: Shelf, history: HistorySnapshot | null, k: number): Promise<Answer> {
   const list: Entry[] = [];
   const items = [...(history?.items ?? [])].filter((h) => h.lastAt > 0).sort((a, b) => b.lastAt - a.lastAt);
   for (const h of items) {
@@ -74,7 +74,7 @@ export async function recent(shelf: Shelf, history: HistorySnapshot | null, k: n
  * sessions), or — when the training data had no baskets — its item-model neighbours. Scores are
  * the lists' weights (with the placement's boosts).
  */
-export async function boughtTogether(shelf: Shelf, id: string, k: number): Promise<Recommendation> {
+export async function boughtTogether(shelf: Shelf, id: string, k: number): Promise<Answer> {
   const { model } = shelf;
   const index = model.ids.indexOf(id);
   const im = model.itemModel;

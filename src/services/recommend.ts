@@ -8,7 +8,7 @@ import type { WeightedItem } from '@edge-recs/core/foldin';
 import type { Scored } from '@edge-recs/core/topk';
 import { categoriesOf } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
-import type { Recommendation, Source } from '../schemas';
+import type { Answer, Source } from '../schemas';
 import { because, blendedScores, rank } from './blend';
 import {
   arrange,
@@ -24,31 +24,39 @@ import {
 } from './shelf';
 import type { UserRecord } from './users';
 
-export type { Recommendation };
+export type { Answer };
 
-async function answer(shelf: Shelf, source: Source, list: Entry[], extra: Partial<Recommendation> = {}): Promise<Recommendation> {
+async function answer(shelf: Shelf, source: Source, list: Entry[], extra: Partial<Answer> = {}): Promise<Answer> {
   const placement = placementSummary(shelf, list);
   return { model: shelf.model.version, source, items: await present(shelf, list), ...(placement ? { placement } : {}), ...extra };
 }
 
-/** Share of training users who interacted with each popular item, in popularity order, passing the filter. */
+/**
+ * Share of training users who interacted with each popular item, passing the filter, highest
+ * first — after the placement's boosts, which may lift an item from anywhere in the popular list.
+ */
 function popularEntries(shelf: Shelf, k: number, exclude: ReadonlySet<number>): Entry[] {
   const users = Math.max(1, shelf.model.manifest.userCount);
   const { items, counts } = shelf.model.catalog.popular;
+  const plan = shelf.plan;
   const out: Entry[] = [];
-  for (let j = 0; j < items.length && out.length < k; j++) {
+  for (let j = 0; j < items.length && (plan || out.length < k); j++) {
     const i = items[j];
     if (exclude.has(i) || shelf.excluded.has(i) || !shelf.filter.passes(i)) continue;
-    out.push({ index: i, id: shelf.model.ids.id(i), score: counts[j] / users });
+    const c = plan ? plan.classes[i] : 1;
+    if (c === 0) continue;
+    const share = counts[j] / users;
+    out.push({ index: i, id: shelf.model.ids.id(i), score: plan ? share * plan.transforms[2 * c] + plan.transforms[2 * c + 1] : share });
   }
-  return out;
+  if (plan) out.sort((a, b) => b.score - a.score || (a.index ?? 0) - (b.index ?? 0));
+  return out.slice(0, k);
 }
 
 /**
  * The most popular items that pass the filter, with new catalogue items (the model does not know
  * them yet) at every fourth position, so a product added this morning is sellable at once.
  */
-export async function popular(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Recommendation> {
+export async function popular(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Answer> {
   const fresh = await newItemsFor(shelf, Math.floor(k / 4), []);
   const list = popularEntries(shelf, k - fresh.length, exclude);
   fresh.forEach((e, j) => {
@@ -58,12 +66,12 @@ export async function popular(shelf: Shelf, k: number, exclude: ReadonlySet<numb
 }
 
 /** The newest catalogue items that pass the filter (a placement's `fallback: "new"`). */
-export async function newest(shelf: Shelf, k: number): Promise<Recommendation> {
+export async function newest(shelf: Shelf, k: number): Promise<Answer> {
   return answer(shelf, 'new', await arrange(shelf, await newItemsFor(shelf, k, []), k));
 }
 
 /** What an unknown user gets: the placement's fallback (popular by default). */
-export async function fallback(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Recommendation> {
+export async function fallback(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Answer> {
   if (shelf.placement?.fallback === 'new') return newest(shelf, k);
   return popular(shelf, k, exclude);
 }
@@ -97,7 +105,7 @@ export async function forUser(
   k: number,
   excludePurchased: boolean,
   opts: ListOptions = {},
-): Promise<Recommendation> {
+): Promise<Answer> {
   if (!user) return fallback(shelf, k);
   const exclude = new Set<number>([...shelf.excluded, ...(excludePurchased ? user.items : [])]);
   const basket = historyBasket(user);
@@ -137,7 +145,7 @@ export async function forBasket(
   excludeGiven: boolean,
   strengths?: readonly number[],
   opts: ListOptions = {},
-): Promise<Recommendation> {
+): Promise<Answer> {
   const { model } = shelf;
   const { items, unknown } = resolveItems(model, ids, strengths);
   // ids the model does not know are ignored for scoring; new catalogue items among them still
@@ -169,7 +177,7 @@ export async function forBasket(
  * a new item, content similarity alone (its category and title against the model's popular items
  * and the other new items).
  */
-export async function similar(shelf: Shelf, id: string, k: number): Promise<Recommendation> {
+export async function similar(shelf: Shelf, id: string, k: number): Promise<Answer> {
   const { model } = shelf;
   const index = model.ids.indexOf(id);
   const [me] = await contentOf(shelf, [id]);
@@ -217,7 +225,7 @@ export async function scoreCandidates(
   basket: readonly WeightedItem[],
   source: Source,
   candidates: readonly string[],
-): Promise<Recommendation> {
+): Promise<Answer> {
   const { model } = shelf;
   const list: Entry[] = [];
   const unknown: string[] = [];
