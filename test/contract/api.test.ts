@@ -255,6 +255,132 @@ const EXAMPLES: Record<string, Examples> = {
     valid: [{ path: '/admin/placements/to-delete', headers: ADMIN }],
     invalid: [{ path: '/admin/placements/never-defined', headers: ADMIN }, { path: '/admin/placements/home' }],
   },
+  'PUT /admin/experiments/{name}': {
+    auth: ADMIN,
+    base: {
+      path: '/admin/experiments/contract',
+      headers: { ...JSON_BODY, ...ADMIN },
+      body: {
+        variants: [
+          { name: 'control', weight: 1 },
+          { name: 'half', weight: 1, placement: 'home' },
+        ],
+      },
+    },
+    valid: [
+      {
+        path: '/admin/experiments/contract',
+        headers: { ...JSON_BODY, ...ADMIN },
+        body: {
+          variants: [
+            { name: 'control', weight: 1 },
+            { name: 'half', weight: 1, placement: 'home' },
+          ],
+        },
+      },
+      {
+        path: '/admin/experiments/contract',
+        headers: { ...JSON_BODY, ...ADMIN },
+        body: {
+          variants: [
+            { name: 'control', weight: 1 },
+            { name: 'half', weight: 1, placement: 'home' },
+          ],
+        },
+      },
+    ],
+    invalid: [
+      {
+        path: '/admin/experiments/contract',
+        headers: { ...JSON_BODY, ...ADMIN },
+        body: {
+          variants: [
+            { name: 'x', weight: 2 },
+            { name: 'y', weight: 1 },
+          ],
+        },
+      },
+      { path: '/admin/experiments/other', headers: { ...JSON_BODY, ...ADMIN }, body: { variants: [{ name: 'x', weight: 1 }] } },
+      {
+        path: '/admin/experiments/other',
+        headers: { ...JSON_BODY, ...ADMIN },
+        body: {
+          variants: [
+            { name: 'x', weight: 1 },
+            { name: 'y', weight: 1, placement: 'nowhere' },
+          ],
+        },
+      },
+      {
+        path: '/admin/experiments/Bad Name',
+        headers: { ...JSON_BODY, ...ADMIN },
+        body: {
+          variants: [
+            { name: 'control', weight: 1 },
+            { name: 'half', weight: 1, placement: 'home' },
+          ],
+        },
+      },
+      {
+        path: '/admin/experiments/contract',
+        headers: JSON_BODY,
+        body: {
+          variants: [
+            { name: 'control', weight: 1 },
+            { name: 'half', weight: 1, placement: 'home' },
+          ],
+        },
+      },
+    ],
+  },
+  'GET /admin/experiments': {
+    auth: ADMIN,
+    base: { path: '/admin/experiments', headers: ADMIN },
+    valid: [{ path: '/admin/experiments', headers: ADMIN }],
+    invalid: [{ path: '/admin/experiments' }, { path: '/admin/experiments', headers: ADMIN, query: { status: 'running' } }],
+  },
+  'GET /admin/experiments/{name}': {
+    auth: ADMIN,
+    base: { path: '/admin/experiments/contract', headers: ADMIN },
+    valid: [{ path: '/admin/experiments/contract', headers: ADMIN }],
+    invalid: [{ path: '/admin/experiments/never', headers: ADMIN }, { path: '/admin/experiments/contract' }],
+  },
+  'GET /admin/metrics': {
+    auth: ADMIN,
+    base: { path: '/admin/metrics', headers: ADMIN },
+    valid: [
+      { path: '/admin/metrics', headers: ADMIN },
+      { path: '/admin/metrics', headers: ADMIN, query: { experiment: 'contract', from: '2026-01-01T00:00:00Z' } },
+      { path: '/admin/metrics', headers: ADMIN, query: { groupBy: 'hour', placement: '-' } },
+      { path: '/admin/metrics', headers: ADMIN, query: { groupBy: 'placement', to: String(Date.now()) } },
+    ],
+    invalid: [
+      { path: '/admin/metrics' },
+      { path: '/admin/metrics', headers: ADMIN, query: { groupBy: 'colour' } },
+      { path: '/admin/metrics', headers: ADMIN, query: { from: 'last tuesday' } },
+    ],
+  },
+  'GET /admin/traffic': {
+    auth: ADMIN,
+    base: { path: '/admin/traffic', headers: ADMIN },
+    valid: [
+      { path: '/admin/traffic', headers: ADMIN },
+      { path: '/admin/traffic', headers: ADMIN, query: { from: '1767225600' } },
+    ],
+    invalid: [{ path: '/admin/traffic' }, { path: '/admin/traffic', headers: ADMIN, query: { to: 'soon' } }],
+  },
+  'GET /admin/overview': {
+    auth: ADMIN,
+    base: { path: '/admin/overview', headers: ADMIN },
+    valid: [{ path: '/admin/overview', headers: ADMIN }],
+    invalid: [{ path: '/admin/overview' }, { path: '/admin/overview', headers: ADMIN, query: { x: '1' } }],
+  },
+  'POST /admin/experiments/{name}/stop': {
+    auth: ADMIN,
+    base: { path: '/admin/experiments/contract/stop', headers: ADMIN },
+    valid: [{ path: '/admin/experiments/contract/stop', headers: ADMIN }],
+    invalid: [{ path: '/admin/experiments/never/stop', headers: ADMIN }, { path: '/admin/experiments/contract/stop' }],
+  },
   'POST /admin/rollback': {
     auth: ADMIN,
     base: { path: '/admin/rollback', headers: ADMIN },

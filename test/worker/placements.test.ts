@@ -83,6 +83,15 @@ describe('placements', () => {
     expect(over.placement?.boosts).toBe(0);
   });
 
+  it('boost popular lists too, lifting an item from beyond the first k', async () => {
+    const popular = async (q: string) => getJson<Rec>(await SELF.fetch(`http://x/v1/popular?${q}`));
+    const deep = (await popular('k=60')).items[55].id;
+    await putPlacement('popular-push', { boosts: [{ match: { ids: [deep] }, add: 1 }] });
+    const boosted = await popular('k=10&placement=popular-push');
+    expect(boosted.items[0]).toMatchObject({ id: deep, boosted: true });
+    expect(ids(boosted).slice(1)).toEqual(ids(await popular('k=9')));
+  });
+
   it('multiply boosts by id, and apply to session answers too', async () => {
     const session = (placement?: string) =>
       SELF.fetch('http://x/v1/recommendations', {

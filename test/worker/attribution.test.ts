@@ -1,0 +1,222 @@
+/**
+ * Attribution: every answer has a recId and positions; clicks, add-to-carts and purchases that
+ * name it are counted for it — once per (recId, item, type) however often they are sent, only
+ * for items it showed, only within the attribution window — per hour × placement × model version
+ * × variant; an event that arrives before its answer is recorded is counted when the answer is.
+ * Retried events with an eventId change a user's history once.
+ */
+import { env, SELF } from 'cloudflare:test';
+import { describe, expect, it, vi } from 'vitest';
+import { R2 } from '../../src/storage/keys';
+import { getJson } from './fixtures';
+
+const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
+const ADMIN = { authorization: 'Bearer test-admin-token' };
+type Rec = { model: string; recId: string; items: { id: string; position: number; price?: number }[]; variant?: string };
+
+const post = async (events: unknown[]) => {
+  const res = await SELF.fetch('http://x/v1/events', { method: 'POST', headers: KEY, body: JSON.stringify({ events }) });
+  return { status: res.status, body: await getJson(res) };
+};
+const report = async (q = '') => getJson(await SELF.fetch(`http://x/admin/metrics?${q}`, { headers: ADMIN }));
+const groupOf = async (q: string, match: (g: Record<string, unknown>) => boolean) => (await report(q)).groups.find(match);
+/** the metrics shard that counts an answer (the recId names it) */
+const shard = (recId: string) => env.METRICS.get(env.METRICS.idFromName(`metrics-${recId.split('_')[0]}`));
+
+describe('answers carry a recId and positions', () => {
+  it('on every kind of answer, unique per response', async () => {
+    const urls = [
+      'http://x/v1/users/17850/recommendations?k=5',
+      'http://x/v1/popular?k=5',
+      'http://x/v1/trending?k=5',
+      'http://x/v1/items/22423/similar?k=5',
+      'http://x/v1/items/22423/bought-together?k=5',
+      'http://x/v1/users/17850/recent?k=5',
+    ];
+    const ids = new Set<string>();
+    for (const url of urls) {
+      const res = await SELF.fetch(url);
+      expect(res.status, url).toBe(200);
+      const body = await getJson<Rec>(res);
+      expect(body.recId, url).toMatch(/^\d{1,3}_[0-9a-f]{32}$/);
+      expect(res.headers.get('x-model-version')).toBe(body.model);
+      body.items.forEach((it, j) => {
+        expect(it.position).toBe(j + 1);
+      });
+      ids.add(body.recId);
+    }
+    const basket = await getJson<Rec>(
+      await SELF.fetch('http://x/v1/recommendations', { method: 'POST', headers: KEY, body: JSON.stringify({ items: ['85123A'], k: 3 }) }),
+    );
+    ids.add(basket.recId);
+    expect(ids.size).toBe(urls.length + 1);
+  });
+});
+
+describe('attribution', () => {
+  it('counts a click on a shown item once however often it is sent, and not for items the answer did not show', async () => {
+    const rec = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=6'));
+    const item = rec.items[2].id;
+    const click = { userId: 'att-1', itemId: item, type: 'click', recId: rec.recId, position: 3 };
+    const first = await post([click]);
+    expect(first.status).toBe(200);
+    expect(first.body.attribution.attributed + first.body.attribution.pending).toBe(1);
+    // the same click again, and again with an eventId, is a duplicate
+    const again = await post([click, { ...click, eventId: 'e-1' }]);
+    expect(again.body.attribution.duplicate + again.body.attribution.pending).toBe(2);
+    // an item the answer did not show
+    const notShown = ['71053', '22086', '84029E', '20725', '22423'].find((id) => !rec.items.some((i) => i.id === id));
+    const other = await post([{ userId: 'att-1', itemId: notShown, type: 'click', recId: rec.recId }]);
+    expect(other.body.attribution.notShown).toBe(1);
+    await vi.waitFor(async () => {
+      const g = await groupOf('groupBy=version', (x) => x.version === rec.model);
+      expect(g?.clicks).toBe(1);
+      expect(g?.answers).toBeGreaterThanOrEqual(1);
+    });
+  });
+
+  it('counts add-to-carts and purchases with their revenue (price × quantity, else the catalogue price)', async () => {
+    await SELF.fetch('http://x/v1/items', {
+      method: 'PUT',
+      headers: KEY,
+      body: JSON.stringify({ items: [{ id: 'ATT-PRICED', title: 'Priced candle holder', price: 7.5, category: 'att-cat' }] }),
+    });
+    const rec = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=8&category=att-cat'));
+    expect(rec.items.map((i) => i.id)).toContain('ATT-PRICED');
+    const before = (await groupOf('groupBy=placement', (g) => g.placement === null)) ?? { purchases: 0, revenue: 0, addToCarts: 0 };
+    const res = await post([
+      { userId: 'att-2', itemId: 'ATT-PRICED', type: 'add_to_cart', recId: rec.recId },
+      { userId: 'att-2', itemId: 'ATT-PRICED', type: 'purchase', recId: rec.recId, quantity: 3 },
+    ]);
+    expect(res.status).toBe(200);
+    await vi.waitFor(async () => {
+      const g = await groupOf('groupBy=placement', (x) => x.placement === null);
+      expect(g.addToCarts - before.addToCarts).toBe(1);
+      expect(g.purchases - before.purchases).toBe(1);
+      expect(g.revenue - before.revenue).toBeCloseTo(22.5, 6);
+    });
+    // a purchase with its own price
+    const rec2 = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=3'));
+    await post([{ userId: 'att-3', itemId: rec2.items[0].id, type: 'purchase', recId: rec2.recId, price: 2, quantity: 2 }]);
+    await vi.waitFor(async () => {
+      const g = await groupOf('groupBy=placement', (x) => x.placement === null);
+      expect(g.revenue - before.revenue).toBeCloseTo(26.5, 6);
+    });
+  });
+
+  it('counts per placement: answers for a placement are counted under its name', async () => {
+    const put = await SELF.fetch('http://x/admin/placements/att-home', {
+      method: 'PUT',
+      headers: { ...ADMIN, 'content-type': 'application/json' },
+      body: JSON.stringify({ description: 'home page' }),
+    });
+    expect(put.status).toBe(200);
+    const rec = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=4&placement=att-home'));
+    await post([{ userId: 'att-4', itemId: rec.items[0].id, type: 'click', recId: rec.recId }]);
+    await vi.waitFor(async () => {
+      const g = await groupOf('groupBy=placement&placement=att-home', (x) => x.placement === 'att-home');
+      expect(g).toMatchObject({ answers: 1, itemsShown: 4, clicks: 1 });
+      expect(g.rates.ctr.estimate).toBeCloseTo(0.25, 12);
+    });
+  });
+
+  it('rejects a recId on a view, a recId this deployment could not have issued, and prices on clicks', async () => {
+    const rec = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=3'));
+    const res = await post([
+      { userId: 'att-5', itemId: rec.items[0].id, type: 'view', recId: rec.recId },
+      { userId: 'att-5', itemId: rec.items[0].id, type: 'click', recId: `99_${'a'.repeat(32)}` },
+      { userId: 'att-5', itemId: rec.items[0].id, type: 'click', recId: rec.recId, price: 3 },
+      { userId: 'att-5', itemId: rec.items[0].id, type: 'click', recId: rec.recId },
+    ]);
+    expect(res.status).toBe(200);
+    expect(res.body.rejected.map((r: { index: number }) => r.index)).toEqual([0, 1, 2]);
+    expect(res.body.accepted).toBe(1);
+    const bad = await SELF.fetch('http://x/v1/events', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({ userId: 'att-5', itemId: '22423', type: 'click', recId: 'not-a-rec-id' }),
+    });
+    expect(bad.status).toBe(400);
+  });
+
+  it('does not count events later than the window after the answer, and counts events that arrive before it', async () => {
+    const settings = { attributionWindowMs: 24 * 3600 * 1000, retentionDays: 90 };
+    const now = Date.now();
+    const old = `0_${'1'.repeat(32)}`;
+    const key = { placement: 'att-window', version: 'v-test', experiment: '', variant: '' };
+    await shard(old).record(null, { ...key, recId: old, at: now - 25 * 3600 * 1000, items: ['A', 'B'] }, settings);
+    const late = await post([{ userId: 'att-6', itemId: '22423', type: 'click', recId: old }]);
+    expect(late.body.attribution).toMatchObject({ notShown: 1 }); // 22423 was not in it
+    const outcomes = await shard(old).attribute([{ recId: old, itemId: 'A', type: 'click', at: now, revenue: 0 }], settings, now);
+    expect(outcomes).toEqual(['outside_window']);
+
+    // an event first, its answer a moment later (the answer is written after its response)
+    const early = `0_${'2'.repeat(32)}`;
+    expect(await shard(early).attribute([{ recId: early, itemId: 'B', type: 'click', at: now, revenue: 0 }], settings, now)).toEqual([
+      'pending',
+    ]);
+    await shard(early).record(null, { ...key, recId: early, at: now - 1000, items: ['A', 'B'] }, settings);
+    const rows = (await shard(early).counts(0, Number.MAX_SAFE_INTEGER)) as { placement: string; answers: number; clicks: number }[];
+    expect(rows.filter((r) => r.placement === 'att-window').reduce((s, r) => s + r.clicks, 0)).toBe(1);
+    // and the same click again is a duplicate
+    expect(await shard(early).attribute([{ recId: early, itemId: 'B', type: 'click', at: now, revenue: 0 }], settings, now)).toEqual([
+      'duplicate',
+    ]);
+  });
+
+  it('keeps Σx² per answer, so clicks and revenue per answer have exact variances', async () => {
+    const settings = { attributionWindowMs: 24 * 3600 * 1000, retentionDays: 90 };
+    const now = Date.now();
+    const key = { placement: 'att-var', version: 'v-test', experiment: '', variant: '' };
+    const ids = ['3', '4', '5'].map((d) => `1_${d.repeat(32)}`);
+    for (const id of ids) await shard(id).record(null, { ...key, recId: id, at: now, items: ['A', 'B', 'C'] }, settings);
+    // clicks per answer: 2, 1, 0; revenue per answer: 10 + 5, 0, 4
+    await shard(ids[0]).attribute(
+      [
+        { recId: ids[0], itemId: 'A', type: 'click', at: now, revenue: 0 },
+        { recId: ids[0], itemId: 'B', type: 'click', at: now, revenue: 0 },
+        { recId: ids[0], itemId: 'A', type: 'purchase', at: now, revenue: 10 },
+        { recId: ids[0], itemId: 'B', type: 'purchase', at: now, revenue: 5 },
+        { recId: ids[1], itemId: 'C', type: 'click', at: now, revenue: 0 },
+        { recId: ids[2], itemId: 'C', type: 'purchase', at: now, revenue: 4 },
+      ],
+      settings,
+      now,
+    );
+    const rows = ((await shard(ids[0]).counts(0, Number.MAX_SAFE_INTEGER)) as Record<string, number | string>[]).filter(
+      (r) => r.placement === 'att-var',
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ answers: 3, itemsShown: 9, clicks: 3, clicksSq: 5, answersClicked: 2 });
+    expect(rows[0]).toMatchObject({ purchases: 3, answersPurchased: 2, revenue: 19, revenueSq: 15 ** 2 + 4 ** 2 });
+  });
+});
+
+describe('retried events', () => {
+  it('with an eventId change the history and the exports once', async () => {
+    const batch = [
+      { userId: 'retry-1', itemId: '22423', type: 'purchase', eventId: 'order-77:1' },
+      { userId: 'retry-1', itemId: '85123A', type: 'add_to_cart', eventId: 'order-77:2' },
+    ];
+    const first = await post(batch);
+    expect(first.body).toMatchObject({ accepted: 2, duplicates: 0 });
+    const history = async () => getJson(await SELF.fetch('http://x/v1/users/retry-1/history'));
+    const after1 = await history();
+    const second = await post(batch);
+    expect(second.body).toMatchObject({ accepted: 2, duplicates: 2 });
+    expect(await history()).toEqual(after1);
+    // a new event of the same user still counts
+    const third = await post([{ userId: 'retry-1', itemId: '22423', type: 'purchase', eventId: 'order-78:1' }]);
+    expect(third.body.duplicates).toBe(0);
+    const strengths = (h: { items: { id: string; strength: number }[] }) => Object.fromEntries(h.items.map((i) => [i.id, i.strength]));
+    await vi.waitFor(async () => {
+      expect(strengths(await history())['22423']).toBeCloseTo(strengths(after1)['22423'] + 1, 5);
+    });
+    // the exports carry the event ids (the trainer reads a repeated one once) and a basket id
+    const listed = await env.MODELS.list({ prefix: R2.pendingEvents });
+    const texts = await Promise.all(listed.objects.map(async (o) => (await env.MODELS.get(o.key))?.text() ?? ''));
+    const lines = texts.flatMap((t) => t.split('\n')).filter((l) => l.includes('order-77:1'));
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect(l.split(',')[6]).toMatch(/^[0-9a-f]{16}-[0-9a-f]{8}$/);
+  });
+});
