@@ -19,7 +19,19 @@ ol,ul{padding-left:1.3rem;margin:.3rem 0}li{margin:.25rem 0}
 button{font:inherit;font-size:.8rem;padding:.15rem .5rem;margin-left:.3rem;border:1px solid #b9c0cc;border-radius:5px;background:#fff;cursor:pointer}
 button:hover,button:focus{border-color:var(--accent)}.score{color:var(--muted);font-variant-numeric:tabular-nums;font-size:.8rem}
 .tag{display:inline-block;font-size:.75rem;padding:0 .4rem;border-radius:4px;background:#e6f2ee;color:var(--accent)}
-.muted{color:var(--muted)}.error{color:#a11}`;
+.muted{color:var(--muted)}.error{color:#a11}
+select{font:inherit;padding:.35rem .45rem;border:1px solid #b9c0cc;border-radius:6px;background:#fff;min-width:14rem}
+label.inline{display:inline-flex;gap:.35rem;align-items:center;font-weight:400;margin:.4rem 0}
+li.card{margin:.45rem 0;padding:.35rem .5rem;border:1px solid var(--line);border-radius:6px;background:#fcfcfd}
+li.card.unavailable{background:#fbf1f1}.facts{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;font-size:.82rem;margin-top:.15rem}
+.price{font-weight:600;font-variant-numeric:tabular-nums}.category{color:var(--accent)}.stock{color:var(--muted)}
+.badge{display:inline-block;font-size:.72rem;font-weight:600;padding:0 .4rem;border-radius:4px;border:1px solid}
+.badge.out{color:#a11;border-color:#e2b4b4;background:#fff}.badge.pinned{color:#6b3fa0;border-color:#cdb8e6;background:#f6f1fc}
+.badge.boosted{color:#8a5a00;border-color:#ecd29a;background:#fff8e6}.badge.new{color:#0b5394;border-color:#b6cde6;background:#eef5fc}
+.because{margin:.2rem 0 0;font-size:.82rem;color:var(--muted)}.actions{margin-top:.2rem}.actions button:first-child{margin-left:0}
+pre{white-space:pre-wrap;word-break:break-all;background:#f3f4f7;padding:.5rem;border-radius:6px;font-size:.75rem}
+details summary{cursor:pointer;font-weight:600}[hidden]{display:none!important}
+.sr-only{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0}`;
 
 export const DOCS_CSS = `body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 section{border-top:1px solid #ddd;padding:.5rem 0}.m{display:inline-block;min-width:4rem;font-weight:700;color:#0a5}

@@ -1,26 +1,86 @@
 /**
  * The demo store's behaviour in the browser (bundled by scripts/build.ts into /assets/demo.js):
- * search, basket with session recommendations, similar items, customer lookup, and purchase
- * events sent with a pasted API key. It only calls the public API.
+ * search, a basket with explained session recommendations, a product's similar and bought-together
+ * items, a customer's explained recommendations, recently viewed items and purchase history,
+ * trending now, a category shelf, the `demo-featured` placement's shelf, and the back office:
+ * stock toggles and sample categories (catalogue writes with the pasted API key) and the operator's
+ * curl lines. It only calls the public API; after a stock change every list is fetched again, so an
+ * out-of-stock product leaves them all at once.
  */
-import type { Recommendation } from '../../schemas';
-import { api, byId, esc, type Item, renderList } from './lib/dom';
+import type { z } from '@hono/zod-openapi';
+import type { CatalogWrite, ItemView, ModelInfo, Recommendation, SearchResult } from '../../schemas';
+import { DEMO_CATEGORIES, DEMO_PLACEMENT } from '../demo-setup';
+import { ApiError, api, button, byId, esc, type Item, load, renderList } from './lib/dom';
 
 const basket = new Map<string, string>();
+/** The product whose similar and bought-together items are shown. */
+let product: { id: string; title: string } | null = null;
+/** The customer looked up (their recommendations, recent views, history and the featured shelf). */
+let customer = '';
+/** Categories seen in any answer: the category shelf's choices. */
+const categories = new Set<string>();
 
-const addBtn = (it: Item) =>
-  basket.has(it.id) ? '' : ` <button type="button" data-add="${esc(it.id)}" data-title="${esc(it.title)}">Add</button>`;
-const simBtn = (it: Item) => ` <button type="button" data-similar="${esc(it.id)}" data-title="${esc(it.title)}">Similar</button>`;
-const buyBtn = (it: Item) => ` <button type="button" data-buy="${esc(it.id)}">Buy</button>`;
+/** Products this page marked out of stock (id → title), kept across reloads so they can come back. */
+const OUT_KEY = 'edge-recs-demo:out-of-stock';
+const outOfStock = new Map<string, string>(readOut());
+function readOut(): [string, string][] {
+  try {
+    const v = JSON.parse(localStorage.getItem(OUT_KEY) ?? '[]') as unknown;
+    return Array.isArray(v) ? (v as [string, string][]) : [];
+  } catch {
+    return [];
+  }
+}
+function saveOut(): void {
+  try {
+    localStorage.setItem(OUT_KEY, JSON.stringify([...outOfStock]));
+  } catch {
+    // storage unavailable: the list lasts for this page only
+  }
+}
 
-interface ModelInfo {
-  version: string;
-  source: string;
-  trainedAt: string;
-  itemCount: number;
-  dims: number;
-  metrics: { model: Record<string, number>; popularity: Record<string, number> } | null;
-  lastRefresh: { outcome: string; reason: string | null; at: string } | null;
+const name = (it: Item) => it.title || it.id;
+const addBtn = (it: Item) => (basket.has(it.id) ? '' : button({ add: it.id, title: name(it) }, 'Add', `Add ${name(it)} to the basket`));
+const simBtn = (it: Item) => button({ similar: it.id, title: name(it) }, 'Similar', `View ${name(it)}: similar and bought together`);
+const buyBtn = (it: Item) => button({ buy: it.id }, 'Buy', `Buy ${name(it)} as this customer`);
+const stockBtn = (it: Item) =>
+  it.available === false
+    ? button({ stock: it.id, available: 'true', title: name(it) }, 'Back in stock', `Back in stock: ${name(it)}`)
+    : button({ stock: it.id, available: 'false', title: name(it) }, 'Mark out of stock', `Mark out of stock: ${name(it)}`);
+const shopActions = (it: Item) => addBtn(it) + simBtn(it) + stockBtn(it);
+
+const apiKey = () => byId<HTMLInputElement>('api-key').value.trim();
+const json = (body: unknown, auth = false): RequestInit => ({
+  headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${apiKey()}` } : {}) },
+  body: JSON.stringify(body),
+});
+const say = (id: string, text: string) => {
+  byId(id).textContent = text;
+};
+const sayError = (id: string, e: unknown) => {
+  byId(id).innerHTML = `<span class="error">${esc(e instanceof Error ? e.message : String(e))}</span>`;
+};
+
+/** Adds the categories of shown products to the category select (keeping the choice). */
+function noteCategories(items: readonly Item[]): void {
+  const before = categories.size;
+  for (const it of items) if (it.category) categories.add(it.category);
+  if (categories.size === before) return;
+  const select = byId<HTMLSelectElement>('category');
+  const chosen = select.value;
+  select.innerHTML =
+    '<option value="">Choose a category…</option>' +
+    [...categories]
+      .sort()
+      .map((c) => `<option value="${esc(c)}"${c === chosen ? ' selected' : ''}>${esc(c)}</option>`)
+      .join('');
+  byId('category-hint').textContent = `${categories.size} categories in the catalogue's popular products.`;
+}
+
+/** Renders an answer into a list and notes its categories. */
+function show(listId: string, items: readonly Item[], actions: (it: Item) => string, empty: string, because?: string): void {
+  noteCategories(items);
+  renderList(byId(listId), items, actions, empty, because);
 }
 
 async function loadModel(): Promise<void> {
@@ -34,88 +94,238 @@ async function loadModel(): Promise<void> {
       : ' · no refresh yet';
     byId('model-info').textContent =
       `Model ${m.version} (${m.source}) · trained ${m.trainedAt} · ${m.itemCount} items × ${m.dims} dims${metrics}${refresh}`;
+    // the sample categories are ids of the bundled Online Retail model: never offered for a shop's own model
+    byId('sample-categories').hidden = m.source !== 'bundled';
   } catch (e) {
-    byId('model-info').innerHTML = `<span class="error">${esc((e as Error).message)}</span>`;
+    sayError('model-info', e);
   }
 }
 
-let searchSeq = 0;
-async function search(): Promise<void> {
-  const seq = ++searchSeq;
-  const q = byId<HTMLInputElement>('q').value.trim();
-  const r = await api<{ items: Item[] }>(`/v1/items?limit=12&q=${encodeURIComponent(q)}`);
-  if (seq !== searchSeq) return;
-  renderList(byId('results'), r.items, (it) => addBtn(it) + simBtn(it), `No product matches "${q}".`);
+/** Categories of the most popular products (out-of-stock ones too): the category select's choices. */
+async function loadCategories(): Promise<void> {
+  try {
+    noteCategories((await api<Recommendation>('/v1/popular?k=100&includeUnavailable=true')).items);
+  } catch {
+    // a deployment with MAX_K under 100: the categories of shown products still fill the select
+  }
 }
 
-async function refreshBasket(): Promise<void> {
+async function search(): Promise<void> {
+  const q = byId<HTMLInputElement>('q').value.trim();
+  const all = byId<HTMLInputElement>('include-oos').checked ? '&includeUnavailable=true' : '';
+  await load(
+    byId('results'),
+    () => api<z.infer<typeof SearchResult>>(`/v1/items?limit=12&q=${encodeURIComponent(q)}${all}`),
+    (r) => show('results', r.items, shopActions, `No product matches "${q}".`),
+  );
+}
+
+async function basketRecs(): Promise<void> {
   renderList(
     byId('basket'),
-    [...basket].map(([id, title]) => ({ id, title })),
-    (it) => ` <button type="button" data-remove="${esc(it.id)}">Remove</button>`,
+    [...basket].map(([id, title]) => ({ id, title, ...(outOfStock.has(id) ? { available: false } : {}) })),
+    (it) => button({ remove: it.id }, 'Remove', `Remove ${name(it)} from the basket`),
     'Your basket is empty.',
   );
   if (!basket.size) {
     byId('basket-recs').innerHTML = '<li class="muted">Add products to see recommendations.</li>';
-    byId('basket-source').textContent = '';
+    say('basket-source', '');
     return;
   }
-  try {
-    const r = await api<Recommendation>('/v1/recommendations', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ items: [...basket.keys()], k: 10 }),
-    });
-    byId('basket-source').textContent = r.source;
-    renderList(byId('basket-recs'), r.items, (it) => addBtn(it) + simBtn(it), 'No recommendations.');
-  } catch (e) {
-    byId('basket-recs').innerHTML = `<li class="error">${esc((e as Error).message)}</li>`;
-  }
-  void search();
+  await load(
+    byId('basket-recs'),
+    () => api<Recommendation>('/v1/recommendations', { method: 'POST', ...json({ items: [...basket.keys()], k: 10, explain: true }) }),
+    (r) => {
+      say('basket-source', r.source);
+      show('basket-recs', r.items, shopActions, 'No recommendations.', 'Because you added');
+    },
+  );
 }
 
-async function showSimilar(id: string, title: string | undefined): Promise<void> {
-  byId('similar-title').textContent = title || id;
-  const r = await api<Recommendation>(`/v1/items/${encodeURIComponent(id)}/similar?k=8`);
-  renderList(byId('similar'), r.items, (it) => addBtn(it), 'No similar products.');
+async function productLists(): Promise<void> {
+  if (!product) return;
+  const id = encodeURIComponent(product.id);
+  await Promise.all([
+    load(
+      byId('similar'),
+      () => api<Recommendation>(`/v1/items/${id}/similar?k=8`),
+      (r) => show('similar', r.items, (it) => addBtn(it) + stockBtn(it), 'No similar products.'),
+    ),
+    load(
+      byId('bought-together'),
+      () => api<Recommendation>(`/v1/items/${id}/bought-together?k=6`),
+      (r) => {
+        say('bought-together-source', r.source);
+        show('bought-together', r.items, (it) => addBtn(it) + stockBtn(it), 'Nothing is bought together with it.');
+      },
+    ),
+  ]);
+}
+
+async function customerLists(): Promise<void> {
+  if (!customer) return;
+  const id = encodeURIComponent(customer);
+  await Promise.all([
+    // the recommendations and the history they are explained by change together (after a purchase)
+    load(
+      byId('customer-recs'),
+      () =>
+        Promise.all([
+          api<Recommendation>(`/v1/users/${id}/recommendations?k=10&explain=true`),
+          api<{ known: boolean; items: Item[] }>(`/v1/users/${id}/history`),
+        ]),
+      ([r, h]) => {
+        say('customer-source', r.source);
+        show('customer-recs', r.items, (it) => buyBtn(it) + simBtn(it) + stockBtn(it), 'No recommendations.', 'Because you bought');
+        renderList(
+          byId('customer-history'),
+          h.items.slice(0, 10),
+          () => '',
+          h.known ? 'No purchases recorded.' : 'Unknown customer: showing popular items.',
+        );
+      },
+    ),
+    load(
+      byId('recent'),
+      () => api<Recommendation>(`/v1/users/${id}/recent?k=8`),
+      (r) => {
+        say('recent-source', r.source);
+        show('recent', r.items, (it) => simBtn(it) + stockBtn(it), 'No views yet: "Similar" on a product records a view.');
+      },
+    ),
+  ]);
+}
+
+async function trending(): Promise<void> {
+  await load(
+    byId('trending'),
+    () => api<Recommendation>('/v1/trending?k=8'),
+    (r) => {
+      say('trending-source', r.source);
+      show('trending', r.items, shopActions, 'Nothing is trending.');
+    },
+  );
+}
+
+async function categoryShelf(): Promise<void> {
+  const c = byId<HTMLSelectElement>('category').value;
+  if (!c) {
+    byId('category-shelf').innerHTML = '<li class="muted">Choose a category.</li>';
+    return;
+  }
+  await load(
+    byId('category-shelf'),
+    () => api<Recommendation>(`/v1/popular?k=8&category=${encodeURIComponent(c)}`),
+    (r) => show('category-shelf', r.items, shopActions, `Nothing in stock in ${c}.`),
+  );
+}
+
+/** The placement's shelf: the customer's recommendations under its rules, or popular items before a lookup. */
+async function featured(): Promise<void> {
+  const path = customer
+    ? `/v1/users/${encodeURIComponent(customer)}/recommendations?k=8&placement=${DEMO_PLACEMENT}`
+    : `/v1/popular?k=8&placement=${DEMO_PLACEMENT}`;
+  await load(
+    byId('featured'),
+    () => api<Recommendation>(path),
+    (r) => {
+      const p = r.placement;
+      say('featured-source', `${r.source}${customer ? ` for ${customer}` : ''}`);
+      say(
+        'featured-rules',
+        p
+          ? `Rules of ${p.name}: ${p.boosts} boost${p.boosts === 1 ? '' : 's'} in force, ${p.pins} pinned item${p.pins === 1 ? '' : 's'}.`
+          : '',
+      );
+      show('featured', r.items, shopActions, 'No products.');
+    },
+    (e) => {
+      if (!(e instanceof ApiError && e.code === 'placement_not_found')) return false;
+      say('featured-source', '');
+      say('featured-rules', '');
+      byId('featured').innerHTML =
+        `<li class="muted">The placement ${esc(DEMO_PLACEMENT)} does not exist yet: the operator creates it with the curl line under "Operator setup", then press Reload.</li>`;
+      return true;
+    },
+  );
+}
+
+/** Products marked out of stock here, as the catalogue serves them now (those back in stock leave). */
+async function outOfStockList(): Promise<void> {
+  const el = byId('out-of-stock');
+  await load(
+    el,
+    () =>
+      Promise.all(
+        [...outOfStock].map(([id, title]) =>
+          api<ItemView>(`/v1/items/${encodeURIComponent(id)}`).catch(() => ({ id, title, available: false }) as Item),
+        ),
+      ),
+    (items) => {
+      const out = items.filter((it) => it.available === false);
+      for (const it of items) if (it.available !== false) outOfStock.delete(it.id);
+      saveOut();
+      renderList(el, out, stockBtn, 'No product is marked out of stock from this page.');
+    },
+  );
+}
+
+/** Every list on the page, fetched again (after a stock change, a catalogue write, an event). */
+async function refreshAll(): Promise<void> {
+  await Promise.all([search(), basketRecs(), productLists(), customerLists(), trending(), categoryShelf(), featured(), outOfStockList()]);
+}
+
+async function setStock(id: string, title: string, available: boolean): Promise<void> {
+  try {
+    const r = await api<z.infer<typeof CatalogWrite>>('/v1/items', { method: 'PUT', ...json({ items: [{ id, available }] }, true) });
+    if (available) outOfStock.delete(id);
+    else outOfStock.set(id, title);
+    saveOut();
+    say(
+      'stock-status',
+      `${title} is ${available ? 'back in stock' : 'out of stock'} (catalogue change ${r.seq}); every list was fetched again.`,
+    );
+    await refreshAll();
+  } catch (e) {
+    sayError('stock-status', e);
+  }
+}
+
+async function loadSampleCategories(): Promise<void> {
+  try {
+    const r = await api<z.infer<typeof CatalogWrite>>('/v1/items', { method: 'PUT', ...json({ items: DEMO_CATEGORIES }, true) });
+    say('stock-status', `Set the category of ${DEMO_CATEGORIES.length} products (catalogue change ${r.seq}).`);
+    await Promise.all([loadCategories(), refreshAll()]);
+  } catch (e) {
+    sayError('stock-status', e);
+  }
 }
 
 async function lookupCustomer(ev?: Event): Promise<void> {
   ev?.preventDefault();
-  const id = byId<HTMLInputElement>('customer').value.trim();
-  if (!id) return;
+  customer = byId<HTMLInputElement>('customer').value.trim();
+  await Promise.all([customerLists(), featured()]);
+}
+
+/** Records an event for the customer, then fetches the lists it changes. */
+async function record(type: 'view' | 'purchase', itemId: string): Promise<void> {
   try {
-    const [recs, hist] = await Promise.all([
-      api<Recommendation>(`/v1/users/${encodeURIComponent(id)}/recommendations?k=10`),
-      api<{ known: boolean; items: Item[] }>(`/v1/users/${encodeURIComponent(id)}/history`),
-    ]);
-    byId('customer-source').textContent = recs.source;
-    renderList(byId('customer-recs'), recs.items, (it) => buyBtn(it) + simBtn(it), 'No recommendations.');
-    renderList(
-      byId('customer-history'),
-      hist.items.slice(0, 10),
-      () => '',
-      hist.known ? 'No purchases recorded.' : 'Unknown customer: showing popular items.',
-    );
+    await api('/v1/events', { method: 'POST', ...json({ userId: customer, itemId, type }, true) });
+    say('event-status', `Recorded a ${type} of ${itemId} for customer ${customer}.`);
+    await Promise.all([customerLists(), featured(), trending()]);
   } catch (e) {
-    byId('customer-recs').innerHTML = `<li class="error">${esc((e as Error).message)}</li>`;
+    sayError('event-status', e);
   }
 }
 
-async function buy(itemId: string): Promise<void> {
-  const id = byId<HTMLInputElement>('customer').value.trim();
-  const key = byId<HTMLInputElement>('api-key').value.trim();
-  try {
-    await api('/v1/events', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ userId: id, itemId, type: 'purchase' }),
-    });
-    byId('event-status').textContent = `Recorded a purchase of ${itemId} for customer ${id}.`;
-    await lookupCustomer();
-  } catch (e) {
-    byId('event-status').innerHTML = `<span class="error">${esc((e as Error).message)}</span>`;
-  }
+async function viewProduct(id: string, title: string): Promise<void> {
+  product = { id, title };
+  say('similar-title', title);
+  say('bought-together-title', title);
+  const tasks = [productLists()];
+  if (customer && apiKey()) tasks.push(record('view', id));
+  else if (customer) say('event-status', `Paste the API key to record views for customer ${customer}.`);
+  await Promise.all(tasks);
 }
 
 document.addEventListener('click', (ev) => {
@@ -124,19 +334,25 @@ document.addEventListener('click', (ev) => {
   const d = t.dataset;
   if (d.add) {
     basket.set(d.add, d.title ?? d.add);
-    void refreshBasket();
+    void basketRecs().then(search);
   } else if (d.remove) {
     basket.delete(d.remove);
-    void refreshBasket();
-  } else if (d.similar) void showSimilar(d.similar, d.title);
-  else if (d.buy) void buy(d.buy);
+    void basketRecs().then(search);
+  } else if (d.similar) void viewProduct(d.similar, d.title ?? d.similar);
+  else if (d.buy && customer) void record('purchase', d.buy);
+  else if (d.stock) void setStock(d.stock, d.title ?? d.stock, d.available === 'true');
 });
 let timer: ReturnType<typeof setTimeout> | undefined;
 byId('q').addEventListener('input', () => {
   clearTimeout(timer);
   timer = setTimeout(search, 150);
 });
+byId('include-oos').addEventListener('change', () => void search());
+byId('category').addEventListener('change', () => void categoryShelf());
 byId('customer-form').addEventListener('submit', lookupCustomer);
+byId('featured-reload').addEventListener('click', () => void featured());
+byId('sample-categories').addEventListener('click', () => void loadSampleCategories());
 void loadModel();
-void search();
-void refreshBasket();
+void loadCategories();
+void refreshAll();
+for (const el of document.querySelectorAll<HTMLElement>('[data-origin]')) el.textContent = location.origin;
