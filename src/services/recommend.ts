@@ -54,11 +54,14 @@ function popularEntries(shelf: Shelf, k: number, exclude: ReadonlySet<number>): 
 
 /**
  * The most popular items that pass the filter, with new catalogue items (the model does not know
- * them yet) at every fourth position, so a product added this morning is sellable at once.
+ * them yet) at every fourth position — and in every place the known items leave empty — so a
+ * product added this morning is sellable at once.
  */
 export async function popular(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Answer> {
-  const fresh = await newItemsFor(shelf, Math.floor(k / 4), []);
-  const list = popularEntries(shelf, k - fresh.length, exclude);
+  const known = popularEntries(shelf, k, exclude);
+  // a quarter of the places for new items, and every place the known items leave empty (a new category)
+  const fresh = await newItemsFor(shelf, Math.max(Math.floor(k / 4), k - known.length), []);
+  const list = known.slice(0, k - fresh.length);
   fresh.forEach((e, j) => {
     list.splice(Math.min(list.length, 4 * (j + 1) - 1), 0, e);
   });
