@@ -254,7 +254,10 @@ describe('new products before the next training', () => {
     const shelf = await get('/v1/popular?k=5&category=mugs');
     expect(ids(shelf)).toEqual(['NEW-MUG-1']);
     // a short list (k below 4 leaves no "every fourth place") still shows the new item after the known ones
-    await put([{ id: '22784', category: 'lanterns' }, { id: 'NEW-LANTERN-1', title: 'BRASS GARDEN LANTERN', category: 'lanterns' }]);
+    await put([
+      { id: '22784', category: 'lanterns' },
+      { id: 'NEW-LANTERN-1', title: 'BRASS GARDEN LANTERN', category: 'lanterns' },
+    ]);
     expect(ids(await get('/v1/popular?k=3&category=lanterns'))).toEqual(['22784', 'NEW-LANTERN-1']);
     // related to the hanging heart it resembles, by content
     expect(ids(await get('/v1/items/85123A/similar?k=20'))).toContain('NEW-HEART-1');
