@@ -37,7 +37,7 @@ const program = blendOptions(
           'interactions CSV (.csv or .csv.gz), or a directory of them: generic user_id,item_id[,weight][,timestamp] or UCI Online Retail',
         )
         .requiredOption('--out <dir>', 'artifact directory to write')
-        .option('--items <file>', 'item metadata CSV with item_id,title (generic layout)')
+        .option('--items <file>', 'item metadata CSV: item_id and any of title, category, price, available, image_url')
         .option('--user-ids <kind>', "raw, or hashed when the input is the Worker's event export (ids are keyed hashes)", 'raw')
         .option('--eval', 'also run the strong-generalisation evaluation and store its metrics in the manifest')
         .option('--eval-seed <n>', 'seed of the evaluation split', num('int', 0), 2024)
