@@ -69,6 +69,7 @@ const varsSchema = z.object({
   ATTRIBUTION_WINDOW_SECONDS: int(24 * 3600, 60, 30 * 24 * 3600),
   METRICS_SHARDS: int(8, 1, 64),
   METRICS_RETENTION_DAYS: int(90, 1, 3650),
+  METRICS_FLUSH_MILLISECONDS: int(500, 0, 10_000),
   EXPERIMENTS_CACHE_SECONDS: int(10, 0, 300),
   CATALOG_MAX_BATCH: int(1000, 1, 5000),
   CATALOG_MAX_BODY_BYTES: int(2 * 1024 * 1024, 64 * 1024, 10 * 1024 * 1024),
@@ -138,6 +139,8 @@ export interface Config {
     shards: number;
     /** hourly counts are kept this long */
     retentionDays: number;
+    /** an isolate gathers counter records this long and writes them as one batch */
+    flushMilliseconds: number;
   };
   /** how long an isolate reuses the experiment definitions it read */
   experimentsCacheSeconds: number;
@@ -219,6 +222,7 @@ function parseConfig(env: Env): Config {
       attributionWindowMs: v.ATTRIBUTION_WINDOW_SECONDS * 1000,
       shards: v.METRICS_SHARDS,
       retentionDays: v.METRICS_RETENTION_DAYS,
+      flushMilliseconds: v.METRICS_FLUSH_MILLISECONDS,
     },
     experimentsCacheSeconds: v.EXPERIMENTS_CACHE_SECONDS,
     catalog: {

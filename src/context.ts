@@ -259,7 +259,7 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
     } finally {
       // Deployed, the clock advances only across I/O, so this is the time spent waiting on storage,
       // models and other objects, not the CPU time between: see the README on latency.
-      // counted after the response; an answer whose record cannot be written is logged, not retried forever
+      // counted after the response, in a batch per isolate (storage/metrics.ts)
       const route = matchedRoutes(c)[c.req.routeIndex];
       const request = {
         route: route && route.method !== 'ALL' ? `${route.method} ${route.path}` : 'unmatched',
@@ -268,25 +268,7 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
         at: started,
       };
       const served = c.res.status < 300 ? ctx.served : null;
-      defer(recordWithRetry(ctx.metrics, request, served));
+      defer(ctx.metrics.record(request, served));
     }
   };
-}
-
-/** Counters tolerate one failed write (a Durable Object restarting); the record is idempotent by recId. */
-async function recordWithRetry(metrics: MetricsClient, request: Parameters<MetricsClient['record']>[0], answer: AnswerRecord | null) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await metrics.record(request, answer);
-      return;
-    } catch (err) {
-      if (attempt >= 2) {
-        console.error(
-          `counters not written${answer ? ` (answer ${answer.recId})` : ''}: ${err instanceof Error ? err.message : String(err)}`,
-        );
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-    }
-  }
 }

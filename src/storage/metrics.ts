@@ -174,57 +174,68 @@ export class MetricsStore extends DurableObject<Env> {
   }
 
   /**
-   * Records one request (traffic and latency) and, when it was an answer, the answer (counted
-   * once: a repeated recId is ignored), then applies any events that were waiting for it.
+   * Records a batch of requests (traffic and latency) and answers (each counted once: a repeated
+   * recId is ignored), then applies any events that were waiting for those answers.
    */
-  async record(request: RequestRecord | null, answer: AnswerRecord | null, settings: MetricsSettings): Promise<void> {
+  async record(requests: RequestRecord[], answers: AnswerRecord[], settings: MetricsSettings): Promise<void> {
     this.configure(settings);
     const sql = this.ctx.storage.sql;
+    // requests folded per (hour, route, status class) first: one row update each
+    const traffic = new Map<string, { hour: number; route: string; status: number; n: number; hist: number[] }>();
+    for (const r of requests) {
+      const hour = Math.floor(r.at / HOUR_MS);
+      const status = Math.floor(r.status / 100);
+      const key = `${hour}|${status}|${r.route}`;
+      const t = traffic.get(key) ?? { hour, route: r.route, status, n: 0, hist: [] };
+      traffic.set(key, t);
+      t.n++;
+      const b = latencyBucket(r.latencyMs);
+      while (t.hist.length <= b) t.hist.push(0);
+      t.hist[b]++;
+    }
     this.ctx.storage.transactionSync(() => {
-      if (request) {
-        const hour = Math.floor(request.at / HOUR_MS);
-        const status = Math.floor(request.status / 100);
+      for (const t of traffic.values()) {
         const row = sql
-          .exec<{ latency: string }>('SELECT latency FROM traffic WHERE hour = ? AND route = ? AND status = ?', hour, request.route, status)
+          .exec<{ latency: string }>('SELECT latency FROM traffic WHERE hour = ? AND route = ? AND status = ?', t.hour, t.route, t.status)
           .toArray()[0];
         const hist: number[] = row ? JSON.parse(row.latency) : [];
-        const b = latencyBucket(request.latencyMs);
-        while (hist.length <= b) hist.push(0);
-        hist[b]++;
+        t.hist.forEach((n, b) => {
+          hist[b] = (hist[b] ?? 0) + n;
+        });
         sql.exec(
-          `INSERT INTO traffic (hour, route, status, requests, latency) VALUES (?, ?, ?, 1, ?)
-           ON CONFLICT (hour, route, status) DO UPDATE SET requests = requests + 1, latency = excluded.latency`,
-          hour,
-          request.route,
-          status,
-          JSON.stringify(hist),
+          `INSERT INTO traffic (hour, route, status, requests, latency) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (hour, route, status) DO UPDATE SET requests = requests + excluded.requests, latency = excluded.latency`,
+          t.hour,
+          t.route,
+          t.status,
+          t.n,
+          JSON.stringify(Array.from(hist, (n) => n ?? 0)),
         );
       }
-      if (answer) {
+      for (const answer of answers) {
         const exists = sql.exec('SELECT 1 FROM recs WHERE id = ?', answer.recId).toArray().length > 0;
-        if (!exists) {
-          const hour = Math.floor(answer.at / HOUR_MS);
-          sql.exec(
-            'INSERT INTO recs (id, at, hour, placement, version, experiment, variant, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        if (exists) continue;
+        const hour = Math.floor(answer.at / HOUR_MS);
+        sql.exec(
+          'INSERT INTO recs (id, at, hour, placement, version, experiment, variant, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          answer.recId,
+          answer.at,
+          hour,
+          answer.placement,
+          answer.version,
+          answer.experiment,
+          answer.variant,
+          JSON.stringify(answer.items),
+        );
+        this.add({ ...answer, hour }, { answers: 1, items_shown: answer.items.length });
+        const waiting = sql
+          .exec<{ item: string; type: AttributedType; at: number; revenue: number }>(
+            'SELECT item, type, at, revenue FROM waiting WHERE rec = ?',
             answer.recId,
-            answer.at,
-            hour,
-            answer.placement,
-            answer.version,
-            answer.experiment,
-            answer.variant,
-            JSON.stringify(answer.items),
-          );
-          this.add({ ...answer, hour }, { answers: 1, items_shown: answer.items.length });
-          const waiting = sql
-            .exec<{ item: string; type: AttributedType; at: number; revenue: number }>(
-              'SELECT item, type, at, revenue FROM waiting WHERE rec = ?',
-              answer.recId,
-            )
-            .toArray();
-          sql.exec('DELETE FROM waiting WHERE rec = ?', answer.recId);
-          for (const w of waiting) this.apply({ recId: answer.recId, itemId: w.item, type: w.type, at: w.at, revenue: w.revenue });
-        }
+          )
+          .toArray();
+        sql.exec('DELETE FROM waiting WHERE rec = ?', answer.recId);
+        for (const w of waiting) this.apply({ recId: answer.recId, itemId: w.item, type: w.type, at: w.at, revenue: w.revenue });
       }
     });
     await this.ensureAlarm();
@@ -356,6 +367,11 @@ export interface MetricsClient {
   newRecId(): string;
   /** whether a string is a recId this deployment could have issued */
   isRecId(recId: string): boolean;
+  /**
+   * Queues a request (and its answer) for the counters; resolves once the batch holding it is
+   * written (hand it to waitUntil). Within an isolate, records are gathered for
+   * METRICS_FLUSH_MILLISECONDS and written with one object request per shard.
+   */
   record(request: RequestRecord | null, answer: AnswerRecord | null): Promise<void>;
   attribute(events: AttributionEvent[], now: number): Promise<AttributionOutcome[]>;
   counts(fromHour: number, toHour: number): Promise<CountRow[]>;
@@ -365,9 +381,51 @@ export interface MetricsClient {
 /** recId: "<shard>_<32 hex>" */
 const REC_ID = /^(\d{1,3})_[0-9a-f]{32}$/;
 
-export function metricsClient(ns: DurableObjectNamespace<MetricsStore>, shards: number, settings: MetricsSettings): MetricsClient {
+interface Batch {
+  requests: RequestRecord[];
+  answers: AnswerRecord[];
+  written?: Promise<void>;
+}
+
+/** This isolate's records not yet written (see MetricsClient.record). */
+let pending: Batch | null = null;
+/** Records per batch at most (a busy isolate writes sooner than the flush interval). */
+const MAX_BATCH = 500;
+
+export function metricsClient(
+  ns: DurableObjectNamespace<MetricsStore>,
+  shards: number,
+  settings: MetricsSettings & { flushMilliseconds: number },
+): MetricsClient {
   const stub = (shard: number) => ns.get(ns.idFromName(DO.metrics(shard)));
   const shardOf = (recId: string) => Number(REC_ID.exec(recId)?.[1] ?? 0);
+  const stored = { attributionWindowMs: settings.attributionWindowMs, retentionDays: settings.retentionDays };
+  /** One object request per shard the batch touches; each retried twice (the records are idempotent by recId). */
+  const writeBatch = async (batch: Batch) => {
+    const byShard = new Map<number, AnswerRecord[]>();
+    for (const a of batch.answers) byShard.set(shardOf(a.recId), [...(byShard.get(shardOf(a.recId)) ?? []), a]);
+    const trafficShard = byShard.size ? [...byShard.keys()][0] : Math.floor(Math.random() * shards);
+    if (!byShard.has(trafficShard)) byShard.set(trafficShard, []);
+    await Promise.all(
+      [...byShard].map(async ([shard, answers]) => {
+        const requests = shard === trafficShard ? batch.requests : [];
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await stub(shard).record(requests, answers, stored);
+            return;
+          } catch (err) {
+            if (attempt >= 2) {
+              console.error(
+                `counters not written (${answers.length} answers, ${requests.length} requests): ${err instanceof Error ? err.message : String(err)}`,
+              );
+              return;
+            }
+            await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+          }
+        }
+      }),
+    );
+  };
   const all = <T>(f: (s: DurableObjectStub<MetricsStore>) => Promise<T[]>) =>
     Promise.all(Array.from({ length: shards }, (_, s) => f(stub(s)))).then((parts) => parts.flat());
   return {
@@ -376,9 +434,18 @@ export function metricsClient(ns: DurableObjectNamespace<MetricsStore>, shards: 
       return `${shard}_${crypto.randomUUID().replaceAll('-', '')}`;
     },
     isRecId: (recId) => REC_ID.test(recId) && shardOf(recId) < shards,
-    async record(request, answer) {
-      const shard = answer ? shardOf(answer.recId) : Math.floor(Math.random() * shards);
-      await stub(shard).record(request, answer, settings);
+    record(request, answer) {
+      if (!pending || pending.requests.length + pending.answers.length >= MAX_BATCH) {
+        const batch: Batch = { requests: [], answers: [] };
+        pending = batch;
+        batch.written = new Promise<void>((resolve) => setTimeout(resolve, settings.flushMilliseconds)).then(() => {
+          if (pending === batch) pending = null;
+          return writeBatch(batch);
+        });
+      }
+      if (request) pending.requests.push(request);
+      if (answer) pending.answers.push(answer);
+      return pending.written as Promise<void>;
     },
     async attribute(events, now) {
       const byShard = new Map<number, number[]>();
@@ -391,7 +458,7 @@ export function metricsClient(ns: DurableObjectNamespace<MetricsStore>, shards: 
         [...byShard].map(async ([s, idx]) => {
           const got = await stub(s).attribute(
             idx.map((j) => events[j]),
-            settings,
+            stored,
             now,
           );
           idx.forEach((j, p) => {

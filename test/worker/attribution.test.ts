@@ -56,6 +56,13 @@ describe('answers carry a recId and positions', () => {
 describe('attribution', () => {
   it('counts a click on a shown item once however often it is sent, and not for items the answer did not show', async () => {
     const rec = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=6'));
+    // answers are written in batches after the response; until then an event waits (pending)
+    await vi.waitFor(
+      async () => expect((await groupOf('groupBy=version', (x) => x.version === rec.model))?.answers).toBeGreaterThanOrEqual(1),
+      {
+        timeout: 5000,
+      },
+    );
     const item = rec.items[2].id;
     const click = { userId: 'att-1', itemId: item, type: 'click', recId: rec.recId, position: 3 };
     const first = await post([click]);
@@ -68,11 +75,14 @@ describe('attribution', () => {
     const notShown = ['71053', '22086', '84029E', '20725', '22423'].find((id) => !rec.items.some((i) => i.id === id));
     const other = await post([{ userId: 'att-1', itemId: notShown, type: 'click', recId: rec.recId }]);
     expect(other.body.attribution.notShown).toBe(1);
-    await vi.waitFor(async () => {
-      const g = await groupOf('groupBy=version', (x) => x.version === rec.model);
-      expect(g?.clicks).toBe(1);
-      expect(g?.answers).toBeGreaterThanOrEqual(1);
-    });
+    await vi.waitFor(
+      async () => {
+        const g = await groupOf('groupBy=version', (x) => x.version === rec.model);
+        expect(g?.clicks).toBe(1);
+        expect(g?.answers).toBeGreaterThanOrEqual(1);
+      },
+      { timeout: 5000 },
+    );
   });
 
   it('counts add-to-carts and purchases with their revenue (price × quantity, else the catalogue price)', async () => {
@@ -89,19 +99,25 @@ describe('attribution', () => {
       { userId: 'att-2', itemId: 'ATT-PRICED', type: 'purchase', recId: rec.recId, quantity: 3 },
     ]);
     expect(res.status).toBe(200);
-    await vi.waitFor(async () => {
-      const g = await groupOf('groupBy=placement', (x) => x.placement === null);
-      expect(g.addToCarts - before.addToCarts).toBe(1);
-      expect(g.purchases - before.purchases).toBe(1);
-      expect(g.revenue - before.revenue).toBeCloseTo(22.5, 6);
-    });
+    await vi.waitFor(
+      async () => {
+        const g = await groupOf('groupBy=placement', (x) => x.placement === null);
+        expect(g.addToCarts - before.addToCarts).toBe(1);
+        expect(g.purchases - before.purchases).toBe(1);
+        expect(g.revenue - before.revenue).toBeCloseTo(22.5, 6);
+      },
+      { timeout: 5000 },
+    );
     // a purchase with its own price
     const rec2 = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=3'));
     await post([{ userId: 'att-3', itemId: rec2.items[0].id, type: 'purchase', recId: rec2.recId, price: 2, quantity: 2 }]);
-    await vi.waitFor(async () => {
-      const g = await groupOf('groupBy=placement', (x) => x.placement === null);
-      expect(g.revenue - before.revenue).toBeCloseTo(26.5, 6);
-    });
+    await vi.waitFor(
+      async () => {
+        const g = await groupOf('groupBy=placement', (x) => x.placement === null);
+        expect(g.revenue - before.revenue).toBeCloseTo(26.5, 6);
+      },
+      { timeout: 5000 },
+    );
   });
 
   it('counts per placement: answers for a placement are counted under its name', async () => {
@@ -113,11 +129,14 @@ describe('attribution', () => {
     expect(put.status).toBe(200);
     const rec = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=4&placement=att-home'));
     await post([{ userId: 'att-4', itemId: rec.items[0].id, type: 'click', recId: rec.recId }]);
-    await vi.waitFor(async () => {
-      const g = await groupOf('groupBy=placement&placement=att-home', (x) => x.placement === 'att-home');
-      expect(g).toMatchObject({ answers: 1, itemsShown: 4, clicks: 1 });
-      expect(g.rates.ctr.estimate).toBeCloseTo(0.25, 12);
-    });
+    await vi.waitFor(
+      async () => {
+        const g = await groupOf('groupBy=placement&placement=att-home', (x) => x.placement === 'att-home');
+        expect(g).toMatchObject({ answers: 1, itemsShown: 4, clicks: 1 });
+        expect(g.rates.ctr.estimate).toBeCloseTo(0.25, 12);
+      },
+      { timeout: 5000 },
+    );
   });
 
   it('rejects a recId on a view, a recId this deployment could not have issued, and prices on clicks', async () => {
@@ -144,7 +163,7 @@ describe('attribution', () => {
     const now = Date.now();
     const old = `0_${'1'.repeat(32)}`;
     const key = { placement: 'att-window', version: 'v-test', experiment: '', variant: '' };
-    await shard(old).record(null, { ...key, recId: old, at: now - 25 * 3600 * 1000, items: ['A', 'B'] }, settings);
+    await shard(old).record([], [{ ...key, recId: old, at: now - 25 * 3600 * 1000, items: ['A', 'B'] }], settings);
     const late = await post([{ userId: 'att-6', itemId: '22423', type: 'click', recId: old }]);
     expect(late.body.attribution).toMatchObject({ notShown: 1 }); // 22423 was not in it
     const outcomes = await shard(old).attribute([{ recId: old, itemId: 'A', type: 'click', at: now, revenue: 0 }], settings, now);
@@ -155,7 +174,7 @@ describe('attribution', () => {
     expect(await shard(early).attribute([{ recId: early, itemId: 'B', type: 'click', at: now, revenue: 0 }], settings, now)).toEqual([
       'pending',
     ]);
-    await shard(early).record(null, { ...key, recId: early, at: now - 1000, items: ['A', 'B'] }, settings);
+    await shard(early).record([], [{ ...key, recId: early, at: now - 1000, items: ['A', 'B'] }], settings);
     const rows = (await shard(early).counts(0, Number.MAX_SAFE_INTEGER)) as { placement: string; answers: number; clicks: number }[];
     expect(rows.filter((r) => r.placement === 'att-window').reduce((s, r) => s + r.clicks, 0)).toBe(1);
     // and the same click again is a duplicate
@@ -169,7 +188,7 @@ describe('attribution', () => {
     const now = Date.now();
     const key = { placement: 'att-var', version: 'v-test', experiment: '', variant: '' };
     const ids = ['3', '4', '5'].map((d) => `1_${d.repeat(32)}`);
-    for (const id of ids) await shard(id).record(null, { ...key, recId: id, at: now, items: ['A', 'B', 'C'] }, settings);
+    for (const id of ids) await shard(id).record([], [{ ...key, recId: id, at: now, items: ['A', 'B', 'C'] }], settings);
     // clicks per answer: 2, 1, 0; revenue per answer: 10 + 5, 0, 4
     await shard(ids[0]).attribute(
       [
@@ -209,9 +228,12 @@ describe('retried events', () => {
     const third = await post([{ userId: 'retry-1', itemId: '22423', type: 'purchase', eventId: 'order-78:1' }]);
     expect(third.body.duplicates).toBe(0);
     const strengths = (h: { items: { id: string; strength: number }[] }) => Object.fromEntries(h.items.map((i) => [i.id, i.strength]));
-    await vi.waitFor(async () => {
-      expect(strengths(await history())['22423']).toBeCloseTo(strengths(after1)['22423'] + 1, 5);
-    });
+    await vi.waitFor(
+      async () => {
+        expect(strengths(await history())['22423']).toBeCloseTo(strengths(after1)['22423'] + 1, 5);
+      },
+      { timeout: 5000 },
+    );
     // the exports carry the event ids (the trainer reads a repeated one once) and a basket id
     const listed = await env.MODELS.list({ prefix: R2.pendingEvents });
     const texts = await Promise.all(listed.objects.map(async (o) => (await env.MODELS.get(o.key))?.text() ?? ''));

@@ -189,18 +189,21 @@ describe('an experiment between the bundled model and a newly published one', ()
           body: JSON.stringify({ userId: `metrics-${s}`, itemId: body.items[0].id, type: 'click', recId: body.recId }),
         });
     }
-    await vi.waitFor(async () => {
-      const r = await getJson(await SELF.fetch('http://x/admin/metrics?experiment=models', { headers: ADMIN }));
-      expect(r.groups.map((g: { variant: string }) => g.variant)).toEqual(['control', 'treatment']);
-      const [control, treatment] = r.groups;
-      expect(controlClicks).toBeGreaterThan(0);
-      expect(control.clicks).toBe(controlClicks);
-      expect(treatment.clicks).toBe(0);
-      expect(control.versusControl).toBeNull();
-      expect(treatment.versusControl.control).toBe('control');
-      expect(treatment.versusControl.ctr.difference).toBeCloseTo(-control.clicks / control.itemsShown, 9);
-      expect(control.rates.ctr.low).toBeLessThan(control.rates.ctr.estimate);
-    });
+    await vi.waitFor(
+      async () => {
+        const r = await getJson(await SELF.fetch('http://x/admin/metrics?experiment=models', { headers: ADMIN }));
+        expect(r.groups.map((g: { variant: string }) => g.variant)).toEqual(['control', 'treatment']);
+        const [control, treatment] = r.groups;
+        expect(controlClicks).toBeGreaterThan(0);
+        expect(control.clicks).toBe(controlClicks);
+        expect(treatment.clicks).toBe(0);
+        expect(control.versusControl).toBeNull();
+        expect(treatment.versusControl.control).toBe('control');
+        expect(treatment.versusControl.ctr.difference).toBeCloseTo(-control.clicks / control.itemsShown, 9);
+        expect(control.rates.ctr.low).toBeLessThan(control.rates.ctr.estimate);
+      },
+      { timeout: 5000 },
+    );
   });
 
   it('keeps the version it serves through later refreshes, and stops', async () => {
