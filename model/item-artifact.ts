@@ -50,6 +50,10 @@ export interface ItemModelArtifact {
   params: ItemModelParams;
   boughtTogetherParams?: ItemModelParams;
   blend: BlendParams;
+  /** how the lists were learned, for the manifest (default 'edlae': exact EASE/EDLAE) */
+  algorithm?: string;
+  /** further settings of that algorithm, recorded under `params` (e.g. local EASE's neighbourhood) */
+  algorithmParams?: Record<string, number | string>;
 }
 
 /** Every file of the item model, and the manifest section describing it. */
@@ -66,6 +70,7 @@ export function itemModelArtifact(a: ItemModelArtifact): {
     lambda: a.params.lambda,
     dropout: a.params.dropout,
     popularityDebias: a.params.popularityDebias,
+    ...a.algorithmParams,
   };
   if (a.boughtTogetherParams) {
     params['boughtTogether.lambda'] = a.boughtTogetherParams.lambda;
@@ -76,7 +81,7 @@ export function itemModelArtifact(a: ItemModelArtifact): {
   return {
     files,
     manifest: {
-      algorithm: 'edlae',
+      algorithm: a.algorithm ?? 'edlae',
       neighbours: a.params.neighbours,
       weightType: a.params.weightType,
       blend: { ...a.blend },

@@ -126,6 +126,43 @@ describe('npm run train / evaluate', () => {
     expect(manifest.itemModel?.blend.factorWeight).toBe(chosen.factorWeight);
   });
 
+  it('--item-solver approximate: local EASE lists, still inside each taste group, recorded in the manifest', async () => {
+    const approx = join(dir, 'approx');
+    const r = await cli(
+      'train',
+      [
+        '--input',
+        join(dir, 'events.csv'),
+        '--out',
+        approx,
+        '--factors',
+        '8',
+        '--iterations',
+        '3',
+        '--item-solver',
+        'approximate',
+        '--item-neighbourhood',
+        '8',
+        '--no-progress',
+      ],
+      { MODEL_SIGNING_KEY: '' },
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/item model \(local-ease\(M=8\)\) in/);
+    const manifest = JSON.parse(await readFile(join(approx, 'manifest.json'), 'utf8'));
+    expect(manifest.itemModel).toMatchObject({ algorithm: 'edlae-local', params: { neighbourhood: 8, lambda: 60 } });
+    const lists = readNeighbourFiles(
+      { [FILES.neighbourPart(0)]: new Uint8Array(await readFile(join(approx, FILES.neighbourPart(0)))) },
+      manifest.itemCount,
+      FILES.neighbourPart,
+    );
+    const ids = (await readFile(join(approx, 'item_ids.txt'), 'utf8')).trim().split('\n');
+    const group = (i: number) => (Number(ids[i].slice(4)) < 15 ? 0 : 1);
+    expect(lists.rowPtr[lists.itemCount]).toBeGreaterThan(lists.itemCount);
+    for (let j = 0; j < lists.itemCount; j++)
+      for (let p = lists.rowPtr[j]; p < lists.rowPtr[j + 1]; p++) expect(group(lists.index[p])).toBe(group(j));
+  });
+
   it('evaluates with the hyperparameters of an existing model', async () => {
     const r = await cli('evaluate', ['--input', join(dir, 'events.csv'), '--model', out]);
     expect(r.code).toBe(0);
