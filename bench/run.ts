@@ -7,11 +7,14 @@
  *  3. trainer: one iALS epoch at 64 factors on a synthetic MovieLens-20M-shaped matrix, and the
  *     full Online Retail train (when ../shared/data is present)
  *  4. int8 vs float32 scoring quality on the Online Retail evaluation
+ *  4b. item model training time: exact EASE at Online Retail size and at the exact bound, local
+ *     EASE on Online Retail and on synthetic catalogues of 25K–100K items (bench/item-model.ts)
  *  5. end to end against `wrangler dev` with 100K items (int8 and ORT float32 scoring) and a central
  *     Node + onnxruntime-node server on the same artifact: cold first request, req/s, p50, p99
  *  6. 1M items: cold first request, latency, and the model's isolate memory
  * --quick skips the 1M-item kernels and load, and the MovieLens-sized epoch (not the 1M-item plan
- * rows: they need only the int8 kernel, a few seconds). --kernels stops after 1 and 2.
+ * rows: they need only the int8 kernel, a few seconds), and times the item model only on Online
+ * Retail and 25K synthetic items. --kernels stops after 1 and 2.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -23,6 +26,8 @@ import { loadInteractions } from '../model/data';
 import { evaluateFactors, strongGeneralizationSplit } from '../model/evaluate';
 import { DEFAULT_PARAMS } from '../model/ials';
 import { trainIalsParallel } from '../model/ials-parallel';
+import { DEFAULT_ITEM_PARAMS } from '../model/item-model';
+import { describeRow, ITEM_BENCH_HEADER, itemBenchSpecs, measureApart } from './item-model';
 import { benchKernels, benchPlans, memoryBandwidth } from './kernels';
 import { benchLoad, type LoadRow } from './load';
 import { zipfMatrix } from './synthetic';
@@ -98,6 +103,12 @@ if (existsSync(RETAIL)) {
 } else {
   console.log(`(${RETAIL} not found: Online Retail measurements skipped)`);
 }
+
+console.log(
+  `\n## Item model: training time (${DEFAULT_ITEM_PARAMS.neighbours} neighbours per item; synthetic: 5 users and 50 pairs per item, Zipf popularity)\n`,
+);
+console.log(ITEM_BENCH_HEADER.join('\n'));
+for (const spec of itemBenchSpecs(quick, existsSync(RETAIL))) console.log(describeRow(measureApart(spec)));
 
 const mb = (b: number) => fmt(b / 2 ** 20, 1);
 const table = (rows: LoadRow[]) => {

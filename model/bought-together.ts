@@ -9,7 +9,8 @@
  * completes held-out baskets (leave one item out, predict it from the rest).
  */
 
-import { type ItemModelParams, type NeighbourLists, solverFor } from './item-model';
+import type { ItemModelParams, NeighbourLists } from './item-model';
+import { type SolverOptions, solverFor } from './item-solvers';
 import { Rng } from './rng';
 import { type Csr, selectRows, transpose } from './sparse';
 
@@ -22,8 +23,12 @@ export const DEFAULT_BOUGHT_TOGETHER: ItemModelParams = {
   weightType: 'int8',
 };
 
-export async function boughtTogether(baskets: Csr, params: ItemModelParams = DEFAULT_BOUGHT_TOGETHER): Promise<NeighbourLists> {
-  return solverFor(baskets.cols).fit(baskets, params);
+export async function boughtTogether(
+  baskets: Csr,
+  params: ItemModelParams = DEFAULT_BOUGHT_TOGETHER,
+  solver: SolverOptions = {},
+): Promise<NeighbourLists> {
+  return solverFor(baskets.cols, solver).fit(baskets, params);
 }
 
 /** Top-N raw co-occurrence counts per item (the naive baseline), as neighbour lists with float weights. */

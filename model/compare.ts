@@ -11,6 +11,9 @@
  *   test users themselves (a baseline tuned on test: stronger than any honest tuning, so the
  *   comparison is conservative)
  *
+ * - other item solvers (e.g. local EASE beside exact): the item model alone and the blend again,
+ *   with the same iALS model, so only the neighbour lists differ
+ *
  * The folded-in items come with their training strengths (e.g. purchase lines); a client posting
  * `{"items":[…]}` sends none, so iALS and the blend are also scored with strength 1 per item.
  */
@@ -21,7 +24,8 @@ import { type BlendModel, type BlendParams, blendScores, factorStats } from './b
 import { evaluatePopularity, type Metrics, rankingMetrics, type Split, strongGeneralizationSplit } from './evaluate';
 import type { IalsModel, IalsParams } from './ials';
 import { trainIalsParallel } from './ials-parallel';
-import { denseEase, type ItemModelParams, itemGram, type NeighbourLists, solverFor } from './item-model';
+import { denseEase, type ItemModelParams, itemGram, type NeighbourLists } from './item-model';
+import { type SolverOptions, solverFor } from './item-solvers';
 import type { Csr } from './sparse';
 
 export interface CompareOptions {
@@ -31,6 +35,10 @@ export interface CompareOptions {
   blend: BlendParams;
   /** λ grid of dense EASE (empty: skip it) */
   easeLambdas: number[];
+  /** the item model's solver (default: auto, exact up to MAX_EXACT_ITEMS) */
+  solver?: SolverOptions;
+  /** further solvers scored beside it on the same split and iALS model */
+  otherSolvers?: SolverOptions[];
   threads?: number;
   log?: (line: string) => void;
 }
@@ -49,6 +57,8 @@ export interface SeedReport {
   /** per metric, the maximum over the λ grid (and the λ that reached it) */
   bestEase: Metrics & { lambda: Record<keyof Metrics, number> };
   seconds: { ials: number; item: number; easePerLambda: number };
+  /** one entry per `otherSolvers` */
+  others: { solver: string; item: Metrics; blend: Metrics; blendStrength1: Metrics; seconds: number }[];
 }
 
 function mean(all: Metrics[]): Metrics {
@@ -79,12 +89,12 @@ export interface TrainedModels {
 
 export async function trainModels(
   train: Csr,
-  opts: Pick<CompareOptions, 'ials' | 'item' | 'blend' | 'threads'>,
+  opts: Pick<CompareOptions, 'ials' | 'item' | 'blend' | 'threads' | 'solver'>,
 ): Promise<TrainedModels & { seconds: { ials: number; item: number } }> {
   const t0 = performance.now();
   const ials = await trainIalsParallel(train, opts.ials, { threads: opts.threads });
   const t1 = performance.now();
-  const lists = await solverFor(train.cols).fit(train, opts.item);
+  const lists = await solverFor(train.cols, opts.solver).fit(train, opts.item);
   const t2 = performance.now();
   return { ...assemble(ials, lists, opts.blend), seconds: { ials: (t1 - t0) / 1000, item: (t2 - t1) / 1000 } };
 }
@@ -144,7 +154,7 @@ export async function compareSeed(m: Csr, opts: CompareOptions): Promise<SeedRep
   const models = await trainModels(split.train, opts);
   log(`seed ${opts.seed}: iALS ${models.seconds.ials.toFixed(1)}s, item model ${models.seconds.item.toFixed(1)}s`);
   const t = split.test;
-  const report: Omit<SeedReport, 'ease' | 'bestEase' | 'seconds'> = {
+  const report: Omit<SeedReport, 'ease' | 'bestEase' | 'seconds' | 'others'> = {
     seed: opts.seed,
     testUsers: t.length,
     trainUsers: split.trainUsers.length,
@@ -155,6 +165,22 @@ export async function compareSeed(m: Csr, opts: CompareOptions): Promise<SeedRep
     blend: evaluateScorer(t, (b) => blendFor(models, b)),
     blendStrength1: evaluateScorer(t, (b) => blendFor(models, strengthOne(b))),
   };
+  const others: SeedReport['others'] = [];
+  for (const s of opts.otherSolvers ?? []) {
+    const t0 = performance.now();
+    const solver = solverFor(m.cols, s);
+    const lists = await solver.fit(split.train, opts.item);
+    const seconds = (performance.now() - t0) / 1000;
+    log(`seed ${opts.seed}: ${solver.name} ${seconds.toFixed(1)}s`);
+    const other = assemble(models.ials, lists, opts.blend);
+    others.push({
+      solver: solver.name,
+      item: evaluateScorer(t, (b) => itemScores(lists, b)),
+      blend: evaluateScorer(t, (b) => blendFor(other, b)),
+      blendStrength1: evaluateScorer(t, (b) => blendFor(other, strengthOne(b))),
+      seconds,
+    });
+  }
   const ease: SeedReport['ease'] = [];
   let easeSeconds = 0;
   if (opts.easeLambdas.length) {
@@ -181,5 +207,5 @@ export async function compareSeed(m: Csr, opts: CompareOptions): Promise<SeedRep
         bestEase[k] = e.metrics[k];
         bestEase.lambda[k] = e.lambda;
       }
-  return { ...report, ease, bestEase, seconds: { ...models.seconds, easePerLambda: easeSeconds } };
+  return { ...report, ease, bestEase, seconds: { ...models.seconds, easePerLambda: easeSeconds }, others };
 }

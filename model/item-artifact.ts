@@ -43,13 +43,20 @@ export function readNeighbourFiles(files: Record<string, Uint8Array>, itemCount:
   return { itemCount, rowPtr, index: Int32Array.from(index), weight: Float32Array.from(weight), weightType };
 }
 
+/** What the manifest records of how a set of lists was made: N and the weight type always, the rest when known. */
+export type RecordedParams = Pick<ItemModelParams, 'neighbours' | 'weightType'> & Partial<ItemModelParams>;
+
 export interface ItemModelArtifact {
   lists: NeighbourLists;
   boughtTogether: NeighbourLists | null;
   stats: FactorStats;
-  params: ItemModelParams;
-  boughtTogetherParams?: ItemModelParams;
+  params: RecordedParams;
+  boughtTogetherParams?: RecordedParams;
   blend: BlendParams;
+  /** how the lists were learned, for the manifest (default 'edlae': exact EASE/EDLAE) */
+  algorithm?: string;
+  /** further settings of that algorithm, recorded under `params` (e.g. local EASE's neighbourhood) */
+  algorithmParams?: Record<string, number | string>;
 }
 
 /** Every file of the item model, and the manifest section describing it. */
@@ -62,21 +69,20 @@ export function itemModelArtifact(a: ItemModelArtifact): {
     ...(a.boughtTogether ? neighbourFiles(a.boughtTogether, FILES.boughtTogetherPart) : {}),
     [FILES.factorStats]: encodeFactorStats(a.stats),
   };
-  const params: Record<string, number | string> = {
-    lambda: a.params.lambda,
-    dropout: a.params.dropout,
-    popularityDebias: a.params.popularityDebias,
+  const params: Record<string, number | string> = {};
+  const record = (prefix: string, p: RecordedParams) => {
+    for (const key of ['lambda', 'dropout', 'popularityDebias'] as const) if (p[key] !== undefined) params[prefix + key] = p[key];
   };
+  record('', a.params);
+  Object.assign(params, a.algorithmParams);
   if (a.boughtTogetherParams) {
-    params['boughtTogether.lambda'] = a.boughtTogetherParams.lambda;
-    params['boughtTogether.dropout'] = a.boughtTogetherParams.dropout;
-    params['boughtTogether.popularityDebias'] = a.boughtTogetherParams.popularityDebias;
+    record('boughtTogether.', a.boughtTogetherParams);
     params['boughtTogether.neighbours'] = a.boughtTogetherParams.neighbours;
   }
   return {
     files,
     manifest: {
-      algorithm: 'edlae',
+      algorithm: a.algorithm ?? 'edlae',
       neighbours: a.params.neighbours,
       weightType: a.params.weightType,
       blend: { ...a.blend },

@@ -13,8 +13,10 @@
  * model/blend.ts.
  *
  * `ItemItemSolver` is the seam for models too big for the dense n×n inverse: exact EASE
- * (`exactEase`) forms the dense Gram matrix and inverts it (n ≤ MAX_EXACT_ITEMS); an approximation
- * only has to return the same NeighbourLists from X and the same parameters.
+ * (`exactEase`) forms the dense Gram matrix and inverts it (n ≤ MAX_EXACT_ITEMS); local EASE
+ * (model/local-ease.ts) solves each column's regression on the item's co-occurrence
+ * neighbourhood only and returns the same NeighbourLists for any n. `solverFor`
+ * (model/item-solvers.ts) picks between them.
  */
 
 import { fromFloat16, toFloat16 } from '@edge-recs/core/neighbours';
@@ -68,7 +70,7 @@ export interface NeighbourLists {
   float16?: Uint16Array;
 }
 
-/** A way of learning neighbour lists from interaction rows: exact EASE, or later an approximation. */
+/** A way of learning neighbour lists from interaction rows: exact EASE, or an approximation of it. */
 export interface ItemItemSolver {
   readonly name: string;
   /** largest item count this solver accepts */
@@ -269,10 +271,4 @@ export function exactEase(opts: DenseEaseOptions = {}): ItemItemSolver {
       return sparsify(b, x.cols, diag, params);
     },
   };
-}
-
-/** Picks the solver for an item count (only exact EASE exists so far). */
-export function solverFor(itemCount: number, opts: DenseEaseOptions = {}): ItemItemSolver {
-  if (itemCount <= MAX_EXACT_ITEMS) return exactEase(opts);
-  throw new Error(`${itemCount} items: above ${MAX_EXACT_ITEMS} the item model needs an approximate solver, which is not implemented yet`);
 }

@@ -18,7 +18,8 @@ import {
   splitBaskets,
 } from '../bought-together';
 import { loadInteractions } from '../data';
-import { DEFAULT_ITEM_PARAMS, type NeighbourLists, solverFor } from '../item-model';
+import { DEFAULT_ITEM_PARAMS, type NeighbourLists } from '../item-model';
+import { solverFor } from '../item-solvers';
 import { csrFromTriples } from '../sparse';
 import { num, run } from './common';
 

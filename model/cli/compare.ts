@@ -5,6 +5,9 @@
  * folded-in item), and dense EASE over a λ grid (best on test per metric). With the defaults
  * unless hyperparameters are given; --tune picks the item model and blend per seed on a
  * validation split cut from that seed's training users (never from its test users).
+ * --item-solver picks the item model's solver (auto, exact, approximate); a list scores each further
+ * solver beside the first with the same iALS model, e.g. `--item-solver exact,approximate
+ * --ease-lambdas ''` to measure local EASE against exact EASE.
  */
 
 import { writeFile } from 'node:fs/promises';
@@ -14,6 +17,8 @@ import { Command } from 'commander';
 import { compareSeed, type SeedReport } from '../compare';
 import { loadInteractions } from '../data';
 import { type Metrics, strongGeneralizationSplit } from '../evaluate';
+import { SOLVER_CHOICES, type SolverChoice, type SolverOptions } from '../item-solvers';
+import { DEFAULT_NEIGHBOURHOOD } from '../local-ease';
 import { tuneItemModel } from '../tune';
 import { hyperparameterOptions, num, paramsFrom, run } from './common';
 import { blendFrom, blendOptions, itemModelOptions, itemParamsFrom } from './item-options';
@@ -26,6 +31,17 @@ const program = blendOptions(
         .requiredOption('--input <path>', 'interactions CSV (.csv or .csv.gz)')
         .option('--seeds <list>', 'comma-separated split seeds', '2024,7,11')
         .option('--ease-lambdas <list>', 'λ grid of dense EASE (empty string: skip)', '10,20,35,50,75,100,150,200,300,500,800')
+        .option(
+          '--item-solver <list>',
+          `item model solver(s): ${SOLVER_CHOICES.join(', ')}; further ones are scored beside the first`,
+          'auto',
+        )
+        .option(
+          '--item-neighbourhood <M>',
+          'approximate item solver: co-occurring items per regression',
+          num('int', 1),
+          DEFAULT_NEIGHBOURHOOD,
+        )
         .option('--tune', 'per seed, tune the item model and the blend on a validation split of its training users')
         .option('--threads <n>', 'worker threads', num('int', 1), availableParallelism())
         .option('--json <file>', 'also write the reports as JSON'),
@@ -48,6 +64,13 @@ await run(async () => {
     .split(',')
     .filter((s) => s.trim() !== '')
     .map(Number);
+  const solvers: SolverOptions[] = String(o.itemSolver)
+    .split(',')
+    .map((s) => {
+      const solver = s.trim() as SolverChoice;
+      if (!SOLVER_CHOICES.includes(solver)) throw new Error(`--item-solver must be a list of ${SOLVER_CHOICES.join(', ')}, got ${s}`);
+      return { solver, approximate: { neighbourhood: o.itemNeighbourhood, threads: o.threads } };
+    });
   const ds = await loadInteractions(o.input);
   const m = ds.matrix;
   console.log(`${basename(o.input)} (${ds.layout}): ${m.rows} users × ${m.cols} items, ${m.rowPtr[m.rows]} pairs`);
@@ -75,6 +98,8 @@ await run(async () => {
       item,
       blend,
       easeLambdas: lambdas,
+      solver: solvers[0],
+      otherSolvers: solvers.slice(1),
       threads: o.threads,
       log: (l) => console.log(`  ${l}`),
     });
@@ -90,6 +115,12 @@ await run(async () => {
     console.log(row('blend', r.blend, ref));
     console.log(row('blend (strength 1)', r.blendStrength1, ref));
     if (ref) console.log(row('dense EASE (best λ)', ref));
+    for (const other of r.others) {
+      console.log(`  ${other.solver} (${other.seconds.toFixed(1)}s), ratios against the ${solvers[0].solver} solver's rows above:`);
+      console.log(row('  item model', other.item, r.item));
+      console.log(row('  blend', other.blend, r.blend));
+      console.log(row('  blend (strength 1)', other.blendStrength1, r.blendStrength1));
+    }
   }
   if (o.json) await writeFile(o.json, JSON.stringify({ input: basename(o.input), reports }, null, 2) + '\n');
 });

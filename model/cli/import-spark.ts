@@ -1,5 +1,7 @@
 /**
- * `npm run import-spark -- --users <dir> --items <dir> --out <dir> [--interactions <csv>] [--titles <csv>]`
+ * `npm run import-spark -- --users <dir> --items <dir> --out <dir> [--interactions <csv>] [--titles <csv>]
+ *    [--neighbours <dir> [--bought-together <dir>] [--neighbours-top N] [--neighbours-weights int8|float16]
+ *     [--factor-weight a] [--allow-unknown-ids]]`
  *
  * Packages factors trained by Spark MLlib ALS (implicitPrefs = true) into the same signed artifact
  * the edge serves: for teams whose data outgrows one machine, train on Spark, serve here.
@@ -8,18 +10,31 @@
  * MLlib's implicit formulation: c = 1 + alpha·r (linear), unobserved weight 1, λ_u = regParam·n_u.
  * Pass the same --alpha and --reg-param you trained with. --interactions (the generic CSV) supplies
  * item popularity and user histories; without it popularity follows the item order.
+ *
+ * --neighbours adds the item model (the neighbour lists the edge blends with the factor scores)
+ * from a distributed job, and --bought-together its "bought together" lists, both as JSON lines
+ * in part files, one line per item:
+ *   {"item": "<id>", "neighbours": [{"id": "<id>", "weight": w}, ...]}
+ * — Spark's `RowMatrix.columnSimilarities()` after a join back to ids, the transposed entries
+ * added, and a top N per item (model/import-neighbours.ts has the recipe and every rule). Weights
+ * ≤ 0 and self-references are dropped, each list is sorted by weight and cut to --neighbours-top
+ * (default: the trainer's N), and stored quantised as the trainer stores its own; ids that are not
+ * among the item factors fail the import with a count (--allow-unknown-ids drops them instead).
+ * The blend uses --factor-weight a (default: the trainer's) and factor statistics computed from
+ * the imported item factors.
  */
 
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
+import { basename } from 'node:path';
 import { sha256Hex } from '@edge-recs/core/bytes';
 import { Command } from 'commander';
 import { parse } from 'csv-parse';
 import { writeArtifact } from '../artifact-fs';
+import { DEFAULT_BLEND, factorStats } from '../blend';
 import { loadInteractions } from '../data';
+import { type ImportCounts, jsonLines, readNeighbourLists } from '../import-neighbours';
+import { itemModelArtifact } from '../item-artifact';
+import { DEFAULT_ITEM_PARAMS, type NeighbourLists } from '../item-model';
 import { type Csr, csrFromTriples } from '../sparse';
 import { num, run, signingKey } from './common';
 
@@ -32,6 +47,12 @@ const program = new Command('import-spark')
   .option('--titles <file>', 'item metadata CSV with item_id,title')
   .option('--alpha <x>', 'Spark ALS alpha', num('float', 0), 1)
   .option('--reg-param <x>', 'Spark ALS regParam', num('float', 0), 0.1)
+  .option('--neighbours <dir>', 'item neighbour lists, JSON lines {"item", "neighbours": [{"id", "weight"}]} (the item model)')
+  .option('--bought-together <dir>', 'bought-together lists in the same layout (needs --neighbours)')
+  .option('--neighbours-top <n>', 'neighbours kept per item', num('int', 1), DEFAULT_ITEM_PARAMS.neighbours)
+  .option('--neighbours-weights <type>', 'stored neighbour weights: int8 or float16', DEFAULT_ITEM_PARAMS.weightType)
+  .option('--factor-weight <a>', 'blend: a·z(factor score) + (1 − a)·neighbour score', num('float', 0), DEFAULT_BLEND.factorWeight)
+  .option('--allow-unknown-ids', 'drop neighbour entries whose ids are not among the item factors instead of failing')
   .option('--version <id>', 'model version id')
   .option('--key-file <file>', 'Ed25519 private key (default $MODEL_SIGNING_KEY)');
 
@@ -41,36 +62,17 @@ interface FactorRow {
 }
 
 async function readFactors(path: string): Promise<FactorRow[]> {
-  const files = (await stat(path)).isDirectory()
-    ? (await readdir(path))
-        .filter((f) => /\.json(\.gz)?$/.test(f) && !f.startsWith('.') && !f.startsWith('_'))
-        .sort()
-        .map((f) => join(path, f))
-    : [path];
-  if (files.length === 0) throw new Error(`no .json part files in ${path}`);
   const rows: FactorRow[] = [];
-  for (const file of files) {
-    const raw = createReadStream(file);
-    const lines = createInterface({ input: file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw, crlfDelay: Infinity });
-    let n = 0;
-    for await (const line of lines) {
-      n++;
-      if (!line.trim()) continue;
-      let row: { id?: unknown; features?: unknown };
-      try {
-        row = JSON.parse(line);
-      } catch {
-        throw new Error(`${basename(file)} line ${n}: not JSON`);
-      }
-      if (
-        (typeof row.id !== 'number' && typeof row.id !== 'string') ||
-        !Array.isArray(row.features) ||
-        !row.features.every((x) => typeof x === 'number' && Number.isFinite(x))
-      ) {
-        throw new Error(`${basename(file)} line ${n}: expected {"id": …, "features": [finite numbers]}`);
-      }
-      rows.push({ id: String(row.id), features: row.features as number[] });
+  for await (const { where, value } of jsonLines(path)) {
+    const row = (value ?? {}) as { id?: unknown; features?: unknown };
+    if (
+      (typeof row.id !== 'number' && typeof row.id !== 'string') ||
+      !Array.isArray(row.features) ||
+      !row.features.every((x) => typeof x === 'number' && Number.isFinite(x))
+    ) {
+      throw new Error(`${where}: expected {"id": …, "features": [finite numbers]}`);
     }
+    rows.push({ id: String(row.id), features: row.features as number[] });
   }
   const dims = rows[0]?.features.length ?? 0;
   if (!dims) throw new Error(`${path}: no factors`);
@@ -135,6 +137,40 @@ await run(async () => {
     source = basename(o.interactions);
   }
   const titleMap = o.titles ? await readTitles(o.titles) : new Map<string, string>();
+  if (o.boughtTogether && !o.neighbours) throw new Error('--bought-together needs --neighbours (the item model they belong to)');
+  if (o.neighboursWeights !== 'int8' && o.neighboursWeights !== 'float16')
+    throw new Error(`--neighbours-weights must be int8 or float16, got ${String(o.neighboursWeights)}`);
+  if (o.factorWeight > 1) throw new Error('--factor-weight must be in [0, 1]');
+  const importOpts = {
+    top: o.neighboursTop as number,
+    weightType: o.neighboursWeights as 'int8' | 'float16',
+    allowUnknown: !!o.allowUnknownIds,
+  };
+  const report = (what: string, c: ImportCounts) =>
+    console.log(
+      `${what}: ${c.items} lists, ${c.kept} neighbours kept; dropped ${c.nonPositive} with weight ≤ 0, ${c.self} self-references, ${c.cut} beyond the top ${importOpts.top}, ${c.duplicates} repeated${c.unknownItems + c.unknownNeighbours ? `, ${c.unknownItems} lists and ${c.unknownNeighbours} entries with unknown ids` : ''}`,
+    );
+  let itemModel: ReturnType<typeof itemModelArtifact> | undefined;
+  if (o.neighbours) {
+    const read = async (dir: string, what: string): Promise<NeighbourLists> => {
+      const { lists, counts } = await readNeighbourLists(dir, itemIndex, importOpts);
+      report(what, counts);
+      return lists;
+    };
+    const lists = await read(o.neighbours, 'neighbours');
+    const boughtTogether = o.boughtTogether ? await read(o.boughtTogether, 'bought together') : null;
+    const recorded = { neighbours: importOpts.top, weightType: importOpts.weightType };
+    itemModel = itemModelArtifact({
+      lists,
+      boughtTogether,
+      stats: factorStats(itemFactors, items.length, dims),
+      params: recorded,
+      ...(boughtTogether ? { boughtTogetherParams: recorded } : {}),
+      blend: { ...DEFAULT_BLEND, factorWeight: o.factorWeight },
+      algorithm: 'imported',
+      algorithmParams: { source: basename(o.neighbours) },
+    });
+  }
   const key = await signingKey(o.keyFile);
   const manifest = await writeArtifact(o.out, {
     version: o.version,
@@ -167,8 +203,9 @@ await run(async () => {
     userItems,
     evaluation: null,
     signingKey: key,
+    itemModel,
   });
   console.log(
-    `imported ${users.length} users × ${items.length} items × ${dims} dims as model ${manifest.version} in ${o.out}${key ? '' : ' (UNSIGNED: set MODEL_SIGNING_KEY to publish)'}`,
+    `imported ${users.length} users × ${items.length} items × ${dims} dims${itemModel ? ' with the item model' : ''} as model ${manifest.version} in ${o.out}${key ? '' : ' (UNSIGNED: set MODEL_SIGNING_KEY to publish)'}`,
   );
 });

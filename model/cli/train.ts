@@ -5,6 +5,8 @@
  * strong-generalisation evaluation (a separate training on 90% of users), and writes a signed
  * artifact. --tune picks the item model's and the blend's hyperparameters on a validation split
  * cut from the training users (with --eval: from the evaluation split's training users only).
+ * The item model is exact EASE up to MAX_EXACT_ITEMS items and local EASE (model/local-ease.ts)
+ * above (--item-solver forces either); --tune needs the exact one and is skipped above the bound.
  */
 
 import { availableParallelism } from 'node:os';
@@ -20,7 +22,8 @@ import { type EvaluationReport, strongGeneralizationSplit } from '../evaluate';
 import { foldInConstants, type IalsParams } from '../ials';
 import { trainIalsParallel } from '../ials-parallel';
 import { itemModelArtifact } from '../item-artifact';
-import { solverFor } from '../item-model';
+import { algorithmOf, SOLVER_CHOICES, type SolverChoice, type SolverOptions, solverFor } from '../item-solvers';
+import { DEFAULT_NEIGHBOURHOOD } from '../local-ease';
 import type { Csr } from '../sparse';
 import { MAX_EXACT_ITEMS } from '../spd-inverse';
 import { tuneItemModel } from '../tune';
@@ -45,6 +48,17 @@ const program = blendOptions(
         .option('--key-file <file>', 'Ed25519 private key (base64 PKCS#8); default $MODEL_SIGNING_KEY')
         .option('--users-per-shard <n>', 'users per user-factor shard file', num('int', 1), 2000)
         .option('--threads <n>', 'worker threads (default: all cores)', num('int', 1), availableParallelism())
+        .option(
+          '--item-solver <kind>',
+          `item model solver: ${SOLVER_CHOICES.join(', ')} (auto: exact up to ${MAX_EXACT_ITEMS} items)`,
+          'auto',
+        )
+        .option(
+          '--item-neighbourhood <M>',
+          'approximate item model: co-occurring items in each regression',
+          num('int', 1),
+          DEFAULT_NEIGHBOURHOOD,
+        )
         .option('--tune', 'pick the item model and blend hyperparameters on a validation split of the training users')
         .option('--no-progress', 'plain log lines instead of a progress bar'),
     ),
@@ -97,10 +111,14 @@ await run(async () => {
 
   let item = itemParamsFrom(o),
     blend = blendFrom(o);
-  const withItemModel = m.cols <= MAX_EXACT_ITEMS;
-  if (!withItemModel)
-    console.log(`item model skipped: ${m.cols} items is above the exact solver's ${MAX_EXACT_ITEMS} and no approximate solver exists yet`);
-  if (o.tune && withItemModel) {
+  if (!SOLVER_CHOICES.includes(o.itemSolver)) throw new Error(`--item-solver must be one of ${SOLVER_CHOICES.join(', ')}`);
+  const solverOpts: SolverOptions = {
+    solver: o.itemSolver as SolverChoice,
+    approximate: { neighbourhood: o.itemNeighbourhood, threads: o.threads, log: (l) => console.log(`item model: ${l}`) },
+  };
+  const exactFits = m.cols <= MAX_EXACT_ITEMS;
+  if (o.tune && !exactFits) console.log(`--tune skipped: it searches with exact EASE, limited to ${MAX_EXACT_ITEMS} items (got ${m.cols})`);
+  if (o.tune && exactFits) {
     const tt = performance.now();
     // with --eval, tune on that split's training users only, so the evaluation stays unseen
     const tuneOn = o.eval ? strongGeneralizationSplit(m, { seed: o.evalSeed }).train : m;
@@ -122,7 +140,15 @@ await run(async () => {
   let evaluation: EvaluationReport | null = null;
   if (o.eval) {
     const te = performance.now();
-    const r = await compareSeed(m, { seed: o.evalSeed, ials: params, item, blend, easeLambdas: [], threads: o.threads });
+    const r = await compareSeed(m, {
+      seed: o.evalSeed,
+      ials: params,
+      item,
+      blend,
+      easeLambdas: [],
+      solver: solverOpts,
+      threads: o.threads,
+    });
     evaluation = {
       protocol: {
         name: 'strong-generalization',
@@ -149,10 +175,12 @@ await run(async () => {
   const { model, seconds } = await trainWithProgress(m, params, 'train', o.progress, o.threads);
   let itemModel: ReturnType<typeof itemModelArtifact> | undefined;
   let itemSeconds = 0;
-  if (withItemModel) {
+  {
     const ti = performance.now();
-    const lists = await solverFor(m.cols).fit(m, item);
-    const baskets = ds.baskets.matrix.rows > 0 ? await boughtTogether(ds.baskets.matrix, DEFAULT_BOUGHT_TOGETHER) : null;
+    const solver = solverFor(m.cols, solverOpts);
+    const lists = await solver.fit(m, item);
+    const baskets = ds.baskets.matrix.rows > 0 ? await boughtTogether(ds.baskets.matrix, DEFAULT_BOUGHT_TOGETHER, solverOpts) : null;
+    const algorithm = algorithmOf(solver);
     itemModel = itemModelArtifact({
       lists,
       boughtTogether: baskets,
@@ -160,10 +188,12 @@ await run(async () => {
       params: item,
       ...(baskets ? { boughtTogetherParams: DEFAULT_BOUGHT_TOGETHER } : {}),
       blend,
+      algorithm,
+      ...(algorithm === 'edlae-local' ? { algorithmParams: { neighbourhood: o.itemNeighbourhood } } : {}),
     });
     itemSeconds = (performance.now() - ti) / 1000;
     console.log(
-      `item model${baskets ? ' and bought-together lists' : ''} in ${itemSeconds.toFixed(1)}s (${lists.rowPtr[m.cols]} neighbours, ${item.weightType})`,
+      `item model${baskets ? ' and bought-together lists' : ''} (${solver.name}) in ${itemSeconds.toFixed(1)}s (${lists.rowPtr[m.cols]} neighbours, ${item.weightType})`,
     );
   }
   const itemCounts = new Float32Array(m.cols);

@@ -3,6 +3,7 @@
 import { quantizeRows } from '@edge-recs/core/int8';
 import * as ort from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
+import { describeRow, measure, syntheticShape } from '../../bench/item-model';
 import { buildInt8Graph, randomFactors, topKFloat32, topKInt8 } from '../../bench/kernels';
 import { zipfMatrix } from '../../bench/synthetic';
 
@@ -38,5 +39,17 @@ describe('benchmark kernels', () => {
       for (const i of row) counts[i]++;
     }
     expect(counts[0]).toBeGreaterThan(10 * counts[499]); // popular head, long tail
+  });
+});
+
+describe('item model benchmark', () => {
+  it('times local EASE on a synthetic catalogue of the stated shape and reports its phases', async () => {
+    expect(syntheticShape(1000)).toEqual({ users: 5000, items: 1000, interactions: 50_000 });
+    const r = await measure({ solver: 'local', data: 1000, neighbourhood: 16, threads: 1 });
+    expect(r).toMatchObject({ users: 5000, items: 1000 });
+    expect(r.pairs).toBeGreaterThan(40_000);
+    expect(r.local?.gramEntries).toBeGreaterThan(0);
+    expect(r.neighbours).toBeGreaterThan(1000);
+    expect(describeRow(r)).toMatch(/^\| synthetic Zipf \| 5,000 × 1,000 \|.*local EASE M=16 \(1 thread\)/);
   });
 });

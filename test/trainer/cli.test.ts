@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { FILES } from '@edge-recs/core/manifest';
 import { generateSigningKey } from '@edge-recs/core/signing';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -124,6 +125,43 @@ describe('npm run train / evaluate', () => {
     const manifest = JSON.parse(await readFile(join(tuned, 'manifest.json'), 'utf8'));
     expect(manifest.itemModel?.params.lambda).toBe(chosen.lambda);
     expect(manifest.itemModel?.blend.factorWeight).toBe(chosen.factorWeight);
+  });
+
+  it('--item-solver approximate: local EASE lists, still inside each taste group, recorded in the manifest', async () => {
+    const approx = join(dir, 'approx');
+    const r = await cli(
+      'train',
+      [
+        '--input',
+        join(dir, 'events.csv'),
+        '--out',
+        approx,
+        '--factors',
+        '8',
+        '--iterations',
+        '3',
+        '--item-solver',
+        'approximate',
+        '--item-neighbourhood',
+        '8',
+        '--no-progress',
+      ],
+      { MODEL_SIGNING_KEY: '' },
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/item model \(local-ease\(M=8\)\) in/);
+    const manifest = JSON.parse(await readFile(join(approx, 'manifest.json'), 'utf8'));
+    expect(manifest.itemModel).toMatchObject({ algorithm: 'edlae-local', params: { neighbourhood: 8, lambda: 60 } });
+    const lists = readNeighbourFiles(
+      { [FILES.neighbourPart(0)]: new Uint8Array(await readFile(join(approx, FILES.neighbourPart(0)))) },
+      manifest.itemCount,
+      FILES.neighbourPart,
+    );
+    const ids = (await readFile(join(approx, 'item_ids.txt'), 'utf8')).trim().split('\n');
+    const group = (i: number) => (Number(ids[i].slice(4)) < 15 ? 0 : 1);
+    expect(lists.rowPtr[lists.itemCount]).toBeGreaterThan(lists.itemCount);
+    for (let j = 0; j < lists.itemCount; j++)
+      for (let p = lists.rowPtr[j]; p < lists.rowPtr[j + 1]; p++) expect(group(lists.index[p])).toBe(group(j));
   });
 
   it('evaluates with the hyperparameters of an existing model', async () => {
@@ -254,6 +292,74 @@ describe('npm run import-spark', () => {
     });
     const factors = new Float32Array((await readFile(join(out, 'item_factors.f32'))).buffer.slice(0));
     expect(factors[3]).toBeCloseTo(f(11)[0], 6);
+  });
+
+  it('adds neighbour lists and bought-together lists from a distributed job as the item model', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'spark-nb-'));
+    const key = await generateSigningKey();
+    const f = (seed: number) => Array.from({ length: 3 }, (_, d) => Math.cos(seed * 3 + d));
+    const jsonl = (rows: unknown[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
+    await writeFile(join(dir, 'u.json'), jsonl([1, 2].map((id) => ({ id, features: f(id) }))));
+    await writeFile(join(dir, 'i.json'), jsonl([10, 11, 12, 13].map((id) => ({ id, features: f(id) }))));
+    /** one item's line; `list` is "id:weight id:weight …" */
+    const line = (item: number | string, list: string) => ({
+      item,
+      neighbours: list.split(' ').map((e) => ({ id: Number(e.split(':')[0]) || e.split(':')[0], weight: Number(e.split(':')[1]) })),
+    });
+    await mkdir(join(dir, 'nb'));
+    await writeFile(
+      join(dir, 'nb', 'part-00000.json'),
+      jsonl([
+        line(10, '11:0.5 12:0.9 13:-0.2 10:1'), // a negative weight and the item itself: dropped
+        line('11', '12:0.3 10:0.3'), // a tie: the lower item index first
+      ]),
+    );
+    await writeFile(join(dir, 'nb', 'part-00001.json.gz'), gzipSync(jsonl([line(12, '10:0.1 11:2 13:1.5')]))); // cut to 2
+    await writeFile(join(dir, 'nb', '_SUCCESS'), '');
+    await mkdir(join(dir, 'bt'));
+    await writeFile(join(dir, 'bt', 'part-00000.json'), jsonl([line(13, '10:4')]));
+    const out = join(dir, 'model');
+    const args = ['--users', join(dir, 'u.json'), '--items', join(dir, 'i.json'), '--out', out, '--neighbours', join(dir, 'nb')];
+    const r = await cli(
+      'import-spark',
+      [...args, '--bought-together', join(dir, 'bt'), '--neighbours-top', '2', '--neighbours-weights', 'float16', '--factor-weight', '0.4'],
+      { MODEL_SIGNING_KEY: key.privateKeyPkcs8 },
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/neighbours: 3 lists, 6 neighbours kept; dropped 1 with weight ≤ 0, 1 self-references, 1 beyond the top 2/);
+    const { manifest, problems } = await verifyArtifactDir(out, [key.publicKeyRaw]);
+    expect(problems).toEqual([]);
+    expect(manifest.itemModel).toMatchObject({
+      algorithm: 'imported',
+      neighbours: 2,
+      weightType: 'float16',
+      blend: { factorWeight: 0.4, neighbourInput: 'binary' },
+      boughtTogether: true,
+      params: { source: 'nb', 'boughtTogether.neighbours': 2 },
+    });
+    const read = async (file: (n: number) => string) =>
+      readNeighbourFiles({ [file(0)]: new Uint8Array(await readFile(join(out, file(0)))) }, 4, file);
+    const lists = await read(FILES.neighbourPart);
+    const listOf = (j: number) =>
+      Array.from(lists.index.subarray(lists.rowPtr[j], lists.rowPtr[j + 1]), (k, t) => [k, lists.weight[lists.rowPtr[j] + t]]);
+    expect(listOf(0).map(([k]) => k)).toEqual([2, 1]);
+    expect(listOf(0)[0][1]).toBeCloseTo(0.9, 3);
+    expect(listOf(1).map(([k]) => k)).toEqual([0, 2]);
+    expect(listOf(2).map(([k]) => k)).toEqual([1, 3]);
+    expect(listOf(3)).toEqual([]);
+    const bt = await read(FILES.boughtTogetherPart);
+    expect(Array.from(bt.index)).toEqual([0]);
+    expect(bt.rowPtr[3]).toBe(0);
+    expect((await readFile(join(out, FILES.factorStats))).byteLength).toBe((3 + 9) * 8);
+
+    // an id the item factors do not know fails the import with a count, unless allowed
+    await writeFile(join(dir, 'nb', 'part-00002.json'), jsonl([line(99, '10:1'), line(13, '10:1 x:2')]));
+    const bad = await cli('import-spark', [...args, '--out', join(dir, 'bad')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.out).toMatch(/1 list\(s\) and 1 neighbour entries name ids that are not among the item factors \(e\.g\. 99, x\)/);
+    const allowed = await cli('import-spark', [...args, '--out', join(dir, 'ok'), '--allow-unknown-ids'], { MODEL_SIGNING_KEY: '' });
+    expect(allowed.code).toBe(0);
+    expect(allowed.out).toMatch(/1 lists and 1 entries with unknown ids/);
   });
 
   it('rejects factors of inconsistent length with the file and line', async () => {

@@ -1,0 +1,205 @@
+/**
+ * Neighbour lists computed elsewhere (a distributed job: Spark, BigQuery, …) brought into the
+ * artifact's item model, for catalogues whose co-occurrence matrix outgrows one machine.
+ *
+ * Input: JSON lines in part files (a directory of `*.json` / `*.json.gz`, names starting with
+ * `_` or `.` skipped, e.g. Spark's `_SUCCESS`; or a single file), one line per item:
+ *
+ *   {"item": "<id>", "neighbours": [{"id": "<id>", "weight": <number>}, ...]}
+ *
+ * Ids are strings or numbers, matched against the item factors' ids as strings. That is what
+ * Spark's `RowMatrix.columnSimilarities()` becomes after joining the column indices back to ids,
+ * adding the transposed entries (it returns only the upper triangle, i < j), and keeping the top N
+ * per item — e.g. `entries.flatMap(e => [(i, j, s), (j, i, s)])`, a window `row_number() ≤ N`
+ * partitioned by item and ordered by weight descending, `groupBy(item).agg(collect_list(...))`,
+ * `write.json(dir)`.
+ *
+ * What is kept, as the trainer stores its own lists (model/item-model.ts, `sparsify`): positive
+ * weights only (the blend's exactness relies on W ≥ 0; zero and negative weights are dropped and
+ * counted), an item never lists itself, each list sorted by weight descending (ties: the lower
+ * item index) and cut to N, then quantised (int8 with a scale per row, or float16). No popularity
+ * debiasing is applied: the job's weights are taken as they are. An id that is not among the item
+ * factors makes the import fail with a count (a join gone wrong should not pass silently) unless
+ * unknown ids are explicitly allowed, in which case those entries are dropped and counted. An item
+ * listed twice and non-finite weights are refused with the file and line; a neighbour repeated
+ * within one list keeps its larger weight (counted).
+ */
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import { type NeighbourLists, quantise } from './item-model';
+
+/** The part files of a directory written by a distributed job, in name order, or the one file given. */
+export async function partFiles(path: string): Promise<string[]> {
+  const files = (await stat(path)).isDirectory()
+    ? (await readdir(path))
+        .filter((f) => /\.json(\.gz)?$/.test(f) && !f.startsWith('.') && !f.startsWith('_'))
+        .sort()
+        .map((f) => join(path, f))
+    : [path];
+  if (files.length === 0) throw new Error(`no .json part files in ${path}`);
+  return files;
+}
+
+/** Every non-blank line of the part files, parsed, with where it came from (for error messages). */
+export async function* jsonLines(path: string): AsyncGenerator<{ where: string; value: unknown }> {
+  for (const file of await partFiles(path)) {
+    const raw = createReadStream(file);
+    const lines = createInterface({ input: file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw, crlfDelay: Infinity });
+    let n = 0;
+    for await (const line of lines) {
+      n++;
+      if (!line.trim()) continue;
+      const where = `${basename(file)} line ${n}`;
+      try {
+        yield { where, value: JSON.parse(line) };
+      } catch (err) {
+        if (err instanceof SyntaxError) throw new Error(`${where}: not JSON`);
+        throw err;
+      }
+    }
+  }
+}
+
+/** One item's list as read: neighbour ids and weights, unvalidated against the catalogue. */
+export interface NeighbourRow {
+  where: string;
+  item: string;
+  neighbours: { id: string; weight: number }[];
+}
+
+const isId = (v: unknown): v is string | number => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+
+/** Checks one parsed line's shape. @throws Error naming the file and line */
+export function neighbourRow(where: string, value: unknown): NeighbourRow {
+  const v = value as { item?: unknown; neighbours?: unknown };
+  const shape = `expected {"item": <id>, "neighbours": [{"id": <id>, "weight": <finite number>}, …]}`;
+  if (typeof v !== 'object' || v === null || !isId(v.item) || !Array.isArray(v.neighbours)) throw new Error(`${where}: ${shape}`);
+  const neighbours = v.neighbours.map((e: { id?: unknown; weight?: unknown }) => {
+    if (typeof e !== 'object' || e === null || !isId(e.id) || typeof e.weight !== 'number' || !Number.isFinite(e.weight))
+      throw new Error(`${where}: ${shape}`);
+    return { id: String(e.id), weight: e.weight };
+  });
+  return { where, item: String(v.item), neighbours };
+}
+
+export interface ImportOptions {
+  /** N: neighbours kept per item */
+  top: number;
+  weightType: 'int8' | 'float16';
+  /** drop entries naming unknown ids (counted) instead of refusing the import */
+  allowUnknown?: boolean;
+}
+
+export interface ImportCounts {
+  /** items with a line */
+  items: number;
+  /** entries kept after every rule below and the cut to N */
+  kept: number;
+  /** entries with a weight ≤ 0 */
+  nonPositive: number;
+  /** entries naming the item itself */
+  self: number;
+  /** entries beyond the top N of their item */
+  cut: number;
+  /** a neighbour listed twice for one item: the larger weight is kept */
+  duplicates: number;
+  /** lines whose item, and entries whose neighbour, are not among the item factors */
+  unknownItems: number;
+  unknownNeighbours: number;
+  /** a few of the unknown ids, for the message */
+  unknownExamples: string[];
+}
+
+/**
+ * Lists over the catalogue's item indices from rows read off the part files.
+ * @param itemIndex  id → item index of the artifact (the item factors' order)
+ * @throws Error when an item has two lines, or ids are unknown and not allowed
+ */
+export async function importNeighbourLists(
+  rows: Iterable<NeighbourRow> | AsyncIterable<NeighbourRow>,
+  itemIndex: ReadonlyMap<string, number>,
+  opts: ImportOptions,
+): Promise<{ lists: NeighbourLists; counts: ImportCounts }> {
+  const n = itemIndex.size;
+  const counts: ImportCounts = {
+    items: 0,
+    kept: 0,
+    nonPositive: 0,
+    self: 0,
+    cut: 0,
+    duplicates: 0,
+    unknownItems: 0,
+    unknownNeighbours: 0,
+    unknownExamples: [],
+  };
+  const unknown = (id: string) => {
+    if (counts.unknownExamples.length < 5 && !counts.unknownExamples.includes(id)) counts.unknownExamples.push(id);
+  };
+  const byItem: ({ index: number; weight: number }[] | undefined)[] = new Array(n);
+  const seenAt: (string | undefined)[] = new Array(n);
+  for await (const row of rows) {
+    const j = itemIndex.get(row.item);
+    if (j === undefined) {
+      counts.unknownItems++;
+      unknown(row.item);
+      continue;
+    }
+    if (seenAt[j] !== undefined) throw new Error(`${row.where}: item ${row.item} already has a list (${seenAt[j]})`);
+    seenAt[j] = row.where;
+    counts.items++;
+    const best = new Map<number, number>();
+    for (const e of row.neighbours) {
+      const k = itemIndex.get(e.id);
+      if (k === undefined) {
+        counts.unknownNeighbours++;
+        unknown(e.id);
+        continue;
+      }
+      if (k === j) {
+        counts.self++;
+        continue;
+      }
+      if (!(e.weight > 0)) {
+        counts.nonPositive++;
+        continue;
+      }
+      const had = best.get(k);
+      if (had !== undefined) counts.duplicates++;
+      if (had === undefined || e.weight > had) best.set(k, e.weight);
+    }
+    const list = [...best].map(([index, weight]) => ({ index, weight }));
+    list.sort((a, b) => b.weight - a.weight || a.index - b.index);
+    counts.cut += Math.max(0, list.length - opts.top);
+    byItem[j] = list.slice(0, opts.top);
+  }
+  if ((counts.unknownItems || counts.unknownNeighbours) && !opts.allowUnknown)
+    throw new Error(
+      `${counts.unknownItems} list(s) and ${counts.unknownNeighbours} neighbour entries name ids that are not among the item factors (e.g. ${counts.unknownExamples.join(', ')}); check the join back to ids, or pass --allow-unknown-ids to drop them`,
+    );
+  const rowPtr = new Int32Array(n + 1);
+  for (let j = 0; j < n; j++) rowPtr[j + 1] = rowPtr[j] + (byItem[j]?.length ?? 0);
+  const index = new Int32Array(rowPtr[n]);
+  const raw = new Float64Array(rowPtr[n]);
+  for (let j = 0; j < n; j++)
+    byItem[j]?.forEach((e, t) => {
+      index[rowPtr[j] + t] = e.index;
+      raw[rowPtr[j] + t] = e.weight;
+    });
+  counts.kept = rowPtr[n];
+  return { lists: quantise({ n, rowPtr, index, raw }, opts.weightType), counts };
+}
+
+/** Reads and imports one directory (or file) of neighbour lists, line by line (only the kept lists stay in memory). */
+export async function readNeighbourLists(
+  path: string,
+  itemIndex: ReadonlyMap<string, number>,
+  opts: ImportOptions,
+): Promise<{ lists: NeighbourLists; counts: ImportCounts }> {
+  async function* rows() {
+    for await (const { where, value } of jsonLines(path)) yield neighbourRow(where, value);
+  }
+  return importNeighbourLists(rows(), itemIndex, opts);
+}
