@@ -3,7 +3,8 @@
  *  1. memory read bandwidth of this machine
  *  2. scoring kernels, top-20 at 64 dims over 10K / 100K / 1M items, each against the
  *     memory-streaming bound (item-matrix bytes ÷ bandwidth); then the int8 kernel under scoring
- *     plans (identity, 95% filtered, 1% boosted) at 100K and 1M items against no plan
+ *     plans (identity, 95% filtered, 1% boosted) at 100K and 1M items against no plan, and the
+ *     item model's served blend against the factor kernel alone (bench/blend.ts)
  *  3. trainer: one iALS epoch at 64 factors on a synthetic MovieLens-20M-shaped matrix, and the
  *     full Online Retail train (when ../shared/data is present)
  *  4. int8 vs float32 scoring quality on the Online Retail evaluation
@@ -27,6 +28,7 @@ import { evaluateFactors, strongGeneralizationSplit } from '../model/evaluate';
 import { DEFAULT_PARAMS } from '../model/ials';
 import { trainIalsParallel } from '../model/ials-parallel';
 import { DEFAULT_ITEM_PARAMS } from '../model/item-model';
+import { benchBlend } from './blend';
 import { describeRow, ITEM_BENCH_HEADER, itemBenchSpecs, measureApart } from './item-model';
 import { benchKernels, benchPlans, memoryBandwidth } from './kernels';
 import { benchLoad, type LoadRow } from './load';
@@ -50,6 +52,15 @@ console.log('| --- | --- | --- | --- | --- |');
 for (const r of await benchKernels(quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000], 64, 20)) {
   const bound = (r.bytes / (bw * 1e9)) * 1000;
   console.log(`| ${r.n.toLocaleString('en')} | ${r.variant} | ${fmt(r.ms, 3)} | ${fmt(bound, 3)} | ${fmt(r.ms / bound, 1)} |`);
+}
+
+console.log(
+  '\n## The item model at serving: blended ranking against the factor kernel alone, 64 dims, top-20, basket of 5, N = 30 (median ms per request)\n',
+);
+console.log('| N | factors only ms | served blend ms | × factors only (target ≤ 1.5) |');
+console.log('| --- | --- | --- | --- |');
+for (const r of await benchBlend([100_000, ...(quick ? [] : [1_000_000])])) {
+  console.log(`| ${r.items.toLocaleString('en')} | ${fmt(r.factorsMs, 3)} | ${fmt(r.blendMs, 3)} | ${fmt(r.ratio, 2)} |`);
 }
 
 console.log('\n## int8 kernel under a scoring plan: top-20 of N items, 64 dims (median ms, variants interleaved)\n');

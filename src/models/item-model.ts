@@ -10,9 +10,6 @@ import type { Manifest } from '@edge-recs/core/manifest';
 import { NEIGHBOUR_PART_ITEMS, NeighbourPart } from '@edge-recs/core/neighbours';
 import { PromiseLru } from './lru';
 
-/** Parts kept per list kind and version (each ~4,096 items × N neighbours × 5 bytes). */
-const MAX_CACHED_PARTS = 16;
-
 export interface NeighbourRow {
   index: Int32Array;
   weight: Float32Array;
@@ -22,17 +19,22 @@ const EMPTY: NeighbourRow = { index: new Int32Array(0), weight: new Float32Array
 
 /** One kind of lists (item neighbours, or bought together), read lazily. */
 export class NeighbourLists {
-  private readonly parts = new PromiseLru<number, NeighbourPart | null>(MAX_CACHED_PARTS);
+  private readonly parts: PromiseLru<number, NeighbourPart | null>;
 
   /**
+   * @param maxParts  parts kept in this isolate (each ~4,096 items × N neighbours × 5 bytes; see
+   *   neighbourCacheParts in model.ts)
    * @param readPart  checked bytes of part n (throws when the part is unusable)
    * @param onDamage  told once per part and isolate when a part is unusable
    */
   constructor(
     private readonly itemCount: number,
+    maxParts: number,
     private readonly readPart: (n: number) => Promise<ArrayBuffer>,
     private readonly onDamage?: (part: number, reason: string) => Promise<void>,
-  ) {}
+  ) {
+    this.parts = new PromiseLru(maxParts);
+  }
 
   private part(n: number): Promise<NeighbourPart | null> {
     return this.parts.get(n, async () => {

@@ -309,6 +309,36 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
   );
 }
 
+/** Bytes a version will hold once loaded, from its manifest alone (neighbour parts cached on demand aside). */
+export function estimateModelBytes(manifest: Manifest, options: Pick<LoadOptions, 'int8MinItems'>): number {
+  const { itemCount: n, dims } = manifest;
+  const factors = scoringKind(manifest, options.int8MinItems) === 'int8-wasm' ? n * (dims + 8) : 2 * n * dims * 4;
+  // ids as bytes (~16 each) with offsets and hash index, item weights, Gram matrix
+  return factors + n * 32 + dims * dims * 8;
+}
+
+/**
+ * How many neighbour parts of each kind an isolate keeps. The blend reads the lists of every
+ * basket item on every request, so a catalogue's parts should all stay once read (a part read
+ * again costs an R2 read and its digest check, ~7× the scoring time at 100K items when 16 of 25
+ * parts were kept); they get what the isolate has left beside the rest of the model, up to
+ * 24 MiB (a 100K-item catalogue's lists at N = 30 are 16 MiB) and at least 8 MiB (a 1M-item
+ * catalogue's model takes ~92 of the isolate's 128 MiB). Bought-together lists, read only by their
+ * own route, get a quarter of that.
+ */
+export function neighbourCacheParts(
+  manifest: Manifest,
+  options: Pick<LoadOptions, 'int8MinItems'>,
+): { neighbours: number; boughtTogether: number } {
+  const MiB = 2 ** 20;
+  const budget = Math.min(24 * MiB, Math.max(8 * MiB, 104 * MiB - estimateModelBytes(manifest, options)));
+  const partBytes = (file: string) => Math.max(1, manifest.files[file]?.bytes ?? 1);
+  return {
+    neighbours: Math.max(2, Math.floor(budget / partBytes(FILES.neighbourPart(0)))),
+    boughtTogether: Math.max(2, Math.floor(budget / 4 / partBytes(FILES.boughtTogetherPart(0)))),
+  };
+}
+
 /** The item model's constants and statistics (its lists are read lazily), or null without one. */
 async function loadItemModel(source: ArtifactSource, manifest: Manifest, options: LoadOptions): Promise<ItemModel | null> {
   const im = manifest.itemModel;
@@ -326,13 +356,21 @@ async function loadItemModel(source: ArtifactSource, manifest: Manifest, options
     if (im.boughtTogether && !(FILES.boughtTogetherPart(n) in manifest.files))
       throw new ModelLoadError(v, `${FILES.boughtTogetherPart(n)} is not listed in the manifest`);
   }
-  const lists = (file: (n: number) => string) =>
+  const keep = neighbourCacheParts(manifest, options);
+  const lists = (file: (n: number) => string, parts: number) =>
     new NeighbourLists(
       manifest.itemCount,
+      parts,
       (n) => fetchChecked(source, manifest, file(n)),
       options.onDamage && ((n, reason) => options.onDamage?.(v, file(n), reason) ?? Promise.resolve()),
     );
-  const model = new ItemModel(im.blend, stats, lists(FILES.neighbourPart), im.boughtTogether ? lists(FILES.boughtTogetherPart) : null, im);
+  const model = new ItemModel(
+    im.blend,
+    stats,
+    lists(FILES.neighbourPart, keep.neighbours),
+    im.boughtTogether ? lists(FILES.boughtTogetherPart, keep.boughtTogether) : null,
+    im,
+  );
   // the first part must read like the rest of the artifact: a bad one rejects the version
   try {
     new NeighbourPart(await fetchChecked(source, manifest, FILES.neighbourPart(0)), {

@@ -17,7 +17,7 @@ import { createInt8Index } from '../inference/int8-module';
 import { R2 } from '../storage/keys';
 import { type ActivePointer, readActivePointer, recordDamage } from '../storage/refresh-state';
 import { PromiseLru } from './lru';
-import { type ArtifactSource, type LoadOptions, loadServingModel, parseManifest, type ServingModel, scoringKind } from './model';
+import { type ArtifactSource, estimateModelBytes, type LoadOptions, loadServingModel, parseManifest, type ServingModel } from './model';
 
 /**
  * How this Worker loads model versions: the config's int8 threshold, the bundled kernel, and —
@@ -53,14 +53,6 @@ export interface RegistryDeps {
 const MAX_LOADED = 2;
 /** What the loaded versions of one isolate may hold together (model data, see ServingModel.memoryBytes). */
 export const MODEL_MEMORY_BUDGET_BYTES = 64 * 2 ** 20;
-
-/** Bytes a version will hold once loaded, from its manifest alone. */
-export function estimateModelBytes(manifest: Manifest, options: Pick<LoadOptions, 'int8MinItems'>): number {
-  const { itemCount: n, dims } = manifest;
-  const factors = scoringKind(manifest, options.int8MinItems) === 'int8-wasm' ? n * (dims + 8) : 2 * n * dims * 4;
-  // ids as bytes (~16 each) with offsets and hash index, item weights, Gram matrix
-  return factors + n * 32 + dims * dims * 8;
-}
 
 export class ModelRegistry {
   private loaded = new PromiseLru<string, ServingModel>(MAX_LOADED);

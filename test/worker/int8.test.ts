@@ -79,6 +79,36 @@ describe('int8 scoring kernel in workerd', () => {
     });
   }
 
+  it('ranks exactly when the first rows it scans are excluded or score lowest (its first, heap-filling chunk covers ~4·k rows)', async () => {
+    const n = 2_000,
+      dims = 32;
+    const { rng, q, scales } = fixture(n, dims, 17);
+    const index = await createInt8Index(n, dims);
+    index.setRows(0, q, scales);
+    const u = new Float32Array(dims).map(() => rng.normal());
+    // the lowest-scoring rows moved to the front: the first chunk's heap holds only bad items
+    const order = int8Reference(q, scales, n, dims, u, n, new Set()).map((s) => s.index);
+    const low = new Set(order.slice(-300));
+    for (const k of [1, 7, 20, 64]) {
+      for (const exclude of [new Set(Array.from({ length: 4 * k + 8 }, (_, i) => i)), new Set([...low].slice(0, 4 * k))]) {
+        const want = int8Reference(q, scales, n, dims, u, k, exclude);
+        expect(index.topK(u, k, exclude).map((s) => s.index)).toEqual(want.map((s) => s.index));
+      }
+    }
+    // a catalogue whose low scorers come first: reorder the rows
+    const lowFirst = [...low, ...order.filter((i) => !low.has(i))];
+    const q2 = new Int8Array(n * dims);
+    const s2 = new Float32Array(n);
+    lowFirst.forEach((from, to) => {
+      q2.set(q.subarray(from * dims, (from + 1) * dims), to * dims);
+      s2[to] = scales[from];
+    });
+    const reordered = await createInt8Index(n, dims);
+    reordered.setRows(0, q2, s2);
+    for (const k of [1, 20, 100])
+      expect(reordered.topK(u, k).map((s) => s.index)).toEqual(int8Reference(q2, s2, n, dims, u, k, new Set()).map((s) => s.index));
+  });
+
   it('returns every item, best first, when k is at least the catalogue size, and nothing for k = 0', async () => {
     const n = 11,
       dims = 32;

@@ -7,6 +7,7 @@
  */
 import { env, SELF } from 'cloudflare:test';
 import { FILES } from '@edge-recs/core/manifest';
+import { neighbourParts } from '@edge-recs/core/neighbours';
 import { decodeShard, shardOf } from '@edge-recs/core/shards';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { blendScores } from '../../model/blend';
@@ -15,7 +16,7 @@ import { Rng } from '../../model/rng';
 import { csrFromTriples } from '../../model/sparse';
 import { createInt8Index } from '../../src/inference/int8-module';
 import type { ScoringPlan } from '../../src/inference/plan';
-import { loadServingModel, parseManifest, type ServingModel } from '../../src/models/model';
+import { estimateModelBytes, loadServingModel, neighbourCacheParts, parseManifest, type ServingModel } from '../../src/models/model';
 import { r2Source } from '../../src/models/registry';
 import { rank } from '../../src/services/blend';
 import { type BlockData, blockData, buildFixture, clearStorage, getJson, publishFixture } from './fixtures';
@@ -104,6 +105,32 @@ describe('neighbour lists', () => {
     const info = await getJson(await SELF.fetch('http://x/v1/model'));
     expect(info.version).toBe('items-a');
     expect(info.itemModel).toMatchObject({ algorithm: 'edlae', neighbours: 6, boughtTogether: true, blend: { factorWeight: 0.25 } });
+  });
+});
+
+describe('neighbour parts kept in the isolate', () => {
+  const MiB = 2 ** 20;
+  /** the fixture's manifest as if it described `items` items with parts of `partBytes` */
+  const shaped = (items: number, partBytes: number) => ({
+    ...built.manifest,
+    itemCount: items,
+    dims: 64,
+    files: { ...built.manifest.files, [FILES.neighbourPart(0)]: { bytes: partBytes, sha256: '0'.repeat(64) } },
+  });
+  // a 4,096-item part at N = 30 with int8 weights: offsets, indices, weights, scales
+  const part = 4096 * (4 + 30 * 5 + 4);
+
+  it('are every part of a 100,000-item catalogue, so the blend reads each list once per isolate', () => {
+    const keep = neighbourCacheParts(shaped(100_000, part), { int8MinItems: 0 });
+    expect(keep.neighbours).toBeGreaterThanOrEqual(neighbourParts(100_000));
+  });
+
+  it('stay within what a 1,000,000-item model leaves of the isolate', () => {
+    const m = shaped(1_000_000, part);
+    const keep = neighbourCacheParts(m, { int8MinItems: 0 });
+    expect(keep.neighbours).toBeGreaterThanOrEqual(2);
+    expect(keep.neighbours).toBeLessThan(neighbourParts(1_000_000));
+    expect(estimateModelBytes(m, { int8MinItems: 0 }) + keep.neighbours * part).toBeLessThanOrEqual(112 * MiB);
   });
 });
 
