@@ -8,7 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../src/config';
 import { bundledSource } from '../../src/models/bundled';
 import type { ServingModel } from '../../src/models/model';
-import { estimateModelBytes, ModelRegistry, type RegistryDeps, r2Source } from '../../src/models/registry';
+import { estimateModelBytes } from '../../src/models/model';
+import { ModelRegistry, type RegistryDeps, r2Source } from '../../src/models/registry';
 import { buildFixture, clearStorage, publishFixture } from './fixtures';
 
 const deps: RegistryDeps = { kv: env.RECS_KV, bucket: env.MODELS, config: configFrom(env), bundled: bundledSource };
