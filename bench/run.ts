@@ -12,6 +12,7 @@
  *     EASE on Online Retail and on synthetic catalogues of 25K–100K items (bench/item-model.ts)
  *  5. end to end against `wrangler dev` with 100K items (int8 and ORT float32 scoring) and a central
  *     Node + onnxruntime-node server on the same artifact: cold first request, req/s, p50, p99
+ *  5b. the storage floor of a first visit: the same KV calls alone in workerd (bench/storage-floor.ts)
  *  6. 1M items: cold first request, latency, and the model's isolate memory
  * --quick skips the 1M-item kernels and load, and the MovieLens-sized epoch (not the 1M-item plan
  * rows: they need only the int8 kernel, a few seconds), and times the item model only on Online
@@ -32,6 +33,7 @@ import { benchBlend } from './blend';
 import { describeRow, ITEM_BENCH_HEADER, itemBenchSpecs, measureApart } from './item-model';
 import { benchKernels, benchPlans, memoryBandwidth } from './kernels';
 import { benchLoad, type LoadRow } from './load';
+import { benchStorageFloor } from './storage-floor';
 import { zipfMatrix } from './synthetic';
 
 const quick = process.argv.includes('--quick');
@@ -143,6 +145,23 @@ for (let i = 0; i < 3; i++) {
   const r = (x: LoadRow) => fmt(x.requestsPerSecond / c.requestsPerSecond, 2);
   console.log(
     `\n${w.endpoint.split(': ')[1]}: Worker / central Node throughput per core = ${r(w)} under wrangler dev with int8 scoring (${r(o)} with ORT float32), ${r(m)} in workerd via Miniflare with int8`,
+  );
+}
+
+// Where a first visit's cost is: the same KV calls alone, in the same workerd and KV simulator
+console.log('\n## First visits: the storage floor (workerd via Miniflare, 8 connections, 10 s each)\n');
+const floor = await benchStorageFloor(10);
+console.log('| Worker | req/s | p50 ms | p99 ms |');
+console.log('| --- | --- | --- | --- |');
+for (const r of floor) console.log(`| ${r.endpoint} | ${fmt(r.requestsPerSecond, 0)} | ${r.p50} | ${r.p99} |`);
+{
+  const ms = (rps: number) => 1000 / rps;
+  const worker = int8.rows[3].requestsPerSecond; // Miniflare, incl. first visits
+  const central = int8.rows[6].requestsPerSecond;
+  const storage = floor[1].requestsPerSecond;
+  const own = ms(worker) - ms(storage);
+  console.log(
+    `\nfirst visits: Worker / central Node = ${fmt(worker / central, 2)}; the KV calls alone reach ${fmt(storage / central, 2)}× the central server (${fmt(ms(storage), 2)} ms of a core per request); the Worker's own work on top: ${fmt(own, 2)} ms per request against the central server's ${fmt(ms(central), 2)} ms (${fmt(ms(central) / own, 2)}× faster)`,
   );
 }
 

@@ -3,6 +3,7 @@
 import { quantizeRows } from '@edge-recs/core/int8';
 import * as ort from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
+import { benchBlend } from '../../bench/blend';
 import { describeRow, measure, syntheticShape } from '../../bench/item-model';
 import { buildInt8Graph, randomFactors, topKFloat32, topKInt8 } from '../../bench/kernels';
 import { zipfMatrix } from '../../bench/synthetic';
@@ -51,5 +52,15 @@ describe('item model benchmark', () => {
     expect(r.local?.gramEntries).toBeGreaterThan(0);
     expect(r.neighbours).toBeGreaterThan(1000);
     expect(describeRow(r)).toMatch(/^\| synthetic Zipf \| 5,000 × 1,000 \|.*local EASE M=16 \(1 thread\)/);
+  });
+});
+
+describe('blend benchmark', () => {
+  it('loads a synthetic catalogue with its item model through the Worker loader and times both rankings', async () => {
+    const [row] = await benchBlend([5000], 32, 10, 3, 8);
+    expect(row).toMatchObject({ items: 5000, basket: 3, neighbours: 8 });
+    expect(row.factorsMs).toBeGreaterThan(0);
+    expect(row.blendMs).toBeGreaterThan(0);
+    expect(row.ratio).toBeCloseTo(row.blendMs / row.factorsMs, 10);
   });
 });
