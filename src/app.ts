@@ -11,6 +11,7 @@ import type { Config } from './config';
 import { type AppEnv, requestContext } from './context';
 import { AppError, type ErrorCode, errorBody } from './errors';
 import { PAGE_CSP } from './pages/assets';
+import { dashboard } from './pages/dashboard';
 import { demo } from './pages/demo';
 import { renderDocs } from './pages/docs';
 import { admin } from './routes/admin';
@@ -126,6 +127,11 @@ export function createApp() {
   v1.route('/', events);
   app.route('/v1', v1);
   app.route('/', health);
+  // The dashboard page (GET /admin, exactly) before the admin routers: their `/admin/*` bearer
+  // middleware matches `/admin` too, and the page — which holds no data — must open without a
+  // token (the operator types it into the page). A handler that answers ends the chain, so the
+  // middleware registered after it never runs for this one route; every data route keeps it.
+  app.route('/', dashboard);
   app.route('/', admin);
   app.route('/', insights);
   app.route('/', demo);
