@@ -7,8 +7,9 @@
 // - build/bundled-model.ts: the default model (default-model/, written by the trainer with
 //   `npm run build:default-model`) as Worker modules: binary files as Data modules, text files
 //   inlined. The Worker imports this generated index, never the trainer.
-// - build/<page>.client.ts: each page script src/pages/client/<page>.ts (helpers in lib/) bundled (esbuild) into
-//   one string module, so pages serve typed, bundled scripts from the Worker without a CDN.
+// - build/<page>.client.ts: each page script src/pages/client/<page>.ts (demo, dashboard) bundled
+//   (esbuild) with its helpers in lib/ and its npm imports (the dashboard's Chart.js) into one
+//   string module, so pages serve typed, bundled scripts from the Worker without a CDN.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import wabtInit from 'wabt';

@@ -42,7 +42,7 @@ export const DASHBOARD_CSS = `:root{--fg:#1d2330;--muted:#5b6475;--line:#dde1e8;
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;color:var(--fg);background:var(--bg)}
 header{background:#fff;border-bottom:1px solid var(--line);padding:.8rem 1.2rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:baseline}
 header h1{font-size:1.2rem;margin:0}
-main{display:grid;gap:1rem;padding:0 1.2rem 1.2rem}
+main{display:grid;grid-template-columns:minmax(0,1fr);gap:1rem;padding:0 1.2rem 1.2rem}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:.8rem 1rem}
 #auth{margin:1rem 1.2rem}
 h2{font-size:1.05rem;margin:.2rem 0 .6rem}h3{font-size:.95rem;margin:1rem 0 .4rem}
@@ -62,7 +62,7 @@ td.text{text-align:left;white-space:normal}tr.selected td{background:#eef7f3}
 .interval{display:block;color:var(--muted);font-size:.75rem}
 .yes{color:var(--accent);font-weight:600}.no{color:var(--muted)}
 .status-running{color:var(--accent);font-weight:600}.status-stopped{color:var(--muted)}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1rem}.charts figure.wide{grid-column:1/-1}
 figure{margin:.5rem 0}figcaption{font-size:.8rem;color:var(--muted);text-align:center}
 .chart{position:relative;height:260px}
 details summary{cursor:pointer;font-weight:600;margin:.4rem 0}[hidden]{display:none!important}

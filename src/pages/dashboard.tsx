@@ -1,11 +1,14 @@
 /**
- * Operator dashboard at `GET /admin`: the model versions with their offline metrics and the refresh
- * log, traffic per hour (requests, 4xx/5xx, latency percentiles), experiments with per-variant
- * rates, intervals and tests against the control, and the same rates per placement.
+ * Operator dashboard at `GET /admin`: what this deployment serves (model versions with their
+ * offline metrics, the item model, the refresh log), traffic per hour (requests by status class,
+ * latency percentiles) and per route, what answers earned per placement and per model version, and
+ * the experiments with per-variant rates, 95% intervals and tests against the control, each running
+ * one with a Stop button. A range selector (24 hours, 7 days, 30 days) applies to every report.
  *
- * The page itself holds no data and needs no token: it is the form and the empty frame. The admin
- * token is typed into the page once, kept in sessionStorage by the script (never in the URL or
- * localStorage), and sent as `Authorization: Bearer` to the `/admin/*` data routes, which keep
+ * The page itself holds no data and needs no token: it is the form and the empty frame (the only
+ * server-side value in it is the counters' flush interval, to say how far the numbers lag). The
+ * admin token is typed into the page once, kept in sessionStorage by the script (never in the URL
+ * or localStorage), and sent as `Authorization: Bearer` to the `/admin/*` data routes, which keep
  * requiring it. The script is src/pages/client/dashboard.ts, bundled at build time (Chart.js
  * included) and served from /assets/, so the strict Content-Security-Policy holds.
  */
@@ -53,7 +56,10 @@ const Section: FC<PropsWithChildren<{ id: string; title: string }>> = ({ id, tit
   </section>
 );
 
-/** The per-variant and per-placement rate columns (each estimate with its 95% interval). */
+/**
+ * The counts and rates of a report group (per variant, placement or version): each rate with its
+ * 95% interval as GET /admin/metrics returns it.
+ */
 const RATE_COLS = [
   'Answers',
   'Items shown',
@@ -62,11 +68,21 @@ const RATE_COLS = [
   'Purchases',
   'Revenue',
   'CTR',
+  'Add-to-cart rate',
   'Conversion',
   'Revenue / 1,000 answers',
 ];
 
-const DashboardPage: FC = () => (
+/** Hours the range selector offers (the counters keep METRICS_RETENTION_DAYS, 90 by default). */
+const RANGES = [
+  { hours: 24, label: 'Last 24 hours' },
+  { hours: 7 * 24, label: 'Last 7 days' },
+  { hours: 30 * 24, label: 'Last 30 days' },
+];
+
+const TRAFFIC_COLS = ['Requests', '2xx', '3xx', '4xx', '5xx', 'p50 ms', 'p95 ms', 'p99 ms'];
+
+const DashboardPage: FC<{ flushMs: number }> = ({ flushMs }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -76,7 +92,7 @@ const DashboardPage: FC = () => (
       <link rel="stylesheet" href="/assets/dashboard.css" />
       <link rel="icon" href="data:," />
     </head>
-    <body>
+    <body data-state="signed-out">
       <header>
         <h1>Operator dashboard · edge recommendations</h1>
         <nav>
@@ -92,9 +108,9 @@ const DashboardPage: FC = () => (
           <button type="submit">Open the dashboard</button>
         </form>
         <p id="signed-in" hidden>
-          Signed in for this browser tab (the token is kept in sessionStorage until the tab closes).{' '}
-          <button type="button" id="sign-out">
-            Sign out
+          The token is kept in this tab's sessionStorage until the tab closes.{' '}
+          <button type="button" id="forget-token">
+            Forget token
           </button>
         </p>
         <p id="auth-status" role="status" aria-live="polite" class="muted">
@@ -107,18 +123,25 @@ const DashboardPage: FC = () => (
             Range
           </label>
           <select id="range">
-            <option value="24" selected>
-              Last 24 hours
-            </option>
-            <option value="168">Last 7 days</option>
+            {RANGES.map((r, i) => (
+              <option value={String(r.hours)} selected={i === 0}>
+                {r.label}
+              </option>
+            ))}
           </select>
           <button type="button" id="reload">
             Reload
           </button>
           <span id="loaded-at" class="muted" aria-live="polite" />
         </div>
+        <p id="lag-note" class="note">
+          Counters are written in batches after the responses they count (every {flushMs} ms per Worker isolate,
+          METRICS_FLUSH_MILLISECONDS), so the newest requests and events show up here a moment later: up to that interval plus the write to
+          the counter objects.
+        </p>
         <Section id="versions" title="Model versions">
           <p id="serving" class="muted" />
+          <p id="item-model" class="muted" />
           <Table
             id="versions-table"
             caption="Versions this deployment can serve, with their offline evaluation (held-out purchases)"
@@ -147,14 +170,23 @@ const DashboardPage: FC = () => (
         </Section>
         <Section id="traffic" title="Traffic per hour">
           <p id="traffic-range" class="muted" />
+          <p id="traffic-empty" class="note" hidden>
+            No request was counted in this range yet. Every request the Worker answers (API, pages, this dashboard's own calls) is counted
+            per hour, route and status class once its batch is written.
+          </p>
           <div class="charts">
             <figure>
-              <Chart id="chart-requests" label="Requests, 4xx and 5xx answers per hour" />
-              <figcaption>Requests, 4xx and 5xx per hour (UTC)</figcaption>
+              <Chart id="chart-requests" label="Requests per hour by status class (2xx, 3xx, 4xx, 5xx)" />
+              <figcaption>Requests per hour by status class (UTC)</figcaption>
             </figure>
             <figure>
               <Chart id="chart-latency" label="Latency p50, p95 and p99 per hour, in milliseconds" />
               <figcaption>Latency p50 / p95 / p99 per hour, ms (UTC)</figcaption>
+            </figure>
+            {/* full width: route names are long */}
+            <figure class="wide">
+              <Chart id="chart-routes" label="Requests per route by status class over the range" />
+              <figcaption>Requests per route by status class over the range (the 10 busiest routes)</figcaption>
             </figure>
           </div>
           <p id="latency-note" class="note">
@@ -162,12 +194,7 @@ const DashboardPage: FC = () => (
           </p>
           <details>
             <summary>The numbers per hour</summary>
-            <Table
-              id="traffic-table"
-              caption="Requests and latency per hour (UTC)"
-              hiddenCaption
-              cols={['Hour', 'Requests', '2xx', '3xx', '4xx', '5xx', 'p50 ms', 'p95 ms', 'p99 ms']}
-            />
+            <Table id="traffic-table" caption="Requests and latency per hour (UTC)" hiddenCaption cols={['Hour', ...TRAFFIC_COLS]} />
           </details>
           <details>
             <summary>Per route</summary>
@@ -175,9 +202,27 @@ const DashboardPage: FC = () => (
               id="routes-table"
               caption="Requests and latency per route over the range"
               hiddenCaption
-              cols={['Route', 'Requests', '2xx', '3xx', '4xx', '5xx', 'p50 ms', 'p95 ms', 'p99 ms']}
+              cols={['Route', ...TRAFFIC_COLS]}
             />
           </details>
+        </Section>
+        <Section id="placements" title="Per placement">
+          <p class="muted">
+            Every answer in the range by the placement it was asked for ("none": answers that named no placement), with the clicks,
+            add-to-carts and purchases that carried its recId (GET /admin/metrics?groupBy=placement).
+          </p>
+          <Table id="placement-table" caption="Counts and rates per placement" hiddenCaption cols={['Placement', ...RATE_COLS]} />
+          <figure>
+            <Chart id="chart-placements" label="CTR and conversion per placement with 95% intervals" />
+            <figcaption>CTR and conversion per placement, % (whiskers: 95% intervals)</figcaption>
+          </figure>
+        </Section>
+        <Section id="model-versions" title="Per model version">
+          <p class="muted">
+            The same counts by the model version that scored each answer (GET /admin/metrics?groupBy=version): how a newly activated version
+            does against the one before it.
+          </p>
+          <Table id="version-table" caption="Counts and rates per model version" hiddenCaption cols={['Version', ...RATE_COLS]} />
         </Section>
         <Section id="experiments" title="Experiments">
           <p id="experiments-status" class="muted" role="status" aria-live="polite" />
@@ -192,7 +237,7 @@ const DashboardPage: FC = () => (
           </h3>
           <p class="muted">
             Rates with their 95% intervals; the first variant is the control, and each other variant is tested against it (two-sided,
-            significant when p &lt; 0.05).
+            significant when p &lt; 0.05). A verdict needs answers on both sides: until then the test says "—".
           </p>
           <Table
             id="variant-table"
@@ -203,14 +248,6 @@ const DashboardPage: FC = () => (
           <figure>
             <Chart id="chart-variants" label="CTR and conversion per variant with 95% intervals" />
             <figcaption>CTR and conversion per variant, % (whiskers: 95% intervals)</figcaption>
-          </figure>
-        </Section>
-        <Section id="placements" title="Per placement">
-          <p class="muted">Every answer in the range by the placement it was asked for ("none": answers that named no placement).</p>
-          <Table id="placement-table" caption="Counts and rates per placement" hiddenCaption cols={['Placement', ...RATE_COLS]} />
-          <figure>
-            <Chart id="chart-placements" label="CTR and conversion per placement with 95% intervals" />
-            <figcaption>CTR and conversion per placement, % (whiskers: 95% intervals)</figcaption>
           </figure>
         </Section>
       </main>
@@ -224,5 +261,5 @@ dashboard.get('/admin', (c) => {
   c.header('x-content-type-options', 'nosniff');
   // the page is the same for everyone and holds no data, but an operator's browser need not keep it
   c.header('cache-control', 'no-store');
-  return c.html(`<!doctype html>${<DashboardPage />}`);
+  return c.html(`<!doctype html>${<DashboardPage flushMs={c.var.ctx.config.metrics.flushMilliseconds} />}`);
 });

@@ -2,15 +2,19 @@
  * The operator dashboard's behaviour (bundled by scripts/build.ts into /assets/dashboard.js).
  *
  * The admin token is asked for once and kept in sessionStorage (this tab only; never in the URL or
- * localStorage); nothing is requested before there is one. A token the API refuses is dropped at
- * once: the page says so and shows no data. With a good token it reads GET /admin/overview (model
- * versions, refresh log, experiments), /admin/traffic (per hour) and /admin/metrics (per variant of
- * the chosen experiment, and per placement) for the chosen range, and can stop an experiment.
+ * localStorage) until the operator forgets it; nothing is requested before there is one. A token
+ * the API refuses is dropped at once: the page says so and shows no data. With a good token it reads
+ * GET /admin/overview (model versions, refresh log, experiments), GET /v1/model (what this isolate
+ * serves, its item model, the last refresh), /admin/traffic (per hour and per route) and
+ * /admin/metrics (per placement, per model version, and per variant of the chosen experiment) for
+ * the chosen range, and stops an experiment (POST /admin/experiments/{name}/stop, then
+ * GET /admin/experiments/{name} to show what the API now says). Every number on the page is one the
+ * API returned; the page computes only sums for its summary lines.
  * Only types come from src/schemas.ts (no zod in the bundle).
  */
 import type { z } from '@hono/zod-openapi';
 import type { ExperimentView, MetricsReport, ModelInfo, Overview, TrafficReport } from '../../schemas';
-import { clearChart, type Interval, intervalChart, seriesChart } from './lib/charts';
+import { clearChart, type Interval, intervalChart, seriesChart, stackedBarChart } from './lib/charts';
 import { ApiError, api, byId, esc } from './lib/dom';
 
 type OverviewT = z.infer<typeof Overview>;
@@ -62,7 +66,7 @@ async function admin<T>(path: string, init: RequestInit = {}): Promise<T> {
   }
 }
 
-const state = (s: 'signed-out' | 'loading' | 'ready' | 'refused') => {
+const state = (s: 'signed-out' | 'loading' | 'ready' | 'refused' | 'failed') => {
   document.body.dataset.state = s;
 };
 const say = (id: string, text: string, error = false) => {
@@ -126,6 +130,7 @@ const rateCells = (g: Group) =>
     countCell('purchases', g.purchases),
     td(esc(money(g.revenue)), { key: 'revenue', value: g.revenue }),
     intervalCell('ctr', g.rates.ctr, pct),
+    intervalCell('addToCartRate', g.rates.addToCartRate, pct),
     intervalCell('conversion', g.rates.conversion, pct),
     intervalCell('revenuePer1000Answers', g.rates.revenuePer1000Answers, money),
   ].join('');
@@ -156,7 +161,31 @@ function metric(m: Record<string, unknown> | null, key: string): Metric | undefi
   return v && typeof v['ndcg@100'] === 'number' && typeof v['recall@20'] === 'number' ? (v as Metric) : undefined;
 }
 
-function renderOverview(o: OverviewT, serving: z.infer<typeof ModelInfo> | null): void {
+type Serving = z.infer<typeof ModelInfo>;
+
+/** What this isolate serves (GET /v1/model); `null` when that route refused (REQUIRE_API_KEY_FOR_READS). */
+function renderServing(serving: Serving | null, why: string | null): void {
+  const item = byId('item-model');
+  if (!serving) {
+    byId('serving').textContent =
+      `GET /v1/model did not answer (${why ?? 'no answer'}): on a deployment with REQUIRE_API_KEY_FOR_READS the page cannot read what this isolate serves; the versions below come from the admin overview.`;
+    item.textContent = '';
+    return;
+  }
+  const last = serving.lastRefresh;
+  byId('serving').textContent =
+    `Serving ${serving.version} (${serving.source}, trained ${time(serving.trainedAt)}): ${serving.algorithm} factors, ${count(serving.itemCount)} items × ${serving.dims} dims, scored with ${serving.scoring}.` +
+    (serving.previousVersions.length ? ` Kept for rollback: ${serving.previousVersions.join(', ')}.` : '') +
+    (last ? ` Last refresh: ${last.outcome} at ${time(last.at)}${last.reason ? ` (${last.reason})` : ''}.` : ' No refresh has run yet.') +
+    (serving.damagedFiles.length ? ` Damaged files: ${serving.damagedFiles.join(', ')}.` : '');
+  byId('serving').dataset.version = serving.version;
+  const m = serving.itemModel;
+  item.textContent = m
+    ? `Item model: ${m.algorithm}, up to ${m.neighbours} neighbours per item (${m.weightType} weights), blended with weight ${m.blend.factorWeight} on the factors (${m.blend.neighbourInput} neighbour input); bought-together lists ${m.boughtTogether ? 'learned from baskets' : 'not learned'}.`
+    : 'Item model: none (factors only).';
+}
+
+function renderOverview(o: OverviewT, serving: Serving | null): void {
   const rows = o.versions.map((v) => {
     const model = metric(v.metrics, 'model');
     const bundledActive = v.role === 'active' && serving?.version === v.version && serving.source === 'bundled';
@@ -180,10 +209,6 @@ function renderOverview(o: OverviewT, serving: z.infer<typeof ModelInfo> | null)
     ].join('')}</tr>`;
   });
   fill('versions-table', rows, 'No model version is readable.', colCount('versions-table'));
-  byId('serving').textContent = serving
-    ? `This isolate serves ${serving.version} (${serving.source}), scoring with ${serving.scoring}, ${count(serving.itemCount)} items × ${serving.dims} dims.` +
-      (serving.damagedFiles.length ? ` Damaged files: ${serving.damagedFiles.join(', ')}.` : '')
-    : '';
   fill(
     'refresh-log',
     o.refreshLog.map(
@@ -195,8 +220,8 @@ function renderOverview(o: OverviewT, serving: z.infer<typeof ModelInfo> | null)
           td(`${esc(r.reason ?? '—')}${r.detail ? `<span class="interval">${esc(r.detail)}</span>` : ''}`, { key: 'reason' }, 'text'),
         ].join('')}</tr>`,
     ),
-    'No refresh has run yet (the cron runs every 15 minutes; POST /admin/refresh runs one now).',
-    4,
+    'No refresh has run yet: the cron runs every 15 minutes, POST /admin/refresh runs one now. Until a model is published and activated, the bundled model serves.',
+    colCount('refresh-log'),
   );
 }
 
@@ -212,20 +237,29 @@ const trafficCells = (l: Traffic['hours'][number] | Traffic['routes'][number]) =
     td(num(l.latencyMs.p99, 1), { key: 'p99', value: l.latencyMs.p99 ?? 'null' }),
   ].join('');
 
+/** Status classes, in the order they stack, with their colours. */
+const CLASSES = [
+  { key: 'status2xx', label: '2xx', color: '#3b6ea5' },
+  { key: 'status3xx', label: '3xx', color: '#7a7f8c' },
+  { key: 'status4xx', label: '4xx', color: '#c98a00' },
+  { key: 'status5xx', label: '5xx', color: '#b3261e' },
+] as const;
+/** Routes drawn in the per-route chart (all of them are in the table below it). */
+const CHART_ROUTES = 10;
+
 function renderTraffic(t: Traffic): void {
-  const total = t.hours.reduce((s, h) => s + h.requests, 0);
-  byId('traffic-range').textContent = `${time(t.from)} to ${time(t.to)}: ${count(total)} requests, ${count(
-    t.hours.reduce((s, h) => s + h.status4xx, 0),
-  )} 4xx, ${count(t.hours.reduce((s, h) => s + h.status5xx, 0))} 5xx.`;
+  const sum = (f: (h: Traffic['hours'][number]) => number) => t.hours.reduce((s, h) => s + f(h), 0);
+  const total = sum((h) => h.requests);
+  byId('traffic-range').textContent =
+    `${time(t.from)} to ${time(t.to)}: ${count(total)} requests, ${count(sum((h) => h.status4xx))} 4xx, ${count(
+      sum((h) => h.status5xx),
+    )} 5xx, on ${count(t.routes.length)} routes.`;
+  byId('traffic-empty').hidden = total > 0;
   const labels = t.hours.map((h) => hourLabel(h.hour));
-  seriesChart(
+  stackedBarChart(
     byId<HTMLCanvasElement>('chart-requests'),
     labels,
-    [
-      { label: 'requests', data: t.hours.map((h) => h.requests), color: '#3b6ea5', bars: true },
-      { label: '4xx', data: t.hours.map((h) => h.status4xx), color: '#c98a00' },
-      { label: '5xx', data: t.hours.map((h) => h.status5xx), color: '#b3261e' },
-    ],
+    CLASSES.map((c) => ({ label: c.label, data: t.hours.map((h) => h[c.key]), color: c.color })),
     'requests per hour',
   );
   seriesChart(
@@ -238,29 +272,41 @@ function renderTraffic(t: Traffic): void {
     ],
     'ms',
   );
+  const busiest = t.routes.slice(0, CHART_ROUTES);
+  stackedBarChart(
+    byId<HTMLCanvasElement>('chart-routes'),
+    busiest.map((r) => r.route),
+    CLASSES.map((c) => ({ label: c.label, data: busiest.map((r) => r[c.key]), color: c.color })),
+    'requests in the range',
+    true,
+  );
   fill(
     'traffic-table',
     t.hours.map((h) => `<tr data-hour="${esc(h.hour)}">${td(esc(time(h.hour)), { key: 'hour', value: h.hour })}${trafficCells(h)}</tr>`),
     'No hours in the range.',
-    9,
+    colCount('traffic-table'),
   );
   fill(
     'routes-table',
     t.routes.map(
       (r) =>
-        `<tr data-route="${esc(r.route)}">${td(`<code>${esc(r.route)}</code>`, { key: 'route', value: r.route })}${trafficCells(r)}</tr>`,
+        `<tr data-route="${esc(r.route)}">${td(`<code>${esc(r.route)}</code>`, { key: 'route', value: r.route }, 'text')}${trafficCells(r)}</tr>`,
     ),
-    'No requests in the range.',
-    9,
+    'No request was counted in the range yet.',
+    colCount('routes-table'),
   );
 }
+
+/** Why a report has no rows: nothing answered with a recId in the range (yet). */
+const NO_ANSWERS =
+  'No answers in the range yet. Every recommendation answer (with its recId) is counted here once its batch is written; clicks, add-to-carts and purchases count when they carry that recId.';
 
 function renderExperiments(): void {
   const rows = experiments.map((e) => {
     const variants = e.variants
       .map(
         (v, i) =>
-          `${esc(v.name)}${i === 0 ? ' (control)' : ''}: ${v.weight} · ${esc(v.modelVersion ?? 'active')}${v.placement ? ` · ${esc(v.placement)}` : ''}`,
+          `${esc(v.name)}${i === 0 ? ' (control)' : ''}: ${esc(v.weight)} · ${esc(v.modelVersion ?? 'active')}${v.placement ? ` · ${esc(v.placement)}` : ''}`,
       )
       .join('<br />');
     const stop =
@@ -270,16 +316,21 @@ function renderExperiments(): void {
     return `<tr data-experiment="${esc(e.name)}" data-status="${esc(e.status)}"${e.name === selected ? ' class="selected"' : ''}>${[
       td(`<strong>${esc(e.name)}</strong>${e.description ? `<span class="interval">${esc(e.description)}</span>` : ''}`, {}, 'text'),
       td(esc(e.status), { key: 'status', value: e.status }, `text status-${e.status}`),
-      td(esc(e.placement ?? 'every placement without its own'), {}, 'text'),
-      td(variants, {}, 'text'),
-      td(esc(time(e.createdAt))),
-      td(esc(time(e.stoppedAt))),
+      td(esc(e.placement ?? 'every placement without its own'), { key: 'placement', value: e.placement ?? '' }, 'text'),
+      td(variants, { key: 'variants', value: e.variants.map((v) => v.name).join(',') }, 'text'),
+      td(esc(time(e.createdAt)), { key: 'createdAt', value: e.createdAt }),
+      td(esc(time(e.stoppedAt)), { key: 'stoppedAt', value: e.stoppedAt }),
       td(
         `<button type="button" data-select="${esc(e.name)}" aria-label="Show the variants of ${esc(e.name)}"${e.name === selected ? ' aria-pressed="true"' : ''}>Show</button>${stop}`,
       ),
     ].join('')}</tr>`;
   });
-  fill('experiments-table', rows, 'No experiment yet: start one with PUT /admin/experiments/{name}.', 7);
+  fill(
+    'experiments-table',
+    rows,
+    'No experiment yet. Start one with PUT /admin/experiments/{name} (variants naming a model version and/or a placement, with weights); it shows here with its variants and a Stop button.',
+    colCount('experiments-table'),
+  );
   byId('selected-experiment').textContent = selected ?? 'no experiment';
 }
 
@@ -287,7 +338,7 @@ function renderVariants(report: Metrics | null): void {
   const canvas = byId<HTMLCanvasElement>('chart-variants');
   const table = byId('variant-table');
   if (!report) {
-    fill('variant-table', [], 'No experiment selected.', colCount('variant-table'));
+    fill('variant-table', [], 'No experiment to show: the variants of the chosen experiment appear here.', colCount('variant-table'));
     clearChart(canvas);
     delete table.dataset.experiment;
     return;
@@ -304,7 +355,9 @@ function renderVariants(report: Metrics | null): void {
       testCell('vs.revenuePerAnswer', vs?.revenuePerAnswer, (x) => signed(x.toFixed(2))),
     ].join('')}</tr>`;
   });
-  fill('variant-table', rows, 'No answers in the range.', colCount('variant-table'));
+  fill('variant-table', rows, NO_ANSWERS, colCount('variant-table'));
+  if (report.groups.every((g) => g.answers === 0))
+    say('experiments-status', `No answer of ${report.experiment} in the range yet: its variants show zero answers and no rates.`);
   intervalChart(
     canvas,
     report.groups.map((g) => g.variant ?? 'outside'),
@@ -315,39 +368,57 @@ function renderVariants(report: Metrics | null): void {
   );
 }
 
-function renderPlacements(report: Metrics): void {
-  const name = (g: Group) => g.placement ?? 'none';
+/** A report per placement or per model version: the table, and for placements the rates chart. */
+function renderGroups(report: Metrics, tableId: string, key: 'placement' | 'version', canvasId?: string): void {
+  const name = (g: Group) => (key === 'placement' ? (g.placement ?? 'none') : (g.version ?? ''));
   fill(
-    'placement-table',
+    tableId,
     report.groups.map(
       (g) =>
-        `<tr data-placement="${esc(g.placement ?? '')}">${td(esc(name(g)), { key: 'placement', value: g.placement ?? '' }, 'text')}${rateCells(g)}</tr>`,
+        `<tr data-${key}="${esc(g[key] ?? '')}">${td(key === 'version' ? `<code>${esc(name(g))}</code>` : esc(name(g)), { key, value: g[key] ?? '' }, 'text')}${rateCells(g)}</tr>`,
     ),
-    'No answers in the range.',
-    colCount('placement-table'),
+    NO_ANSWERS,
+    colCount(tableId),
   );
-  intervalChart(byId<HTMLCanvasElement>('chart-placements'), report.groups.map(name), [
-    { label: 'CTR', color: '#0b6e4f', values: report.groups.map((g) => g.rates.ctr) },
-    { label: 'Conversion', color: '#c0661a', values: report.groups.map((g) => g.rates.conversion) },
-  ]);
+  if (!canvasId) return;
+  const canvas = byId<HTMLCanvasElement>(canvasId);
+  if (report.groups.length === 0) clearChart(canvas);
+  else
+    intervalChart(canvas, report.groups.map(name), [
+      { label: 'CTR', color: '#0b6e4f', values: report.groups.map((g) => g.rates.ctr) },
+      { label: 'Conversion', color: '#c0661a', values: report.groups.map((g) => g.rates.conversion) },
+    ]);
 }
 
 /* ---- loading ---- */
 
-async function loadVariants(r: ReturnType<typeof range>, mine: number): Promise<void> {
+type Range = ReturnType<typeof range>;
+
+async function loadVariants(r: Range, mine: number): Promise<void> {
   if (!selected) return renderVariants(null);
   const report = await admin<Metrics>(`/admin/metrics?experiment=${encodeURIComponent(selected)}&groupBy=variant&${rangeQuery(r)}`);
   if (mine === round) renderVariants(report);
 }
 
-async function loadTraffic(r: ReturnType<typeof range>, mine: number): Promise<void> {
+async function loadTraffic(r: Range, mine: number): Promise<void> {
   const t = await admin<Traffic>(`/admin/traffic?${rangeQuery(r)}`);
   if (mine === round) renderTraffic(t);
 }
 
-async function loadPlacements(r: ReturnType<typeof range>, mine: number): Promise<void> {
-  const report = await admin<Metrics>(`/admin/metrics?groupBy=placement&${rangeQuery(r)}`);
-  if (mine === round) renderPlacements(report);
+async function loadGroups(r: Range, mine: number, key: 'placement' | 'version'): Promise<void> {
+  const report = await admin<Metrics>(`/admin/metrics?groupBy=${key}&${rangeQuery(r)}`);
+  if (mine !== round) return;
+  if (key === 'placement') renderGroups(report, 'placement-table', 'placement', 'chart-placements');
+  else renderGroups(report, 'version-table', 'version');
+}
+
+/** What this isolate serves; the public route may need the API key on some deployments, so a refusal is shown, not fatal. */
+async function loadServing(): Promise<{ serving: Serving | null; why: string | null }> {
+  try {
+    return { serving: await api<Serving>('/v1/model', { cache: 'no-store' }), why: null };
+  } catch (e) {
+    return { serving: null, why: message(e) };
+  }
 }
 
 /** Picks the experiment to show: the one chosen before if it still exists, else the newest running one, else the newest. */
@@ -374,21 +445,20 @@ async function loadAll(): Promise<void> {
   state('loading');
   byId('dashboard').setAttribute('aria-busy', 'true');
   try {
-    const overview = await admin<OverviewT>('/admin/overview');
+    const [overview, { serving, why }] = await Promise.all([admin<OverviewT>('/admin/overview'), loadServing()]);
     if (mine !== round) return;
     showDashboard();
-    // the public model route (what this isolate serves); it may need the API key on some deployments
-    const serving = await api<z.infer<typeof ModelInfo>>('/v1/model').catch(() => null);
-    if (mine !== round) return;
     experiments = overview.experiments;
     choose();
+    renderServing(serving, why);
     renderOverview(overview, serving);
     renderExperiments();
     say('experiments-status', '');
     await Promise.all([
       guarded('traffic-range', loadTraffic(r, mine)),
       guarded('experiments-status', loadVariants(r, mine)),
-      guarded('experiments-status', loadPlacements(r, mine)),
+      guarded('experiments-status', loadGroups(r, mine, 'placement')),
+      guarded('experiments-status', loadGroups(r, mine, 'version')),
     ]);
     if (mine !== round) return;
     byId('loaded-at').textContent = `Loaded at ${new Date().toISOString().slice(11, 19)} UTC for ${time(r.from)} – ${time(r.to)}.`;
@@ -398,14 +468,14 @@ async function loadAll(): Promise<void> {
     if (e instanceof Refused) refuse();
     else {
       say('auth-status', `Could not load the dashboard: ${message(e)}`, true);
-      state('ready');
+      state('failed');
     }
   } finally {
     if (mine === round) byId('dashboard').removeAttribute('aria-busy');
   }
 }
 
-/* ---- signing in and out ---- */
+/* ---- the token: asking, keeping, forgetting ---- */
 
 function showDashboard(): void {
   if (token) keepToken(token);
@@ -419,12 +489,14 @@ function showDashboard(): void {
 function clearData(): void {
   for (const tbody of document.querySelectorAll('#dashboard tbody')) tbody.innerHTML = '';
   for (const canvas of document.querySelectorAll<HTMLCanvasElement>('#dashboard canvas')) clearChart(canvas);
-  for (const id of ['serving', 'traffic-range', 'experiments-status', 'loaded-at', 'selected-experiment']) say(id, '');
+  for (const id of ['serving', 'item-model', 'traffic-range', 'experiments-status', 'loaded-at', 'selected-experiment']) say(id, '');
+  delete byId('serving').dataset.version;
   delete byId('variant-table').dataset.experiment;
   experiments = [];
   selected = null;
 }
 
+/** Back to the form: the token leaves sessionStorage and every number leaves the page. */
 function signOut(text: string, error = false): void {
   round++;
   token = null;
@@ -440,41 +512,60 @@ function signOut(text: string, error = false): void {
 
 function refuse(): void {
   signOut(
-    "The admin token was refused (401 unauthorized): no data is shown. Check the Worker's ADMIN_TOKEN secret and enter it again.",
+    "The admin token was refused (401 unauthorized), so no data is shown. Check the Worker's ADMIN_TOKEN secret and enter it again.",
     true,
   );
   state('refused');
 }
 
+/**
+ * A header value can only carry visible ASCII: anything else would make fetch throw before any
+ * request, so the page says what is wrong instead of a browser's TypeError.
+ */
+const HEADER_SAFE = /^[\x21-\x7e]+$/;
+
 byId('token-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const t = byId<HTMLInputElement>('token').value.trim();
   if (!t) return;
+  if (!HEADER_SAFE.test(t)) {
+    say(
+      'auth-status',
+      'That is not an admin token: a token is sent as an HTTP header and can only hold visible ASCII characters, without spaces.',
+      true,
+    );
+    state('refused');
+    return;
+  }
   token = t;
   say('auth-status', 'Checking the token…');
   void loadAll();
 });
-byId('sign-out').addEventListener('click', () => {
-  signOut('Signed out: the token was removed from this tab.');
+byId('forget-token').addEventListener('click', () => {
+  signOut('Token forgotten: it was removed from this tab, and the data with it.');
   state('signed-out');
 });
 byId('range').addEventListener('change', () => void loadAll());
 byId('reload').addEventListener('click', () => void loadAll());
 
-async function stopExperiment(name: string): Promise<void> {
+/* ---- experiments: choosing one, stopping one ---- */
+
+async function stopExperiment(name: string, button: HTMLButtonElement): Promise<void> {
   const ok = confirm(
     `Stop the experiment "${name}"?\n\nIts answers go back to the active model and the placement asked for; its counts stay for reports. A stopped experiment cannot be started again under the same name.`,
   );
   if (!ok) return;
+  button.disabled = true;
   const mine = round;
   try {
-    const stopped = await admin<Experiment>(`/admin/experiments/${encodeURIComponent(name)}/stop`, { method: 'POST' });
-    const list = await admin<{ experiments: Experiment[] }>('/admin/experiments');
+    await admin<Experiment>(`/admin/experiments/${encodeURIComponent(name)}/stop`, { method: 'POST' });
+    // what the API holds now, not what the stop answered: the page shows the stored state
+    const now = await admin<Experiment>(`/admin/experiments/${encodeURIComponent(name)}`);
     if (mine !== round) return;
-    experiments = list.experiments;
-    renderExperiments();
-    say('experiments-status', `Stopped ${stopped.name} at ${time(stopped.stoppedAt)}.`);
+    await loadAll();
+    say('experiments-status', `Stopped ${now.name}: the API reports it ${now.status} since ${time(now.stoppedAt)}.`);
   } catch (e) {
+    button.disabled = false;
     if (e instanceof Refused) refuse();
     else say('experiments-status', `Could not stop ${name}: ${message(e)}`, true);
   }
@@ -483,10 +574,11 @@ async function stopExperiment(name: string): Promise<void> {
 byId('experiments-table').addEventListener('click', (ev) => {
   const b = (ev.target as Element | null)?.closest('button');
   if (!b) return;
-  if (b.dataset.stop) void stopExperiment(b.dataset.stop);
+  if (b.dataset.stop) void stopExperiment(b.dataset.stop, b);
   else if (b.dataset.select) {
     selected = b.dataset.select;
     renderExperiments();
+    say('experiments-status', '');
     const mine = round;
     void loadVariants(range(), mine).catch((e) => (e instanceof Refused ? refuse() : say('experiments-status', message(e), true)));
   }

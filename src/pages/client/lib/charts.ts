@@ -1,8 +1,9 @@
 /**
  * The dashboard's charts, drawn by Chart.js (chart.js@4.6.1, bundled; no CDN).
  *
- * Why Chart.js rather than uPlot: the dashboard needs both hourly series (traffic, latency) and
- * categorical charts with 95% interval whiskers (CTR and conversion per variant and per placement).
+ * Why Chart.js rather than uPlot: the dashboard needs both hourly series (latency lines, requests as
+ * bars stacked by status class) and categorical charts (requests per route; CTR and conversion per
+ * variant and per placement with 95% interval whiskers).
  * Chart.js does both with one library — a category axis of hour labels (no date adapter needed) and
  * grouped bars, with the whiskers as a small plugin below — where uPlot, built for time series, would
  * need hand-written bar and axis code for the categorical charts. It is MIT-licensed, very widely
@@ -18,7 +19,6 @@ import {
   BarElement,
   CategoryScale,
   Chart,
-  type ChartDataset,
   Legend,
   LinearScale,
   LineController,
@@ -95,31 +95,26 @@ export interface Series {
   label: string;
   data: (number | null)[];
   color: string;
-  /** draw as bars (else a line) */
-  bars?: boolean;
 }
 
-/** Hourly series over a category axis of hour labels; nulls (hours without requests) are gaps. */
+/** Hourly lines over a category axis of hour labels; nulls (hours without requests) are gaps, not zeros. */
 export function seriesChart(canvas: HTMLCanvasElement, labels: string[], series: Series[], yTitle: string): void {
   clearChart(canvas);
-  const datasets = series.map(
-    (s): ChartDataset<'line' | 'bar', (number | null)[]> =>
-      s.bars
-        ? { type: 'bar', label: s.label, data: s.data, backgroundColor: `${s.color}99`, borderColor: s.color, borderWidth: 1 }
-        : {
-            type: 'line',
-            label: s.label,
-            data: s.data,
-            borderColor: s.color,
-            backgroundColor: s.color,
-            pointRadius: labels.length > 48 ? 0 : 2,
-            borderWidth: 2,
-            spanGaps: false,
-          },
-  );
   const chart = new Chart(canvas, {
     type: 'line',
-    data: { labels, datasets: datasets as ChartDataset<'line', (number | null)[]>[] },
+    data: {
+      labels,
+      datasets: series.map((s) => ({
+        label: s.label,
+        data: s.data,
+        borderColor: s.color,
+        backgroundColor: s.color,
+        // a lone hour with requests between empty ones is still visible as a point
+        pointRadius: labels.length > 48 ? 1.5 : 2.5,
+        borderWidth: 2,
+        spanGaps: false,
+      })),
+    },
     options: {
       animation: false,
       maintainAspectRatio: false,
@@ -131,7 +126,51 @@ export function seriesChart(canvas: HTMLCanvasElement, labels: string[], series:
       plugins: { legend: { position: 'bottom' } },
     },
   });
-  place(canvas, chart);
+  place(canvas, chart as unknown as Chart);
+}
+
+/**
+ * Counts stacked per category: requests per hour by status class, or per route (`horizontal`, one
+ * bar per route, so long route names stay readable).
+ */
+export function stackedBarChart(
+  canvas: HTMLCanvasElement,
+  labels: string[],
+  series: Series[],
+  axisTitle: string,
+  horizontal = false,
+): void {
+  clearChart(canvas);
+  const chart = new Chart(canvas, {
+    type: 'bar',
+    data: {
+      labels,
+      datasets: series.map((s) => ({
+        label: s.label,
+        data: s.data,
+        backgroundColor: `${s.color}cc`,
+        borderColor: s.color,
+        borderWidth: 1,
+      })),
+    },
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      indexAxis: horizontal ? 'y' : 'x',
+      interaction: { mode: 'index', intersect: false },
+      scales: {
+        x: horizontal
+          ? { stacked: true, beginAtZero: true, title: { display: true, text: axisTitle } }
+          : { stacked: true, ticks: { autoSkip: true, maxRotation: 0, maxTicksLimit: 12 } },
+        // every route named: a skipped label would leave a bar nobody can read
+        y: horizontal
+          ? { stacked: true, ticks: { autoSkip: false } }
+          : { stacked: true, beginAtZero: true, title: { display: true, text: axisTitle } },
+      },
+      plugins: { legend: { position: 'bottom' } },
+    },
+  });
+  place(canvas, chart as unknown as Chart);
 }
 
 export interface IntervalSeries {
