@@ -60,7 +60,7 @@ export default defineConfig({
         },
       },
       {
-        // the demo page in Chromium against `wrangler dev` (see the file's header)
+        // the demo and dashboard pages in Chromium against `wrangler dev`, and the whole loop (see each file's header)
         test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', testTimeout: 120_000, hookTimeout: 120_000 },
       },
     ],
