@@ -159,10 +159,11 @@ await run(async () => {
         testUsers: r.testUsers,
         trainUsers: r.trainUsers,
       },
-      // what the edge serves: the blend when the artifact carries the item model
-      model: withItemModel ? r.blend : r.ials,
+      // what the edge serves: the blend (every artifact carries the item model)
+      model: r.blend,
       popularity: r.popularity,
-      ...(withItemModel ? { factors: r.ials, itemModel: r.item } : {}),
+      factors: r.ials,
+      itemModel: r.item,
     };
     console.log(`evaluation (${r.testUsers} held-out users, ${((performance.now() - te) / 1000).toFixed(1)}s)`);
     console.log(`  iALS               ${fmt(r.ials)}`);
