@@ -78,7 +78,7 @@ const DemoPage: FC = () => (
           <h2 id="h-similar">
             Similar to <span id="similar-title">…</span>
           </h2>
-          <p class="muted">Use "Similar" on any product (with a customer looked up, it records a view).</p>
+          <p class="muted">Use "Similar" on any product (with a customer looked up, it records a click and a view).</p>
           <ol id="similar" aria-labelledby="h-similar" aria-live="polite" />
           <Shelf id="bought-together" title="Frequently bought together with ">
             <span id="bought-together-title">…</span>
@@ -92,7 +92,8 @@ const DemoPage: FC = () => (
             <button type="submit">Look up</button>
           </form>
           <p id="event-status" class="muted" aria-live="polite">
-            "Buy" records a purchase event and "Similar" a view (with the API key from the back office); the lists update at once.
+            "Buy" records a purchase event, "Similar" a click and a view, and "Add" an add-to-cart (with the API key from the back office);
+            each names the recommendation answer that showed the product, so it counts in the reports. The lists update at once.
           </p>
           <Shelf id="customer-recs" tag="customer-source" title="Recommended" />
           <Shelf id="recent" title="Recently viewed" />

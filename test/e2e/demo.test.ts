@@ -5,7 +5,8 @@
  * except under CI=true, where a missing browser is a failure.
  *
  * The tests share one page and run in order, as a visitor would use it: search and basket, a
- * customer, events, the sample categories and the category shelf, the placement's shelf, a stock
+ * customer, events (attributed to the answers that showed the products: GET /admin/metrics counts
+ * them), the sample categories and the category shelf, the placement's shelf, a stock
  * toggle, browsing (recently viewed, trending). Test setup creates the `demo-featured` placement
  * the way the page tells the operator to (the page never holds the admin token).
  */
@@ -59,6 +60,14 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
     page.locator(`#${list} li[data-id]`).evaluateAll((lis) => lis.map((li) => li.getAttribute('data-id') ?? ''));
   const shelves = async (): Promise<Record<string, string[]>> =>
     Object.fromEntries(await Promise.all(SHELVES.map(async (s) => [s, await ids(s)])));
+  /** What GET /admin/metrics counts over every placement: the attributed events the page sends show up here. */
+  const attributed = async () => {
+    const res = await fetch(`${base}/admin/metrics?groupBy=placement`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(res.status).toBe(200);
+    const { groups } = (await res.json()) as { groups: { clicks: number; addToCarts: number; purchases: number; revenue: number }[] };
+    const sum = (f: 'clicks' | 'addToCarts' | 'purchases' | 'revenue') => groups.reduce((s, g) => s + g[f], 0);
+    return { clicks: sum('clicks'), addToCarts: sum('addToCarts'), purchases: sum('purchases'), revenue: sum('revenue') };
+  };
   /** Waits until no list is loading (the page marks a list aria-busy while its answer is on the way). */
   const settled = () => expect.poll(() => page.locator('[aria-busy]').count(), { timeout: 15_000 }).toBe(0);
 
@@ -204,9 +213,22 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
     // 15221 bought five cabinets and chests of drawers
     await expect.poll(() => page.textContent('#customer-history'), { timeout: 10_000 }).toMatch(/CABINET/);
     const before = await page.locator('#customer-recs li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-id')));
+    // the card carries the answer it came from, the position and the price shown
+    const card = page.locator('#customer-recs li.card').first();
+    const recId = (await card.getAttribute('data-rec-id'))!;
+    expect(recId).toMatch(/^\d+_[0-9a-f]{32}$/);
+    expect(await card.getAttribute('data-position')).toBe('1');
+    const price = Number(await card.getAttribute('data-price'));
+    expect(price).toBeGreaterThan(0);
+    const counted = await attributed();
     await page.fill('#api-key', API_KEY);
-    await page.locator('#customer-recs button[data-buy]').first().click();
-    await expect.poll(() => page.textContent('#event-status'), { timeout: 10_000 }).toMatch(`Recorded a purchase of ${before[0]}`);
+    await card.locator('button[data-buy]').click();
+    await expect
+      .poll(() => page.textContent('#event-status'), { timeout: 10_000 })
+      .toBe(`Recorded a purchase of ${before[0]} (position 1 of answer ${recId}) for customer 15221.`);
+    // the purchase is attributed to that answer: one more purchase, and its price as revenue
+    await expect.poll(async () => (await attributed()).purchases, { timeout: 10_000 }).toBe(counted.purchases + 1);
+    expect((await attributed()).revenue).toBeCloseTo(counted.revenue + price, 6);
     // the bought item leaves the recommendations and joins the purchase history
     await expect
       .poll(async () => page.locator('#customer-recs li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-id'))), {
@@ -365,12 +387,18 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
     const card = page.locator('#category-shelf li.card').nth(2);
     const viewed = (await card.getAttribute('data-id'))!;
     const viewedTitle = (await card.locator('.title').textContent())!;
+    const recId = (await card.getAttribute('data-rec-id'))!;
+    expect(recId).toMatch(/^\d+_[0-9a-f]{32}$/);
+    expect(await card.getAttribute('data-position')).toBe('3');
     expect(await ids('recent')).not.toContain(viewed);
     expect(await ids('trending')).not.toContain(viewed);
+    const counted = await attributed();
     await card.locator('button[data-similar]').click();
     await expect
       .poll(() => page.textContent('#event-status'), { timeout: 10_000 })
-      .toBe(`Recorded a view of ${viewed} for customer 17850.`);
+      .toBe(`Recorded a click and a view of ${viewed} (position 3 of answer ${recId}) for customer 17850.`);
+    // opening a product of the shelf is a click on the shelf's answer: GET /admin/metrics counts it
+    await expect.poll(async () => (await attributed()).clicks, { timeout: 10_000 }).toBe(counted.clicks + 1);
     await expect.poll(async () => (await ids('recent'))[0], { timeout: 10_000 }).toBe(viewed);
     expect(await page.textContent('#recent-source')).toBe('recent');
     // the view is a live event: the item trends (it was not in the popular top 8 before)
@@ -381,6 +409,24 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
     await expect.poll(() => page.locator('#bought-together li.card').count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
     expect(await ids('bought-together')).not.toContain(viewed);
     await page.screenshot({ path: 'test/screenshots/demo-browsing.png', fullPage: true });
+  }, 30_000);
+
+  it("adds a shelf's product to the basket as the customer: an add-to-cart attributed to the shelf's answer", async () => {
+    await page.fill('#api-key', API_KEY);
+    await settled();
+    const card = page.locator('#featured li.card:has(button[data-add])').first();
+    const added = (await card.getAttribute('data-id'))!;
+    const recId = (await card.getAttribute('data-rec-id'))!;
+    const position = (await card.getAttribute('data-position'))!;
+    expect(recId).toMatch(/^\d+_[0-9a-f]{32}$/);
+    const counted = await attributed();
+    await card.locator('button[data-add]').click();
+    await expect
+      .poll(() => page.textContent('#event-status'), { timeout: 10_000 })
+      .toBe(`Recorded an add-to-cart of ${added} (position ${position} of answer ${recId}) for customer 17850.`);
+    await expect.poll(() => ids('basket'), { timeout: 10_000 }).toContain(added);
+    await expect.poll(async () => (await attributed()).addToCarts, { timeout: 10_000 }).toBe(counted.addToCarts + 1);
+    expect((await attributed()).clicks).toBe(counted.clicks);
   }, 30_000);
 
   it('shows why an event was refused (wrong API key)', async () => {

@@ -5,7 +5,9 @@
  * trending now, a category shelf, the `demo-featured` placement's shelf, and the back office:
  * stock toggles and sample categories (catalogue writes with the pasted API key) and the operator's
  * curl lines. It only calls the public API; after a stock change every list is fetched again, so an
- * out-of-stock product leaves them all at once.
+ * out-of-stock product leaves them all at once. The looked-up customer's events about a product
+ * shown in a recommendation answer (a click with "Similar", an add-to-cart, a purchase) carry the
+ * answer's recId and the product's position, and every event a fresh eventId: they are attributed.
  */
 import type { z } from '@hono/zod-openapi';
 import type { CatalogWrite, ItemView, ModelInfo, Recommendation, SearchResult } from '../../schemas';
@@ -77,10 +79,20 @@ function noteCategories(items: readonly Item[]): void {
   byId('category-hint').textContent = `${categories.size} categories in the catalogue's popular products.`;
 }
 
-/** Renders an answer into a list and notes its categories. */
-function show(listId: string, items: readonly Item[], actions: (it: Item) => string, empty: string, because?: string): void {
+/**
+ * Renders products into a list and notes their categories; given a recommendation answer's
+ * `recId`, each card carries it with the item's position (events about the item name the answer).
+ */
+function show(
+  listId: string,
+  items: readonly Item[],
+  actions: (it: Item) => string,
+  empty: string,
+  because?: string,
+  recId?: string,
+): void {
   noteCategories(items);
-  renderList(byId(listId), items, actions, empty, because);
+  renderList(byId(listId), items, actions, empty, because, recId);
 }
 
 async function loadModel(): Promise<void> {
@@ -137,7 +149,7 @@ async function basketRecs(): Promise<void> {
     () => api<Recommendation>('/v1/recommendations', { method: 'POST', ...json({ items: [...basket.keys()], k: 10, explain: true }) }),
     (r) => {
       say('basket-source', r.source);
-      show('basket-recs', r.items, shopActions, 'No recommendations.', 'Because you added');
+      show('basket-recs', r.items, shopActions, 'No recommendations.', 'Because you added', r.recId);
     },
   );
 }
@@ -149,14 +161,14 @@ async function productLists(): Promise<void> {
     load(
       byId('similar'),
       () => api<Recommendation>(`/v1/items/${id}/similar?k=8`),
-      (r) => show('similar', r.items, (it) => addBtn(it) + stockBtn(it), 'No similar products.'),
+      (r) => show('similar', r.items, (it) => addBtn(it) + stockBtn(it), 'No similar products.', undefined, r.recId),
     ),
     load(
       byId('bought-together'),
       () => api<Recommendation>(`/v1/items/${id}/bought-together?k=6`),
       (r) => {
         say('bought-together-source', r.source);
-        show('bought-together', r.items, (it) => addBtn(it) + stockBtn(it), 'Nothing is bought together with it.');
+        show('bought-together', r.items, (it) => addBtn(it) + stockBtn(it), 'Nothing is bought together with it.', undefined, r.recId);
       },
     ),
   ]);
@@ -176,7 +188,14 @@ async function customerLists(): Promise<void> {
         ]),
       ([r, h]) => {
         say('customer-source', r.source);
-        show('customer-recs', r.items, (it) => buyBtn(it) + simBtn(it) + stockBtn(it), 'No recommendations.', 'Because you bought');
+        show(
+          'customer-recs',
+          r.items,
+          (it) => buyBtn(it) + simBtn(it) + stockBtn(it),
+          'No recommendations.',
+          'Because you bought',
+          r.recId,
+        );
         renderList(
           byId('customer-history'),
           h.items.slice(0, 10),
@@ -190,7 +209,14 @@ async function customerLists(): Promise<void> {
       () => api<Recommendation>(`/v1/users/${id}/recent?k=8`),
       (r) => {
         say('recent-source', r.source);
-        show('recent', r.items, (it) => simBtn(it) + stockBtn(it), 'No views yet: "Similar" on a product records a view.');
+        show(
+          'recent',
+          r.items,
+          (it) => simBtn(it) + stockBtn(it),
+          'No views yet: "Similar" on a product records a view.',
+          undefined,
+          r.recId,
+        );
       },
     ),
   ]);
@@ -202,7 +228,7 @@ async function trending(): Promise<void> {
     () => api<Recommendation>('/v1/trending?k=8'),
     (r) => {
       say('trending-source', r.source);
-      show('trending', r.items, shopActions, 'Nothing is trending.');
+      show('trending', r.items, shopActions, 'Nothing is trending.', undefined, r.recId);
     },
   );
 }
@@ -216,7 +242,7 @@ async function categoryShelf(): Promise<void> {
   await load(
     byId('category-shelf'),
     () => api<Recommendation>(`/v1/popular?k=8&category=${encodeURIComponent(c)}`),
-    (r) => show('category-shelf', r.items, shopActions, `Nothing in stock in ${c}.`),
+    (r) => show('category-shelf', r.items, shopActions, `Nothing in stock in ${c}.`, undefined, r.recId),
   );
 }
 
@@ -237,7 +263,7 @@ async function featured(): Promise<void> {
           ? `Rules of ${p.name}: ${p.boosts} boost${p.boosts === 1 ? '' : 's'} in force, ${p.pins} pinned item${p.pins === 1 ? '' : 's'}.`
           : '',
       );
-      show('featured', r.items, shopActions, 'No products.');
+      show('featured', r.items, shopActions, 'No products.', undefined, r.recId);
     },
     (e) => {
       if (!(e instanceof ApiError && e.code === 'placement_not_found')) return false;
@@ -307,23 +333,83 @@ async function lookupCustomer(ev?: Event): Promise<void> {
   await Promise.all([customerLists(), featured()]);
 }
 
-/** Records an event for the customer, then fetches the lists it changes. */
-async function record(type: 'view' | 'purchase', itemId: string): Promise<void> {
+/** Where a product was shown: a recommendation answer's recId, the item's position in it and its price there. */
+interface Shown {
+  recId: string;
+  position: number;
+  price?: number;
+}
+
+/** The answer a clicked button's product card belongs to (none for search results and the back office). */
+function shownAt(el: Element): Shown | undefined {
+  const card = el.closest<HTMLElement>('li[data-rec-id]');
+  const { recId, position, price } = card?.dataset ?? {};
+  if (!recId || !position) return undefined;
+  return { recId, position: Number(position), ...(price ? { price: Number(price) } : {}) };
+}
+
+/** A fresh event id (a retry of the same request would reuse it; the service counts it once). */
+function newEventId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return `demo-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+type EventType = 'view' | 'click' | 'add_to_cart' | 'purchase';
+
+/**
+ * An event of the customer about a product; a click, add-to-cart or purchase of a product shown in
+ * a recommendation answer names the answer (recId) and the position, so it is attributed to it.
+ */
+function event(type: EventType, itemId: string, shown: Shown | undefined) {
+  return {
+    userId: customer,
+    itemId,
+    type,
+    eventId: newEventId(),
+    ...(shown && type !== 'view' ? { recId: shown.recId, position: shown.position } : {}),
+    ...(type === 'purchase' ? { quantity: 1, ...(shown?.price !== undefined ? { price: shown.price } : {}) } : {}),
+  };
+}
+
+/** Records events for the customer, says so, then fetches the lists they change. */
+async function record(events: ReturnType<typeof event>[], said: string): Promise<void> {
   try {
-    await api('/v1/events', { method: 'POST', ...json({ userId: customer, itemId, type }, true) });
-    say('event-status', `Recorded a ${type} of ${itemId} for customer ${customer}.`);
+    await api('/v1/events', { method: 'POST', ...json({ events }, true) });
+    say('event-status', said);
     await Promise.all([customerLists(), featured(), trending()]);
   } catch (e) {
     sayError('event-status', e);
   }
 }
 
-async function viewProduct(id: string, title: string): Promise<void> {
+const fromAnswer = (shown: Shown | undefined) => (shown ? ` (position ${shown.position} of answer ${shown.recId})` : '');
+
+/** "Buy" as the looked-up customer: a purchase of one unit at the price shown. */
+function buy(itemId: string, shown: Shown | undefined): Promise<void> {
+  return record([event('purchase', itemId, shown)], `Recorded a purchase of ${itemId}${fromAnswer(shown)} for customer ${customer}.`);
+}
+
+/** "Add" with a customer looked up: their add-to-cart (the basket's recommendations follow either way). */
+function addToCart(itemId: string, shown: Shown | undefined): Promise<void> {
+  return record(
+    [event('add_to_cart', itemId, shown)],
+    `Recorded an add-to-cart of ${itemId}${fromAnswer(shown)} for customer ${customer}.`,
+  );
+}
+
+async function viewProduct(id: string, title: string, shown: Shown | undefined): Promise<void> {
   product = { id, title };
   say('similar-title', title);
   say('bought-together-title', title);
   const tasks = [productLists()];
-  if (customer && apiKey()) tasks.push(record('view', id));
+  // opening a product shown in an answer is a click on the answer, then a view of the product
+  if (customer && apiKey())
+    tasks.push(
+      record(
+        [...(shown ? [event('click', id, shown)] : []), event('view', id, undefined)],
+        `Recorded a ${shown ? 'click and a ' : ''}view of ${id}${fromAnswer(shown)} for customer ${customer}.`,
+      ),
+    );
   else if (customer) say('event-status', `Paste the API key to record views for customer ${customer}.`);
   await Promise.all(tasks);
 }
@@ -335,11 +421,12 @@ document.addEventListener('click', (ev) => {
   if (d.add) {
     basket.set(d.add, d.title ?? d.add);
     void basketRecs().then(search);
+    if (customer && apiKey()) void addToCart(d.add, shownAt(t));
   } else if (d.remove) {
     basket.delete(d.remove);
     void basketRecs().then(search);
-  } else if (d.similar) void viewProduct(d.similar, d.title ?? d.similar);
-  else if (d.buy && customer) void record('purchase', d.buy);
+  } else if (d.similar) void viewProduct(d.similar, d.title ?? d.similar, shownAt(t));
+  else if (d.buy && customer) void buy(d.buy, shownAt(t));
   else if (d.stock) void setStock(d.stock, d.title ?? d.stock, d.available === 'true');
 });
 let timer: ReturnType<typeof setTimeout> | undefined;

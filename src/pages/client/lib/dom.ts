@@ -8,6 +8,8 @@ export interface Item {
   id: string;
   title?: string;
   score?: number;
+  /** place in a recommendation answer, from 1 */
+  position?: number;
   price?: number;
   currency?: string;
   category?: string;
@@ -82,19 +84,35 @@ function facts(it: Item): string {
   return out.length ? `<div class="facts">${out.join(' ')}</div>` : '';
 }
 
-/** One product card; `because` labels the explanation line ("Because you bought") when the item has one. */
-export function itemRow(it: Item, actions: (it: Item) => string, because?: string): string {
+/**
+ * One product card; `because` labels the explanation line ("Because you bought") when the item has
+ * one. A card of a recommendation answer carries the answer's `recId`, the item's position and its
+ * price as shown (`data-rec-id`, `data-position`, `data-price`): events about it name the answer.
+ */
+export function itemRow(it: Item, actions: (it: Item) => string, because?: string, recId?: string): string {
   const score = it.score !== undefined ? ` <span class="score">${it.score.toFixed(3)}</span>` : '';
   const why =
     because && it.because?.length
       ? `<p class="because">${esc(because)}: ${it.because.map((b) => `<span data-because="${esc(b.id)}">${esc(b.title)}</span>`).join(', ')}</p>`
       : '';
   const acts = actions(it);
-  return `<li data-id="${esc(it.id)}" class="card${it.available === false ? ' unavailable' : ''}"><div><span class="title">${esc(it.title || it.id)}</span> <span class="muted">${esc(it.id)}</span>${score}</div>${facts(it)}${why}${acts ? `<div class="actions">${acts}</div>` : ''}</li>`;
+  const shown =
+    recId !== undefined && it.position !== undefined
+      ? ` data-rec-id="${esc(recId)}" data-position="${it.position}"${it.price !== undefined ? ` data-price="${it.price}"` : ''}`
+      : '';
+  return `<li data-id="${esc(it.id)}"${shown} class="card${it.available === false ? ' unavailable' : ''}"><div><span class="title">${esc(it.title || it.id)}</span> <span class="muted">${esc(it.id)}</span>${score}</div>${facts(it)}${why}${acts ? `<div class="actions">${acts}</div>` : ''}</li>`;
 }
 
-export function renderList(el: HTMLElement, items: readonly Item[], actions: (it: Item) => string, empty: string, because?: string): void {
-  el.innerHTML = items.length ? items.map((it) => itemRow(it, actions, because)).join('') : `<li class="muted">${esc(empty)}</li>`;
+/** Renders products as cards (`recId`: the recommendation answer they come from). */
+export function renderList(
+  el: HTMLElement,
+  items: readonly Item[],
+  actions: (it: Item) => string,
+  empty: string,
+  because?: string,
+  recId?: string,
+): void {
+  el.innerHTML = items.length ? items.map((it) => itemRow(it, actions, because, recId)).join('') : `<li class="muted">${esc(empty)}</li>`;
 }
 
 const errorRow = (e: unknown): string => `<li class="error">${esc(e instanceof Error ? e.message : String(e))}</li>`;

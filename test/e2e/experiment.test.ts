@@ -1,0 +1,195 @@
+/**
+ * An A/B test measured end to end, against `wrangler dev`: the bundled model against a signed
+ * random-factor model over the same items (scripts/random-model.ts), simulated shoppers
+ * (scripts/simulate-shoppers.ts) with hidden tastes and position-biased clicks, and the service's
+ * own report (GET /admin/metrics). The report must count exactly what the shoppers did, per
+ * variant; a resent batch must change nothing; and the better model must win, with the report's
+ * test agreeing with its intervals.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateSigningKey } from '@edge-recs/core/signing';
+import { normalCdf, Z95 } from '@edge-recs/core/stats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishArtifact, r2Target } from '../../model/publish';
+import { randomModel } from '../../scripts/random-model';
+import { DEFAULT_DATA, type MetricsReport, type SimulationResult, simulateShoppers } from '../../scripts/simulate-shoppers';
+import { freePort, startWrangler, stopWrangler } from '../../scripts/wrangler-dev';
+
+const API_KEY = 'exp-key';
+const ADMIN_TOKEN = 'exp-admin';
+const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+const SHOPPERS = 300;
+const SESSIONS = 2;
+const VARIANTS = [
+  { name: 'bundled', weight: 3, modelVersion: 'bundled' },
+  { name: 'random', weight: 2, modelVersion: 'random-v1' },
+];
+
+describe('an A/B test of the bundled model against a random one, with simulated shoppers', () => {
+  let wrangler: ChildProcess | undefined;
+  let base: string;
+  let result: SimulationResult;
+
+  const report = async (): Promise<MetricsReport> => {
+    const res = await fetch(`${base}/admin/metrics?experiment=ranking`, { headers: ADMIN });
+    expect(res.status).toBe(200);
+    return (await res.json()) as MetricsReport;
+  };
+  const sendEvents = async (events: unknown[]) => {
+    const res = await fetch(`${base}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events }),
+    });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { accepted: number; duplicates: number; attribution: Record<string, number> };
+  };
+
+  beforeAll(async () => {
+    const key = await generateSigningKey();
+    const state = join(await mkdtemp(join(tmpdir(), 'experiment-')), 'state');
+    // the worse model goes into the local bucket before wrangler dev opens it
+    const built = await randomModel({ version: 'random-v1', signingKey: key.privateKeyPkcs8 });
+    const { getPlatformProxy } = await import('wrangler');
+    const proxy = await getPlatformProxy<{ MODELS: Parameters<typeof r2Target>[0] }>({ persist: { path: join(state, 'v3') } });
+    try {
+      await publishArtifact(r2Target(proxy.env.MODELS), { version: 'random-v1', ...built });
+    } finally {
+      await proxy.dispose();
+    }
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    wrangler = await startWrangler(port, state, {
+      API_KEY,
+      ADMIN_TOKEN,
+      USER_ID_SECRET: 'exp-secret',
+      MODEL_PUBLIC_KEYS: key.publicKeyRaw,
+      ACTIVE_POINTER_TTL_SECONDS: '0',
+    });
+    const refresh = await (await fetch(`${base}/admin/refresh`, { method: 'POST', headers: ADMIN })).json();
+    expect(refresh).toMatchObject({ outcome: 'activated', version: 'random-v1' });
+    const started = await fetch(`${base}/admin/experiments/ranking`, {
+      method: 'PUT',
+      headers: ADMIN,
+      body: JSON.stringify({ description: 'bundled model against random factors', variants: VARIANTS }),
+    });
+    expect(started.status).toBe(201);
+  }, 90_000);
+
+  afterAll(() => stopWrangler(wrangler));
+
+  it('splits the shoppers by weight and counts exactly what they did, per variant', async () => {
+    result = await simulateShoppers({
+      url: base,
+      apiKey: API_KEY,
+      adminToken: ADMIN_TOKEN,
+      users: SHOPPERS,
+      sessionsPerUser: SESSIONS,
+      seed: 2024,
+      concurrency: 8,
+      experiment: 'ranking',
+      k: 10,
+      data: existsSync(DEFAULT_DATA) ? DEFAULT_DATA : null,
+      settleSeconds: 30,
+      retryRate: 0.1,
+    });
+    // the simulation's own check: the counts reached what was sent, and every shopper kept their variant
+    expect(result.check?.problems).toEqual([]);
+    expect(result.check?.ok).toBe(true);
+
+    // assignment: each shopper is in one variant, and the split follows the weights 3:2 (within 4 sd of the binomial)
+    const inBundled = [...result.assignment.values()].filter((v) => v === 'bundled').length;
+    const inRandom = [...result.assignment.values()].filter((v) => v === 'random').length;
+    expect(inBundled + inRandom).toBe(SHOPPERS);
+    const p = 3 / 5;
+    expect(Math.abs(inBundled - SHOPPERS * p)).toBeLessThan(4 * Math.sqrt(SHOPPERS * p * (1 - p)));
+
+    // what the shoppers did, counted from the batches they sent (each (recId, item, type) once)
+    const sentBy = (variant: string) => {
+      const events = result.batches.filter((b) => b.variant === variant).flatMap((b) => b.events);
+      const purchases = events.filter((e) => e.type === 'purchase');
+      return {
+        clicks: events.filter((e) => e.type === 'click').length,
+        addToCarts: events.filter((e) => e.type === 'add_to_cart').length,
+        purchases: purchases.length,
+        revenue: purchases.reduce((s, e) => s + (e.price ?? 0) * (e.quantity ?? 1), 0),
+      };
+    };
+    // the state is fresh: the whole report is this run
+    const r = await report();
+    expect(r.groups.map((g) => g.variant)).toEqual(['bundled', 'random']);
+    for (const g of r.groups) {
+      const shoppers = g.variant === 'bundled' ? inBundled : inRandom;
+      const sent = sentBy(g.variant as string);
+      expect(g.answers, `${g.variant} answers`).toBe(shoppers * SESSIONS);
+      expect(g.itemsShown, `${g.variant} items shown`).toBe(shoppers * SESSIONS * 10);
+      expect(g.clicks, `${g.variant} clicks`).toBe(sent.clicks);
+      expect(g.addToCarts, `${g.variant} add-to-carts`).toBe(sent.addToCarts);
+      expect(g.purchases, `${g.variant} purchases`).toBe(sent.purchases);
+      expect(g.revenue, `${g.variant} revenue`).toBeCloseTo(sent.revenue, 4);
+      const tally = result.sent.find((t) => t.variant === g.variant);
+      expect(tally).toMatchObject({ experiment: 'ranking', shoppers, answers: g.answers, clicks: g.clicks, purchases: g.purchases });
+    }
+    expect(sentBy('bundled').purchases).toBeGreaterThan(0);
+    // the service accepted every event and matched each attributable one to its answer (at once, or once it was written)
+    const attributable = result.batches.flatMap((b) => b.events).filter((e) => e.recId !== undefined).length;
+    expect(result.outcomes.attributed + result.outcomes.pending).toBe(attributable);
+    expect(result.outcomes).toMatchObject({ rejected: 0, notShown: 0, outsideWindow: 0, duplicate: 0 });
+    expect(result.outcomes.resentBatches).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('the better model wins, and the significance flag agrees with the intervals and the counts', async () => {
+    const [bundled, random] = (await report()).groups;
+    const ctr = (g: typeof bundled) => g.rates.ctr as { estimate: number; low: number; high: number };
+    expect(ctr(bundled).estimate).toBeGreaterThan(ctr(random).estimate);
+    for (const g of [bundled, random]) {
+      expect(ctr(g).estimate).toBeCloseTo(g.clicks / g.itemsShown, 12);
+      expect(ctr(g).low).toBeLessThan(ctr(g).estimate);
+      expect(ctr(g).high).toBeGreaterThan(ctr(g).estimate);
+    }
+    expect(bundled.versusControl).toBeNull();
+    const test = random.versusControl?.ctr as { difference: number; z: number; pValue: number; significant: boolean };
+    expect(random.versusControl?.control).toBe('bundled');
+    // the test is the pooled two-proportion z-test of the counts the report shows
+    const pooled = (bundled.clicks + random.clicks) / (bundled.itemsShown + random.itemsShown);
+    const se = Math.sqrt(pooled * (1 - pooled) * (1 / bundled.itemsShown + 1 / random.itemsShown));
+    expect(test.difference).toBeCloseTo(ctr(random).estimate - ctr(bundled).estimate, 12);
+    expect(test.z).toBeCloseTo(test.difference / se, 9);
+    expect(test.pValue).toBeCloseTo(2 * (1 - normalCdf(Math.abs(test.z))), 9);
+    // the flag is p < 0.05, i.e. |z| > 1.96; intervals that do not overlap mean a significant difference
+    expect(test.significant).toBe(test.pValue < 0.05);
+    expect(test.significant).toBe(Math.abs(test.z) > Z95);
+    if (ctr(bundled).low > ctr(random).high) expect(test.significant).toBe(true);
+    // and here they do not overlap: random factors lose clearly
+    expect(ctr(bundled).low).toBeGreaterThan(ctr(random).high);
+    expect(test.significant).toBe(true);
+    expect(test.difference).toBeLessThan(0);
+  });
+
+  it('counts nothing twice: a batch sent again, with the same eventIds or new ones, changes no count', async () => {
+    const before = await report();
+    const batches = result.batches.filter((b) => b.events.some((e) => e.type === 'purchase')).slice(0, 6);
+    expect(batches.length).toBeGreaterThan(0);
+    for (const b of batches) {
+      const attributable = b.events.filter((e) => e.recId !== undefined).length;
+      const again = await sendEvents(b.events);
+      expect(again.accepted).toBe(b.events.length);
+      expect(again.duplicates).toBe(b.events.length);
+      expect(again.attribution.duplicate).toBe(attributable);
+      // a client that lost its eventIds: the same (answer, item, type) is still counted once
+      const renamed = await sendEvents(b.events.map((e) => ({ ...e, eventId: `${e.eventId}.r` })));
+      expect(renamed.duplicates).toBe(0);
+      expect(renamed.attribution.duplicate).toBe(attributable);
+    }
+    // longer than an answer batch's flush (METRICS_FLUSH_MILLISECONDS, 500 ms)
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await report();
+    for (const [i, g] of after.groups.entries())
+      for (const f of ['answers', 'itemsShown', 'clicks', 'addToCarts', 'purchases', 'revenue'] as const)
+        expect(g[f], `${g.variant} ${f}`).toBe(before.groups[i][f]);
+  }, 30_000);
+});
