@@ -884,7 +884,7 @@ function formatKnown(r: SimulationResult): string[] {
   for (const v of known)
     if (v.answersBefore > 0)
       lines.push(
-        `note: the report also holds ${v.answersBefore} answers of ${v.variant ?? '(none)'} from before this run; the known rates describe them only if they came from runs with the same probabilities`,
+        `note: the report also holds ${v.answersBefore} answers of ${v.variant ?? '(none)'} from before this run; the known rates describe them only if they came from runs with the same probabilities and other seeds (the same seed repeats the same draws, and the intervals narrow as if they were new)`,
       );
   if (judged > 0)
     lines.push(
