@@ -22,6 +22,19 @@
  * `recId`, the item's `position` and its own `eventId`; a fraction of event batches is sent twice
  * (a client retry), which must change no count.
  *
+ * A second mode, `--click-probability bundled=0.10,random-v1=0.04` (and optionally
+ * `--purchase-probability bundled=0.3,random-v1=0.2`), replaces that click model with known
+ * rates: every item of an answer is clicked independently with its variant's probability p,
+ * whatever its position or relevance, and a clicked item is bought with probability q (an
+ * add-to-cart, then the purchase; nothing else is put in the cart, and without
+ * --purchase-probability nothing is bought). So the true rates the report estimates are known:
+ * CTR per item shown = p, add-to-cart rate = p·q, purchases per click = q, and conversion per
+ * answer of n items = 1 − (1 − p·q)^n. The keys name a variant, or the model version a variant
+ * serves (its `modelVersion`, or the `model` its answers carry); `*` covers any other answer. At
+ * the end the run prints each known probability beside the report's estimate and 95% interval and
+ * says whether the interval holds it. A 95% interval misses the truth about 1 time in 20 by
+ * chance, so a miss is printed as a warning and does not change the exit code.
+ *
  * Everything a shopper does is drawn from a random stream seeded by (--seed, shopper number), so a
  * run is the same for the same seed and answers whatever the concurrency. At the end it prints
  * what it sent per experiment variant and, with --admin-token, the service's report
@@ -33,6 +46,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { wilson } from '@edge-recs/core/stats';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadInteractions } from '../model/data';
 import { Rng } from '../model/rng';
@@ -70,8 +84,35 @@ export interface SimulateOptions {
   settleSeconds: number;
   /** share of event batches sent twice */
   retryRate: number;
+  /** known-rate mode (see the header): click probability per item shown, by variant or model version ("*": any other) */
+  clickProbability?: Probabilities;
+  /** known-rate mode: probability that a clicked item is bought (default 0: nothing is bought) */
+  purchaseProbability?: Probabilities;
   /** progress lines (default: none) */
   log?: (line: string) => void;
+}
+
+/** `{ "bundled": 0.1, "random-v1": 0.04, "*": 0.02 }`: keys name a variant or a model version; `*` any other answer. */
+export type Probabilities = Record<string, number>;
+
+/** One rate of the known-rate mode: its true value, the report's estimate with 95% interval, and whether that holds it. */
+export interface KnownRate {
+  rate: 'ctr' | 'conversion' | 'purchasesPerClick';
+  known: number;
+  /** null without a report, or when the report has no trials for it */
+  measured: { estimate: number; low: number; high: number } | null;
+  contains: boolean | null;
+}
+
+export interface KnownVariant {
+  experiment: string | null;
+  variant: string | null;
+  click: number;
+  /** null without --purchase-probability */
+  purchase: number | null;
+  rates: KnownRate[];
+  /** answers the report counted for this variant before the run (the known rates hold for this run's answers only) */
+  answersBefore: number;
 }
 
 export interface Counts {
@@ -89,6 +130,8 @@ export interface VariantTally extends Counts {
   variant: string | null;
   shoppers: number;
   views: number;
+  /** known-rate mode: the probabilities its answers were given, and Σ over answers of P(answer converts) */
+  known?: { click: number; purchase: number; expectedConversions: number };
 }
 
 export interface SentEvent {
@@ -160,11 +203,13 @@ export interface SimulationResult {
   batches: SentBatch[];
   outcomes: Outcomes;
   /** variants of the experiment with their weights (with --admin-token and --experiment) */
-  definition: { name: string; variants: { name: string; weight: number }[] } | null;
+  definition: { name: string; variants: { name: string; weight: number; modelVersion?: string }[] } | null;
   /** the report at the end, and what it counted beyond the report read before the run */
   report: MetricsReport | null;
   counted: Map<string, Counts> | null;
   check: Check | null;
+  /** known-rate mode: per variant, the known rates against the report's (null in the click model of the header) */
+  known: KnownVariant[] | null;
 }
 
 const COUNT_FIELDS = ['answers', 'itemsShown', 'clicks', 'addToCarts', 'purchases', 'revenue'] as const;
@@ -321,6 +366,78 @@ interface EventsAnswer {
   attribution: { attributed: number; duplicate: number; notShown: number; outsideWindow: number; pending: number };
 }
 
+/**
+ * The known-rate mode's probabilities for an answer: the first key of `table` among the answer's
+ * variant, the model version its variant is defined with, the model the answer carries, and `*`.
+ */
+export function probabilityFor(
+  table: Probabilities,
+  answer: { experiment?: string; variant?: string; model: string },
+  definition: SimulationResult['definition'],
+): { key: string; p: number } | undefined {
+  const defined =
+    definition && answer.variant !== undefined && definition.name === answer.experiment
+      ? definition.variants.find((v) => v.name === answer.variant)?.modelVersion
+      : undefined;
+  for (const key of [answer.variant, defined, answer.model, '*'])
+    if (key !== undefined && Object.hasOwn(table, key)) return { key, p: table[key] };
+  return undefined;
+}
+
+/** Parses `name=p,name=p` (p from 0 to 1; names unique). */
+export function parseProbabilities(text: string): Probabilities {
+  const out: Probabilities = {};
+  for (const part of text.split(',')) {
+    const m = /^\s*([^=\s]+)\s*=\s*([^=\s]+)\s*$/.exec(part);
+    const p = m ? Number(m[2]) : Number.NaN;
+    if (!m || !(p >= 0 && p <= 1)) throw new Error(`"${part}" is not variant=p with p from 0 to 1`);
+    if (Object.hasOwn(out, m[1])) throw new Error(`${m[1]} is given twice`);
+    out[m[1]] = p;
+  }
+  return out;
+}
+
+const contains = (i: { low: number; high: number } | null, x: number) => (i ? x >= i.low && x <= i.high : null);
+
+/**
+ * The known-rate mode's verdict per variant: the known CTR (p), conversion (mean over answers of
+ * 1 − (1 − p·q)^n) and purchases per click (q), beside the report's CTR and conversion with their
+ * Wilson intervals, and purchases / clicks of the report's counts with the same Wilson interval.
+ */
+export function judgeKnown(
+  sent: VariantTally[],
+  report: MetricsReport | null,
+  before: Map<string, Counts> | null,
+  withPurchases: boolean,
+): KnownVariant[] {
+  return sent
+    .filter((t) => t.known !== undefined)
+    .map((t) => {
+      const k = t.known as NonNullable<VariantTally['known']>;
+      const g = report?.groups.find((x) => keyOf(x.experiment, x.variant) === keyOf(t.experiment, t.variant));
+      const rate = (name: KnownRate['rate'], known: number, measured: KnownRate['measured']): KnownRate => ({
+        rate: name,
+        known,
+        measured,
+        contains: contains(measured, known),
+      });
+      const rates = [rate('ctr', k.click, g?.rates.ctr ?? null)];
+      if (withPurchases)
+        rates.push(
+          rate('conversion', t.answers > 0 ? k.expectedConversions / t.answers : 0, g?.rates.conversion ?? null),
+          rate('purchasesPerClick', k.purchase, g ? wilson(g.purchases, g.clicks) : null),
+        );
+      return {
+        experiment: t.experiment,
+        variant: t.variant,
+        click: k.click,
+        purchase: withPurchases ? k.purchase : null,
+        rates,
+        answersBefore: before?.get(keyOf(t.experiment, t.variant))?.answers ?? 0,
+      };
+    });
+}
+
 async function metricsReport(http: Http, opts: SimulateOptions, from: string): Promise<MetricsReport> {
   const q = new URLSearchParams({ groupBy: 'variant', from });
   if (opts.experiment) q.set('experiment', opts.experiment);
@@ -342,6 +459,8 @@ function countsByKey(report: MetricsReport): Map<string, Counts> {
 /** Runs the shoppers and, with an admin token, checks the service's counts against what was sent. */
 export async function simulateShoppers(opts: SimulateOptions): Promise<SimulationResult> {
   const log = opts.log ?? (() => {});
+  if (opts.purchaseProbability && !opts.clickProbability)
+    throw new Error('a purchase probability needs click probabilities (the known-rate mode)');
   const http = httpClient(opts);
   const started = Date.now();
   // counts are kept per hour: a report from the start of this hour covers the whole run
@@ -351,12 +470,15 @@ export async function simulateShoppers(opts: SimulateOptions): Promise<Simulatio
   let before: Map<string, Counts> | null = null;
   if (opts.adminToken) {
     if (opts.experiment) {
-      const e = await http.get<{ name: string; status: string; variants: { name: string; weight: number }[] }>(
+      const e = await http.get<{ name: string; status: string; variants: { name: string; weight: number; modelVersion?: string }[] }>(
         `/admin/experiments/${encodeURIComponent(opts.experiment)}`,
         true,
       );
       if (e.status !== 'running') log(`note: experiment ${e.name} is ${e.status}; its answers will not carry it`);
-      definition = { name: e.name, variants: e.variants.map((v) => ({ name: v.name, weight: v.weight })) };
+      definition = {
+        name: e.name,
+        variants: e.variants.map((v) => ({ name: v.name, weight: v.weight, ...(v.modelVersion ? { modelVersion: v.modelVersion } : {}) })),
+      };
     }
     before = countsByKey(await metricsReport(http, opts, from));
   }
@@ -392,6 +514,20 @@ export async function simulateShoppers(opts: SimulateOptions): Promise<Simulatio
   };
   const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
   const b = BEHAVIOUR;
+  const usedKeys = new Set<string>();
+  /** the known-rate mode's probabilities for an answer (null in the click model of the header) */
+  const knownFor = (a: Answer): { click: number; purchase: number } | null => {
+    if (!opts.clickProbability) return null;
+    const name = a.variant === undefined ? `model ${a.model} (outside any experiment)` : `variant ${a.variant} (model ${a.model})`;
+    const click = probabilityFor(opts.clickProbability, a, definition);
+    if (!click) throw new Error(`--click-probability gives no probability for ${name}: name it, its model version, or *`);
+    usedKeys.add(`click:${click.key}`);
+    if (!opts.purchaseProbability) return { click: click.p, purchase: 0 };
+    const purchase = probabilityFor(opts.purchaseProbability, a, definition);
+    if (!purchase) throw new Error(`--purchase-probability gives no probability for ${name}: name it, its model version, or *`);
+    usedKeys.add(`purchase:${purchase.key}`);
+    return { click: click.p, purchase: purchase.p };
+  };
 
   const shop = async (s: number) => {
     const shopper = shoppers[s];
@@ -422,21 +558,30 @@ export async function simulateShoppers(opts: SimulateOptions): Promise<Simulatio
       t.ids.add(shopper.id);
       t.answers++;
       t.itemsShown += answer.items.length;
+      const known = knownFor(answer);
+      if (known) {
+        if (t.known && (t.known.click !== known.click || t.known.purchase !== known.purchase))
+          throw new Error(`variant ${t.variant}: answers were given different probabilities (model ${answer.model})`);
+        t.known ??= { ...known, expectedConversions: 0 };
+        t.known.expectedConversions += 1 - (1 - known.click * known.purchase) ** answer.items.length;
+      }
       const events: SentEvent[] = [];
       const id = () => `${runId}.${s}.${n++}`;
       for (const item of answer.items) {
         const wanted = wants.has(item.id);
-        const p = item.position ** -b.positionBias * (wanted ? b.attractWanted : b.attractOther);
+        // known rates: p for every item, whatever its position; else position bias × relevance
+        const p = known ? known.click : item.position ** -b.positionBias * (wanted ? b.attractWanted : b.attractOther);
         if (rng.next() >= p) continue;
         const shown = { userId: shopper.id, itemId: item.id, recId: answer.recId, position: item.position };
         events.push({ ...shown, type: 'click', eventId: id() });
         events.push({ userId: shopper.id, itemId: item.id, type: 'view', eventId: id() });
         t.clicks++;
         t.views++;
-        if (rng.next() >= (wanted ? b.cartWanted : b.cartOther)) continue;
+        // known rates: bought with probability q, put in the cart first; else cart, then purchase of carts
+        if (rng.next() >= (known ? known.purchase : wanted ? b.cartWanted : b.cartOther)) continue;
         events.push({ ...shown, type: 'add_to_cart', eventId: id() });
         t.addToCarts++;
-        if (rng.next() >= b.purchaseOfCart) continue;
+        if (!known && rng.next() >= b.purchaseOfCart) continue;
         const quantity = 1 + rng.int(b.maxQuantity);
         const price = item.price ?? taste.price(item.id) ?? 1;
         events.push({ ...shown, type: 'purchase', eventId: id(), price, quantity });
@@ -552,6 +697,17 @@ export async function simulateShoppers(opts: SimulateOptions): Promise<Simulatio
     check = { ok: found.length === 0, problems: found, settleSeconds: (Date.now() - lastEvent) / 1000 };
   } else if (anomalies.length) check = { ok: false, problems: anomalies, settleSeconds: 0 };
 
+  let known: KnownVariant[] | null = null;
+  if (opts.clickProbability) {
+    known = judgeKnown(sent, report, before, opts.purchaseProbability !== undefined);
+    for (const [flag, table] of [
+      ['click', opts.clickProbability],
+      ['purchase', opts.purchaseProbability ?? {}],
+    ] as const)
+      for (const key of Object.keys(table))
+        if (!usedKeys.has(`${flag}:${key}`)) log(`note: --${flag}-probability ${key}=… matched no answer`);
+  }
+
   return {
     source: taste.source,
     users: opts.users,
@@ -566,6 +722,7 @@ export async function simulateShoppers(opts: SimulateOptions): Promise<Simulatio
     report,
     counted,
     check,
+    known,
   };
 }
 
@@ -650,6 +807,7 @@ export function formatResult(r: SimulationResult, opts: Pick<SimulateOptions, 'u
           .trimEnd(),
       );
   }
+  if (r.known) lines.push(...formatKnown(r));
   if (r.check)
     lines.push(
       r.check.ok
@@ -660,10 +818,94 @@ export function formatResult(r: SimulationResult, opts: Pick<SimulateOptions, 'u
   return lines.join('\n');
 }
 
+const RATE_LABEL: Record<KnownRate['rate'], string> = {
+  ctr: 'CTR (clicks / items shown)',
+  conversion: 'conversion (answers with a purchase)',
+  purchasesPerClick: 'purchases / clicks *',
+};
+
+/** The known-rate mode's table: each known probability beside the report's estimate and interval. */
+function formatKnown(r: SimulationResult): string[] {
+  const known = r.known ?? [];
+  const lines: string[] = [];
+  const rows: string[][] = [['variant', 'rate', 'known', 'measured [95%]', 'interval holds it']];
+  let judged = 0;
+  let missed = 0;
+  for (const v of known)
+    v.rates.forEach((x, i) => {
+      if (x.contains !== null) judged++;
+      if (x.contains === false) missed++;
+      rows.push([
+        i === 0 ? (v.variant ?? '(none)') : '',
+        RATE_LABEL[x.rate],
+        `${(100 * x.known).toFixed(2)}%`,
+        pct(x.measured),
+        x.contains === null ? '—' : x.contains ? 'yes' : 'NO',
+      ]);
+    });
+  const purchases = known.some((v) => v.purchase !== null);
+  lines.push(
+    `known rates (${known.map((v) => `${v.variant ?? '(none)'}: click ${v.click}${v.purchase !== null ? `, purchase per click ${v.purchase}` : ''}`).join('; ')}) against the service's report:`,
+  );
+  const widths = rows[0].map((_, j) => Math.max(...rows.map((row) => row[j].length)));
+  for (const row of rows)
+    lines.push(
+      row
+        .map((cell, j) => (j === 2 ? cell.padStart(widths[j]) : cell.padEnd(widths[j])))
+        .join('  ')
+        .trimEnd(),
+    );
+  if (purchases)
+    lines.push(
+      '  conversion known = mean over answers of 1 − (1 − p·q)^(items shown); * purchases / clicks: the report’s counts, Wilson 95% computed here (the report has no such rate)',
+    );
+  // the report's CTR test against the known difference
+  const control = known.find((v) => v.variant === r.definition?.variants[0]?.name);
+  if (control && r.report)
+    for (const v of known) {
+      if (v === control) continue;
+      const test = r.report.groups.find((g) => g.experiment === v.experiment && g.variant === v.variant)?.versusControl?.ctr;
+      if (!test) continue;
+      const d = v.click - control.click;
+      const verdict =
+        d === 0
+          ? test.significant
+            ? 'significant although the known CTRs are equal: a false positive (5% of runs)'
+            : 'not significant, as the known CTRs are equal'
+          : !test.significant
+            ? 'not significant: the known difference was missed (too few shoppers for it, or chance)'
+            : Math.sign(test.difference) === Math.sign(d)
+              ? 'significant in the known direction'
+              : 'significant in the WRONG direction';
+      lines.push(
+        `CTR ${v.variant} vs ${control.variant}: known ${d >= 0 ? '+' : ''}${(100 * d).toFixed(2)} pp; the report's test ${test.difference >= 0 ? '+' : ''}${(100 * test.difference).toFixed(2)} pp, z ${test.z.toFixed(2)}, p ${test.pValue < 1e-4 ? '< 0.0001' : test.pValue.toFixed(4)}: ${verdict}`,
+      );
+    }
+  for (const v of known)
+    if (v.answersBefore > 0)
+      lines.push(
+        `note: the report also holds ${v.answersBefore} answers of ${v.variant ?? '(none)'} from before this run; the known rates describe them only if they came from runs with the same probabilities and other seeds (the same seed repeats the same draws, and the intervals narrow as if they were new)`,
+      );
+  if (judged > 0)
+    lines.push(
+      missed === 0
+        ? `every interval (${judged}) holds its known value`
+        : `warning: ${missed} of ${judged} intervals miss their known value. A 95% interval misses about 1 time in 20 by chance (${judged} here: about ${(judged * 0.05).toFixed(1)} misses expected per run), so this is not a failure and does not change the exit code; misses far more often than that, over several seeds, would point at the measuring`,
+    );
+  return lines;
+}
+
 const int = (min: number) => (v: string) => {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < min) throw new InvalidArgumentError(`a whole number ≥ ${min}`);
   return n;
+};
+const probabilities = (v: string) => {
+  try {
+    return parseProbabilities(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 };
 const fraction = (v: string) => {
   const n = Number(v);
@@ -688,6 +930,18 @@ async function main(argv: string[]): Promise<number> {
     .option('--no-data', "tastes from the service's catalogue instead")
     .addOption(new Option('--settle-seconds <n>', 'wait at most this long for the counters').argParser(int(0)).default(30))
     .addOption(new Option('--retry-rate <x>', 'share of event batches sent twice').argParser(fraction).default(0.1))
+    .addOption(
+      new Option(
+        '--click-probability <variant=p,...>',
+        'known rates: every item shown is clicked with its variant’s probability p, whatever its position (keys: variant names or model versions, * for any other)',
+      ).argParser(probabilities),
+    )
+    .addOption(
+      new Option(
+        '--purchase-probability <variant=q,...>',
+        'known rates: a clicked item is put in the cart and bought with probability q (default: nothing is bought)',
+      ).argParser(probabilities),
+    )
     .parse(argv);
   const o = program.opts<{
     url: string;
@@ -703,7 +957,10 @@ async function main(argv: string[]): Promise<number> {
     data: string | false;
     settleSeconds: number;
     retryRate: number;
+    clickProbability?: Probabilities;
+    purchaseProbability?: Probabilities;
   }>();
+  if (o.purchaseProbability && !o.clickProbability) program.error('--purchase-probability needs --click-probability');
   if (!o.apiKey) program.error('--api-key (or API_KEY) is needed: events are written with it');
   let data: string | null = null;
   if (o.data !== false) {
@@ -725,6 +982,8 @@ async function main(argv: string[]): Promise<number> {
     data,
     settleSeconds: o.settleSeconds,
     retryRate: o.retryRate,
+    ...(o.clickProbability ? { clickProbability: o.clickProbability } : {}),
+    ...(o.purchaseProbability ? { purchaseProbability: o.purchaseProbability } : {}),
     log: (line) => console.error(line),
   };
   const result = await simulateShoppers(opts);
