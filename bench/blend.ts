@@ -32,7 +32,7 @@ export interface BlendRow {
  * (random partners, weights falling with rank), loaded as the Worker loads it. Shapes:
  * factors items×dims f32; lists rowPtr[items+1], index/weight[items·neighbours].
  */
-async function syntheticModel(items: number, dims: number, neighbours: number) {
+export async function syntheticModel(items: number, dims: number, neighbours: number) {
   const y = randomFactors(items, dims, 1);
   const rowPtr = new Int32Array(items + 1);
   const index = new Int32Array(items * neighbours);

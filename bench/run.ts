@@ -16,7 +16,7 @@
  *  6. 1M items: cold first request, latency, and the model's isolate memory
  * --quick skips the 1M-item kernels and load, and the MovieLens-sized epoch (not the 1M-item plan
  * rows: they need only the int8 kernel, a few seconds), and times the item model only on Online
- * Retail and 25K synthetic items. --kernels stops after 1 and 2.
+ * Retail and 25K synthetic items. --kernels stops after 1 and 2; --serving skips 3, 4 and 4b (training).
  */
 
 import { spawnSync } from 'node:child_process';
@@ -38,6 +38,7 @@ import { zipfMatrix } from './synthetic';
 
 const quick = process.argv.includes('--quick');
 const kernelsOnly = process.argv.includes('--kernels');
+const servingOnly = process.argv.includes('--serving');
 const RETAIL = '../shared/data/online-retail.csv.gz';
 const fmt = (x: number, d = 2) => x.toFixed(d);
 
@@ -73,55 +74,57 @@ for (const r of await benchPlans([100_000, 1_000_000], 64, 20)) {
 }
 if (kernelsOnly) process.exit(0);
 
-console.log('\n## Trainer\n');
-if (!quick) {
-  const t0 = performance.now();
-  const m = zipfMatrix(138_000, 27_000, 20_000_000);
-  const gen = (performance.now() - t0) / 1000;
-  const epochs: number[] = [];
-  await trainIalsParallel(
-    m,
-    { ...DEFAULT_PARAMS, factors: 64, iterations: 2 },
-    { threads: availableParallelism(), onEpoch: (r) => epochs.push(r.seconds) },
-  );
-  console.log(
-    `MovieLens-20M-shaped synthetic (${m.rows.toLocaleString('en')} users × ${m.cols.toLocaleString('en')} items, ${m.rowPtr[m.rows].toLocaleString('en')} pairs, Zipf popularity; generated in ${fmt(gen, 1)} s), 64 factors, ${DEFAULT_PARAMS.cgSteps} CG steps, ${availableParallelism()} threads: epoch ${epochs.map((e) => `${fmt(e, 1)} s`).join(', ')} (target ≤ 10 s)`,
-  );
-}
-if (existsSync(RETAIL)) {
-  const t0 = performance.now();
-  const ds = await loadInteractions(RETAIL);
-  const load = (performance.now() - t0) / 1000;
-  const t1 = performance.now();
-  const model = await trainIalsParallel(ds.matrix, DEFAULT_PARAMS, { threads: availableParallelism() });
-  const train = (performance.now() - t1) / 1000;
-  console.log(
-    `Online Retail full train (${ds.matrix.rows} × ${ds.matrix.cols}, ${ds.matrix.rowPtr[ds.matrix.rows]} pairs, ${DEFAULT_PARAMS.factors} factors, ${DEFAULT_PARAMS.iterations} epochs): load ${fmt(load, 1)} s + train ${fmt(train, 1)} s = ${fmt(load + train, 1)} s (target ≤ 30 s)`,
-  );
-  void model;
+if (!servingOnly) {
+  console.log('\n## Trainer\n');
+  if (!quick) {
+    const t0 = performance.now();
+    const m = zipfMatrix(138_000, 27_000, 20_000_000);
+    const gen = (performance.now() - t0) / 1000;
+    const epochs: number[] = [];
+    await trainIalsParallel(
+      m,
+      { ...DEFAULT_PARAMS, factors: 64, iterations: 2 },
+      { threads: availableParallelism(), onEpoch: (r) => epochs.push(r.seconds) },
+    );
+    console.log(
+      `MovieLens-20M-shaped synthetic (${m.rows.toLocaleString('en')} users × ${m.cols.toLocaleString('en')} items, ${m.rowPtr[m.rows].toLocaleString('en')} pairs, Zipf popularity; generated in ${fmt(gen, 1)} s), 64 factors, ${DEFAULT_PARAMS.cgSteps} CG steps, ${availableParallelism()} threads: epoch ${epochs.map((e) => `${fmt(e, 1)} s`).join(', ')} (target ≤ 10 s)`,
+    );
+  }
+  if (existsSync(RETAIL)) {
+    const t0 = performance.now();
+    const ds = await loadInteractions(RETAIL);
+    const load = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+    const model = await trainIalsParallel(ds.matrix, DEFAULT_PARAMS, { threads: availableParallelism() });
+    const train = (performance.now() - t1) / 1000;
+    console.log(
+      `Online Retail full train (${ds.matrix.rows} × ${ds.matrix.cols}, ${ds.matrix.rowPtr[ds.matrix.rows]} pairs, ${DEFAULT_PARAMS.factors} factors, ${DEFAULT_PARAMS.iterations} epochs): load ${fmt(load, 1)} s + train ${fmt(train, 1)} s = ${fmt(load + train, 1)} s (target ≤ 30 s)`,
+    );
+    void model;
 
-  console.log('\n## int8 vs float32 scoring quality (Online Retail, strong generalisation, split seed 2024)\n');
-  const split = strongGeneralizationSplit(ds.matrix, { seed: 2024 });
-  const m = await trainIalsParallel(split.train, DEFAULT_PARAMS, { threads: availableParallelism() });
-  const f32 = evaluateFactors(m.itemFactors, m.itemCount, m.dims, DEFAULT_PARAMS, split.test, m.itemWeights);
-  const { q, scales } = quantizeRows(m.itemFactors, m.itemCount, m.dims);
-  const dequantized = new Float32Array(q.length);
-  for (let k = 0; k < q.length; k++) dequantized[k] = q[k] * scales[Math.floor(k / m.dims)];
-  const i8 = evaluateFactors(m.itemFactors, m.itemCount, m.dims, DEFAULT_PARAMS, split.test, m.itemWeights, dequantized);
-  console.log('| scoring | Recall@20 | Recall@50 | NDCG@100 |');
-  console.log('| --- | --- | --- | --- |');
-  console.log(`| float32 | ${fmt(f32['recall@20'], 4)} | ${fmt(f32['recall@50'], 4)} | ${fmt(f32['ndcg@100'], 4)} |`);
-  console.log(`| int8 per-row scale | ${fmt(i8['recall@20'], 4)} | ${fmt(i8['recall@50'], 4)} | ${fmt(i8['ndcg@100'], 4)} |`);
-  console.log(`\nint8 changes NDCG@100 by ${fmt((100 * (i8['ndcg@100'] - f32['ndcg@100'])) / f32['ndcg@100'], 2)}% (target: ≥ −1%)`);
-} else {
-  console.log(`(${RETAIL} not found: Online Retail measurements skipped)`);
-}
+    console.log('\n## int8 vs float32 scoring quality (Online Retail, strong generalisation, split seed 2024)\n');
+    const split = strongGeneralizationSplit(ds.matrix, { seed: 2024 });
+    const m = await trainIalsParallel(split.train, DEFAULT_PARAMS, { threads: availableParallelism() });
+    const f32 = evaluateFactors(m.itemFactors, m.itemCount, m.dims, DEFAULT_PARAMS, split.test, m.itemWeights);
+    const { q, scales } = quantizeRows(m.itemFactors, m.itemCount, m.dims);
+    const dequantized = new Float32Array(q.length);
+    for (let k = 0; k < q.length; k++) dequantized[k] = q[k] * scales[Math.floor(k / m.dims)];
+    const i8 = evaluateFactors(m.itemFactors, m.itemCount, m.dims, DEFAULT_PARAMS, split.test, m.itemWeights, dequantized);
+    console.log('| scoring | Recall@20 | Recall@50 | NDCG@100 |');
+    console.log('| --- | --- | --- | --- |');
+    console.log(`| float32 | ${fmt(f32['recall@20'], 4)} | ${fmt(f32['recall@50'], 4)} | ${fmt(f32['ndcg@100'], 4)} |`);
+    console.log(`| int8 per-row scale | ${fmt(i8['recall@20'], 4)} | ${fmt(i8['recall@50'], 4)} | ${fmt(i8['ndcg@100'], 4)} |`);
+    console.log(`\nint8 changes NDCG@100 by ${fmt((100 * (i8['ndcg@100'] - f32['ndcg@100'])) / f32['ndcg@100'], 2)}% (target: ≥ −1%)`);
+  } else {
+    console.log(`(${RETAIL} not found: Online Retail measurements skipped)`);
+  }
 
-console.log(
-  `\n## Item model: training time (${DEFAULT_ITEM_PARAMS.neighbours} neighbours per item; synthetic: 5 users and 50 pairs per item, Zipf popularity)\n`,
-);
-console.log(ITEM_BENCH_HEADER.join('\n'));
-for (const spec of itemBenchSpecs(quick, existsSync(RETAIL))) console.log(describeRow(measureApart(spec)));
+  console.log(
+    `\n## Item model: training time (${DEFAULT_ITEM_PARAMS.neighbours} neighbours per item; synthetic: 5 users and 50 pairs per item, Zipf popularity)\n`,
+  );
+  console.log(ITEM_BENCH_HEADER.join('\n'));
+  for (const spec of itemBenchSpecs(quick, existsSync(RETAIL))) console.log(describeRow(measureApart(spec)));
+}
 
 const mb = (b: number) => fmt(b / 2 ** 20, 1);
 const table = (rows: LoadRow[]) => {

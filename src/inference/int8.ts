@@ -172,14 +172,19 @@ export class Int8Index {
     const buf = this.kernel.memory.buffer;
     const rows = new Int8Array(buf, this.at.rows, this.padded * dims);
     const scales = new Float32Array(buf, this.at.scales, this.itemCount);
-    const uf = Float32Array.from(u);
+    const uf = u instanceof Float32Array ? u : Float32Array.from(u);
     const out = new Float32Array(indices.length);
-    indices.forEach((i, j) => {
-      // at8's layout walked directly: dims in pairs, 8 bytes between pairs of one row
-      let s = 0;
-      for (let d = 0, o = at8(dims, i, 0); d < dims; d += 2, o += 8) s += rows[o] * uf[d] + rows[o + 1] * uf[d + 1];
-      out[j] = s * scales[i];
-    });
+    for (let j = 0; j < indices.length; j++) {
+      const i = indices[j];
+      // at8's layout walked directly: dims in pairs, 8 bytes between one row's pairs
+      let s0 = 0;
+      let s1 = 0;
+      for (let d = 0, o = at8(dims, i, 0); d < dims; d += 2, o += 8) {
+        s0 += rows[o] * uf[d];
+        s1 += rows[o + 1] * uf[d + 1];
+      }
+      out[j] = (s0 + s1) * scales[i];
+    }
     return out;
   }
 
@@ -191,7 +196,8 @@ export class Int8Index {
    * −∞ or NaN is left out too.)
    */
   topK(u: ArrayLike<number>, k: number, exclude: Iterable<number> = [], plan?: ScoringPlan): Scored[] {
-    return this.search(u, k, new Set(exclude), this.at.scales, plan);
+    // a caller's Set is only read, so it is not copied (the blend passes ~150 excluded items)
+    return this.search(u, k, exclude instanceof Set ? exclude : new Set(exclude), this.at.scales, plan);
   }
 
   /**
@@ -264,14 +270,19 @@ export class Int8Index {
     const candBase = new Int32Array(buf, at.candBase, CAP);
 
     const heap = new TopHeap(kk);
-    // The first scan only fills the heap: under its −∞ threshold every group is a candidate, so
-    // it covers ~4·k rows rather than the whole range (which offered CAP·4 = 4,096 candidates to
-    // the heap, ~30% of a 100K-item search); the rest is scanned against a real threshold.
-    const warm = Math.min(padded, Math.ceil(kk / 2) * 8); // ≥ 4·k, a multiple of 8 as scan needs
+    // Scanned in chunks that double from ~4·k rows: under the first chunk's −∞ threshold every
+    // group is a candidate, and a threshold from few rows is weak, so one scan of the whole range
+    // handed CAP·4 = 4,096 candidates to the heap (~30% of a 100K-item search); growing chunks
+    // let the threshold tighten before most rows are scanned, for a dozen more kernel calls.
+    const first = Math.ceil(kk / 2) * 8; // ≥ 4·k, a multiple of 8 as scan needs
+    const next = (end: number, chunk: number) => Math.min(padded, end + chunk);
     if (!plan) {
-      for (let start = 0, end = warm; start < padded; ) {
+      for (let start = 0, chunk = first, end = next(0, chunk); start < padded; ) {
         start = kernel.scan(at.rows, mult, at.query, dims, start, end, heap.threshold(), at.candScores, at.candBase, CAP);
-        if (start >= end) end = padded;
+        if (start >= end) {
+          chunk *= 2;
+          end = next(end, chunk);
+        }
         const n = kernel.count.value as number;
         for (let c = 0; c < n; c++) {
           const base = candBase[c];
@@ -286,7 +297,7 @@ export class Int8Index {
     }
     const ident = this.loadPlan(plan, qScale);
     const classes = plan.classes;
-    for (let start = 0, end = warm; start < padded; ) {
+    for (let start = 0, chunk = first, end = next(0, chunk); start < padded; ) {
       start = kernel.scanPlan(
         at.rows,
         mult,
@@ -302,7 +313,10 @@ export class Int8Index {
         at.table,
         ident,
       );
-      if (start >= end) end = padded;
+      if (start >= end) {
+        chunk *= 2;
+        end = next(end, chunk);
+      }
       const n = kernel.count.value as number;
       for (let c = 0; c < n; c++) {
         const base = candBase[c];

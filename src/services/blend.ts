@@ -37,9 +37,10 @@ export async function blendContext(
   const rows = await im.neighbours.rows(basket.map((b) => b.index));
   const byItem = new Map(basket.map((b, j) => [b.index, rows[j]]));
   const { scores, rms } = neighbourScores((i) => byItem.get(i) ?? { index: [], weight: [] }, basket, im.blend, model.itemCount);
-  const boost = new Map<number, number>();
-  if (rms > 0) for (const [i, n] of scores) boost.set(i, ((1 - a) * n) / rms);
-  return { mul: a / scale, add: (-a * shift) / scale, boost, rows };
+  // the scores become the boosts in place (one Map per request, not two)
+  if (rms > 0) for (const [i, n] of scores) scores.set(i, ((1 - a) * n) / rms);
+  else scores.clear();
+  return { mul: a / scale, add: (-a * shift) / scale, boost: scores, rows };
 }
 
 /** The plan with the blend's affine map folded into every class's transform. */
@@ -67,24 +68,32 @@ export async function rank(
 ): Promise<Scored[]> {
   const ctx = await blendContext(model, u, basket);
   if (!ctx) return model.scorer.topK(u, k, exclude, plan ?? undefined);
-  const touched = [...ctx.boost.keys()].filter((i) => !exclude.has(i) && (plan?.classes[i] ?? 1) !== 0);
-  const kernelExclude = new Set([...exclude, ...ctx.boost.keys()]);
+  // the touched items, in index order (the heap breaks ties by offering order), scored exactly
+  const kernelExclude = new Set(exclude);
+  const candidates = new Int32Array(ctx.boost.size);
+  let n = 0;
+  for (const i of ctx.boost.keys()) {
+    kernelExclude.add(i);
+    if (!exclude.has(i) && (plan?.classes[i] ?? 1) !== 0) candidates[n++] = i;
+  }
+  const touched = Array.from(candidates.subarray(0, n).sort());
   const fromKernel = plan
     ? await model.scorer.topK(u, k, kernelExclude, withBlend(plan, ctx.mul, ctx.add))
     : (await model.scorer.topK(u, k, kernelExclude)).map((s) => ({ index: s.index, score: ctx.mul * s.score + ctx.add }));
+  fromKernel.sort((x, y) => x.index - y.index);
   const dots = model.scorer.dots(u, touched);
-  const merged: Scored[] = [...fromKernel];
+  const heap = new TopHeap(k);
+  let p = 0;
   touched.forEach((i, j) => {
+    for (; p < fromKernel.length && fromKernel[p].index < i; p++) heap.offer(fromKernel[p].index, fromKernel[p].score);
     let s = ctx.mul * dots[j] + ctx.add + (ctx.boost.get(i) ?? 0);
     if (plan) {
       const c = plan.classes[i];
       s = s * plan.transforms[2 * c] + plan.transforms[2 * c + 1];
     }
-    merged.push({ index: i, score: s });
+    heap.offer(i, s);
   });
-  merged.sort((x, y) => x.index - y.index);
-  const heap = new TopHeap(k);
-  for (const m of merged) heap.offer(m.index, m.score);
+  for (; p < fromKernel.length; p++) heap.offer(fromKernel[p].index, fromKernel[p].score);
   return heap.sorted();
 }
 
