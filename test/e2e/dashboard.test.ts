@@ -12,15 +12,14 @@
  * selector and forgetting the token work. No console error and no CSP violation may happen.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startWrangler, stopWrangler } from '../../scripts/wrangler-dev';
+import { haveChromium, launchChromium } from './browser';
 
-const CHROMIUM = '/usr/bin/chromium';
 const API_KEY = 'dash-key';
 const ADMIN_TOKEN = 'dash-admin';
 const PLACEMENT = 'home-shelf';
@@ -70,11 +69,7 @@ type Window = {
 };
 type Answer = { model: string; recId: string; items: { id: string }[]; experiment?: string; variant?: string };
 
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser) {
-  if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs the Debian chromium package`);
-  console.warn(`e2e dashboard tests skipped: ${CHROMIUM} not installed (apt-get install chromium)`);
-}
+const haveBrowser = haveChromium('dashboard');
 
 describe.skipIf(!haveBrowser)('operator dashboard in Chromium', () => {
   let wrangler: ChildProcess;
@@ -171,19 +166,7 @@ describe.skipIf(!haveBrowser)('operator dashboard in Chromium', () => {
       body: JSON.stringify({ description: 'Dashboard e2e: the home page shelf' }),
     });
     expect(placement.status).toBe(200);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push({ text: m.text(), url: m.location().url });

@@ -11,16 +11,15 @@
  * the way the page tells the operator to (the page never holds the admin token).
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startWrangler, stopWrangler } from '../../scripts/wrangler-dev';
 import { DEMO_CATEGORIES, DEMO_PLACEMENT, DEMO_PLACEMENT_RULES } from '../../src/pages/demo-setup';
+import { haveChromium, launchChromium } from './browser';
 
-const CHROMIUM = '/usr/bin/chromium';
 const API_KEY = 'demo-key';
 const ADMIN_TOKEN = 'demo-admin';
 /** Every list of products the page offers (not the basket, the purchase history or the out-of-stock list). */
@@ -38,11 +37,7 @@ const SHELVES = [
 const BOOSTED = new Set(DEMO_PLACEMENT_RULES.boosts[0].match.ids);
 const PIN = DEMO_PLACEMENT_RULES.pins[0];
 
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser) {
-  if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs the Debian chromium package`);
-  console.warn(`e2e demo tests skipped: ${CHROMIUM} not installed (apt-get install chromium)`);
-}
+const haveBrowser = haveChromium('demo');
 
 describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
   let wrangler: ChildProcess;
@@ -81,19 +76,7 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
     });
     const created = await putPlacement(`${base}/admin/placements/${DEMO_PLACEMENT}`, JSON.stringify(DEMO_PLACEMENT_RULES));
     expect(created.status).toBe(200);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     // a CSP violation, a failed script or an uncaught error would show here
     page.on('console', (m) => {
