@@ -15,6 +15,7 @@
  */
 import { AppError } from '../errors';
 import { type Experiment, type ExperimentsDoc, type ExperimentVariant, readExperiments, writeExperiments } from '../storage/experiments';
+import { keyedHash } from '../storage/identity';
 
 export type { Experiment, ExperimentVariant };
 
@@ -31,22 +32,9 @@ export interface ExperimentDeps {
 
 export type ExperimentInput = Omit<Experiment, 'status' | 'createdAt' | 'stoppedAt' | 'name'>;
 
-const keyCache = new Map<string, CryptoKey>();
-
 /** u ∈ [0, 1) for a subject in an experiment (keyed; see the header). */
 export async function assignmentPoint(secret: string | undefined, experiment: string, subject: Subject): Promise<number> {
-  const data = new TextEncoder().encode(`${experiment}\n${subject.id}`);
-  let digest: ArrayBuffer;
-  if (secret) {
-    let key = keyCache.get(secret);
-    if (!key) {
-      key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-      keyCache.set(secret, key);
-    }
-    digest = await crypto.subtle.sign('HMAC', key, data);
-  } else {
-    digest = await crypto.subtle.digest('SHA-256', data);
-  }
+  const digest = await keyedHash(secret, `${experiment}\n${subject.id}`);
   const v = new DataView(digest);
   // 53 bits: the high 32 and the next 21
   return (v.getUint32(0) * 2 ** 21 + (v.getUint32(4) >>> 11)) / 2 ** 53;

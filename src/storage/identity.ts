@@ -15,18 +15,22 @@ export interface UserIdentity {
 
 const keyCache = new Map<string, CryptoKey>();
 
-export async function identify(secret: string | undefined, userId: string): Promise<UserIdentity> {
-  const data = new TextEncoder().encode(userId);
-  let digest: ArrayBuffer;
-  if (secret) {
-    let key = keyCache.get(secret);
-    if (!key) {
-      key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-      keyCache.set(secret, key);
-    }
-    digest = await crypto.subtle.sign('HMAC', key, data);
-  } else {
-    digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`user:${userId}`));
+/**
+ * HMAC-SHA256(secret, message) with the key imported once per isolate; without a secret, the
+ * unkeyed SHA-256 of `unkeyed` (which defaults to the message). User identities and experiment
+ * assignment both rest on it.
+ */
+export async function keyedHash(secret: string | undefined, message: string, unkeyed = message): Promise<ArrayBuffer> {
+  if (!secret) return crypto.subtle.digest('SHA-256', new TextEncoder().encode(unkeyed));
+  let key = keyCache.get(secret);
+  if (!key) {
+    key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    keyCache.set(secret, key);
   }
+  return crypto.subtle.sign('HMAC', key, new TextEncoder().encode(message));
+}
+
+export async function identify(secret: string | undefined, userId: string): Promise<UserIdentity> {
+  const digest = await keyedHash(secret, userId, `user:${userId}`);
   return { id: userId, key: toHex(new Uint8Array(digest)).slice(0, 32) };
 }
