@@ -50,6 +50,7 @@ import { wilson } from '@edge-recs/core/stats';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadInteractions } from '../model/data';
 import { Rng } from '../model/rng';
+import type { Totals } from '../src/services/insights';
 
 export const DEFAULT_DATA = '../shared/data/online-retail.csv.gz';
 
@@ -115,14 +116,8 @@ export interface KnownVariant {
   answersBefore: number;
 }
 
-export interface Counts {
-  answers: number;
-  itemsShown: number;
-  clicks: number;
-  addToCarts: number;
-  purchases: number;
-  revenue: number;
-}
+/** What the service counts per group: the report's own totals (GET /admin/metrics). */
+export type Counts = Totals;
 
 export interface VariantTally extends Counts {
   /** null outside an experiment */
