@@ -15,6 +15,10 @@ import type { WorkerInit, WorkerTask } from './ials-worker';
 import { Rng } from './rng';
 import { type Csr, transpose } from './sparse';
 import { Arena, allocScratch, compileNnzModule, type KernelScratch } from './wasm/kernel';
+import { callWorker } from './worker-call';
+
+/** What the iALS worker threads are sent (model/ials-worker.ts). */
+type WorkerMessage = { init?: WorkerInit; task?: WorkerTask };
 
 function shared<T extends Float32Array | Float64Array | Int32Array>(a: T): T {
   const Ctor = a.constructor as { new (buf: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number };
@@ -128,23 +132,6 @@ async function sharedState(userItemsIn: Csr, params: IalsParams, threads: number
   };
 }
 
-/** Sends a message to a worker thread and resolves on its answer (rejects on its error). */
-function call(w: Worker, msg: { init?: WorkerInit; task?: WorkerTask }): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onMessage = () => {
-      w.off('error', onError);
-      resolve();
-    };
-    const onError = (err: Error) => {
-      w.off('message', onMessage);
-      reject(err);
-    };
-    w.once('message', onMessage);
-    w.once('error', onError);
-    w.postMessage(msg);
-  });
-}
-
 /**
  * Trains iALS on `threads` worker threads: per epoch, the user half-step over balanced row
  * ranges (against the weighted item Gram matrix), then the item half-step.
@@ -163,7 +150,7 @@ export async function trainIalsParallel(userItemsIn: Csr, params: IalsParams, op
       workers.map((w, k) => {
         const init: WorkerInit = { params, userItems, itemUsers, userFactors, itemFactors, userSide: st.userSide, itemSide: st.itemSide };
         if (st.wasm) init.wasm = { module: st.wasm.module, memory: st.wasm.memory, scratch: st.wasm.scratch[k] };
-        return call(w, { init });
+        return callWorker(w, { init } satisfies WorkerMessage);
       }),
     );
     const userRanges = balancedRanges(userItems, threads, dims);
@@ -172,11 +159,15 @@ export async function trainIalsParallel(userItemsIn: Csr, params: IalsParams, op
       const t0 = performance.now();
       const gi = gram(itemFactors, itemUsers.rows, dims, p);
       await Promise.all(
-        workers.map((w, k) => call(w, { task: { side: 'users', from: userRanges[k][0], to: userRanges[k][1], gram: gi } })),
+        workers.map((w, k) =>
+          callWorker(w, { task: { side: 'users', from: userRanges[k][0], to: userRanges[k][1], gram: gi } } satisfies WorkerMessage),
+        ),
       );
       const gu = gram(userFactors, userItems.rows, dims);
       await Promise.all(
-        workers.map((w, k) => call(w, { task: { side: 'items', from: itemRanges[k][0], to: itemRanges[k][1], gram: gu } })),
+        workers.map((w, k) =>
+          callWorker(w, { task: { side: 'items', from: itemRanges[k][0], to: itemRanges[k][1], gram: gu } } satisfies WorkerMessage),
+        ),
       );
       const seconds = (performance.now() - t0) / 1000;
       const loss = opts.computeLoss ? trainingLoss(userItems, userFactors, itemFactors, params, p) : undefined;

@@ -31,6 +31,7 @@ import { Worker } from 'node:worker_threads';
 import { cholesky, choleskySolve } from '@edge-recs/core/linalg';
 import { type ItemItemSolver, type ItemModelParams, itemGram, type NeighbourLists, quantise, sparsify } from './item-model';
 import type { Csr } from './sparse';
+import { callWorker } from './worker-call';
 
 /**
  * M, the neighbourhood of each regression. Measured on Online Retail against exact EASE (split
@@ -618,24 +619,8 @@ class LocalPool {
   static async start(threads: number, pt: Pattern): Promise<LocalPool> {
     const workers = Array.from({ length: threads }, () => new Worker(new URL('./local-ease-worker-boot.mjs', import.meta.url)));
     const pool = new LocalPool(workers);
-    await Promise.all(workers.map((w) => pool.call(w, { kind: 'init', pattern: pt })));
+    await Promise.all(workers.map((w) => callWorker(w, { kind: 'init', pattern: pt } satisfies LocalTask)));
     return pool;
-  }
-
-  private call<T>(w: Worker, msg: LocalTask): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const onMessage = (r: T) => {
-        w.off('error', onError);
-        resolve(r);
-      };
-      const onError = (err: Error) => {
-        w.off('message', onMessage);
-        reject(err);
-      };
-      w.once('message', onMessage);
-      w.once('error', onError);
-      w.postMessage(msg);
-    });
   }
 
   /** Runs task(from, to) over [0, n) in chunks, each worker taking the next chunk when free. */
@@ -646,7 +631,7 @@ class LocalPool {
         while (next < n) {
           const from = next;
           next = Math.min(n, next + chunk);
-          done(await this.call<T>(w, task(from, next)));
+          done(await callWorker<T>(w, task(from, next)));
         }
       }),
     );
@@ -665,7 +650,9 @@ class LocalPool {
 
   async solve(g: SparseGram, params: ItemModelParams, m: number, chunk: number, done: (c: LocalColumns) => void): Promise<void> {
     await Promise.all(
-      this.workers.map((w) => this.call(w, { kind: 'matrix', gram: g, lambda: params.lambda, dropout: params.dropout, m })),
+      this.workers.map((w) =>
+        callWorker(w, { kind: 'matrix', gram: g, lambda: params.lambda, dropout: params.dropout, m } satisfies LocalTask),
+      ),
     );
     await this.queue<LocalColumns>(g.n, chunk, (from, to) => ({ kind: 'solve', from, to }), done);
   }

@@ -28,6 +28,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { inverseReference, MAX_EXACT_ITEMS } from './spd-reference';
+import { callWorker } from './worker-call';
 
 export { inverseReference, MAX_EXACT_ITEMS };
 
@@ -212,28 +213,12 @@ class SweepPool {
   static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<SweepPool> {
     const workers = Array.from({ length: threads }, () => new Worker(new URL('./spd-inverse-worker-boot.mjs', import.meta.url)));
     const pool = new SweepPool(workers);
-    await Promise.all(workers.map((w) => pool.call(w, { module, memory })));
+    await Promise.all(workers.map((w) => callWorker(w, { module, memory })));
     return pool;
   }
 
-  private call(w: Worker, msg: unknown): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const onMessage = () => {
-        w.off('error', onError);
-        resolve();
-      };
-      const onError = (err: Error) => {
-        w.off('message', onMessage);
-        reject(err);
-      };
-      w.once('message', onMessage);
-      w.once('error', onError);
-      w.postMessage(msg);
-    });
-  }
-
   async run(task: (worker: number) => SweepTask): Promise<void> {
-    await Promise.all(this.workers.map((w, k) => this.call(w, { task: task(k) })));
+    await Promise.all(this.workers.map((w, k) => callWorker(w, { task: task(k) })));
   }
 
   async close(): Promise<void> {
