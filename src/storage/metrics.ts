@@ -403,7 +403,12 @@ export function metricsClient(
   /** One object request per shard the batch touches; each retried twice (the records are idempotent by recId). */
   const writeBatch = async (batch: Batch) => {
     const byShard = new Map<number, AnswerRecord[]>();
-    for (const a of batch.answers) byShard.set(shardOf(a.recId), [...(byShard.get(shardOf(a.recId)) ?? []), a]);
+    for (const a of batch.answers) {
+      const shard = shardOf(a.recId);
+      const list = byShard.get(shard);
+      if (list) list.push(a);
+      else byShard.set(shard, [a]);
+    }
     const trafficShard = byShard.size ? [...byShard.keys()][0] : Math.floor(Math.random() * shards);
     if (!byShard.has(trafficShard)) byShard.set(trafficShard, []);
     await Promise.all(
