@@ -142,6 +142,11 @@ export class ServingModel {
     return foldIn(rows, this.gram, this.dims, this.itemCount, this.manifest.foldIn, local, weights);
   }
 
+  /** Whether an isolate keeps every user shard of this model decoded once read (no eviction). */
+  get shardsFitCache(): boolean {
+    return this.manifest.userShards <= ServingModel.MAX_CACHED_SHARDS;
+  }
+
   /** Files of this version were repaired (re-staged): read damaged shards again on the next lookup. */
   forgetDamage(): void {
     this.damagedShards.clear();

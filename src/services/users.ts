@@ -12,8 +12,8 @@ import { KV } from '../storage/keys';
 import {
   cacheShardRecord,
   encodeUserRecord,
-  readMarkers,
   readUserRecord,
+  readVisitor,
   recentUsers,
   type UserRecord,
   type UserStore,
@@ -63,10 +63,16 @@ export async function embedHistory(
   return rec;
 }
 
-/** The user's trained record from a model's shards (cached into KV after the response), or null. */
+/**
+ * The user's trained record from a model's shards, or null. Kept in this isolate's record cache at
+ * once; written through to KV (after the response) only when the model has more user shards than
+ * an isolate keeps decoded: then the next visit reads one small KV value instead of a whole shard
+ * from R2. When every shard fits (up to MAX_CACHED_SHARDS × 2,000 users), each isolate reads each
+ * shard once and keeps it, so a KV write per user (billed at ten times a read) would buy nothing.
+ */
 async function shardRecord(store: UserStore, model: ServingModel, who: UserIdentity): Promise<UserRecord | null> {
   const hit = await model.shardUser(shardId(model, who));
-  if (hit) cacheShardRecord(store, model.version, who.key, hit);
+  if (hit) cacheShardRecord(store, model.version, who.key, hit, { persist: !model.shardsFitCache });
   return hit;
 }
 
@@ -81,10 +87,10 @@ async function shardRecord(store: UserStore, model: ServingModel, who: UserIdent
  */
 export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ model: ServingModel; user: UserRecord | null }> {
   const model = await deps.models.active();
-  const cached = await readUserRecord(deps.store, model, who.key);
-  if (cached) return { model, user: cached };
-  // a first-time visitor needs both markers
-  const { hasHistory, forgottenAt } = await readMarkers(deps.store.kv, who.key);
+  // the record and, unless it was cached here, both markers, in one KV read
+  const visitor = await readVisitor(deps.store, model, who.key);
+  if (visitor.from === 'isolate' || visitor.record) return { model, user: visitor.record };
+  const { hasHistory, forgottenAt } = visitor.markers;
   if (hasHistory) {
     const history = await deps.history.get(who.key);
     if (history) {

@@ -114,7 +114,7 @@ export class UserHistory extends DurableObject<Env> {
   }
 
   /** newest embedding per KV key not yet written, and the single writer draining them */
-  private pending = new Map<string, { revision: number; value: ArrayBuffer; ttl: number }>();
+  private pending = new Map<string, { revision: number; value: string; ttl: number }>();
   private writing: Promise<void> | null = null;
 
   /**
@@ -124,7 +124,7 @@ export class UserHistory extends DurableObject<Env> {
    * written by one writer, in order, and callers return once it is written. Returns whether this
    * revision was newer than anything written or queued.
    */
-  async storeEmbedding(key: string, revision: number, value: ArrayBuffer, ttlSeconds: number): Promise<boolean> {
+  async storeEmbedding(key: string, revision: number, value: string, ttlSeconds: number): Promise<boolean> {
     const written = (await this.ctx.storage.get<number>(`w:${key}`)) ?? -1;
     const queued = this.pending.get(key)?.revision ?? -1;
     if (revision <= written || revision <= queued) return false;
@@ -158,7 +158,7 @@ export interface HistoryStore {
   /** appends events (and, on the first ever append, the user's training history as `seed`) */
   append(userKey: string, events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<AppendResult>;
   /** KV write of an embedding, ordered by history revision inside the user's object */
-  storeEmbedding(userKey: string, kvKey: string, revision: number, value: ArrayBuffer): Promise<void>;
+  storeEmbedding(userKey: string, kvKey: string, revision: number, value: string): Promise<void>;
   forget(userKey: string): Promise<void>;
 }
 

@@ -1,12 +1,14 @@
 /**
  * User records in Workers KV, and this isolate's short-lived cache of them.
  *
- * `emb:<model version>:<user key>` (storage/keys.ts) → a compact little-endian binary record:
+ * `emb:<model version>:<user key>` (storage/keys.ts) → a compact little-endian binary record,
  *   u32 dims | u32 n | f32[dims] vector | u32[n] item indices | f32[n] strengths
- * The version in the key is what keeps a vector from ever meeting another version's item
- * factors. Records are filled from the artifact's user shards on first use (write-through) or
- * written at a user's events, so KV is the per-user store at the edge and the shard files are
- * only the cold source.
+ * stored as base64 text: KV's bulk read returns text or JSON only, and text lets one bulk read
+ * fetch a visitor's record together with their history and forgotten markers (one KV operation
+ * for a first visit instead of two). The version in the key is what keeps a vector from ever
+ * meeting another version's item factors. Records are written at a user's events and, for models
+ * with more user shards than an isolate keeps, filled from the shards on first use (write-through);
+ * the shard files are the cold source.
  */
 import { KV } from './keys';
 
@@ -17,7 +19,8 @@ export interface UserRecord {
   strengths: Float32Array;
 }
 
-export function encodeUserRecord(r: UserRecord): ArrayBuffer {
+/** The record's bytes (layout above). */
+function recordBytes(r: UserRecord): Uint8Array {
   const dims = r.vector.length;
   const n = r.items.length;
   const buf = new ArrayBuffer(8 + dims * 4 + n * 8);
@@ -27,12 +30,32 @@ export function encodeUserRecord(r: UserRecord): ArrayBuffer {
   new Float32Array(buf, 8, dims).set(r.vector);
   new Uint32Array(buf, 8 + dims * 4, n).set(r.items);
   new Float32Array(buf, 8 + dims * 4 + n * 4, n).set(r.strengths);
-  return buf;
+  return new Uint8Array(buf);
 }
 
-/** The record in `buf` if it is one of `dims` dimensions over items below `itemCount`, else null. */
-export function decodeUserRecord(buf: ArrayBuffer, dims: number, itemCount: number): UserRecord | null {
-  if (buf.byteLength < 8) return null;
+/** The KV value of a record: its bytes in base64. */
+export function encodeUserRecord(r: UserRecord): string {
+  const bytes = recordBytes(r);
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x2000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x2000));
+  return btoa(binary);
+}
+
+/**
+ * The record in a KV value if it is one of `dims` dimensions over items below `itemCount`, else
+ * null (also for anything that is not this format, such as a value written by an older release).
+ */
+export function decodeUserRecord(value: string, dims: number, itemCount: number): UserRecord | null {
+  let binary: string;
+  try {
+    binary = atob(value);
+  } catch {
+    return null;
+  }
+  if (binary.length < 8) return null;
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  const buf = bytes.buffer;
   const dv = new DataView(buf);
   const n = dv.getUint32(4, true);
   if (dv.getUint32(0, true) !== dims || buf.byteLength !== 8 + dims * 4 + n * 8) return null;
@@ -87,25 +110,33 @@ export interface UserStore {
   defer: (p: Promise<unknown>) => void;
 }
 
-/** The user's record for a model version as cached here or stored in KV (a valid one), or null. */
-export async function readUserRecord(
-  store: UserStore,
-  model: { version: string; dims: number; itemCount: number },
-  userKey: string,
-): Promise<UserRecord | null> {
-  const recent = store.cacheSeconds > 0 ? recentUsers.get(model.version, userKey, store.cacheSeconds) : null;
-  if (recent) return recent;
-  const value = await store.kv.get(KV.embedding(model.version, userKey), 'arrayBuffer');
+type RecordModel = { version: string; dims: number; itemCount: number };
+
+/** The record cached in this isolate, if still fresh. */
+function cachedRecord(store: UserStore, model: RecordModel, userKey: string): UserRecord | null {
+  return store.cacheSeconds > 0 ? recentUsers.get(model.version, userKey, store.cacheSeconds) : null;
+}
+
+function keptRecord(store: UserStore, model: RecordModel, userKey: string, value: string | null | undefined): UserRecord | null {
   const rec = value ? decodeUserRecord(value, model.dims, model.itemCount) : null;
   if (rec && store.cacheSeconds > 0) recentUsers.set(model.version, userKey, rec);
   return rec;
 }
 
-/** Caches a record read from the artifact's shards: here at once, in KV after the response. */
-export function cacheShardRecord(store: UserStore, version: string, userKey: string, rec: UserRecord): void {
-  store.defer(
-    store.kv.put(KV.embedding(version, userKey), encodeUserRecord(rec), { expirationTtl: store.ttlSeconds }).catch(() => undefined),
+/** The user's record for a model version as cached here or stored in KV (a valid one), or null. */
+export async function readUserRecord(store: UserStore, model: RecordModel, userKey: string): Promise<UserRecord | null> {
+  return (
+    cachedRecord(store, model, userKey) ??
+    keptRecord(store, model, userKey, await store.kv.get(KV.embedding(model.version, userKey), 'text'))
   );
+}
+
+/** Caches a record read from the artifact's shards: here at once, and (`persist`) in KV after the response. */
+export function cacheShardRecord(store: UserStore, version: string, userKey: string, rec: UserRecord, opts: { persist: boolean }): void {
+  if (opts.persist)
+    store.defer(
+      store.kv.put(KV.embedding(version, userKey), encodeUserRecord(rec), { expirationTtl: store.ttlSeconds }).catch(() => undefined),
+    );
   if (store.cacheSeconds > 0) recentUsers.set(version, userKey, rec);
 }
 
@@ -120,11 +151,29 @@ export interface UserMarkers {
   forgottenAt: number | null;
 }
 
+function markersOf(values: Map<string, string | null>, userKey: string): UserMarkers {
+  const forgotten = values.get(KV.forgotten(userKey));
+  return { hasHistory: values.get(KV.historyMarker(userKey)) != null, forgottenAt: forgotten == null ? null : Number(forgotten) || 0 };
+}
+
 /** Both markers of a user in one bulk read (one KV operation). */
 export async function readMarkers(kv: KVNamespace, userKey: string): Promise<UserMarkers> {
-  const markers = await kv.get([KV.historyMarker(userKey), KV.forgotten(userKey)], 'text');
-  const forgotten = markers.get(KV.forgotten(userKey));
-  return { hasHistory: markers.get(KV.historyMarker(userKey)) != null, forgottenAt: forgotten == null ? null : Number(forgotten) || 0 };
+  return markersOf(await kv.get([KV.historyMarker(userKey), KV.forgotten(userKey)], 'text'), userKey);
+}
+
+/** A visitor as first read: a record cached here, or what KV holds (record and both markers). */
+export type Visitor = { from: 'isolate'; record: UserRecord } | { from: 'kv'; record: UserRecord | null; markers: UserMarkers };
+
+/**
+ * A visitor's record for a model version and, when it is not cached here, both markers too: one
+ * bulk read (one KV operation) whether or not KV holds the record.
+ */
+export async function readVisitor(store: UserStore, model: RecordModel, userKey: string): Promise<Visitor> {
+  const cached = cachedRecord(store, model, userKey);
+  if (cached) return { from: 'isolate', record: cached };
+  const key = KV.embedding(model.version, userKey);
+  const values = await store.kv.get([key, KV.historyMarker(userKey), KV.forgotten(userKey)], 'text');
+  return { from: 'kv', record: keptRecord(store, model, userKey, values.get(key)), markers: markersOf(values, userKey) };
 }
 
 export async function markHistory(kv: KVNamespace, userKey: string): Promise<void> {

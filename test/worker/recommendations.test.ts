@@ -1,14 +1,12 @@
 /**
  * The public API against the bundled default model (UCI Online Retail), as a client sees it.
  */
-import { env, SELF } from 'cloudflare:test';
+import { SELF } from 'cloudflare:test';
 import { manifestSchema } from '@edge-recs/core/manifest';
 import { decodeShard, shardOf } from '@edge-recs/core/shards';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { files } from '../../build/bundled-model';
 import { readCatalog } from '../../model/catalog';
-import { identify } from '../../src/storage/identity';
-import { KV } from '../../src/storage/keys';
 import { getJson } from './fixtures';
 
 const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(files['manifest.json'])));
@@ -45,19 +43,6 @@ describe('GET /v1/users/{userId}/recommendations', () => {
     const kept = await getJson<Rec>(await SELF.fetch('http://x/v1/users/17850/recommendations?k=50&excludePurchased=false'));
     // a repeat buyer's own favourites rank high when not excluded
     expect(kept.items.filter((i) => bought.has(i.id)).length).toBeGreaterThan(5);
-  });
-
-  it('stores the embedding in KV as a compact binary value keyed by model version and keyed hash after first use', async () => {
-    const key = KV.embedding(manifest.version, (await identify(env.USER_ID_SECRET, '13047')).key);
-    expect(await env.RECS_KV.get(key)).toBeNull();
-    await SELF.fetch('http://x/v1/users/13047/recommendations?k=5');
-    // written after the response (waitUntil)
-    const value = await vi.waitFor(async () => {
-      const v = await env.RECS_KV.get(key, 'arrayBuffer');
-      if (!v) throw new Error('not yet written');
-      return v;
-    });
-    expect(new DataView(value!).getUint32(0, true)).toBe(manifest.dims);
   });
 
   it('falls back to popular items, marked as such, for a user without an embedding', async () => {

@@ -3,13 +3,17 @@
  * repeat requests skip the KV read, and this isolate's own writes — events, deletes — are served
  * at once, never the stale record.
  */
-import { env } from 'cloudflare:test';
+import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import { manifestSchema } from '@edge-recs/core/manifest';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { files } from '../../build/bundled-model';
 import { readCatalog } from '../../model/catalog';
 import { createApp } from '../../src/app';
-import { RecentUsers } from '../../src/storage/user-records';
-import { clearStorage, getJson } from './fixtures';
+import { ServingModel } from '../../src/models/model';
+import { identify } from '../../src/storage/identity';
+import { KV } from '../../src/storage/keys';
+import { decodeUserRecord, RecentUsers } from '../../src/storage/user-records';
+import { buildFixture, clearStorage, getJson, publishFixture } from './fixtures';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
 
@@ -21,7 +25,9 @@ function countingEnv(cacheSeconds: string) {
     get(target, prop) {
       if (prop === 'get') {
         return (key: string | string[], ...rest: unknown[]) => {
-          if (typeof key === 'string' && key.startsWith('emb:')) reads.push(key);
+          // a visitor's record is read alone or in one bulk read with their markers
+          const embedding = (typeof key === 'string' ? [key] : key).find((k) => k.startsWith('emb:'));
+          if (embedding) reads.push(embedding);
           return (target.get as (...a: unknown[]) => unknown)(key, ...rest);
         };
       }
@@ -75,6 +81,45 @@ describe('per-isolate user record cache', () => {
     expect((await getJson(await app.request('/v1/users/17841/recommendations', undefined, e))).source).toBe('personalized');
     expect((await app.request('/v1/users/17841', { method: 'DELETE', headers: KEY }, e)).status).toBe(202);
     expect((await getJson(await app.request('/v1/users/17841/recommendations', undefined, e))).source).toBe('popular');
+  });
+});
+
+describe("where a trained customer's record is kept after their first visit", () => {
+  beforeEach(clearStorage);
+
+  /** GET recommendations, with everything the request scheduled after its response finished */
+  async function visit(app: ReturnType<typeof createApp>, userId: string) {
+    const ctx = createExecutionContext();
+    const res = await app.fetch(new Request(`http://x/v1/users/${userId}/recommendations?k=5`), env, ctx);
+    await waitOnExecutionContext(ctx);
+    return getJson(res);
+  }
+  const stored = async (version: string, userId: string) =>
+    env.RECS_KV.get(KV.embedding(version, (await identify(env.USER_ID_SECRET, userId)).key), 'text');
+
+  it('writes nothing to KV when every user shard of the model fits in an isolate (each isolate keeps them once read)', async () => {
+    const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(files['manifest.json'])));
+    expect(manifest.userShards).toBeLessThanOrEqual(ServingModel.MAX_CACHED_SHARDS);
+    expect((await visit(createApp(), '13047')).source).toBe('personalized');
+    expect(await stored(manifest.version, '13047')).toBeNull();
+  });
+
+  it('writes the record through to KV, as base64 text in the documented layout, when the model has more shards than an isolate keeps', async () => {
+    const app = createApp();
+    const built = await buildFixture({ version: 'shards9', usersPerShard: 2 });
+    expect(built.manifest.userShards).toBeGreaterThan(ServingModel.MAX_CACHED_SHARDS);
+    await publishFixture(built);
+    const refresh = await app.request('/admin/refresh', { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } }, env);
+    expect((await getJson(refresh)).outcome).toBe('activated');
+    const userId = built.data.userIds[3];
+    expect((await visit(app, userId)).source).toBe('personalized');
+    const value = await stored('shards9', userId);
+    expect(value).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    const record = decodeUserRecord(value!, built.manifest.dims, built.manifest.itemCount);
+    expect(record?.vector).toHaveLength(built.manifest.dims);
+    expect(record!.items.length).toBeGreaterThan(0);
+    // and a value in any other format (such as an older release's raw bytes) is not a record
+    expect(decodeUserRecord('\u0004\u0000\u0000\u0000', built.manifest.dims, built.manifest.itemCount)).toBeNull();
   });
 });
 
