@@ -28,9 +28,16 @@ async function tomlVars(): Promise<Record<string, string>> {
 }
 
 /** Starts the bundle in workerd; `port` 0 = none (the test dispatches through mf.dispatchFetch). */
-export async function startMiniflare(bundle: string, state: string, port: number, vars: Record<string, string>): Promise<Miniflare> {
+export async function startMiniflare(
+  bundle: string,
+  state: string,
+  port: number,
+  vars: Record<string, string>,
+  inspectorPort?: number,
+): Promise<Miniflare> {
   const mf = new Miniflare({
     ...(port ? { host: '127.0.0.1', port } : {}),
+    ...(inspectorPort ? { inspectorPort, unsafeInspectorProxy: true } : {}),
     // every file of the bundle listed explicitly (Miniflare's import walker rejects the
     // dynamic imports inside onnxruntime-web)
     modulesRoot: bundle,
