@@ -261,6 +261,7 @@ export async function benchPlans(sizes: number[], dims: number, k: number): Prom
       ['unfiltered (no plan)', undefined],
       ['identity plan (every item class 1)', { classes: classes(() => 1), transforms: identityTransforms(2) }],
       ['95% filtered (5% pass, at random)', { classes: classes(() => (rng.next() < 0.05 ? 1 : 0)), transforms: identityTransforms(2) }],
+      ['99% filtered (1% pass, at random)', { classes: classes(() => (rng.next() < 0.01 ? 1 : 0)), transforms: identityTransforms(2) }],
       [
         '1% boosted (at random, × 1.2 + 2σ)',
         { classes: classes(() => (rng.next() < 0.01 ? 2 : 1)), transforms: Float32Array.from([0, 0, 1, 0, 1.2, 2 * sigma]) },

@@ -3,7 +3,7 @@
  *  1. memory read bandwidth of this machine
  *  2. scoring kernels, top-20 at 64 dims over 10K / 100K / 1M items, each against the
  *     memory-streaming bound (item-matrix bytes ÷ bandwidth); then the int8 kernel under scoring
- *     plans (identity, 95% filtered, 1% boosted) at 100K and 1M items against no plan, and the
+ *     plans (identity, 95% and 99% filtered, 1% boosted) at 100K and 1M items against no plan, and the
  *     item model's served blend against the factor kernel alone (bench/blend.ts)
  *  3. trainer: one iALS epoch at 64 factors on a synthetic MovieLens-20M-shaped matrix, and the
  *     full Online Retail train (when ../shared/data is present)

@@ -112,7 +112,7 @@
   ;;
   ;; Rows go in blocks of 128 (16 passes, 32 groups), each with a 32-bit mask of its live groups
   ;; (some class ≠ 0), made with a few SIMD compares of its class bytes:
-  ;;   sparse block (fewer than 7 of its 16 passes have a live group): only those passes are
+  ;;   sparse block (fewer than 3 of its 16 passes have a live group): only those passes are
   ;;     visited, found by ctz on the mask (no per-pass branch for a random filter to
   ;;     mispredict), and a dead group of four costs no loads and no dot products. Scattered
   ;;     256-byte reads defeat the hardware prefetcher, so each would wait for DRAM; WebAssembly
@@ -122,6 +122,12 @@
   ;;     come out −∞. Skipping a quarter to half of the groups here cost more than it saved.
   ;; Measured on 1M × 64 (2-core EPYC, relative to scan, interleaved runs): a random 95% filter
   ;; 1.3× with a per-pass skip, 0.9× so; a 90% filter 1.7× and 1.1×; 80% 1.5× and 1.0×.
+  ;; Where the sparse/dense line lies depends on the machine's random-access cost. On a second
+  ;; VM (EPYC with AVX-512) the earlier line (sparse below 7 live passes) took a random 95%
+  ;; filter to 1.59–1.68× at 1M items (0.67× at 100K, which stays in cache), while always dense
+  ;; was 1.12–1.18×. Sparse below 3 keeps the skip for very selective filters, where it pays on
+  ;; both (99% filtered: 0.31× at 100K, 0.87× at 1M) and scores a 95% filter mostly dense
+  ;; (1.16× at 100K, 1.27× at 1M): within the 1.5× bound on both machines.
   ;; Per pass, the transforms, from the cheapest case on:
   ;;   all eight the identity     the scores as they are (x · 1 + 0 = x exactly)
   ;;   only 0 and the identity    class-0 lanes set to −∞ by a mask
@@ -328,10 +334,10 @@
       (then (local.set $m (i32.and (local.get $m) (i32.sub (i32.shl (i32.const 1) (i32.shr_u (local.get $n) (i32.const 2))) (i32.const 1))))))
     (local.get $m))
 
-  ;; isDense(mask) -> whether at least 7 of the block's 16 passes have a live group (scanPlan
-  ;; scores such a block whole; 6 to 8 measured alike, see there)
+  ;; isDense(mask) -> whether at least 3 of the block's 16 passes have a live group (scanPlan
+  ;; scores such a block whole; why 3, see there)
   (func $isDense (param $m i32) (result i32)
-    (i32.ge_u (i32.popcnt (i32.and (i32.or (local.get $m) (i32.shr_u (local.get $m) (i32.const 1))) (i32.const 0x55555555))) (i32.const 7)))
+    (i32.ge_u (i32.popcnt (i32.and (i32.or (local.get $m) (i32.shr_u (local.get $m) (i32.const 1))) (i32.const 0x55555555))) (i32.const 3)))
 
   ;; touch(groups, base, dims) -> the OR of one i32 per 64-byte line of every group whose bit is
   ;; set, in the block of groups whose rows start at base (4·dims bytes a group): a software

@@ -230,7 +230,8 @@ async function randomIndex(n: number, dims: number, seed: number) {
 
 /**
  * Plans that drive the kernel through each of its paths (int8.wat, scanPlan): mostly filtered
- * (sparse blocks with skipped groups and one-group passes, dense blocks with the class-0 mask),
+ * (dense blocks with the class-0 mask), nearly all filtered (sparse blocks with skipped groups and
+ * one-group passes),
  * a few boosts among identity rows (identity passes and lane-by-lane transforms), random classes
  * with negative and zero multipliers, no identity class at all, and classes beyond the
  * transform table.
@@ -240,6 +241,7 @@ function plans(n: number, rng: Rng, typical: number): Record<string, ScoringPlan
   const t = (...pairs: number[]) => Float32Array.from(pairs);
   return {
     'mostly filtered': { classes: classes(() => (rng.next() < 0.9 ? 0 : 1)), transforms: identityTransforms(2) },
+    'nearly all filtered': { classes: classes(() => (rng.next() < 0.99 ? 0 : 1)), transforms: identityTransforms(2) },
     'a few boosts': {
       classes: classes(() => (rng.next() < 0.02 ? 2 : rng.next() < 0.01 ? 3 : 1)),
       transforms: t(0, 0, 1, 0, 1, 2 * typical, 0.5, -typical),
@@ -363,7 +365,7 @@ describe('int8 scoring kernel under a scoring plan', () => {
     // scores rise with the index (one row, growing scales, ties in runs of three), so every pass
     // with a live row beats the running k-th score: each scan fills the kernel's 1,024-entry
     // candidate buffer (two entries a pass) and returns in the middle of a 128-row block
-    const n = 40_001,
+    const n = 160_001,
       dims = 16;
     const rng = new Rng(17);
     const q = new Int8Array(n * dims).fill(3);
@@ -371,13 +373,17 @@ describe('int8 scoring kernel under a scoring plan', () => {
     const index = await createInt8Index(n, dims);
     index.setRows(0, q, scales);
     const transforms = Float32Array.from([0, 0, 1, 0, 1, 1000, 0.5, 0]);
-    // every block scored whole (a quarter filtered), and mostly skipped (95% filtered)
+    // every block scored whole (a quarter filtered), and every block sparse: two live passes of
+    // its sixteen, one group each (the first group of pass 0, the second of pass 8)
     const dense: ScoringPlan = { classes: Uint8Array.from({ length: n }, () => rng.int(4)), transforms };
-    const sparse: ScoringPlan = { classes: Uint8Array.from({ length: n }, () => (rng.next() < 0.95 ? 0 : 1 + rng.int(3))), transforms };
+    const sparse: ScoringPlan = {
+      classes: Uint8Array.from({ length: n }, (_, i) => (i % 128 === 0 || i % 128 === 68 ? 1 + rng.int(3) : 0)),
+      transforms,
+    };
     const u = new Float32Array(dims).fill(1);
     for (const plan of [dense, sparse]) {
       for (const k of [5, 1_500, 30_000]) {
-        expectSame(index.topK(u, k, [7, 39_999], plan), planReference(q, scales, dims, u, k, plan, new Set([7, 39_999])));
+        expectSame(index.topK(u, k, [0, 68, 159_872], plan), planReference(q, scales, dims, u, k, plan, new Set([0, 68, 159_872])));
       }
     }
   });
