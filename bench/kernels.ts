@@ -1,12 +1,16 @@
 /**
  * Scoring kernels for top-k over N items at D dims: the TypeScript float32 reference, a
  * TypeScript int8 kernel with per-row scales, the ONNX graphs in onnxruntime-web's WASM backend,
- * and the Worker's own int8 WebAssembly SIMD kernel (src/inference/int8.wat), plus the machine's memory read bandwidth, so each variant can be
+ * the central server's scorer (the same float32 graph in native onnxruntime-node), and the
+ * Worker's own int8 WebAssembly SIMD kernel (src/inference/int8.wat), plus the machine's memory read bandwidth, so each variant can be
  * reported against the memory-streaming bound (bytes of the item matrix ÷ bandwidth). And the
  * int8 kernel under scoring plans (filters and boosts applied inside the scan), against itself
  * without one.
  */
 
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { quantizeRows } from '@edge-recs/core/int8';
 import { topK } from '@edge-recs/core/topk';
 import onnxProto from 'onnx-proto';
@@ -174,6 +178,7 @@ export async function int8Module(): Promise<WebAssembly.Module> {
 
 export async function benchKernels(sizes: number[], dims: number, k: number): Promise<KernelRow[]> {
   const ort = await import('onnxruntime-web');
+  const ortNode = await import('onnxruntime-node');
   ort.env.wasm.numThreads = 1;
   const module = await int8Module();
   const rows: KernelRow[] = [];
@@ -206,6 +211,25 @@ export async function benchKernels(sizes: number[], dims: number, k: number): Pr
       bytes: y.byteLength,
     });
     await session.release();
+    // the central server's scorer (bench/central-server.ts): the same graph in native
+    // onnxruntime-node, one intra-op thread, from files as it loads them
+    const dir = await mkdtemp(join(tmpdir(), 'bench-ort-'));
+    await writeFile(join(dir, 'scorer.onnx'), graph);
+    await writeFile(join(dir, 'item_factors.f32'), new Uint8Array(y.buffer));
+    const native = await ortNode.InferenceSession.create(join(dir, 'scorer.onnx'), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const nativeFeeds = {
+      user: new ortNode.Tensor('float32', u, [1, dims]),
+      mask: new ortNode.Tensor('float32', mask, [1, n]),
+      k: new ortNode.Tensor('int64', BigInt64Array.from([BigInt(k)]), [1]),
+    };
+    rows.push({
+      n,
+      variant: "onnxruntime-node native float32 (the central server's scorer)",
+      ms: await timeItAsync(() => native.run(nativeFeeds)),
+      bytes: y.byteLength,
+    });
+    await native.release();
+    await rm(dir, { recursive: true });
     const int8 = await ort.InferenceSession.create(buildInt8Graph(q, scales, n, dims));
     const int8Feeds = { user: feeds.user, k: feeds.k };
     rows.push({
