@@ -10,6 +10,7 @@
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -32,12 +33,64 @@ export interface LoadRow {
   p99: number;
   errors: number;
   non2xx: number;
+  /**
+   * CPU time (user + system) the server's processes spent per request, ms: everything the server
+   * side ran (for workerd: the isolate, the runtime and the KV/R2/Durable Object simulators), none
+   * of the load generator's. Throughput per core is its inverse, whatever else shares the cores.
+   */
+  cpuMsPerRequest: number;
 }
 
-async function drive(base: string, seconds: number, label: string, connections = 8): Promise<LoadRow[]> {
+/** CPU seconds (user + system, all threads) used so far by `roots` and all their descendants (Linux /proc). */
+export function cpuSeconds(roots: number[]): number {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // fields after the parenthesised command: state ppid … utime (12th) stime (13th)
+      const f = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
+      stats.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const wanted = new Set(roots);
+  // parents before children is not guaranteed: repeat until no new descendant is found
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, st] of stats)
+      if (!wanted.has(pid) && wanted.has(st.ppid)) {
+        wanted.add(pid);
+        grew = true;
+      }
+  }
+  let ticks = 0;
+  for (const pid of wanted) ticks += stats.get(pid)?.ticks ?? 0;
+  return ticks / 100; // USER_HZ
+}
+
+/** The workerd processes this process started (Miniflare's). */
+function workerdChildren(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.includes('(workerd)') && Number(stat.split(') ')[1].split(' ')[1]) === process.pid) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Drives the three rows against `base`; `server` gives the server's root processes (CPU accounting). */
+async function drive(base: string, seconds: number, label: string, server: () => number[], connections = 8): Promise<LoadRow[]> {
   const rows: LoadRow[] = [];
   const run = async (endpoint: string, opts: autocannon.Options) => {
+    const before = cpuSeconds(server());
     const res = await autocannon({ connections, duration: seconds, ...opts });
+    const cpu = cpuSeconds(server()) - before;
     rows.push({
       endpoint: `${label}: ${endpoint}`,
       requestsPerSecond: res.requests.average,
@@ -45,6 +98,7 @@ async function drive(base: string, seconds: number, label: string, connections =
       p99: res.latency.p99,
       errors: res.errors + res.timeouts,
       non2xx: res.non2xx,
+      cpuMsPerRequest: (cpu * 1000) / Math.max(1, res.requests.total),
     });
   };
   // Warm-up, the same for every server and not measured: a deployed isolate serves its first
@@ -106,7 +160,7 @@ async function driveCentral(dir: string, seconds: number): Promise<LoadRow[]> {
       proc.stderr!.on('data', onData);
       proc.on('exit', (code) => reject(new Error(`central server exited with ${code}:\n${log}`)));
     });
-    return await drive(`http://127.0.0.1:${port}`, seconds, 'Node + onnxruntime-node');
+    return await drive(`http://127.0.0.1:${port}`, seconds, 'Node + onnxruntime-node', () => [proc.pid as number]);
   } finally {
     proc.kill('SIGTERM');
   }
@@ -266,7 +320,7 @@ export async function benchLoad(
       if (first.headers.get('x-model-version') !== built.manifest.version)
         throw new Error(`cold request not served by the bench model: ${first.status} ${await first.text()}`);
       const info = (await (await fetch(`${base}/v1/model`)).json()) as { modelBytes: number; scoring: string };
-      const rows = await drive(base, seconds, `Worker (wrangler dev, ${info.scoring})`, opts.connections);
+      const rows = await drive(base, seconds, `Worker (wrangler dev, ${info.scoring})`, () => [cold.pid as number], opts.connections);
       const after = await workerdMemory(cold);
       stopWrangler(cold);
       if (opts.miniflare) {
@@ -281,6 +335,7 @@ export async function benchLoad(
               `http://127.0.0.1:${mfPort}`,
               seconds,
               `Worker (workerd via Miniflare, no wrangler dev proxy, ${info.scoring})`,
+              workerdChildren,
               opts.connections,
             )),
           );

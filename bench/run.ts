@@ -128,9 +128,12 @@ if (!servingOnly) {
 
 const mb = (b: number) => fmt(b / 2 ** 20, 1);
 const table = (rows: LoadRow[]) => {
-  console.log('| server: endpoint | req/s | p50 ms | p99 ms | errors | non-2xx |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
-  for (const r of rows) console.log(`| ${r.endpoint} | ${fmt(r.requestsPerSecond, 0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`);
+  console.log('| server: endpoint | req/s | p50 ms | p99 ms | errors | non-2xx | server CPU ms/req |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows)
+    console.log(
+      `| ${r.endpoint} | ${fmt(r.requestsPerSecond, 0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${fmt(r.cpuMsPerRequest, 2)} |`,
+    );
 };
 
 console.log('\n## End to end: `wrangler dev` (local workerd, one isolate), 100,000 items × 64 dims, 8 connections, 10 s each\n');
@@ -146,8 +149,10 @@ for (let i = 0; i < 3; i++) {
     m = int8.rows[i + 3],
     c = int8.rows[i + 6];
   const r = (x: LoadRow) => fmt(x.requestsPerSecond / c.requestsPerSecond, 2);
+  // requests per CPU second of the server's own processes: per core, whatever else shares the machine
+  const byCpu = (x: LoadRow) => fmt(c.cpuMsPerRequest / x.cpuMsPerRequest, 2);
   console.log(
-    `\n${w.endpoint.split(': ')[1]}: Worker / central Node throughput per core = ${r(w)} under wrangler dev with int8 scoring (${r(o)} with ORT float32), ${r(m)} in workerd via Miniflare with int8`,
+    `\n${w.endpoint.split(': ')[1]}: Worker / central Node throughput per core = ${r(w)} under wrangler dev with int8 scoring (${r(o)} with ORT float32), ${r(m)} in workerd via Miniflare with int8; requests per CPU second of the server's processes, Worker / central: ${byCpu(w)} under wrangler dev, ${byCpu(m)} in workerd via Miniflare (runtime and storage simulators included)`,
   );
 }
 

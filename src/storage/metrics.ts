@@ -212,12 +212,16 @@ export class MetricsStore extends DurableObject<Env> {
           JSON.stringify(Array.from(hist, (n) => n ?? 0)),
         );
       }
+      // One statement per answer: the insert itself says whether the recId is new. The answer
+      // counts are summed per count key over the batch (one upsert each), and the waiting events
+      // looked up only when any wait at all (normally none: clicks follow their answer).
+      const counted = new Map<string, { key: CountKey & { hour: number }; answers: number; items: number }>();
+      const fresh: string[] = [];
       for (const answer of answers) {
-        const exists = sql.exec('SELECT 1 FROM recs WHERE id = ?', answer.recId).toArray().length > 0;
-        if (exists) continue;
         const hour = Math.floor(answer.at / HOUR_MS);
-        sql.exec(
-          'INSERT INTO recs (id, at, hour, placement, version, experiment, variant, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        const inserted = sql.exec(
+          `INSERT INTO recs (id, at, hour, placement, version, experiment, variant, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO NOTHING`,
           answer.recId,
           answer.at,
           hour,
@@ -226,16 +230,32 @@ export class MetricsStore extends DurableObject<Env> {
           answer.experiment,
           answer.variant,
           JSON.stringify(answer.items),
-        );
-        this.add({ ...answer, hour }, { answers: 1, items_shown: answer.items.length });
-        const waiting = sql
-          .exec<{ item: string; type: AttributedType; at: number; revenue: number }>(
-            'SELECT item, type, at, revenue FROM waiting WHERE rec = ?',
-            answer.recId,
-          )
-          .toArray();
-        sql.exec('DELETE FROM waiting WHERE rec = ?', answer.recId);
-        for (const w of waiting) this.apply({ recId: answer.recId, itemId: w.item, type: w.type, at: w.at, revenue: w.revenue });
+        ).rowsWritten;
+        if (inserted === 0) continue;
+        fresh.push(answer.recId);
+        const id = JSON.stringify([hour, answer.placement, answer.version, answer.experiment, answer.variant]);
+        const c = counted.get(id) ?? {
+          key: { hour, placement: answer.placement, version: answer.version, experiment: answer.experiment, variant: answer.variant },
+          answers: 0,
+          items: 0,
+        };
+        counted.set(id, c);
+        c.answers++;
+        c.items += answer.items.length;
+      }
+      for (const c of counted.values()) this.add(c.key, { answers: c.answers, items_shown: c.items });
+      if (fresh.length && sql.exec('SELECT 1 FROM waiting LIMIT 1').toArray().length) {
+        for (const recId of fresh) {
+          const waiting = sql
+            .exec<{ item: string; type: AttributedType; at: number; revenue: number }>(
+              'SELECT item, type, at, revenue FROM waiting WHERE rec = ?',
+              recId,
+            )
+            .toArray();
+          if (waiting.length === 0) continue;
+          sql.exec('DELETE FROM waiting WHERE rec = ?', recId);
+          for (const w of waiting) this.apply({ recId, itemId: w.item, type: w.type, at: w.at, revenue: w.revenue });
+        }
       }
     });
     await this.ensureAlarm();
