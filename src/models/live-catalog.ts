@@ -253,12 +253,17 @@ export class LiveCatalog implements CatalogView {
   }
 
   private async load(): Promise<void> {
-    const status = await this.client.status();
+    // A snapshot holds items only: placements (a handful of small records) come whole from the
+    // store, read before the changes since the snapshot so that a later change (an edit or a
+    // delete) is applied over them.
+    const [status, placements] = await Promise.all([this.client.status(), this.client.placements()]);
     this.snapshot = status.snapshot;
     this.seq = status.snapshot?.seq ?? 0;
     this.overlay.clear();
     this.parts.clear();
     this.bindings.clear();
+    this.placements.clear();
+    for (const p of placements) this.placements.set(p.name, p);
     await this.pull();
   }
 

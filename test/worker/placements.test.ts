@@ -6,6 +6,8 @@
  */
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { LiveCatalog } from '../../src/models/live-catalog';
+import { catalogClient } from '../../src/storage/catalog-store';
 import { getJson } from './fixtures';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
@@ -116,6 +118,25 @@ describe('placements', () => {
     await putItems([{ id: '22423', available: true }]);
   });
 
+  it('never pin an item the request filters out: excluded, outside the price band or the category', async () => {
+    await putItems([{ id: '22423', category: 'cakes', price: 12.75 }]);
+    await putPlacement('pinned-filtered', { pins: [{ itemId: '22423', position: 1 }] });
+    expect(ids(await recs('k=5&placement=pinned-filtered'))[0]).toBe('22423');
+    expect(ids(await recs('k=5&placement=pinned-filtered&exclude=22423'))).not.toContain('22423');
+    const cheap = await recs('k=5&placement=pinned-filtered&maxPrice=5');
+    expect(ids(cheap)).not.toContain('22423');
+    expect(cheap.items).toHaveLength(5);
+    expect(ids(await recs('k=5&placement=pinned-filtered&category=lanterns'))).not.toContain('22423');
+    const basket = await getJson<Rec>(
+      await SELF.fetch('http://x/v1/recommendations', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ items: ['85123A'], k: 5, placement: 'pinned-filtered', filter: { category: ['lanterns'] } }),
+      }),
+    );
+    expect(ids(basket)).not.toContain('22423');
+  });
+
   it('cap the items per category', async () => {
     const base = await recs('k=10');
     // give the first six the same category: at most two of them may stay
@@ -164,5 +185,26 @@ describe('placements reach every isolate', () => {
     const stub = env.CATALOG.get(env.CATALOG.idFromName('catalog'));
     const changes = (await stub.changesSince(0, 10_000)) as { placements: { name: string }[] };
     expect(changes.placements.map((p) => p.name)).toContain('shared');
+  });
+
+  it('reach an isolate that starts after a catalogue snapshot was taken, with later edits and deletes applied', async () => {
+    expect((await putPlacement('before-snap', { diversity: { maxPerCategory: 2 } })).ok).toBe(true);
+    expect((await putPlacement('gone-later', { explorationSlots: 1 })).ok).toBe(true);
+    const stub = env.CATALOG.get(env.CATALOG.idFromName('catalog'));
+    await stub.writeSnapshot();
+    expect((await putPlacement('before-snap', { diversity: { maxPerCategory: 3 } })).ok).toBe(true);
+    expect((await SELF.fetch('http://x/admin/placements/gone-later', { method: 'DELETE', headers: ADMIN })).status).toBe(200);
+    // a new isolate: its own copy of the live catalogue, started from the snapshot
+    const fresh = new LiveCatalog(catalogClient(env.CATALOG, env.MODELS), {
+      syncSeconds: 5,
+      maxStaleSeconds: 20,
+      newItemSeconds: 3600,
+      maxNewItems: 100,
+      facetAttributes: [],
+    });
+    await fresh.ensureFresh(() => {});
+    expect(fresh.placement('before-snap')?.diversity).toEqual({ maxPerCategory: 3 });
+    expect(fresh.placement('shared')).toBeDefined();
+    expect(fresh.placement('gone-later')).toBeUndefined();
   });
 });
