@@ -109,7 +109,7 @@ async function primaryCategories(shelf: Shelf, list: readonly Entry[]): Promise<
 /**
  * Applies the placement's rules to a scored list and cuts it to k:
  * 1. diversity: at most `maxPerCategory` items per (first) category, best first;
- * 2. pins: each pinned item (while it is available and not deleted) at its position;
+ * 2. pins: each pinned item (while it is available, not deleted and passes the filter) at its position;
  * 3. exploration: up to `explorationSlots` new items at evenly spread positions, chosen by
  *    `explore` (the caller knows the context: the user's history, the basket).
  */
@@ -154,17 +154,16 @@ export async function arrange(
   return out.slice(0, k);
 }
 
-/** A pinned item as an entry, or null while it is unavailable, deleted or unknown. */
+/**
+ * A pinned item as an entry, or null while it is unavailable, deleted or unknown, or while the
+ * request's filter (over the placement's) leaves it out: a pin places an item, it never puts one
+ * on a shelf whose filter excludes it (a category shelf, a price band, `exclude`).
+ */
 function pinEntry(shelf: Shelf, id: string): Entry | null {
   const index = shelf.model.ids.indexOf(id);
-  if (index !== undefined) {
-    const why = shelf.filter.whyNot(index);
-    return why === 'deleted' || why === 'unavailable' ? null : { index, id, score: 0 };
-  }
+  if (index !== undefined) return shelf.filter.whyNot(index, id) === null ? { index, id, score: 0 } : null;
   const r = shelf.binding.newItems.get(id);
-  if (!r) return null;
-  const why = shelf.filter.recordWhyNot(r);
-  return why === 'deleted' || why === 'unavailable' ? null : { id, score: 0 };
+  return r && shelf.filter.recordWhyNot(r) === null ? { id, score: 0 } : null;
 }
 
 const words = (s: string | undefined) =>
