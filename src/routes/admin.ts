@@ -62,6 +62,8 @@ admin.openapi(
     method: 'post',
     path: '/admin/rollback',
     summary: 'Switch back to the previous good version',
+    description:
+      'The newest kept previous version becomes active; with none kept, the bundled model serves again (unless SERVE_BUNDLED_MODEL is "false"). The version rolled back from is not re-activated by the cron.',
     security: [{ bearer: [] }],
     request: { query: NoQuery },
     responses: {

@@ -44,6 +44,7 @@ import { R2 } from '../storage/keys';
 import { type Origin, OriginError } from '../storage/origin';
 import {
   type ActivePointer,
+  clearActivePointer,
   clearDamage,
   clearStaging,
   type RefreshReport,
@@ -64,7 +65,7 @@ export interface RefreshDeps {
   /** where servable versions live (MODELS) */
   bucket: R2Bucket;
   origin: Origin;
-  config: Pick<Config, 'modelPublicKeys' | 'int8ScoringMinItems' | 'keepPreviousVersions' | 'refreshOpsPerRun'>;
+  config: Pick<Config, 'modelPublicKeys' | 'int8ScoringMinItems' | 'keepPreviousVersions' | 'refreshOpsPerRun' | 'serveBundledModel'>;
   /**
    * This isolate's loaded models: asked to make room before a candidate is loaded for
    * verification (two large catalogues do not fit one isolate), handed the verified candidate
@@ -361,27 +362,34 @@ async function collectGarbage(bucket: R2Bucket, dropped: string[]): Promise<void
 }
 
 /**
- * Makes the newest previous version active again. The version rolled back from is dropped from
- * the history and marked rejected, so the next cron does not re-activate it from latest.json
- * (an operator can still force it with POST /admin/refresh?force=true).
+ * Makes the newest previous version active again — or, when none is kept and the bundled model
+ * may serve (SERVE_BUNDLED_MODEL), the bundled model, as before the first published version was
+ * activated. The version rolled back from is dropped from the history and marked rejected, so the
+ * next cron does not re-activate it from latest.json (an operator can still force it with
+ * POST /admin/refresh?force=true).
  */
-export async function rollback(deps: Pick<RefreshDeps, 'kv' | 'now' | 'models'>): Promise<ActivePointer | null> {
+export async function rollback(
+  deps: Pick<RefreshDeps, 'kv' | 'now' | 'models'> & { config: Pick<Config, 'serveBundledModel'> },
+): Promise<Pick<ActivePointer, 'version' | 'previous'> | null> {
   const pointer = await readActivePointer(deps.kv);
-  if (!pointer || pointer.previous.length === 0) return null;
+  if (!pointer) return null;
+  const at = (deps.now?.() ?? new Date()).toISOString();
   const [target, ...rest] = pointer.previous;
+  if (target === undefined && !deps.config.serveBundledModel) return null;
+  await writeRejection(deps.kv, pointer.version, `rolled back by an operator at ${at}`);
   // the target's creation time is read from its manifest when a later refresh needs it
-  const next: ActivePointer = { version: target, activatedAt: (deps.now?.() ?? new Date()).toISOString(), previous: rest };
-  await writeRejection(deps.kv, pointer.version, `rolled back by an operator at ${next.activatedAt}`);
-  await writeActivePointer(deps.kv, next);
+  const next: ActivePointer | null = target === undefined ? null : { version: target, activatedAt: at, previous: rest };
+  if (next) await writeActivePointer(deps.kv, next);
+  else await clearActivePointer(deps.kv);
   deps.models.invalidatePointer();
   await writeLastRefresh(deps.kv, {
-    at: next.activatedAt,
+    at,
     outcome: 'activated',
-    version: target,
+    version: next?.version ?? 'bundled',
     reason: `rollback from ${pointer.version}`,
     detail: null,
   });
-  return next;
+  return next ?? { version: 'bundled', previous: [] };
 }
 
 /** The last run's full report and the active version's damage record, for operators. */

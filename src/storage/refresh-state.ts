@@ -37,6 +37,11 @@ export async function writeActivePointer(kv: KVNamespace, pointer: ActivePointer
   await kv.put(KV.activeModel, JSON.stringify(pointer));
 }
 
+/** Removes the active pointer: the bundled model serves again (a rollback past the first published version). */
+export async function clearActivePointer(kv: KVNamespace): Promise<void> {
+  await kv.delete(KV.activeModel);
+}
+
 export function readLastRefresh(kv: KVNamespace): Promise<RefreshReport | null> {
   return kv.get<RefreshReport>(KV.lastRefresh, 'json');
 }

@@ -65,6 +65,15 @@ describe('model refresh from origin', () => {
     // the rolled-back version is not re-activated by the next cron
     await runCron();
     expect((await model()).version).toBe('fixture-a');
+    // with no version kept, a rollback returns to the bundled model; then there is nothing left
+    const toBundled = await SELF.fetch('http://x/admin/rollback', { method: 'POST', headers: ADMIN });
+    expect(await getJson(toBundled)).toEqual({ version: 'bundled', previous: [] });
+    expect((await model()).source).toBe('bundled');
+    await runCron();
+    expect((await model()).source).toBe('bundled');
+    const none = await SELF.fetch('http://x/admin/rollback', { method: 'POST', headers: ADMIN });
+    expect(none.status).toBe(409);
+    expect((await getJson(none)).error.code).toBe('nothing_to_roll_back');
   });
 
   it('garbage-collects versions beyond the kept history', async () => {
