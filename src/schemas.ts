@@ -469,7 +469,15 @@ const placementFields = {
   description: z.string().max(500).optional(),
   filter: Filter.optional().openapi({ description: 'the default filter; request filters override it field by field' }),
   boosts: z.array(Boost).max(7).optional(),
-  pins: z.array(Pin).max(20).optional().openapi({ description: 'an item at a position, while it is available' }),
+  pins: z
+    .array(Pin)
+    .max(20)
+    .refine((pins) => new Set(pins.map((p) => p.itemId)).size === pins.length, 'an item is pinned at most once')
+    .optional()
+    .openapi({
+      description:
+        "an item at a position, while it is available and passes the request's filter; pins at the same position follow each other in the order given",
+    }),
   diversity: z
     .object({ maxPerCategory: z.number().int().min(1).max(100) })
     .strict()

@@ -1,4 +1,6 @@
 /** Catalogue filters from a request (query parameters of GETs, the `filter` object of POST bodies). */
+
+import { AppError } from '../errors';
 import { type ItemFilter, toItemFilter } from '../services/merchandising';
 
 /** The filter fields of a validated query (see schemas.ts shelfQuery). */
@@ -9,6 +11,9 @@ export function filterFromQuery(q: {
   exclude?: string[];
   includeUnavailable?: boolean;
 }): ItemFilter {
+  // the same rule, and the same answer, as the `filter` object of a POST body
+  if (q.minPrice !== undefined && q.maxPrice !== undefined && q.minPrice > q.maxPrice)
+    throw new AppError('invalid_request', 'minPrice: minPrice must not exceed maxPrice');
   return {
     categories: q.category,
     minPrice: q.minPrice,

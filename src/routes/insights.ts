@@ -46,6 +46,15 @@ function timeParam(name: string, v: string | undefined): number | undefined {
   return ms;
 }
 
+/** `from` and `to` of a report query, in ms; `from` after `to` is a 400, never a silently rewritten range. */
+function timeRange(q: { from?: string; to?: string }): { fromMs?: number; toMs?: number } {
+  const fromMs = timeParam('from', q.from);
+  const toMs = timeParam('to', q.to);
+  if (fromMs !== undefined && toMs !== undefined && fromMs > toMs)
+    throw new AppError('invalid_request', `from: ${q.from} is after to (${q.to})`);
+  return { fromMs, toMs };
+}
+
 insights.openapi(
   createRoute({
     method: 'put',
@@ -124,8 +133,7 @@ insights.openapi(
     const report = await metricsReport(
       { metrics: c.var.ctx.metrics, experiments: () => listExperiments(c.env.RECS_KV) },
       {
-        fromMs: timeParam('from', q.from),
-        toMs: timeParam('to', q.to),
+        ...timeRange(q),
         ...(q.placement !== undefined ? { placement: q.placement === '-' ? '' : q.placement } : {}),
         ...(q.experiment !== undefined ? { experiment: q.experiment } : {}),
         groupBy: q.groupBy ?? 'variant',
@@ -149,10 +157,7 @@ insights.openapi(
   }),
   async (c) => {
     const q = c.req.valid('query');
-    return c.json(
-      await trafficReport(c.var.ctx.metrics, { fromMs: timeParam('from', q.from), toMs: timeParam('to', q.to) }, Date.now()),
-      200,
-    );
+    return c.json(await trafficReport(c.var.ctx.metrics, timeRange(q), Date.now()), 200);
   },
 );
 

@@ -139,6 +139,16 @@ describe('attribution', () => {
     );
   });
 
+  it('refuses a report range that ends before it starts, instead of answering for another range', async () => {
+    for (const path of ['/admin/metrics', '/admin/traffic']) {
+      const res = await SELF.fetch(`http://x${path}?from=2026-12-03T00:00:00Z&to=2026-12-01T00:00:00Z`, { headers: ADMIN });
+      expect(res.status, path).toBe(400);
+      expect((await getJson(res)).error.code).toBe('invalid_request');
+    }
+    const ok = await report('from=2026-12-01T00:00:00Z&to=2026-12-01T00:00:00Z');
+    expect(ok.from).toBe('2026-12-01T00:00:00.000Z');
+  });
+
   it('rejects a recId on a view, a recId this deployment could not have issued, and prices on clicks', async () => {
     const rec = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=3'));
     const res = await post([

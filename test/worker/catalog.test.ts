@@ -235,6 +235,15 @@ describe('filters inside scoring', () => {
       body: JSON.stringify({ items: ['85123A'], filter: { minPrice: 5, maxPrice: 1 } }),
     });
     expect((await getJson(res)).error.message).toMatch(/minPrice must not exceed maxPrice/);
+    // the same band in a query string is the same 400, not an empty list
+    for (const path of ['/v1/users/17850/recommendations', '/v1/popular', '/v1/items/85123A/similar']) {
+      const got = await SELF.fetch(`http://x${path}?minPrice=5&maxPrice=1`);
+      expect(got.status, path).toBe(400);
+      expect((await getJson(got)).error).toMatchObject({
+        code: 'invalid_request',
+        message: expect.stringMatching(/minPrice must not exceed/),
+      });
+    }
   });
 });
 

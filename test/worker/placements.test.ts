@@ -54,6 +54,12 @@ describe('placements', () => {
       { boosts: [{ match: { category: 'x' } }] }, // neither multiply nor add
       { boosts: [{ match: { attribute: { name: 'brand', value: 'Acme' } }, add: 1 }] }, // brand is not a declared facet
       { pins: [{ itemId: '22423', position: 0 }] },
+      {
+        pins: [
+          { itemId: '22423', position: 1 },
+          { itemId: '22423', position: 3 },
+        ],
+      }, // the same item twice
       { diversity: { maxPerCategory: 0 } },
       { boosts: Array.from({ length: 8 }, () => ({ match: { category: 'x' }, add: 1 })) },
       { boosts: [{ match: { category: 'x' }, add: 1, startsAt: '2030-01-02T00:00:00Z', endsAt: '2030-01-01T00:00:00Z' }] },
