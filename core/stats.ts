@@ -48,7 +48,12 @@ export function wilson(successes: number, trials: number, z = Z95): Interval | n
   const denom = 1 + z2 / trials;
   const centre = (p + z2 / (2 * trials)) / denom;
   const half = (z / denom) * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials));
-  return { estimate: p, low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+  // at 0 and at n the bound is exactly 0 or 1; the formula's rounding would leave ~1e-17
+  return {
+    estimate: p,
+    low: successes <= 0 ? 0 : Math.max(0, centre - half),
+    high: successes >= trials ? 1 : Math.min(1, centre + half),
+  };
 }
 
 /** Pooled two-proportion z-test of x2/n2 (treatment) against x1/n1 (control). */
@@ -71,12 +76,15 @@ function moments(sum: number, sumSq: number, n: number): { mean: number; varianc
   return { mean, variance };
 }
 
-/** Normal interval of a mean from Σx, Σx² and n (null when n is 0). */
-export function meanInterval(sum: number, sumSq: number, n: number, z = Z95): Interval | null {
+/**
+ * Normal interval of a mean from Σx, Σx² and n (null when n is 0). `nonNegative`: the values
+ * cannot be negative (counts, revenue), so neither can the mean: the low end stops at 0.
+ */
+export function meanInterval(sum: number, sumSq: number, n: number, opts: { z?: number; nonNegative?: boolean } = {}): Interval | null {
   if (!(n > 0)) return null;
   const { mean, variance } = moments(sum, sumSq, n);
-  const half = z * Math.sqrt(variance / n);
-  return { estimate: mean, low: mean - half, high: mean + half };
+  const half = (opts.z ?? Z95) * Math.sqrt(variance / n);
+  return { estimate: mean, low: opts.nonNegative ? Math.max(0, mean - half) : mean - half, high: mean + half };
 }
 
 /** Welch's z-test of mean 2 (treatment) against mean 1 (control), from sums. */

@@ -95,7 +95,7 @@ export class Dictionary {
 }
 
 /** The decimal an artifact's float32 price was written from (float32 keeps ~7 significant digits). */
-const decimal = (p: number) => (Number.isNaN(p) ? p : Number(p.toPrecision(7)));
+export const decimal = (p: number) => (Number.isNaN(p) ? p : Number(p.toPrecision(7)));
 
 /** The catalogue as one model version sees it (see the header). */
 export class CatalogBinding {

@@ -5,7 +5,7 @@
  * isolate's copy at once; other isolates see it within CATALOG_MAX_STALE_SECONDS.
  */
 import { AppError } from '../errors';
-import { categoriesOf, type LiveCatalog } from '../models/live-catalog';
+import { categoriesOf, decimal, type LiveCatalog } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
 import type { ItemView } from '../schemas';
 import type { CatalogClient, CatalogPatch, PlacementRecord } from '../storage/catalog-store';
@@ -49,7 +49,7 @@ export async function itemView(live: LiveCatalog, model: ServingModel, id: strin
   const f = index === undefined ? null : model.fields;
   const baseCategory = f && index !== undefined && f.category[index] > 0 ? f.categories[f.category[index] - 1] : undefined;
   const cats = record && categoriesOf(record).length ? categoriesOf(record) : baseCategory ? [baseCategory] : [];
-  const basePrice = f && index !== undefined && !Number.isNaN(f.price[index]) ? f.price[index] : undefined;
+  const basePrice = f && index !== undefined && !Number.isNaN(f.price[index]) ? decimal(f.price[index]) : undefined;
   const price = record?.price ?? basePrice;
   const baseAvailable = f && index !== undefined ? f.available[index] !== 0 : true;
   const image = record?.imageUrl ?? (index !== undefined && model.images ? (await model.images.of([index]))[0] || undefined : undefined);

@@ -105,10 +105,10 @@ function addInto(s: Sums, r: CountRow): void {
 export function ratesOf(s: Sums): Rates {
   return {
     ctr: wilson(s.clicks, s.itemsShown),
-    clicksPerAnswer: meanInterval(s.clicks, s.clicksSq, s.answers),
+    clicksPerAnswer: meanInterval(s.clicks, s.clicksSq, s.answers, { nonNegative: true }),
     conversion: wilson(s.answersPurchased, s.answers),
     addToCartRate: wilson(s.addToCarts, s.itemsShown),
-    revenuePer1000Answers: scaled(meanInterval(s.revenue, s.revenueSq, s.answers), 1000),
+    revenuePer1000Answers: scaled(meanInterval(s.revenue, s.revenueSq, s.answers, { nonNegative: true }), 1000),
   };
 }
 

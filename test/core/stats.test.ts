@@ -25,6 +25,11 @@ describe('experiment statistics', () => {
     expect(all?.low).toBeCloseTo(0.6456695649333126, 9);
     expect(all?.high).toBe(1);
     expect(wilson(0, 0)).toBeNull();
+    // exactly 0 and 1 at the ends for every n, not rounding residue
+    for (const n of [3, 17, 1000, 12345]) {
+      expect(wilson(0, n)?.low).toBe(0);
+      expect(wilson(n, n)?.high).toBe(1);
+    }
   });
 
   it('the pooled two-proportion test of 50/1000 against 70/1000 gives z = 1.8831, p = 0.0597', () => {
@@ -44,6 +49,10 @@ describe('experiment statistics', () => {
     expect(m?.estimate).toBe(2.5);
     expect(m?.low).toBeCloseTo(2.5 - half, 12);
     expect(m?.high).toBeCloseTo(2.5 + half, 12);
+    // values 0, 0, 0, 9 (revenue per answer): the normal interval would reach below 0
+    const skewed = meanInterval(9, 81, 4);
+    expect(skewed!.low).toBeLessThan(0);
+    expect(meanInterval(9, 81, 4, { nonNegative: true })).toEqual({ ...skewed, low: 0 });
     // a = [0,0,10,0,5], b = [3,3,3,3,8,0]
     const t = welchTest({ sum: 15, sumSq: 125, n: 5 }, { sum: 20, sumSq: 100, n: 6 });
     expect(t?.difference).toBeCloseTo(1 / 3, 12);

@@ -44,6 +44,15 @@ async function everyAnswer(extra = ''): Promise<string[]> {
 }
 
 describe('catalogue writes', () => {
+  it("serves the model's own price as the decimal it was trained from, in the item page as in lists", async () => {
+    const page = await get<{ price: number }>('/v1/items/85123A');
+    // the artifact stores prices as float32: 2.95 there reads back as 2.950000047683716
+    expect(page.price).toBe(2.95);
+    const list = await get<{ items: { id: string; price?: number }[] }>('/v1/popular?k=50');
+    const listed = list.items.find((i) => i.id === '85123A');
+    if (listed) expect(listed.price).toBe(page.price);
+  });
+
   it('upserts a batch, keeps fields left out, clears fields set to null, and serves the merged record', async () => {
     let res = await put([
       {
