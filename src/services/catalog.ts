@@ -42,7 +42,8 @@ export async function removeItem(deps: CatalogDeps, model: ServingModel, id: str
 export async function itemView(live: LiveCatalog, model: ServingModel, id: string): Promise<ItemView> {
   const record = await live.record(id);
   const index = model.ids.indexOf(id);
-  if (record?.deleted || (!record && index === undefined))
+  if (record?.deleted) throw new AppError('item_not_found', `item ${id} was deleted from the catalogue`);
+  if (!record && index === undefined)
     throw new AppError('item_not_found', `item ${id} is in neither model ${model.version} nor the catalogue`);
   const info = index === undefined ? null : (await model.catalog.describe([index]))[0];
   // the catalogue's record over what the artifact says (fields left out fall back to it)

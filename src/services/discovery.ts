@@ -32,8 +32,8 @@ async function answer(shelf: Shelf, source: Answer['source'], list: Entry[]): Pr
 
 /**
  * Trending items that pass the shelf, by decayed score; while fewer than k have recent events,
- * the rest is the model's popularity (after the trending ones). `source` is "trending" once any
- * item has recent events, "popular" before.
+ * the rest is the model's popularity (after the trending ones, score 0) — all of it before any
+ * event. The answer's `source` is always "trending": the scores say which items trend.
  */
 export async function trending(shelf: Shelf, trends: TrendingClient, k: number, now = Date.now()): Promise<Answer> {
   const list: Entry[] = [];
@@ -43,7 +43,6 @@ export async function trending(shelf: Shelf, trends: TrendingClient, k: number, 
     if (e) list.push(e);
   }
   list.sort((a, b) => b.score - a.score);
-  if (list.length === 0) return popular(shelf, k);
   if (list.length < k) {
     const taken = new Set(list.map((e) => e.index).filter((i): i is number => i !== undefined));
     const fill = await popular(shelf, k - list.length, taken);

@@ -295,10 +295,13 @@ describe('trending', () => {
   });
   const post = (events: unknown[]) => SELF.fetch('http://x/v1/events', { method: 'POST', headers: KEY, body: JSON.stringify({ events }) });
 
-  it("falls back to the model's popularity before any events", async () => {
+  it("falls back to the model's popularity before any events, still answering as trending (every score 0)", async () => {
     const body = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=5'));
-    expect(body.source).toBe('popular');
+    expect(body.source).toBe('trending');
     expect(body.items).toHaveLength(5);
+    expect(body.items.map((i) => i.score)).toEqual([0, 0, 0, 0, 0]);
+    const popular = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=5'));
+    expect(body.items.map((i) => i.id)).toEqual(popular.items.map((i) => i.id));
   });
 
   it('puts an item twenty shoppers just viewed in the top 10; one shopper viewing twenty times does not', async () => {
