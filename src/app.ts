@@ -4,6 +4,7 @@
  * generated from the schemas the routes validate with.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
@@ -150,8 +151,14 @@ export function createApp() {
     generated ??= app.getOpenAPI31Document(docConfig);
     return withConfiguredLimits(generated, config);
   };
-  app.get('/openapi.json', (c) => c.json(document(c.var.ctx.config) as object));
-  app.get('/docs', (c) => {
+  // like every route, these take no parameters they do not know (none at all)
+  const noQuery: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const unknown = [...new URL(c.req.url).searchParams.keys()];
+    if (unknown.length) throw new AppError('invalid_request', `unknown field(s): ${[...new Set(unknown)].join(', ')}`);
+    await next();
+  };
+  app.get('/openapi.json', noQuery, (c) => c.json(document(c.var.ctx.config) as object));
+  app.get('/docs', noQuery, (c) => {
     c.header('content-security-policy', PAGE_CSP);
     c.header('x-content-type-options', 'nosniff');
     return c.html(renderDocs(document(c.var.ctx.config) as never));

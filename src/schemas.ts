@@ -540,17 +540,25 @@ export const Event = z
       .optional()
       .openapi({ description: "the item's position in that answer, as shown (informational)" }),
     quantity: z.number().positive().max(1e6).optional().openapi({ description: 'purchase: units bought (default 1)' }),
-    price: z
-      .number()
-      .nonnegative()
-      .max(1e9)
-      .optional()
-      .openapi({ description: "purchase: unit price paid (default: the catalogue's price, else 0); revenue = price × quantity" }),
+    price: z.number().nonnegative().max(1e9).optional().openapi({
+      description: "purchase: unit price paid (default: the catalogue's price, else the model's, else 0); revenue = price × quantity",
+    }),
   })
   .strict()
   .openapi('Event');
 export const EventsBody = z
-  .union([Event, z.object({ events: z.array(Event).min(1, 'events must not be empty') }).strict()])
+  .union([
+    Event,
+    z
+      .object({
+        events: z
+          .array(Event)
+          .min(1, 'events must not be empty')
+          .max(ARRAY_CEILING)
+          .openapi({ description: 'at most MAX_EVENTS_PER_BATCH (too many: 400 too_many_items)', ...limit('maxEventsPerBatch') }),
+      })
+      .strict(),
+  ])
   .openapi('EventsRequest');
 export const EventsResult = z
   .object({

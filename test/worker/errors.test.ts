@@ -2,7 +2,7 @@
  * Client mistakes always get a 4xx with {"error":{"code","message"}} — never a 500 — and the
  * no-model state is a 503 that says how to publish a model.
  */
-import { SELF } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { getJson } from './fixtures';
 
@@ -57,6 +57,27 @@ describe('bad input is a clear 4xx', () => {
   it('rejects unknown query parameters and bad booleans', async () => {
     await expectError(await SELF.fetch('http://x/v1/users/17850/recommendations?kk=3'), 400, 'invalid_request');
     await expectError(await SELF.fetch('http://x/v1/users/17850/recommendations?excludePurchased=maybe'), 400, 'invalid_request');
+    // the document and its page take none either
+    await expectError(await SELF.fetch('http://x/openapi.json?x=1'), 400, 'invalid_request');
+    await expectError(await SELF.fetch('http://x/docs?x=1'), 400, 'invalid_request');
+    expect((await SELF.fetch('http://x/openapi.json')).status).toBe(200);
+  });
+
+  it('states the event batch limit in the document as the server enforces it', async () => {
+    const doc = await (await SELF.fetch('http://x/openapi.json')).json<{ components: { schemas: Record<string, unknown> } }>();
+    const request = JSON.stringify(doc.components.schemas.EventsRequest);
+    expect(request).toMatch(new RegExp(`"maxItems":${env.MAX_EVENTS_PER_BATCH ?? 100}\\b`));
+    const events = Array.from({ length: Number(env.MAX_EVENTS_PER_BATCH ?? 100) + 1 }, () => ({
+      userId: 'u',
+      itemId: '22423',
+      type: 'view',
+    }));
+    const res = await SELF.fetch('http://x/v1/events', {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-api-key', 'content-type': 'application/json' },
+      body: JSON.stringify({ events }),
+    });
+    await expectError(res, 400, 'too_many_items');
   });
 
   it('rejects an empty basket', async () => {
