@@ -371,7 +371,9 @@ export const CatalogItem = z
   .object({
     id: z.string(),
     title: z.string(),
-    popularity: z.number().openapi({ description: 'share of training users who bought it (0 for new items)' }),
+    popularity: z
+      .number()
+      .openapi({ description: 'share of training users who bought it (0 for new items, and for models trained on no users)' }),
     available: z.boolean().optional(),
     price: z.number().optional(),
     category: z.string().optional(),
@@ -434,7 +436,10 @@ export const ItemView = z
     createdAt: z.string().optional().openapi({ description: 'when the catalogue first saw the item' }),
     updatedAt: z.string().optional(),
     inModel: z.boolean().openapi({ description: 'the active model knows the item (else it is new: cold-start answers only)' }),
-    popularity: z.number().nullable().openapi({ description: "share of the model's training users who bought it" }),
+    popularity: z
+      .number()
+      .nullable()
+      .openapi({ description: "share of the model's training users who bought it (null for a model trained on no users)" }),
     model: z.string(),
   })
   .openapi('ItemView');

@@ -142,6 +142,16 @@ export class ServingModel {
     return foldIn(rows, this.gram, this.dims, this.itemCount, this.manifest.foldIn, local, weights);
   }
 
+  /**
+   * An item's popularity as the API states it: the share of the model's training users who
+   * interacted with it (`count` from the catalogue); null for a model trained on no users (a
+   * random or imported model), whose counts are not shares of anything.
+   */
+  popularityShare(count: number): number | null {
+    const users = this.manifest.data.users || this.manifest.userCount;
+    return users > 0 ? count / users : null;
+  }
+
   /** Whether an isolate keeps every user shard of this model decoded once read (no eviction). */
   get shardsFitCache(): boolean {
     return this.manifest.userShards <= ServingModel.MAX_CACHED_SHARDS;

@@ -65,7 +65,7 @@ export async function itemView(live: LiveCatalog, model: ServingModel, id: strin
     ...(record?.attributes ? { attributes: record.attributes } : {}),
     ...(record ? { createdAt: new Date(record.createdAt).toISOString(), updatedAt: new Date(record.updatedAt).toISOString() } : {}),
     inModel: index !== undefined,
-    popularity: info ? info.count / Math.max(1, model.manifest.userCount) : null,
+    popularity: info ? model.popularityShare(info.count) : null,
     model: model.version,
   };
 }

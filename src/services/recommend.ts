@@ -273,14 +273,13 @@ export async function searchCatalog(
 ): Promise<{ id: string; title: string; popularity: number }[]> {
   const { model } = shelf;
   const words = query.toUpperCase().split(/\s+/).filter(Boolean);
-  const users = Math.max(1, model.manifest.userCount);
   const { items, titles, counts } = model.catalog.popular;
   const hits: { index?: number; id: string; title: string; popularity: number }[] = [];
   for (let j = 0; j < items.length && hits.length < limit; j++) {
     const id = model.ids.id(items[j]);
     if (!shelf.filter.passes(items[j]) || shelf.excluded.has(items[j])) continue;
     if (words.every((w) => `${titles[j]} ${id}`.toUpperCase().includes(w)))
-      hits.push({ index: items[j], id, title: titles[j], popularity: counts[j] / users });
+      hits.push({ index: items[j], id, title: titles[j], popularity: model.popularityShare(counts[j]) ?? 0 });
   }
   for (const r of shelf.binding.newItems.values()) {
     if (hits.length >= limit) break;
