@@ -8,7 +8,7 @@ import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { LiveCatalog } from '../../src/models/live-catalog';
 import { type CatalogRecord, catalogClient } from '../../src/storage/catalog-store';
-import { getJson } from './fixtures';
+import { getJson, newIsolateCatalog } from './fixtures';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
 type Item = {
@@ -319,13 +319,7 @@ describe("every isolate's copy", () => {
     const snap = await stub.writeSnapshot();
     expect(snap.items).toBeGreaterThan(1000);
     await put([{ id: '22423', title: 'After the snapshot' }]);
-    const fresh = new LiveCatalog(catalogClient(env.CATALOG, env.MODELS), {
-      syncSeconds: 5,
-      maxStaleSeconds: 20,
-      newItemSeconds: 3600,
-      maxNewItems: 100,
-      facetAttributes: [],
-    });
+    const fresh = newIsolateCatalog();
     await fresh.ensureFresh(() => {});
     expect((await fresh.record('big-7'))?.title).toMatch(/bulk item number 7/); // from a snapshot part
     expect((await fresh.record('22423'))?.title).toBe('After the snapshot'); // from the changes since
@@ -356,13 +350,7 @@ describe('a 100,000-item catalogue', () => {
     expect(snap.parts).toBeLessThanOrEqual(128);
     expect(snap.seq).toBe(status.seq);
     // 10,000 updates (ten batches of 1,000: ten Durable Object requests) are seen by another isolate's next sync
-    const copy = new LiveCatalog(client, {
-      syncSeconds: 5,
-      maxStaleSeconds: 20,
-      newItemSeconds: 3600,
-      maxNewItems: 100_000,
-      facetAttributes: [],
-    });
+    const copy = newIsolateCatalog(100_000);
     await copy.ensureFresh(() => {});
     for (let b = 0; b < 10; b++)
       await client.upsert(

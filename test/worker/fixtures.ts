@@ -11,6 +11,8 @@ import { itemModelArtifact } from '../../model/item-artifact';
 import { DEFAULT_ITEM_PARAMS, exactEase, type ItemModelParams } from '../../model/item-model';
 import { publishArtifact, r2Target } from '../../model/publish';
 import type { Csr } from '../../model/sparse';
+import { LiveCatalog } from '../../src/models/live-catalog';
+import { catalogClient } from '../../src/storage/catalog-store';
 import { type BlockData, blockData } from '../blocks';
 
 export { type BlockData, blockData };
@@ -138,4 +140,15 @@ export async function clearStorage(): Promise<void> {
     await env.MODELS.delete(listed.objects.map((o) => o.key));
     listed = await env.MODELS.list();
   }
+}
+
+/** A live catalogue copy as a new isolate would start one (from the newest snapshot and the changes since). */
+export function newIsolateCatalog(maxNewItems = 100): LiveCatalog {
+  return new LiveCatalog(catalogClient(env.CATALOG, env.MODELS), {
+    syncSeconds: 5,
+    maxStaleSeconds: 20,
+    newItemSeconds: 3600,
+    maxNewItems,
+    facetAttributes: [],
+  });
 }

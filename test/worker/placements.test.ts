@@ -6,9 +6,7 @@
  */
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { LiveCatalog } from '../../src/models/live-catalog';
-import { catalogClient } from '../../src/storage/catalog-store';
-import { getJson } from './fixtures';
+import { getJson, newIsolateCatalog } from './fixtures';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
@@ -201,13 +199,7 @@ describe('placements reach every isolate', () => {
     expect((await putPlacement('before-snap', { diversity: { maxPerCategory: 3 } })).ok).toBe(true);
     expect((await SELF.fetch('http://x/admin/placements/gone-later', { method: 'DELETE', headers: ADMIN })).status).toBe(200);
     // a new isolate: its own copy of the live catalogue, started from the snapshot
-    const fresh = new LiveCatalog(catalogClient(env.CATALOG, env.MODELS), {
-      syncSeconds: 5,
-      maxStaleSeconds: 20,
-      newItemSeconds: 3600,
-      maxNewItems: 100,
-      facetAttributes: [],
-    });
+    const fresh = newIsolateCatalog();
     await fresh.ensureFresh(() => {});
     expect(fresh.placement('before-snap')?.diversity).toEqual({ maxPerCategory: 3 });
     expect(fresh.placement('shared')).toBeDefined();
