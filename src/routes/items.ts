@@ -59,14 +59,14 @@ items.openapi(
     path: '/items',
     summary: 'Upsert catalogue items (all-or-nothing)',
     description:
-      'Up to CATALOG_MAX_BATCH items (bodies up to CATALOG_MAX_BODY_BYTES). Fields given replace, fields left out are kept, null clears a field. A batch with any invalid item is refused as a whole (the error names the item index) and changes nothing. Visible at once in this location and within CATALOG_MAX_STALE_SECONDS everywhere.',
+      'Up to CATALOG_MAX_BATCH items (bodies up to CATALOG_MAX_BODY_BYTES). Fields given replace, fields left out are kept, null clears a field; an item neither the active model nor the catalogue knows needs a title. A batch with any invalid item is refused as a whole (the error names the item index) and changes nothing. Visible at once in this location and within CATALOG_MAX_STALE_SECONDS everywhere.',
     security: [{ bearer: [] }],
     request: { query: NoQuery, body: { required: true, ...json(CatalogBatch) } },
     responses: { 200: { description: 'applied', ...json(CatalogWrite) }, ...errors({ body: true }) },
   }),
   async (c) => {
     const { items: batch } = c.req.valid('json');
-    return c.json(await upsertItems(await catalogDeps(c), batch, Date.now()), 200);
+    return c.json(await upsertItems(await catalogDeps(c), await c.var.ctx.activeModel(), batch, Date.now()), 200);
   },
 );
 

@@ -51,6 +51,11 @@ export type CatalogPatch = { id: string } & {
   [K in Exclude<keyof CatalogRecord, 'id' | 'createdAt' | 'updatedAt' | 'deleted' | 'seq'>]?: CatalogRecord[K] | null;
 };
 
+/** What an upsert did, or the patch it refused (then it wrote nothing). */
+export type UpsertResult =
+  | { seq: number; created: number; updated: number; records: CatalogRecord[]; refused?: undefined }
+  | { refused: { index: number; id: string } };
+
 /** A named placement's rules (validated by the route; see services/placements.ts for the meaning). */
 export type PlacementRecord = Record<string, unknown> & { name: string; updatedAt: number };
 
@@ -155,8 +160,19 @@ export class CatalogStore extends DurableObject<Env> {
     }
   }
 
-  /** Applies a batch in one transaction: every patch or none. Returns the merged records. */
-  async upsert(patches: CatalogPatch[], now: number): Promise<{ seq: number; created: number; updated: number; records: CatalogRecord[] }> {
+  /**
+   * Applies a batch in one transaction: every patch or none. Returns the merged records — or,
+   * writing nothing, the first patch that would create an item without a title although it is
+   * listed in `untitledUnknown` (ids the caller's model does not know: such a patch is a new
+   * product, or a mistyped id in an update, and must not become a nameless product).
+   */
+  async upsert(patches: CatalogPatch[], now: number, untitledUnknown: string[] = []): Promise<UpsertResult> {
+    const needTitle = new Set(untitledUnknown);
+    for (const [index, patch] of patches.entries()) {
+      if (!needTitle.has(patch.id) || patch.title != null) continue;
+      const existing = this.read(patch.id);
+      if (!existing || existing.deleted) return { refused: { index, id: patch.id } };
+    }
     let created = 0;
     const records = this.ctx.storage.transactionSync(() =>
       patches.map((patch) => {
@@ -278,7 +294,7 @@ export class CatalogStore extends DurableObject<Env> {
 
 /** The catalogue store as services and the isolate's copy use it. */
 export interface CatalogClient {
-  upsert(patches: CatalogPatch[], now: number): Promise<{ seq: number; created: number; updated: number; records: CatalogRecord[] }>;
+  upsert(patches: CatalogPatch[], now: number, untitledUnknown?: string[]): Promise<UpsertResult>;
   remove(id: string, now: number): Promise<{ seq: number; existed: boolean; record: CatalogRecord }>;
   get(id: string): Promise<CatalogRecord | null>;
   changesSince(since: number, limit: number): Promise<Changes>;
@@ -293,7 +309,7 @@ export interface CatalogClient {
 export function catalogClient(ns: DurableObjectNamespace<CatalogStore>, bucket: R2Bucket): CatalogClient {
   const stub = () => ns.get(ns.idFromName(DO.catalog));
   return {
-    upsert: (patches, now) => stub().upsert(patches, now),
+    upsert: (patches, now, untitledUnknown) => stub().upsert(patches, now, untitledUnknown),
     remove: (id, now) => stub().remove(id, now),
     get: (id) => stub().get(id),
     changesSince: (since, limit) => stub().changesSince(since, limit),

@@ -136,6 +136,14 @@ describe('catalogue writes', () => {
         /items\.1\.currency/,
       ],
       [Array.from({ length: 1001 }, (_, i) => ({ id: `bulk-${i}` })), /1001 items; the limit is 1000/],
+      // a price update for an id nobody knows (a typo, or a new product without its name)
+      [
+        [
+          { id: '22423', title: 'ok' },
+          { id: '22423-TYPO', price: 2 },
+        ],
+        /items\.1\.title: 22423-TYPO is a new item .* needs a title/,
+      ],
     ];
     for (const [items, why] of bad) {
       // JSON.stringify writes 1e999 as null: send the literal the way a client's JSON would carry it
@@ -146,6 +154,18 @@ describe('catalogue writes', () => {
     }
     expect(await get<Record<string, unknown>>('/v1/items/22423')).toEqual(before);
     expect((await SELF.fetch('http://x/v1/items/bulk-0')).status).toBe(404);
+    expect((await SELF.fetch('http://x/v1/items/22423-TYPO')).status).toBe(404);
+    // without a title is fine for what already has one: a model item, or a catalogue item
+    expect((await put([{ id: 'NEW-TITLED', title: 'A new lamp' }])).status).toBe(200);
+    expect(
+      (
+        await put([
+          { id: '22424', price: 3 },
+          { id: 'NEW-TITLED', price: 9 },
+        ])
+      ).status,
+    ).toBe(200);
+    expect(await get<{ title: string; price: number }>('/v1/items/NEW-TITLED')).toMatchObject({ title: 'A new lamp', price: 9 });
     // and writes need the API key
     expect(
       (
@@ -340,6 +360,7 @@ describe('a 100,000-item catalogue', () => {
         price: (b * 1000 + i) % 100,
       }));
       const res = await client.upsert(batch, Date.now());
+      if (res.refused) expect.fail(`refused ${res.refused.id}`);
       expect(res.created + res.updated).toBe(1000);
       if (b === 0) records.push(...res.records);
     }
