@@ -21,6 +21,7 @@ import {
 import { itemView, removeItem, upsertItems } from '../services/catalog';
 import { boughtTogether, trending } from '../services/discovery';
 import { popular, searchCatalog, similar } from '../services/recommend';
+import { checkSeed } from '../services/shelf';
 import { requireBearer } from './auth';
 import { filterFromQuery } from './filters';
 import { checkK } from './limits';
@@ -115,7 +116,7 @@ items.openapi(
     request: { params: ItemPath, query: SimilarQuery },
     responses: {
       200: { description: 'similar items', ...json(Recommendation) },
-      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item, or unknown placement' }),
+      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item, it was deleted, or unknown placement' }),
     },
   }),
   async (c) => {
@@ -125,9 +126,7 @@ items.openapi(
     const k = checkK(q.k, ctx.config);
     const placement = await ctx.enter(q, q.placement);
     const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), placement);
-    if (!shelf.model.ids.has(itemId) && !shelf.binding.newItems.has(itemId)) {
-      throw new AppError('item_not_found', `item ${itemId} is in neither model ${shelf.model.version} nor the catalogue`);
-    }
+    checkSeed(shelf, itemId);
     return c.json(ctx.answer(await similar(shelf, itemId, k)), 200);
   },
 );
@@ -183,7 +182,7 @@ items.openapi(
     request: { params: ItemPath, query: SimilarQuery },
     responses: {
       200: { description: 'bought together', ...json(Recommendation) },
-      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item, or unknown placement' }),
+      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item, it was deleted, or unknown placement' }),
     },
   }),
   async (c) => {
@@ -192,9 +191,7 @@ items.openapi(
     const q = c.req.valid('query');
     const placement = await ctx.enter(q, q.placement);
     const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), placement);
-    if (!shelf.model.ids.has(itemId) && !shelf.binding.newItems.has(itemId)) {
-      throw new AppError('item_not_found', `item ${itemId} is in neither model ${shelf.model.version} nor the catalogue`);
-    }
+    checkSeed(shelf, itemId);
     return c.json(ctx.answer(await boughtTogether(shelf, itemId, checkK(q.k, ctx.config))), 200);
   },
 );

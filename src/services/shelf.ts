@@ -6,6 +6,7 @@
  * over the model's own, positions, and why an item is where it is).
  */
 import type { Scored } from '@edge-recs/core/topk';
+import { AppError } from '../errors';
 import type { ScoringPlan } from '../inference/plan';
 import { type CatalogBinding, type CatalogView, categoriesOf, DELETED, UNAVAILABLE } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
@@ -68,6 +69,19 @@ export async function shelfFor(
   }
   const excluded = new Set((exclude ?? []).map((id) => model.ids.indexOf(id)).filter((i): i is number => i !== undefined));
   return { model, view, binding, filter, placement, plan, excluded, now };
+}
+
+/**
+ * The item a related-items answer is about (similar, bought together): AppError item_not_found
+ * when neither the model nor the catalogue knows it, or when it was deleted — its page is gone,
+ * so are the lists hanging off it.
+ */
+export function checkSeed(shelf: Shelf, id: string): void {
+  const index = shelf.model.ids.indexOf(id);
+  if (index === undefined && !shelf.binding.newItems.has(id))
+    throw new AppError('item_not_found', `item ${id} is in neither model ${shelf.model.version} nor the catalogue`);
+  if (index !== undefined && shelf.filter.whyNot(index) === 'deleted')
+    throw new AppError('item_not_found', `item ${id} was deleted from the catalogue`);
 }
 
 /** One entry of a list before presentation. */

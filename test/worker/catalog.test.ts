@@ -213,6 +213,12 @@ describe('stock and deletion apply to every answer at once', () => {
     expect(await everyAnswer()).not.toContain(target);
     expect(await everyAnswer('&includeUnavailable=true')).not.toContain(target);
     expect((await SELF.fetch(`http://x/v1/items/${target}`)).status).toBe(404);
+    // and the lists hanging off its page are gone with it
+    for (const related of ['similar', 'bought-together']) {
+      const gone = await SELF.fetch(`http://x/v1/items/${target}/${related}`);
+      expect(gone.status, related).toBe(404);
+      expect((await getJson(gone)).error.message).toMatch(/was deleted/);
+    }
     expect((await post('/v1/score', { items: ['85123A'], candidates: [target] })).items[0].filteredOut).toBe('deleted');
     expect((await SELF.fetch('http://x/v1/items/NOT-AN-ITEM', { method: 'DELETE', headers: KEY })).status).toBe(404);
     // a deleted item comes back when it is upserted again
