@@ -22,7 +22,7 @@ import { insights } from './routes/insights';
 import { items } from './routes/items';
 import { health, model } from './routes/model';
 import { recommendations } from './routes/recommendations';
-import type { LimitName } from './schemas';
+import { type LimitName, NoQuery } from './schemas';
 
 /** Largest accepted request body; bigger ones get 413 before any parsing. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -153,8 +153,8 @@ export function createApp() {
   };
   // like every route, these take no parameters they do not know (none at all)
   const noQuery: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const unknown = [...new URL(c.req.url).searchParams.keys()];
-    if (unknown.length) throw new AppError('invalid_request', `unknown field(s): ${[...new Set(unknown)].join(', ')}`);
+    const checked = NoQuery.safeParse(c.req.query());
+    if (!checked.success) throw validationError(checked.error.issues[0] as Issue);
     await next();
   };
   app.get('/openapi.json', noQuery, (c) => c.json(document(c.var.ctx.config) as object));

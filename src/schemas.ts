@@ -135,6 +135,11 @@ export const PopularQuery = z.object({ k: KQuery.optional(), ...shelfQuery, ...s
 export const RecentQuery = z.object({ k: KQuery.optional(), ...shelfQuery }).strict();
 
 /** Catalogue filters in a POST body. */
+/** A price band of a filter (query or body): minPrice must not exceed maxPrice. */
+export const priceBandOk = (f: { minPrice?: number; maxPrice?: number }) =>
+  f.minPrice === undefined || f.maxPrice === undefined || f.minPrice <= f.maxPrice;
+export const PRICE_BAND_MESSAGE = 'minPrice must not exceed maxPrice';
+
 export const Filter = z
   .object({
     category: z
@@ -147,10 +152,7 @@ export const Filter = z
     includeUnavailable: z.boolean().optional(),
   })
   .strict()
-  .refine((f) => f.minPrice === undefined || f.maxPrice === undefined || f.minPrice <= f.maxPrice, {
-    message: 'minPrice must not exceed maxPrice',
-    path: ['minPrice'],
-  })
+  .refine(priceBandOk, { message: PRICE_BAND_MESSAGE, path: ['minPrice'] })
   .openapi('Filter');
 export type Filter = z.infer<typeof Filter>;
 

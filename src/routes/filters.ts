@@ -1,6 +1,7 @@
 /** Catalogue filters from a request (query parameters of GETs, the `filter` object of POST bodies). */
 
 import { AppError } from '../errors';
+import { PRICE_BAND_MESSAGE, priceBandOk } from '../schemas';
 import { type ItemFilter, toItemFilter } from '../services/merchandising';
 
 /** The filter fields of a validated query (see schemas.ts shelfQuery). */
@@ -12,8 +13,7 @@ export function filterFromQuery(q: {
   includeUnavailable?: boolean;
 }): ItemFilter {
   // the same rule, and the same answer, as the `filter` object of a POST body
-  if (q.minPrice !== undefined && q.maxPrice !== undefined && q.minPrice > q.maxPrice)
-    throw new AppError('invalid_request', 'minPrice: minPrice must not exceed maxPrice');
+  if (!priceBandOk(q)) throw new AppError('invalid_request', `minPrice: ${PRICE_BAND_MESSAGE}`);
   return {
     categories: q.category,
     minPrice: q.minPrice,

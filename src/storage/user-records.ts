@@ -10,6 +10,7 @@
  * with more user shards than an isolate keeps, filled from the shards on first use (write-through);
  * the shard files are the cold source.
  */
+import { fromBase64, toBase64 } from '@edge-recs/core/bytes';
 import { KV } from './keys';
 
 export interface UserRecord {
@@ -35,10 +36,7 @@ function recordBytes(r: UserRecord): Uint8Array {
 
 /** The KV value of a record: its bytes in base64. */
 export function encodeUserRecord(r: UserRecord): string {
-  const bytes = recordBytes(r);
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x2000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x2000));
-  return btoa(binary);
+  return toBase64(recordBytes(r));
 }
 
 /**
@@ -46,16 +44,14 @@ export function encodeUserRecord(r: UserRecord): string {
  * null (also for anything that is not this format, such as a value written by an older release).
  */
 export function decodeUserRecord(value: string, dims: number, itemCount: number): UserRecord | null {
-  let binary: string;
+  let bytes: Uint8Array;
   try {
-    binary = atob(value);
+    bytes = fromBase64(value);
   } catch {
     return null;
   }
-  if (binary.length < 8) return null;
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  const buf = bytes.buffer;
+  if (bytes.byteLength < 8) return null;
+  const buf = bytes.buffer as ArrayBuffer; // a fresh array: its buffer starts at the record
   const dv = new DataView(buf);
   const n = dv.getUint32(4, true);
   if (dv.getUint32(0, true) !== dims || buf.byteLength !== 8 + dims * 4 + n * 8) return null;
