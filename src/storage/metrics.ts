@@ -123,6 +123,9 @@ const COUNT_COLUMNS = [
   'revenue_sq',
 ] as const;
 type CountColumn = (typeof COUNT_COLUMNS)[number];
+const ADD_COUNTS = `INSERT INTO counts (hour, placement, version, experiment, variant, ${COUNT_COLUMNS.join(', ')})
+  VALUES (?, ?, ?, ?, ?, ${COUNT_COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (hour, placement, version, experiment, variant) DO UPDATE SET ${COUNT_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
 
 export class MetricsStore extends DurableObject<Env> {
   private settings: MetricsSettings = { attributionWindowMs: 24 * HOUR_MS, retentionDays: 90 };
@@ -158,18 +161,20 @@ export class MetricsStore extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + HOUR_MS);
   }
 
+  /**
+   * Adds to one count row. One constant statement for every call (zeros for the columns not
+   * given): SQLite storage caches prepared statements by their text, and a statement built per
+   * column set was prepared anew on every answer.
+   */
   private add(key: CountKey & { hour: number }, deltas: Partial<Record<CountColumn, number>>): void {
-    const cols = Object.keys(deltas) as CountColumn[];
-    if (cols.length === 0) return;
     this.ctx.storage.sql.exec(
-      `INSERT INTO counts (hour, placement, version, experiment, variant, ${cols.join(', ')}) VALUES (?, ?, ?, ?, ?, ${cols.map(() => '?').join(', ')})
-       ON CONFLICT (hour, placement, version, experiment, variant) DO UPDATE SET ${cols.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`,
+      ADD_COUNTS,
       key.hour,
       key.placement,
       key.version,
       key.experiment,
       key.variant,
-      ...cols.map((c) => deltas[c] ?? 0),
+      ...COUNT_COLUMNS.map((c) => deltas[c] ?? 0),
     );
   }
 
