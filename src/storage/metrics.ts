@@ -23,6 +23,7 @@
  * retention.
  */
 import { DurableObject } from 'cloudflare:workers';
+import { toHex } from '@edge-recs/core/bytes';
 import { DO } from './keys';
 
 export type AttributedType = 'click' | 'add_to_cart' | 'purchase';
@@ -393,9 +394,10 @@ export interface MetricsClient {
   /** whether a string is a recId this deployment could have issued */
   isRecId(recId: string): boolean;
   /**
-   * Queues a request (and its answer) for the counters; resolves once the batch holding it is
-   * written (hand it to waitUntil). Within an isolate, records are gathered for
-   * METRICS_FLUSH_MILLISECONDS and written with one object request per shard.
+   * Queues a request (and its answer) for the counters (hand the promise to waitUntil). Within an
+   * isolate, records are gathered for METRICS_FLUSH_MILLISECONDS and written with one object
+   * request per shard, in the context of the request that opened the batch: its promise resolves
+   * once the batch is written, every other request's at once.
    */
   record(request: RequestRecord | null, answer: AnswerRecord | null): Promise<void>;
   attribute(events: AttributionEvent[], now: number): Promise<AttributionOutcome[]>;
@@ -403,13 +405,16 @@ export interface MetricsClient {
   traffic(fromHour: number, toHour: number): Promise<TrafficRow[]>;
 }
 
-/** recId: "<shard>_<32 hex>" */
+/**
+ * recId: "<shard>_<32 hex>": 12 hex of the issuing time in ms, then 20 random hex (80 bits).
+ * Time first so that an object's answers are inserted in key order: random keys spread each
+ * batch's inserts over the whole table, and every commit rewrote a page per answer.
+ */
 const REC_ID = /^(\d{1,3})_[0-9a-f]{32}$/;
 
 interface Batch {
   requests: RequestRecord[];
   answers: AnswerRecord[];
-  written?: Promise<void>;
 }
 
 /** This isolate's records not yet written (see MetricsClient.record). */
@@ -461,21 +466,27 @@ export function metricsClient(
   return {
     newRecId() {
       const shard = Math.floor(Math.random() * shards);
-      return `${shard}_${crypto.randomUUID().replaceAll('-', '')}`;
+      const time = Date.now().toString(16).padStart(12, '0').slice(-12);
+      return `${shard}_${time}${toHex(crypto.getRandomValues(new Uint8Array(10)))}`;
     },
     isRecId: (recId) => REC_ID.test(recId) && shardOf(recId) < shards,
     record(request, answer) {
+      let written: Promise<void> = Promise.resolve();
       if (!pending || pending.requests.length + pending.answers.length >= MAX_BATCH) {
         const batch: Batch = { requests: [], answers: [] };
         pending = batch;
-        batch.written = new Promise<void>((resolve) => setTimeout(resolve, settings.flushMilliseconds)).then(() => {
+        written = new Promise<void>((resolve) => setTimeout(resolve, settings.flushMilliseconds)).then(() => {
           if (pending === batch) pending = null;
           return writeBatch(batch);
         });
       }
       if (request) pending.requests.push(request);
       if (answer) pending.answers.push(answer);
-      return pending.written as Promise<void>;
+      // Only the request that opened the batch waits for its write (its context runs the timer and
+      // the write). A promise settled in another request's context is one workerd cancels for a
+      // request whose response is done, waitUntil or not: every later request of the batch logged
+      // "A promise was resolved or rejected from a different request context…".
+      return written;
     },
     async attribute(events, now) {
       const byShard = new Map<number, number[]>();
