@@ -85,7 +85,7 @@ function workerdChildren(): number[] {
 }
 
 /** Drives the three rows against `base`; `server` gives the server's root processes (CPU accounting). */
-async function drive(base: string, seconds: number, label: string, server: () => number[], connections = 8): Promise<LoadRow[]> {
+export async function drive(base: string, seconds: number, label: string, server: () => number[], connections = 8): Promise<LoadRow[]> {
   const rows: LoadRow[] = [];
   const run = async (endpoint: string, opts: autocannon.Options) => {
     const before = cpuSeconds(server());
@@ -232,6 +232,8 @@ export interface LoadResult {
   artifactDir: string;
   /** each /admin/refresh run until activation: outcome and storage operations spent */
   refreshRuns: { outcome: string; ops?: number; reason: string | null }[];
+  /** "Warning: …" lines workerd wrote while the Miniflare rows ran (null: no Miniflare run) */
+  runtimeWarnings: number | null;
 }
 
 /**
@@ -296,6 +298,7 @@ export async function benchLoad(
   };
   const wrangler = await startWrangler(port, state, vars);
   const refreshRuns: LoadResult['refreshRuns'] = [];
+  let runtimeWarnings: number | null = null;
   try {
     // one run per call, as the cron would do; big artifacts stage over several
     for (let run = 0; run < 10 && refreshRuns.at(-1)?.outcome !== 'activated'; run++) {
@@ -327,7 +330,12 @@ export async function benchLoad(
         const bundle = join(state, 'dist');
         bundleWorker(bundle);
         const mfPort = await freePort();
-        const mf = await startMiniflare(bundle, mfState, mfPort, vars);
+        // workerd's own warnings while serving (e.g. a promise settled across requests, whose
+        // continuations it cancels): counted, so that a run which logs them says so
+        let warnings = 0;
+        const mf = await startMiniflare(bundle, mfState, mfPort, vars, undefined, (text) => {
+          warnings += (text.match(/^Warning: /gm) ?? []).length;
+        });
         try {
           await fetch(`http://127.0.0.1:${mfPort}/v1/users/U1/recommendations?k=20`); // load the model
           rows.push(
@@ -339,6 +347,7 @@ export async function benchLoad(
               opts.connections,
             )),
           );
+          runtimeWarnings = warnings;
         } finally {
           await mf.dispose();
         }
@@ -352,6 +361,7 @@ export async function benchLoad(
         scoring: info.scoring,
         artifactDir,
         refreshRuns,
+        runtimeWarnings,
       };
     } finally {
       stopWrangler(cold);

@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { Miniflare } from 'miniflare';
 
 /** Bundles the Worker exactly as a deploy would, into `outdir`. */
@@ -27,15 +28,33 @@ async function tomlVars(): Promise<Record<string, string>> {
   return Object.fromEntries([...section.matchAll(/^([A-Z0-9_]+)\s*=\s*"([^"]*)"/gm)].map((m) => [m[1], m[2]]));
 }
 
-/** Starts the bundle in workerd; `port` 0 = none (the test dispatches through mf.dispatchFetch). */
+/**
+ * Starts the bundle in workerd; `port` 0 = none (the test dispatches through mf.dispatchFetch).
+ * `onOutput` also sees what workerd writes (it is passed through to this process as usual).
+ */
 export async function startMiniflare(
   bundle: string,
   state: string,
   port: number,
   vars: Record<string, string>,
   inspectorPort?: number,
+  onOutput?: (text: string) => void,
 ): Promise<Miniflare> {
   const mf = new Miniflare({
+    ...(onOutput
+      ? {
+          handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+            for (const [from, to] of [
+              [stdout, process.stdout],
+              [stderr, process.stderr],
+            ] as const)
+              from.on('data', (d: Buffer) => {
+                onOutput(d.toString());
+                to.write(d);
+              });
+          },
+        }
+      : {}),
     ...(port ? { host: '127.0.0.1', port } : {}),
     ...(inspectorPort ? { inspectorPort, unsafeInspectorProxy: true } : {}),
     // every file of the bundle listed explicitly (Miniflare's import walker rejects the
