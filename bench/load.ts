@@ -85,7 +85,7 @@ function workerdChildren(): number[] {
 }
 
 /** Drives the three rows against `base`; `server` gives the server's root processes (CPU accounting). */
-export async function drive(base: string, seconds: number, label: string, server: () => number[], connections = 8): Promise<LoadRow[]> {
+async function drive(base: string, seconds: number, label: string, server: () => number[], connections = 8): Promise<LoadRow[]> {
   const rows: LoadRow[] = [];
   const run = async (endpoint: string, opts: autocannon.Options) => {
     const before = cpuSeconds(server());
