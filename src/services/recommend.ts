@@ -155,7 +155,18 @@ export async function forBasket(
   // inform exploration
   const extra = unknown.length ? { ignoredItems: unknown } : {};
   if (items.length === 0) {
+    // Nothing the model can score: a basket of new catalogue items is answered by what their
+    // titles and categories relate to (as `similar` does for one new item), then the fallback.
     const given = new Set(ids);
+    const seeds = (await contentOf(shelf, unknown)).filter((c) => c.title || c.categories.length);
+    const related = seeds.length ? await contentNeighbours(shelf, seeds, k, excludeGiven ? given : new Set()) : [];
+    if (related.length) {
+      const fill = popularEntries(shelf, k, new Set()).filter(
+        (e) => !related.some((r) => r.id === e.id) && !(excludeGiven && given.has(e.id)),
+      );
+      const list = [...related, ...fill.map((e) => ({ ...e, score: -1 }))];
+      return answer(shelf, 'session', await arrange(shelf, list, k), extra);
+    }
     const fresh = await newItemsFor(shelf, Math.min(k, shelf.placement?.explorationSlots ?? 0), ids, given);
     const base = await fallback(shelf, k);
     return {
@@ -174,6 +185,39 @@ export async function forBasket(
   return answer(shelf, 'session', list, extra);
 }
 
+type Content = Awaited<ReturnType<typeof contentOf>>[number];
+
+/**
+ * Items related by content alone to `seeds` (items the model cannot score yet): the model's
+ * popular items (titles at hand) and the new catalogue items, each by its best content score
+ * against any seed (a popular item gets a hair of its popularity on top, to order ties), best
+ * first; `taken` ids are left out.
+ */
+async function contentNeighbours(shelf: Shelf, seeds: readonly Content[], k: number, taken: ReadonlySet<string>): Promise<Entry[]> {
+  const { model } = shelf;
+  const best = (me: { title?: string; categories: string[] }) => seeds.reduce((b, seed) => Math.max(b, contentScore(seed, me)), 0);
+  const related = (await newItemsFor(shelf, k, [], new Set(taken))).map((e) => ({ ...e, score: 0 }));
+  const withContent = await contentOf(
+    shelf,
+    related.map((e) => e.id),
+  );
+  related.forEach((e, j) => {
+    e.score = best(withContent[j]);
+  });
+  const { items, titles, counts } = model.catalog.popular;
+  const candidates: Entry[] = [];
+  const users = Math.max(1, model.manifest.userCount);
+  for (let j = 0; j < items.length; j++) {
+    const i = items[j];
+    if (shelf.excluded.has(i) || !shelf.filter.passes(i) || taken.has(model.ids.id(i))) continue;
+    const codes = shelf.binding.categoryCodes(i);
+    const cats = Array.from(codes, (c) => shelf.binding.categories.name(c) ?? '');
+    const score = best({ title: titles[j], categories: cats }) + counts[j] / users / 100;
+    if (score > 0.01) candidates.push({ index: i, id: model.ids.id(i), score });
+  }
+  return [...candidates, ...related.filter((e) => e.score > 0)].sort((a, b) => b.score - a.score);
+}
+
 /**
  * Items related to `id`: for an item the model knows, its factors' cosine neighbours, with new
  * catalogue items that share its category and title words merged in by their content score; for
@@ -184,6 +228,7 @@ export async function similar(shelf: Shelf, id: string, k: number): Promise<Answ
   const { model } = shelf;
   const index = model.ids.indexOf(id);
   const [me] = await contentOf(shelf, [id]);
+  if (index === undefined) return answer(shelf, 'similar', await arrange(shelf, await contentNeighbours(shelf, [me], k, new Set([id])), k));
   const related = (await newItemsFor(shelf, k, [], new Set([id]))).map((e) => ({ ...e, score: 0 }));
   const withContent = await contentOf(
     shelf,
@@ -192,27 +237,10 @@ export async function similar(shelf: Shelf, id: string, k: number): Promise<Answ
   related.forEach((e, j) => {
     e.score = contentScore(me, withContent[j]);
   });
-  let list: Entry[];
-  if (index !== undefined) {
-    const scored: Scored[] = model.scorer
-      .similar(index, candidatesFor(shelf, k) + shelf.excluded.size, shelf.plan ?? undefined)
-      .filter((s) => !shelf.excluded.has(s.index));
-    list = [...entries(shelf, scored), ...related.filter((e) => e.score >= 0.3)];
-  } else {
-    // a new item: the model's popular items (titles at hand) by content similarity
-    const { items, titles } = model.catalog.popular;
-    const candidates: Entry[] = [];
-    const users = Math.max(1, model.manifest.userCount);
-    for (let j = 0; j < items.length; j++) {
-      const i = items[j];
-      if (shelf.excluded.has(i) || !shelf.filter.passes(i)) continue;
-      const codes = shelf.binding.categoryCodes(i);
-      const cats = Array.from(codes, (c) => shelf.binding.categories.name(c) ?? '');
-      const score = contentScore(me, { title: titles[j], categories: cats }) + model.catalog.popular.counts[j] / users / 100;
-      if (score > 0.01) candidates.push({ index: i, id: model.ids.id(i), score });
-    }
-    list = [...candidates, ...related.filter((e) => e.score > 0)];
-  }
+  const scored: Scored[] = model.scorer
+    .similar(index, candidatesFor(shelf, k) + shelf.excluded.size, shelf.plan ?? undefined)
+    .filter((s) => !shelf.excluded.has(s.index));
+  const list = [...entries(shelf, scored), ...related.filter((e) => e.score >= 0.3)];
   list.sort((a, b) => b.score - a.score);
   return answer(shelf, 'similar', await arrange(shelf, list, k));
 }

@@ -316,6 +316,30 @@ describe('new products before the next training', () => {
     const body = await getJson(ev);
     expect(body, JSON.stringify(body)).toMatchObject({ accepted: 1, rejected: [] });
   });
+  it('answers a basket of only new products by what their titles and categories relate to, not by bestsellers alone', async () => {
+    await put([
+      { id: 'NEW-LANTERN-2', title: 'ANTIQUE SILVER T-LIGHT LANTERN', category: 'lanterns' },
+      { id: 'NEW-LANTERN-3', title: 'MOROCCAN TEA GLASS LANTERN', category: 'lanterns' },
+    ]);
+    const basket = await post('/v1/recommendations', { items: ['NEW-LANTERN-2'], k: 10 });
+    expect(basket.source).toBe('session');
+    // the other new lantern (same category) and the model's t-light/lantern items come first
+    const top = basket.items.slice(0, 5);
+    expect(ids(basket)).toContain('NEW-LANTERN-3');
+    expect(top.filter((i) => /LANTERN|T-LIGHT/i.test(i.title) || i.category === 'lanterns').length).toBeGreaterThanOrEqual(3);
+    // the basket's own item is not recommended back, and the list is full (popular fills the rest)
+    expect(ids(basket)).not.toContain('NEW-LANTERN-2');
+    expect(basket.items).toHaveLength(10);
+    expect(basket.items.map((i) => i.position)).toEqual(Array.from({ length: 10 }, (_, j) => j + 1));
+    // the bestseller list for the same request without the basket differs
+    expect(ids(basket)).not.toEqual(ids(await get('/v1/popular?k=10')));
+    // filters still hold: a price cap the new lanterns (no price) and the rest must pass
+    const capped = await post('/v1/recommendations', { items: ['NEW-LANTERN-2'], k: 10, filter: { maxPrice: 1 } });
+    expect(capped.items.every((i) => i.price !== undefined && i.price <= 1)).toBe(true);
+    // an id nobody knows is still only reported, and the answer falls back to popular
+    const unknown = await post('/v1/recommendations', { items: ['NOBODY-KNOWS'], k: 5 });
+    expect(unknown.source).toBe('popular');
+  });
 });
 
 describe("every isolate's copy", () => {
