@@ -41,7 +41,7 @@ recommendations.openapi(
     path: '/recommendations',
     summary: 'Recommendations for an anonymous session or basket',
     description:
-      "The given items are folded into a transient user vector (the ALS user step with the model's item factors and regularisation) and all items are scored. Unknown item ids are ignored and listed in ignoredItems; if none is known the popular fallback is returned.",
+      "The given items are folded into a transient user vector (the ALS user step with the model's item factors and regularisation) and all items are scored. Unknown item ids are ignored and listed in ignoredItems; if the model knows none of them, new catalogue items among them are answered by content (related popular and new items by title and category, then the popular list), and ids nobody knows get the popular fallback.",
     request: { query: NoQuery, body: { required: true, ...json(BasketBody) } },
     responses: {
       200: { description: 'recommendations', ...json(Recommendation) },
