@@ -503,6 +503,18 @@ export const PlacementView = z
   .object({ ...placementFields, name: z.string(), updatedAt: z.string() })
   .strict()
   .openapi('Placement');
+export const PlacementWritten = z
+  .object({
+    ...placementFields,
+    name: z.string(),
+    updatedAt: z.string(),
+    unknownItems: z.array(z.string()).optional().openapi({
+      description:
+        'pinned or boosted ids that neither the serving model nor the catalogue knows: stored all the same, they take effect once the item exists (check for a typo)',
+    }),
+  })
+  .strict()
+  .openapi('PlacementWritten');
 export const PlacementPath = z.object({ name: PlacementName.openapi({ param: { name: 'name', in: 'path' } }) });
 
 export const UserHistory = z

@@ -2,7 +2,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
-import { NoQuery, PlacementInput, PlacementPath, PlacementView, RefreshReport } from '../schemas';
+import { NoQuery, PlacementInput, PlacementPath, PlacementView, PlacementWritten, RefreshReport } from '../schemas';
 import { deletePlacement, listPlacements, putPlacement } from '../services/catalog';
 import type { Placement } from '../services/merchandising';
 import { lastRefresh, refreshModel, rollback } from '../services/refresh';
@@ -96,17 +96,18 @@ admin.openapi(
       'Applied with ?placement=name (GET) or "placement": "name" (POST). Takes effect at once in this location and within CATALOG_MAX_STALE_SECONDS everywhere, without a deploy.',
     security: [{ bearer: [] }],
     request: { params: PlacementPath, query: NoQuery, body: { required: true, ...json(PlacementInput) } },
-    responses: { 200: { description: 'stored', ...json(PlacementView) }, ...errors({ body: true }) },
+    responses: { 200: { description: 'stored', ...json(PlacementWritten) }, ...errors({ body: true }) },
   }),
   async (c) => {
     const { ctx } = c.var;
-    const placement = await putPlacement(
+    const { placement, unknownItems } = await putPlacement(
       await placementDeps(ctx),
+      await ctx.activeModel(),
       c.req.valid('param').name,
       c.req.valid('json') as Omit<Placement, 'name' | 'updatedAt'>,
       Date.now(),
     );
-    return c.json(placementView(placement), 200);
+    return c.json({ ...placementView(placement), ...(unknownItems.length ? { unknownItems } : {}) }, 200);
   },
 );
 

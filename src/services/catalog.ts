@@ -81,13 +81,19 @@ export async function itemView(live: LiveCatalog, model: ServingModel, id: strin
   };
 }
 
-/** Stores a placement after checking what the schema cannot: boosts on declared attributes only. */
+/**
+ * Stores a placement after checking what the schema cannot: boosts on declared attributes only.
+ * Also returns the pinned and boosted ids that neither `model` nor the catalogue knows: stored all
+ * the same (a product may be added after its campaign is set up), but a typo would otherwise
+ * never show.
+ */
 export async function putPlacement(
   deps: CatalogDeps,
+  model: { ids: { has(id: string): boolean } },
   name: string,
   input: Omit<Placement, 'name' | 'updatedAt'>,
   now: number,
-): Promise<Placement> {
+): Promise<{ placement: Placement; unknownItems: string[] }> {
   for (const [j, b] of (input.boosts ?? []).entries()) {
     const attr = (b as BoostRule).match.attribute?.name;
     if (attr !== undefined && !deps.facetAttributes.includes(attr)) {
@@ -101,7 +107,9 @@ export async function putPlacement(
   const placement = { ...input, name, updatedAt: now } as Placement;
   await deps.store.putPlacement(placement as unknown as PlacementRecord);
   deps.live.applyChanges([], [{ name, placement: placement as unknown as PlacementRecord }]);
-  return placement;
+  const named = [...new Set([...(input.pins ?? []).map((p) => p.itemId), ...(input.boosts ?? []).flatMap((b) => b.match.ids ?? [])])];
+  const inCatalog = await deps.live.records(named.filter((id) => !model.ids.has(id)));
+  return { placement, unknownItems: named.filter((id) => !model.ids.has(id) && !inCatalog.has(id)) };
 }
 
 export async function deletePlacement(deps: CatalogDeps, name: string): Promise<void> {

@@ -122,6 +122,27 @@ describe('placements', () => {
     await putItems([{ id: '22423', available: true }]);
   });
 
+  it('say which pinned or boosted ids nobody knows, store them all the same, and pin them once they exist', async () => {
+    const res = await putPlacement('typo', {
+      pins: [
+        { itemId: '22423', position: 1 },
+        { itemId: 'COMING-SOON-1', position: 2 },
+      ],
+      boosts: [{ match: { ids: ['85123A', 'NO-SUCH-ITEM'] }, add: 1 }],
+    });
+    expect(res.status).toBe(200);
+    const body = await getJson(res);
+    expect(body.unknownItems).toEqual(['COMING-SOON-1', 'NO-SUCH-ITEM']);
+    expect(body.pins).toHaveLength(2);
+    expect(ids(await recs('k=5&placement=typo'))).not.toContain('COMING-SOON-1');
+    // the product arrives in the catalogue: the stored pin now applies, and a new PUT names nothing unknown
+    await putItems([{ id: 'COMING-SOON-1', title: 'Advent calendar', price: 4 }]);
+    const now = await recs('k=5&placement=typo');
+    expect(now.items[1]).toMatchObject({ id: 'COMING-SOON-1', pinned: true });
+    const again = await getJson(await putPlacement('typo', { pins: [{ itemId: 'COMING-SOON-1', position: 2 }] }));
+    expect(again.unknownItems).toBeUndefined();
+  });
+
   it('never pin an item the request filters out: excluded, outside the price band or the category', async () => {
     await putItems([{ id: '22423', category: 'cakes', price: 12.75 }]);
     await putPlacement('pinned-filtered', { pins: [{ itemId: '22423', position: 1 }] });
