@@ -44,3 +44,8 @@ export class AppError extends Error {
 export function errorBody(code: ErrorCode, message: string) {
   return { error: { code, message } };
 }
+
+/** The words for an item id that neither the serving model nor the live catalogue knows. */
+export function unknownItemMessage(id: string, modelVersion: string): string {
+  return `item ${id} is in neither model ${modelVersion} nor the catalogue`;
+}

@@ -4,7 +4,7 @@
  * removing an item from every answer, and the placements' definitions. A write is applied to this
  * isolate's copy at once; other isolates see it within CATALOG_MAX_STALE_SECONDS.
  */
-import { AppError } from '../errors';
+import { AppError, unknownItemMessage } from '../errors';
 import { categoriesOf, decimal, type LiveCatalog } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
 import type { ItemView } from '../schemas';
@@ -44,7 +44,7 @@ export async function upsertItems(
 
 export async function removeItem(deps: CatalogDeps, model: ServingModel, id: string, now: number): Promise<{ seq: number }> {
   const known = model.ids.has(id) || (await deps.live.record(id)) !== null;
-  if (!known) throw new AppError('item_not_found', `item ${id} is in neither model ${model.version} nor the catalogue`);
+  if (!known) throw new AppError('item_not_found', unknownItemMessage(id, model.version));
   const { seq, record } = await deps.store.remove(id, now);
   deps.live.applyChanges([record], []);
   return { seq };
@@ -54,8 +54,7 @@ export async function itemView(live: LiveCatalog, model: ServingModel, id: strin
   const record = await live.record(id);
   const index = model.ids.indexOf(id);
   if (record?.deleted) throw new AppError('item_not_found', `item ${id} was deleted from the catalogue`);
-  if (!record && index === undefined)
-    throw new AppError('item_not_found', `item ${id} is in neither model ${model.version} nor the catalogue`);
+  if (!record && index === undefined) throw new AppError('item_not_found', unknownItemMessage(id, model.version));
   const info = index === undefined ? null : (await model.catalog.describe([index]))[0];
   // the catalogue's record over what the artifact says (fields left out fall back to it)
   const f = index === undefined ? null : model.fields;

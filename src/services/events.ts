@@ -14,7 +14,7 @@
  */
 import { parseTimestamp } from '@edge-recs/core/time';
 import type { EventType } from '../config';
-import { AppError } from '../errors';
+import { AppError, unknownItemMessage } from '../errors';
 import type { ServingModel } from '../models/model';
 import type { ExportRow } from '../storage/exports';
 import { writeEventBatch } from '../storage/exports';
@@ -96,7 +96,7 @@ export async function ingestEvents(deps: EventDeps, list: readonly EventInput[],
     else if (e.recId !== undefined && !deps.metrics.isRecId(e.recId)) reject(`recId ${e.recId} was not issued by this deployment`);
     else if ((e.quantity !== undefined || e.price !== undefined) && e.type !== 'purchase') reject('quantity and price belong to purchases');
     else if (!(modelOf.get(e.userId) as ServingModel).ids.has(e.itemId) && !(await deps.inCatalog(e.itemId)))
-      reject(`item ${e.itemId} is in neither model ${(modelOf.get(e.userId) as ServingModel).version} nor the catalogue`);
+      reject(unknownItemMessage(e.itemId, (modelOf.get(e.userId) as ServingModel).version));
   }
   const bad = new Set(rejected.map((r) => r.index));
   if (bad.size === list.length)

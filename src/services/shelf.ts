@@ -6,7 +6,7 @@
  * over the model's own, positions, and why an item is where it is).
  */
 import type { Scored } from '@edge-recs/core/topk';
-import { AppError } from '../errors';
+import { AppError, unknownItemMessage } from '../errors';
 import type { ScoringPlan } from '../inference/plan';
 import { type CatalogBinding, type CatalogView, categoriesOf, DELETED, UNAVAILABLE } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
@@ -79,7 +79,7 @@ export async function shelfFor(
 export function checkSeed(shelf: Shelf, id: string): void {
   const index = shelf.model.ids.indexOf(id);
   if (index === undefined && !shelf.binding.newItems.has(id))
-    throw new AppError('item_not_found', `item ${id} is in neither model ${shelf.model.version} nor the catalogue`);
+    throw new AppError('item_not_found', unknownItemMessage(id, shelf.model.version));
   if (index !== undefined && shelf.filter.whyNot(index) === 'deleted')
     throw new AppError('item_not_found', `item ${id} was deleted from the catalogue`);
 }
