@@ -82,13 +82,14 @@ export async function itemView(live: LiveCatalog, model: ServingModel, id: strin
 
 /**
  * Stores a placement after checking what the schema cannot: boosts on declared attributes only.
- * Also returns the pinned and boosted ids that neither `model` nor the catalogue knows: stored all
- * the same (a product may be added after its campaign is set up), but a typo would otherwise
- * never show.
+ * Also returns the pinned and boosted ids that neither `model` (null: none serves yet) nor this
+ * isolate's copy of the catalogue knows: stored all the same (a product may be added after its
+ * campaign is set up), but a typo would otherwise never show. Advisory only: the copy may lag by
+ * CATALOG_MAX_STALE_SECONDS, and an experiment's other model versions are not asked.
  */
 export async function putPlacement(
   deps: CatalogDeps,
-  model: { ids: { has(id: string): boolean } },
+  model: { ids: { has(id: string): boolean } } | null,
   name: string,
   input: Omit<Placement, 'name' | 'updatedAt'>,
   now: number,
@@ -107,8 +108,9 @@ export async function putPlacement(
   await deps.store.putPlacement(placement as unknown as PlacementRecord);
   deps.live.applyChanges([], [{ name, placement: placement as unknown as PlacementRecord }]);
   const named = [...new Set([...(input.pins ?? []).map((p) => p.itemId), ...(input.boosts ?? []).flatMap((b) => b.match.ids ?? [])])];
-  const inCatalog = await deps.live.records(named.filter((id) => !model.ids.has(id)));
-  return { placement, unknownItems: named.filter((id) => !model.ids.has(id) && !inCatalog.has(id)) };
+  const inModel = (id: string) => model?.ids.has(id) ?? false;
+  const inCatalog = await deps.live.records(named.filter((id) => !inModel(id)));
+  return { placement, unknownItems: named.filter((id) => !inModel(id) && !inCatalog.has(id)) };
 }
 
 export async function deletePlacement(deps: CatalogDeps, name: string): Promise<void> {

@@ -13,8 +13,8 @@ import { because, blendedScores, rank } from './blend';
 import {
   arrange,
   candidatesFor,
+  contentMatcher,
   contentOf,
-  contentScore,
   type Entry,
   entries,
   newItemsFor,
@@ -158,14 +158,15 @@ export async function forBasket(
     // Nothing the model can score: a basket of new catalogue items is answered by what their
     // titles and categories relate to (as `similar` does for one new item), then the fallback.
     const given = new Set(ids);
-    const seeds = (await contentOf(shelf, unknown)).filter((c) => c.title || c.categories.length);
+    const seeds = (await contentOf(shelf, unknown)).filter((c) => c.title || c.categories.length).map((c) => c.id);
     const related = seeds.length ? await contentNeighbours(shelf, seeds, k, excludeGiven ? given : new Set()) : [];
     if (related.length) {
-      const fill = popularEntries(shelf, k, new Set()).filter(
-        (e) => !related.some((r) => r.id === e.id) && !(excludeGiven && given.has(e.id)),
-      );
-      const list = [...related, ...fill.map((e) => ({ ...e, score: -1 }))];
-      return answer(shelf, 'session', await arrange(shelf, list, k), extra);
+      // then what the placement falls back to (popular, or the newest items), after the related ones
+      const listed = new Set([...related.map((e) => e.id), ...(excludeGiven ? given : [])]);
+      const rest = shelf.placement?.fallback === 'new' ? await newItemsFor(shelf, k, []) : popularEntries(shelf, k, new Set());
+      const list = [...related, ...rest.filter((e) => !listed.has(e.id)).map((e) => ({ ...e, score: 0 }))];
+      const explore = (n: number, t: Set<string>) => newItemsFor(shelf, n, ids, new Set([...t, ...(excludeGiven ? given : [])]));
+      return answer(shelf, 'session', await arrange(shelf, list, k, explore), extra);
     }
     const fresh = await newItemsFor(shelf, Math.min(k, shelf.placement?.explorationSlots ?? 0), ids, given);
     const base = await fallback(shelf, k);
@@ -185,37 +186,34 @@ export async function forBasket(
   return answer(shelf, 'session', list, extra);
 }
 
-type Content = Awaited<ReturnType<typeof contentOf>>[number];
-
 /**
- * Items related by content alone to `seeds` (items the model cannot score yet): the model's
- * popular items (titles at hand) and the new catalogue items, each by its best content score
- * against any seed (a popular item gets a hair of its popularity on top, to order ties), best
- * first; `taken` ids are left out.
+ * Items related by content alone to `seeds` (items the model cannot score yet; the first 20):
+ * the model's popular items (titles at hand) by their best content score against any seed, with
+ * a hair of popularity to order ties and the placement's boosts applied as in any other list,
+ * and the new catalogue items most related to the seeds; best first, `taken` ids left out.
  */
-async function contentNeighbours(shelf: Shelf, seeds: readonly Content[], k: number, taken: ReadonlySet<string>): Promise<Entry[]> {
+async function contentNeighbours(shelf: Shelf, seedIds: readonly string[], k: number, taken: ReadonlySet<string>): Promise<Entry[]> {
   const { model } = shelf;
-  const best = (me: { title?: string; categories: string[] }) => seeds.reduce((b, seed) => Math.max(b, contentScore(seed, me)), 0);
-  const related = (await newItemsFor(shelf, k, [], new Set(taken))).map((e) => ({ ...e, score: 0 }));
-  const withContent = await contentOf(
-    shelf,
-    related.map((e) => e.id),
-  );
-  related.forEach((e, j) => {
-    e.score = best(withContent[j]);
-  });
+  const ids = seedIds.slice(0, 20);
+  const match = contentMatcher(await contentOf(shelf, ids));
+  const related = (await newItemsFor(shelf, k, ids, new Set(taken))).filter((e) => e.score > 0);
   const { items, titles, counts } = model.catalog.popular;
+  const plan = shelf.plan;
   const candidates: Entry[] = [];
   const users = Math.max(1, model.manifest.userCount);
   for (let j = 0; j < items.length; j++) {
     const i = items[j];
     if (shelf.excluded.has(i) || !shelf.filter.passes(i) || taken.has(model.ids.id(i))) continue;
+    const c = plan ? plan.classes[i] : 1;
+    if (c === 0) continue;
     const codes = shelf.binding.categoryCodes(i);
-    const cats = Array.from(codes, (c) => shelf.binding.categories.name(c) ?? '');
-    const score = best({ title: titles[j], categories: cats }) + counts[j] / users / 100;
-    if (score > 0.01) candidates.push({ index: i, id: model.ids.id(i), score });
+    const cats = Array.from(codes, (code) => shelf.binding.categories.name(code) ?? '');
+    const content = match({ title: titles[j], categories: cats });
+    if (content <= 0.01) continue;
+    const score = content + counts[j] / users / 100;
+    candidates.push({ index: i, id: model.ids.id(i), score: plan ? score * plan.transforms[2 * c] + plan.transforms[2 * c + 1] : score });
   }
-  return [...candidates, ...related.filter((e) => e.score > 0)].sort((a, b) => b.score - a.score);
+  return [...candidates, ...related].sort((a, b) => b.score - a.score);
 }
 
 /**
@@ -227,16 +225,9 @@ async function contentNeighbours(shelf: Shelf, seeds: readonly Content[], k: num
 export async function similar(shelf: Shelf, id: string, k: number): Promise<Answer> {
   const { model } = shelf;
   const index = model.ids.indexOf(id);
-  const [me] = await contentOf(shelf, [id]);
-  if (index === undefined) return answer(shelf, 'similar', await arrange(shelf, await contentNeighbours(shelf, [me], k, new Set([id])), k));
-  const related = (await newItemsFor(shelf, k, [], new Set([id]))).map((e) => ({ ...e, score: 0 }));
-  const withContent = await contentOf(
-    shelf,
-    related.map((e) => e.id),
-  );
-  related.forEach((e, j) => {
-    e.score = contentScore(me, withContent[j]);
-  });
+  if (index === undefined) return answer(shelf, 'similar', await arrange(shelf, await contentNeighbours(shelf, [id], k, new Set([id])), k));
+  // new catalogue items picked by how much they resemble it (not the k newest, then scored)
+  const related = await newItemsFor(shelf, k, [id], new Set([id]));
   const scored: Scored[] = model.scorer
     .similar(index, candidatesFor(shelf, k) + shelf.excluded.size, shelf.plan ?? undefined)
     .filter((s) => !shelf.excluded.has(s.index));

@@ -188,19 +188,37 @@ const words = (s: string | undefined) =>
       .filter((w) => w.length > 1),
   );
 
+type Described = { title?: string; categories: string[] };
+
+function wordScore(wa: Set<string>, ca: readonly string[], wb: Set<string>, cb: readonly string[]): number {
+  let shared = 0;
+  for (const w of wa) if (wb.has(w)) shared++;
+  const jaccard = wa.size + wb.size - shared > 0 ? shared / (wa.size + wb.size - shared) : 0;
+  const category = ca.some((c) => cb.includes(c)) ? 0.5 : 0;
+  return Math.min(1, jaccard + category);
+}
+
 /**
  * Content similarity of two items from what the catalogue says: Jaccard of their title words,
  * plus 0.5 when they share a category (capped at 1). How a new item the model cannot score yet
  * is related to the items a user or basket is about.
  */
-export function contentScore(a: { title?: string; categories: string[] }, b: { title?: string; categories: string[] }): number {
-  const wa = words(a.title);
-  const wb = words(b.title);
-  let shared = 0;
-  for (const w of wa) if (wb.has(w)) shared++;
-  const jaccard = wa.size + wb.size - shared > 0 ? shared / (wa.size + wb.size - shared) : 0;
-  const category = a.categories.some((c) => b.categories.includes(c)) ? 0.5 : 0;
-  return Math.min(1, jaccard + category);
+export function contentScore(a: Described, b: Described): number {
+  return wordScore(words(a.title), a.categories, words(b.title), b.categories);
+}
+
+/**
+ * An item's best content score against any of `seeds`; the seeds' titles are split once here and
+ * each item's once per call, so scoring thousands of candidates against a basket stays linear.
+ */
+export function contentMatcher(seeds: readonly Described[]): (item: Described) => number {
+  const prepared = seeds.map((s) => ({ w: words(s.title), categories: s.categories }));
+  return (item) => {
+    const w = words(item.title);
+    let best = 0;
+    for (const s of prepared) best = Math.max(best, wordScore(s.w, s.categories, w, item.categories));
+    return best;
+  };
 }
 
 /** What describes an item for content similarity (catalogue record over the model's title). */
@@ -229,12 +247,8 @@ export async function newItemsFor(
   if (n <= 0) return [];
   const fresh = shelf.binding.freshNewItems(shelf.now).filter((r) => !taken.has(r.id) && shelf.filter.recordWhyNot(r) === null);
   if (fresh.length === 0) return [];
-  const context = contextIds.length ? await contentOf(shelf, contextIds.slice(0, 20)) : [];
-  const scored = fresh.map((r, age) => {
-    const me = { title: r.title, categories: categoriesOf(r) };
-    const score = context.reduce((best, c) => Math.max(best, contentScore(me, c)), 0);
-    return { r, score, age };
-  });
+  const match = contentMatcher(contextIds.length ? await contentOf(shelf, contextIds.slice(0, 20)) : []);
+  const scored = fresh.map((r, age) => ({ r, score: match({ title: r.title, categories: categoriesOf(r) }), age }));
   scored.sort((a, b) => b.score - a.score || a.age - b.age);
   return scored.slice(0, n).map(({ r, score }) => ({ id: r.id, score }));
 }

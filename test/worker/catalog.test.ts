@@ -335,7 +335,20 @@ describe('new products before the next training', () => {
     expect(ids(basket)).not.toEqual(ids(await get('/v1/popular?k=10')));
     // filters still hold: a price cap the new lanterns (no price) and the rest must pass
     const capped = await post('/v1/recommendations', { items: ['NEW-LANTERN-2'], k: 10, filter: { maxPrice: 1 } });
+    expect(capped.items.length).toBeGreaterThan(0);
     expect(capped.items.every((i) => i.price !== undefined && i.price <= 1)).toBe(true);
+    // a placement's boost lifts a related item as in any other list
+    const lower = basket.items.find((i, j) => j >= 4 && !i.new) as Item;
+    await SELF.fetch('http://x/admin/placements/lantern-push', {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ boosts: [{ match: { ids: [lower.id] }, add: 10 }] }),
+    });
+    const pushed = await post('/v1/recommendations', { items: ['NEW-LANTERN-2'], k: 10, placement: 'lantern-push' });
+    expect(pushed.items[0]).toMatchObject({ id: lower.id, boosted: true });
+    // asked to keep the basket's own items, the basket item is the closest match to itself
+    const kept = await post('/v1/recommendations', { items: ['NEW-LANTERN-2'], k: 10, excludeGiven: false });
+    expect(ids(kept)[0]).toBe('NEW-LANTERN-2');
     // an id nobody knows is still only reported, and the answer falls back to popular
     const unknown = await post('/v1/recommendations', { items: ['NOBODY-KNOWS'], k: 5 });
     expect(unknown.source).toBe('popular');

@@ -23,6 +23,20 @@ describe('no model loaded yet', () => {
     }
   });
 
+  it('still lets operators set up placements before the first model, naming the ids nothing knows yet', async () => {
+    const res = await app.request(
+      '/admin/placements/launch',
+      {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ pins: [{ itemId: 'LAUNCH-1', position: 1 }] }),
+      },
+      noBundled,
+    );
+    expect(res.status).toBe(200);
+    expect(await getJson(res)).toMatchObject({ name: 'launch', unknownItems: ['LAUNCH-1'] });
+  });
+
   it('still reports health, with no model', async () => {
     const res = await app.request('/healthz', undefined, noBundled);
     expect(res.status).toBe(200);
