@@ -232,7 +232,7 @@ export interface LoadResult {
   artifactDir: string;
   /** each /admin/refresh run until activation: outcome and storage operations spent */
   refreshRuns: { outcome: string; ops?: number; reason: string | null }[];
-  /** "Warning: …" lines workerd wrote while the Miniflare rows ran (null: no Miniflare run) */
+  /** warning lines workerd wrote in the Miniflare run, start included (null: no Miniflare run) */
   runtimeWarnings: number | null;
 }
 
@@ -333,8 +333,11 @@ export async function benchLoad(
         // workerd's own warnings while serving (e.g. a promise settled across requests, whose
         // continuations it cancels): counted, so that a run which logs them says so
         let warnings = 0;
+        let partial = ''; // output arrives in chunks that may split a line
         const mf = await startMiniflare(bundle, mfState, mfPort, vars, undefined, (text) => {
-          warnings += (text.match(/^Warning: /gm) ?? []).length;
+          const lines = (partial + text).split('\n');
+          partial = lines.pop() ?? '';
+          warnings += lines.filter((l) => /\bwarning: /i.test(l) && !l.includes('DurableObjectNamespace')).length;
         });
         try {
           await fetch(`http://127.0.0.1:${mfPort}/v1/users/U1/recommendations?k=20`); // load the model

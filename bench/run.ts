@@ -143,7 +143,7 @@ console.log(
   `first request on a cold isolate (model load from R2 + scoring), timed from the client: ${fmt(int8.coldMs, 0)} ms with int8 scoring, ${fmt(f32.coldMs, 0)} ms with ORT float32 (includes ORT init)\n`,
 );
 table([...int8.rows.slice(0, 3), ...f32.rows, ...int8.rows.slice(3)]);
-console.log(`\nworkerd warnings while the Miniflare rows ran: ${int8.runtimeWarnings ?? 'not run'}`);
+console.log(`\nworkerd warnings in the Miniflare run (start and rows): ${int8.runtimeWarnings ?? 'not run'}`);
 for (let i = 0; i < 3; i++) {
   const w = int8.rows[i],
     o = f32.rows[i],
