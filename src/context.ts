@@ -46,6 +46,8 @@ export interface RequestContext {
   identify(userId: string): Promise<UserIdentity>;
   /** the active model, loaded once per request (models.active() is the same) */
   activeModel(): Promise<ServingModel>;
+  /** the active model, or null while none serves (catalogue and placement writes need none) */
+  activeModelIfAny(): Promise<ServingModel | null>;
   /** the model and user vector that serve `userId` (services/users.ts resolveUser) */
   userFor(userId: string): Promise<{ model: ServingModel; user: UserRecord | null }>;
   eventDeps(): EventDeps;
@@ -139,6 +141,11 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
     identify: identifyUser,
     servedVersion: undefined,
     activeModel: () => models.active(),
+    activeModelIfAny: () =>
+      models.active().catch((err) => {
+        if (err instanceof AppError && err.code === 'no_model') return null;
+        throw err;
+      }),
     async userFor(userId) {
       const found = await resolveUser(users, await identifyUser(userId));
       ctx.servedVersion = found.model.version;

@@ -101,13 +101,9 @@ admin.openapi(
   async (c) => {
     const { ctx } = c.var;
     // placements may be set up before any model serves: then only the catalogue says what exists
-    const model = await ctx.activeModel().catch((err) => {
-      if (err instanceof AppError && err.code === 'no_model') return null;
-      throw err;
-    });
     const { placement, unknownItems } = await putPlacement(
       await placementDeps(ctx),
-      model,
+      await ctx.activeModelIfAny(),
       c.req.valid('param').name,
       c.req.valid('json') as Omit<Placement, 'name' | 'updatedAt'>,
       Date.now(),

@@ -67,7 +67,8 @@ items.openapi(
   }),
   async (c) => {
     const { items: batch } = c.req.valid('json');
-    return c.json(await upsertItems(await catalogDeps(c), await c.var.ctx.activeModel(), batch, Date.now()), 200);
+    // a catalogue may be uploaded before the first model: then every new item needs its title
+    return c.json(await upsertItems(await catalogDeps(c), await c.var.ctx.activeModelIfAny(), batch, Date.now()), 200);
   },
 );
 

@@ -21,8 +21,8 @@ export interface CatalogDeps {
 
 export async function upsertItems(
   deps: CatalogDeps,
-  /** the active model: the ids it knows have a title already */
-  model: ServingModel,
+  /** the active model (null: none serves yet): the ids it knows have a title already */
+  model: ServingModel | null,
   patches: CatalogPatch[],
   now: number,
 ): Promise<{ seq: number; created: number; updated: number }> {
@@ -30,12 +30,12 @@ export async function upsertItems(
     throw new AppError('too_many_items', `the batch has ${patches.length} items; the limit is ${deps.maxBatch}`);
   // an item neither the model nor the catalogue knows is created by its patch: it needs a title
   // (the store decides inside its transaction whether the catalogue knows it)
-  const untitledUnknown = patches.filter((p) => p.title == null && !model.ids.has(p.id)).map((p) => p.id);
+  const untitledUnknown = patches.filter((p) => p.title == null && !model?.ids.has(p.id)).map((p) => p.id);
   const result = await deps.store.upsert(patches, now, untitledUnknown);
   if (result.refused)
     throw new AppError(
       'invalid_request',
-      `items.${result.refused.index}.title: ${result.refused.id} is a new item (neither model ${model.version} nor the catalogue knows it), so it needs a title`,
+      `items.${result.refused.index}.title: ${result.refused.id} is a new item (${model ? `neither model ${model.version} nor the catalogue knows it` : 'no model serves yet and the catalogue does not know it'}), so it needs a title`,
     );
   const { seq, created, updated, records } = result;
   deps.live.applyChanges(records, []);

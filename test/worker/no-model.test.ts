@@ -37,6 +37,25 @@ describe('no model loaded yet', () => {
     expect(await getJson(res)).toMatchObject({ name: 'launch', unknownItems: ['LAUNCH-1'] });
   });
 
+  it('still takes a catalogue upload before the first model, and still asks new items for a title', async () => {
+    const upload = (items: unknown[]) =>
+      app.request(
+        '/v1/items',
+        {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${env.API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ items }),
+        },
+        noBundled,
+      );
+    const ok = await upload([{ id: 'FIRST-1', title: 'First product', price: 2 }]);
+    expect(ok.status).toBe(200);
+    expect(await getJson(ok)).toMatchObject({ created: 1 });
+    const untitled = await upload([{ id: 'FIRST-2', price: 3 }]);
+    expect(untitled.status).toBe(400);
+    expect((await getJson(untitled)).error.message).toMatch(/items\.0\.title: FIRST-2 is a new item \(no model serves yet/);
+  });
+
   it('still reports health, with no model', async () => {
     const res = await app.request('/healthz', undefined, noBundled);
     expect(res.status).toBe(200);
