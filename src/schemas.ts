@@ -134,12 +134,12 @@ export const PopularQuery = z.object({ k: KQuery.optional(), ...shelfQuery, ...s
 /** GET /v1/users/{userId}/recent: the user is in the path. */
 export const RecentQuery = z.object({ k: KQuery.optional(), ...shelfQuery }).strict();
 
-/** Catalogue filters in a POST body. */
 /** A price band of a filter (query or body): minPrice must not exceed maxPrice. */
 export const priceBandOk = (f: { minPrice?: number; maxPrice?: number }) =>
   f.minPrice === undefined || f.maxPrice === undefined || f.minPrice <= f.maxPrice;
 export const PRICE_BAND_MESSAGE = 'minPrice must not exceed maxPrice';
 
+/** Catalogue filters in a POST body. */
 export const Filter = z
   .object({
     category: z

@@ -158,14 +158,15 @@ export async function forBasket(
     // Nothing the model can score: a basket of new catalogue items is answered by what their
     // titles and categories relate to (as `similar` does for one new item), then the fallback.
     const given = new Set(ids);
+    const left = excludeGiven ? given : new Set<string>();
     const seeds = (await contentOf(shelf, unknown)).filter((c) => c.title || c.categories.length).map((c) => c.id);
-    const related = seeds.length ? await contentNeighbours(shelf, seeds, k, excludeGiven ? given : new Set()) : [];
+    const related = seeds.length ? await contentNeighbours(shelf, seeds, k, left) : [];
     if (related.length) {
       // then what the placement falls back to (popular, or the newest items), after the related ones
-      const listed = new Set([...related.map((e) => e.id), ...(excludeGiven ? given : [])]);
+      const listed = new Set([...related.map((e) => e.id), ...left]);
       const rest = shelf.placement?.fallback === 'new' ? await newItemsFor(shelf, k, []) : popularEntries(shelf, k, new Set());
       const list = [...related, ...rest.filter((e) => !listed.has(e.id)).map((e) => ({ ...e, score: 0 }))];
-      const explore = (n: number, t: Set<string>) => newItemsFor(shelf, n, ids, new Set([...t, ...(excludeGiven ? given : [])]));
+      const explore = (n: number, t: Set<string>) => newItemsFor(shelf, n, ids, new Set([...t, ...left]));
       return answer(shelf, 'session', await arrange(shelf, list, k, explore), extra);
     }
     const fresh = await newItemsFor(shelf, Math.min(k, shelf.placement?.explorationSlots ?? 0), ids, given);
@@ -196,7 +197,7 @@ async function contentNeighbours(shelf: Shelf, seedIds: readonly string[], k: nu
   const { model } = shelf;
   const ids = seedIds.slice(0, 20);
   const match = contentMatcher(await contentOf(shelf, ids));
-  const related = (await newItemsFor(shelf, k, ids, new Set(taken))).filter((e) => e.score > 0);
+  const related = (await newItemsFor(shelf, k, match, new Set(taken))).filter((e) => e.score > 0);
   const { items, titles, counts } = model.catalog.popular;
   const plan = shelf.plan;
   const candidates: Entry[] = [];

@@ -199,17 +199,10 @@ function wordScore(wa: Set<string>, ca: readonly string[], wb: Set<string>, cb: 
 }
 
 /**
- * Content similarity of two items from what the catalogue says: Jaccard of their title words,
- * plus 0.5 when they share a category (capped at 1). How a new item the model cannot score yet
- * is related to the items a user or basket is about.
- */
-export function contentScore(a: Described, b: Described): number {
-  return wordScore(words(a.title), a.categories, words(b.title), b.categories);
-}
-
-/**
- * An item's best content score against any of `seeds`; the seeds' titles are split once here and
- * each item's once per call, so scoring thousands of candidates against a basket stays linear.
+ * An item's best content score against any of `seeds`: Jaccard of their title words, plus 0.5
+ * when they share a category (capped at 1) — how an item the model cannot score yet is related to
+ * the items a user or basket is about. The seeds' titles are split once here and each item's once
+ * per call, so scoring thousands of candidates against a basket stays linear.
  */
 export function contentMatcher(seeds: readonly Described[]): (item: Described) => number {
   const prepared = seeds.map((s) => ({ w: words(s.title), categories: s.categories }));
@@ -237,17 +230,19 @@ export async function contentOf(shelf: Shelf, ids: readonly string[]): Promise<{
 /**
  * Up to `n` new items (the model does not know them yet; created within CATALOG_NEW_ITEM_SECONDS)
  * that pass the filter, most related to `context` first (content similarity), then newest.
+ * `context`: the ids they are related to (the first 20), or a matcher the caller built from them.
  */
 export async function newItemsFor(
   shelf: Shelf,
   n: number,
-  contextIds: readonly string[],
+  context: readonly string[] | ((item: Described) => number),
   taken: Set<string> = new Set(),
 ): Promise<Entry[]> {
   if (n <= 0) return [];
   const fresh = shelf.binding.freshNewItems(shelf.now).filter((r) => !taken.has(r.id) && shelf.filter.recordWhyNot(r) === null);
   if (fresh.length === 0) return [];
-  const match = contentMatcher(contextIds.length ? await contentOf(shelf, contextIds.slice(0, 20)) : []);
+  const match =
+    typeof context === 'function' ? context : contentMatcher(context.length ? await contentOf(shelf, context.slice(0, 20)) : []);
   const scored = fresh.map((r, age) => ({ r, score: match({ title: r.title, categories: categoriesOf(r) }), age }));
   scored.sort((a, b) => b.score - a.score || a.age - b.age);
   return scored.slice(0, n).map(({ r, score }) => ({ id: r.id, score }));
