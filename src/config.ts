@@ -66,6 +66,7 @@ const varsSchema = z.object({
   INT8_SCORING_MIN_ITEMS: int(50_000, 0),
   TRENDING_HALF_LIFE_SECONDS: int(24 * 3600, 60, 30 * 24 * 3600),
   TRENDING_CACHE_SECONDS: int(10, 0, 300),
+  TRENDING_MIN_SHOPPERS: int(3, 1, 10_000),
   ATTRIBUTION_WINDOW_SECONDS: int(24 * 3600, 60, 30 * 24 * 3600),
   METRICS_SHARDS: int(8, 1, 64),
   METRICS_RETENTION_DAYS: int(90, 1, 3650),
@@ -131,6 +132,8 @@ export interface Config {
     halfLifeSeconds: number;
     /** how long an isolate reuses the trending list it fetched (its own events refresh it at once) */
     cacheSeconds: number;
+    /** different shoppers within a quarter half-life before an item is listed as trending */
+    minShoppers: number;
   };
   metrics: {
     /** an event counts for an answer this long after it was served */
@@ -217,7 +220,11 @@ function parseConfig(env: Env): Config {
     corsAllowedOrigins: v.CORS_ALLOWED_ORIGINS,
     int8ScoringMinItems: v.INT8_SCORING_MIN_ITEMS,
     modelPublicKeys: v.MODEL_PUBLIC_KEYS,
-    trending: { halfLifeSeconds: v.TRENDING_HALF_LIFE_SECONDS, cacheSeconds: v.TRENDING_CACHE_SECONDS },
+    trending: {
+      halfLifeSeconds: v.TRENDING_HALF_LIFE_SECONDS,
+      cacheSeconds: v.TRENDING_CACHE_SECONDS,
+      minShoppers: v.TRENDING_MIN_SHOPPERS,
+    },
     metrics: {
       attributionWindowMs: v.ATTRIBUTION_WINDOW_SECONDS * 1000,
       shards: v.METRICS_SHARDS,

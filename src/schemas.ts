@@ -44,10 +44,19 @@ export const ItemId = z
   .string()
   .min(1, 'item id must not be empty')
   .max(256)
-  .regex(/^\S(?:[^\p{Cc}]*\S)?$/u, 'item id must have no control characters and no leading or trailing space')
+  // \S alone would let a control character (not whitespace) through at either end; a lone
+  // surrogate (\p{Cs}) is no character at all and has no UTF-8 form
+  .regex(
+    /^[^\s\p{Cc}\p{Cs}](?:[^\p{Cc}\p{Cs}]*[^\s\p{Cc}\p{Cs}])?$/u,
+    'item id must have no control characters, no lone surrogates and no leading or trailing space',
+  )
   .refine((s) => utf8Bytes(s) <= 256, 'item id must be at most 256 bytes of UTF-8')
   // the document states the pattern without JavaScript's flag suffix (the generator writes "/u")
-  .openapi({ example: '85123A', description: '1–256 bytes of UTF-8, no control characters', pattern: '^\\S(?:[^\\p{Cc}]*\\S)?$' });
+  .openapi({
+    example: '85123A',
+    description: '1–256 bytes of UTF-8, no control characters',
+    pattern: '^[^\\s\\p{Cc}\\p{Cs}](?:[^\\p{Cc}\\p{Cs}]*[^\\s\\p{Cc}\\p{Cs}])?$',
+  });
 
 const K_DOC = { description: 'number of items to return (1..MAX_K, default 20)', example: 20 };
 

@@ -31,27 +31,31 @@ async function answer(shelf: Shelf, source: Answer['source'], list: Entry[]): Pr
 }
 
 /**
- * Trending items that pass the shelf, by decayed score; while fewer than k have recent events,
- * the rest is the model's popularity (after the trending ones, score 0) — all of it before any
- * event. The answer's `source` is always "trending": the scores say which items trend.
+ * Trending items that pass the shelf, by decayed score (with the placement's boosts); while fewer
+ * than k items have enough recent shoppers, the rest is the model's popularity (after the
+ * trending ones, score 0) — all of it before any event. The answer's `source` is always
+ * "trending": the scores say which items trend.
  */
 export async function trending(shelf: Shelf, trends: TrendingClient, k: number, now = Date.now()): Promise<Answer> {
   const list: Entry[] = [];
+  // every listed trend (at most TRENDING_TOP) is ranked: a boost may lift one from below the k-th
   for (const t of await trends.top(now)) {
-    if (list.length >= k) break;
     const e = entryFor(shelf, t.itemId, t.score);
     if (e) list.push(e);
   }
   list.sort((a, b) => b.score - a.score);
   if (list.length < k) {
-    const taken = new Set(list.map((e) => e.index).filter((i): i is number => i !== undefined));
-    const fill = await popular(shelf, k - list.length, taken);
-    const rest: Entry[] = fill.items.map((it) => ({
-      id: it.id,
-      score: 0,
-      ...(shelf.model.ids.has(it.id) ? { index: shelf.model.ids.indexOf(it.id) } : {}),
-    }));
-    list.push(...rest);
+    const taken = new Set(list.map((e) => e.id));
+    const indices = new Set(list.map((e) => e.index).filter((i): i is number => i !== undefined));
+    // new items join the popular fill by id, so drop those already listed; twice k leaves room
+    // for what the placement's diversity cap and pins take out when arrange() merges the two
+    const fill = await popular(shelf, 2 * k, indices);
+    for (const it of fill.items) {
+      if (taken.has(it.id)) continue;
+      taken.add(it.id);
+      const index = shelf.model.ids.indexOf(it.id);
+      list.push({ id: it.id, score: 0, ...(index !== undefined ? { index } : {}) });
+    }
   }
   return answer(shelf, 'trending', await arrange(shelf, list, k));
 }
@@ -80,7 +84,8 @@ export async function boughtTogether(shelf: Shelf, id: string, k: number): Promi
   const list: Entry[] = [];
   if (index !== undefined && im) {
     const [row] = await (im.boughtTogether ?? im.neighbours).rows([index]);
-    for (let p = 0; p < row.index.length && list.length < k; p++) {
+    // the whole row (N ≤ a few hundred) is ranked: a boost may lift an item from below the k-th
+    for (let p = 0; p < row.index.length; p++) {
       const e = entryFor(shelf, model.ids.id(row.index[p]), row.weight[p]);
       if (e) list.push(e);
     }

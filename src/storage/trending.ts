@@ -2,13 +2,23 @@
  * What is trending now: time-decayed popularity from live events, kept where every isolate's
  * events meet — one Durable Object (named "trending").
  *
- * Each item's score decays with a half-life (TRENDING_HALF_LIFE_SECONDS, default 24 h):
- *   score(t) = score(t₀)·2^(−(t − t₀)/H) + w·2^(−age/H)   at each counted event of weight w.
- * A user's repeated events on the same item count once per half-life, so one shopper reloading a
- * page does not make a trend and twenty shoppers viewing it do. The object keeps at most MAX_ITEMS
- * items (the lowest decayed scores go first) in memory and in its SQLite storage.
- * Cost: one object request per event batch (from the events route) and one per isolate per
- * TRENDING_CACHE_SECONDS of trending reads.
+ * Each item carries two decayed sums with a half-life H (TRENDING_HALF_LIFE_SECONDS, default 24 h),
+ * both updated at each counted event:
+ *   score(t)    = score(t₀)·2^(−(t − t₀)/H)    + w·2^(−age/H)   (w: the event type's weight)
+ *   shoppers(t) = shoppers(t₀)·2^(−(t − t₀)/H) + 2^(−age/H)     (once per shopper and half-life)
+ * A shopper's events on an item count once per half-life, at the strongest type seen (a view,
+ * then a purchase, adds the difference), so one shopper reloading a page does not make a trend
+ * and twenty shoppers viewing an item do. An item is listed only while its decayed shopper count
+ * is at least TRENDING_MIN_SHOPPERS·2^(−1/4) — that many different shoppers within the last
+ * quarter half-life (6 h by default), or more of them spread further back — so a single view,
+ * or a burst of events days ago, never outranks the model's popularity that fills the list.
+ *
+ * Memory and limits: scores of at most MAX_ITEMS items are held in memory (the lowest decayed
+ * scores go first, pruned to 90% so a full store does not sort on every batch); the shopper–item
+ * pairs live only in SQLite (one indexed lookup per event; pairs older than a half-life deleted
+ * at most every PRUNE_EVERY_MS), so a busy shop's millions of daily pairs cost storage, not the
+ * object's 128 MB. Cost: one object request per event batch (from the events route) and one per
+ * isolate per TRENDING_CACHE_SECONDS of trending reads.
  */
 import { DurableObject } from 'cloudflare:workers';
 import { DO } from './keys';
@@ -25,32 +35,58 @@ export interface Trend {
   itemId: string;
   /** decayed score at the time asked */
   score: number;
+  /** decayed number of different shoppers at the time asked */
+  shoppers: number;
+}
+
+/** What the store's answers depend on (from config). */
+export interface TrendingSettings {
+  halfLifeSeconds: number;
+  /** shoppers within a quarter half-life an item needs before it is listed */
+  minShoppers: number;
 }
 
 const MAX_ITEMS = 50_000;
-const MAX_PAIRS = 200_000;
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+/** The decayed shopper count `minShoppers` shoppers reach within a quarter half-life. */
+export const shopperGate = (minShoppers: number): number => minShoppers * 2 ** -0.25;
+
+interface ItemSums {
+  s: number;
+  n: number;
+  /** ms: when both sums were last brought up to date */
+  t: number;
+}
 
 export class TrendingStore extends DurableObject<Env> {
-  private readonly scores = new Map<string, { s: number; t: number }>();
-  private readonly pairs = new Map<string, number>();
+  private readonly items = new Map<string, ItemSums>();
+  private lastPairPrune = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const sql = ctx.storage.sql;
-      sql.exec('CREATE TABLE IF NOT EXISTS trend (id TEXT PRIMARY KEY, s REAL NOT NULL, t INTEGER NOT NULL)');
-      sql.exec('CREATE TABLE IF NOT EXISTS seen (pair TEXT PRIMARY KEY, t INTEGER NOT NULL)');
-      for (const r of sql.exec<{ id: string; s: number; t: number }>('SELECT id, s, t FROM trend'))
-        this.scores.set(r.id, { s: r.s, t: r.t });
-      for (const r of sql.exec<{ pair: string; t: number }>('SELECT pair, t FROM seen')) this.pairs.set(r.pair, r.t);
+      // v1 tables (score only; pairs without the weight counted) are replaced, not migrated:
+      // trending is a signal of the last hours and rebuilds from new events
+      sql.exec('DROP TABLE IF EXISTS trend');
+      sql.exec('DROP TABLE IF EXISTS seen');
+      sql.exec('CREATE TABLE IF NOT EXISTS trend_items (id TEXT PRIMARY KEY, s REAL NOT NULL, n REAL NOT NULL, t INTEGER NOT NULL)');
+      sql.exec('CREATE TABLE IF NOT EXISTS trend_pairs (pair TEXT PRIMARY KEY, t INTEGER NOT NULL, w REAL NOT NULL)');
+      sql.exec('CREATE INDEX IF NOT EXISTS trend_pairs_t ON trend_pairs (t)');
+      for (const r of sql.exec<{ id: string; s: number; n: number; t: number }>('SELECT id, s, n, t FROM trend_items'))
+        this.items.set(r.id, { s: r.s, n: r.n, t: r.t });
     });
   }
 
-  private decayed(v: { s: number; t: number }, now: number, halfLifeMs: number): number {
-    return v.s * 2 ** (-(now - v.t) / halfLifeMs);
+  /** Both sums of an item decayed to `now`. */
+  private at(v: ItemSums | undefined, now: number, H: number): ItemSums {
+    if (!v) return { s: 0, n: 0, t: now };
+    const f = 2 ** (-(now - v.t) / H);
+    return { s: v.s * f, n: v.n * f, t: now };
   }
 
-  /** Counts a batch of events (each user–item pair once per half-life). */
+  /** Counts a batch of events (each shopper–item pair once per half-life, at its strongest weight). */
   async record(events: TrendingEvent[], halfLifeSeconds: number, now: number): Promise<number> {
     const H = halfLifeSeconds * 1000;
     const sql = this.ctx.storage.sql;
@@ -58,15 +94,19 @@ export class TrendingStore extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       for (const e of events) {
         const pair = `${e.userKey}|${e.itemId}`;
-        const last = this.pairs.get(pair);
-        if (last !== undefined && now - last < H) continue;
-        this.pairs.set(pair, now);
-        sql.exec('INSERT OR REPLACE INTO seen (pair, t) VALUES (?, ?)', pair, now);
-        const cur = this.scores.get(e.itemId);
+        const [last] = sql.exec<{ t: number; w: number }>('SELECT t, w FROM trend_pairs WHERE pair = ?', pair).toArray();
+        const fresh = !last || now - last.t >= H;
+        // within the half-life only a stronger event than the one counted adds (the difference)
+        const add = fresh ? e.weight : e.weight - last.w;
+        if (add <= 0) continue;
+        if (fresh) sql.exec('INSERT OR REPLACE INTO trend_pairs (pair, t, w) VALUES (?, ?, ?)', pair, now, e.weight);
+        else sql.exec('UPDATE trend_pairs SET w = ? WHERE pair = ?', e.weight, pair);
         // an event reported late (a client's batch, a backfill) counts as decayed as its age
-        const s = (cur ? this.decayed(cur, now, H) : 0) + e.weight * 2 ** (-Math.max(0, now - e.at) / H);
-        this.scores.set(e.itemId, { s, t: now });
-        sql.exec('INSERT OR REPLACE INTO trend (id, s, t) VALUES (?, ?, ?)', e.itemId, s, now);
+        const age = 2 ** (-Math.max(0, now - e.at) / H);
+        const cur = this.at(this.items.get(e.itemId), now, H);
+        const next = { s: cur.s + add * age, n: cur.n + (fresh ? age : 0), t: now };
+        this.items.set(e.itemId, next);
+        sql.exec('INSERT OR REPLACE INTO trend_items (id, s, n, t) VALUES (?, ?, ?, ?)', e.itemId, next.s, next.n, now);
         counted++;
       }
       this.prune(now, H);
@@ -76,29 +116,33 @@ export class TrendingStore extends DurableObject<Env> {
 
   private prune(now: number, H: number): void {
     const sql = this.ctx.storage.sql;
-    if (this.scores.size > MAX_ITEMS) {
-      const sorted = [...this.scores].sort((a, b) => this.decayed(a[1], now, H) - this.decayed(b[1], now, H));
-      for (const [id] of sorted.slice(0, this.scores.size - MAX_ITEMS)) {
-        this.scores.delete(id);
-        sql.exec('DELETE FROM trend WHERE id = ?', id);
+    if (this.items.size > MAX_ITEMS) {
+      const keep = Math.floor(MAX_ITEMS * 0.9);
+      const sorted = [...this.items].sort((a, b) => this.at(a[1], now, H).s - this.at(b[1], now, H).s);
+      for (const [id] of sorted.slice(0, this.items.size - keep)) {
+        this.items.delete(id);
+        sql.exec('DELETE FROM trend_items WHERE id = ?', id);
       }
     }
-    if (this.pairs.size > MAX_PAIRS) {
-      for (const [pair, t] of this.pairs) {
-        if (now - t < H) continue;
-        this.pairs.delete(pair);
-        sql.exec('DELETE FROM seen WHERE pair = ?', pair);
-      }
+    if (now - this.lastPairPrune >= PRUNE_EVERY_MS) {
+      this.lastPairPrune = now;
+      sql.exec('DELETE FROM trend_pairs WHERE t <= ?', now - H);
     }
   }
 
-  /** The `n` highest decayed scores now, highest first. */
-  async top(n: number, halfLifeSeconds: number, now: number): Promise<Trend[]> {
-    const H = halfLifeSeconds * 1000;
-    return [...this.scores]
-      .map(([itemId, v]) => ({ itemId, score: this.decayed(v, now, H) }))
-      .sort((a, b) => b.score - a.score || (a.itemId < b.itemId ? -1 : 1))
-      .slice(0, n);
+  /**
+   * The `n` highest decayed scores now among items with enough shoppers (`shopperGate`),
+   * highest first.
+   */
+  async top(n: number, settings: TrendingSettings, now: number): Promise<Trend[]> {
+    const H = settings.halfLifeSeconds * 1000;
+    const gate = shopperGate(settings.minShoppers);
+    const out: Trend[] = [];
+    for (const [itemId, v] of this.items) {
+      const d = this.at(v, now, H);
+      if (d.n >= gate) out.push({ itemId, score: d.s, shoppers: d.n });
+    }
+    return out.sort((a, b) => b.score - a.score || (a.itemId < b.itemId ? -1 : 1)).slice(0, n);
   }
 }
 
@@ -115,7 +159,7 @@ let cached: { at: number; list: Trend[] } | null = null;
 
 export function trendingClient(
   ns: DurableObjectNamespace<TrendingStore>,
-  settings: { halfLifeSeconds: number; cacheSeconds: number },
+  settings: TrendingSettings & { cacheSeconds: number },
 ): TrendingClient {
   const stub = () => ns.get(ns.idFromName(DO.trending));
   return {
@@ -126,7 +170,7 @@ export function trendingClient(
     },
     async top(now) {
       if (!cached || now - cached.at >= settings.cacheSeconds * 1000)
-        cached = { at: now, list: await stub().top(TRENDING_TOP, settings.halfLifeSeconds, now) };
+        cached = { at: now, list: await stub().top(TRENDING_TOP, settings, now) };
       return cached.list;
     },
   };

@@ -374,6 +374,16 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
     expect(recId).toMatch(/^\d+_[0-9a-f]{32}$/);
     expect(await card.getAttribute('data-position')).toBe('3');
     expect(await ids('recent')).not.toContain(viewed);
+    // two other shoppers viewed it a moment ago: not yet a trend (TRENDING_MIN_SHOPPERS is 3)
+    const others = ['e2e-shopper-1', 'e2e-shopper-2'].map((userId) => ({ userId, itemId: viewed, type: 'view' }));
+    const posted = await fetch(`${base}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: others }),
+    });
+    expect(posted.status).toBe(200);
+    const trendingNow = await getJson<{ items: { id: string }[] }>('/v1/trending?k=8');
+    expect(trendingNow.items.map((i) => i.id)).not.toContain(viewed);
     expect(await ids('trending')).not.toContain(viewed);
     const counted = await attributed();
     await card.locator('button[data-similar]').click();
@@ -384,7 +394,7 @@ describe.skipIf(!haveBrowser)('demo storefront in Chromium', () => {
     await expect.poll(async () => (await attributed()).clicks, { timeout: 10_000 }).toBe(counted.clicks + 1);
     await expect.poll(async () => (await ids('recent'))[0], { timeout: 10_000 }).toBe(viewed);
     expect(await page.textContent('#recent-source')).toBe('recent');
-    // the view is a live event: the item trends (it was not in the popular top 8 before)
+    // the customer's view is the third shopper's: the item trends (it was not in the popular top 8 before)
     await expect.poll(() => ids('trending'), { timeout: 10_000 }).toContain(viewed);
     expect(await page.textContent('#trending-source')).toBe('trending');
     // and the product's lists follow the viewed product

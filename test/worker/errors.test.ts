@@ -124,6 +124,18 @@ describe('bad input is a clear 4xx', () => {
   it('rejects ids with spaces or control characters', async () => {
     await expectError(await SELF.fetch('http://x/v1/users/a%20b/recommendations'), 400, 'invalid_request');
     await expectError(await SELF.fetch(`http://x/v1/users/${'x'.repeat(200)}/recommendations`), 400, 'invalid_request');
+    // a control character at either end of an item id, or inside it
+    for (const id of ['22698%00', '%0022698', '%0722698', '226%0198', '22698%7F'])
+      await expectError(await SELF.fetch(`http://x/v1/items/${id}/similar`), 400, 'invalid_request', /control characters/);
+  });
+
+  it('rejects item ids that are not well-formed UTF-16 (a lone surrogate) in a body', async () => {
+    const res = await SELF.fetch('http://x/v1/recommendations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"items": ["a\\ud800b"]}',
+    });
+    await expectError(res, 400, 'invalid_request', /items\.0/);
   });
 
   it('answers unknown routes with the same error shape, and a wrong method with 405 and Allow', async () => {

@@ -276,6 +276,22 @@ describe('GET /v1/items/{id}/bought-together', () => {
     }
   });
 
+  it("ranks the item's whole list under a placement's boost, so a smaller k is the top of a larger one", async () => {
+    const full = (await getJson<Rec>(await SELF.fetch('http://x/v1/items/B0-I0/bought-together?k=20'))).items.map((i) => i.id);
+    expect(full.length).toBeGreaterThan(3);
+    const last = full[full.length - 1];
+    const put = await SELF.fetch('http://x/admin/placements/bt-boost', {
+      method: 'PUT',
+      headers: { ...ADMIN, 'content-type': 'application/json' },
+      body: JSON.stringify({ boosts: [{ match: { ids: [last] }, add: 10 }] }),
+    });
+    expect(put.status).toBe(200);
+    const boosted = async (k: number) =>
+      (await getJson<Rec>(await SELF.fetch(`http://x/v1/items/B0-I0/bought-together?k=${k}&placement=bt-boost`))).items.map((i) => i.id);
+    expect(await boosted(1)).toEqual([last]);
+    expect(await boosted(20)).toEqual([last, ...full.slice(0, -1)]);
+  });
+
   it('applies the catalogue filters, and answers 404 for an item nobody knows', async () => {
     const res = await SELF.fetch('http://x/v1/items/B0-I0/bought-together?k=5&exclude=B0-I1');
     expect(res.status).toBe(200);
@@ -305,21 +321,66 @@ describe('trending', () => {
   });
 
   it('puts an item twenty shoppers just viewed in the top 10; one shopper viewing twenty times does not', async () => {
-    // one shopper reloading an item twenty times counts once
+    const popular = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=10'));
+    // one shopper reloading an item twenty times, and two shoppers viewing others once: no trend yet
     expect((await post(Array.from({ length: 20 }, () => view('reloader', 'B1-I9')))).status).toBe(200);
-    // twenty different shoppers view B3-I7 within minutes; a few others are viewed once
-    expect((await post(Array.from({ length: 20 }, (_, j) => view(`shopper-${j}`, 'B3-I7')))).status).toBe(200);
     expect((await post([view('x1', 'B0-I3'), view('x2', 'B2-I2')])).status).toBe(200);
+    const quiet = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=10'));
+    expect(quiet.items.map((i) => i.id)).toEqual(popular.items.map((i) => i.id));
+    expect(quiet.items.every((i) => i.score === 0)).toBe(true);
+    // twenty different shoppers view B3-I7 within minutes
+    expect((await post(Array.from({ length: 20 }, (_, j) => view(`shopper-${j}`, 'B3-I7')))).status).toBe(200);
     const body = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=10'));
     expect(body.source).toBe('trending');
-    const ids = body.items.map((i) => i.id);
-    expect(ids.slice(0, 10)).toContain('B3-I7');
-    expect(ids[0]).toBe('B3-I7');
-    expect(ids.indexOf('B1-I9')).toBeGreaterThan(ids.indexOf('B3-I7'));
+    expect(body.items[0].id).toBe('B3-I7');
+    expect(body.items[0].score).toBeCloseTo(20 * 0.1, 3);
+    // the rest is the model's popularity, in its order, each item once
+    const rest = body.items.slice(1).map((i) => i.id);
+    expect(rest).toEqual(
+      popular.items
+        .map((i) => i.id)
+        .filter((id) => id !== 'B3-I7')
+        .slice(0, 9),
+    );
+    expect(body.items.slice(1).every((i) => i.score === 0)).toBe(true);
     // filters apply
     const filtered = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=10&exclude=B3-I7'));
     expect(filtered.items.map((i) => i.id)).not.toContain('B3-I7');
   });
+
+  it("ranks every trending item under a placement's boost, so a smaller k is the top of a larger one", async () => {
+    // three shoppers make B2-I5 trend, far below B3-I7's twenty
+    expect((await post(['a', 'b', 'c'].map((u) => view(`boost-${u}`, 'B2-I5')))).status).toBe(200);
+    const plain = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=10'));
+    expect(plain.items.slice(0, 2).map((i) => i.id)).toEqual(['B3-I7', 'B2-I5']);
+    const put = await SELF.fetch('http://x/admin/placements/trend-boost', {
+      method: 'PUT',
+      headers: { ...ADMIN, 'content-type': 'application/json' },
+      body: JSON.stringify({ boosts: [{ match: { ids: ['B2-I5'] }, multiply: 100 }] }),
+    });
+    expect(put.status).toBe(200);
+    const top = async (k: number) =>
+      (await getJson<Rec>(await SELF.fetch(`http://x/v1/trending?k=${k}&placement=trend-boost`))).items.map((i) => i.id);
+    expect(await top(1)).toEqual(['B2-I5']);
+    expect((await top(10)).slice(0, 2)).toEqual(['B2-I5', 'B3-I7']);
+  });
+
+  it('lists a new catalogue product that shoppers view, once, above the popular fill', async () => {
+    const put = await SELF.fetch('http://x/v1/items', {
+      method: 'PUT',
+      headers: KEY,
+      body: JSON.stringify({ items: [{ id: 'NEW-TREND', title: 'Lantern brand new', category: 'lights' }] }),
+    });
+    expect(put.status).toBe(200);
+    expect((await post(['p', 'q', 'r', 's'].map((u) => view(`new-${u}`, 'NEW-TREND')))).status).toBe(200);
+    const body = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=40'));
+    const ids = body.items.map((i) => i.id);
+    expect(ids.filter((id) => id === 'NEW-TREND')).toHaveLength(1);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.indexOf('NEW-TREND')).toBeLessThan(3);
+  });
+
+  const settings = (minShoppers: number) => ({ halfLifeSeconds: 3600, minShoppers });
 
   it('decays with the configured half-life', async () => {
     const stub = env.TRENDING.get(env.TRENDING.idFromName('decay-test'));
@@ -330,7 +391,7 @@ describe('trending', () => {
       H,
       t0,
     );
-    const at = (t: number) => stub.top(10, H, t) as Promise<{ itemId: string; score: number }[]>;
+    const at = async (t: number) => (await stub.top(10, settings(1), t)).map(({ itemId, score }) => ({ itemId, score }));
     expect((await at(t0))[0]).toEqual({ itemId: 'A', score: 8 });
     // the same shopper again within a half-life is not counted
     await stub.record([{ itemId: 'A', userKey: 'k0', weight: 1, at: t0 + 1000 }], H, t0 + 1000);
@@ -347,9 +408,48 @@ describe('trending', () => {
     expect(now2.map((x) => x.itemId)).toEqual(['B', 'A']);
     expect(now2[0].score).toBeCloseTo(3, 9);
     expect(now2[1].score).toBeCloseTo(2, 9);
-    // an event that happened a half-life ago counts half
-    await stub.record([{ itemId: 'C', userKey: 'k9', weight: 2, at: t2 - H * 1000 }], H, t2);
-    expect((await at(t2)).find((x) => x.itemId === 'C')?.score).toBeCloseTo(1, 9);
+    // events that happened a half-life ago count half (two shoppers: score 1, shoppers 1)
+    await stub.record(
+      ['k8', 'k9'].map((userKey) => ({ itemId: 'C', userKey, weight: 1, at: t2 - H * 1000 })),
+      H,
+      t2,
+    );
+    const c = (await stub.top(10, settings(1), t2)).find((x) => x.itemId === 'C');
+    expect(c?.score).toBeCloseTo(1, 9);
+    expect(c?.shoppers).toBeCloseTo(1, 9);
+  });
+
+  it("counts a shopper's strongest event once per half-life: a view, then a purchase, adds the difference", async () => {
+    const stub = env.TRENDING.get(env.TRENDING.idFromName('strongest-test'));
+    const t = Date.parse('2026-06-01T00:00:00Z');
+    const ev = (userKey: string, weight: number) => ({ itemId: 'P', userKey, weight, at: t });
+    await stub.record([ev('u1', 0.1), ev('u1', 1), ev('u1', 0.1), ev('u2', 1), ev('u2', 0.1), ev('u3', 0.3)], 3600, t);
+    const [p] = await stub.top(10, settings(1), t);
+    expect(p.score).toBeCloseTo(1 + 1 + 0.3, 9);
+    expect(p.shoppers).toBeCloseTo(3, 9);
+  });
+
+  it('lists an item only once enough different shoppers touched it recently: not for one shopper, nor for a crowd days ago', async () => {
+    const stub = env.TRENDING.get(env.TRENDING.idFromName('gate-test'));
+    const H = 3600;
+    const t = Date.parse('2026-06-01T00:00:00Z');
+    const crowd = (itemId: string, n: number, at: number) =>
+      Array.from({ length: n }, (_, j) => ({ itemId, userKey: `${itemId}-${j}`, weight: 1, at }));
+    await stub.record(
+      [
+        { itemId: 'SOLO', userKey: 'one', weight: 1, at: t }, // one purchase: score 1, one shopper
+        ...crowd('PAIR', 2, t), // two shoppers now
+        ...crowd('TRIO', 3, t), // three shoppers now
+        ...crowd('OLD', 20, t - 5 * H * 1000), // twenty shoppers five half-lives ago: 20/32 shoppers now
+        ...crowd('SPREAD', 6, t - H * 1000), // six shoppers a half-life ago: 3 now
+      ],
+      H,
+      t,
+    );
+    const listed = async (minShoppers: number) => (await stub.top(10, settings(minShoppers), t)).map((x) => x.itemId).sort();
+    expect(await listed(3)).toEqual(['SPREAD', 'TRIO']);
+    expect(await listed(2)).toEqual(['PAIR', 'SPREAD', 'TRIO']);
+    expect(await listed(1)).toEqual(['PAIR', 'SOLO', 'SPREAD', 'TRIO']);
   });
 });
 
