@@ -4,7 +4,7 @@
  * generated from the schemas the routes validate with.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
@@ -27,26 +27,71 @@ import { type LimitName, NoQuery } from './schemas';
 /** Largest accepted request body; bigger ones get 413 before any parsing. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-type Issue = { code?: string; path?: PropertyKey[]; message?: string; keys?: string[]; errors?: Issue[][] };
+type Issue = {
+  code?: string;
+  path?: PropertyKey[];
+  message?: string;
+  keys?: string[];
+  expected?: string;
+  origin?: string;
+  maximum?: number | bigint;
+  errors?: Issue[][];
+  input?: unknown;
+};
+
+const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
 /**
- * The issue to report for a union that matched no branch (a single event or a batch): the
- * branch the client evidently meant — the one that did not fail on unknown or missing top-level
- * fields — so a bad event says what is wrong with it, not just "Invalid input".
+ * The issue to report for a union that matched no branch (a single event or a batch, a value of
+ * several types, a parameter given once or repeated), with the union's own path in front of the
+ * branch's: the branch the client evidently meant — one whose type matched and that did not fail
+ * on unknown or missing top-level fields — so a bad event says what is wrong with it, not just
+ * "Invalid input". When every branch failed on the type itself, the issue lists the types.
  */
 function meantBranch(union: Issue): Issue {
   const branches = union.errors ?? [];
+  const typeOnly = (b: Issue[]) => b.length > 0 && b.every((i) => i.code === 'invalid_type' && !i.path?.length);
   const shapeOnly = (b: Issue[]) =>
     b.some(
       (i) => i.code === 'unrecognized_keys' || (i.path?.length === 1 && i.code === 'invalid_type' && i.message?.includes('undefined')),
     );
-  const meant = branches.find((b) => !shapeOnly(b)) ?? branches.find((b) => !b.some((i) => i.code === 'unrecognized_keys')) ?? branches[0];
-  return meant?.[0] ?? union;
+  if (branches.length && branches.every(typeOnly)) {
+    const expected = [...new Set(branches.flatMap((b) => b.map((i) => i.expected).filter(Boolean)))];
+    const list = expected.length > 1 ? `${expected.slice(0, -1).join(', ')} or ${expected.at(-1)}` : (expected[0] ?? 'another type');
+    const received = /received (\w+)/.exec(branches[0][0].message ?? '')?.[1] ?? kind(union.input);
+    return { ...union, code: 'invalid_type', message: `expected ${list}, received ${received}` };
+  }
+  const meant =
+    branches.find((b) => !typeOnly(b) && !shapeOnly(b)) ??
+    branches.find((b) => !typeOnly(b) && !b.some((i) => i.code === 'unrecognized_keys')) ??
+    branches.find((b) => !typeOnly(b)) ??
+    branches[0];
+  const first = meant?.[0];
+  if (!first) return union;
+  const issue = { ...first, path: [...(union.path ?? []), ...(first.path ?? [])] };
+  return issue.code === 'invalid_union' ? meantBranch(issue) : issue;
+}
+
+/**
+ * The configured limit on a request's top-level list, by field (the schemas hold only a hard
+ * ceiling above it; the routes check the configured limit — unless the ceiling fails first).
+ */
+function listLimit(field: PropertyKey | undefined, method: string, path: string, config: Config): number | undefined {
+  if (field === 'events') return config.maxEventsPerBatch;
+  if (field === 'candidates') return config.maxCandidates;
+  if (field === 'items') return method === 'PUT' && path === '/v1/items' ? config.catalog.maxBatch : config.maxBasketItems;
+  return undefined;
 }
 
 /** Turns the first schema-validation issue into the service's error. */
-function validationError(first: Issue | undefined): AppError {
+function validationError(first: Issue | undefined, request?: { method: string; path: string; config: Config }): AppError {
   const issue = first?.code === 'invalid_union' ? meantBranch(first) : first;
+  // a list over the schema's ceiling is over the configured limit too: the same error as just above it
+  if (issue?.code === 'too_big' && issue.origin === 'array' && issue.path?.length === 1 && request) {
+    const limit = listLimit(issue.path[0], request.method, request.path, request.config);
+    if (limit !== undefined)
+      return new AppError('too_many_items', `${String(issue.path[0])} has more than ${issue.maximum} entries; the limit is ${limit}`);
+  }
   const where = issue?.path?.length ? `${issue.path.join('.')}: ` : '';
   const message = issue?.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys?.join(', ')}` : issue?.message;
   const code: ErrorCode = issue?.path?.[0] === 'k' ? 'k_out_of_range' : 'invalid_request';
@@ -89,13 +134,45 @@ function allowedMethods(routes: readonly { method: string; path: string }[], pat
   return [...allowed].sort();
 }
 
+/** The routes the OpenAPI document says take a required body, as method + path pattern. */
+function requiredBodies(definitions: readonly unknown[]): { method: string; pattern: RegExp }[] {
+  const out: { method: string; pattern: RegExp }[] = [];
+  for (const d of definitions as {
+    type?: string;
+    route?: { method: string; path: string; request?: { body?: { required?: boolean } } };
+  }[]) {
+    if (d.type !== 'route' || !d.route?.request?.body?.required) continue;
+    const path = d.route.path.replace(/[.+?^$()|[\]\\]/g, '\\$&').replace(/\{[^/}]+\}/g, '[^/]+');
+    out.push({ method: d.route.method.toUpperCase(), pattern: new RegExp(`^${path}/?$`) });
+  }
+  return out;
+}
+
 export function createApp() {
-  const defaultHook = (result: { success: boolean; error?: { issues: unknown[] } }) => {
-    if (!result.success) throw validationError(result.error?.issues[0] as Issue | undefined);
+  const defaultHook = (result: { success: boolean; error?: { issues: unknown[] } }, c: Context<AppEnv>) => {
+    if (!result.success)
+      throw validationError(result.error?.issues[0] as Issue | undefined, {
+        method: c.req.method,
+        path: c.req.path,
+        config: c.var.ctx.config,
+      });
   };
   const app = new OpenAPIHono<AppEnv>({ defaultHook });
 
   app.use(requestContext());
+  // A route whose JSON body is required gets a 400 for a request with none: the validator would
+  // otherwise read a missing body as {} — for PUT /admin/placements/{name}, a placement with no
+  // rules, silently replacing the stored one. (A body of another type is a 415 from the validator.)
+  let bodyRoutes: { method: string; pattern: RegExp }[] | undefined;
+  app.use(async (c, next) => {
+    if (c.req.method !== 'POST' && c.req.method !== 'PUT' && c.req.method !== 'PATCH') return next();
+    if (c.req.header('content-type')) return next();
+    bodyRoutes ??= requiredBodies(app.openAPIRegistry.definitions);
+    const path = c.req.path;
+    if (bodyRoutes.some((r) => r.method === c.req.method && r.pattern.test(path)))
+      throw new AppError('invalid_request', `${c.req.method} ${path} needs a JSON body (content-type: application/json)`);
+    await next();
+  });
   // browsers on the shop's own origins (CORS_ALLOWED_ORIGINS; none by default) may call the API
   app.use('/v1/*', async (c, next) => {
     const allowed = c.var.ctx.config.corsAllowedOrigins;

@@ -244,6 +244,25 @@ export type RecommendedItem = z.infer<typeof RecommendedItem>;
 export const Source = z.enum(['personalized', 'session', 'popular', 'new', 'similar', 'trending', 'recent', 'bought-together']);
 export type Source = z.infer<typeof Source>;
 
+/** What an answer says about the placement that shaped it. */
+const PlacementApplied = z
+  .object({
+    name: z.string(),
+    filter: z.object({
+      categories: z.array(z.string()).optional(),
+      minPrice: z.number().optional(),
+      maxPrice: z.number().optional(),
+      exclude: z.array(z.string()).optional(),
+      includeUnavailable: z.boolean().optional(),
+    }),
+    boosts: z.number().int().openapi({ description: 'boosts in force' }),
+    pins: z.number().int().openapi({ description: 'items placed by pins' }),
+    maxPerCategory: z.number().int().optional(),
+    exploration: z.number().int().openapi({ description: 'new items in exploration slots' }),
+  })
+  .optional()
+  .openapi({ description: 'the placement that shaped the list and the rules that applied' });
+
 export const Recommendation = z
   .object({
     model: z.string().openapi({ description: 'model version that produced the scores' }),
@@ -255,23 +274,7 @@ export const Recommendation = z
     variant: z.string().optional().openapi({ description: "the experiment's variant that answered" }),
     items: z.array(RecommendedItem),
     ignoredItems: z.array(z.string()).optional().openapi({ description: 'request item ids the model does not know (ignored)' }),
-    placement: z
-      .object({
-        name: z.string(),
-        filter: z.object({
-          categories: z.array(z.string()).optional(),
-          minPrice: z.number().optional(),
-          maxPrice: z.number().optional(),
-          exclude: z.array(z.string()).optional(),
-          includeUnavailable: z.boolean().optional(),
-        }),
-        boosts: z.number().int().openapi({ description: 'boosts in force' }),
-        pins: z.number().int().openapi({ description: 'items placed by pins' }),
-        maxPerCategory: z.number().int().optional(),
-        exploration: z.number().int().openapi({ description: 'new items in exploration slots' }),
-      })
-      .optional()
-      .openapi({ description: 'the placement that shaped the list and the rules that applied' }),
+    placement: PlacementApplied,
   })
   .openapi('Recommendation');
 export type Recommendation = z.infer<typeof Recommendation>;
@@ -388,26 +391,41 @@ export const CatalogItem = z
     available: z.boolean().optional(),
     price: z.number().optional(),
     category: z.string().optional(),
+    boosted: z.literal(true).optional().openapi({ description: "a boost of the request's placement raised it" }),
+    pinned: z.literal(true).optional().openapi({ description: "the request's placement pins it here (pins apply to matching items only)" }),
   })
   .openapi('CatalogItem');
-export const SearchResult = z.object({ model: z.string(), items: z.array(CatalogItem) }).openapi('SearchResult');
+export type CatalogItem = z.infer<typeof CatalogItem>;
+export const SearchResult = z
+  .object({ model: z.string(), items: z.array(CatalogItem), placement: PlacementApplied })
+  .openapi('SearchResult');
 
 const AttributeValue = z.union([z.string().max(200), z.number().finite(), z.boolean()]);
 const nullable = <T extends z.ZodType>(t: T) => t.nullable().optional();
+/** Text a shopper reads (a title, a category): not blank, at most `max` characters. */
+const Text = (max: number, what: string) => z.string().min(1).max(max).regex(/\S/, `${what} must not be blank`);
 
 /** One item of PUT /v1/items: fields given replace, fields left out are kept, null clears a field. */
 export const CatalogItemInput = z
   .object({
     id: ItemId,
-    title: nullable(z.string().min(1).max(500)),
-    category: nullable(z.string().min(1).max(100)).openapi({ description: 'the main category' }),
-    categories: nullable(z.array(z.string().min(1).max(100)).max(20)).openapi({ description: 'further categories' }),
+    title: nullable(Text(500, 'title')),
+    category: nullable(Text(100, 'category')).openapi({ description: 'the main category' }),
+    categories: nullable(z.array(Text(100, 'category')).max(20)).openapi({ description: 'further categories' }),
     price: nullable(z.number().nonnegative('price must not be negative').finite('price must be a finite number').max(1e9)),
     currency: nullable(z.string().regex(/^[A-Z]{3}$/, 'currency is an ISO 4217 code such as EUR')),
     available: nullable(z.boolean()).openapi({ description: 'false: out of stock, left out of every answer unless includeUnavailable' }),
     imageUrl: nullable(z.url({ protocol: /^https?$/ }).max(2048)),
     attributes: nullable(
-      z.record(z.string().min(1).max(64), AttributeValue).refine((a) => Object.keys(a).length <= 50, 'at most 50 attributes'),
+      z.preprocess(
+        (v, ctx) => {
+          // a record drops "__proto__" silently (it would set an object's prototype): say so instead
+          if (v !== null && typeof v === 'object' && Object.hasOwn(v, '__proto__'))
+            ctx.issues.push({ code: 'custom', message: 'an attribute may not be named __proto__', input: v });
+          return v;
+        },
+        z.record(z.string().min(1).max(64), AttributeValue).refine((a) => Object.keys(a).length <= 50, 'at most 50 attributes'),
+      ),
     ).openapi({ description: 'free attributes; those declared in CATALOG_FACET_ATTRIBUTES can be filtered and boosted on' }),
   })
   .strict()

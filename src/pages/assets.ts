@@ -88,7 +88,9 @@ const ASSETS: Record<string, { type: string; body: string }> = {
 export const assets = new Hono<AppEnv>();
 
 assets.get('/assets/:name', (c) => {
-  const asset = ASSETS[c.req.param('name')];
+  const name = c.req.param('name');
+  // own names only: "constructor" or "__proto__" are properties of every object
+  const asset = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
   if (!asset) return c.notFound();
   c.header('content-type', asset.type);
   c.header('cache-control', 'public, max-age=300');

@@ -63,7 +63,10 @@ items.openapi(
       'Up to CATALOG_MAX_BATCH items (bodies up to CATALOG_MAX_BODY_BYTES). Fields given replace, fields left out are kept, null clears a field; an item neither the active model nor the catalogue knows needs a title. A batch with any invalid item is refused as a whole (the error names the item index) and changes nothing. Visible at once in this location and within CATALOG_MAX_STALE_SECONDS everywhere.',
     security: [{ bearer: [] }],
     request: { query: NoQuery, body: { required: true, ...json(CatalogBatch) } },
-    responses: { 200: { description: 'applied', ...json(CatalogWrite) }, ...errors({ body: true }) },
+    responses: {
+      200: { description: 'applied', ...json(CatalogWrite) },
+      ...errors({ body: 'body larger than CATALOG_MAX_BODY_BYTES (2 MiB by default)' }),
+    },
   }),
   async (c) => {
     const { items: batch } = c.req.valid('json');
@@ -158,7 +161,7 @@ items.openapi(
     path: '/items',
     summary: 'Search the catalogue by title',
     description:
-      "Every query word must appear in the title or id. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size) and the catalogue's new items; filters apply.",
+      "Every query word must appear in the title or id. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size) and the catalogue's new items; filters apply. With `placement`, its boosts reorder the matches, its diversity cap applies and its pins place matching items; the answer's `placement` says so.",
     request: { query: SearchQuery },
     responses: {
       200: { description: 'matching items, most popular first', ...json(SearchResult) },
@@ -169,7 +172,7 @@ items.openapi(
     const { ctx } = c.var;
     const q = c.req.valid('query');
     const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), q.placement);
-    return c.json({ model: shelf.model.version, items: await searchCatalog(shelf, q.q ?? '', q.limit ?? 20) }, 200);
+    return c.json({ model: shelf.model.version, ...(await searchCatalog(shelf, q.q ?? '', q.limit ?? 20)) }, 200);
   },
 );
 

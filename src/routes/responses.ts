@@ -10,8 +10,8 @@ export const json = <T>(schema: T) => ({ content: { 'application/json': { schema
 const err = (description: string) => ({ description, ...json(ErrorResponse) });
 
 export interface ErrorOptions {
-  /** the route takes a JSON body: malformed JSON (400), too large (413), not JSON (415) */
-  body?: boolean;
+  /** the route takes a JSON body: malformed JSON (400), too large (413), not JSON (415); a string says what "too large" is */
+  body?: boolean | string;
   /** 404 and what it means here */
   notFound?: string;
   /** the route needs a model: 503 no_model when none is active */
@@ -27,7 +27,9 @@ export function errors(opts: ErrorOptions = {}) {
     401: err('missing or wrong credentials'),
     ...(opts.notFound ? { 404: err(opts.notFound) } : {}),
     ...(opts.conflict ? { 409: err(opts.conflict) } : {}),
-    ...(opts.body ? { 413: err('body larger than 64 KiB'), 415: err('body is not application/json') } : {}),
+    ...(opts.body
+      ? { 413: err(typeof opts.body === 'string' ? opts.body : 'body larger than 64 KiB'), 415: err('body is not application/json') }
+      : {}),
     ...(opts.model ? { 503: err('no model is available yet') } : {}),
   };
 }

@@ -9,7 +9,7 @@ import type { Answer } from '../schemas';
 import type { HistorySnapshot } from '../storage/history';
 import type { TrendingClient } from '../storage/trending';
 import { popular } from './recommend';
-import { arrange, type Entry, placementSummary, present, type Shelf } from './shelf';
+import { arrange, boostedNew, type Entry, placementSummary, present, type Shelf } from './shelf';
 
 /** Whether an item (model or new) passes the shelf; its entry when it does. */
 function entryFor(shelf: Shelf, id: string, score: number): Entry | null {
@@ -22,7 +22,7 @@ function entryFor(shelf: Shelf, id: string, score: number): Entry | null {
     return { index, id, score: s };
   }
   const r = shelf.binding.newItems.get(id);
-  return r && shelf.filter.recordWhyNot(r) === null ? { id, score } : null;
+  return r && shelf.filter.recordWhyNot(r) === null ? { id, ...boostedNew(shelf, r, score) } : null;
 }
 
 async function answer(shelf: Shelf, source: Answer['source'], list: Entry[]): Promise<Answer> {
@@ -62,14 +62,17 @@ export async function trending(shelf: Shelf, trends: TrendingClient, k: number, 
 
 /** The shopper's recent items (any interaction at the edge), newest first. */
 export async function recent(shelf: Shelf, history: HistorySnapshot | null, k: number): Promise<Answer> {
+  // what the shopper saw, in the order they saw it: a placement's filter and diversity cap apply,
+  // but its boosts, pins and exploration slots would put items there they never viewed
+  const p = shelf.placement;
+  const own: Shelf = p ? { ...shelf, placement: { ...p, boosts: [], pins: [], explorationSlots: 0 }, plan: null } : shelf;
   const list: Entry[] = [];
   const items = [...(history?.items ?? [])].filter((h) => h.lastAt > 0).sort((a, b) => b.lastAt - a.lastAt);
   for (const h of items) {
-    if (list.length >= k) break;
     const e = entryFor(shelf, h.itemId, h.lastAt / 1000);
     if (e) list.push({ ...e, score: h.lastAt / 1000 });
   }
-  return answer(shelf, 'recent', list);
+  return answer(own, 'recent', await arrange(own, list, k));
 }
 
 /**

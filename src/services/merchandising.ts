@@ -16,7 +16,8 @@
 
 import type { ScoringPlan } from '../inference/plan';
 import type { CatalogBinding } from '../models/live-catalog';
-import { DELETED, UNAVAILABLE } from '../models/live-catalog';
+import { categoriesOf, DELETED, UNAVAILABLE } from '../models/live-catalog';
+import type { CatalogRecord } from '../storage/catalog-store';
 
 export interface ItemFilter {
   categories?: string[];
@@ -239,6 +240,38 @@ export function buildPlan(filter: CompiledFilter, boosts: readonly BoostRule[]):
     classes[i] = c;
   }
   return { classes, transforms: Float32Array.from(transforms) };
+}
+
+/**
+ * The boosts' transform for an item the plan's indices do not cover (a new catalogue item): the
+ * same rules as buildPlan's, matched on the record's id, categories and declared (facet)
+ * attributes. null when no boost matches.
+ */
+export function recordTransform(
+  binding: CatalogBinding,
+  boosts: readonly BoostRule[],
+  r: CatalogRecord,
+): { multiply: number; add: number } | null {
+  let multiply = 1;
+  let add = 0;
+  let matched = false;
+  for (const rule of boosts.slice(0, MAX_BOOSTS)) {
+    const m = rule.match;
+    const hit = m.ids
+      ? m.ids.includes(r.id)
+      : m.category !== undefined
+        ? categoriesOf(r).includes(m.category)
+        : m.attribute
+          ? binding.facets.has(m.attribute.name) &&
+            r.attributes?.[m.attribute.name] !== undefined &&
+            String(r.attributes[m.attribute.name]) === String(m.attribute.value)
+          : false;
+    if (!hit) continue;
+    matched = true;
+    multiply *= rule.multiply ?? 1;
+    add += rule.add ?? 0;
+  }
+  return matched ? { multiply, add } : null;
 }
 
 /** Whether a boost changed item `index`'s score (for explaining a list). */

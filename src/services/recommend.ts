@@ -8,10 +8,12 @@ import type { WeightedItem } from '@edge-recs/core/foldin';
 import type { Scored } from '@edge-recs/core/topk';
 import { categoriesOf } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
-import type { Answer, Source } from '../schemas';
+import type { Answer, CatalogItem, Source } from '../schemas';
+import type { CatalogRecord } from '../storage/catalog-store';
 import { because, blendedScores, rank } from './blend';
 import {
   arrange,
+  boostedNew,
   candidatesFor,
   contentMatcher,
   contentOf,
@@ -58,14 +60,32 @@ function popularEntries(shelf: Shelf, k: number, exclude: ReadonlySet<number>): 
  * product added this morning is sellable at once.
  */
 export async function popular(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Answer> {
-  const known = popularEntries(shelf, k, exclude);
-  // a quarter of the places for new items, and every place the known items leave empty (a new category)
-  const fresh = await newItemsFor(shelf, Math.max(Math.floor(k / 4), k - known.length), []);
-  const list = known.slice(0, k - fresh.length);
-  fresh.forEach((e, j) => {
-    list.splice(Math.min(list.length, 4 * (j + 1) - 1), 0, e);
+  return answer(shelf, 'popular', await arrange(shelf, await popularList(shelf, k, exclude), k));
+}
+
+/**
+ * The popular list before the placement's rules: enough known items for a diversity cap to still
+ * fill k (candidatesFor), new items at every fourth place — a quarter of the places and every
+ * place the known items leave empty — and new items a boost lifts ranked by their boosted score
+ * among the known ones. Each item once; ids in `taken` left out.
+ */
+async function popularList(
+  shelf: Shelf,
+  k: number,
+  exclude: ReadonlySet<number>,
+  taken: ReadonlySet<string> = new Set(),
+): Promise<Entry[]> {
+  const n = candidatesFor(shelf, k);
+  const known = popularEntries(shelf, n, exclude).filter((e) => !taken.has(e.id));
+  const fresh = await newItemsFor(shelf, Math.max(Math.floor(k / 4), n - known.length), [], new Set(taken));
+  const lifted = fresh.filter((e) => e.boosted && e.score > 0);
+  const plain = fresh.filter((e) => !(e.boosted && e.score > 0));
+  const list = lifted.length ? [...known, ...lifted].sort((a, b) => b.score - a.score) : known;
+  const out = list.slice(0, Math.max(0, n - plain.length));
+  plain.forEach((e, j) => {
+    out.splice(Math.min(out.length, 4 * (j + 1) - 1), 0, e);
   });
-  return answer(shelf, 'popular', await arrange(shelf, list, k));
+  return out;
 }
 
 /** The newest catalogue items that pass the filter (a placement's `fallback: "new"`). */
@@ -156,28 +176,21 @@ export async function forBasket(
   const extra = unknown.length ? { ignoredItems: unknown } : {};
   if (items.length === 0) {
     // Nothing the model can score: a basket of new catalogue items is answered by what their
-    // titles and categories relate to (as `similar` does for one new item), then the fallback.
-    const given = new Set(ids);
-    const left = excludeGiven ? given : new Set<string>();
+    // titles and categories relate to (as `similar` does for one new item), then what the
+    // placement falls back to (popular, or the newest items); the placement's rules apply to both.
+    const left = excludeGiven ? new Set(ids) : new Set<string>();
     const seeds = (await contentOf(shelf, unknown)).filter((c) => c.title || c.categories.length).map((c) => c.id);
-    const related = seeds.length ? await contentNeighbours(shelf, seeds, k, left) : [];
-    if (related.length) {
-      // then what the placement falls back to (popular, or the newest items), after the related ones
-      const listed = new Set([...related.map((e) => e.id), ...left]);
-      const rest = shelf.placement?.fallback === 'new' ? await newItemsFor(shelf, k, []) : popularEntries(shelf, k, new Set());
-      const list = [...related, ...rest.filter((e) => !listed.has(e.id)).map((e) => ({ ...e, score: 0 }))];
-      const explore = (n: number, t: Set<string>) => newItemsFor(shelf, n, ids, new Set([...t, ...left]));
-      return answer(shelf, 'session', await arrange(shelf, list, k, explore), extra);
-    }
-    const fresh = await newItemsFor(shelf, Math.min(k, shelf.placement?.explorationSlots ?? 0), ids, given);
-    const base = await fallback(shelf, k);
-    return {
-      ...base,
-      ...extra,
-      items: fresh.length
-        ? [...(await present(shelf, fresh)), ...base.items].slice(0, k).map((it, j) => ({ ...it, position: j + 1 }))
-        : base.items,
-    };
+    const related = seeds.length ? await contentNeighbours(shelf, seeds, candidatesFor(shelf, k), left) : [];
+    const listed = new Set([...related.map((e) => e.id), ...left]);
+    const byNew = shelf.placement?.fallback === 'new';
+    const rest = byNew
+      ? await newItemsFor(shelf, candidatesFor(shelf, k), [], new Set(listed))
+      : await popularList(shelf, k, new Set(), listed);
+    // after related items, the fallback keeps its order (scores 0); alone, it keeps its scores
+    const list = [...related, ...(related.length ? rest.map((e) => ({ ...e, score: 0 })) : rest)];
+    const explore = (n: number, t: Set<string>) => newItemsFor(shelf, n, ids, new Set([...t, ...left]));
+    const source: Source = related.length ? 'session' : byNew ? 'new' : 'popular';
+    return answer(shelf, source, await arrange(shelf, list, k, explore), extra);
   }
   const exclude = new Set<number>([...shelf.excluded, ...(excludeGiven ? items.map((x) => x.index) : [])]);
   const scored = await rank(model, sessionVector(model, items), items, candidatesFor(shelf, k), exclude, shelf.plan);
@@ -256,8 +269,12 @@ export async function scoreCandidates(
   for (const id of candidates) {
     const index = model.ids.indexOf(id);
     if (index !== undefined) known.push(index);
-    else if (shelf.binding.newItems.has(id)) list.push({ id, score: 0 });
-    else if (!unknown.includes(id)) unknown.push(id);
+    else if (shelf.binding.newItems.has(id)) {
+      // a new item: no model score, but the placement's boosts and the filter apply as to any other
+      const r = shelf.binding.newItems.get(id) as CatalogRecord;
+      const why = shelf.filter.recordWhyNot(r);
+      if (!list.some((e) => e.id === id)) list.push({ id, ...boostedNew(shelf, r, 0), ...(why ? { filteredOut: why } : {}) });
+    } else if (!unknown.includes(id)) unknown.push(id);
   }
   const users = Math.max(1, model.manifest.userCount);
   const info = vector ? null : await model.catalog.describe(known);
@@ -271,7 +288,8 @@ export async function scoreCandidates(
     scored.set(index, { index, id: model.ids.id(index), score, ...(why ? { filteredOut: why } : {}) });
   });
   const ordered: Entry[] = [];
-  for (const id of candidates) {
+  // a candidate given twice is listed (and counted as shown) once, at its first place
+  for (const id of new Set(candidates)) {
     const index = model.ids.indexOf(id);
     const e = index !== undefined ? scored.get(index) : list.find((x) => x.id === id);
     if (e) ordered.push({ ...e });
@@ -284,39 +302,58 @@ export async function scoreCandidates(
 /**
  * Catalogue search: every query word must appear in the title or id. Covers the model's most
  * popular items (catalog/popular.json, up to 10,000) and the new catalogue items; filters apply;
- * most popular first, new items after.
+ * most popular first, new items after. A placement's boosts reorder the matches (a boosted item
+ * rises by its boosted popularity), its diversity cap applies, and its pins place an item only
+ * when it matches the query (a search never lists what was not searched for).
  */
 export async function searchCatalog(
   shelf: Shelf,
   query: string,
   limit: number,
-): Promise<{ id: string; title: string; popularity: number }[]> {
-  const { model } = shelf;
+): Promise<{ items: CatalogItem[]; placement?: NonNullable<Answer['placement']> }> {
+  const { model, plan } = shelf;
   const words = query.toUpperCase().split(/\s+/).filter(Boolean);
   const { items, titles, counts } = model.catalog.popular;
-  const hits: { index?: number; id: string; title: string; popularity: number }[] = [];
-  for (let j = 0; j < items.length && hits.length < limit; j++) {
-    const id = model.ids.id(items[j]);
-    if (!shelf.filter.passes(items[j]) || shelf.excluded.has(items[j])) continue;
-    if (words.every((w) => `${titles[j]} ${id}`.toUpperCase().includes(w)))
-      hits.push({ index: items[j], id, title: titles[j], popularity: model.popularityShare(counts[j]) ?? 0 });
+  const users = Math.max(1, model.manifest.userCount);
+  const enough = candidatesFor(shelf, limit);
+  const hits: Entry[] = [];
+  const share = new Map<string, number>();
+  // without boosts the popular order is the answer's, so the scan stops once there are enough
+  for (let j = 0; j < items.length && (plan || hits.length < enough); j++) {
+    const i = items[j];
+    if (!shelf.filter.passes(i) || shelf.excluded.has(i)) continue;
+    const c = plan ? plan.classes[i] : 1;
+    if (c === 0) continue;
+    const id = model.ids.id(i);
+    if (!words.every((w) => `${titles[j]} ${id}`.toUpperCase().includes(w))) continue;
+    const p = model.popularityShare(counts[j]) ?? 0;
+    share.set(id, p);
+    hits.push({ index: i, id, score: plan ? (counts[j] / users) * plan.transforms[2 * c] + plan.transforms[2 * c + 1] : p });
   }
   for (const r of shelf.binding.newItems.values()) {
-    if (hits.length >= limit) break;
+    if (!plan && hits.length >= enough) break;
     if (shelf.filter.recordWhyNot(r) !== null) continue;
     if (words.every((w) => `${r.title ?? ''} ${r.id} ${categoriesOf(r).join(' ')}`.toUpperCase().includes(w)))
-      hits.push({ id: r.id, title: r.title ?? '', popularity: 0 });
+      hits.push({ id: r.id, ...boostedNew(shelf, r, 0) });
   }
-  const records = await shelf.view.records(hits.map((h) => h.id));
-  return hits.map((h) => {
-    const r = records.get(h.id);
-    return {
-      id: h.id,
-      title: r?.title ?? h.title,
-      popularity: h.popularity,
-      ...(r ? { available: r.available !== false && !r.deleted } : {}),
-      ...(r?.price !== undefined ? { price: r.price } : {}),
-      ...(r ? { category: categoriesOf(r)[0] } : {}),
-    };
-  });
+  if (plan) hits.sort((a, b) => b.score - a.score);
+  const p = shelf.placement;
+  const matched = new Set(hits.map((h) => h.id));
+  const own: Shelf = p ? { ...shelf, placement: { ...p, pins: (p.pins ?? []).filter((pin) => matched.has(pin.itemId)) } } : shelf;
+  const list = await arrange(own, hits, limit);
+  const shown = await present(own, list);
+  const placement = placementSummary(own, list);
+  return {
+    items: shown.map((it) => ({
+      id: it.id,
+      title: it.title,
+      popularity: share.get(it.id) ?? 0,
+      ...(it.available !== undefined ? { available: it.available } : {}),
+      ...(it.price !== undefined ? { price: it.price } : {}),
+      ...(it.category !== undefined ? { category: it.category } : {}),
+      ...(it.boosted ? { boosted: true as const } : {}),
+      ...(it.pinned ? { pinned: true as const } : {}),
+    })),
+    ...(placement ? { placement } : {}),
+  };
 }

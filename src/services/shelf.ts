@@ -22,6 +22,7 @@ import {
   type ItemFilter,
   isBoosted,
   type Placement,
+  recordTransform,
 } from './merchandising';
 
 export interface Shelf {
@@ -92,6 +93,8 @@ export interface Entry {
   score: number;
   pinned?: true;
   exploration?: true;
+  /** a placement boost changed the score of this new item (model items: the plan says so) */
+  boosted?: true;
   filteredOut?: FilteredOut;
   /** model indices of the history/basket items behind it (explain=true) */
   because?: number[];
@@ -121,11 +124,14 @@ async function primaryCategories(shelf: Shelf, list: readonly Entry[]): Promise<
 }
 
 /**
- * Applies the placement's rules to a scored list and cuts it to k:
- * 1. diversity: at most `maxPerCategory` items per (first) category, best first;
- * 2. pins: each pinned item (while it is available, not deleted and passes the filter) at its position;
+ * Applies the placement's rules to a scored list and cuts it to k, each item once:
+ * 1. pins: each pinned item (while it is available, not deleted and passes the filter) at its
+ *    position — the merchant's choice, so a pin may exceed the diversity cap, but it uses up its
+ *    category's room;
+ * 2. diversity: at most `maxPerCategory` items per (first) category, best first, counting the pins;
  * 3. exploration: up to `explorationSlots` new items at evenly spread positions, chosen by
- *    `explore` (the caller knows the context: the user's history, the basket).
+ *    `explore` (the caller knows the context: the user's history, the basket), within the cap.
+ * Callers pass more than k entries when a cap is set (candidatesFor), so the cap still fills k.
  */
 export async function arrange(
   shelf: Shelf,
@@ -134,27 +140,45 @@ export async function arrange(
   explore?: (n: number, taken: Set<string>) => Promise<Entry[]>,
 ): Promise<Entry[]> {
   const p = shelf.placement;
-  let out = list;
-  if (p?.diversity) {
-    const cats = await primaryCategories(shelf, out);
-    const seen = new Map<string, number>();
-    out = out.filter((_, j) => {
-      const c = cats[j];
-      if (c === undefined) return true;
-      const n = (seen.get(c) ?? 0) + 1;
-      seen.set(c, n);
-      return n <= (p.diversity?.maxPerCategory ?? Number.POSITIVE_INFINITY);
-    });
-  }
   const pins = activePins(p, shelf.now)
     .map((pin) => ({ pin, entry: pinEntry(shelf, pin.itemId) }))
     .filter((x): x is { pin: (typeof x)['pin']; entry: Entry } => x.entry !== null);
-  const pinnedIds = new Set(pins.map((x) => x.entry.id));
-  out = out.filter((e) => !pinnedIds.has(e.id)).slice(0, k);
+  const taken = new Set(pins.map((x) => x.entry.id));
+  const cap = p?.diversity?.maxPerCategory ?? Number.POSITIVE_INFINITY;
+  const perCategory = new Map<string, number>();
+  /** Up to `limit` of the candidates, in order, that are not taken and whose category has room. */
+  const admit = async (candidates: readonly Entry[], limit: number): Promise<Entry[]> => {
+    const cats = Number.isFinite(cap) ? await primaryCategories(shelf, candidates) : [];
+    const admitted: Entry[] = [];
+    for (let j = 0; j < candidates.length && admitted.length < limit; j++) {
+      const e = candidates[j];
+      if (taken.has(e.id)) continue;
+      const c = cats[j];
+      if (c !== undefined) {
+        const n = (perCategory.get(c) ?? 0) + 1;
+        if (n > cap) continue;
+        perCategory.set(c, n);
+      }
+      taken.add(e.id);
+      admitted.push(e);
+    }
+    return admitted;
+  };
+  if (Number.isFinite(cap)) {
+    const cats = await primaryCategories(
+      shelf,
+      pins.map((x) => x.entry),
+    );
+    for (const c of cats) if (c !== undefined) perCategory.set(c, (perCategory.get(c) ?? 0) + 1);
+  }
+  let out: Entry[] = [];
+  // in chunks, so a long candidate list is not categorised beyond what k needs
+  for (let from = 0; from < list.length && out.length < k; from += 2 * k)
+    out.push(...(await admit(list.slice(from, from + 2 * k), k - out.length)));
   if (explore && p?.explorationSlots) {
     const n = Math.min(p.explorationSlots, k);
-    const taken = new Set([...out.map((e) => e.id), ...pinnedIds]);
-    const fresh = await explore(n, taken);
+    // more than n, so the cap can still leave n
+    const fresh = await admit(await explore(Number.isFinite(cap) ? n * 4 : n, new Set(taken)), n);
     fresh.forEach((e, j) => {
       const at = Math.min(out.length, Math.ceil(((j + 1) * k) / (n + 1)) - 1);
       out.splice(at, 0, { ...e, exploration: true });
@@ -243,9 +267,20 @@ export async function newItemsFor(
   if (fresh.length === 0) return [];
   const match =
     typeof context === 'function' ? context : contentMatcher(context.length ? await contentOf(shelf, context.slice(0, 20)) : []);
-  const scored = fresh.map((r, age) => ({ r, score: match({ title: r.title, categories: categoriesOf(r) }), age }));
+  const scored = fresh.map((r, age) => ({ r, ...boostedNew(shelf, r, match({ title: r.title, categories: categoriesOf(r) })), age }));
   scored.sort((a, b) => b.score - a.score || a.age - b.age);
-  return scored.slice(0, n).map(({ r, score }) => ({ id: r.id, score }));
+  return scored.slice(0, n).map(({ r, score, boosted }) => ({ id: r.id, score, ...(boosted ? { boosted } : {}) }));
+}
+
+/**
+ * A new item's score after the placement's boosts (the plan covers only the model's items):
+ * matched on its record's id, categories and declared attributes.
+ */
+export function boostedNew(shelf: Shelf, r: CatalogRecord, score: number): { score: number; boosted?: true } {
+  const boosts = activeBoosts(shelf.placement, shelf.now);
+  const t = boosts.length ? recordTransform(shelf.binding, boosts, r) : null;
+  if (!t || (t.multiply === 1 && t.add === 0)) return { score };
+  return { score: score * t.multiply + t.add, boosted: true };
 }
 
 const round = (x: number) => Number(x.toFixed(6));
@@ -318,7 +353,7 @@ export async function present(shelf: Shelf, list: readonly Entry[]): Promise<Rec
       ...(e.index === undefined ? { new: true as const } : {}),
       ...(e.pinned ? { pinned: true as const } : {}),
       ...(e.exploration ? { exploration: true as const } : {}),
-      ...(e.index !== undefined && isBoosted(shelf.plan, e.index) ? { boosted: true as const } : {}),
+      ...(e.boosted || (e.index !== undefined && isBoosted(shelf.plan, e.index)) ? { boosted: true as const } : {}),
       ...(e.filteredOut ? { filteredOut: e.filteredOut } : {}),
       ...(e.because ? { because: e.because.map((i) => ({ id: shelf.model.ids.id(i), title: reasonTitle.get(i) ?? '' })) } : {}),
     };

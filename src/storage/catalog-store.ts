@@ -168,10 +168,19 @@ export class CatalogStore extends DurableObject<Env> {
    */
   async upsert(patches: CatalogPatch[], now: number, untitledUnknown: string[] = []): Promise<UpsertResult> {
     const needTitle = new Set(untitledUnknown);
+    // whether each such item has a title after the patches so far (a batch may create an item
+    // and update it again; a later patch may not clear the title of an item only the catalogue knows)
+    const titled = new Map<string, boolean>();
     for (const [index, patch] of patches.entries()) {
-      if (!needTitle.has(patch.id) || patch.title != null) continue;
-      const existing = this.read(patch.id);
-      if (!existing || existing.deleted) return { refused: { index, id: patch.id } };
+      if (!needTitle.has(patch.id)) continue;
+      let has = titled.get(patch.id);
+      if (has === undefined) {
+        const existing = this.read(patch.id);
+        has = existing !== null && !existing.deleted && Boolean(existing.title);
+      }
+      if (patch.title !== undefined) has = patch.title !== null;
+      if (!has) return { refused: { index, id: patch.id } };
+      titled.set(patch.id, has);
     }
     let created = 0;
     const records = this.ctx.storage.transactionSync(() =>

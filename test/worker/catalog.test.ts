@@ -144,6 +144,51 @@ describe('catalogue writes', () => {
         ],
         /items\.1\.title: 22423-TYPO is a new item .* needs a title/,
       ],
+      // an attribute value of none of its types, or null (nulls clear whole fields, not values)
+      [
+        [
+          { id: '22423', title: 'ok' },
+          { id: '22424', attributes: { brand: [1] } },
+        ],
+        /items\.1\.attributes\.brand: expected string, number or boolean, received array/,
+      ],
+      [
+        [
+          { id: '22423', title: 'ok' },
+          { id: '22424', attributes: { brand: null } },
+        ],
+        /items\.1\.attributes\.brand: .*received null/,
+      ],
+      // a blank title or category, and an attribute name JavaScript objects cannot hold
+      [
+        [
+          { id: '22423', title: 'ok' },
+          { id: '22424', title: '   ' },
+        ],
+        /items\.1\.title: title must not be blank/,
+      ],
+      [
+        [
+          { id: '22423', title: 'ok' },
+          { id: '22424', categories: ['a', ' '] },
+        ],
+        /items\.1\.categories\.1: category must not be blank/,
+      ],
+      [
+        [
+          { id: '22423', title: 'ok' },
+          { id: '22424', attributes: JSON.parse('{"__proto__": "x"}') },
+        ],
+        /items\.1\.attributes.*__proto__/,
+      ],
+      // a new item created and its title cleared in the same batch
+      [
+        [
+          { id: 'NEW-CLEARED', title: 'Lamp' },
+          { id: 'NEW-CLEARED', title: null },
+        ],
+        /items\.1\.title: NEW-CLEARED is a new item .* needs a title/,
+      ],
     ];
     for (const [items, why] of bad) {
       // JSON.stringify writes 1e999 as null: send the literal the way a client's JSON would carry it
@@ -166,6 +211,21 @@ describe('catalogue writes', () => {
       ).status,
     ).toBe(200);
     expect(await get<{ title: string; price: number }>('/v1/items/NEW-TITLED')).toMatchObject({ title: 'A new lamp', price: 9 });
+    // a new item only the catalogue knows keeps its title: clearing it is refused, as creating it without one
+    const cleared = await put([{ id: 'NEW-TITLED', title: null }]);
+    expect(cleared.status).toBe(400);
+    expect((await getJson(cleared)).error.message).toMatch(/items\.0\.title: NEW-TITLED is a new item/);
+    expect(await get<{ title: string }>('/v1/items/NEW-TITLED')).toMatchObject({ title: 'A new lamp' });
+    // a batch may create an item and update it again
+    expect(
+      (
+        await put([
+          { id: 'NEW-TWICE', title: 'Vase' },
+          { id: 'NEW-TWICE', price: 4 },
+        ])
+      ).status,
+    ).toBe(200);
+    expect(await get<{ title: string; price: number }>('/v1/items/NEW-TWICE')).toMatchObject({ title: 'Vase', price: 4 });
     // and writes need the API key
     expect(
       (

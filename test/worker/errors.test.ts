@@ -31,6 +31,29 @@ describe('bad input is a clear 4xx', () => {
     );
   });
 
+  it('answers 400 to a request without the body its route needs, and changes nothing (a placement is not wiped)', async () => {
+    const admin = { authorization: 'Bearer test-admin-token' };
+    const put = (init: RequestInit) => SELF.fetch('http://x/admin/placements/keep-me', { method: 'PUT', ...init });
+    expect((await put({ headers: { ...admin, 'content-type': 'application/json' }, body: '{"fallback":"new"}' })).status).toBe(200);
+    await expectError(await put({ headers: admin }), 400, 'invalid_request', /needs a JSON body/);
+    const list = await getJson<{ placements: { name: string; fallback?: string }[] }>(
+      await SELF.fetch('http://x/admin/placements', { headers: admin }),
+    );
+    expect(list.placements.find((p) => p.name === 'keep-me')?.fallback).toBe('new');
+    for (const [method, path] of [
+      ['POST', '/v1/events'],
+      ['POST', '/v1/recommendations'],
+      ['POST', '/v1/score'],
+      ['PUT', '/v1/items'],
+    ])
+      await expectError(
+        await SELF.fetch(`http://x${path}`, { method, headers: { authorization: 'Bearer test-api-key' } }),
+        400,
+        'invalid_request',
+        /needs a JSON body/,
+      );
+  });
+
   it('rejects unknown fields', async () => {
     await expectError(
       await postJson('/v1/recommendations', JSON.stringify({ items: ['85123A'], colour: 'red' })),
@@ -92,6 +115,26 @@ describe('bad input is a clear 4xx', () => {
     await expectError(await postJson('/v1/score', JSON.stringify({ userId: '17850', candidates })), 400, 'too_many_items', /limit is 1000/);
   });
 
+  it('answers too_many_items, with the configured limit, also beyond the schema ceiling above it', async () => {
+    const key = { authorization: 'Bearer test-api-key' };
+    const basket = Array.from({ length: 1001 }, (_, i) => `X${i}`);
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: basket })), 400, 'too_many_items', /limit is 100$/);
+    const events = Array.from({ length: 1001 }, (_, i) => ({ userId: 'u', itemId: `I${i}`, type: 'view' }));
+    await expectError(
+      await postJson('/v1/events', JSON.stringify({ events }), { ...key, 'content-type': 'application/json' }),
+      400,
+      'too_many_items',
+      /limit is 100$/,
+    );
+    const catalog = Array.from({ length: 5001 }, (_, i) => ({ id: `b${i}` }));
+    const put = await SELF.fetch('http://x/v1/items', {
+      method: 'PUT',
+      headers: { ...key, 'content-type': 'application/json' },
+      body: JSON.stringify({ items: catalog }),
+    });
+    await expectError(put, 400, 'too_many_items', /limit is 1000$/);
+  });
+
   it('rejects oversized bodies with 413 before parsing them', async () => {
     const res = await postJson('/v1/recommendations', JSON.stringify({ items: ['A'.repeat(70_000)] }));
     await expectError(res, 413, 'payload_too_large');
@@ -136,6 +179,11 @@ describe('bad input is a clear 4xx', () => {
       body: '{"items": ["a\\ud800b"]}',
     });
     await expectError(res, 400, 'invalid_request', /items\.0/);
+  });
+
+  it('answers 404 for an asset it does not have, also one named like a property every object has', async () => {
+    for (const name of ['nope.js', 'constructor', '__proto__', 'toString', 'hasOwnProperty'])
+      await expectError(await SELF.fetch(`http://x/assets/${name}`), 404, 'not_found');
   });
 
   it('answers unknown routes with the same error shape, and a wrong method with 405 and Allow', async () => {

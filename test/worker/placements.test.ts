@@ -204,6 +204,141 @@ describe('placements', () => {
   });
 });
 
+describe('placement rules on every list', () => {
+  const popular = async (q: string) => getJson<Rec>(await SELF.fetch(`http://x/v1/popular?${q}`));
+  let top: string[] = [];
+
+  it('fill k under a diversity cap on popular, trending and an unknown user, however many top items share a category', async () => {
+    top = ids(await popular('k=20'));
+    expect(top).toHaveLength(20);
+    expect((await putItems(top.map((id) => ({ id, category: 'crowded' })))).status).toBe(200);
+    expect((await putPlacement('one-each', { diversity: { maxPerCategory: 1 } })).status).toBe(200);
+    for (const url of [
+      'http://x/v1/popular?k=10&placement=one-each',
+      'http://x/v1/trending?k=10&placement=one-each',
+      'http://x/v1/users/nobody-at-all/recommendations?k=10&placement=one-each',
+    ]) {
+      const body = await getJson<Rec>(await SELF.fetch(url));
+      expect(body.items, url).toHaveLength(10);
+      expect(
+        body.items.filter((i) => i.category === 'crowded'),
+        url,
+      ).toHaveLength(1);
+      expect(new Set(ids(body)).size, url).toBe(10);
+    }
+  });
+
+  it('count pins and exploration items against the cap', async () => {
+    // a pin in the crowded category uses up its room: no other crowded item joins it
+    await putPlacement('pin-capped', { pins: [{ itemId: top[5], position: 3 }], diversity: { maxPerCategory: 1 } });
+    const pinned = await popular('k=10&placement=pin-capped');
+    expect(pinned.items.filter((i) => i.category === 'crowded').map((i) => [i.id, i.position])).toEqual([[top[5], 3]]);
+    expect(pinned.items).toHaveLength(10);
+    // three new products of one category, three exploration slots, one per category
+    await putItems(['X1', 'X2', 'X3'].map((n) => ({ id: `EXPLORE-${n}`, title: `LANTERN ${n}`, category: 'lanterns' })));
+    await putPlacement('explore-capped', { explorationSlots: 3, diversity: { maxPerCategory: 1 } });
+    const known = await recs('k=10&placement=explore-capped');
+    expect(known.items.filter((i) => i.category === 'lanterns')).toHaveLength(1);
+    const counts = new Map<string, number>();
+    for (const i of known.items) if (i.category) counts.set(i.category, (counts.get(i.category) ?? 0) + 1);
+    expect(Math.max(...counts.values())).toBe(1);
+  });
+
+  it('boost new products as they boost known ones: by id, category or declared attribute', async () => {
+    await putItems([{ id: 'BOOST-NEW', title: 'BRAND NEW GADGET', category: 'gadgets' }]);
+    await putPlacement('lift-new', { boosts: [{ match: { ids: ['BOOST-NEW'] }, add: 100 }] });
+    const lifted = await popular('k=10&placement=lift-new');
+    expect(lifted.items[0]).toMatchObject({ id: 'BOOST-NEW', boosted: true, new: true });
+    expect(lifted.items[0].score).toBeCloseTo(100, 6);
+    await putPlacement('lift-gadgets', { boosts: [{ match: { category: 'gadgets' }, add: 100 }] });
+    expect((await popular('k=10&placement=lift-gadgets')).items[0].id).toBe('BOOST-NEW');
+    // and in scores of given candidates
+    const scored = await getJson<Rec>(
+      await SELF.fetch('http://x/v1/score', {
+        method: 'POST',
+        headers: KEY,
+        body: JSON.stringify({ userId: '17850', candidates: ['BOOST-NEW', top[0]], placement: 'lift-new' }),
+      }),
+    );
+    expect(scored.items[0]).toMatchObject({ id: 'BOOST-NEW', boosted: true });
+    expect(scored.items[0].score).toBeCloseTo(100, 6);
+    // without the placement it is a plain new item
+    expect((await popular('k=10')).items.find((i) => i.id === 'BOOST-NEW')?.boosted).toBeUndefined();
+  });
+
+  it('mark new candidates the filter leaves out in POST /v1/score, as known ones, and list each candidate once', async () => {
+    await putItems([
+      { id: 'SCORE-OUT', title: 'SOLD OUT THING', category: 'things', available: false },
+      { id: 'SCORE-CAT', title: 'OTHER THING', category: 'things', price: 50 },
+    ]);
+    const res = await SELF.fetch('http://x/v1/score', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({
+        userId: '17850',
+        candidates: ['SCORE-OUT', 'SCORE-CAT', top[1], 'SCORE-CAT'],
+        filter: { maxPrice: 10, exclude: [top[1]] },
+      }),
+    });
+    expect(res.status).toBe(200);
+    const body = await getJson<{ items: (Item & { filteredOut?: string })[] }>(res);
+    expect(body.items.map((i) => [i.id, i.filteredOut])).toEqual([
+      ['SCORE-OUT', 'unavailable'],
+      ['SCORE-CAT', 'price'],
+      [top[1], 'excluded'],
+    ]);
+  });
+
+  it('apply to a basket of items nobody knows: the pin at its place, exploration slots, each item once', async () => {
+    await putPlacement('basket-rules', { explorationSlots: 2, pins: [{ itemId: top[3], position: 1 }], diversity: { maxPerCategory: 2 } });
+    const res = await SELF.fetch('http://x/v1/recommendations', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({ items: ['NOPE-1'], k: 8, placement: 'basket-rules' }),
+    });
+    const body = await getJson<Rec>(res);
+    expect(body.items).toHaveLength(8);
+    expect(body.items[0]).toMatchObject({ id: top[3], pinned: true, position: 1 });
+    expect(new Set(ids(body)).size).toBe(8);
+    expect(body.items.filter((i) => i.exploration)).toHaveLength(2);
+    expect(body.placement).toMatchObject({ name: 'basket-rules', pins: 1, exploration: 2, maxPerCategory: 2 });
+    expect(body.items.filter((i) => i.category === 'crowded').length).toBeLessThanOrEqual(2);
+    await putPlacement('basket-new', { fallback: 'new', explorationSlots: 2 });
+    const fresh = await getJson<Rec>(
+      await SELF.fetch('http://x/v1/recommendations', {
+        method: 'POST',
+        headers: KEY,
+        body: JSON.stringify({ items: ['NOPE-2'], k: 8, placement: 'basket-new' }),
+      }),
+    );
+    expect(fresh.source).toBe('new');
+    expect(new Set(ids(fresh)).size).toBe(fresh.items.length);
+    expect(fresh.items.every((i) => i.new)).toBe(true);
+  });
+
+  it('shape search results: boosts reorder the matches, pins place only matching items, and the answer says so', async () => {
+    const search = async (q: string) =>
+      getJson<{ items: (Item & { popularity: number })[]; placement?: Rec['placement'] }>(await SELF.fetch(`http://x/v1/items?${q}`));
+    const plain = await search('q=heart&limit=10');
+    expect(plain.items.length).toBeGreaterThan(3);
+    expect(plain.placement).toBeUndefined();
+    const last = plain.items[plain.items.length - 1].id;
+    await putPlacement('search-rules', {
+      boosts: [{ match: { ids: [last] }, add: 10 }],
+      pins: [
+        { itemId: 'BOOST-NEW', position: 2 }, // does not match "heart": never listed
+      ],
+    });
+    const shaped = await search('q=heart&limit=10&placement=search-rules');
+    expect(shaped.items[0]).toMatchObject({ id: last, boosted: true });
+    expect(shaped.items.map((i) => i.id)).not.toContain('BOOST-NEW');
+    expect(shaped.placement).toMatchObject({ name: 'search-rules', boosts: 1, pins: 0 });
+    const gadget = await search('q=gadget&placement=search-rules');
+    expect(gadget.items.map((i) => i.id)).toEqual(['BOOST-NEW']);
+    expect(gadget.items[0]).toMatchObject({ pinned: true });
+  });
+});
+
 describe('placements reach every isolate', () => {
   it('are stored in the catalogue store, so another isolate sees them at its next sync', async () => {
     await putPlacement('shared', { explorationSlots: 1 });
