@@ -77,6 +77,7 @@ export async function startMiniflare(
       CATALOG: { className: 'CatalogStore', useSQLite: true },
       TRENDING: { className: 'TrendingStore', useSQLite: true },
       METRICS: { className: 'MetricsStore', useSQLite: true },
+      EXPERIMENTS: { className: 'ExperimentStore', useSQLite: true },
     },
     kvPersist: join(state, 'v3', 'kv'),
     r2Persist: join(state, 'v3', 'r2'),

@@ -260,5 +260,6 @@ function checkBindings(env: Env): void {
   has('CATALOG', 'idFromName');
   has('TRENDING', 'idFromName');
   has('METRICS', 'idFromName');
+  has('EXPERIMENTS', 'idFromName');
   if (missing.length) throw new AppError('misconfigured', `binding(s) ${missing.join(', ')} missing: see wrangler.toml`);
 }

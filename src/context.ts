@@ -30,7 +30,7 @@ import { type Shelf, shelfFor } from './services/shelf';
 import { resolveUser, type UserDeps, type UserRecord } from './services/users';
 import { type CatalogClient, catalogClient } from './storage/catalog-store';
 import { erasureQueue } from './storage/erasure-jobs';
-import { cachedExperiments } from './storage/experiments';
+import { cachedExperiments, type ExperimentStoreClient, experimentStore } from './storage/experiments';
 import { type HistoryStore, historyStore } from './storage/history';
 import { identify, type UserIdentity } from './storage/identity';
 import { type AnswerRecord, type MetricsClient, metricsClient } from './storage/metrics';
@@ -70,6 +70,8 @@ export interface RequestContext {
   servedVersion: string | undefined;
   /** attribution and traffic counters */
   readonly metrics: MetricsClient;
+  /** the experiments' single writer (starts, stops, and admin reads that must see them at once) */
+  readonly experiments: ExperimentStoreClient;
   /**
    * Enters `subject` into the running experiment for `placement` (if any; none without a
    * subject), before any model is read. Returns the placement whose rules apply: the variant's,
@@ -131,7 +133,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
   };
   const store: UserStore = { kv: env.RECS_KV, ttlSeconds: config.userEmbeddingTtlSeconds, cacheSeconds: config.userCacheSeconds, defer };
   const history: HistoryStore = historyStore(env.USER_HISTORY, config.userEmbeddingTtlSeconds);
-  const users: UserDeps = { models, store, history };
+  const users: UserDeps = { models, store, history, pinnedVersion: () => assignment?.modelVersion };
   const identifyUser = (userId: string) => identify(config.secrets.userIdSecret, userId);
   const store_ = catalogClient(env.CATALOG, env.MODELS);
   const ctx: RequestContext = {
@@ -152,6 +154,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       return found;
     },
     metrics,
+    experiments: experimentStore(env.EXPERIMENTS),
     get assignment() {
       return assignment;
     },
@@ -176,7 +179,11 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
         variant: variant.name,
         ...(variant.modelVersion !== undefined ? { modelVersion: variant.modelVersion } : {}),
       };
-      return variant.placement ?? placement;
+      if (variant.placement === undefined) return placement;
+      // A variant's placement deleted while its experiment runs (the DELETE refuses that, but can
+      // race the start): the answer keeps the placement asked for, if any, rather than a 404 about a
+      // placement the request never named.
+      return (await ctx.catalog()).placement(variant.placement) ? variant.placement : placement;
     },
     answer(a) {
       const recId = metrics.newRecId();
@@ -187,7 +194,8 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
         version: a.model,
         experiment: assignment?.experiment ?? '',
         variant: assignment?.variant ?? '',
-        items: a.items.map((i) => i.id),
+        // shown: what the client is told to show (POST /v1/score marks candidates its filter leaves out)
+        items: a.items.filter((i) => !i.filteredOut).map((i) => i.id),
       };
       return { ...a, recId, ...(assignment ? { experiment: assignment.experiment, variant: assignment.variant } : {}) };
     },
@@ -267,14 +275,18 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
       // Deployed, the clock advances only across I/O, so this is the time spent waiting on storage,
       // models and other objects, not the CPU time between: see the README on latency.
       // counted after the response, in a batch per isolate (storage/metrics.ts)
-      const route = matchedRoutes(c)[c.req.routeIndex];
+      // the route that answered; when a middleware answered first (a 401 of the bearer check, a
+      // 413), the route the request was for: the first handler of a method after that middleware
+      const routes = matchedRoutes(c);
+      const route = routes.slice(c.req.routeIndex).find((r) => r.method !== 'ALL');
       const request = {
-        route: route && route.method !== 'ALL' ? `${route.method} ${route.path}` : 'unmatched',
+        route: route ? `${route.method} ${route.path}` : 'unmatched',
         status: c.res.status,
         latencyMs: Date.now() - started,
         at: started,
       };
-      const served = c.res.status < 300 ? ctx.served : null;
+      // a HEAD answer has no body: nobody is shown its items or gets its recId
+      const served = c.res.status < 300 && c.req.method !== 'HEAD' ? ctx.served : null;
       defer(ctx.metrics.record(request, served));
     }
   };

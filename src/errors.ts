@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   nothing_to_roll_back: 409,
   experiment_conflict: 409,
+  placement_in_use: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   internal: 500,

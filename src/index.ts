@@ -10,6 +10,8 @@ export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;
 export { CatalogStore } from './storage/catalog-store';
 /** Background erasure of a forgotten user's exported events (src/storage/erasure-jobs.ts). */
 export { ErasureJobs } from './storage/erasure-jobs';
+/** Experiment definitions: starts and stops applied one at a time (src/storage/experiments.ts). */
+export { ExperimentStore } from './storage/experiments';
 /** Per-user interaction history (src/storage/history.ts). */
 export { UserHistory } from './storage/history';
 /** Attribution and traffic counters (src/storage/metrics.ts). */

@@ -128,7 +128,8 @@ export const UserRecsQuery = z
     k: KQuery.optional(),
     excludePurchased: BoolParam.optional().openapi({
       param: { name: 'excludePurchased', in: 'query' },
-      description: 'leave out items the user already bought (default true)',
+      description:
+        "leave out the items of the user's history (default true): what they bought in the training data and every item of their events since — bought, carted or viewed (GET …/recent lists the viewed ones)",
       example: 'true',
     }),
     explain: BoolParam.optional().openapi({ description: 'add `because` to each item: the history items behind it (default false)' }),
@@ -702,12 +703,22 @@ export const ExperimentView = z
   })
   .openapi('Experiment');
 
-const TimeParam = z.string().max(40).openapi({ description: 'ISO 8601, or epoch seconds or milliseconds' });
+const TimeParam = z.string().max(40).openapi({
+  description:
+    'ISO 8601 (a date and time that exist: 2026-02-30 is a 400), or epoch seconds or milliseconds; from 2000-01-01T00:00:00Z to 9999-12-31T23:00:00Z',
+});
+/** `from` and `to` of a report; together at most METRICS_RETENTION_DAYS apart (the routes check it). */
+const ReportRange = {
+  from: TimeParam.optional().openapi({
+    description:
+      'start (rounded down to the hour; default: 24 hours before `to`); at most METRICS_RETENTION_DAYS (default 90) days before `to`, else a 400 naming the limit',
+  }),
+  to: TimeParam.optional().openapi({ description: 'end (rounded up to the hour; default: now)' }),
+};
 
 export const MetricsQuery = z
   .object({
-    from: TimeParam.optional().openapi({ description: 'start (rounded down to the hour; default: 24 hours before `to`)' }),
-    to: TimeParam.optional().openapi({ description: 'end (rounded up to the hour; default: now)' }),
+    ...ReportRange,
     placement: z
       .union([PlacementName, z.literal('-')])
       .optional()
@@ -717,7 +728,7 @@ export const MetricsQuery = z
   })
   .strict();
 
-export const TrafficQuery = z.object({ from: TimeParam.optional(), to: TimeParam.optional() }).strict();
+export const TrafficQuery = z.object(ReportRange).strict();
 
 const Interval = z.object({ estimate: z.number(), low: z.number(), high: z.number() }).openapi('Interval');
 const TestResult = z

@@ -4,6 +4,7 @@ import type { AppEnv } from '../context';
 import { AppError } from '../errors';
 import { NoQuery, PlacementInput, PlacementPath, PlacementView, PlacementWritten, RefreshReport } from '../schemas';
 import { deletePlacement, listPlacements, putPlacement } from '../services/catalog';
+import { checkPlacementUnused } from '../services/experiments';
 import type { Placement } from '../services/merchandising';
 import { lastRefresh, refreshModel, rollback } from '../services/refresh';
 import { requireBearer } from './auth';
@@ -129,15 +130,21 @@ admin.openapi(
     method: 'delete',
     path: '/admin/placements/{name}',
     summary: 'Delete a placement (requests naming it then get a 404)',
+    description:
+      'A placement a running experiment uses — as its scope, or as the rules of a variant — is not deleted: 409 `placement_in_use` names the experiment; stop it first.',
     security: [{ bearer: [] }],
     request: { params: PlacementPath, query: NoQuery },
     responses: {
       200: { description: 'deleted', ...json(z.object({ name: z.string(), deleted: z.literal(true) })) },
-      ...errors({ notFound: 'no such placement' }),
+      ...errors({
+        notFound: 'no such placement',
+        conflict: 'placement_in_use: a running experiment uses the placement (the message names it); stop the experiment first',
+      }),
     },
   }),
   async (c) => {
     const { name } = c.req.valid('param');
+    await checkPlacementUnused(c.var.ctx.experiments, name);
     await deletePlacement(await placementDeps(c.var.ctx), name);
     return c.json({ name, deleted: true as const }, 200);
   },

@@ -31,27 +31,64 @@ async function experimentDeps(c: { env: Env; var: { ctx: RequestContext } }): Pr
   const { ctx } = c.var;
   const live = await ctx.catalog();
   return {
-    kv: c.env.RECS_KV,
+    store: ctx.experiments,
     servableVersions: () => ctx.models.servable(),
     placementExists: (name) => live.placement(name) !== undefined,
     now: () => new Date(),
   };
 }
 
-/** A time query parameter in ms (400 when it does not parse). */
+/** Report times must fall in these years (and a date in them must exist): 2000-01-01 … 9999-12-31T23:00Z. */
+const EARLIEST_MS = Date.UTC(2000, 0, 1);
+const LATEST_MS = Date.UTC(9999, 11, 31, 23);
+const HOUR_MS = 3600 * 1000;
+const ISO_PARTS = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?/;
+
+/** Whether an ISO 8601 time names a real calendar date and clock time (Date rolls 2026-02-30 over to March 2). */
+function existingTime(v: string): boolean {
+  const m = ISO_PARTS.exec(v.trim());
+  if (!m) return true; // not ISO: parseTimestamp decides
+  const [y, mo, d, h, mi, s] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x)));
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  return (
+    t.getUTCFullYear() === y &&
+    t.getUTCMonth() === mo - 1 &&
+    t.getUTCDate() === d &&
+    t.getUTCHours() === h &&
+    t.getUTCMinutes() === mi &&
+    t.getUTCSeconds() === s
+  );
+}
+
+/** A time query parameter in ms (400 when it does not parse, names no real date, or lies outside 2000–9999). */
 function timeParam(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const ms = parseTimestamp(/^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
   if (Number.isNaN(ms)) throw new AppError('invalid_request', `${name}: "${v}" is neither ISO 8601 nor epoch seconds/ms`);
+  if (!existingTime(v)) throw new AppError('invalid_request', `${name}: "${v}" is not a date and time that exists`);
+  if (ms < EARLIEST_MS || ms > LATEST_MS)
+    throw new AppError('invalid_request', `${name}: "${v}" is outside 2000-01-01T00:00:00Z … 9999-12-31T23:00:00Z`);
   return ms;
 }
 
-/** `from` and `to` of a report query, in ms; `from` after `to` is a 400, never a silently rewritten range. */
-function timeRange(q: { from?: string; to?: string }): { fromMs?: number; toMs?: number } {
+/**
+ * `from` and `to` of a report query, in ms. `from` after `to` is a 400, never a silently rewritten
+ * range, and so is a range longer than the counters keep (METRICS_RETENTION_DAYS): a report is one
+ * row per hour at most, so this bounds its size.
+ */
+function timeRange(q: { from?: string; to?: string }, retentionDays: number): { fromMs?: number; toMs?: number } {
   const fromMs = timeParam('from', q.from);
   const toMs = timeParam('to', q.to);
   if (fromMs !== undefined && toMs !== undefined && fromMs > toMs)
     throw new AppError('invalid_request', `from: ${q.from} is after to (${q.to})`);
+  // the defaults as the report applies them: to = now, from = 24 hours before to
+  const end = toMs ?? Date.now();
+  const start = fromMs ?? end - 24 * HOUR_MS;
+  if (end - start > retentionDays * 24 * HOUR_MS)
+    throw new AppError(
+      'invalid_request',
+      `from … to spans more than METRICS_RETENTION_DAYS (${retentionDays} days), the longest range a report covers (the counters keep no more)`,
+    );
   return { fromMs, toMs };
 }
 
@@ -61,7 +98,7 @@ insights.openapi(
     path: '/admin/experiments/{name}',
     summary: 'Start an experiment: variants naming a model version and/or a placement, with traffic weights',
     description:
-      "Subjects (the user id, or an anonymous session id) are assigned by a keyed hash, sticky for the experiment's life. Answers carry `experiment` and `variant`. A running definition cannot change (that would move users between variants): repeating it is a no-op, anything else is a 409.",
+      "Subjects (the user id, or an anonymous session id) are assigned by a keyed hash, sticky for the experiment's life. Answers carry `experiment` and `variant`; a variant naming a model version is answered by that version only. A running definition cannot change (that would move users between variants): repeating it is a no-op, anything else is a 409. One experiment runs per placement scope (plus one over every answer): starts are applied one at a time, so of overlapping starts sent together exactly one gets 201 and the others 409. A start or stop reaches every location within KV's propagation (about a minute) plus EXPERIMENTS_CACHE_SECONDS.",
     security: [{ bearer: [] }],
     request: { params: ExperimentPath, query: NoQuery, body: { required: true, ...json(ExperimentInput) } },
     responses: {
@@ -89,7 +126,7 @@ insights.openapi(
     request: { query: NoQuery },
     responses: { 200: { description: 'experiments', ...json(z.object({ experiments: z.array(ExperimentView) })) }, ...errors() },
   }),
-  async (c) => c.json({ experiments: await listExperiments(c.env.RECS_KV) }, 200),
+  async (c) => c.json({ experiments: await listExperiments(c.var.ctx.experiments) }, 200),
 );
 
 insights.openapi(
@@ -101,7 +138,7 @@ insights.openapi(
     request: { params: ExperimentPath, query: NoQuery },
     responses: { 200: { description: 'the experiment', ...json(ExperimentView) }, ...errors({ notFound: 'no such experiment' }) },
   }),
-  async (c) => c.json(await getExperiment(c.env.RECS_KV, c.req.valid('param').name), 200),
+  async (c) => c.json(await getExperiment(c.var.ctx.experiments, c.req.valid('param').name), 200),
 );
 
 insights.openapi(
@@ -113,7 +150,7 @@ insights.openapi(
     request: { params: ExperimentPath, query: NoQuery },
     responses: { 200: { description: 'stopped', ...json(ExperimentView) }, ...errors({ notFound: 'no such experiment' }) },
   }),
-  async (c) => c.json(await stopExperiment({ kv: c.env.RECS_KV, now: () => new Date() }, c.req.valid('param').name), 200),
+  async (c) => c.json(await stopExperiment({ store: c.var.ctx.experiments, now: () => new Date() }, c.req.valid('param').name), 200),
 );
 
 insights.openapi(
@@ -123,7 +160,7 @@ insights.openapi(
     summary:
       'What answers earned: counts, rates with 95% intervals, and tests against the control, per variant (or placement, version, hour)',
     description:
-      "From the stored hourly counts of answers served and attributed clicks, add-to-carts, purchases and revenue (events carrying the answer's recId within ATTRIBUTION_WINDOW_SECONDS). With `experiment`, the first variant is the control and every other variant is tested against it.",
+      "From the stored hourly counts of answers served and attributed clicks, add-to-carts, purchases and revenue (events carrying the answer's recId within ATTRIBUTION_WINDOW_SECONDS). With `experiment`, the first variant is the control and every other variant is tested against it. `from` and `to` must be times that exist between 2000 and 9999 and at most METRICS_RETENTION_DAYS apart (the counters keep no more); anything else is a 400 `invalid_request` saying which. HEAD requests are not answers: only responses with a body (and a recId) are counted, and an item of POST /v1/score counts as shown unless it is marked filteredOut.",
     security: [{ bearer: [] }],
     request: { query: MetricsQuery },
     responses: { 200: { description: 'report', ...json(MetricsReport) }, ...errors() },
@@ -131,9 +168,9 @@ insights.openapi(
   async (c) => {
     const q = c.req.valid('query');
     const report = await metricsReport(
-      { metrics: c.var.ctx.metrics, experiments: () => listExperiments(c.env.RECS_KV) },
+      { metrics: c.var.ctx.metrics, experiments: () => listExperiments(c.var.ctx.experiments) },
       {
-        ...timeRange(q),
+        ...timeRange(q, c.var.ctx.config.metrics.retentionDays),
         ...(q.placement !== undefined ? { placement: q.placement === '-' ? '' : q.placement } : {}),
         ...(q.experiment !== undefined ? { experiment: q.experiment } : {}),
         groupBy: q.groupBy ?? 'variant',
@@ -150,14 +187,14 @@ insights.openapi(
     path: '/admin/traffic',
     summary: 'Requests, 4xx/5xx and latency percentiles per hour and per route',
     description:
-      "Latency is what the Worker observes from a request's start to its response: time waiting on storage, models and Durable Objects. Deployed, Workers' clock does not advance during pure CPU work, so CPU time between waits is not in it; network time to the client never is.",
+      "Latency is what the Worker observes from a request's start to its response: time waiting on storage, models and Durable Objects. Deployed, Workers' clock does not advance during pure CPU work, so CPU time between waits is not in it; network time to the client never is. Requests are counted under their route pattern, including those refused before the route ran (a 401 for a missing token, a 413); `unmatched` holds requests for paths no route has. One row per hour of the range: `from` and `to` must be times that exist between 2000 and 9999 and at most METRICS_RETENTION_DAYS apart, else a 400 `invalid_request` saying which.",
     security: [{ bearer: [] }],
     request: { query: TrafficQuery },
     responses: { 200: { description: 'traffic', ...json(TrafficReport) }, ...errors() },
   }),
   async (c) => {
     const q = c.req.valid('query');
-    return c.json(await trafficReport(c.var.ctx.metrics, timeRange(q), Date.now()), 200);
+    return c.json(await trafficReport(c.var.ctx.metrics, timeRange(q, c.var.ctx.config.metrics.retentionDays), Date.now()), 200);
   },
 );
 
@@ -179,7 +216,7 @@ insights.openapi(
           const bytes = await (await bundledSource()).get('manifest.json');
           return bytes ? JSON.parse(new TextDecoder().decode(bytes)) : null;
         },
-        experiments: () => listExperiments(c.env.RECS_KV),
+        experiments: () => listExperiments(c.var.ctx.experiments),
       }),
       200,
     ),

@@ -11,10 +11,18 @@
  * space: a shop sends an anonymous visitor's session id as the userId of their events, and those
  * events must reach the model of the variant that answered them.
  * A definition never changes while it runs (that would move subjects between variants): a new
- * split is a new experiment.
+ * split is a new experiment. Starts and stops are applied by one Durable Object, one after the
+ * other (storage/experiments.ts): of overlapping starts sent at once exactly one wins.
  */
 import { AppError } from '../errors';
-import { type Experiment, type ExperimentsDoc, type ExperimentVariant, readExperiments, writeExperiments } from '../storage/experiments';
+import {
+  type Experiment,
+  type ExperimentStoreClient,
+  type ExperimentsDoc,
+  type ExperimentVariant,
+  type StartOutcome,
+  sameDefinition,
+} from '../storage/experiments';
 import { keyedHash } from '../storage/identity';
 
 export type { Experiment, ExperimentVariant };
@@ -23,7 +31,7 @@ export type { Experiment, ExperimentVariant };
 export type Subject = { kind: 'user' | 'session'; id: string };
 
 export interface ExperimentDeps {
-  kv: KVNamespace;
+  store: ExperimentStoreClient;
   /** versions a variant may serve: "bundled", the active version and the kept previous ones */
   servableVersions(): Promise<string[]>;
   placementExists(name: string): boolean;
@@ -59,23 +67,36 @@ export function runningFor(doc: ExperimentsDoc, placement: string | undefined): 
   );
 }
 
-/** Defines (starts) an experiment; repeating the same definition is a no-op. */
+/** The 409 for a start the store refused. */
+function refusal(name: string, outcome: Extract<StartOutcome['outcome'], 'name_taken' | 'scope_taken'>, other: Experiment): AppError {
+  if (outcome === 'scope_taken')
+    return new AppError(
+      'experiment_conflict',
+      `experiment ${other.name} already runs on ${other.placement === undefined ? 'every answer' : `placement ${other.placement}`}; stop it first`,
+    );
+  return new AppError(
+    'experiment_conflict',
+    other.status === 'running'
+      ? `experiment ${name} is running with another definition; changing it would move users between variants — stop it and start a new one`
+      : `experiment ${name} was stopped; start a new experiment under a new name`,
+  );
+}
+
+/**
+ * Defines (starts) an experiment; repeating the same definition is a no-op. The name and scope
+ * are checked once before the (slower) validation, for a clear answer, and again by the store in
+ * the same step as the write, which is what makes concurrent starts safe.
+ */
 export async function putExperiment(
   deps: ExperimentDeps,
   name: string,
   input: ExperimentInput,
 ): Promise<{ experiment: Experiment; created: boolean }> {
-  const doc = await readExperiments(deps.kv);
+  const doc = await deps.store.list();
   const existing = doc.experiments.find((e) => e.name === name);
-  const definition = (e: ExperimentInput) => JSON.stringify({ d: e.description, p: e.placement, v: e.variants });
   if (existing) {
-    if (existing.status === 'running' && definition(existing) === definition(input)) return { experiment: existing, created: false };
-    throw new AppError(
-      'experiment_conflict',
-      existing.status === 'running'
-        ? `experiment ${name} is running with another definition; changing it would move users between variants — stop it and start a new one`
-        : `experiment ${name} was stopped; start a new experiment under a new name`,
-    );
+    if (existing.status === 'running' && sameDefinition(existing, input)) return { experiment: existing, created: false };
+    throw refusal(name, 'name_taken', existing);
   }
   const names = new Set<string>();
   for (const v of input.variants) {
@@ -94,37 +115,49 @@ export async function putExperiment(
   }
   if (input.placement !== undefined && !deps.placementExists(input.placement))
     throw new AppError('placement_not_found', `no placement is named ${input.placement}`);
-  const clash = runningFor({ revision: 0, experiments: doc.experiments.filter((e) => e.placement === input.placement) }, input.placement);
-  if (clash)
-    throw new AppError(
-      'experiment_conflict',
-      `experiment ${clash.name} already runs on ${input.placement === undefined ? 'every answer' : `placement ${input.placement}`}; stop it first`,
-    );
-  const experiment: Experiment = { name, ...input, status: 'running', createdAt: deps.now().toISOString() };
-  await writeExperiments(deps.kv, { revision: doc.revision + 1, experiments: [...doc.experiments, experiment] });
-  return { experiment, created: true };
+  const clash = doc.experiments.find((e) => e.status === 'running' && e.placement === input.placement);
+  if (clash) throw refusal(name, 'scope_taken', clash);
+  const result = await deps.store.start({ name, ...input, status: 'running', createdAt: deps.now().toISOString() });
+  switch (result.outcome) {
+    case 'started':
+      return { experiment: result.experiment, created: true };
+    case 'unchanged':
+      return { experiment: result.experiment, created: false };
+    default:
+      throw refusal(name, result.outcome, result.experiment);
+  }
 }
 
 /** Stops a running experiment (kept, with its counts, for reports); stopping twice is a no-op. */
-export async function stopExperiment(deps: Pick<ExperimentDeps, 'kv' | 'now'>, name: string): Promise<Experiment> {
-  const doc = await readExperiments(deps.kv);
-  const found = doc.experiments.find((e) => e.name === name);
-  if (!found) throw new AppError('experiment_not_found', `no experiment is named ${name}`);
-  if (found.status === 'stopped') return found;
-  const stopped: Experiment = { ...found, status: 'stopped', stoppedAt: deps.now().toISOString() };
-  await writeExperiments(deps.kv, {
-    revision: doc.revision + 1,
-    experiments: doc.experiments.map((e) => (e.name === name ? stopped : e)),
-  });
+export async function stopExperiment(deps: Pick<ExperimentDeps, 'store' | 'now'>, name: string): Promise<Experiment> {
+  const stopped = await deps.store.stop(name, deps.now().toISOString());
+  if (!stopped) throw new AppError('experiment_not_found', `no experiment is named ${name}`);
   return stopped;
 }
 
-export async function listExperiments(kv: KVNamespace): Promise<Experiment[]> {
-  return (await readExperiments(kv)).experiments;
+export async function listExperiments(store: ExperimentStoreClient): Promise<Experiment[]> {
+  return (await store.list()).experiments;
 }
 
-export async function getExperiment(kv: KVNamespace, name: string): Promise<Experiment> {
-  const found = (await readExperiments(kv)).experiments.find((e) => e.name === name);
+export async function getExperiment(store: ExperimentStoreClient, name: string): Promise<Experiment> {
+  const found = (await store.list()).experiments.find((e) => e.name === name);
   if (!found) throw new AppError('experiment_not_found', `no experiment is named ${name}`);
   return found;
+}
+
+/**
+ * Refuses to delete a placement a running experiment uses — as its scope, or as a variant's rules
+ * (AppError placement_in_use naming the experiment). A delete that races a start can still leave
+ * a variant without its placement: its answers then use the placement asked for (context.ts enter).
+ */
+export async function checkPlacementUnused(store: ExperimentStoreClient, placement: string): Promise<void> {
+  for (const e of (await store.list()).experiments) {
+    if (e.status !== 'running') continue;
+    const variant = e.variants.find((v) => v.placement === placement);
+    if (e.placement === placement || variant)
+      throw new AppError(
+        'placement_in_use',
+        `placement ${placement} is used by running experiment ${e.name} (${variant ? `variant ${variant.name}` : 'its scope'}); stop it first (POST /admin/experiments/${e.name}/stop)`,
+      );
+  }
 }

@@ -25,6 +25,11 @@ export interface UserDeps {
   models: Models;
   store: UserStore;
   history: HistoryStore;
+  /**
+   * The version the request is pinned to — an experiment variant's model — if any: then the
+   * user's record comes from that version only, and `models.active()` is that version.
+   */
+  pinnedVersion?(): string | undefined;
 }
 
 /** The id a model's user shards are keyed by. */
@@ -82,7 +87,9 @@ async function shardRecord(store: UserStore, model: ServingModel, who: UserIdent
  * 2. their edge history folded in under the active version (after a model switch: newer than any
  *    training snapshot, since it was seeded with the training history);
  * 3. their trained vector from the active artifact's shards;
- * 4. a kept previous version that knows them, in that version's own space;
+ * 4. a kept previous version that knows them, in that version's own space — unless the request
+ *    is pinned to a version (an experiment variant's model): a variant's answers come from its
+ *    model only, so such a user is one that model does not know;
  * otherwise null (popular fallback). Forgotten users stop at 1–2, which they no longer have.
  */
 export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ model: ServingModel; user: UserRecord | null }> {
@@ -103,7 +110,7 @@ export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ 
   }
   if (forgottenAt !== null) return { model, user: null };
   const trained = await shardRecord(deps.store, model, who);
-  if (trained || model.source.kind === 'bundled') return { model, user: trained };
+  if (trained || model.source.kind === 'bundled' || deps.pinnedVersion?.() !== undefined) return { model, user: trained };
   const pointer = await deps.models.pointer();
   for (const version of pointer?.previous ?? []) {
     try {

@@ -12,14 +12,15 @@
  *   emb:<version>:<user key>  a user's embedding record for one model version
  *   forgotten:<user key>      the user asked to be forgotten (value: when, ms)
  *   hist:<user key>           the user has an edge history in their Durable Object
- *   experiments               every experiment (running and stopped), written by the admin routes
+ *   experiments               every experiment (running and stopped): the copy answers read, written by
+ *                             the EXPERIMENTS object after each change (storage/experiments.ts)
  * R2 (MODELS):
  *   models/<version>/<file>, models/latest.json   published artifacts (see core/manifest.ts)
  *   events/pending/<window>/<batch>.csv           accepted events awaiting compaction
  *   events/export/<window>--<batch>.csv           compacted export parts the trainer reads
  *   catalog/snapshots/<seq>/NNNN.jsonl, manifest.json  snapshots of the live catalogue
  * Durable Objects: USER_HISTORY (one per user key), ERASURE_JOBS "erasures", CATALOG "catalog",
- *   TRENDING "trending", METRICS "metrics-<shard>" (storage/metrics.ts).
+ *   TRENDING "trending", METRICS "metrics-<shard>" (storage/metrics.ts), EXPERIMENTS "experiments".
  * User keys are keyed hashes of user ids (storage/identity.ts), never raw ids.
  */
 export { LATEST_KEY, ORIGIN_PREFIX } from '@edge-recs/core/manifest';
@@ -54,5 +55,6 @@ export const DO = {
   catalog: 'catalog',
   erasures: 'erasures',
   trending: 'trending',
+  experiments: 'experiments',
   metrics: (shard: number) => `metrics-${shard}`,
 } as const;

@@ -51,6 +51,9 @@ interface Examples {
 }
 
 const basket = { items: ['85123A', '71053'], k: 5 };
+/** Report ranges end now by default and may span at most METRICS_RETENTION_DAYS (90): recent starts. */
+const WEEK_AGO_ISO = new Date(Date.now() - 7 * 86_400_000).toISOString();
+const DAY_AGO_EPOCH_SECONDS = String(Math.floor(Date.now() / 1000) - 86_400);
 
 /** Example requests per operation, keyed "METHOD /path/template" as in the document. */
 const EXAMPLES: Record<string, Examples> = {
@@ -350,7 +353,7 @@ const EXAMPLES: Record<string, Examples> = {
     base: { path: '/admin/metrics', headers: ADMIN },
     valid: [
       { path: '/admin/metrics', headers: ADMIN },
-      { path: '/admin/metrics', headers: ADMIN, query: { experiment: 'contract', from: '2026-01-01T00:00:00Z' } },
+      { path: '/admin/metrics', headers: ADMIN, query: { experiment: 'contract', from: WEEK_AGO_ISO } },
       { path: '/admin/metrics', headers: ADMIN, query: { groupBy: 'hour', placement: '-' } },
       { path: '/admin/metrics', headers: ADMIN, query: { groupBy: 'placement', to: String(Date.now()) } },
     ],
@@ -358,6 +361,8 @@ const EXAMPLES: Record<string, Examples> = {
       { path: '/admin/metrics' },
       { path: '/admin/metrics', headers: ADMIN, query: { groupBy: 'colour' } },
       { path: '/admin/metrics', headers: ADMIN, query: { from: 'last tuesday' } },
+      { path: '/admin/metrics', headers: ADMIN, query: { from: '99999999999999999999' } },
+      { path: '/admin/metrics', headers: ADMIN, query: { from: '2026-02-30' } },
     ],
   },
   'GET /admin/traffic': {
@@ -365,9 +370,14 @@ const EXAMPLES: Record<string, Examples> = {
     base: { path: '/admin/traffic', headers: ADMIN },
     valid: [
       { path: '/admin/traffic', headers: ADMIN },
-      { path: '/admin/traffic', headers: ADMIN, query: { from: '1767225600' } },
+      { path: '/admin/traffic', headers: ADMIN, query: { from: DAY_AGO_EPOCH_SECONDS } },
     ],
-    invalid: [{ path: '/admin/traffic' }, { path: '/admin/traffic', headers: ADMIN, query: { to: 'soon' } }],
+    invalid: [
+      { path: '/admin/traffic' },
+      { path: '/admin/traffic', headers: ADMIN, query: { to: 'soon' } },
+      { path: '/admin/traffic', headers: ADMIN, query: { from: '1', to: '9000000000' } },
+      { path: '/admin/traffic', headers: ADMIN, query: { from: '2020-01-01' } },
+    ],
   },
   'GET /admin/overview': {
     auth: ADMIN,

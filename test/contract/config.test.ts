@@ -15,6 +15,7 @@ const bindings = {
   CATALOG: { idFromName() {} },
   TRENDING: { idFromName() {} },
   METRICS: { idFromName() {} },
+  EXPERIMENTS: { idFromName() {} },
 };
 
 async function tomlVars(): Promise<{ name: string; value: string; comment: string }[]> {

@@ -252,3 +252,123 @@ describe('retried events', () => {
     for (const l of lines) expect(l.split(',')[6]).toMatch(/^[0-9a-f]{16}-[0-9a-f]{8}$/);
   });
 });
+
+describe('report ranges', () => {
+  const ask = (path: string, query: string) => SELF.fetch(`http://x${path}?${query}`, { headers: ADMIN });
+
+  it('refuses times before 2000, after 9999 or beyond what a date can hold, and dates that do not exist, with a 400', async () => {
+    for (const path of ['/admin/metrics', '/admin/traffic'])
+      for (const query of [
+        'from=99999999999999999999',
+        'to=99999999999999999999',
+        'from=1',
+        'from=1999-12-31T23:00:00Z',
+        'to=10000-01-01',
+        'from=2026-02-30',
+        'from=2025-02-29T00:00:00Z',
+        'to=2026-04-31T12:00:00Z',
+        'to=2026-01-01T24:00:00Z',
+        'to=2026-01-01T23:60:00Z',
+      ]) {
+        const res = await ask(path, query);
+        expect(res.status, `${path}?${query}`).toBe(400);
+        expect((await getJson(res)).error.code).toBe('invalid_request');
+      }
+    // a leap day is a date
+    const leap = await ask('/admin/metrics', 'from=2024-02-29T00:00:00Z&to=2024-03-01T00:00:00Z');
+    expect(leap.status).toBe(200);
+    expect((await getJson(leap)).from).toBe('2024-02-29T00:00:00.000Z');
+  });
+
+  it('refuses a range longer than METRICS_RETENTION_DAYS, naming the limit, instead of answering hour by hour', async () => {
+    for (const path of ['/admin/metrics', '/admin/traffic']) {
+      for (const query of ['from=1000000000&to=9000000000', 'from=2026-01-01T00:00:00Z&to=2026-04-01T01:00:00Z', 'from=2020-01-01']) {
+        const res = await ask(path, query);
+        expect(res.status, `${path}?${query}`).toBe(400);
+        const body = await getJson(res);
+        expect(body.error.code).toBe('invalid_request');
+        expect(body.error.message).toContain('METRICS_RETENTION_DAYS');
+        expect(body.error.message).toContain('90');
+      }
+      // exactly the retention is fine
+      const ok = await ask(path, 'from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z');
+      expect(ok.status, path).toBe(200);
+    }
+    const traffic = await getJson(await ask('/admin/traffic', 'from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z'));
+    expect(traffic.hours).toHaveLength(90 * 24);
+  });
+});
+
+describe('traffic', () => {
+  const routes = async () =>
+    (await getJson<{ routes: { route: string; status4xx: number }[] }>(await SELF.fetch('http://x/admin/traffic', { headers: ADMIN })))
+      .routes;
+
+  it('counts an admin request refused for its token under the route it asked for, not as unmatched', async () => {
+    expect((await SELF.fetch('http://x/admin/experiments')).status).toBe(401);
+    expect((await SELF.fetch('http://x/admin/experiments/some-name/stop', { method: 'POST' })).status).toBe(401);
+    expect(
+      (await SELF.fetch('http://x/admin/placements/some-name', { method: 'DELETE', headers: { authorization: 'Bearer wrong' } })).status,
+    ).toBe(401);
+    // a path no route has is still unmatched
+    expect((await SELF.fetch('http://x/admin/no-such-thing', { headers: ADMIN })).status).toBe(404);
+    await vi.waitFor(
+      async () => {
+        const byRoute = Object.fromEntries((await routes()).map((r) => [r.route, r.status4xx]));
+        expect(byRoute['GET /admin/experiments']).toBeGreaterThanOrEqual(1);
+        expect(byRoute['POST /admin/experiments/:name/stop']).toBeGreaterThanOrEqual(1);
+        expect(byRoute['DELETE /admin/placements/:name']).toBeGreaterThanOrEqual(1);
+        expect(byRoute.unmatched).toBeGreaterThanOrEqual(1);
+      },
+      { timeout: 5000 },
+    );
+  });
+});
+
+describe('what counts as an answer shown', () => {
+  it('is neither a HEAD request (no body, no recId reaches anyone) nor a scored candidate marked filteredOut', async () => {
+    for (const name of ['att-head', 'att-score'])
+      expect(
+        (
+          await SELF.fetch(`http://x/admin/placements/${name}`, {
+            method: 'PUT',
+            headers: { ...ADMIN, 'content-type': 'application/json' },
+            body: '{}',
+          })
+        ).status,
+      ).toBe(200);
+    const head = await SELF.fetch('http://x/v1/popular?k=4&placement=att-head', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    const shown = await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=4&placement=att-head'));
+    expect(shown.items).toHaveLength(4);
+    const scored = await getJson<{ items: { id: string; filteredOut?: string }[] }>(
+      await SELF.fetch('http://x/v1/score', {
+        method: 'POST',
+        headers: KEY,
+        body: JSON.stringify({
+          items: ['22423'],
+          candidates: ['85123A', '71053', '84029E', '22086'],
+          filter: { exclude: ['71053', '84029E'] },
+          placement: 'att-score',
+        }),
+      }),
+    );
+    expect(scored.items.filter((i) => i.filteredOut).map((i) => i.id)).toEqual(['71053', '84029E']);
+    const counted = async () => {
+      const groups = (await report('groupBy=placement')).groups as { placement: string; answers: number; itemsShown: number }[];
+      return Object.fromEntries(groups.map((g) => [g.placement, { answers: g.answers, itemsShown: g.itemsShown }]));
+    };
+    await vi.waitFor(
+      async () => {
+        const c = await counted();
+        expect(c['att-head']).toEqual({ answers: 1, itemsShown: 4 });
+        expect(c['att-score']).toEqual({ answers: 1, itemsShown: 2 });
+      },
+      { timeout: 5000 },
+    );
+    // and nothing arrives late: the HEAD answer was never recorded
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await counted())['att-head']).toEqual({ answers: 1, itemsShown: 4 });
+  });
+});

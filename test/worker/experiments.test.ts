@@ -8,7 +8,7 @@ import { env, SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../src/app';
 import { assignmentPoint, variantAt } from '../../src/services/experiments';
-import { buildFixture, getJson, publishFixture } from './fixtures';
+import { blockData, buildFixture, getJson, publishFixture } from './fixtures';
 
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
@@ -258,5 +258,162 @@ describe('an experiment between the bundled model and a newly published one', ()
     expect(variants.size).toBe(2);
     // other placements are not in it
     expect((await getJson<Rec>(await SELF.fetch('http://x/v1/popular?k=3&sessionId=home-1'))).experiment).toBeUndefined();
+  });
+});
+
+describe('experiment writes', () => {
+  const unscoped = {
+    variants: [
+      { name: 'a', weight: 1 },
+      { name: 'b', weight: 1 },
+    ],
+  };
+  const list = async () =>
+    (await getJson<{ experiments: { name: string; status: string }[] }>(await SELF.fetch('http://x/admin/experiments', { headers: ADMIN })))
+      .experiments;
+
+  it('lets exactly one of ten overlapping starts sent at once win: the others get 409, and the winner is stored and running', async () => {
+    // several rounds: a lost update needs two writes to interleave, which one round may not show
+    for (let round = 0; round < 10; round++) {
+      const names = Array.from({ length: 10 }, (_, i) => `r${round}-x${i}`);
+      const answers = await Promise.all(names.map((name) => putExperiment(name, unscoped)));
+      const statuses = answers.map((r) => r.status);
+      expect(
+        statuses.filter((s) => s === 201),
+        `round ${round}: ${statuses}`,
+      ).toHaveLength(1);
+      expect(
+        statuses.filter((s) => s === 409),
+        `round ${round}: ${statuses}`,
+      ).toHaveLength(9);
+      for (const res of answers.filter((r) => r.status === 409)) expect((await getJson(res)).error.code).toBe('experiment_conflict');
+      const winner = names[statuses.indexOf(201)];
+      const stored = await SELF.fetch(`http://x/admin/experiments/${winner}`, { headers: ADMIN });
+      expect(stored.status).toBe(200);
+      expect(await getJson(stored)).toMatchObject({ name: winner, status: 'running' });
+      expect((await list()).filter((e) => names.includes(e.name)).map((e) => e.name)).toEqual([winner]);
+      expect((await SELF.fetch(`http://x/admin/experiments/${winner}/stop`, { method: 'POST', headers: ADMIN })).status).toBe(200);
+    }
+  });
+
+  it('applies a stop and the start of another experiment sent at once, both of them, every time', async () => {
+    expect(
+      (await SELF.fetch('http://x/admin/placements/exp-side', { method: 'PUT', headers: ADMIN, body: JSON.stringify({}) })).status,
+    ).toBe(200);
+    for (let round = 0; round < 10; round++) {
+      expect((await putExperiment(`stop-me-${round}`, unscoped)).status).toBe(201);
+      const [stopped, started] = await Promise.all([
+        SELF.fetch(`http://x/admin/experiments/stop-me-${round}/stop`, { method: 'POST', headers: ADMIN }),
+        putExperiment(`side-${round}`, { ...unscoped, placement: 'exp-side' }),
+      ]);
+      expect(stopped.status).toBe(200);
+      expect(started.status).toBe(201);
+      const after = Object.fromEntries((await list()).map((e) => [e.name, e.status]));
+      expect(after[`stop-me-${round}`], `round ${round}`).toBe('stopped');
+      expect(after[`side-${round}`], `round ${round}`).toBe('running');
+      expect((await SELF.fetch(`http://x/admin/experiments/side-${round}/stop`, { method: 'POST', headers: ADMIN })).status).toBe(200);
+    }
+  });
+});
+
+describe('a variant that names a model version', () => {
+  it('serves its users from that version only, never from a previous version that knows them', async () => {
+    // the new version knows none of the test users (renamed); the one before it (exp-e) knows them all
+    const data = blockData({ seed: 12 });
+    data.userIds = data.userIds.map((id) => `fresh-${id}`);
+    await publishFixture(await buildFixture({ version: 'fresh-v2', data }));
+    expect((await refresh()).outcome).toBe('activated');
+    const users = ['u0-1', 'u1-2', 'u2-3', 'u3-4', 'u0-5', 'u1-6', 'u2-7', 'u3-8', 'u0-9', 'u1-10'];
+    // outside an experiment, a kept previous version that knows a user serves them (in its own space)
+    const outside = await getJson<Rec & { source: string }>(await SELF.fetch(`http://x/v1/users/${users[0]}/recommendations?k=3`));
+    expect(outside).toMatchObject({ model: 'exp-e', source: 'personalized' });
+
+    expect(
+      (
+        await putExperiment('pinned', {
+          variants: [
+            { name: 'old', weight: 1, modelVersion: 'bundled' },
+            { name: 'new', weight: 1, modelVersion: 'fresh-v2' },
+          ],
+        })
+      ).status,
+    ).toBe(201);
+    const variants = new Set<string>();
+    for (const user of users) {
+      const res = await SELF.fetch(`http://x/v1/users/${user}/recommendations?k=3`);
+      const body = await getJson<Rec & { source: string }>(res);
+      expect(body.experiment).toBe('pinned');
+      variants.add(body.variant as string);
+      expect(body.model, `${user} in ${body.variant}`).toBe(body.variant === 'new' ? 'fresh-v2' : bundledVersion);
+      expect(res.headers.get('x-model-version')).toBe(body.model);
+      // fresh-v2 does not know them and they have no events: its fallback, not exp-e's personalised answer
+      if (body.variant === 'new') expect(body.source).toBe('popular');
+    }
+    expect(variants).toEqual(new Set(['old', 'new']));
+    expect((await SELF.fetch('http://x/admin/experiments/pinned/stop', { method: 'POST', headers: ADMIN })).status).toBe(200);
+  });
+});
+
+describe('a placement a running experiment uses', () => {
+  const placement = (name: string, method = 'PUT') =>
+    SELF.fetch(`http://x/admin/placements/${name}`, { method, headers: ADMIN, ...(method === 'PUT' ? { body: '{}' } : {}) });
+
+  it('cannot be deleted while the experiment runs: 409 placement_in_use naming the experiment', async () => {
+    expect((await placement('exp-gone')).status).toBe(200);
+    expect(
+      (
+        await putExperiment('gone-rules', {
+          variants: [
+            { name: 'keep', weight: 1 },
+            { name: 'gone', weight: 1, placement: 'exp-gone' },
+          ],
+        })
+      ).status,
+    ).toBe(201);
+    // used by a variant, or as the scope of an experiment (home-rules runs on exp-home, its variant uses exp-home-b)
+    for (const [name, experiment] of [
+      ['exp-gone', 'gone-rules'],
+      ['exp-home', 'home-rules'],
+      ['exp-home-b', 'home-rules'],
+    ]) {
+      const res = await placement(name, 'DELETE');
+      expect(res.status, name).toBe(409);
+      const body = await getJson(res);
+      expect(body.error.code).toBe('placement_in_use');
+      expect(body.error.message).toContain(experiment);
+    }
+    const listed = await getJson(await SELF.fetch('http://x/admin/placements', { headers: ADMIN }));
+    expect(listed.placements.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['exp-gone', 'exp-home', 'exp-home-b']));
+    // a placement no running experiment uses still goes (exp-side's experiments were all stopped)
+    expect((await placement('exp-side', 'DELETE')).status).toBe(200);
+  });
+
+  it("serves the variant's shoppers without it if it disappears anyway (a delete racing a start), never a 404 for a placement they did not name", async () => {
+    // what a delete that raced the experiment's start would leave: the placement gone, the experiment running
+    await env.CATALOG.get(env.CATALOG.idFromName('catalog')).deletePlacement('exp-gone');
+    await vi.waitFor(async () => expect((await SELF.fetch('http://x/v1/popular?k=1&placement=exp-gone')).status).toBe(404), {
+      timeout: 30_000,
+      interval: 500,
+    });
+    const errors = vi.spyOn(console, 'error');
+    const variants = new Set<string>();
+    for (let s = 0; s < 16; s++) {
+      const res = await SELF.fetch(`http://x/v1/popular?k=3&sessionId=gone-${s}`);
+      expect(res.status, `gone-${s}`).toBe(200);
+      const body = await getJson<Rec>(res);
+      expect(body.experiment).toBe('gone-rules');
+      expect(body.placement).toBeUndefined();
+      variants.add(body.variant as string);
+    }
+    expect(variants).toEqual(new Set(['keep', 'gone']));
+    expect(errors).not.toHaveBeenCalled();
+    errors.mockRestore();
+    // a request that names a placement of its own keeps it
+    expect((await placement('exp-own')).status).toBe(200);
+    for (let s = 0; s < 8; s++) {
+      const body = await getJson<Rec>(await SELF.fetch(`http://x/v1/popular?k=3&placement=exp-own&sessionId=gone-${s}`));
+      expect(body.placement?.name).toBe('exp-own');
+    }
+    expect((await SELF.fetch('http://x/admin/experiments/gone-rules/stop', { method: 'POST', headers: ADMIN })).status).toBe(200);
   });
 });
