@@ -79,11 +79,10 @@ export class ModelRegistry {
 
   /** The model that serves now. Throws AppError `no_model` when there is none. */
   async active(deps: RegistryDeps): Promise<ServingModel> {
-    this.options = loadOptions(deps.config, deps.kv);
     const pointer = await this.activePointer(deps);
     if (pointer) {
       try {
-        return await this.load(pointer.version, () => r2Source(deps.bucket, pointer.version));
+        return await this.load(pointer.version, () => r2Source(deps.bucket, pointer.version), deps);
       } catch (err) {
         // The pointer only ever names verified versions, so this is storage trouble (an object
         // deleted by hand, R2 unavailable). Serve the bundled model rather than fail.
@@ -94,7 +93,7 @@ export class ModelRegistry {
     }
     if (deps.config.serveBundledModel) {
       const source = await deps.bundled();
-      return this.load('bundled', async () => source);
+      return this.load('bundled', async () => source, deps);
     }
     throw new AppError(
       'no_model',
@@ -102,13 +101,21 @@ export class ModelRegistry {
     );
   }
 
-  /** Loads (once per isolate) the model at `key`; a failed load is not cached. */
-  load(key: string, source: () => ArtifactSource | Promise<ArtifactSource>): Promise<ServingModel> {
+  /**
+   * Loads (once per isolate) the model at `key` with the deployment's options (the int8 threshold,
+   * where damaged files are recorded) — whichever path asks first: the active model, a kept
+   * version an experiment variant names, a previous version; a failed load is not cached.
+   */
+  load(
+    key: string,
+    source: () => ArtifactSource | Promise<ArtifactSource>,
+    deps: Pick<RegistryDeps, 'config' | 'kv'>,
+  ): Promise<ServingModel> {
     return this.loaded.get(key, async () => {
       const src = await source();
       const manifestBytes = await src.get('manifest.json');
       if (!manifestBytes) throw new Error(`manifest.json of ${key} is missing`);
-      const model = await loadServingModel(src, parseManifest(manifestBytes, key), this.options);
+      const model = await loadServingModel(src, parseManifest(manifestBytes, key), loadOptions(deps.config, deps.kv));
       this.keepWithinBudget(key, model.memoryBytes);
       return model;
     });
@@ -143,9 +150,6 @@ export class ModelRegistry {
     }
     return active.memoryBytes + estimate <= this.budgetBytes;
   }
-
-  /** Set from the config on each use; loads in flight keep the options they started with. */
-  private options: LoadOptions = { int8MinItems: 50_000, createInt8Index };
 
   /**
    * A refresh is about to load a candidate in this isolate: forget the loaded versions if the
@@ -203,7 +207,7 @@ export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Model
     active: () => registry.active(deps),
     pointer: () => registry.activePointer(deps),
     previous: async (version, active) =>
-      (await registry.fitsBeside(active, version, deps)) ? registry.load(version, () => r2Source(deps.bucket, version)) : null,
+      (await registry.fitsBeside(active, version, deps)) ? registry.load(version, () => r2Source(deps.bucket, version), deps) : null,
     makeRoomFor: (manifest) => registry.makeRoomFor(manifest, deps.config),
     adopt: (version, model) => registry.adopt(version, model),
     invalidatePointer: () => registry.invalidatePointer(),
@@ -211,9 +215,9 @@ export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Model
     async version(version) {
       if (version === 'bundled') {
         const source = await deps.bundled();
-        return registry.load('bundled', async () => source);
+        return registry.load('bundled', async () => source, deps);
       }
-      return registry.load(version, () => r2Source(deps.bucket, version));
+      return registry.load(version, () => r2Source(deps.bucket, version), deps);
     },
     async servable() {
       const pointer = await registry.activePointer(deps);

@@ -101,7 +101,7 @@ items.openapi(
     request: { params: ItemPath, query: NoQuery },
     responses: {
       200: { description: 'removed', ...json(z.object({ id: z.string(), deleted: z.literal(true), seq: z.number().int() })) },
-      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item' }),
+      ...errors({ model: true, notFound: 'neither the model nor the catalogue knows the item, or it was already deleted' }),
     },
   }),
   async (c) => {

@@ -43,9 +43,12 @@ export async function upsertItems(
 }
 
 export async function removeItem(deps: CatalogDeps, model: ServingModel, id: string, now: number): Promise<{ seq: number }> {
-  const known = model.ids.has(id) || (await deps.live.record(id)) !== null;
-  if (!known) throw new AppError('item_not_found', unknownItemMessage(id, model.version));
-  const { seq, record } = await deps.store.remove(id, now);
+  const current = await deps.live.record(id);
+  if (!model.ids.has(id) && current === null) throw new AppError('item_not_found', unknownItemMessage(id, model.version));
+  // deleting twice changes nothing (and takes no change number), like reading a deleted item
+  if (current?.deleted) throw new AppError('item_not_found', `item ${id} was already deleted from the catalogue`);
+  const { seq, record, alreadyDeleted } = await deps.store.remove(id, now);
+  if (alreadyDeleted) throw new AppError('item_not_found', `item ${id} was already deleted from the catalogue`);
   deps.live.applyChanges([record], []);
   return { seq };
 }

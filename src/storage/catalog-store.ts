@@ -197,12 +197,14 @@ export class CatalogStore extends DurableObject<Env> {
   }
 
   /** Removes an item from every answer (a tombstone, so copies learn of it). */
-  async remove(id: string, now: number): Promise<{ seq: number; existed: boolean; record: CatalogRecord }> {
+  async remove(id: string, now: number): Promise<{ seq: number; alreadyDeleted: boolean; record: CatalogRecord }> {
     const existing = this.read(id);
+    // already deleted (another isolate's copy had not seen it yet): nothing to write
+    if (existing?.deleted) return { seq: this.seq, alreadyDeleted: true, record: existing };
     const record: CatalogRecord = { id, createdAt: existing?.createdAt ?? now, updatedAt: now, deleted: true };
     this.write(record);
     await this.changed();
-    return { seq: this.seq, existed: existing !== null && !existing.deleted, record };
+    return { seq: this.seq, alreadyDeleted: false, record };
   }
 
   async get(id: string): Promise<CatalogRecord | null> {
@@ -304,7 +306,7 @@ export class CatalogStore extends DurableObject<Env> {
 /** The catalogue store as services and the isolate's copy use it. */
 export interface CatalogClient {
   upsert(patches: CatalogPatch[], now: number, untitledUnknown?: string[]): Promise<UpsertResult>;
-  remove(id: string, now: number): Promise<{ seq: number; existed: boolean; record: CatalogRecord }>;
+  remove(id: string, now: number): Promise<{ seq: number; alreadyDeleted: boolean; record: CatalogRecord }>;
   get(id: string): Promise<CatalogRecord | null>;
   changesSince(since: number, limit: number): Promise<Changes>;
   status(): Promise<{ seq: number; snapshot: SnapshotInfo | null }>;

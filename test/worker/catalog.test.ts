@@ -281,6 +281,12 @@ describe('stock and deletion apply to every answer at once', () => {
     }
     expect((await post('/v1/score', { items: ['85123A'], candidates: [target] })).items[0].filteredOut).toBe('deleted');
     expect((await SELF.fetch('http://x/v1/items/NOT-AN-ITEM', { method: 'DELETE', headers: KEY })).status).toBe(404);
+    // deleting it again is a 404, as reading it is, and takes no change number
+    const seq = (await getJson<{ seq: number }>(await put([{ id: '22424', price: 3 }]))).seq;
+    const again = await SELF.fetch(`http://x/v1/items/${target}`, { method: 'DELETE', headers: KEY });
+    expect(again.status).toBe(404);
+    expect((await getJson(again)).error.message).toMatch(/already deleted/);
+    expect((await getJson<{ seq: number }>(await put([{ id: '22424', price: 3 }]))).seq).toBe(seq + 1);
     // a deleted item comes back when it is upserted again
     await put([{ id: target, title: 'Back in the range' }]);
     expect(await everyAnswer()).toContain(target);
