@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { foldIn } from '@edge-recs/core/foldin';
-import { FILES, manifestSchema } from '@edge-recs/core/manifest';
+import { FILES, MASK_EXCLUDED, manifestSchema } from '@edge-recs/core/manifest';
 import { decodeShard } from '@edge-recs/core/shards';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -49,7 +49,7 @@ const mask = new Float32Array(n);
 
 async function top(vector: Float32Array, k: number, exclude: Iterable<number>) {
   const excluded = [...exclude];
-  for (const i of excluded) mask[i] = -3.4e38;
+  for (const i of excluded) mask[i] = MASK_EXCLUDED;
   try {
     const out = await session.run({
       user: new ort.Tensor('float32', vector, [1, dims]),

@@ -32,6 +32,9 @@ export const LATEST_KEY = 'models/latest.json';
 
 /** File names inside an artifact. */
 export const FILES = {
+  /** the self-description (this schema), and its Ed25519 signature over the manifest's bytes */
+  manifest: 'manifest.json',
+  signature: 'manifest.sig',
   /** float32 N×D, row-major; only when N·D·4 ≤ FLOAT32_MAX_BYTES */
   itemFactors: 'item_factors.f32',
   /** the float32 scoring graph (Gemm + mask + TopK) over item_factors.f32; written with it */
@@ -68,10 +71,14 @@ const metricsSchema = z.object({
   'ndcg@100': z.number(),
 });
 
+/** What a model version may be called: it names R2 keys and KV values, so a safe alphabet. */
+export const VERSION_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+
 export const manifestSchema = z.object({
   formatVersion: z.number().int(),
-  version: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/),
-  createdAt: z.string(),
+  version: z.string().regex(VERSION_PATTERN),
+  /** ISO 8601 with a zone: refresh compares versions by it (only forward, never back) */
+  createdAt: z.iso.datetime({ offset: true }),
   trainer: z.object({
     algorithm: z.string(),
     hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),

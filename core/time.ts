@@ -1,5 +1,6 @@
 /**
- * The one timestamp parser, for event bodies at the edge and CSV columns in the trainer:
+ * Time for both sides: the units durations are written in, and the one timestamp parser, for
+ * event bodies at the edge and CSV columns in the trainer:
  * - a number, or a string of digits (with an optional fraction): epoch seconds below 1e11
  *   (i.e. before 5138 AD), epoch milliseconds from there on;
  * - a string in ISO 8601 form: a date (YYYY-MM-DD), optionally a time (HH:MM[:SS[.fff]], after
@@ -7,6 +8,19 @@
  * Returns epoch milliseconds, or NaN when the value is not a usable time (non-finite, ≤ 0, or
  * any other text: Date.parse alone would read "-5" as a date in 2001).
  */
+/** Durations in milliseconds (and a day in seconds, for KV and cache TTLs). */
+export const SECOND_MS = 1000;
+export const MINUTE_MS = 60 * SECOND_MS;
+export const HOUR_MS = 60 * MINUTE_MS;
+export const DAY_MS = 24 * HOUR_MS;
+export const DAY_SECONDS = DAY_MS / SECOND_MS;
+
+/**
+ * How far a client's clock may run ahead of the edge's: an event stamped later than now plus this
+ * is refused, and an attributed event may be stamped this much before the answer it acts on.
+ */
+export const CLOCK_SKEW_MS = 5 * MINUTE_MS;
+
 const ISO_8601 = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 export function parseTimestamp(v: string | number): number {

@@ -8,11 +8,13 @@
  * Bindings are checked here too, so a missing KV namespace or bucket is reported by name.
  */
 import { parsePublicKeys } from '@edge-recs/core/signing';
+import { DAY_SECONDS } from '@edge-recs/core/time';
 import { z } from 'zod';
 import { AppError } from './errors';
+import type { EventType } from './schemas';
 
 /** the longest TTL worth configuring for cached embeddings (one year) */
-const YEAR_SECONDS = 365 * 24 * 60 * 60;
+const YEAR_SECONDS = 365 * DAY_SECONDS;
 
 /** An integer variable: unset or "" → the default; otherwise an integer within [min, max]. */
 const int = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -36,7 +38,7 @@ const varsSchema = z.object({
   MAX_CANDIDATES: int(1000, 1, 10_000),
   ACTIVE_POINTER_TTL_SECONDS: int(30, 0, 3600),
   SERVE_BUNDLED_MODEL: flag(true),
-  USER_EMBEDDING_TTL_SECONDS: int(30 * 24 * 60 * 60, 60, YEAR_SECONDS),
+  USER_EMBEDDING_TTL_SECONDS: int(30 * DAY_SECONDS, 60, YEAR_SECONDS),
   USER_CACHE_SECONDS: int(5, 0, 300),
   KEEP_PREVIOUS_VERSIONS: int(2, 0, 20),
   REFRESH_OPS_PER_RUN: int(700, 10, 990),
@@ -51,7 +53,7 @@ const varsSchema = z.object({
   EVENT_WEIGHT_PURCHASE: positive(1),
   EVENT_WEIGHT_CLICK: positive(0.2),
   MAX_EVENTS_PER_BATCH: int(100, 1, 1000),
-  EXPORT_WINDOW_SECONDS: int(3600, 1, 24 * 3600),
+  EXPORT_WINDOW_SECONDS: int(3600, 1, DAY_SECONDS),
   REQUIRE_API_KEY_FOR_READS: flag(false),
   CORS_ALLOWED_ORIGINS: z
     .string()
@@ -64,10 +66,10 @@ const varsSchema = z.object({
     )
     .pipe(z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ })]))),
   INT8_SCORING_MIN_ITEMS: int(50_000, 0),
-  TRENDING_HALF_LIFE_SECONDS: int(24 * 3600, 60, 30 * 24 * 3600),
+  TRENDING_HALF_LIFE_SECONDS: int(DAY_SECONDS, 60, 30 * DAY_SECONDS),
   TRENDING_CACHE_SECONDS: int(10, 0, 300),
   TRENDING_MIN_SHOPPERS: int(3, 1, 10_000),
-  ATTRIBUTION_WINDOW_SECONDS: int(24 * 3600, 60, 30 * 24 * 3600),
+  ATTRIBUTION_WINDOW_SECONDS: int(DAY_SECONDS, 60, 30 * DAY_SECONDS),
   METRICS_SHARDS: int(8, 1, 64),
   METRICS_RETENTION_DAYS: int(90, 1, 3650),
   METRICS_FLUSH_MILLISECONDS: int(500, 0, 10_000),
@@ -77,7 +79,7 @@ const varsSchema = z.object({
   CATALOG_SYNC_SECONDS: int(5, 1, 30),
   CATALOG_MAX_STALE_SECONDS: int(20, 1, 30),
   CATALOG_SNAPSHOT_SECONDS: int(120, 10, 3600),
-  CATALOG_NEW_ITEM_SECONDS: int(14 * 24 * 3600, 0, 365 * 24 * 3600),
+  CATALOG_NEW_ITEM_SECONDS: int(14 * DAY_SECONDS, 0, YEAR_SECONDS),
   CATALOG_MAX_NEW_ITEMS: int(10_000, 0, 100_000),
   CATALOG_FACET_ATTRIBUTES: z
     .string()
@@ -94,8 +96,6 @@ const varsSchema = z.object({
   USER_ID_SECRET: optional,
   ORIGIN_TOKEN: optional,
 });
-
-import type { EventType } from './schemas';
 
 export type { EventType };
 

@@ -12,6 +12,7 @@
  * versions. `answer` stamps the answer with a recId (and the variant), and the middleware has the
  * request and the answer counted after the response (`waitUntil`): no answer waits on a counter.
  */
+import { FILES } from '@edge-recs/core/manifest';
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { type Config, configFrom } from './config';
@@ -21,10 +22,13 @@ import { LiveCatalog } from './models/live-catalog';
 import type { ServingModel } from './models/model';
 import { bindRegistry, type Models, registry } from './models/registry';
 import type { Answer, Recommendation } from './schemas';
+import { currentPrice, inCatalog } from './services/catalog';
 import type { EventDeps } from './services/events';
-import { assignmentPoint, runningFor, type Subject, variantAt } from './services/experiments';
+import { assignmentPoint, listExperiments, runningFor, type Subject, variantAt } from './services/experiments';
 import type { ForgetDeps } from './services/forget';
+import type { OverviewDeps } from './services/insights';
 import { type ItemFilter, type Placement, placementRules } from './services/merchandising';
+import type { ModelInfoDeps } from './services/model-info';
 import type { RefreshDeps } from './services/refresh';
 import { type Shelf, shelfFor } from './services/shelf';
 import { resolveUser, type UserDeps, type UserRecord } from './services/users';
@@ -53,6 +57,8 @@ export interface RequestContext {
   eventDeps(): EventDeps;
   forgetDeps(): ForgetDeps;
   refreshDeps(): RefreshDeps;
+  overviewDeps(): OverviewDeps;
+  modelInfoDeps(): ModelInfoDeps;
   /** time-decayed popularity from live events */
   readonly trending: TrendingClient;
   /** the user histories (Durable Objects) */
@@ -135,7 +141,8 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
   const history: HistoryStore = historyStore(env.USER_HISTORY, config.userEmbeddingTtlSeconds);
   const users: UserDeps = { models, store, history, pinnedVersion: () => assignment?.modelVersion };
   const identifyUser = (userId: string) => identify(config.secrets.userIdSecret, userId);
-  const store_ = catalogClient(env.CATALOG, env.MODELS);
+  const catalogStore = catalogClient(env.CATALOG, env.MODELS);
+  const experiments = experimentStore(env.EXPERIMENTS);
   const ctx: RequestContext = {
     config,
     models,
@@ -154,7 +161,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       return found;
     },
     metrics,
-    experiments: experimentStore(env.EXPERIMENTS),
+    experiments,
     get assignment() {
       return assignment;
     },
@@ -207,33 +214,31 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       maxEventsPerBatch: config.maxEventsPerBatch,
       exportWindowSeconds: config.exportWindowSeconds,
       trending: ctx.trending,
-      inCatalog: async (itemId) => {
-        const r = await (await ctx.catalog()).record(itemId);
-        return r !== null && !r.deleted;
-      },
+      inCatalog: async (itemId) => inCatalog(await ctx.catalog(), itemId),
       metrics,
       modelFor: async (userId) => {
         const variant = await assign({ kind: 'user', id: userId }, undefined);
         return variant?.modelVersion !== undefined ? bound.version(variant.modelVersion) : bound.active();
       },
-      priceOf: async (itemId) => {
-        const view = await ctx.catalog();
-        const r = await view.record(itemId);
-        if (r?.price !== undefined) return r.price;
-        const model = await models.active();
-        const index = model.ids.indexOf(itemId);
-        if (index === undefined) return undefined;
-        const price = (await view.binding(model)).price[index];
-        return Number.isNaN(price) ? undefined : price;
-      },
+      priceOf: async (itemId) => currentPrice(await ctx.catalog(), await models.active(), itemId),
     }),
     forgetDeps: () => ({ kv: env.RECS_KV, history, models, erasures: erasureQueue(env.ERASURE_JOBS) }),
     refreshDeps: () => refreshDeps(env),
-    catalogStore: store_,
+    overviewDeps: () => ({
+      kv: env.RECS_KV,
+      bucket: env.MODELS,
+      bundledManifest: async () => {
+        const bytes = await (await bundledSource()).get(FILES.manifest);
+        return bytes ? JSON.parse(new TextDecoder().decode(bytes)) : null;
+      },
+      experiments: () => listExperiments(experiments),
+    }),
+    modelInfoDeps: () => ({ models, kv: env.RECS_KV }),
+    catalogStore,
     trending: trendingClient(env.TRENDING, config.trending),
     history,
     async catalog() {
-      liveCatalog = (liveCatalog ?? new LiveCatalog(store_, config.catalog)).use(store_, config.catalog);
+      liveCatalog = (liveCatalog ?? new LiveCatalog(catalogStore, config.catalog)).use(catalogStore, config.catalog);
       await liveCatalog.ensureFresh(defer);
       return liveCatalog;
     },

@@ -8,6 +8,7 @@
  * the served OpenAPI document has each marked bound replaced by the configured value (see
  * app.ts), so the document and the server agree for every deployment.
  */
+import { VERSION_PATTERN } from '@edge-recs/core/manifest';
 import { z } from '@hono/zod-openapi';
 
 /** Hard ceiling for k in the schema; the configured MAX_K (default 100) is checked in handlers. */
@@ -32,10 +33,12 @@ export const SessionId = id('sessionId').openapi({
   example: 'c0ffee-42',
   description: "an anonymous visitor's session id (sticky experiment assignment); a signed-in shopper's userId takes precedence",
 });
+/** An answer's id: `<counter shard>_<12 hex of ms time><20 random hex>` (storage/metrics.ts makes them). */
+export const REC_ID_PATTERN = /^(\d{1,3})_[0-9a-f]{32}$/;
 /** The id of an answer, to attribute clicks, add-to-carts and purchases to it. */
 export const RecId = z
   .string()
-  .regex(/^\d{1,3}_[0-9a-f]{32}$/, 'recId is the recId of a recommendation answer, as given')
+  .regex(REC_ID_PATTERN, 'recId is the recId of a recommendation answer, as given')
   .openapi({ example: '3_5f0c8a1e2b7d4c6f9a0b1c2d3e4f5a6b' });
 const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 
@@ -527,6 +530,8 @@ const placementFields = {
     .openapi({ description: 'up to this many new items in personalised and session lists' }),
 };
 export const PlacementInput = z.object(placementFields).strict().openapi('PlacementInput');
+/** A placement as stored and listed: what the admin PUT, with its name and when (ms). */
+export type StoredPlacement = z.infer<typeof PlacementInput> & { name: string; updatedAt: number };
 export const PlacementView = z
   .object({ ...placementFields, name: z.string(), updatedAt: z.string() })
   .strict()
@@ -676,13 +681,9 @@ const experimentFields = {
         .object({
           name: VariantName,
           weight: z.number().positive().max(1e6).openapi({ description: 'share of subjects: weight / Σ weights' }),
-          modelVersion: z
-            .string()
-            .regex(/^[A-Za-z0-9._-]{1,100}$/)
-            .optional()
-            .openapi({
-              description: '"bundled", the active version or a kept previous one (GET /admin/overview); absent = whatever is active',
-            }),
+          modelVersion: z.string().regex(VERSION_PATTERN, 'a model version is 1–100 letters, digits, ".", "_" or "-"').optional().openapi({
+            description: '"bundled", the active version or a kept previous one (GET /admin/overview); absent = whatever is active',
+          }),
           placement: PlacementName.optional().openapi({ description: 'the placement whose rules this variant applies' }),
         })
         .strict(),

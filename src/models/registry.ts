@@ -10,7 +10,7 @@
  * guarantees that user vectors and item factors of different versions never meet.
  * Without a pointer the bundled default model serves (unless SERVE_BUNDLED_MODEL = "false").
  */
-import type { Manifest } from '@edge-recs/core/manifest';
+import { FILES, type Manifest } from '@edge-recs/core/manifest';
 import type { Config } from '../config';
 import { AppError } from '../errors';
 import { createInt8Index } from '../inference/int8-module';
@@ -113,7 +113,7 @@ export class ModelRegistry {
   ): Promise<ServingModel> {
     return this.loaded.get(key, async () => {
       const src = await source();
-      const manifestBytes = await src.get('manifest.json');
+      const manifestBytes = await src.get(FILES.manifest);
       if (!manifestBytes) throw new Error(`manifest.json of ${key} is missing`);
       const model = await loadServingModel(src, parseManifest(manifestBytes, key), loadOptions(deps.config, deps.kv));
       this.keepWithinBudget(key, model.memoryBytes);
@@ -143,7 +143,7 @@ export class ModelRegistry {
   async fitsBeside(active: ServingModel, version: string, deps: RegistryDeps): Promise<boolean> {
     let estimate = this.estimates.get(version);
     if (estimate === undefined) {
-      const obj = await deps.bucket.get(R2.modelFile(version, 'manifest.json'));
+      const obj = await deps.bucket.get(R2.modelFile(version, FILES.manifest));
       if (!obj) return false;
       estimate = estimateModelBytes(parseManifest(await obj.arrayBuffer(), version), loadOptions(deps.config));
       this.estimates.set(version, estimate);

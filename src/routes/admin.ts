@@ -2,10 +2,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
-import { NoQuery, PlacementInput, PlacementPath, PlacementView, PlacementWritten, RefreshReport } from '../schemas';
+import { NoQuery, PlacementInput, PlacementPath, PlacementView, PlacementWritten, RefreshReport, type StoredPlacement } from '../schemas';
 import { deletePlacement, listPlacements, putPlacement } from '../services/catalog';
 import { checkPlacementUnused } from '../services/experiments';
-import type { Placement } from '../services/merchandising';
 import { lastRefresh, refreshModel, rollback } from '../services/refresh';
 import { requireBearer } from './auth';
 import { errors, json } from './responses';
@@ -79,7 +78,7 @@ admin.openapi(
   },
 );
 
-const placementView = (p: Placement) => ({ ...p, updatedAt: new Date(p.updatedAt).toISOString() });
+const placementView = (p: StoredPlacement) => ({ ...p, updatedAt: new Date(p.updatedAt).toISOString() });
 
 const placementDeps = async (ctx: AppEnv['Variables']['ctx']) => ({
   store: ctx.catalogStore,
@@ -106,7 +105,7 @@ admin.openapi(
       await placementDeps(ctx),
       await ctx.activeModelIfAny(),
       c.req.valid('param').name,
-      c.req.valid('json') as Omit<Placement, 'name' | 'updatedAt'>,
+      c.req.valid('json'),
       Date.now(),
     );
     return c.json({ ...placementView(placement), ...(unknownItems.length ? { unknownItems } : {}) }, 200);

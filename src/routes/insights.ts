@@ -3,11 +3,10 @@
  * earned (GET /admin/metrics), traffic with errors and latency (GET /admin/traffic), and the
  * overview the dashboard starts from (model versions, refresh log, experiments). Bearer ADMIN_TOKEN.
  */
-import { parseTimestamp } from '@edge-recs/core/time';
+import { HOUR_MS, parseTimestamp } from '@edge-recs/core/time';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv, RequestContext } from '../context';
 import { AppError } from '../errors';
-import { bundledSource } from '../models/bundled';
 import {
   ExperimentInput,
   ExperimentPath,
@@ -41,7 +40,6 @@ async function experimentDeps(c: { env: Env; var: { ctx: RequestContext } }): Pr
 /** Report times must fall in these years (and a date in them must exist): 2000-01-01 … 9999-12-31T23:00Z. */
 const EARLIEST_MS = Date.UTC(2000, 0, 1);
 const LATEST_MS = Date.UTC(9999, 11, 31, 23);
-const HOUR_MS = 3600 * 1000;
 const ISO_PARTS = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?/;
 
 /** Whether an ISO 8601 time names a real calendar date and clock time (Date rolls 2026-02-30 over to March 2). */
@@ -207,17 +205,5 @@ insights.openapi(
     request: { query: NoQuery },
     responses: { 200: { description: 'overview', ...json(Overview) }, ...errors() },
   }),
-  async (c) =>
-    c.json(
-      await overview({
-        kv: c.env.RECS_KV,
-        bucket: c.env.MODELS,
-        bundledManifest: async () => {
-          const bytes = await (await bundledSource()).get('manifest.json');
-          return bytes ? JSON.parse(new TextDecoder().decode(bytes)) : null;
-        },
-        experiments: () => listExperiments(c.var.ctx.experiments),
-      }),
-      200,
-    ),
+  async (c) => c.json(await overview(c.var.ctx.overviewDeps()), 200),
 );

@@ -17,7 +17,7 @@ model.openapi(
   }),
   async (c) => {
     const { ctx } = c.var;
-    return c.json(await describeModel({ models: ctx.models, kv: c.env.RECS_KV }), 200);
+    return c.json(await describeModel(ctx.modelInfoDeps()), 200);
   },
 );
 

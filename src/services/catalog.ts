@@ -7,9 +7,8 @@
 import { AppError, unknownItemMessage } from '../errors';
 import { categoriesOf, decimal, type LiveCatalog } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
-import type { ItemView } from '../schemas';
-import type { CatalogClient, CatalogPatch, PlacementRecord } from '../storage/catalog-store';
-import type { BoostRule, Placement } from './merchandising';
+import type { ItemView, StoredPlacement } from '../schemas';
+import type { CatalogClient, CatalogPatch } from '../storage/catalog-store';
 
 export interface CatalogDeps {
   store: CatalogClient;
@@ -53,6 +52,25 @@ export async function removeItem(deps: CatalogDeps, model: ServingModel, id: str
   return { seq };
 }
 
+/** Whether the catalogue lists an item (has a record of it that is not deleted). */
+export async function inCatalog(live: LiveCatalog, itemId: string): Promise<boolean> {
+  const r = await live.record(itemId);
+  return r !== null && !r.deleted;
+}
+
+/**
+ * The price an item sells at now: the catalogue's, else the one the serving model was trained
+ * with (an attributed purchase that names no price is counted at it).
+ */
+export async function currentPrice(live: LiveCatalog, model: ServingModel, itemId: string): Promise<number | undefined> {
+  const r = await live.record(itemId);
+  if (r?.price !== undefined) return r.price;
+  const index = model.ids.indexOf(itemId);
+  if (index === undefined) return undefined;
+  const price = (await live.binding(model)).price[index];
+  return Number.isNaN(price) ? undefined : price;
+}
+
 export async function itemView(live: LiveCatalog, model: ServingModel, id: string): Promise<ItemView> {
   const record = await live.record(id);
   const index = model.ids.indexOf(id);
@@ -94,11 +112,11 @@ export async function putPlacement(
   deps: CatalogDeps,
   model: { ids: { has(id: string): boolean } } | null,
   name: string,
-  input: Omit<Placement, 'name' | 'updatedAt'>,
+  input: Omit<StoredPlacement, 'name' | 'updatedAt'>,
   now: number,
-): Promise<{ placement: Placement; unknownItems: string[] }> {
+): Promise<{ placement: StoredPlacement; unknownItems: string[] }> {
   for (const [j, b] of (input.boosts ?? []).entries()) {
-    const attr = (b as BoostRule).match.attribute?.name;
+    const attr = 'attribute' in b.match ? b.match.attribute.name : undefined;
     if (attr !== undefined && !deps.facetAttributes.includes(attr)) {
       throw new AppError(
         'invalid_request',
@@ -107,10 +125,12 @@ export async function putPlacement(
     }
   }
   // stored as the admin wrote it (so GET shows what was PUT); read through placementRules()
-  const placement = { ...input, name, updatedAt: now } as Placement;
-  await deps.store.putPlacement(placement as unknown as PlacementRecord);
-  deps.live.applyChanges([], [{ name, placement: placement as unknown as PlacementRecord }]);
-  const named = [...new Set([...(input.pins ?? []).map((p) => p.itemId), ...(input.boosts ?? []).flatMap((b) => b.match.ids ?? [])])];
+  const placement: StoredPlacement = { ...input, name, updatedAt: now };
+  await deps.store.putPlacement(placement);
+  deps.live.applyChanges([], [{ name, placement }]);
+  const named = [
+    ...new Set([...(input.pins ?? []).map((p) => p.itemId), ...(input.boosts ?? []).flatMap((b) => ('ids' in b.match ? b.match.ids : []))]),
+  ];
   const inModel = (id: string) => model?.ids.has(id) ?? false;
   const inCatalog = await deps.live.records(named.filter((id) => !inModel(id)));
   return { placement, unknownItems: named.filter((id) => !inModel(id) && !inCatalog.has(id)) };
@@ -122,6 +142,6 @@ export async function deletePlacement(deps: CatalogDeps, name: string): Promise<
   deps.live.applyChanges([], [{ name, placement: null }]);
 }
 
-export async function listPlacements(deps: CatalogDeps): Promise<Placement[]> {
-  return (await deps.store.placements()) as unknown as Placement[];
+export async function listPlacements(deps: CatalogDeps): Promise<StoredPlacement[]> {
+  return deps.store.placements();
 }

@@ -12,7 +12,7 @@
  * repeated; only new events reach trending. Events without an eventId cannot be recognised when
  * retried: clients that retry should send one.
  */
-import { parseTimestamp } from '@edge-recs/core/time';
+import { CLOCK_SKEW_MS, parseTimestamp } from '@edge-recs/core/time';
 import type { EventType } from '../config';
 import { AppError, unknownItemMessage } from '../errors';
 import type { ServingModel } from '../models/model';
@@ -68,9 +68,6 @@ export interface Rejected {
   itemId: string;
   reason: string;
 }
-
-/** How far in the future a client clock may be before an event's timestamp is refused. */
-const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 /**
  * Accepts the events the active model can use and rejects the others one by one with a reason;

@@ -5,15 +5,14 @@
  * counters' sums — never sampled or estimated.
  */
 
-import { manifestSchema } from '@edge-recs/core/manifest';
+import { FILES, manifestSchema } from '@edge-recs/core/manifest';
 import { type Interval, meanInterval, scaled, type TestResult, twoProportionTest, welchTest, wilson } from '@edge-recs/core/stats';
+import { HOUR_MS } from '@edge-recs/core/time';
 import type { RefreshReport } from '../schemas';
 import type { Experiment } from '../storage/experiments';
 import { R2 } from '../storage/keys';
 import { type CountRow, LATENCY_BUCKETS, type MetricsClient } from '../storage/metrics';
 import { readActivePointer, readRefreshLog } from '../storage/refresh-state';
-
-const HOUR_MS = 3600 * 1000;
 
 export type GroupBy = 'variant' | 'placement' | 'version' | 'hour';
 
@@ -313,12 +312,15 @@ export interface Overview {
 }
 
 /** The model versions this deployment can serve (with their offline metrics), the refresh log and the experiments. */
-export async function overview(deps: {
+/** What the operator overview reads: the registry's pointer and refresh log, manifests, experiments. */
+export interface OverviewDeps {
   kv: KVNamespace;
   bucket: R2Bucket;
   bundledManifest: () => Promise<unknown>;
   experiments: () => Promise<Experiment[]>;
-}): Promise<Overview> {
+}
+
+export async function overview(deps: OverviewDeps): Promise<Overview> {
   const pointer = await readActivePointer(deps.kv);
   const describe = (raw: unknown, role: VersionInfo['role']): VersionInfo | null => {
     const parsed = manifestSchema.safeParse(raw);
@@ -336,7 +338,7 @@ export async function overview(deps: {
     };
   };
   const fromR2 = async (version: string, role: VersionInfo['role']) => {
-    const obj = await deps.bucket.get(R2.modelFile(version, 'manifest.json'));
+    const obj = await deps.bucket.get(R2.modelFile(version, FILES.manifest));
     return obj ? describe(await obj.json(), role) : null;
   };
   const versions = await Promise.all([

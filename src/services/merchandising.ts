@@ -17,6 +17,7 @@
 import type { ScoringPlan } from '../inference/plan';
 import type { CatalogBinding } from '../models/live-catalog';
 import { categoriesOf, DELETED, UNAVAILABLE } from '../models/live-catalog';
+import type { StoredPlacement } from '../schemas';
 import type { CatalogRecord } from '../storage/catalog-store';
 
 export interface ItemFilter {
@@ -81,10 +82,9 @@ export function toItemFilter(f: FilterInput | undefined): ItemFilter | undefined
 /** Most boosts a placement may have: their combinations must fit the class byte (2^7 + filtered). */
 export const MAX_BOOSTS = 7;
 
-/** A stored placement (as an admin wrote it) as the rules it stands for. */
-export function placementRules(stored: Record<string, unknown>): Placement {
-  const p = stored as unknown as Placement & { filter?: FilterInput };
-  return { ...p, filter: toItemFilter(p.filter) };
+/** A stored placement (as an admin wrote it) as the rules it stands for: the one conversion. */
+export function placementRules(stored: StoredPlacement): Placement {
+  return { ...stored, filter: toItemFilter(stored.filter) };
 }
 
 /** The filter a request runs with: the placement's, overridden field by field by the request's. */

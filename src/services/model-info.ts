@@ -4,7 +4,13 @@ import type { Models } from '../models/registry';
 import type { ModelInfo } from '../schemas';
 import { readDamage, readLastRefresh } from '../storage/refresh-state';
 
-export async function describeModel(deps: { models: Models; kv: KVNamespace }): Promise<ModelInfo> {
+/** What GET /v1/model reads: the serving models and the refresh log and damage records in KV. */
+export interface ModelInfoDeps {
+  models: Models;
+  kv: KVNamespace;
+}
+
+export async function describeModel(deps: ModelInfoDeps): Promise<ModelInfo> {
   const m: ServingModel = await deps.models.active();
   const [pointer, report, damage] = await Promise.all([
     deps.models.pointer(),

@@ -34,7 +34,7 @@
  * The stored report keeps operator detail (origin location, exception text) apart from the
  * reason anyone may read in GET /v1/model.
  */
-import { fileMismatch, LATEST_KEY, type Manifest, signatureSchema } from '@edge-recs/core/manifest';
+import { FILES, fileMismatch, LATEST_KEY, type Manifest, signatureSchema, VERSION_PATTERN } from '@edge-recs/core/manifest';
 import { verifyManifest } from '@edge-recs/core/signing';
 import type { Config } from '../config';
 import { loadServingModel, ModelLoadError, parseManifest, type ServingModel } from '../models/model';
@@ -120,11 +120,11 @@ async function fetchManifest(
   deps: RefreshDeps,
   version: string,
 ): Promise<{ manifest: Manifest; manifestBytes: ArrayBuffer; sigBytes: ArrayBuffer }> {
-  const manifestBytes = await deps.origin.get(R2.modelFile(version, 'manifest.json'));
+  const manifestBytes = await deps.origin.get(R2.modelFile(version, FILES.manifest));
   if (!manifestBytes) throw new RefreshProblem('transient', `manifest.json of ${version} is not at the origin (publish incomplete?)`);
-  const sigBytes = await deps.origin.get(R2.modelFile(version, 'manifest.sig'));
+  const sigBytes = await deps.origin.get(R2.modelFile(version, FILES.signature));
   if (!sigBytes) throw new RefreshProblem('transient', 'manifest.sig is not at the origin: the model is unsigned or still uploading');
-  const sig = signatureSchema.safeParse(json(sigBytes, 'manifest.sig'));
+  const sig = signatureSchema.safeParse(json(sigBytes, FILES.signature));
   if (!sig.success) throw new RefreshProblem('content', 'manifest.sig is malformed');
   const bad = await verifyManifest(new Uint8Array(manifestBytes), sig.data, deps.config.modelPublicKeys);
   if (bad) throw new RefreshProblem(bad.kind === 'bad-signature' ? 'content' : 'policy', bad.message);
@@ -140,14 +140,14 @@ async function latestVersion(origin: Origin): Promise<string | null> {
   if (!bytes) return null;
   const latest = json<{ version?: unknown }>(bytes, 'latest.json');
   const version = typeof latest.version === 'string' ? latest.version : '';
-  if (!/^[A-Za-z0-9._-]{1,100}$/.test(version)) throw new RefreshProblem('policy', 'latest.json names no valid version');
+  if (!VERSION_PATTERN.test(version)) throw new RefreshProblem('policy', 'latest.json names no valid version');
   return version;
 }
 
 /** The signed creation time of the active version (from the pointer, or its manifest in MODELS). */
 async function activeCreatedAt(deps: RefreshDeps, pointer: ActivePointer): Promise<string | null> {
   if (pointer.createdAt) return pointer.createdAt;
-  const obj = await deps.bucket.get(R2.modelFile(pointer.version, 'manifest.json'));
+  const obj = await deps.bucket.get(R2.modelFile(pointer.version, FILES.manifest));
   if (!obj) return null;
   try {
     return parseManifest(await obj.arrayBuffer(), pointer.version).createdAt;
@@ -223,7 +223,7 @@ async function repairDamage(deps: RefreshDeps, pointer: ActivePointer | null, co
   if (!pointer) return [];
   const damaged = Object.keys(await readDamage(deps.kv, pointer.version));
   if (damaged.length === 0) return [];
-  const manifestObj = await deps.bucket.get(R2.modelFile(pointer.version, 'manifest.json'));
+  const manifestObj = await deps.bucket.get(R2.modelFile(pointer.version, FILES.manifest));
   if (!manifestObj) return [];
   const manifest = parseManifest(await manifestObj.arrayBuffer(), pointer.version);
   const repaired: string[] = [];
@@ -297,8 +297,8 @@ export async function refreshModel(deps: RefreshDeps, opts: RefreshOptions = {})
       });
     }
     if (deps.origin.needsCopy) {
-      await deps.bucket.put(R2.modelFile(version, 'manifest.sig'), sigBytes);
-      await deps.bucket.put(R2.modelFile(version, 'manifest.json'), manifestBytes);
+      await deps.bucket.put(R2.modelFile(version, FILES.signature), sigBytes);
+      await deps.bucket.put(R2.modelFile(version, FILES.manifest), manifestBytes);
       copies += 2;
     }
     deps.models.makeRoomFor(manifest);

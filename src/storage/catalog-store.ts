@@ -22,6 +22,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { fnv1a } from '@edge-recs/core/hash';
 import { configFrom } from '../config';
+import type { StoredPlacement } from '../schemas';
 import { DO, R2 } from './keys';
 
 export type AttributeValue = string | number | boolean;
@@ -56,8 +57,8 @@ export type UpsertResult =
   | { seq: number; created: number; updated: number; records: CatalogRecord[]; refused?: undefined }
   | { refused: { index: number; id: string } };
 
-/** A named placement's rules (validated by the route; see services/placements.ts for the meaning). */
-export type PlacementRecord = Record<string, unknown> & { name: string; updatedAt: number };
+/** A named placement's rules as the admin wrote them (validated by the route; services/merchandising.ts gives their meaning). */
+export type PlacementRecord = StoredPlacement;
 
 export interface SnapshotInfo {
   /** changes up to this sequence number are in the snapshot */

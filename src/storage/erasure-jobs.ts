@@ -17,6 +17,7 @@
  * and holds only rows the user sent after the deletion (a new consent), which stay.
  */
 import { DurableObject } from 'cloudflare:workers';
+import { DAY_MS } from '@edge-recs/core/time';
 import { configFrom } from '../config';
 import { acceptedAt, dataLines, exportWindow, userKeyOf, windowStartMs, writeRows } from './exports';
 import { DO, R2 } from './keys';
@@ -40,7 +41,7 @@ export interface ErasureJob {
 }
 
 /** How long finished jobs stay readable. */
-const KEEP_FINISHED_MS = 30 * 24 * 60 * 60 * 1000;
+const KEEP_FINISHED_MS = 30 * DAY_MS;
 /** Objects listed per R2 list call. */
 const PAGE = 100;
 

@@ -23,6 +23,8 @@
  *   TRENDING "trending", METRICS "metrics-<shard>" (storage/metrics.ts), EXPERIMENTS "experiments".
  * User keys are keyed hashes of user ids (storage/identity.ts), never raw ids.
  */
+import { ORIGIN_PREFIX } from '@edge-recs/core/manifest';
+
 export { LATEST_KEY, ORIGIN_PREFIX } from '@edge-recs/core/manifest';
 
 export const KV = {
@@ -40,8 +42,8 @@ export const KV = {
 } as const;
 
 export const R2 = {
-  modelFile: (version: string, file: string) => `models/${version}/${file}`,
-  modelPrefix: (version: string) => `models/${version}/`,
+  modelFile: (version: string, file: string) => `${ORIGIN_PREFIX}${version}/${file}`,
+  modelPrefix: (version: string) => `${ORIGIN_PREFIX}${version}/`,
   pendingEvents: 'events/pending/',
   pendingWindow: (window: string) => `events/pending/${window}/`,
   exports: 'events/export/',

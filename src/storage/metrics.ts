@@ -24,6 +24,8 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { toHex } from '@edge-recs/core/bytes';
+import { CLOCK_SKEW_MS, HOUR_MS, MINUTE_MS } from '@edge-recs/core/time';
+import { REC_ID_PATTERN } from '../schemas';
 import { DO } from './keys';
 
 export type AttributedType = 'click' | 'add_to_cart' | 'purchase';
@@ -96,10 +98,7 @@ export interface MetricsSettings {
 }
 
 /** An event may arrive this long before its answer is recorded (the answer is written after the response). */
-export const WAITING_MS = 10 * 60 * 1000;
-/** Events may be stamped this much before the answer they act on (client clocks). */
-const CLOCK_SKEW_MS = 5 * 60 * 1000;
-const HOUR_MS = 3600 * 1000;
+export const WAITING_MS = 10 * MINUTE_MS;
 
 /**
  * Latency buckets: upper bounds in ms, a quarter-octave apart from 1 ms to ~65 s (then one
@@ -410,7 +409,6 @@ export interface MetricsClient {
  * Time first so that an object's answers are inserted in key order: random keys spread each
  * batch's inserts over the whole table, and every commit rewrote a page per answer.
  */
-const REC_ID = /^(\d{1,3})_[0-9a-f]{32}$/;
 
 interface Batch {
   requests: RequestRecord[];
@@ -428,7 +426,7 @@ export function metricsClient(
   settings: MetricsSettings & { flushMilliseconds: number },
 ): MetricsClient {
   const stub = (shard: number) => ns.get(ns.idFromName(DO.metrics(shard)));
-  const shardOf = (recId: string) => Number(REC_ID.exec(recId)?.[1] ?? 0);
+  const shardOf = (recId: string) => Number(REC_ID_PATTERN.exec(recId)?.[1] ?? 0);
   const stored = { attributionWindowMs: settings.attributionWindowMs, retentionDays: settings.retentionDays };
   /** One object request per shard the batch touches; each retried twice (the records are idempotent by recId). */
   const writeBatch = async (batch: Batch) => {
@@ -469,7 +467,7 @@ export function metricsClient(
       const time = Date.now().toString(16).padStart(12, '0').slice(-12);
       return `${shard}_${time}${toHex(crypto.getRandomValues(new Uint8Array(10)))}`;
     },
-    isRecId: (recId) => REC_ID.test(recId) && shardOf(recId) < shards,
+    isRecId: (recId) => REC_ID_PATTERN.test(recId) && shardOf(recId) < shards,
     record(request, answer) {
       let written: Promise<void> = Promise.resolve();
       if (!pending || pending.requests.length + pending.answers.length >= MAX_BATCH) {

@@ -3,6 +3,8 @@
  * outcome of the last run, the staging cursor of a run that continues next time, and verdicts
  * about versions that must not be verified again.
  */
+
+import { DAY_SECONDS } from '@edge-recs/core/time';
 import type { RefreshReport } from '../schemas';
 import { KV } from './keys';
 
@@ -27,7 +29,7 @@ export interface StagingState {
 }
 
 /** How long a verdict about a version's content is remembered. */
-const REJECTION_TTL_SECONDS = 30 * 24 * 60 * 60;
+const REJECTION_TTL_SECONDS = 30 * DAY_SECONDS;
 
 export function readActivePointer(kv: KVNamespace): Promise<ActivePointer | null> {
   return kv.get<ActivePointer>(KV.activeModel, 'json');

@@ -12,6 +12,8 @@
  * API returned; the page computes only sums for its summary lines.
  * Only types come from src/schemas.ts (no zod in the bundle).
  */
+
+import { HOUR_MS } from '@edge-recs/core/time';
 import type { z } from '@hono/zod-openapi';
 import type { ExperimentView, MetricsReport, ModelInfo, Overview, TrafficReport } from '../../schemas';
 import { clearChart, type Interval, intervalChart, seriesChart, stackedBarChart } from './lib/charts';
@@ -25,7 +27,6 @@ type Traffic = z.infer<typeof TrafficReport>;
 type Test = NonNullable<NonNullable<Group['versusControl']>['ctr']>;
 
 const TOKEN_KEY = 'edge-recs-admin-token';
-const HOUR_MS = 3600 * 1000;
 
 /* ---- the token ---- */
 
