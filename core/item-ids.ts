@@ -47,7 +47,8 @@ export class ItemIds {
       for (;;) {
         const other = this.table[slot];
         if (other === 0) break;
-        if (this.equals(other - 1, bytes, from, to)) throw new Error(`item_ids.txt repeats the id ${this.id(index)}`);
+        if (this.equals(other - 1, bytes, from, to))
+          throw new Error(`item_ids.txt repeats the id ${this.id(index)} (lines ${other} and ${index + 1})`);
         slot = (slot + 1) & (size - 1);
       }
       this.table[slot] = index + 1;
@@ -87,10 +88,17 @@ export class ItemIds {
     return decoder.decode(this.bytes.subarray(this.offsets[index], this.offsets[index + 1] - 1));
   }
 
-  /** item_ids.txt for the given ids (the trainer's side). */
+  /**
+   * item_ids.txt for the given ids (the trainer's side).
+   * @throws Error when the file would not load: an empty id, one with a newline, or a repeated
+   *   id — checked by building this very lookup over the bytes, so whatever encode accepts the
+   *   Worker's decoder accepts too (two ids the UTF-8 encoding makes equal count as a repeat)
+   */
   static encode(ids: readonly string[]): Uint8Array {
     for (const id of ids)
       if (id === '' || id.includes('\n')) throw new Error(`item id ${JSON.stringify(id)} is empty or contains a newline`);
-    return encoder.encode(ids.map((id) => `${id}\n`).join(''));
+    const bytes = encoder.encode(ids.map((id) => `${id}\n`).join(''));
+    new ItemIds(bytes, ids.length);
+    return bytes;
   }
 }

@@ -42,7 +42,13 @@ export async function verifyArtifactDir(dir: string, trustedPublicKeys?: string[
       problems.push('manifest.sig is missing');
     }
     if (sigText !== undefined) {
-      const sig = signatureSchema.safeParse(JSON.parse(sigText));
+      let json: unknown;
+      try {
+        json = JSON.parse(sigText);
+      } catch {
+        json = undefined; // garbled: reported as malformed below, like a well-formed JSON of the wrong shape
+      }
+      const sig = signatureSchema.safeParse(json);
       if (!sig.success) problems.push('manifest.sig is malformed');
       else {
         const why = await verifyManifest(manifestBytes, sig.data, trustedPublicKeys);

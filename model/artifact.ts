@@ -24,6 +24,7 @@ import {
 } from '@edge-recs/core/manifest';
 import { encodeShard, shardOf } from '@edge-recs/core/shards';
 import { signManifest } from '@edge-recs/core/signing';
+import { z } from 'zod';
 import type { ItemInfo } from './data';
 import type { EvaluationReport } from './evaluate';
 import { buildScoringGraph } from './onnx';
@@ -68,6 +69,10 @@ function bytesOf(a: Float32Array | Float64Array | Int8Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/**
+ * The default version id: the creation minute, then 8 hex digits of a digest over everything the
+ * artifact holds (see buildArtifact), so two different artifacts made in the same minute differ.
+ */
 export function makeVersion(createdAt: Date, digest: string): string {
   return `${createdAt.toISOString().replace(/[:.]/g, '').replace('T', '-').slice(0, 15)}Z-${digest.slice(0, 8)}`;
 }
@@ -159,6 +164,14 @@ function fieldFiles(input: ArtifactInput, files: Files): void {
 /** Users spread over shard files by FNV-1a of their id, each with its vector and history. @returns the shard count */
 function userShardFiles(input: ArtifactInput, files: Files): number {
   const { dims } = input;
+  // the Worker indexes a shard's ids in a Map: a repeated id would silently serve one of its vectors
+  const seen = new Map<string, number>();
+  input.userIds.forEach((id, u) => {
+    const first = seen.get(id);
+    if (first !== undefined)
+      throw new Error(`user id ${JSON.stringify(id)} appears twice (users ${first} and ${u}): each user has one vector`);
+    seen.set(id, u);
+  });
   const userShards = input.userIds.length === 0 ? 0 : Math.max(1, Math.ceil(input.userIds.length / (input.usersPerShard ?? 2000)));
   const members: number[][] = Array.from({ length: userShards }, () => []);
   input.userIds.forEach((id, u) => {
@@ -192,18 +205,32 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
   const withFloat32 = factorFiles(input, files);
   catalogueFiles(input, files);
   fieldFiles(input, files);
-  const version = input.version ?? makeVersion(createdAt, await sha256Hex(bytesOf(input.itemFactors)));
-  // copy: protobufjs returns a Node Buffer view into a shared pool
-  if (withFloat32) files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));
   const userShards = userShardFiles(input, files);
-
   for (const [name, bytes] of Object.entries(input.itemModel?.files ?? {})) {
     if (files[name]) throw new Error(`item model file ${name} would replace a built-in artifact file`);
     files[name] = bytes;
   }
   const listing: Manifest['files'] = {};
   for (const [name, bytes] of Object.entries(files)) listing[name] = { bytes: bytes.byteLength, sha256: await sha256Hex(bytes) };
-  const manifest: Manifest = manifestSchema.parse({
+  // every file but the scorer (which embeds the version) and every described fact: artifacts
+  // that differ in anything get different versions, even when made in the same minute
+  const content = {
+    listing,
+    algorithm: input.algorithm,
+    hyperparameters: input.hyperparameters,
+    foldIn: input.foldIn,
+    data: input.data,
+    itemModel: input.itemModel?.manifest ?? null,
+    evaluation: input.evaluation ?? null,
+    userIdKind: input.userIdKind ?? 'raw',
+  };
+  const version = input.version ?? makeVersion(createdAt, await sha256Hex(new TextEncoder().encode(JSON.stringify(content))));
+  if (withFloat32) {
+    // copy: protobufjs returns a Node Buffer view into a shared pool
+    files[FILES.scorer] = new Uint8Array(buildScoringGraph(itemCount, dims, version, FILES.itemFactors));
+    listing[FILES.scorer] = { bytes: files[FILES.scorer].byteLength, sha256: await sha256Hex(files[FILES.scorer]) };
+  }
+  const checked = manifestSchema.safeParse({
     formatVersion: FORMAT_VERSION,
     version,
     createdAt: createdAt.toISOString(),
@@ -235,6 +262,9 @@ export async function buildArtifact(input: ArtifactInput): Promise<BuiltArtifact
       : null,
     files: listing,
   });
+  // a value out of the schema's bounds reaching this far (the CLIs check their flags up front)
+  if (!checked.success) throw new Error(`the manifest would be invalid:\n${z.prettifyError(checked.error)}`);
+  const manifest: Manifest = checked.data;
 
   const manifestBytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
   const signature = input.signingKey

@@ -39,6 +39,8 @@ export interface CompareOptions {
   solver?: SolverOptions;
   /** further solvers scored beside it on the same split and iALS model */
   otherSolvers?: SolverOptions[];
+  /** the split to use, when the caller already cut it (e.g. another holdout fraction); else strongGeneralizationSplit(m, {seed}) */
+  split?: Split;
   threads?: number;
   log?: (line: string) => void;
 }
@@ -150,7 +152,9 @@ function easeScores(b: Float64Array, n: number, basket: readonly WeightedItem[])
 
 export async function compareSeed(m: Csr, opts: CompareOptions): Promise<SeedReport> {
   const log = opts.log ?? (() => {});
-  const split = strongGeneralizationSplit(m, { seed: opts.seed });
+  const split = opts.split ?? strongGeneralizationSplit(m, { seed: opts.seed });
+  // averages over no users would read as measured zeros
+  if (split.test.length === 0) throw new Error(`seed ${opts.seed}: the split holds out no users, there is nothing to measure`);
   const models = await trainModels(split.train, opts);
   log(`seed ${opts.seed}: iALS ${models.seconds.ials.toFixed(1)}s, item model ${models.seconds.item.toFixed(1)}s`);
   const t = split.test;

@@ -13,11 +13,17 @@
  * Every purchase line / event row adds its weight (default 1) to the pair's strength. Baskets
  * (Online Retail invoices, or a generic `session_id` column) are kept too: the trainer can add
  * them as extra rows so item factors also learn what is bought together. Malformed
- * rows are counted with their line numbers and skipped; they never abort the run.
+ * rows are counted with their line numbers and skipped; they never abort the run — except a
+ * quote left open across lines: CSV reads everything up to the next quote (or the end of the
+ * file) as one field, so skipping that "row" would silently drop every line it swallowed. That
+ * stops the load with the line where the quote opened.
+ *
+ * The items file (`--items`) is read with the same CSV rules; its values are checked one by one
+ * (see applyItemsFile) and the ones that do not parse are counted and reported, never guessed.
  */
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -44,6 +50,8 @@ export interface Dataset {
   /** sha256 of the input file's bytes as read */
   digest: string;
   stats: LoadStats;
+  /** what the items file (LoadOptions.itemsFile) did, when one was given */
+  items?: ItemsReport;
 }
 
 export interface LoadStats {
@@ -66,8 +74,30 @@ const PRODUCT_CODE = /^\d{5}[A-Za-z]*$/;
 const MAX_EXAMPLES = 20;
 
 export interface LoadOptions {
-  /** Optional `item_id,title` CSV for the generic layout. */
+  /** Optional items CSV (`item_id` and any of title, category, price, available, image_url): see applyItemsFile. */
   itemsFile?: string;
+}
+
+/**
+ * Stats a file or directory the user named, turning a missing or unreadable one into a one-line
+ * error ("cannot read items file x.csv: ENOENT") rather than a stack trace.
+ */
+async function statInput(path: string, what: string): Promise<Stats> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    throw new Error(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** A file's text, gunzipped when it ends in .gz; read and decompression errors surface through the returned stream. */
+function openText(file: string, onBytes?: (chunk: Buffer) => void): Readable {
+  const raw = createReadStream(file);
+  if (onBytes) raw.on('data', (chunk) => onBytes(chunk as Buffer));
+  const text: Readable = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw.pipe(new PassThrough());
+  // pipe() does not forward errors: without this a read error is an unhandled 'error' event
+  raw.on('error', (err) => text.destroy(err));
+  return text;
 }
 
 /**
@@ -76,9 +106,7 @@ export interface LoadOptions {
  */
 export async function loadInteractions(path: string, opts: LoadOptions = {}): Promise<Dataset> {
   const hash = createHash('sha256');
-  const info = await stat(path).catch(() => {
-    throw new Error(`cannot read input file ${path}`);
-  });
+  const info = await statInput(path, 'input file');
   const files = info.isDirectory()
     ? (await readdir(path))
         .filter((f) => /\.csv(\.gz)?$/.test(f))
@@ -88,16 +116,15 @@ export async function loadInteractions(path: string, opts: LoadOptions = {}): Pr
   if (files.length === 0) throw new Error(`no .csv or .csv.gz files in ${path}`);
   const state = newState();
   for (const file of files) {
-    const raw = createReadStream(file);
-    raw.on('data', (chunk) => hash.update(chunk));
-    const text: Readable = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw.pipe(new PassThrough());
-    // pipe() does not forward errors: surface read/decompression failures through the parser
-    raw.on('error', (err) => text.destroy(err));
-    await parseInto(text, state, files.length > 1 ? basename(file) : '');
+    await parseInto(
+      openText(file, (chunk) => hash.update(chunk)),
+      state,
+      files.length > 1 ? basename(file) : '',
+    );
   }
   const result = finish(state);
-  if (opts.itemsFile) await applyItems(result, opts.itemsFile);
-  return { ...result, digest: hash.digest('hex') };
+  const items = opts.itemsFile ? await applyItemsFile(opts.itemsFile, result) : undefined;
+  return { ...result, digest: hash.digest('hex'), ...(items ? { items } : {}) };
 }
 
 /** Parses CSV text already in memory (tests, small inputs). */
@@ -230,6 +257,89 @@ function genericRow(record: string[], col: Columns, b: Builder, sink: RowSink): 
   return true;
 }
 
+/** The csv-parse options of every CSV the trainer reads (interactions and items). */
+const CSV_OPTIONS = {
+  bom: true,
+  relax_column_count: true,
+  skip_empty_lines: true,
+  skip_records_with_error: true,
+  info: true,
+  trim: true,
+  // the record's raw text: how many lines a bad record spans, and where it started
+  raw: true,
+} as const;
+
+/**
+ * The 1-based lines a record spans, from the line csv-parse is at and the record's raw text.
+ * Blank lines skipped before the record are in the raw text too, and are not part of it. csv-parse
+ * counts a line break once it reads past it, and inside quotes counts CR and LF of a CRLF
+ * separately: `start` undoes its count; `end` counts CRLF once, as an editor shows the file.
+ * `final`: the raw text ends with the record's own terminator (a completed record), not yet counted.
+ */
+function recordLines(lines: number, raw: string, final: boolean): { start: number; end: number } {
+  const text = raw.replace(/^[\r\n]+/, '');
+  const seen = text.replace(final ? /\r?\n$|\r$/ : /[\r\n]$/, '');
+  let counted = 0;
+  for (let i = 0; i < seen.length; i++) if (seen.charCodeAt(i) === 10 || seen.charCodeAt(i) === 13) counted++;
+  const start = lines - counted;
+  return { start, end: start + (text.replace(/\r?\n$|\r$/, '').match(/\r\n|\r|\n/g)?.length ?? 0) };
+}
+
+/** The first line of a record's raw text, shortened, to show where the damage is. */
+function excerpt(raw: string): string {
+  const first = raw.replace(/^[\r\n]+/, '').split(/\r?\n|\r/)[0];
+  return first.length > 60 ? `${first.slice(0, 57)}...` : first;
+}
+
+/**
+ * Runs `onRecord` on every record of a CSV stream (synchronously, in order). A record csv-parse
+ * rejects on one line goes to `onBad` (counted and skipped by the caller). One it rejects after
+ * reading across lines is an unclosed (or wrongly closed) quote that swallowed every line up to
+ * the error, possibly the rest of the input: that throws, naming the line where the quote opened.
+ */
+async function eachCsvRecord(
+  input: Readable,
+  where: string,
+  onBad: (line: number, reason: string) => void,
+  onRecord: (record: string[], line: number, raw: string) => void,
+): Promise<void> {
+  const parser = input.pipe(parse(CSV_OPTIONS));
+  // one record can raise several errors (csv-parse keeps reading it): count it once
+  let lastBadStart = -1;
+  parser.on('skip', (err: Error & { lines?: number; code?: string }, raw?: string) => {
+    const at = err.lines ?? 0;
+    const { start, end } = raw === undefined ? { start: at, end: at } : recordLines(at, raw, false);
+    if (end > start) {
+      const why =
+        err.code === 'CSV_QUOTE_NOT_CLOSED' ? 'is never closed' : `runs on to line ${end} (${err.message.replace(/ at line \d+.*$/, '')})`;
+      // thrown from the listener, csv-parse fails the stream with it
+      throw new Error(
+        `${where}line ${start}: a quoted field opens on this line and ${why}: ${end - start + 1} lines would be skipped as one malformed row. Fix the quoting of: ${excerpt(raw ?? '')}`,
+      );
+    }
+    if (start === lastBadStart) return;
+    lastBadStart = start;
+    onBad(start, `unparseable CSV: ${err.message}`);
+  });
+  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number; raw: string } }>) {
+    onRecord(record, info.lines, info.raw);
+  }
+}
+
+/** An id column holding a line break: a quote opened in an earlier field and closed lines later. */
+function idSpanningLines(where: string, record: string[], idColumns: number[], line: number, raw: string): Error | undefined {
+  for (const c of idColumns) {
+    const v = record[c];
+    if (v !== undefined && (v.includes('\n') || v.includes('\r'))) {
+      const { start, end } = recordLines(line, raw, true);
+      return new Error(
+        `${where}line ${start}: a quoted field opens on this line and closes only at line ${end}, so an id would hold ${end - start + 1} lines of the file. Fix the quoting of: ${excerpt(raw)}`,
+      );
+    }
+  }
+  return undefined;
+}
+
 /** Parses one CSV stream into the shared state (several files of one layout can share it). */
 async function parseInto(input: Readable, state: ParseState, fileLabel: string): Promise<void> {
   const { stats, b } = state;
@@ -242,36 +352,39 @@ async function parseInto(input: Readable, state: ParseState, fileLabel: string):
     stats.filtered[reason] = (stats.filtered[reason] ?? 0) + 1;
     return false;
   };
-  const parser = input.pipe(
-    parse({ bom: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_error: true, info: true, trim: true }),
-  );
-  parser.on('skip', (err: Error & { lines?: number }) => bad(err.lines ?? 0, `unparseable CSV: ${err.message}`));
+  const where = fileLabel ? `${fileLabel} ` : '';
 
   let header: string[] | undefined;
   let layout: Dataset['layout'] = 'generic';
   let col: Columns = {};
-  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+  let idColumns: number[] = [];
+  await eachCsvRecord(input, where, bad, (record, line, raw) => {
     if (!header) {
       header = record.map((h) => h.trim());
       ({ layout, col } = detectLayout(header, fileLabel));
       if (state.layout && state.layout !== layout) throw new Error(`${fileLabel} is ${layout} but earlier files are ${state.layout}`);
       state.layout = layout;
-      continue;
+      idColumns = (layout === 'generic' ? [col.user_id, col.item_id] : [col.invoiceno, col.stockcode, col.customerid]).filter(
+        (c) => c >= 0,
+      );
+      return;
     }
     stats.rows++;
     if (record.length < header.length) {
-      bad(info.lines, `expected ${header.length} fields, got ${record.length}`);
-      continue;
+      bad(line, `expected ${header.length} fields, got ${record.length}`);
+      return;
     }
+    const spanning = idSpanningLines(where, record, idColumns, line, raw);
+    if (spanning) throw spanning;
     const sink: RowSink = {
       bad: (reason) => {
-        bad(info.lines, reason);
+        bad(line, reason);
         return false;
       },
       drop,
     };
     if ((layout === 'online-retail' ? onlineRetailRow : genericRow)(record, col, b, sink)) stats.used++;
-  }
+  });
   if (!header) throw new Error(`${fileLabel || 'input'} is empty`);
 }
 
@@ -280,7 +393,7 @@ function finish(state: ParseState): Omit<Dataset, 'digest'> {
   const layout = state.layout ?? 'generic';
   const titles = new Array<string>(b.items.size).fill('');
   for (const [item, votes] of b.titleVotes) titles[item] = mostFrequent(votes);
-  const fields = emptyInfo(b.items.size);
+  const fields = emptyItemInfo(b.items.size);
   for (const [item, votes] of b.priceVotes) fields.price[item] = mostFrequent(votes);
   const matrix = csrFromTriples(b.users.size, b.items.size, Int32Array.from(b.r), Int32Array.from(b.c), Float32Array.from(b.v));
   const basketMatrix = csrFromTriples(
@@ -345,7 +458,8 @@ export interface ItemInfo {
   imageUrl: string[];
 }
 
-function emptyInfo(n: number): ItemInfo {
+/** No facts about any of `n` items. */
+export function emptyItemInfo(n: number): ItemInfo {
   return {
     price: new Float32Array(n).fill(Number.NaN),
     category: new Array(n).fill(''),
@@ -362,23 +476,145 @@ export function normaliseId(raw: string): string | undefined {
   return m ? m[1] : s;
 }
 
+/** What applying an items file did (printed by the CLIs as one summary line and the first warnings). */
+export interface ItemsReport {
+  file: string;
+  /** data rows read */
+  rows: number;
+  /** rows whose item the model knows, applied (their good values) */
+  applied: number;
+  /** rows naming items the interactions never mention (nothing to apply them to) */
+  unknownIds: number;
+  /** values refused (left unknown): an availability, price or image URL that does not parse */
+  badValues: number;
+  /** rows csv-parse could not read, or without an item_id */
+  malformed: number;
+  /** the first few problems, with their 1-based line numbers */
+  warnings: { line: number; reason: string }[];
+}
+
+const MAX_ITEM_WARNINGS = 5;
+
+/** The columns of an items file besides item_id (one of them at least). */
+export const ITEM_FIELD_COLUMNS = ['title', 'category', 'price', 'available', 'image_url'] as const;
+
 /**
- * An items CSV (`item_id,title,category,price,available,image_url`, any order, each optional but
- * item_id) over what the interactions said: titles and the other fields of the items it names.
+ * Values `available` accepts, case-insensitively: the usual booleans and stock words (Google
+ * Merchant's in_stock/out_of_stock among them). Anything else — "backorder", "maybe", "2" — is
+ * reported, not guessed: an item wrongly marked unavailable disappears from every answer.
  */
-async function applyItems(ds: Omit<Dataset, 'digest'>, file: string): Promise<void> {
-  const index = new Map(ds.itemIds.map((id, i) => [id, i]));
-  const raw = createReadStream(file);
-  const text: Readable = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-  const parser = text.pipe(parse({ bom: true, columns: true, relax_column_count: true, skip_records_with_error: true, trim: true }));
-  for await (const row of parser as AsyncIterable<Record<string, string>>) {
-    const i = index.get(row.item_id);
-    if (i === undefined) continue;
-    if (row.title) ds.titles[i] = row.title;
-    if (row.category) ds.fields.category[i] = row.category;
-    const price = Number(row.price);
-    if (row.price && Number.isFinite(price) && price >= 0) ds.fields.price[i] = price;
-    if (row.available) ds.fields.available[i] = !/^(false|0|no|n)$/i.test(row.available);
-    if (row.image_url && /^https?:\/\//.test(row.image_url)) ds.fields.imageUrl[i] = row.image_url;
+export const AVAILABLE_VALUES: Record<string, boolean> = Object.fromEntries([
+  ...['true', 'yes', 'y', '1', 'in stock', 'in_stock', 'instock', 'available'].map((v) => [v, true] as const),
+  ...['false', 'no', 'n', '0', 'out of stock', 'out_of_stock', 'outofstock', 'sold out', 'sold_out', 'unavailable'].map(
+    (v) => [v, false] as const,
+  ),
+]);
+
+/** A plain non-negative decimal (12, 12.5, .5, 1e3): no currency, no thousands or decimal commas. */
+const PRICE = /^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/** The largest finite float32: the artifact stores prices as float32. */
+const MAX_PRICE = 3.4028234663852886e38;
+
+function parsePrice(v: string): number | undefined {
+  if (!PRICE.test(v)) return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n <= MAX_PRICE ? n : undefined;
+}
+
+function isAbsoluteHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
   }
+}
+
+/**
+ * Applies an items CSV (`item_id` and any of title, category, price, available, image_url; header
+ * names case-insensitive, any order, extra columns ignored — as the interactions' header) to the
+ * items the interactions named: titles and the other fields, over what the interactions said.
+ * Empty values leave a field as it was. A value that does not parse (an availability outside
+ * AVAILABLE_VALUES, a price that is not a plain non-negative finite number, an image URL that is
+ * not absolute http(s)) is left unknown, counted and reported with its line: the rest of the row
+ * still applies. Rows for ids the interactions never mention are counted. A header without
+ * item_id or without any field column fails, since it would apply nothing.
+ */
+export async function applyItemsFile(
+  file: string,
+  target: { itemIds: string[]; titles: string[]; fields: ItemInfo },
+): Promise<ItemsReport> {
+  const info = await statInput(file, 'items file');
+  if (info.isDirectory()) throw new Error(`cannot read items file ${file}: it is a directory`);
+  const report: ItemsReport = { file, rows: 0, applied: 0, unknownIds: 0, badValues: 0, malformed: 0, warnings: [] };
+  const warn = (line: number, reason: string) => {
+    if (report.warnings.length < MAX_ITEM_WARNINGS) report.warnings.push({ line, reason });
+  };
+  const bad = (line: number, reason: string) => {
+    report.badValues++;
+    warn(line, reason);
+  };
+  const index = new Map(target.itemIds.map((id, i) => [id, i]));
+  const { fields, titles } = target;
+  /** column of each known name (-1: absent), from the header */
+  let col: Record<string, number> | undefined;
+  await eachCsvRecord(
+    openText(file),
+    `${basename(file)} `,
+    (line, reason) => {
+      report.malformed++;
+      warn(line, reason);
+    },
+    (record, line) => {
+      if (!col) {
+        const names = record.map((h) => h.trim().toLowerCase());
+        const found = Object.fromEntries(['item_id', ...ITEM_FIELD_COLUMNS].map((n) => [n, names.indexOf(n)]));
+        const expected = `expected item_id and any of ${ITEM_FIELD_COLUMNS.join(', ')}`;
+        if (found.item_id < 0) throw new Error(`items file ${file}: no item_id column in the header "${record.join(',')}" (${expected})`);
+        if (ITEM_FIELD_COLUMNS.every((n) => found[n] < 0))
+          throw new Error(`items file ${file}: the header "${record.join(',')}" has nothing to apply (${expected})`);
+        col = found;
+        return;
+      }
+      report.rows++;
+      const c = col;
+      const value = (name: string) => (c[name] >= 0 ? (record[c[name]] ?? '') : '');
+      const id = value('item_id');
+      if (!id) {
+        report.malformed++;
+        warn(line, 'blank item_id');
+        return;
+      }
+      const i = index.get(id);
+      if (i === undefined) {
+        report.unknownIds++;
+        return;
+      }
+      report.applied++;
+      const title = value('title'),
+        category = value('category'),
+        price = value('price'),
+        available = value('available'),
+        image = value('image_url');
+      if (title) titles[i] = title;
+      if (category) fields.category[i] = category;
+      if (price) {
+        const p = parsePrice(price);
+        if (p === undefined) bad(line, `price "${price}" is not a plain non-negative number (like 12.5: no currency sign, no comma)`);
+        else fields.price[i] = p;
+      }
+      if (available) {
+        const a = AVAILABLE_VALUES[available.toLowerCase()];
+        if (a === undefined)
+          bad(line, `available "${available}" is none of true/false, yes/no, 1/0, in stock/out of stock, available/unavailable`);
+        else fields.available[i] = a;
+      }
+      if (image) {
+        if (isAbsoluteHttpUrl(image)) fields.imageUrl[i] = image;
+        else bad(line, `image_url "${image}" is not an absolute http(s) URL`);
+      }
+    },
+  );
+  if (!col) throw new Error(`items file ${file} is empty`);
+  return report;
 }

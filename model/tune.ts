@@ -52,18 +52,26 @@ export interface TuneResult {
   item: ItemModelParams;
   blend: BlendParams;
   validation: Metrics;
+  /** held-out users of the validation split the metrics average over */
+  validationUsers: number;
   /** every evaluated point, best first */
   trials: { item: ItemModelParams; factorWeight: number; metrics: Metrics }[];
 }
 
 const objective = (m: Metrics) => m['ndcg@100'] + m['recall@20'];
 
-export async function tuneItemModel(train: Csr, opts: TuneOptions): Promise<TuneResult> {
+/**
+ * @returns the best point of the grid, or null when the validation split holds out no user (too
+ *   few training users with ≥ 5 items): every point would score the same zero, and the "best"
+ *   would be whichever came first — the caller keeps its own parameters instead.
+ */
+export async function tuneItemModel(train: Csr, opts: TuneOptions): Promise<TuneResult | null> {
   const grid = opts.grid ?? DEFAULT_GRID;
   const log = opts.log ?? (() => {});
   if (train.cols > MAX_EXACT_ITEMS) throw new Error(`--tune needs the exact item model (≤ ${MAX_EXACT_ITEMS} items)`);
   const val = strongGeneralizationSplit(train, { seed: opts.seed });
   log(`validation split: ${val.test.length} held-out training users, ${val.trainUsers.length} fitting users`);
+  if (val.test.length === 0) return null;
   const ials = await trainIalsParallel(val.train, opts.ials, { threads: opts.threads });
   const empty: NeighbourLists = {
     itemCount: train.cols,
@@ -130,5 +138,11 @@ export async function tuneItemModel(train: Csr, opts: TuneOptions): Promise<Tune
   }
   trials.sort((x, y) => objective(y.metrics) - objective(x.metrics));
   const best = trials[0];
-  return { item: best.item, blend: { ...opts.blend, factorWeight: best.factorWeight }, validation: best.metrics, trials };
+  return {
+    item: best.item,
+    blend: { ...opts.blend, factorWeight: best.factorWeight },
+    validation: best.metrics,
+    validationUsers: val.test.length,
+    trials,
+  };
 }

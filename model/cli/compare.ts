@@ -88,9 +88,11 @@ await run(async () => {
         threads: o.threads,
         log: (l) => console.log(`  tune: ${l}`),
       });
-      item = tuned.item;
-      blend = tuned.blend;
-      console.log(`  tuned: ${JSON.stringify({ ...item, ...blend })}`);
+      if (tuned) {
+        item = tuned.item;
+        blend = tuned.blend;
+        console.log(`  tuned: ${JSON.stringify({ ...item, ...blend })}`);
+      } else console.log('  tune: no validation users; keeping the given parameters');
     }
     const r = await compareSeed(m, {
       seed,

@@ -22,21 +22,24 @@
  * among the item factors fail the import with a count (--allow-unknown-ids drops them instead).
  * The blend uses --factor-weight a (default: the trainer's) and factor statistics computed from
  * the imported item factors.
+ *
+ * Every user and item id must appear once among the factors: a part file copied twice (or two
+ * jobs' outputs in one directory) would otherwise give the Worker an item_ids.txt it refuses, or
+ * two vectors for one user of which it would silently serve one. The import fails naming the id
+ * and both places. --titles takes the same items CSV as train's --items (model/data.ts).
  */
 
-import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { sha256Hex } from '@edge-recs/core/bytes';
 import { Command } from 'commander';
-import { parse } from 'csv-parse';
 import { writeArtifact } from '../artifact-fs';
 import { DEFAULT_BLEND, factorStats } from '../blend';
-import { loadInteractions } from '../data';
+import { applyItemsFile, emptyItemInfo, loadInteractions } from '../data';
 import { type ImportCounts, jsonLines, readNeighbourLists } from '../import-neighbours';
 import { itemModelArtifact } from '../item-artifact';
 import { DEFAULT_ITEM_PARAMS, type NeighbourLists } from '../item-model';
 import { type Csr, csrFromTriples } from '../sparse';
-import { num, run, signingKey } from './common';
+import { itemsReportLines, MANIFEST_BOUNDS, num, run, signingKey, versionId } from './common';
 
 const program = new Command('import-spark')
   .description('Package Spark MLlib ALS factors as a signed model artifact')
@@ -44,16 +47,21 @@ const program = new Command('import-spark')
   .requiredOption('--items <dir>', 'itemFactors JSON-lines directory (or file)')
   .requiredOption('--out <dir>', 'artifact directory to write')
   .option('--interactions <file>', 'generic interactions CSV used for training (popularity and histories)')
-  .option('--titles <file>', 'item metadata CSV with item_id,title')
-  .option('--alpha <x>', 'Spark ALS alpha', num('float', 0), 1)
-  .option('--reg-param <x>', 'Spark ALS regParam', num('float', 0), 0.1)
+  .option('--titles <file>', 'item metadata CSV: item_id and any of title, category, price, available, image_url (as train --items)')
+  .option('--alpha <x>', 'Spark ALS alpha', num('float', MANIFEST_BOUNDS.alpha), 1)
+  .option('--reg-param <x>', 'Spark ALS regParam', num('float', MANIFEST_BOUNDS.regularization), 0.1)
   .option('--neighbours <dir>', 'item neighbour lists, JSON lines {"item", "neighbours": [{"id", "weight"}]} (the item model)')
   .option('--bought-together <dir>', 'bought-together lists in the same layout (needs --neighbours)')
-  .option('--neighbours-top <n>', 'neighbours kept per item', num('int', 1), DEFAULT_ITEM_PARAMS.neighbours)
+  .option('--neighbours-top <n>', 'neighbours kept per item', num('int', MANIFEST_BOUNDS.neighbours), DEFAULT_ITEM_PARAMS.neighbours)
   .option('--neighbours-weights <type>', 'stored neighbour weights: int8 or float16', DEFAULT_ITEM_PARAMS.weightType)
-  .option('--factor-weight <a>', 'blend: a·z(factor score) + (1 − a)·neighbour score', num('float', 0), DEFAULT_BLEND.factorWeight)
+  .option(
+    '--factor-weight <a>',
+    'blend: a·z(factor score) + (1 − a)·neighbour score',
+    num('float', MANIFEST_BOUNDS.factorWeight),
+    DEFAULT_BLEND.factorWeight,
+  )
   .option('--allow-unknown-ids', 'drop neighbour entries whose ids are not among the item factors instead of failing')
-  .option('--version <id>', 'model version id')
+  .option('--version <id>', 'model version id', versionId)
   .option('--key-file <file>', 'Ed25519 private key (default $MODEL_SIGNING_KEY)');
 
 interface FactorRow {
@@ -61,8 +69,10 @@ interface FactorRow {
   features: number[];
 }
 
-async function readFactors(path: string): Promise<FactorRow[]> {
+/** The factor rows of a JSON-lines directory or file; `what` (user, item) names them in errors. */
+async function readFactors(path: string, what: 'user' | 'item'): Promise<FactorRow[]> {
   const rows: FactorRow[] = [];
+  const seen = new Map<string, string>();
   for await (const { where, value } of jsonLines(path)) {
     const row = (value ?? {}) as { id?: unknown; features?: unknown };
     if (
@@ -72,7 +82,12 @@ async function readFactors(path: string): Promise<FactorRow[]> {
     ) {
       throw new Error(`${where}: expected {"id": …, "features": [finite numbers]}`);
     }
-    rows.push({ id: String(row.id), features: row.features as number[] });
+    const id = String(row.id);
+    const first = seen.get(id);
+    if (first !== undefined)
+      throw new Error(`${where}: the ${what} id ${JSON.stringify(id)} repeats ${first} (each id once: is a part file there twice?)`);
+    seen.set(id, where);
+    rows.push({ id, features: row.features as number[] });
   }
   const dims = rows[0]?.features.length ?? 0;
   if (!dims) throw new Error(`${path}: no factors`);
@@ -81,22 +96,15 @@ async function readFactors(path: string): Promise<FactorRow[]> {
   return rows;
 }
 
-async function readTitles(file: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const parser = createReadStream(file).pipe(
-    parse({ bom: true, columns: true, relax_column_count: true, skip_records_with_error: true, trim: true }),
-  );
-  for await (const row of parser as AsyncIterable<Record<string, string>>) if (row.item_id && row.title) out.set(row.item_id, row.title);
-  return out;
-}
-
 await run(async () => {
   program.parse();
   const o = program.opts();
-  const users = await readFactors(o.users);
-  const items = await readFactors(o.items);
+  const users = await readFactors(o.users, 'user');
+  const items = await readFactors(o.items, 'item');
   const dims = items[0].features.length;
   if (users[0].features.length !== dims) throw new Error(`user factors have ${users[0].features.length} dims, item factors ${dims}`);
+  const dimsOk = MANIFEST_BOUNDS.dims.safeParse(dims);
+  if (!dimsOk.success) throw new Error(`the factors have ${dims} dims: the model manifest allows 1 to ${MANIFEST_BOUNDS.dims.maxValue}`);
   const itemIds = items.map((r) => r.id);
   const itemIndex = new Map(itemIds.map((id, i) => [id, i]));
   const userIds = users.map((r) => r.id);
@@ -136,11 +144,12 @@ await run(async () => {
     digest = ds.digest;
     source = basename(o.interactions);
   }
-  const titleMap = o.titles ? await readTitles(o.titles) : new Map<string, string>();
+  const titles = new Array<string>(items.length).fill('');
+  const fields = emptyItemInfo(items.length);
+  if (o.titles) for (const line of itemsReportLines(await applyItemsFile(o.titles, { itemIds, titles, fields }))) console.log(line);
   if (o.boughtTogether && !o.neighbours) throw new Error('--bought-together needs --neighbours (the item model they belong to)');
   if (o.neighboursWeights !== 'int8' && o.neighboursWeights !== 'float16')
     throw new Error(`--neighbours-weights must be int8 or float16, got ${String(o.neighboursWeights)}`);
-  if (o.factorWeight > 1) throw new Error('--factor-weight must be in [0, 1]');
   const importOpts = {
     top: o.neighboursTop as number,
     weightType: o.neighboursWeights as 'int8' | 'float16',
@@ -194,7 +203,8 @@ await run(async () => {
     },
     dims,
     itemIds,
-    titles: itemIds.map((id) => titleMap.get(id) ?? ''),
+    titles,
+    fields,
     itemCounts: counts,
     itemFactors,
     itemWeights: new Float32Array(items.length).fill(1),

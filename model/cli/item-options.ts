@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { type BlendParams, DEFAULT_BLEND } from '../blend';
 import { DEFAULT_ITEM_PARAMS, type ItemModelParams } from '../item-model';
-import { num } from './common';
+import { MANIFEST_BOUNDS, num } from './common';
 
 export function itemModelOptions(cmd: Command): Command {
   const d = DEFAULT_ITEM_PARAMS;
@@ -10,7 +10,7 @@ export function itemModelOptions(cmd: Command): Command {
     .option('--item-lambda <x>', 'item model: L2 regularisation λ of EASE', num('float', 0), d.lambda)
     .option('--item-dropout <x>', 'item model: extra diagonal regularisation c·(XᵀX)_jj (EDLAE; 0 = EASE)', num('float', 0), d.dropout)
     .option('--item-debias <x>', 'item model: weights into item k scaled by (count_k + 1)^−γ', num('float', 0), d.popularityDebias)
-    .option('--item-neighbours <n>', 'item model: neighbours kept per item', num('int', 1), d.neighbours)
+    .option('--item-neighbours <n>', 'item model: neighbours kept per item', num('int', MANIFEST_BOUNDS.neighbours), d.neighbours)
     .option('--item-weights <type>', 'item model: int8 or float16 neighbour weights', d.weightType);
 }
 
@@ -32,7 +32,7 @@ export function blendOptions(cmd: Command): Command {
     .option(
       '--blend-factor-weight <a>',
       'served score = a·z(factor score) + (1 − a)·normalised neighbour score',
-      num('float', 0),
+      num('float', MANIFEST_BOUNDS.factorWeight),
       d.factorWeight,
     )
     .option('--blend-input <f>', 'neighbour input per basket item: binary or log1p (of its strength)', d.neighbourInput);
@@ -40,7 +40,6 @@ export function blendOptions(cmd: Command): Command {
 
 export function blendFrom(o: Record<string, unknown>): BlendParams {
   const a = o.blendFactorWeight as number;
-  if (a > 1) throw new Error('--blend-factor-weight must be in [0, 1]');
   if (o.blendInput !== 'binary' && o.blendInput !== 'log1p')
     throw new Error(`--blend-input must be binary or log1p, got ${String(o.blendInput)}`);
   return { factorWeight: a, neighbourInput: o.blendInput };

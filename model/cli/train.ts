@@ -7,6 +7,11 @@
  * cut from the training users (with --eval: from the evaluation split's training users only).
  * The item model is exact EASE up to MAX_EXACT_ITEMS items and local EASE (model/local-ease.ts)
  * above (--item-solver forces either); --tune needs the exact one and is skipped above the bound.
+ *
+ * Nothing is reported as measured that was not: when the evaluation split holds out no user (too
+ * few users with ≥ 5 items) --eval stores no metrics, and --tune with an empty validation split
+ * keeps the given parameters; the manifest records what --tune did. Fewer than 2 users or 2 items
+ * is refused: there is nothing to factorise.
  */
 
 import { availableParallelism } from 'node:os';
@@ -18,7 +23,7 @@ import { factorStats } from '../blend';
 import { boughtTogether, DEFAULT_BOUGHT_TOGETHER } from '../bought-together';
 import { compareSeed } from '../compare';
 import { loadInteractions } from '../data';
-import { type EvaluationReport, strongGeneralizationSplit } from '../evaluate';
+import { type EvaluationReport, type Split, strongGeneralizationSplit } from '../evaluate';
 import { foldInConstants, type IalsParams } from '../ials';
 import { trainIalsParallel } from '../ials-parallel';
 import { itemModelArtifact } from '../item-artifact';
@@ -27,7 +32,7 @@ import { DEFAULT_NEIGHBOURHOOD } from '../local-ease';
 import type { Csr } from '../sparse';
 import { MAX_EXACT_ITEMS } from '../spd-inverse';
 import { tuneItemModel } from '../tune';
-import { fmt, hyperparameterOptions, num, paramsFrom, run, signingKey } from './common';
+import { fmt, hyperparameterOptions, itemsReportLines, num, paramsFrom, run, signingKey, versionId } from './common';
 import { blendFrom, blendOptions, itemModelOptions, itemParamsFrom } from './item-options';
 
 const program = blendOptions(
@@ -44,7 +49,7 @@ const program = blendOptions(
         .option('--user-ids <kind>', "raw, or hashed when the input is the Worker's event export (ids are keyed hashes)", 'raw')
         .option('--eval', 'also run the strong-generalisation evaluation and store its metrics in the manifest')
         .option('--eval-seed <n>', 'seed of the evaluation split', num('int', 0), 2024)
-        .option('--version <id>', 'model version id (default: creation time + content digest)')
+        .option('--version <id>', 'model version id (default: creation time + content digest)', versionId)
         .option('--key-file <file>', 'Ed25519 private key (base64 PKCS#8); default $MODEL_SIGNING_KEY')
         .option('--users-per-shard <n>', 'users per user-factor shard file', num('int', 1), 2000)
         .option('--threads <n>', 'worker threads (default: all cores)', num('int', 1), availableParallelism())
@@ -91,6 +96,13 @@ async function trainWithProgress(m: Csr, params: IalsParams, label: string, prog
   return { model, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** Users with at least the 5 items the evaluation split requires of a held-out user. */
+function eligibleUsers(m: Csr): number {
+  let n = 0;
+  for (let u = 0; u < m.rows; u++) if (m.rowPtr[u + 1] - m.rowPtr[u] >= 5) n++;
+  return n;
+}
+
 await run(async () => {
   program.parse();
   const o = program.opts();
@@ -107,7 +119,15 @@ await run(async () => {
     console.log(`malformed rows skipped: ${ds.stats.malformed}`);
     for (const e of ds.stats.malformedExamples) console.log(`  ${e.file ? `${e.file} ` : ''}line ${e.line}: ${e.reason}`);
   }
+  if (ds.items) for (const line of itemsReportLines(ds.items)) console.log(line);
   if (m.rows === 0 || m.cols === 0) throw new Error('no usable interactions in the input');
+  // one user's or one item's factors carry no preference between items: a model that only looks trained
+  if (m.rows < 2 || m.cols < 2)
+    throw new Error(`too little data to train: ${m.rows} user(s) × ${m.cols} item(s); at least 2 users and 2 items are needed`);
+  if (m.rows <= params.factors || m.cols <= params.factors)
+    console.log(
+      `warning: ${m.rows} users × ${m.cols} items is small for ${params.factors} factors: the factors can memorise the data (fewer --factors, or more data)`,
+    );
 
   let item = itemParamsFrom(o),
     blend = blendFrom(o);
@@ -116,12 +136,29 @@ await run(async () => {
     solver: o.itemSolver as SolverChoice,
     approximate: { neighbourhood: o.itemNeighbourhood, threads: o.threads, log: (l) => console.log(`item model: ${l}`) },
   };
+  // cut once: --tune (with --eval) tunes on its training users, and the evaluation uses it
+  let evalSplit: Split | undefined;
+  if (o.eval) {
+    evalSplit = strongGeneralizationSplit(m, { seed: o.evalSeed });
+    if (evalSplit.test.length === 0) {
+      console.log(
+        `--eval: no user could be held out (the split takes 10% of the ${eligibleUsers(m)} users with ≥ 5 items, rounded): nothing is measured and the manifest stores no metrics`,
+      );
+    } else if (evalSplit.test.length < 10) {
+      console.log(`warning: --eval holds out only ${evalSplit.test.length} users: its metrics are noise more than measurement`);
+    }
+  }
+  /** what --tune did, for the manifest's record of the item model */
+  let tuneRecord: Record<string, number | string> = {};
   const exactFits = m.cols <= MAX_EXACT_ITEMS;
-  if (o.tune && !exactFits) console.log(`--tune skipped: it searches with exact EASE, limited to ${MAX_EXACT_ITEMS} items (got ${m.cols})`);
+  if (o.tune && !exactFits) {
+    console.log(`--tune skipped: it searches with exact EASE, limited to ${MAX_EXACT_ITEMS} items (got ${m.cols})`);
+    tuneRecord = { tune: 'skipped: too many items for exact EASE' };
+  }
   if (o.tune && exactFits) {
     const tt = performance.now();
     // with --eval, tune on that split's training users only, so the evaluation stays unseen
-    const tuneOn = o.eval ? strongGeneralizationSplit(m, { seed: o.evalSeed }).train : m;
+    const tuneOn = evalSplit ? evalSplit.train : m;
     const tuned = await tuneItemModel(tuneOn, {
       ials: params,
       item,
@@ -130,18 +167,27 @@ await run(async () => {
       threads: o.threads,
       log: (l) => console.log(`tune: ${l}`),
     });
-    item = tuned.item;
-    blend = tuned.blend;
-    console.log(
-      `tuned in ${((performance.now() - tt) / 1000).toFixed(1)}s: ${JSON.stringify({ ...item, ...blend })} (validation ${fmt(tuned.validation)})`,
-    );
+    if (tuned) {
+      item = tuned.item;
+      blend = tuned.blend;
+      tuneRecord = { tune: 'validation split', 'tune.seed': o.evalSeed + 1, 'tune.validationUsers': tuned.validationUsers };
+      console.log(
+        `tuned in ${((performance.now() - tt) / 1000).toFixed(1)}s: ${JSON.stringify({ ...item, ...blend })} (validation ${fmt(tuned.validation)})`,
+      );
+    } else {
+      tuneRecord = { tune: 'skipped: empty validation split' };
+      console.log(
+        `--tune: the validation split holds out no user (10% of the ${eligibleUsers(tuneOn)} training users with ≥ 5 items, rounded): nothing to tune on, keeping ${JSON.stringify({ ...item, ...blend })}`,
+      );
+    }
   }
 
   let evaluation: EvaluationReport | null = null;
-  if (o.eval) {
+  if (evalSplit && evalSplit.test.length > 0) {
     const te = performance.now();
     const r = await compareSeed(m, {
       seed: o.evalSeed,
+      split: evalSplit,
       ials: params,
       item,
       blend,
@@ -190,7 +236,7 @@ await run(async () => {
       ...(baskets ? { boughtTogetherParams: DEFAULT_BOUGHT_TOGETHER } : {}),
       blend,
       algorithm,
-      ...(algorithm === 'edlae-local' ? { algorithmParams: { neighbourhood: o.itemNeighbourhood } } : {}),
+      algorithmParams: { ...(algorithm === 'edlae-local' ? { neighbourhood: o.itemNeighbourhood } : {}), ...tuneRecord },
     });
     itemSeconds = (performance.now() - ti) / 1000;
     console.log(

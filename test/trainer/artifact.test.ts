@@ -3,10 +3,12 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { quantizeRows } from '@edge-recs/core/int8';
+import { ItemIds } from '@edge-recs/core/item-ids';
 import { FILES, type Manifest } from '@edge-recs/core/manifest';
 import { decodeShard, shardOf } from '@edge-recs/core/shards';
 import { generateSigningKey } from '@edge-recs/core/signing';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { ArtifactInput } from '../../model/artifact';
 import { publishOrder, verifyArtifactDir, writeArtifact } from '../../model/artifact-fs';
 import { readCatalog } from '../../model/catalog';
 import { DEFAULT_PARAMS, trainIals } from '../../model/ials';
@@ -31,7 +33,7 @@ const m = csrFromTriples(
 const model = trainIals(m, params);
 const userIds = ['alice', 'bob', 'carol', 'dave', 'erin'];
 
-async function write(dir: string, signingKey?: string): Promise<Manifest> {
+async function write(dir: string, signingKey?: string, change: Partial<ArtifactInput> = {}): Promise<Manifest> {
   return writeArtifact(dir, {
     algorithm: 'ials',
     hyperparameters: { ...params },
@@ -49,6 +51,7 @@ async function write(dir: string, signingKey?: string): Promise<Manifest> {
     evaluation: null,
     signingKey,
     usersPerShard: 2,
+    ...change,
   });
 }
 
@@ -139,6 +142,28 @@ describe('artifact round trip', () => {
         float32MaxBytes: 0,
       }),
     ).rejects.toThrow(/multiple of 16.*--factors 16/);
+  });
+
+  it('refuses ids the Worker could not serve: an item id twice (as its loader says), a user id twice', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repeat-'));
+    expect(() => ItemIds.encode(['a', 'b', 'a'])).toThrow('item_ids.txt repeats the id a (lines 1 and 3)');
+    await expect(write(dir, undefined, { itemIds: ['i0', 'i1', 'i0', 'i3'] })).rejects.toThrow(/repeats the id i0/);
+    await expect(write(dir, undefined, { userIds: ['alice', 'bob', 'carol', 'bob', 'erin'] })).rejects.toThrow(
+      'user id "bob" appears twice (users 1 and 3): each user has one vector',
+    );
+  });
+
+  it('gives two artifacts of the same minute different versions when anything in them differs', async () => {
+    const createdAt = new Date('2026-01-02T03:04:05Z');
+    const versionOf = async (change: Partial<ArtifactInput>) =>
+      (await write(await mkdtemp(join(tmpdir(), 'version-')), undefined, { createdAt, ...change })).version;
+    const same = await versionOf({});
+    expect(same).toMatch(/^2026-01-02-0304Z-[0-9a-f]{8}$/);
+    expect(await versionOf({})).toBe(same);
+    // the item factors are the same in each of these
+    expect(await versionOf({ titles: ['Zero', 'One', 'Two', 'Four'] })).not.toBe(same);
+    expect(await versionOf({ hyperparameters: { ...params, alpha: 2 } })).not.toBe(same);
+    expect(await versionOf({ userFactors: model.userFactors.map((v) => v + 1) })).not.toBe(same);
   });
 
   it('lists files in publish order: data, then signature, then manifest', async () => {

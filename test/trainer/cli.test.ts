@@ -1,9 +1,10 @@
 /**
  * The command-line tools as a user runs them: train → verify, publish (HTTP origin and the local
- * R2 bucket wrangler dev uses), import-spark.
+ * R2 bucket wrangler dev uses), import-spark; and how each refuses input it cannot honour (a
+ * one-line error and a non-zero exit, never a stack trace or an artifact that only looks right).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { generateSigningKey } from '@edge-recs/core/signing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyArtifactDir } from '../../model/artifact-fs';
 import { readCatalog } from '../../model/catalog';
+import { trustedKeys } from '../../model/cli/publish';
 import { readNeighbourFiles } from '../../model/item-artifact';
 import { Rng } from '../../model/rng';
 
@@ -86,6 +88,79 @@ describe('npm run train / evaluate', () => {
     expect(catalog.titles[catalog.ids.indexOf('item3')]).toBe('Product 3, garden');
   });
 
+  it('applies the items file and says what it did in one line', () => {
+    expect(log).toMatch(/^items file: 30 rows applied, 0 unknown ids, 0 bad values \(30 rows in .*items\.csv\)$/m);
+  });
+
+  it('stops at a quote left open across lines, naming the line it opened on, and writes no model', async () => {
+    const lines = (await readFile(join(dir, 'events.csv'), 'utf8')).split('\n');
+    lines[101] = '17850,"85123A'; // line 102
+    await writeFile(join(dir, 'quote.csv'), lines.join('\n'));
+    const r = await cli('train', ['--input', join(dir, 'quote.csv'), '--out', join(dir, 'quote'), '--factors', '4', '--no-progress'], {
+      MODEL_SIGNING_KEY: key.privateKeyPkcs8,
+    });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^error: line 102: a quoted field opens on this line and is never closed: 622 lines would be skipped/m);
+    await expect(readdir(join(dir, 'quote'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('names a missing --items file in one line, without a stack trace', async () => {
+    const r = await cli('train', ['--input', join(dir, 'events.csv'), '--items', join(dir, 'nope.csv'), '--out', join(dir, 'x')]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^error: cannot read items file .*nope\.csv: ENOENT$/m);
+    expect(r.out).not.toMatch(/^\s+at /m);
+  });
+
+  it('refuses hyperparameters the manifest would refuse before reading any data, naming the flag and the bound', async () => {
+    for (const [flag, value, bound] of [
+      ['--regularization', '0', 'a number > 0'],
+      ['--unobserved-weight', '0', 'a number > 0'],
+      ['--factors', '2000', 'an integer ≤ 1024'],
+    ]) {
+      const r = await cli('train', ['--input', join(dir, 'events.csv'), '--out', join(dir, 'x'), flag, value, '--no-progress']);
+      expect(r.code).toBe(1);
+      expect(r.out.trim()).toBe(
+        `error: option '${flag} <${flag === '--factors' ? 'n' : 'x'}>' argument '${value}' is invalid. expected ${bound} (what the model manifest allows)`,
+      );
+    }
+    const r = await cli('train', ['--input', join(dir, 'events.csv'), '--out', join(dir, 'x'), '--version', 'retail/v2']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^error: option '--version <id>' argument 'retail\/v2' is invalid\. expected 1 to 100 of A-Z/m);
+  });
+
+  it('refuses to train on a single user', async () => {
+    await writeFile(join(dir, 'one.csv'), 'user_id,item_id\nu1,a\nu1,b\nu1,c\n');
+    const r = await cli('train', ['--input', join(dir, 'one.csv'), '--out', join(dir, 'one'), '--no-progress'], {
+      MODEL_SIGNING_KEY: key.privateKeyPkcs8,
+    });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^error: too little data to train: 1 user\(s\) × 3 item\(s\); at least 2 users and 2 items are needed$/m);
+  });
+
+  it('--eval and --tune with nobody to hold out: no metrics stored, the given parameters kept, and the manifest says so', async () => {
+    // 4 users with ≥ 5 items (10% of 4 rounds to 0 held out), 10 with 2
+    const lines = ['user_id,item_id'];
+    for (let u = 0; u < 4; u++) for (let k = 0; k < 6; k++) lines.push(`big${u},item${(u + k) % 12}`);
+    for (let u = 0; u < 10; u++) for (let k = 0; k < 2; k++) lines.push(`small${u},item${(u * 2 + k) % 12}`);
+    await writeFile(join(dir, 'few.csv'), `${lines.join('\n')}\n`);
+    const few = join(dir, 'few');
+    const r = await cli(
+      'train',
+      ['--input', join(dir, 'few.csv'), '--out', few, '--factors', '4', '--iterations', '2', '--eval', '--tune', '--no-progress'],
+      { MODEL_SIGNING_KEY: '' },
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /--eval: no user could be held out \(the split takes 10% of the 4 users with ≥ 5 items, rounded\): nothing is measured/,
+    );
+    expect(r.out).toMatch(/--tune: the validation split holds out no user .*keeping \{"lambda":60,/);
+    expect(r.out).not.toMatch(/evaluation \(|tuned in/);
+    const manifest = JSON.parse(await readFile(join(few, 'manifest.json'), 'utf8'));
+    expect(manifest.metrics).toBeNull();
+    expect(manifest.itemModel.params).toMatchObject({ tune: 'skipped: empty validation split', lambda: 60, dropout: 0.5 });
+    expect(manifest.itemModel.blend.factorWeight).toBe(0.25);
+  });
+
   it('carries the item model: neighbour lists inside each taste group, factor statistics and the blend constants', async () => {
     const { manifest } = await verifyArtifactDir(out, [key.publicKeyRaw]);
     expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining([FILES.neighbourPart(0), FILES.factorStats]));
@@ -125,6 +200,13 @@ describe('npm run train / evaluate', () => {
     const manifest = JSON.parse(await readFile(join(tuned, 'manifest.json'), 'utf8'));
     expect(manifest.itemModel?.params.lambda).toBe(chosen.lambda);
     expect(manifest.itemModel?.blend.factorWeight).toBe(chosen.factorWeight);
+    const validationUsers = Number(/validation split: (\d+) held-out training users/.exec(r.out)?.[1]);
+    expect(validationUsers).toBeGreaterThan(0);
+    expect(manifest.itemModel?.params).toMatchObject({
+      tune: 'validation split',
+      'tune.seed': 2025,
+      'tune.validationUsers': validationUsers,
+    });
   });
 
   it('--item-solver approximate: local EASE lists, still inside each taste group, recorded in the manifest', async () => {
@@ -172,6 +254,22 @@ describe('npm run train / evaluate', () => {
     expect(r.out).toMatch(/popularity +recall@20=/);
   });
 
+  it('evaluate --write stores what the artifact serves, the blend, as train --eval measured it', async () => {
+    const copy = join(dir, 'evaluated');
+    await cp(out, copy, { recursive: true });
+    const trained = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
+    expect(trained.metrics.factors['ndcg@100']).not.toBe(trained.metrics.model['ndcg@100']);
+    const r = await cli('evaluate', ['--input', join(dir, 'events.csv'), '--model', copy, '--write'], {
+      MODEL_SIGNING_KEY: key.privateKeyPkcs8,
+    });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/blend +recall@20=\d\.\d{4} +recall@50=\d\.\d{4} +ndcg@100=\d\.\d{4} \(served\)/);
+    const { manifest, problems } = await verifyArtifactDir(copy, [key.publicKeyRaw]);
+    expect(problems).toEqual([]);
+    // same split, same models: the blend stays under `model`, iALS alone under `factors`
+    expect(manifest.metrics).toEqual(trained.metrics);
+  });
+
   it('fails with a clear message, not a stack trace, on bad arguments', async () => {
     const r = await cli('train', ['--input', join(dir, 'nope.csv'), '--out', join(dir, 'x')]);
     expect(r.code).not.toBe(0);
@@ -183,10 +281,10 @@ describe('npm run train / evaluate', () => {
 });
 
 describe('npm run publish', () => {
-  let dir: string, model: string;
+  let dir: string, model: string, key: Awaited<ReturnType<typeof generateSigningKey>>;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pub-'));
-    const key = await generateSigningKey();
+    key = await generateSigningKey();
     model = join(dir, 'model');
     const csv = await writeCsv(dir);
     expect(
@@ -212,8 +310,10 @@ describe('npm run publish', () => {
     try {
       const r = await cli('publish', ['--from', model, '--target', 'http', '--url', `http://127.0.0.1:${port}`], {
         ORIGIN_TOKEN: 'secret-1',
+        MODEL_PUBLIC_KEYS: `${(await generateSigningKey()).publicKeyRaw},${key.publicKeyRaw}`,
       });
       expect(r.code).toBe(0);
+      expect(r.out).toMatch(/v-http: signature verified against \$MODEL_PUBLIC_KEYS/);
     } finally {
       server.close();
     }
@@ -223,7 +323,85 @@ describe('npm run publish', () => {
     expect(puts.every((p) => p.auth === 'Bearer secret-1')).toBe(true);
   });
 
-  it('refuses an unsigned artifact', async () => {
+  /** Publishes to a local HTTP origin; returns the exit, the output and the keys it received. */
+  async function publishHttp(from: string, args: string[], env: Record<string, string> = {}) {
+    const puts: string[] = [];
+    const server = createServer((req, res) => {
+      puts.push(req.url!.slice(1));
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = await cli('publish', ['--from', from, '--target', 'http', '--url', `http://127.0.0.1:${port}`, ...args], {
+        MODEL_PUBLIC_KEYS: '',
+        ...env,
+      });
+      return { ...r, puts };
+    } finally {
+      server.close();
+    }
+  }
+
+  it('refuses an edited manifest, a corrupted signature or an untrusted key before uploading anything', async () => {
+    const tampered = async (name: string, damage: (dir: string) => Promise<void>) => {
+      const copy = join(dir, name);
+      await cp(model, copy, { recursive: true });
+      await damage(copy);
+      return copy;
+    };
+    const edited = await tampered('edited', async (d) => {
+      const text = await readFile(join(d, 'manifest.json'), 'utf8');
+      await writeFile(join(d, 'manifest.json'), text.replace('"source": "events.csv"', '"source": "other.csv"'));
+    });
+    const corrupt = await tampered('corrupt-sig', async (d) => {
+      const sig = JSON.parse(await readFile(join(d, 'manifest.sig'), 'utf8'));
+      sig.signature = Buffer.from(Buffer.from(sig.signature, 'base64').map((b, i) => (i === 0 ? b ^ 1 : b))).toString('base64');
+      await writeFile(join(d, 'manifest.sig'), JSON.stringify(sig));
+    });
+    const garbled = await tampered('garbled-sig', (d) => writeFile(join(d, 'manifest.sig'), '{"algorithm": "Ed25'));
+    for (const [from, why] of [
+      [edited, /signature does not match/],
+      [corrupt, /signature does not match/],
+      [garbled, /manifest\.sig is malformed/],
+    ] as const) {
+      const r = await publishHttp(from, ['--public-key', key.publicKeyRaw]);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/^error: artifact in .* fails verification:$/m);
+      expect(r.out).toMatch(why);
+      expect(r.puts).toEqual([]);
+    }
+    const stranger = await publishHttp(model, ['--public-key', (await generateSigningKey()).publicKeyRaw]);
+    expect(stranger.code).toBe(1);
+    expect(stranger.out).toMatch(/signed with unknown key/);
+    expect(stranger.puts).toEqual([]);
+  });
+
+  it('without a trusted key refuses to publish unchecked, unless told --no-verify-signature', async () => {
+    const r = await publishHttp(model, []);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(
+      /^error: cannot verify the signature: no trusted public key\. Pass --public-key <base64> or set MODEL_PUBLIC_KEYS/m,
+    );
+    expect(r.puts).toEqual([]);
+    const unchecked = await publishHttp(model, ['--no-verify-signature']);
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.out).toMatch(/v-http: signature NOT verified \(--no-verify-signature\)/);
+    expect(unchecked.puts.at(-1)).toBe('models/latest.json');
+  });
+
+  it('takes the trusted keys from --public-key, else $MODEL_PUBLIC_KEYS, else .dev.vars (for the local bucket)', async () => {
+    const vars = join(dir, '.dev.vars');
+    await writeFile(vars, 'ADMIN_TOKEN="x"\nMODEL_PUBLIC_KEYS="k1, k2"\n');
+    expect(await trustedKeys({ flag: 'f1', env: 'e1', devVars: vars })).toEqual({ keys: ['f1'], source: '--public-key' });
+    expect(await trustedKeys({ env: 'e1,e2', devVars: vars })).toEqual({ keys: ['e1', 'e2'], source: '$MODEL_PUBLIC_KEYS' });
+    expect(await trustedKeys({ env: '', devVars: vars })).toEqual({ keys: ['k1', 'k2'], source: `MODEL_PUBLIC_KEYS in ${vars}` });
+    expect(await trustedKeys({ env: 'e1' })).toEqual({ keys: ['e1'], source: '$MODEL_PUBLIC_KEYS' });
+    expect(await trustedKeys({ devVars: join(dir, 'no-such-file') })).toBeNull();
+  });
+
+  it('refuses an unsigned artifact before starting wrangler', async () => {
     const unsigned = join(dir, 'unsigned');
     expect(
       (
@@ -234,14 +412,17 @@ describe('npm run publish', () => {
         )
       ).code,
     ).toBe(0);
-    const r = await cli('publish', ['--from', unsigned, '--target', 'http', '--url', 'http://127.0.0.1:9']);
-    expect(r.code).not.toBe(0);
-    expect(r.out).toMatch(/unsigned/);
+    const persist = join(dir, 'unsigned-state');
+    const r = await cli('publish', ['--from', unsigned, '--persist-to', persist, '--public-key', key.publicKeyRaw]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^error: the artifact in .* is unsigned \(no manifest\.sig\)/m);
+    // wrangler's platform proxy would have created its state directory
+    await expect(readdir(persist)).rejects.toThrow(/ENOENT/);
   });
 
   it('writes into the local R2 bucket that wrangler dev reads', async () => {
     const persist = join(dir, 'state');
-    const r = await cli('publish', ['--from', model, '--persist-to', persist]);
+    const r = await cli('publish', ['--from', model, '--persist-to', persist, '--public-key', key.publicKeyRaw]);
     expect(r.code).toBe(0);
     const { getPlatformProxy } = await import('wrangler');
     const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({ persist: { path: join(persist, 'v3') } });
@@ -292,6 +473,11 @@ describe('npm run import-spark', () => {
     });
     const factors = new Float32Array((await readFile(join(out, 'item_factors.f32'))).buffer.slice(0));
     expect(factors[3]).toBeCloseTo(f(11)[0], 6);
+
+    // evaluate would retrain iALS, not these factors: it does not store that as this model's metrics
+    const evaluated = await cli('evaluate', ['--input', join(dir, 'none.csv'), '--model', out, '--write']);
+    expect(evaluated.code).toBe(1);
+    expect(evaluated.out).toMatch(/^error: cannot --write: .* was made by spark-mllib-als-implicit, not this trainer/m);
   });
 
   it('adds neighbour lists and bought-together lists from a distributed job as the item model', async () => {
@@ -360,6 +546,55 @@ describe('npm run import-spark', () => {
     const allowed = await cli('import-spark', [...args, '--out', join(dir, 'ok'), '--allow-unknown-ids'], { MODEL_SIGNING_KEY: '' });
     expect(allowed.code).toBe(0);
     expect(allowed.out).toMatch(/1 lists and 1 entries with unknown ids/);
+  });
+
+  it('refuses an id that repeats among the factors, naming both places, instead of signing what the Worker rejects', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'spark-dup-'));
+    const rows = (ids: number[]) => `${ids.map((id) => JSON.stringify({ id, features: [id, 1] })).join('\n')}\n`;
+    await mkdir(join(dir, 'items'));
+    await writeFile(join(dir, 'items', 'part-00000.json'), rows([0, 1, 2]));
+    await writeFile(join(dir, 'items', 'part-00000-copy.json'), rows([0, 1, 2])); // the part file copied twice
+    await writeFile(join(dir, 'u.json'), rows([7, 8]));
+    const r = await cli('import-spark', ['--users', join(dir, 'u.json'), '--items', join(dir, 'items'), '--out', join(dir, 'm')], {
+      MODEL_SIGNING_KEY: (await generateSigningKey()).privateKeyPkcs8,
+    });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^error: part-00000\.json line 1: the item id "0" repeats part-00000-copy\.json line 1 \(each id once/m);
+    await expect(readdir(join(dir, 'm'))).rejects.toThrow(/ENOENT/);
+
+    await writeFile(join(dir, 'u2.json'), rows([7, 8, 7]));
+    const users = await cli('import-spark', ['--users', join(dir, 'u2.json'), '--items', join(dir, 'u.json'), '--out', join(dir, 'm')]);
+    expect(users.code).toBe(1);
+    expect(users.out).toMatch(/^error: u2\.json line 3: the user id "7" repeats u2\.json line 1/m);
+  });
+
+  it('reads --titles as an items file, as train reads --items; a missing one is a one-line error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'spark-titles-'));
+    const rows = (ids: number[]) => `${ids.map((id) => JSON.stringify({ id, features: [id, 1] })).join('\n')}\n`;
+    await writeFile(join(dir, 'u.json'), rows([7, 8]));
+    await writeFile(join(dir, 'i.json'), rows([0, 1, 2]));
+    await writeFile(join(dir, 'items.csv'), 'Item_ID,Title,Price\n0,Lamp,12.5\n1,Mug,€3\n99,Ghost,1\n');
+    const args = ['--users', join(dir, 'u.json'), '--items', join(dir, 'i.json')];
+    const r = await cli('import-spark', [...args, '--out', join(dir, 'm'), '--titles', join(dir, 'items.csv')], { MODEL_SIGNING_KEY: '' });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^items file: 2 rows applied, 1 unknown ids, 1 bad values \(3 rows in .*items\.csv\)$/m);
+    expect(r.out).toMatch(/^ {2}line 3: price "€3" is not a plain non-negative number/m);
+    const popular = JSON.parse(await readFile(join(dir, 'm', FILES.popular), 'utf8'));
+    expect(popular.titles).toEqual(['Lamp', 'Mug', '']);
+    expect(Object.keys(JSON.parse(await readFile(join(dir, 'm', 'manifest.json'), 'utf8')).files)).toContain(FILES.itemFields);
+
+    const missing = await cli('import-spark', [...args, '--out', join(dir, 'm2'), '--titles', join(dir, 'nope.csv')]);
+    expect(missing.code).toBe(1);
+    expect(missing.out).toMatch(/^error: cannot read items file .*nope\.csv: ENOENT$/m);
+    expect(missing.out).not.toMatch(/^\s+at /m);
+  });
+
+  it('refuses a --reg-param the manifest would refuse, before reading the factors', async () => {
+    const r = await cli('import-spark', ['--users', 'u', '--items', 'i', '--out', 'o', '--reg-param', '0']);
+    expect(r.code).toBe(1);
+    expect(r.out.trim()).toBe(
+      "error: option '--reg-param <x>' argument '0' is invalid. expected a number > 0 (what the model manifest allows)",
+    );
   });
 
   it('rejects factors of inconsistent length with the file and line', async () => {

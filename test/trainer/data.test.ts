@@ -44,10 +44,39 @@ describe('generic interactions CSV', () => {
     expect(ds.stats.malformedExamples[2].reason).toMatch(/weight "abc"/);
   });
 
-  it('survives broken quoting without crashing', async () => {
-    const ds = await parseInteractionsText('user_id,item_id\nu1,a\nu2,"b\nu3,c\n');
-    expect(ds.userIds).toContain('u1');
-    expect(ds.stats.malformed + ds.stats.used).toBeGreaterThanOrEqual(1);
+  it('counts a broken quote within one line as one malformed row, and reads quoted line breaks in a title', async () => {
+    const csv = ['user_id,item_id,title', 'u1,a,"two', 'lines"', 'u2,b"c,x', 'u3,c,ok', 'u4,"d'].join('\n');
+    const ds = await parseInteractionsText(csv);
+    expect(ds.userIds).toEqual(['u1', 'u3']);
+    expect(ds.titles[0]).toBe('two\nlines');
+    expect(ds.stats.malformed).toBe(2);
+    expect(ds.stats.malformedExamples.map((e) => e.line)).toEqual([4, 6]);
+  });
+
+  it('stops at a quote left open to the end of the file, naming the line where it opened, not the last line', async () => {
+    const rows = Array.from({ length: 300 }, (_, k) => `${17000 + (k % 40)},${20000 + (k % 25)}`);
+    rows[100] = '17850,"85123A'; // line 102, after the header
+    for (const eol of ['\n', '\r\n']) {
+      await expect(parseInteractionsText(['user_id,item_id', ...rows].join(eol) + eol)).rejects.toThrow(
+        /^line 102: a quoted field opens on this line and is never closed: 200 lines would be skipped as one malformed row\. Fix the quoting of: 17850,"85123A$/,
+      );
+    }
+  });
+
+  it('stops at a quote that closes lines later, as a broken field or inside an id', async () => {
+    await expect(parseInteractionsText('user_id,item_id\nu1,a\nu2,"b\nu3,c\nu4,"d"x\nu5,e\n')).rejects.toThrow(
+      /^line 3: a quoted field opens on this line and runs on to line 5 \(Invalid Closing Quote: got "d"\): 3 lines/,
+    );
+    await expect(parseInteractionsText('user_id,item_id\r\nu1,a\r\nu2,"b\r\nu3,"\r\nu5,e\r\n')).rejects.toThrow(
+      /^line 3: a quoted field opens on this line and closes only at line 4, so an id would hold 2 lines/,
+    );
+  });
+
+  it('names the file of a directory input the broken quote is in', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'quote-'));
+    await writeFile(join(dir, 'a.csv'), 'user_id,item_id\nu1,a\n');
+    await writeFile(join(dir, 'b.csv'), 'user_id,item_id\nu2,b\nu3,"c\nu4,d\n');
+    await expect(loadInteractions(dir)).rejects.toThrow(/^b\.csv line 3: a quoted field opens on this line and is never closed/);
   });
 
   it('rejects a header it does not understand with a clear message', async () => {
@@ -140,5 +169,83 @@ describe('UCI Online Retail layout', () => {
     expect(normaliseId(' 12583.00 ')).toBe('12583');
     expect(normaliseId('A17')).toBe('A17');
     expect(normaliseId('')).toBeUndefined();
+  });
+});
+
+describe('items file (--items)', () => {
+  const interactions = 'user_id,item_id\nu1,a\nu1,b\nu2,c\nu2,d\nu3,e\n';
+  async function load(items: string) {
+    const dir = await mkdtemp(join(tmpdir(), 'items-'));
+    await writeFile(join(dir, 'events.csv'), interactions);
+    await writeFile(join(dir, 'items.csv'), items);
+    return loadInteractions(join(dir, 'events.csv'), { itemsFile: join(dir, 'items.csv') });
+  }
+  const at = (ds: Awaited<ReturnType<typeof load>>, id: string) => ds.itemIds.indexOf(id);
+
+  it('applies titles, categories, prices, availability and images, matching header names in any case', async () => {
+    const ds = await load(
+      [
+        'Item_ID,Title,Category,Price,Available,Image_URL',
+        'a,Lamp,home,12.5,yes,https://cdn.example/a.png',
+        'b,Mug,,0,out of stock,',
+        'c,,,1e3,UNAVAILABLE,',
+        'd,Fork,,.5,in_stock,',
+      ].join('\n'),
+    );
+    expect(ds.titles[at(ds, 'a')]).toBe('Lamp');
+    expect(ds.fields.category[at(ds, 'a')]).toBe('home');
+    expect(Array.from(['a', 'b', 'c', 'd'], (id) => ds.fields.price[at(ds, id)])).toEqual([12.5, 0, 1000, 0.5]);
+    expect(Array.from(['a', 'b', 'c', 'd', 'e'], (id) => ds.fields.available[at(ds, id)])).toEqual([true, false, false, true, undefined]);
+    expect(ds.fields.imageUrl[at(ds, 'a')]).toBe('https://cdn.example/a.png');
+    expect(ds.items).toMatchObject({ rows: 4, applied: 4, unknownIds: 0, badValues: 0, malformed: 0, warnings: [] });
+  });
+
+  it('reports each value it cannot read with its line, leaves it unknown, and still applies the rest of the row', async () => {
+    const ds = await load(
+      [
+        'item_id,title,price,available,image_url',
+        'a,Lamp,"1,5",maybe,/img/a.png',
+        'b,Mug,-2,,',
+        'c,Cup,€3,,',
+        'd,Fork,1e400,,',
+        'zz,Unknown,abc,maybe,',
+        'e,Plate,,,',
+      ].join('\n'),
+    );
+    expect(ds.titles[at(ds, 'a')]).toBe('Lamp');
+    expect(Array.from(['a', 'b', 'c', 'd'], (id) => ds.fields.price[at(ds, id)])).toEqual([NaN, NaN, NaN, NaN]);
+    expect(ds.fields.available[at(ds, 'a')]).toBeUndefined();
+    expect(ds.fields.imageUrl[at(ds, 'a')]).toBe('');
+    expect(ds.items).toMatchObject({ rows: 6, applied: 5, unknownIds: 1, badValues: 6 });
+    expect(ds.items?.warnings).toEqual([
+      { line: 2, reason: expect.stringMatching(/^price "1,5" is not a plain non-negative number/) },
+      { line: 2, reason: expect.stringMatching(/^available "maybe" is none of true\/false, yes\/no/) },
+      { line: 2, reason: 'image_url "/img/a.png" is not an absolute http(s) URL' },
+      { line: 3, reason: expect.stringMatching(/^price "-2"/) },
+      { line: 4, reason: expect.stringMatching(/^price "€3"/) },
+    ]);
+  });
+
+  it('refuses a header it would apply nothing from: no item_id column, or no field besides it', async () => {
+    await expect(load('id,title,price\na,Lamp,1\n')).rejects.toThrow(
+      /items file .*items\.csv: no item_id column in the header "id,title,price"/,
+    );
+    await expect(load('item_id,name\na,Lamp\n')).rejects.toThrow(
+      /the header "item_id,name" has nothing to apply \(expected item_id and any of title/,
+    );
+  });
+
+  it('stops at a quote left open across lines in the items file too', async () => {
+    await expect(load('item_id,title\na,"Lamp\nb,Mug\nc,Cup\n')).rejects.toThrow(
+      /^items\.csv line 2: a quoted field opens on this line and is never closed/,
+    );
+  });
+
+  it('names a missing items file in one line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'items-'));
+    await writeFile(join(dir, 'events.csv'), interactions);
+    await expect(loadInteractions(join(dir, 'events.csv'), { itemsFile: join(dir, 'nope.csv') })).rejects.toThrow(
+      /^cannot read items file .*nope\.csv: ENOENT$/,
+    );
   });
 });
