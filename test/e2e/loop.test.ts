@@ -83,7 +83,8 @@ describe('events → export → train → publish → refresh → recommendation
       await proxy.dispose();
     }
     const tsx = 'node_modules/.bin/tsx';
-    const env = { ...process.env, MODEL_SIGNING_KEY: key.privateKeyPkcs8 };
+    // the trainer signs with the private key; publish checks the signature against the public one
+    const env = { ...process.env, MODEL_SIGNING_KEY: key.privateKeyPkcs8, MODEL_PUBLIC_KEYS: key.publicKeyRaw };
     await exec(
       tsx,
       [
