@@ -19,12 +19,14 @@ describe('GET /admin (the dashboard page)', () => {
     expect(html).toContain('<form id="token-form"');
     expect(html).toContain('<input id="token" type="password"');
 
-    for (const path of ['/admin/overview', '/admin/traffic', '/admin/metrics?groupBy=placement', '/admin/experiments', '/admin/']) {
+    for (const path of ['/admin/overview', '/admin/traffic', '/admin/metrics?groupBy=placement', '/admin/experiments']) {
       const res = await SELF.fetch(`http://x${path}`);
       expect(res.status, path).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer');
       expect((await getJson(res)).error.code, path).toBe('unauthorized');
     }
+    // "/admin/" is no route: neither the page nor data
+    expect((await getJson(await SELF.fetch('http://x/admin/'))).error.code).toBe('not_found');
     // a wrong token is refused the same way (what the page shows its error message for)
     const wrong = await SELF.fetch('http://x/admin/overview', { headers: { authorization: 'Bearer not-the-token' } });
     expect(wrong.status).toBe(401);
@@ -70,8 +72,11 @@ describe('GET /admin (the dashboard page)', () => {
     expect(css.headers.get('content-type')).toMatch(/text\/css/);
   });
 
-  it('opens only for GET: another method on /admin still needs the token', async () => {
-    const post = await SELF.fetch('http://x/admin', { method: 'POST' });
-    expect(post.status).toBe(401);
+  it('opens only for GET: another method on /admin is a 405, with or without the token', async () => {
+    for (const headers of [{}, { authorization: 'Bearer test-admin-token' }]) {
+      const post = await SELF.fetch('http://x/admin', { method: 'POST', headers });
+      expect(post.status).toBe(405);
+      expect(post.headers.get('allow')).toBe('GET, HEAD');
+    }
   });
 });

@@ -186,6 +186,26 @@ describe('bad input is a clear 4xx', () => {
       await expectError(await SELF.fetch(`http://x/assets/${name}`), 404, 'not_found');
   });
 
+  it('answers a wrong method with 405 before asking for a token: the method is wrong whoever sends it', async () => {
+    for (const [method, path, allow] of [
+      ['PATCH', '/v1/events', 'POST'],
+      ['GET', '/v1/events', 'POST'],
+      ['POST', '/v1/erasures/abc', 'GET, HEAD'],
+      ['PATCH', '/admin/placements/home', 'DELETE, PUT'],
+      ['GET', '/admin/refresh/now', undefined],
+    ] as const) {
+      const res = await SELF.fetch(`http://x${path}`, { method });
+      if (allow === undefined) {
+        await expectError(res, 404, 'not_found');
+        continue;
+      }
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      await expectError(res, 405, 'method_not_allowed');
+    }
+    // the right method still needs the token
+    await expectError(await SELF.fetch('http://x/v1/events', { method: 'POST', body: '{}' }), 401, 'unauthorized');
+  });
+
   it('answers unknown routes with the same error shape, and a wrong method with 405 and Allow', async () => {
     await expectError(await SELF.fetch('http://x/v1/nothing-here'), 404, 'not_found');
     const wrong = await SELF.fetch('http://x/v1/recommendations');
