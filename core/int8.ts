@@ -11,6 +11,31 @@ export function int8Supported(dims: number): boolean {
 }
 
 /**
+ * One int8 factor part (FILES.factorPart): `rows` int8 rows of `dims` values, row-major, then the
+ * rows' float32 scales — the layout the kernel's memory takes part by part.
+ * @param q       rows × dims int8
+ * @param scales  rows float32
+ */
+export function encodeFactorPart(q: Int8Array, scales: Float32Array, rows: number, dims: number): Uint8Array {
+  if (q.length !== rows * dims || scales.length !== rows) throw new Error(`a factor part needs ${rows}×${dims} values and ${rows} scales`);
+  const part = new Uint8Array(rows * (dims + 4));
+  part.set(new Uint8Array(q.buffer, q.byteOffset, q.byteLength));
+  part.set(new Uint8Array(scales.buffer, scales.byteOffset, scales.byteLength), rows * dims);
+  return part;
+}
+
+/**
+ * Reads a factor part back, checking what the kernel relies on: the exact size, and scales that
+ * are finite and non-negative. Returns the reason instead when the bytes are not such a part.
+ */
+export function decodeFactorPart(buf: ArrayBuffer, rows: number, dims: number): { q: Int8Array; scales: Float32Array } | { error: string } {
+  if (buf.byteLength !== rows * (dims + 4)) return { error: `is not ${rows} int8 rows of ${dims} dims with their scales` };
+  const scales = new Float32Array(buf.slice(rows * dims));
+  for (const x of scales) if (!(Number.isFinite(x) && x >= 0)) return { error: 'has a scale that is not finite and non-negative' };
+  return { q: new Int8Array(buf, 0, rows * dims), scales };
+}
+
+/**
  * Per-row symmetric int8 quantisation: v ≈ q · scale, scale = max|v| / 127.
  * @param f  rows × dims float32, row-major
  * @returns  q: rows × dims int8; scales: rows float32

@@ -5,7 +5,7 @@
  */
 import { sha256Hex } from '@edge-recs/core/bytes';
 import { encodeCatalogPart } from '@edge-recs/core/catalog-part';
-import { int8Supported, quantizeRows } from '@edge-recs/core/int8';
+import { encodeFactorPart, int8Supported, quantizeRows } from '@edge-recs/core/int8';
 import { encodeItemFields } from '@edge-recs/core/item-fields';
 import { ItemIds } from '@edge-recs/core/item-ids';
 import { gram } from '@edge-recs/core/linalg';
@@ -110,10 +110,12 @@ function factorFiles(input: ArtifactInput, files: Files): boolean {
   for (let n = 0; n < factorParts(itemCount); n++) {
     const first = n * FACTOR_PART_ROWS;
     const rows = Math.min(FACTOR_PART_ROWS, itemCount - first);
-    const part = new Uint8Array(rows * (dims + 4));
-    part.set(bytesOf(q.subarray(first * dims, (first + rows) * dims)));
-    part.set(bytesOf(scales.subarray(first, first + rows)), rows * dims);
-    files[FILES.factorPart(n)] = part;
+    files[FILES.factorPart(n)] = encodeFactorPart(
+      q.subarray(first * dims, (first + rows) * dims),
+      scales.subarray(first, first + rows),
+      rows,
+      dims,
+    );
   }
   files[FILES.gram] = bytesOf(gram(input.itemFactors, itemCount, dims, input.itemWeights));
   files[FILES.itemWeights] = bytesOf(input.itemWeights);

@@ -8,7 +8,7 @@
  */
 import { decodeFactorStats, type FactorStats } from '@edge-recs/core/blend';
 import { foldIn, type WeightedItem } from '@edge-recs/core/foldin';
-import { int8Supported } from '@edge-recs/core/int8';
+import { decodeFactorPart, int8Supported } from '@edge-recs/core/int8';
 import { decodeItemFields, type ItemFields } from '@edge-recs/core/item-fields';
 import { ItemIds } from '@edge-recs/core/item-ids';
 import {
@@ -437,14 +437,9 @@ async function int8Scorer(source: ArtifactSource, manifest: Manifest, options: L
   for (let n = 0; n < factorParts(itemCount); n++) {
     const first = n * FACTOR_PART_ROWS;
     const rows = Math.min(FACTOR_PART_ROWS, itemCount - first);
-    const buf = await fetchChecked(source, manifest, FILES.factorPart(n));
-    if (buf.byteLength !== rows * (dims + 4))
-      throw new ModelLoadError(v, `${FILES.factorPart(n)} is not ${rows} int8 rows of ${dims} dims with their scales`);
-    const scales = new Float32Array(buf.slice(rows * dims));
-    for (const x of scales)
-      if (!(Number.isFinite(x) && x >= 0))
-        throw new ModelLoadError(v, `${FILES.factorPart(n)} has a scale that is not finite and non-negative`);
-    index.setRows(first, new Int8Array(buf, 0, rows * dims), scales);
+    const part = decodeFactorPart(await fetchChecked(source, manifest, FILES.factorPart(n)), rows, dims);
+    if ('error' in part) throw new ModelLoadError(v, `${FILES.factorPart(n)} ${part.error}`);
+    index.setRows(first, part.q, part.scales);
   }
   const probe = index.row(probeItem);
   const k = Math.min(5, itemCount);

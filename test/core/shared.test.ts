@@ -5,7 +5,7 @@
  */
 import { sha256Hex } from '@edge-recs/core/bytes';
 import { fnv1a, fnv1aBytes } from '@edge-recs/core/hash';
-import { int8Dot, int8Supported, quantizeQuery, quantizeRows } from '@edge-recs/core/int8';
+import { decodeFactorPart, encodeFactorPart, int8Dot, int8Supported, quantizeQuery, quantizeRows } from '@edge-recs/core/int8';
 import { fileMismatch, type Manifest } from '@edge-recs/core/manifest';
 import { shardOf } from '@edge-recs/core/shards';
 import { parseTimestamp } from '@edge-recs/core/time';
@@ -77,6 +77,26 @@ describe('int8 quantisation', () => {
       for (let d = 0; d < dims; d++) exact += q[r * dims + d] * scales[r] * u[d];
       expect(int8Dot(query, q.subarray(r * dims, (r + 1) * dims), scales[r])).toBeCloseTo(exact, 3);
     }
+  });
+
+  it('writes a factor part the loader reads back row for row, and refuses a part of the wrong size or with a bad scale', () => {
+    const dims = 16;
+    const rows = 3;
+    const f = Float32Array.from({ length: rows * dims }, (_, k) => Math.sin(k));
+    const { q, scales } = quantizeRows(f, rows, dims);
+    // a part taken from the middle of a larger array (subarray offsets) encodes the same bytes
+    const bigger = new Int8Array(q.length + dims);
+    bigger.set(q, dims);
+    const part = encodeFactorPart(bigger.subarray(dims), scales, rows, dims);
+    expect(part.byteLength).toBe(rows * (dims + 4));
+    const back = decodeFactorPart(part.slice().buffer, rows, dims);
+    if ('error' in back) throw new Error(back.error);
+    expect([...back.q]).toEqual([...q]);
+    expect([...back.scales]).toEqual([...scales]);
+    expect(decodeFactorPart(part.slice(1).buffer, rows, dims)).toEqual({ error: expect.stringMatching(/not 3 int8 rows/) });
+    const nan = part.slice();
+    new DataView(nan.buffer).setFloat32(rows * dims, Number.NaN, true);
+    expect(decodeFactorPart(nan.buffer, rows, dims)).toEqual({ error: expect.stringMatching(/scale/) });
   });
 
   it('knows which dims the kernel can score', () => {
