@@ -13,9 +13,11 @@
  * retried: clients that retry should send one.
  */
 import { CLOCK_SKEW_MS, parseTimestamp } from '@edge-recs/core/time';
+import type { z } from 'zod';
 import type { EventType } from '../config';
 import { AppError, unknownItemMessage } from '../errors';
 import type { ServingModel } from '../models/model';
+import type { EventsResult } from '../schemas';
 import type { ExportRow } from '../storage/exports';
 import { writeEventBatch } from '../storage/exports';
 import type { UserIdentity } from '../storage/identity';
@@ -55,19 +57,9 @@ export interface EventDeps extends UserDeps {
   priceOf: (itemId: string) => Promise<number | undefined>;
 }
 
-export interface IngestResult {
-  model: string;
-  accepted: number;
-  duplicates: number;
-  rejected: Rejected[];
-  attribution: { attributed: number; duplicate: number; notShown: number; outsideWindow: number; pending: number };
-}
-
-export interface Rejected {
-  index: number;
-  itemId: string;
-  reason: string;
-}
+/** What POST /v1/events answers (its schema is the one truth of the shape). */
+export type IngestResult = z.infer<typeof EventsResult>;
+export type Rejected = IngestResult['rejected'][number];
 
 /**
  * Accepts the events the active model can use and rejects the others one by one with a reason;

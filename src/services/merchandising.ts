@@ -14,10 +14,11 @@
  * scores lists are made of; `add` shifts any score.
  */
 
+import type { z } from 'zod';
 import type { ScoringPlan } from '../inference/plan';
 import type { CatalogBinding } from '../models/live-catalog';
 import { categoriesOf, DELETED, UNAVAILABLE } from '../models/live-catalog';
-import type { StoredPlacement } from '../schemas';
+import type { FilteredOut as FilteredOutReason, StoredPlacement } from '../schemas';
 import type { CatalogRecord } from '../storage/catalog-store';
 
 export interface ItemFilter {
@@ -114,7 +115,7 @@ export function activePins(placement: Placement | undefined, now: number): PinRu
 }
 
 /** Why an item does not pass a filter (null: it passes). */
-export type FilteredOut = 'deleted' | 'unavailable' | 'category' | 'price' | 'excluded';
+export type FilteredOut = z.infer<typeof FilteredOutReason>;
 
 /** A filter compiled against one binding: fast per-index tests. */
 export class CompiledFilter {
