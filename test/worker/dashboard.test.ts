@@ -73,7 +73,7 @@ describe('GET /admin (the dashboard page)', () => {
   });
 
   it('opens only for GET: another method on /admin is a 405, with or without the token', async () => {
-    for (const headers of [{}, { authorization: 'Bearer test-admin-token' }]) {
+    for (const headers of [{}, { authorization: 'Bearer test-admin-token' }] as Record<string, string>[]) {
       const post = await SELF.fetch('http://x/admin', { method: 'POST', headers });
       expect(post.status).toBe(405);
       expect(post.headers.get('allow')).toBe('GET, HEAD');
