@@ -8,7 +8,7 @@
 import type { Answer } from '../schemas';
 import type { HistorySnapshot } from '../storage/history';
 import type { TrendingClient } from '../storage/trending';
-import { popular } from './recommend';
+import { popularList } from './recommend';
 import { arrange, boostedNew, type Entry, placementSummary, present, type Shelf } from './shelf';
 
 /** Whether an item (model or new) passes the shelf; its entry when it does. */
@@ -44,20 +44,16 @@ export async function trending(shelf: Shelf, trends: TrendingClient, k: number, 
     if (e) list.push(e);
   }
   list.sort((a, b) => b.score - a.score);
-  if (list.length < k) {
+  let arranged = await arrange(shelf, list, k);
+  // fewer than k trend (or the placement's diversity cap left fewer): the model's popularity fills
+  // the rest after them, each item once (new items join the popular list by id)
+  if (arranged.length < k) {
     const taken = new Set(list.map((e) => e.id));
     const indices = new Set(list.map((e) => e.index).filter((i): i is number => i !== undefined));
-    // new items join the popular fill by id, so drop those already listed; twice k leaves room
-    // for what the placement's diversity cap and pins take out when arrange() merges the two
-    const fill = await popular(shelf, 2 * k, indices);
-    for (const it of fill.items) {
-      if (taken.has(it.id)) continue;
-      taken.add(it.id);
-      const index = shelf.model.ids.indexOf(it.id);
-      list.push({ id: it.id, score: 0, ...(index !== undefined ? { index } : {}) });
-    }
+    const fill = (await popularList(shelf, k, indices, taken)).map((e) => ({ ...e, score: 0 }));
+    arranged = await arrange(shelf, [...list, ...fill], k);
   }
-  return answer(shelf, 'trending', await arrange(shelf, list, k));
+  return answer(shelf, 'trending', arranged);
 }
 
 /** The shopper's recent items (any interaction at the edge), newest first. */
@@ -70,7 +66,7 @@ export async function recent(shelf: Shelf, history: HistorySnapshot | null, k: n
   const items = [...(history?.items ?? [])].filter((h) => h.lastAt > 0).sort((a, b) => b.lastAt - a.lastAt);
   for (const h of items) {
     const e = entryFor(shelf, h.itemId, h.lastAt / 1000);
-    if (e) list.push({ ...e, score: h.lastAt / 1000 });
+    if (e) list.push({ id: e.id, ...(e.index !== undefined ? { index: e.index } : {}), score: h.lastAt / 1000 });
   }
   return answer(own, 'recent', await arrange(own, list, k));
 }

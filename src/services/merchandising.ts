@@ -243,36 +243,41 @@ export function buildPlan(filter: CompiledFilter, boosts: readonly BoostRule[]):
   return { classes, transforms: Float32Array.from(transforms) };
 }
 
+/** A boost's transform for one catalogue record, or null when no boost matches it. */
+export type RecordBoost = (r: CatalogRecord) => { multiply: number; add: number } | null;
+
 /**
- * The boosts' transform for an item the plan's indices do not cover (a new catalogue item): the
- * same rules as buildPlan's, matched on the record's id, categories and declared (facet)
- * attributes. null when no boost matches.
+ * The boosts as a test on catalogue records, for the items the plan's indices do not cover (new
+ * items): the same rules as buildPlan's, matched on the record's id, categories and declared
+ * (facet) attributes. Compiled once per request (id lists as sets), since it runs on every new
+ * item a list considers. null when there are no boosts.
  */
-export function recordTransform(
-  binding: CatalogBinding,
-  boosts: readonly BoostRule[],
-  r: CatalogRecord,
-): { multiply: number; add: number } | null {
-  let multiply = 1;
-  let add = 0;
-  let matched = false;
-  for (const rule of boosts.slice(0, MAX_BOOSTS)) {
+export function compileRecordBoosts(binding: CatalogBinding, boosts: readonly BoostRule[]): RecordBoost | null {
+  if (boosts.length === 0) return null;
+  const rules = boosts.slice(0, MAX_BOOSTS).map((rule) => {
     const m = rule.match;
-    const hit = m.ids
-      ? m.ids.includes(r.id)
-      : m.category !== undefined
-        ? categoriesOf(r).includes(m.category)
-        : m.attribute
-          ? binding.facets.has(m.attribute.name) &&
-            r.attributes?.[m.attribute.name] !== undefined &&
-            String(r.attributes[m.attribute.name]) === String(m.attribute.value)
-          : false;
-    if (!hit) continue;
-    matched = true;
-    multiply *= rule.multiply ?? 1;
-    add += rule.add ?? 0;
-  }
-  return matched ? { multiply, add } : null;
+    const ids = m.ids ? new Set(m.ids) : null;
+    const attr = m.attribute && binding.facets.has(m.attribute.name) ? m.attribute : null;
+    const test = (r: CatalogRecord): boolean =>
+      ids
+        ? ids.has(r.id)
+        : m.category !== undefined
+          ? categoriesOf(r).includes(m.category)
+          : attr !== null && r.attributes?.[attr.name] !== undefined && String(r.attributes[attr.name]) === String(attr.value);
+    return { test, multiply: rule.multiply ?? 1, add: rule.add ?? 0 };
+  });
+  return (r) => {
+    let multiply = 1;
+    let add = 0;
+    let matched = false;
+    for (const rule of rules) {
+      if (!rule.test(r)) continue;
+      matched = true;
+      multiply *= rule.multiply;
+      add += rule.add;
+    }
+    return matched ? { multiply, add } : null;
+  };
 }
 
 /** Whether a boost changed item `index`'s score (for explaining a list). */

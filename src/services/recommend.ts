@@ -11,6 +11,7 @@ import type { ServingModel } from '../models/model';
 import type { Answer, CatalogItem, Source } from '../schemas';
 import type { CatalogRecord } from '../storage/catalog-store';
 import { because, blendedScores, rank } from './blend';
+import { activeBoosts, activePins } from './merchandising';
 import {
   arrange,
   boostedNew,
@@ -41,8 +42,10 @@ function popularEntries(shelf: Shelf, k: number, exclude: ReadonlySet<number>): 
   const users = Math.max(1, shelf.model.manifest.userCount);
   const { items, counts } = shelf.model.catalog.popular;
   const plan = shelf.plan;
+  // only boosts reorder the list (a plan alone may just filter): without them the scan stops at k
+  const reorder = plan !== null && activeBoosts(shelf.placement, shelf.now).length > 0;
   const out: Entry[] = [];
-  for (let j = 0; j < items.length && (plan || out.length < k); j++) {
+  for (let j = 0; j < items.length && (reorder || out.length < k); j++) {
     const i = items[j];
     if (exclude.has(i) || shelf.excluded.has(i) || !shelf.filter.passes(i)) continue;
     const c = plan ? plan.classes[i] : 1;
@@ -50,7 +53,7 @@ function popularEntries(shelf: Shelf, k: number, exclude: ReadonlySet<number>): 
     const share = counts[j] / users;
     out.push({ index: i, id: shelf.model.ids.id(i), score: plan ? share * plan.transforms[2 * c] + plan.transforms[2 * c + 1] : share });
   }
-  if (plan) out.sort((a, b) => b.score - a.score || (a.index ?? 0) - (b.index ?? 0));
+  if (reorder) out.sort((a, b) => b.score - a.score || (a.index ?? 0) - (b.index ?? 0));
   return out.slice(0, k);
 }
 
@@ -69,7 +72,7 @@ export async function popular(shelf: Shelf, k: number, exclude: ReadonlySet<numb
  * place the known items leave empty — and new items a boost lifts ranked by their boosted score
  * among the known ones. Each item once; ids in `taken` left out.
  */
-async function popularList(
+export async function popularList(
   shelf: Shelf,
   k: number,
   exclude: ReadonlySet<number>,
@@ -263,18 +266,20 @@ export async function scoreCandidates(
   candidates: readonly string[],
 ): Promise<Answer> {
   const { model } = shelf;
-  const list: Entry[] = [];
-  const unknown: string[] = [];
+  const fresh = new Map<string, Entry>();
+  const unknown = new Set<string>();
   const known: number[] = [];
-  for (const id of candidates) {
+  // each distinct candidate once (a candidate given twice is listed, and counted as shown, once)
+  const distinct = [...new Set(candidates)];
+  for (const id of distinct) {
     const index = model.ids.indexOf(id);
     if (index !== undefined) known.push(index);
     else if (shelf.binding.newItems.has(id)) {
       // a new item: no model score, but the placement's boosts and the filter apply as to any other
       const r = shelf.binding.newItems.get(id) as CatalogRecord;
       const why = shelf.filter.recordWhyNot(r);
-      if (!list.some((e) => e.id === id)) list.push({ id, ...boostedNew(shelf, r, 0), ...(why ? { filteredOut: why } : {}) });
-    } else if (!unknown.includes(id)) unknown.push(id);
+      fresh.set(id, { id, ...boostedNew(shelf, r, 0), ...(why ? { filteredOut: why } : {}) });
+    } else unknown.add(id);
   }
   const users = Math.max(1, model.manifest.userCount);
   const info = vector ? null : await model.catalog.describe(known);
@@ -288,14 +293,13 @@ export async function scoreCandidates(
     scored.set(index, { index, id: model.ids.id(index), score, ...(why ? { filteredOut: why } : {}) });
   });
   const ordered: Entry[] = [];
-  // a candidate given twice is listed (and counted as shown) once, at its first place
-  for (const id of new Set(candidates)) {
+  for (const id of distinct) {
     const index = model.ids.indexOf(id);
-    const e = index !== undefined ? scored.get(index) : list.find((x) => x.id === id);
+    const e = index !== undefined ? scored.get(index) : fresh.get(id);
     if (e) ordered.push({ ...e });
   }
   const rec = await answer(shelf, vector ? source : 'popular', ordered);
-  if (unknown.length) rec.ignoredItems = unknown;
+  if (unknown.size) rec.ignoredItems = [...unknown];
   return rec;
 }
 
@@ -313,33 +317,38 @@ export async function searchCatalog(
 ): Promise<{ items: CatalogItem[]; placement?: NonNullable<Answer['placement']> }> {
   const { model, plan } = shelf;
   const words = query.toUpperCase().split(/\s+/).filter(Boolean);
+  const matches = (text: string) => words.every((w) => text.toUpperCase().includes(w));
   const { items, titles, counts } = model.catalog.popular;
   const users = Math.max(1, model.manifest.userCount);
   const enough = candidatesFor(shelf, limit);
+  // only boosts reorder the matches (a plan alone may just filter out-of-stock items): without
+  // them the popular order is the answer's, and the scan stops once there are enough
+  const reorder = plan !== null && activeBoosts(shelf.placement, shelf.now).length > 0;
   const hits: Entry[] = [];
   const share = new Map<string, number>();
-  // without boosts the popular order is the answer's, so the scan stops once there are enough
-  for (let j = 0; j < items.length && (plan || hits.length < enough); j++) {
+  for (let j = 0; j < items.length && (reorder || hits.length < enough); j++) {
     const i = items[j];
     if (!shelf.filter.passes(i) || shelf.excluded.has(i)) continue;
     const c = plan ? plan.classes[i] : 1;
     if (c === 0) continue;
     const id = model.ids.id(i);
-    if (!words.every((w) => `${titles[j]} ${id}`.toUpperCase().includes(w))) continue;
+    if (!matches(`${titles[j]} ${id}`)) continue;
     const p = model.popularityShare(counts[j]) ?? 0;
     share.set(id, p);
     hits.push({ index: i, id, score: plan ? (counts[j] / users) * plan.transforms[2 * c] + plan.transforms[2 * c + 1] : p });
   }
   for (const r of shelf.binding.newItems.values()) {
-    if (!plan && hits.length >= enough) break;
+    if (!reorder && hits.length >= enough) break;
     if (shelf.filter.recordWhyNot(r) !== null) continue;
-    if (words.every((w) => `${r.title ?? ''} ${r.id} ${categoriesOf(r).join(' ')}`.toUpperCase().includes(w)))
-      hits.push({ id: r.id, ...boostedNew(shelf, r, 0) });
+    if (matches(`${r.title ?? ''} ${r.id} ${categoriesOf(r).join(' ')}`)) hits.push({ id: r.id, ...boostedNew(shelf, r, 0) });
   }
-  if (plan) hits.sort((a, b) => b.score - a.score);
+  if (reorder) hits.sort((a, b) => b.score - a.score);
+  // a pin places an item only when it matches the query, wherever it ranks among the matches
   const p = shelf.placement;
-  const matched = new Set(hits.map((h) => h.id));
-  const own: Shelf = p ? { ...shelf, placement: { ...p, pins: (p.pins ?? []).filter((pin) => matched.has(pin.itemId)) } } : shelf;
+  const pinIds = activePins(p, shelf.now).map((pin) => pin.itemId);
+  const pinText = await contentOf(shelf, pinIds);
+  const searched = new Set(pinText.filter((c) => matches(`${c.title ?? ''} ${c.id} ${c.categories.join(' ')}`)).map((c) => c.id));
+  const own: Shelf = p ? { ...shelf, placement: { ...p, pins: (p.pins ?? []).filter((pin) => searched.has(pin.itemId)) } } : shelf;
   const list = await arrange(own, hits, limit);
   const shown = await present(own, list);
   const placement = placementSummary(own, list);

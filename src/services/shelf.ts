@@ -17,12 +17,13 @@ import {
   activePins,
   buildPlan,
   CompiledFilter,
+  compileRecordBoosts,
   effectiveFilter,
   type FilteredOut,
   type ItemFilter,
   isBoosted,
   type Placement,
-  recordTransform,
+  type RecordBoost,
 } from './merchandising';
 
 export interface Shelf {
@@ -34,6 +35,8 @@ export interface Shelf {
   plan: ScoringPlan | null;
   /** model indices the request excludes by id */
   excluded: Set<number>;
+  /** the placement's boosts as a test on new items' records (null: no boosts) */
+  recordBoost: RecordBoost | null;
   now: number;
 }
 
@@ -69,7 +72,7 @@ export async function shelfFor(
     }
   }
   const excluded = new Set((exclude ?? []).map((id) => model.ids.indexOf(id)).filter((i): i is number => i !== undefined));
-  return { model, view, binding, filter, placement, plan, excluded, now };
+  return { model, view, binding, filter, placement, plan, excluded, recordBoost: compileRecordBoosts(binding, boosts), now };
 }
 
 /**
@@ -277,10 +280,11 @@ export async function newItemsFor(
  * matched on its record's id, categories and declared attributes.
  */
 export function boostedNew(shelf: Shelf, r: CatalogRecord, score: number): { score: number; boosted?: true } {
-  const boosts = activeBoosts(shelf.placement, shelf.now);
-  const t = boosts.length ? recordTransform(shelf.binding, boosts, r) : null;
-  if (!t || (t.multiply === 1 && t.add === 0)) return { score };
-  return { score: score * t.multiply + t.add, boosted: true };
+  const t = shelf.recordBoost?.(r);
+  if (!t) return { score };
+  const boosted = score * t.multiply + t.add;
+  // a multiply on a score of 0 (a new item with no content match) changes nothing: not "boosted"
+  return boosted === score ? { score } : { score: boosted, boosted: true };
 }
 
 const round = (x: number) => Number(x.toFixed(6));

@@ -22,8 +22,9 @@
  * experiment's definition, which never changes while it runs.
  *
  * The copy is written one write at a time, each of the newest document, so it ends with the last
- * change whatever order writes finish in; a write that fails is retried from the object's alarm
- * (the change itself is stored, and the admin reads already see it). On its first start the
+ * change whatever order writes finish in; an alarm stored with every change that is not copied
+ * yet retries it — after a failed write, or when the object stopped before writing (the change
+ * itself is stored, and the admin reads already see it). On its first start the
  * object adopts the document earlier versions of this Worker kept in KV alone.
  */
 import { DurableObject } from 'cloudflare:workers';
@@ -90,6 +91,8 @@ export class ExperimentStore extends DurableObject<Env> {
       if (row) {
         this.doc = { revision: row.revision, experiments: JSON.parse(row.experiments) as Experiment[] };
         this.replicated = row.replicated;
+        // a change stored before the object stopped but never copied to KV: copy it now
+        if (row.revision > row.replicated) await ctx.storage.setAlarm(Date.now());
       } else {
         // first start: adopt what the KV-only versions of this Worker wrote (it is the KV copy already)
         const adopted = await readExperiments(env.RECS_KV);
@@ -107,6 +110,10 @@ export class ExperimentStore extends DurableObject<Env> {
       JSON.stringify(doc.experiments),
       replicated,
     );
+    // the alarm is stored with the change (same output gate): if the object stops before the KV
+    // copy is written, the alarm writes it; once the copy is current there is nothing to retry
+    if (doc.revision > replicated) void this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
+    else void this.ctx.storage.deleteAlarm();
   }
 
   /** Writes the newest document to KV once no earlier write is under way (see the header). */

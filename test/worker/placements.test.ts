@@ -228,6 +228,19 @@ describe('placement rules on every list', () => {
     }
   });
 
+  it('fill trending to k under the cap even when every trending item shares one category', async () => {
+    // twelve of the crowded items trend (three shoppers each): the cap keeps one, popularity fills
+    const events = top
+      .slice(0, 12)
+      .flatMap((itemId, j) => ['a', 'b', 'c'].map((u) => ({ userId: `trend-${j}-${u}`, itemId, type: 'view' })));
+    const posted = await SELF.fetch('http://x/v1/events', { method: 'POST', headers: KEY, body: JSON.stringify({ events }) });
+    expect(posted.status).toBe(200);
+    const body = await getJson<Rec>(await SELF.fetch('http://x/v1/trending?k=10&placement=one-each'));
+    expect(body.items).toHaveLength(10);
+    expect(body.items.filter((i) => i.category === 'crowded')).toHaveLength(1);
+    expect(body.items[0].score).toBeGreaterThan(0);
+  });
+
   it('count pins and exploration items against the cap', async () => {
     // a pin in the crowded category uses up its room: no other crowded item joins it
     await putPlacement('pin-capped', { pins: [{ itemId: top[5], position: 3 }], diversity: { maxPerCategory: 1 } });
@@ -336,6 +349,13 @@ describe('placement rules on every list', () => {
     const gadget = await search('q=gadget&placement=search-rules');
     expect(gadget.items.map((i) => i.id)).toEqual(['BOOST-NEW']);
     expect(gadget.items[0]).toMatchObject({ pinned: true });
+    // a pinned item that matches is placed however far down the matches it ranks
+    const many = await search('q=heart&limit=30');
+    const deep = many.items[many.items.length - 1].id;
+    await putPlacement('search-pin', { pins: [{ itemId: deep, position: 1 }] });
+    const pinned = await search('q=heart&limit=3&placement=search-pin');
+    expect(pinned.items[0]).toMatchObject({ id: deep, pinned: true });
+    expect(pinned.items).toHaveLength(3);
   });
 });
 
