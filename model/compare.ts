@@ -21,7 +21,7 @@ import { foldIn, type WeightedItem } from '@edge-recs/core/foldin';
 import { gram } from '@edge-recs/core/linalg';
 import { topK } from '@edge-recs/core/topk';
 import { type BlendModel, type BlendParams, blendScores, factorStats } from './blend';
-import { evaluatePopularity, type Metrics, rankingMetrics, type Split, strongGeneralizationSplit } from './evaluate';
+import { type EvaluationReport, evaluatePopularity, type Metrics, rankingMetrics, type Split, strongGeneralizationSplit } from './evaluate';
 import type { IalsModel, IalsParams } from './ials';
 import { trainIalsParallel } from './ials-parallel';
 import { denseEase, type ItemModelParams, itemGram, type NeighbourLists } from './item-model';
@@ -61,6 +61,28 @@ export interface SeedReport {
   seconds: { ials: number; item: number; easePerLambda: number };
   /** one entry per `otherSolvers` */
   others: { solver: string; item: Metrics; blend: Metrics; blendStrength1: Metrics; seconds: number }[];
+}
+
+/**
+ * A split's comparison as the artifact's manifest records it: the protocol, and what is served
+ * (the blend) beside popularity, the factors alone and the item model alone.
+ */
+export function servedReport(r: SeedReport, holdoutFraction: number): EvaluationReport {
+  return {
+    protocol: {
+      name: 'strong-generalization',
+      seed: r.seed,
+      holdoutFraction,
+      minItems: 5,
+      foldInFraction: 0.8,
+      testUsers: r.testUsers,
+      trainUsers: r.trainUsers,
+    },
+    model: r.blend,
+    popularity: r.popularity,
+    factors: r.ials,
+    itemModel: r.item,
+  };
 }
 
 function mean(all: Metrics[]): Metrics {

@@ -18,7 +18,7 @@ import { type Manifest, manifestSchema } from '@edge-recs/core/manifest';
 import { signManifest } from '@edge-recs/core/signing';
 import { Command } from 'commander';
 import type { BlendParams } from '../blend';
-import { compareSeed } from '../compare';
+import { compareSeed, servedReport } from '../compare';
 import { loadInteractions } from '../data';
 import { type EvaluationReport, evaluateIals, strongGeneralizationSplit } from '../evaluate';
 import { DEFAULT_PARAMS, type IalsParams } from '../ials';
@@ -113,21 +113,7 @@ await run(async () => {
       solver: served.solver,
       threads: availableParallelism(),
     });
-    report = {
-      protocol: {
-        name: 'strong-generalization',
-        seed: o.evalSeed,
-        holdoutFraction: o.holdout,
-        minItems: 5,
-        foldInFraction: 0.8,
-        testUsers: r.testUsers,
-        trainUsers: r.trainUsers,
-      },
-      model: r.blend,
-      popularity: r.popularity,
-      factors: r.ials,
-      itemModel: r.item,
-    };
+    report = servedReport(r, o.holdout);
   } else {
     if (typeof served === 'string') console.log(`note: ${o.model} serves a blend, but ${served}: measuring its factors alone`);
     report = await evaluateIals(ds.matrix, params, split, { threads: availableParallelism() });

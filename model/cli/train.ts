@@ -21,7 +21,7 @@ import { Command } from 'commander';
 import { writeArtifact } from '../artifact-fs';
 import { factorStats } from '../blend';
 import { boughtTogether, DEFAULT_BOUGHT_TOGETHER } from '../bought-together';
-import { compareSeed } from '../compare';
+import { compareSeed, servedReport } from '../compare';
 import { loadInteractions } from '../data';
 import { type EvaluationReport, type Split, strongGeneralizationSplit } from '../evaluate';
 import { foldInConstants, type IalsParams } from '../ials';
@@ -195,22 +195,8 @@ await run(async () => {
       solver: solverOpts,
       threads: o.threads,
     });
-    evaluation = {
-      protocol: {
-        name: 'strong-generalization',
-        seed: o.evalSeed,
-        holdoutFraction: 0.1,
-        minItems: 5,
-        foldInFraction: 0.8,
-        testUsers: r.testUsers,
-        trainUsers: r.trainUsers,
-      },
-      // what the edge serves: the blend (every artifact carries the item model)
-      model: r.blend,
-      popularity: r.popularity,
-      factors: r.ials,
-      itemModel: r.item,
-    };
+    // what the edge serves: the blend (every artifact carries the item model)
+    evaluation = servedReport(r, 0.1);
     console.log(`evaluation (${r.testUsers} held-out users, ${((performance.now() - te) / 1000).toFixed(1)}s)`);
     console.log(`  iALS               ${fmt(r.ials)}`);
     console.log(`  item model         ${fmt(r.item)}`);
