@@ -77,10 +77,29 @@ function meantBranch(union: Issue): Issue {
  * ceiling above it; the routes check the configured limit — unless the ceiling fails first).
  */
 function listLimit(field: PropertyKey | undefined, method: string, path: string, config: Config): number | undefined {
-  if (field === 'events') return config.maxEventsPerBatch;
-  if (field === 'candidates') return config.maxCandidates;
-  if (field === 'items') return method === 'PUT' && path === '/v1/items' ? config.catalog.maxBatch : config.maxBasketItems;
-  return undefined;
+  const name: LimitName | undefined =
+    field === 'events'
+      ? 'maxEventsPerBatch'
+      : field === 'candidates'
+        ? 'maxCandidates'
+        : field === 'items'
+          ? method === 'PUT' && path === '/v1/items'
+            ? 'maxCatalogBatch'
+            : 'maxBasketItems'
+          : undefined;
+  return name && configuredLimit(name, config);
+}
+
+/** The deployment's value of a limit the schemas mark with `x-limit` (the one table of them). */
+function configuredLimit(name: LimitName, config: Config): number {
+  const limits: Record<LimitName, number> = {
+    maxK: config.maxK,
+    maxBasketItems: config.maxBasketItems,
+    maxCandidates: config.maxCandidates,
+    maxEventsPerBatch: config.maxEventsPerBatch,
+    maxCatalogBatch: config.catalog.maxBatch,
+  };
+  return limits[name];
 }
 
 /** Turns the first schema-validation issue into the service's error. */
@@ -109,15 +128,8 @@ function withConfiguredLimits(doc: unknown, config: Config): unknown {
   for (const [k, v] of Object.entries(doc)) if (k !== 'x-limit') out[k] = withConfiguredLimits(v, config);
   const name = (doc as Record<string, unknown>)['x-limit'] as LimitName | undefined;
   if (name) {
-    const limits: Record<LimitName, number> = {
-      maxK: config.maxK,
-      maxBasketItems: config.maxBasketItems,
-      maxCandidates: config.maxCandidates,
-      maxEventsPerBatch: config.maxEventsPerBatch,
-      maxCatalogBatch: config.catalog.maxBatch,
-    };
-    if (out.type === 'array') out.maxItems = limits[name];
-    else out.maximum = limits[name];
+    if (out.type === 'array') out.maxItems = configuredLimit(name, config);
+    else out.maximum = configuredLimit(name, config);
   }
   return out;
 }
