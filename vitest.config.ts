@@ -2,7 +2,7 @@
  * Three test projects:
  * - `worker`: runs inside workerd (vitest-pool-workers) with the real local KV, R2 and Durable
  *   Object bindings from wrangler.toml; only the origin's HTTP would ever be stubbed.
- * - `node`: the offline trainer and CLIs, in Node (where they run).
+ * - `node`: the offline trainer and CLIs, the bench's kernels and the shopper simulator, in Node (where they run).
  * The shared package's tests (test/core) run in both, since both runtimes use it.
  * - `e2e`: the pages in headless Chromium, and the whole loop, against `wrangler dev`.
  * A fresh Ed25519 key pair is generated per run for signing test models; it is never stored.
@@ -54,7 +54,7 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['test/trainer/**/*.test.ts', 'test/core/**/*.test.ts', 'test/contract/**/*.test.ts'],
+          include: ['test/trainer/**/*.test.ts', 'test/tools/**/*.test.ts', 'test/core/**/*.test.ts', 'test/contract/**/*.test.ts'],
           environment: 'node',
           testTimeout: 120_000,
         },

@@ -50,7 +50,7 @@ import { wilson } from '@edge-recs/core/stats';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadInteractions } from '../model/data';
 import { Rng } from '../model/rng';
-import type { Totals } from '../src/services/insights';
+import type { MetricsReport, ReportGroup, Totals } from '../src/services/insights';
 
 export const DEFAULT_DATA = '../shared/data/online-retail.csv.gz';
 
@@ -162,20 +162,8 @@ export interface Outcomes {
   retriedRequests: number;
 }
 
-export interface ReportGroup extends Counts {
-  experiment?: string | null;
-  variant?: string | null;
-  rates: Record<string, { estimate: number; low: number; high: number } | null>;
-  versusControl:
-    | (Record<string, { difference: number; z: number; pValue: number; significant: boolean } | null> & { control: string })
-    | null;
-}
-
-export interface MetricsReport {
-  from: string;
-  to: string;
-  groups: ReportGroup[];
-}
+/** The service's report (GET /admin/metrics), typed by the server's own response schema. */
+export type { MetricsReport, ReportGroup };
 
 export interface Check {
   ok: boolean;

@@ -6,67 +6,24 @@
  */
 
 import { FILES, manifestSchema } from '@edge-recs/core/manifest';
-import { type Interval, meanInterval, scaled, type TestResult, twoProportionTest, welchTest, wilson } from '@edge-recs/core/stats';
+import { meanInterval, scaled, twoProportionTest, welchTest, wilson } from '@edge-recs/core/stats';
 import { HOUR_MS } from '@edge-recs/core/time';
-import type { RefreshReport } from '../schemas';
+import type { z } from 'zod';
+import type { MetricsReport as MetricsReportSchema, Overview as OverviewSchema, TrafficReport as TrafficReportSchema } from '../schemas';
 import type { Experiment } from '../storage/experiments';
 import { R2 } from '../storage/keys';
 import { type CountRow, LATENCY_BUCKETS, type MetricsClient } from '../storage/metrics';
 import { readActivePointer, readRefreshLog } from '../storage/refresh-state';
 
-export type GroupBy = 'variant' | 'placement' | 'version' | 'hour';
-
-export interface Totals {
-  answers: number;
-  itemsShown: number;
-  clicks: number;
-  addToCarts: number;
-  purchases: number;
-  revenue: number;
-}
-
-export interface Rates {
-  /** clicks / items shown */
-  ctr: Interval | null;
-  /** clicks per answer (mean, from Σ and Σ² per answer) */
-  clicksPerAnswer: Interval | null;
-  /** answers with at least one attributed purchase / answers */
-  conversion: Interval | null;
-  /** add-to-carts / items shown */
-  addToCartRate: Interval | null;
-  /** revenue per 1,000 answers */
-  revenuePer1000Answers: Interval | null;
-}
-
-export interface ReportGroup extends Totals {
-  experiment?: string | null;
-  variant?: string | null;
-  placement?: string | null;
-  version?: string;
-  hour?: string;
-  rates: Rates;
-  /** against the experiment's first variant (the control); null for the control itself or without an experiment */
-  versusControl: (Comparison & { control: string }) | null;
-}
-
+/** The report types are the response schemas' own (one truth for the server and the OpenAPI document). */
+export type MetricsReport = z.infer<typeof MetricsReportSchema>;
+export type GroupBy = MetricsReport['groupBy'];
+export type ReportGroup = MetricsReport['groups'][number];
+export type Rates = ReportGroup['rates'];
 /** Tests of a variant against the control (null where a side has no data). */
-export interface Comparison {
-  /** two-proportion z-test of clicks per item shown */
-  ctr: TestResult | null;
-  /** two-proportion z-test of converted answers per answer */
-  conversion: TestResult | null;
-  /** Welch z-test of revenue per answer */
-  revenuePerAnswer: TestResult | null;
-}
-
-export interface MetricsReport {
-  from: string;
-  to: string;
-  placement: string | null;
-  experiment: string | null;
-  groupBy: GroupBy;
-  groups: ReportGroup[];
-}
+export type Comparison = Omit<NonNullable<ReportGroup['versusControl']>, 'control'>;
+/** The counted totals of a group: answers, items shown, clicks, add-to-carts, purchases, revenue. */
+export type Totals = Pick<ReportGroup, 'answers' | 'itemsShown' | 'clicks' | 'addToCarts' | 'purchases' | 'revenue'>;
 
 interface Sums extends Totals {
   clicksSq: number;
@@ -214,11 +171,9 @@ export async function metricsReport(
   };
 }
 
-export interface Percentiles {
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-}
+export type TrafficReport = z.infer<typeof TrafficReportSchema>;
+export type TrafficLine = Omit<TrafficReport['hours'][number], 'hour'>;
+export type Percentiles = TrafficLine['latencyMs'];
 
 /** Percentiles from a latency histogram: the upper bound of the bucket holding each rank. */
 export function percentiles(hist: readonly number[]): Percentiles {
@@ -234,22 +189,6 @@ export function percentiles(hist: readonly number[]): Percentiles {
     return round(LATENCY_BUCKETS[LATENCY_BUCKETS.length - 1]);
   };
   return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
-}
-
-export interface TrafficLine {
-  requests: number;
-  status2xx: number;
-  status3xx: number;
-  status4xx: number;
-  status5xx: number;
-  latencyMs: Percentiles;
-}
-
-export interface TrafficReport {
-  from: string;
-  to: string;
-  hours: (TrafficLine & { hour: string })[];
-  routes: (TrafficLine & { route: string })[];
 }
 
 export async function trafficReport(metrics: MetricsClient, q: { fromMs?: number; toMs?: number }, now: number): Promise<TrafficReport> {
@@ -294,22 +233,8 @@ export async function trafficReport(metrics: MetricsClient, q: { fromMs?: number
   return { from: new Date(fromHour * HOUR_MS).toISOString(), to: new Date(toHour * HOUR_MS).toISOString(), hours, routes };
 }
 
-export interface VersionInfo {
-  version: string;
-  role: 'active' | 'previous' | 'bundled';
-  trainedAt: string;
-  itemCount: number;
-  userCount: number;
-  dims: number;
-  itemModel: boolean;
-  metrics: Record<string, unknown> | null;
-}
-
-export interface Overview {
-  versions: VersionInfo[];
-  refreshLog: RefreshReport[];
-  experiments: Experiment[];
-}
+export type Overview = z.infer<typeof OverviewSchema>;
+export type VersionInfo = Overview['versions'][number];
 
 /** The model versions this deployment can serve (with their offline metrics), the refresh log and the experiments. */
 /** What the operator overview reads: the registry's pointer and refresh log, manifests, experiments. */

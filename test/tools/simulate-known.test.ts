@@ -67,7 +67,13 @@ describe('known rates against a report', () => {
     addToCarts: purchases,
     purchases,
     revenue: 0,
-    rates: { ctr: wilson(clicks, 10 * answers), conversion: wilson(converted, answers) },
+    rates: {
+      ctr: wilson(clicks, 10 * answers),
+      clicksPerAnswer: null,
+      conversion: wilson(converted, answers),
+      addToCartRate: null,
+      revenuePer1000Answers: null,
+    },
     versusControl: null,
   });
 
@@ -75,6 +81,9 @@ describe('known rates against a report', () => {
     const report: MetricsReport = {
       from: '',
       to: '',
+      placement: null,
+      experiment: 'known',
+      groupBy: 'variant',
       // bundled: 10.2% CTR of 4,000 items holds 0.10; random: 2.5% of 2,000 does not hold 0.04
       groups: [group('bundled', 400, 408, 120, 104), group('random', 200, 50, 10, 10)],
     };
