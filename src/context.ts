@@ -108,7 +108,11 @@ function modelsOf(env: Env, config: Config): Models {
 /** What a refresh run needs (`fetchImpl`: tests stub the HTTPS origin's fetch). */
 export function refreshDeps(env: Env, fetchImpl?: typeof fetch): RefreshDeps {
   const config = configFrom(env);
-  return { ...storageOf(env), origin: originFrom(config.origin, storageOf(env), fetchImpl), config, models: modelsOf(env, config) };
+  return refreshDepsOf(env, config, modelsOf(env, config), fetchImpl);
+}
+
+function refreshDepsOf(env: Env, config: Config, models: Models, fetchImpl?: typeof fetch): RefreshDeps {
+  return { ...storageOf(env), origin: originFrom(config.origin, storageOf(env), fetchImpl), config, models };
 }
 
 export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => void): RequestContext {
@@ -223,7 +227,8 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       priceOf: async (itemId) => currentPrice(await ctx.catalog(), await models.active(), itemId),
     }),
     forgetDeps: () => ({ kv: env.RECS_KV, history, models, erasures: erasureQueue(env.ERASURE_JOBS) }),
-    refreshDeps: () => refreshDeps(env),
+    // the request's own registry binding (not the experiment-pinned `models`: a refresh acts on what is active)
+    refreshDeps: () => refreshDepsOf(env, config, bound),
     overviewDeps: () => ({
       kv: env.RECS_KV,
       bucket: env.MODELS,
