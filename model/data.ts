@@ -489,6 +489,8 @@ export interface ItemsReport {
   badValues: number;
   /** rows csv-parse could not read, or without an item_id */
   malformed: number;
+  /** rows repeating an item of an earlier row: applied over it field by field (the later value wins), and warned about */
+  duplicates: number;
   /** the first few problems, with their 1-based line numbers */
   warnings: { line: number; reason: string }[];
 }
@@ -546,7 +548,9 @@ export async function applyItemsFile(
 ): Promise<ItemsReport> {
   const info = await statInput(file, 'items file');
   if (info.isDirectory()) throw new Error(`cannot read items file ${file}: it is a directory`);
-  const report: ItemsReport = { file, rows: 0, applied: 0, unknownIds: 0, badValues: 0, malformed: 0, warnings: [] };
+  const report: ItemsReport = { file, rows: 0, applied: 0, unknownIds: 0, badValues: 0, malformed: 0, duplicates: 0, warnings: [] };
+  /** the line each item was first given on, to name it when a later row repeats the item */
+  const firstLine = new Map<string, number>();
   const warn = (line: number, reason: string) => {
     if (report.warnings.length < MAX_ITEM_WARNINGS) report.warnings.push({ line, reason });
   };
@@ -584,6 +588,12 @@ export async function applyItemsFile(
         report.malformed++;
         warn(line, 'blank item_id');
         return;
+      }
+      const earlier = firstLine.get(id);
+      if (earlier === undefined) firstLine.set(id, line);
+      else {
+        report.duplicates++;
+        warn(line, `item ${id} was already given on line ${earlier}: this row's values replace those it repeats`);
       }
       const i = index.get(id);
       if (i === undefined) {

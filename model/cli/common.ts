@@ -112,7 +112,7 @@ export async function signingKey(keyFile?: string): Promise<string | undefined> 
 /** The items file's summary line and its first warnings, as train and import-spark print them. */
 export function itemsReportLines(r: ItemsReport): string[] {
   return [
-    `items file: ${r.applied} rows applied, ${r.unknownIds} unknown ids, ${r.badValues} bad values${r.malformed ? `, ${r.malformed} malformed rows skipped` : ''} (${r.rows} rows in ${r.file})`,
+    `items file: ${r.applied} rows applied, ${r.unknownIds} unknown ids, ${r.badValues} bad values${r.duplicates ? `, ${r.duplicates} rows repeating an earlier item (later values win)` : ''}${r.malformed ? `, ${r.malformed} malformed rows skipped` : ''} (${r.rows} rows in ${r.file})`,
     ...r.warnings.map((w) => `  line ${w.line}: ${w.reason}`),
   ];
 }

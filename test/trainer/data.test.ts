@@ -197,7 +197,7 @@ describe('items file (--items)', () => {
     expect(Array.from(['a', 'b', 'c', 'd'], (id) => ds.fields.price[at(ds, id)])).toEqual([12.5, 0, 1000, 0.5]);
     expect(Array.from(['a', 'b', 'c', 'd', 'e'], (id) => ds.fields.available[at(ds, id)])).toEqual([true, false, false, true, undefined]);
     expect(ds.fields.imageUrl[at(ds, 'a')]).toBe('https://cdn.example/a.png');
-    expect(ds.items).toMatchObject({ rows: 4, applied: 4, unknownIds: 0, badValues: 0, malformed: 0, warnings: [] });
+    expect(ds.items).toMatchObject({ rows: 4, applied: 4, unknownIds: 0, badValues: 0, malformed: 0, duplicates: 0, warnings: [] });
   });
 
   it('reports each value it cannot read with its line, leaves it unknown, and still applies the rest of the row', async () => {
@@ -223,6 +223,18 @@ describe('items file (--items)', () => {
       { line: 2, reason: 'image_url "/img/a.png" is not an absolute http(s) URL' },
       { line: 3, reason: expect.stringMatching(/^price "-2"/) },
       { line: 4, reason: expect.stringMatching(/^price "€3"/) },
+    ]);
+  });
+
+  it('applies a repeated item row over the earlier one field by field, and counts and names the repeat', async () => {
+    const ds = await load(['item_id,title,price,category', 'a,Lamp,12.5,home', 'b,Mug,3,', 'a,,9,garden', 'a,Lamp XL,,'].join('\n'));
+    expect(ds.titles[at(ds, 'a')]).toBe('Lamp XL');
+    expect(ds.fields.price[at(ds, 'a')]).toBe(9);
+    expect(ds.fields.category[at(ds, 'a')]).toBe('garden');
+    expect(ds.items).toMatchObject({ rows: 4, applied: 4, duplicates: 2 });
+    expect(ds.items?.warnings).toEqual([
+      { line: 4, reason: "item a was already given on line 2: this row's values replace those it repeats" },
+      { line: 5, reason: "item a was already given on line 2: this row's values replace those it repeats" },
     ]);
   });
 
