@@ -132,19 +132,20 @@ export async function because(
     const viaLists: { j: number; c: number }[] = [];
     rows.forEach((row, j) => {
       const p = row.index.indexOf(i);
-      if (p >= 0) viaLists.push({ j, c: row.weight[p] });
+      if (p >= 0 && basket[j].index !== i) viaLists.push({ j, c: row.weight[p] });
     });
     let ranked = viaLists;
     if (ranked.length === 0) {
       const yi = model.scorer.row(i);
       const ni = norm(yi);
+      // an item of the history itself (excludePurchased=false) is explained by the others only
       ranked = basketRows
         .map((yj, j) => {
           let d = 0;
           for (let q = 0; q < dims; q++) d += yi[q] * yj[q];
           return { j, c: d / (ni * basketNorms[j]) };
         })
-        .filter((x) => x.c > 0);
+        .filter((x) => x.c > 0 && basket[x.j].index !== i);
     }
     ranked.sort((x, y) => y.c - x.c || x.j - y.j);
     out.set(

@@ -255,6 +255,24 @@ describe('explain=true', () => {
     expect(mine.items.filter((it) => it.because?.length).length).toBeGreaterThan(0);
     expect((await SELF.fetch('http://x/v1/users/u0-2/recommendations?explain=maybe')).status).toBe(400);
   });
+
+  it('never gives an item of the history or basket itself as its own reason', async () => {
+    const mine = await getJson<Rec>(await SELF.fetch('http://x/v1/users/u0-2/recommendations?k=20&explain=true&excludePurchased=false'));
+    const bought = new Set(userOf('u0-2').history.map((h) => data.itemIds[h.index]));
+    const own = mine.items.filter((it) => bought.has(it.id));
+    expect(own.length).toBeGreaterThan(0);
+    for (const it of mine.items) expect(it.because?.map((b) => b.id) ?? []).not.toContain(it.id);
+    const ids = ['B2-I0', 'B2-I1', 'B2-I6'];
+    const basket = await getJson<Rec>(
+      await SELF.fetch('http://x/v1/recommendations', {
+        method: 'POST',
+        headers: KEY,
+        body: JSON.stringify({ items: ids, k: 12, explain: true, excludeGiven: false }),
+      }),
+    );
+    expect(basket.items.some((it) => ids.includes(it.id))).toBe(true);
+    for (const it of basket.items) expect(it.because?.map((b) => b.id) ?? []).not.toContain(it.id);
+  });
 });
 
 describe('GET /v1/items/{id}/bought-together', () => {
