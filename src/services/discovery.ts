@@ -73,8 +73,9 @@ export async function recent(shelf: Shelf, history: HistorySnapshot | null, k: n
 
 /**
  * Items bought together with `id`: its list from the item model learned on baskets (invoices,
- * sessions), or — when the training data had no baskets — its item-model neighbours. Scores are
- * the lists' weights (with the placement's boosts).
+ * sessions), or — when the training data had no baskets, or has none with this item and another
+ * (an imported job's lists may cover only some items) — its item-model neighbours. Scores are the
+ * lists' weights (with the placement's boosts).
  */
 export async function boughtTogether(shelf: Shelf, id: string, k: number): Promise<Answer> {
   const { model } = shelf;
@@ -82,7 +83,8 @@ export async function boughtTogether(shelf: Shelf, id: string, k: number): Promi
   const im = model.itemModel;
   const list: Entry[] = [];
   if (index !== undefined && im) {
-    const [row] = await (im.boughtTogether ?? im.neighbours).rows([index]);
+    let [row] = im.boughtTogether ? await im.boughtTogether.rows([index]) : [];
+    if (!row || row.index.length === 0) [row] = await im.neighbours.rows([index]);
     // the whole row (N ≤ a few hundred) is ranked: a boost may lift an item from below the k-th
     for (let p = 0; p < row.index.length; p++) {
       const e = entryFor(shelf, model.ids.id(row.index[p]), row.weight[p]);
