@@ -126,7 +126,7 @@ recommendations.openapi(
   createRoute({
     method: 'get',
     path: '/users/{userId}/recent',
-    summary: "The shopper's recently viewed items, newest first (from their events)",
+    summary: "The shopper's recently viewed items (view and click events), newest view first",
     request: { params: UserPath, query: RecentQuery },
     responses: {
       200: { description: 'recent items (empty without events)', ...json(Recommendation) },

@@ -63,10 +63,11 @@ export async function recent(shelf: Shelf, history: HistorySnapshot | null, k: n
   const p = shelf.placement;
   const own: Shelf = p ? { ...shelf, placement: { ...p, boosts: [], pins: [], explorationSlots: 0 }, plan: null } : shelf;
   const list: Entry[] = [];
-  const items = [...(history?.items ?? [])].filter((h) => h.lastAt > 0).sort((a, b) => b.lastAt - a.lastAt);
+  // viewed (or clicked through to): an item only carted or bought is not "recently viewed"
+  const items = [...(history?.items ?? [])].filter((h) => h.lastViewedAt > 0).sort((a, b) => b.lastViewedAt - a.lastViewedAt);
   for (const h of items) {
-    const e = entryFor(shelf, h.itemId, h.lastAt / 1000);
-    if (e) list.push({ id: e.id, ...(e.index !== undefined ? { index: e.index } : {}), score: h.lastAt / 1000 });
+    const e = entryFor(shelf, h.itemId, h.lastViewedAt / 1000);
+    if (e) list.push({ id: e.id, ...(e.index !== undefined ? { index: e.index } : {}), score: h.lastViewedAt / 1000 });
   }
   return answer(own, 'recent', await arrange(own, list, k));
 }

@@ -22,6 +22,8 @@ export interface HistoryEntry {
   lastAt: number;
   /** the type of the last interaction (view, add_to_cart, purchase; absent for the training history) */
   lastType?: string;
+  /** last view or click (the product page seen), ms since epoch; 0 when the item was only carted or bought */
+  lastViewedAt: number;
 }
 
 export interface HistorySnapshot {
@@ -44,6 +46,9 @@ export interface AppendResult extends HistorySnapshot {
   fresh: boolean[];
 }
 
+/** Event types that show the shopper the product page: what "recently viewed" lists. */
+const VIEWED = new Set(['view', 'click']);
+
 /** Event ids remembered per user (the newest), so a retried batch is recognised. */
 export const SEEN_EVENT_IDS = 1000;
 
@@ -52,7 +57,8 @@ export const MAX_HISTORY_ITEMS = 500;
 
 interface Stored {
   revision: number;
-  items: Record<string, { s: number; t: number; y?: string }>;
+  /** s: strength, t: last interaction, y: its type, v: last view or click (absent: none recorded) */
+  items: Record<string, { s: number; t: number; y?: string; v?: number }>;
   seeded: boolean;
   /** event ids applied, oldest first */
   ids?: string[];
@@ -66,7 +72,14 @@ export class UserHistory extends DurableObject<Env> {
   private snapshot(h: Stored): HistorySnapshot {
     return {
       revision: h.revision,
-      items: Object.entries(h.items).map(([itemId, v]) => ({ itemId, strength: v.s, lastAt: v.t, ...(v.y ? { lastType: v.y } : {}) })),
+      items: Object.entries(h.items).map(([itemId, v]) => ({
+        itemId,
+        strength: v.s,
+        lastAt: v.t,
+        ...(v.y ? { lastType: v.y } : {}),
+        // entries stored before views had their own time: the last interaction, if it was one
+        lastViewedAt: v.v ?? (VIEWED.has(v.y ?? '') ? v.t : 0),
+      })),
     };
   }
 
@@ -92,10 +105,12 @@ export class UserHistory extends DurableObject<Env> {
       if (!fresh[j]) continue;
       const cur = h.items[e.itemId];
       const latest = e.at >= (cur?.t ?? 0);
+      const viewed = Math.max(cur?.v ?? (VIEWED.has(cur?.y ?? '') ? (cur?.t ?? 0) : 0), VIEWED.has(e.type ?? '') ? e.at : 0);
       h.items[e.itemId] = {
         s: (cur?.s ?? 0) + e.strength,
         t: Math.max(cur?.t ?? 0, e.at),
         ...(latest ? (e.type ? { y: e.type } : {}) : cur?.y ? { y: cur.y } : {}),
+        ...(viewed > 0 ? { v: viewed } : {}),
       };
     }
     const itemIds = Object.keys(h.items);

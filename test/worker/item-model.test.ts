@@ -472,20 +472,24 @@ describe('trending', () => {
 });
 
 describe('GET /v1/users/{id}/recent', () => {
-  it("lists a shopper's recently viewed items newest first, and nothing for a stranger", async () => {
+  it("lists a shopper's recently viewed items newest first by their last view, not what was only carted or bought, and nothing for a stranger", async () => {
     const now = Date.now();
     const events = [
       { userId: 'browser', itemId: 'B0-I4', type: 'view', timestamp: now - 30_000 },
       { userId: 'browser', itemId: 'B2-I1', type: 'view', timestamp: now - 10_000 },
       { userId: 'browser', itemId: 'B1-I8', type: 'add_to_cart', timestamp: now - 20_000 },
+      { userId: 'browser', itemId: 'B3-I2', type: 'click', timestamp: now - 5_000 },
+      { userId: 'browser', itemId: 'B2-I7', type: 'purchase', timestamp: now - 2_000 },
+      // bought after viewing: still listed, at the time it was viewed
+      { userId: 'browser', itemId: 'B0-I4', type: 'purchase', timestamp: now - 1_000 },
     ];
     expect((await SELF.fetch('http://x/v1/events', { method: 'POST', headers: KEY, body: JSON.stringify({ events }) })).status).toBe(200);
     const body = await getJson<Rec>(await SELF.fetch('http://x/v1/users/browser/recent?k=10'));
     expect(body.source).toBe('recent');
-    expect(body.items.map((i) => i.id)).toEqual(['B2-I1', 'B1-I8', 'B0-I4']);
+    expect(body.items.map((i) => i.id)).toEqual(['B3-I2', 'B2-I1', 'B0-I4']);
     expect((await getJson<Rec>(await SELF.fetch('http://x/v1/users/browser/recent?k=2'))).items.map((i) => i.id)).toEqual([
+      'B3-I2',
       'B2-I1',
-      'B1-I8',
     ]);
     expect((await getJson<Rec>(await SELF.fetch('http://x/v1/users/nobody/recent'))).items).toEqual([]);
   });
