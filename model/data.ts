@@ -28,6 +28,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { itemIdProblem, userIdProblem } from '@edge-recs/core/ids';
 import { parseTimestamp } from '@edge-recs/core/time';
 import { parse } from 'csv-parse';
 import { type Csr, csrFromTriples } from './sparse';
@@ -62,6 +63,11 @@ export interface LoadStats {
   malformed: number;
   /** first malformed rows: 1-based line number (and file, for a directory input) and why */
   malformedExamples: { line: number; file?: string; reason: string }[];
+  /**
+   * Users whose id the API refuses (core/ids.ts): their rows still train the model (what they
+   * bought together teaches the item model), but GET /v1/users/{id}/… can never ask for them.
+   */
+  unaddressableUsers: { count: number; examples: string[] };
 }
 
 /**
@@ -165,7 +171,7 @@ interface ParseState {
 
 function newState(): ParseState {
   return {
-    stats: { rows: 0, used: 0, filtered: {}, malformed: 0, malformedExamples: [] },
+    stats: { rows: 0, used: 0, filtered: {}, malformed: 0, malformedExamples: [], unaddressableUsers: { count: 0, examples: [] } },
     b: {
       users: new Map(),
       items: new Map(),
@@ -238,6 +244,12 @@ function genericRow(record: string[], col: Columns, b: Builder, sink: RowSink): 
   const item = record[col.item_id];
   if (!user) return sink.bad('blank user_id');
   if (!item) return sink.bad('blank item_id');
+  // a product the API cannot name could be recommended but never be taken out of stock or put in a basket
+  const itemProblem = itemIdProblem(item);
+  if (itemProblem)
+    return sink.bad(
+      `item_id ${JSON.stringify(item.length > 60 ? `${item.slice(0, 60)}…` : item)} is not an id the API accepts: ${itemProblem}`,
+    );
   let weight = 1;
   if (col.weight >= 0 && record[col.weight] !== '') {
     weight = Number(record[col.weight]);
@@ -390,6 +402,14 @@ async function parseInto(input: Readable, state: ParseState, fileLabel: string):
 
 function finish(state: ParseState): Omit<Dataset, 'digest'> {
   const { stats, b } = state;
+  for (const user of b.users.keys()) {
+    const problem = userIdProblem(user);
+    if (!problem) continue;
+    const { unaddressableUsers: u } = stats;
+    u.count++;
+    if (u.examples.length < MAX_EXAMPLES)
+      u.examples.push(`${JSON.stringify(user.length > 60 ? `${user.slice(0, 60)}…` : user)}: ${problem}`);
+  }
   const layout = state.layout ?? 'generic';
   const titles = new Array<string>(b.items.size).fill('');
   for (const [item, votes] of b.titleVotes) titles[item] = mostFrequent(votes);

@@ -119,6 +119,13 @@ await run(async () => {
     console.log(`malformed rows skipped: ${ds.stats.malformed}`);
     for (const e of ds.stats.malformedExamples) console.log(`  ${e.file ? `${e.file} ` : ''}line ${e.line}: ${e.reason}`);
   }
+  const { unaddressableUsers: unaddressable } = ds.stats;
+  if (unaddressable.count) {
+    console.log(
+      `warning: ${unaddressable.count} user ids are not ids the API accepts (1–128 printable ASCII characters, no spaces): their rows train the model, but GET /v1/users/{id}/… cannot ask for them`,
+    );
+    for (const e of unaddressable.examples) console.log(`  ${e}`);
+  }
   if (ds.items) for (const line of itemsReportLines(ds.items)) console.log(line);
   if (m.rows === 0 || m.cols === 0) throw new Error('no usable interactions in the input');
   // one user's or one item's factors carry no preference between items: a model that only looks trained
