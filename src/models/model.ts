@@ -56,6 +56,16 @@ export class ModelLoadError extends Error {
   }
 }
 
+/**
+ * A file of the artifact that does not decode: the public message names the file only; the
+ * decoder's own text (a JSON parser's message quotes the file's bytes) goes to `detail`, which only
+ * the operator's routes show.
+ */
+function undecodable(version: string, file: string, err: unknown): ModelLoadError {
+  if (err instanceof ModelLoadError) return err;
+  return new ModelLoadError(version, `${file} does not decode`, 'content', err instanceof Error ? err.message : String(err));
+}
+
 export interface ShardUserHit {
   vector: Float32Array;
   items: Uint32Array;
@@ -259,8 +269,7 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
   try {
     ids = new ItemIds(new Uint8Array(await fetchChecked(source, manifest, FILES.itemIds)), itemCount);
   } catch (err) {
-    if (err instanceof ModelLoadError) throw err;
-    throw new ModelLoadError(v, err instanceof Error ? err.message : String(err));
+    throw undecodable(v, FILES.itemIds, err);
   }
   let popular: Popular;
   try {
@@ -304,8 +313,7 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
     try {
       fields = decodeItemFields(await fetchChecked(source, manifest, FILES.itemFields), itemCount);
     } catch (err) {
-      if (err instanceof ModelLoadError) throw err;
-      throw new ModelLoadError(v, `${FILES.itemFields}: ${err instanceof Error ? err.message : String(err)}`);
+      throw undecodable(v, FILES.itemFields, err);
     }
   }
   const images =
@@ -363,8 +371,7 @@ async function loadItemModel(source: ArtifactSource, manifest: Manifest, options
   try {
     stats = decodeFactorStats(await fetchChecked(source, manifest, FILES.factorStats), manifest.dims);
   } catch (err) {
-    if (err instanceof ModelLoadError) throw err;
-    throw new ModelLoadError(v, err instanceof Error ? err.message : String(err));
+    throw undecodable(v, FILES.factorStats, err);
   }
   for (let n = 0; n < neighbourParts(manifest.itemCount); n++) {
     if (!(FILES.neighbourPart(n) in manifest.files)) throw new ModelLoadError(v, `${FILES.neighbourPart(n)} is not listed in the manifest`);
@@ -394,8 +401,7 @@ async function loadItemModel(source: ArtifactSource, manifest: Manifest, options
       itemCount: manifest.itemCount,
     });
   } catch (err) {
-    if (err instanceof ModelLoadError) throw err;
-    throw new ModelLoadError(v, `${FILES.neighbourPart(0)}: ${err instanceof Error ? err.message : String(err)}`);
+    throw undecodable(v, FILES.neighbourPart(0), err);
   }
   return model;
 }
