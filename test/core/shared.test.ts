@@ -30,6 +30,20 @@ describe('timestamps', () => {
     for (const bad of ['yesterday', '', 'NaN', '-5', '12/1/2010 8:26', '2026-13-45', Number.NaN, Number.POSITIVE_INFINITY, 0, -1])
       expect(parseTimestamp(bad)).toBeNaN();
   });
+
+  it('refuses dates and clock times that do not exist, which Date would roll over', () => {
+    for (const bad of [
+      '2026-02-30',
+      '2026-02-29T00:00:00Z',
+      '2026-04-31 10:00',
+      '2026-11-23T24:00:00Z',
+      '2026-11-23T12:60Z',
+      '2026-11-23T12:00:60Z',
+    ])
+      expect(parseTimestamp(bad)).toBeNaN();
+    expect(parseTimestamp('2028-02-29T23:59:59.999Z')).toBe(Date.UTC(2028, 1, 29, 23, 59, 59, 999));
+    expect(parseTimestamp('2026-11-23T00:30:00+01:00')).toBe(Date.UTC(2026, 10, 22, 23, 30));
+  });
 });
 
 describe('top-k', () => {

@@ -175,6 +175,8 @@ describe('bad events are rejected and store nothing', () => {
       [{ events: Array.from({ length: 101 }, () => ({ userId: 'u', itemId: '85123A', type: 'view' })) }, 400, 'too_many_items'],
       ['{"userId": "u", "itemId": ', 400, 'malformed_json'],
       [{ userId: 'u', itemId: '85123A', type: 'view', timestamp: 'yesterday' }, 400, 'invalid_request'],
+      // a date that does not exist is refused, not rolled over to March 2
+      [{ userId: 'u', itemId: '85123A', type: 'view', timestamp: '2026-02-30T00:00:00Z' }, 400, 'invalid_request'],
       [{ events: [] }, 400, 'invalid_request'],
     ];
     for (const [body, status, code] of cases) {
