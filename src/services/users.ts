@@ -61,9 +61,11 @@ export async function embedHistory(
 ): Promise<UserRecord | null> {
   const rec = recordFromHistory(model, history);
   if (rec) {
-    // this isolate serves the new vector at once, whatever KV still holds
-    recentUsers.set(model.version, who.key, rec, history.revision);
-    await store.storeEmbedding(who.key, KV.embedding(model.version, who.key), history.revision, encodeUserRecord(rec));
+    // this isolate serves the new vector at once, whatever KV still holds — unless the user's object
+    // refused it: made from a history the user has since had erased (an event racing the DELETE)
+    const stored = await store.storeEmbedding(who.key, KV.embedding(model.version, who.key), history.revision, encodeUserRecord(rec));
+    if (stored) recentUsers.set(model.version, who.key, rec, history.revision);
+    else return null;
   }
   return rec;
 }

@@ -62,6 +62,13 @@ interface Stored {
   seeded: boolean;
   /** event ids applied, oldest first */
   ids?: string[];
+  /**
+   * Set by forget(): the first revision after the erasure. Anything made from an earlier revision
+   * (an embedding folded in by an event that raced the DELETE) is refused, and the training
+   * history is never seeded again (`seeded` stays true): events after a DELETE are a new consent,
+   * what was known before is not.
+   */
+  forgottenFrom?: number;
 }
 
 export class UserHistory extends DurableObject<Env> {
@@ -125,7 +132,8 @@ export class UserHistory extends DurableObject<Env> {
 
   async history(): Promise<HistorySnapshot | null> {
     const h = await this.ctx.storage.get<Stored>('h');
-    return h ? this.snapshot(h) : null;
+    // a forgotten user's tombstone is no history
+    return h && !(h.forgottenFrom !== undefined && Object.keys(h.items).length === 0) ? this.snapshot(h) : null;
   }
 
   /** newest embedding per KV key not yet written, and the single writer draining them */
@@ -140,6 +148,8 @@ export class UserHistory extends DurableObject<Env> {
    * revision was newer than anything written or queued.
    */
   async storeEmbedding(key: string, revision: number, value: string, ttlSeconds: number): Promise<boolean> {
+    const forgottenFrom = (await this.ctx.storage.get<Stored>('h'))?.forgottenFrom ?? 0;
+    if (revision < forgottenFrom) return false;
     const written = (await this.ctx.storage.get<number>(`w:${key}`)) ?? -1;
     const queued = this.pending.get(key)?.revision ?? -1;
     if (revision <= written || revision <= queued) return false;
@@ -161,9 +171,17 @@ export class UserHistory extends DurableObject<Env> {
     }
   }
 
-  /** Erases everything this object holds. */
+  /**
+   * Erases everything this object holds about the user, leaving a tombstone with no personal data
+   * (a revision number): an event or embedding write racing the DELETE must not bring the
+   * training history or an earlier vector back (see Stored.forgottenFrom).
+   */
   async forget(): Promise<void> {
+    const revision = ((await this.ctx.storage.get<Stored>('h'))?.revision ?? 0) + 1;
+    // a write queued before the erasure is dropped with it
+    this.pending.clear();
     await this.ctx.storage.deleteAll();
+    await this.ctx.storage.put('h', { revision, items: {}, seeded: true, forgottenFrom: revision } satisfies Stored);
   }
 }
 
@@ -172,8 +190,11 @@ export interface HistoryStore {
   get(userKey: string): Promise<HistorySnapshot | null>;
   /** appends events (and, on the first ever append, the user's training history as `seed`) */
   append(userKey: string, events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<AppendResult>;
-  /** KV write of an embedding, ordered by history revision inside the user's object */
-  storeEmbedding(userKey: string, kvKey: string, revision: number, value: string): Promise<void>;
+  /**
+   * KV write of an embedding, ordered by history revision inside the user's object; false when it
+   * was not written (a newer revision was, or the user was forgotten after this revision)
+   */
+  storeEmbedding(userKey: string, kvKey: string, revision: number, value: string): Promise<boolean>;
   forget(userKey: string): Promise<void>;
 }
 
@@ -182,9 +203,7 @@ export function historyStore(ns: DurableObjectNamespace<UserHistory>, embeddingT
   return {
     get: (userKey) => stub(userKey).history(),
     append: (userKey, events, seed) => stub(userKey).append(events, seed),
-    storeEmbedding: async (userKey, kvKey, revision, value) => {
-      await stub(userKey).storeEmbedding(kvKey, revision, value, embeddingTtlSeconds);
-    },
+    storeEmbedding: (userKey, kvKey, revision, value) => stub(userKey).storeEmbedding(kvKey, revision, value, embeddingTtlSeconds),
     forget: (userKey) => stub(userKey).forget(),
   };
 }

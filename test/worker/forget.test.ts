@@ -80,6 +80,35 @@ describe('forgetting a user', () => {
     expect(dataLines(await allText(R2.exports)).filter((l) => l.startsWith(`${me.key},`))).toHaveLength(3);
   });
 
+  it('never brings the training history back through an event racing the DELETE, whichever lands first', async () => {
+    // 12347 is a customer of the bundled model's training data
+    const me = await who('12347');
+    const stub = env.USER_HISTORY.get(env.USER_HISTORY.idFromName(me.key));
+    const version = (await getJson(await SELF.fetch('http://x/v1/model'))).version as string;
+    const seed = [{ itemId: '85123A', strength: 1 }];
+    const view = (itemId: string) => [{ itemId, strength: 0.1, at: Date.now(), type: 'view' }];
+
+    // the event's append (seeded with the training history) lands before the erasure, its embedding write after it
+    const before = await stub.append(view('22423'), seed);
+    expect(before.items.map((i) => i.itemId).sort()).toEqual(['22423', '85123A']);
+    expect((await SELF.fetch('http://x/v1/users/12347', { method: 'DELETE', headers: KEY })).status).toBe(202);
+    expect(await stub.storeEmbedding(KV.embedding(version, me.key), before.revision, 'stale', 3600)).toBe(false);
+    expect(await env.RECS_KV.get(KV.embedding(version, me.key))).toBeNull();
+    expect(await stub.history()).toBeNull();
+
+    // an append that lands after the erasure still offers the training history as the seed: it is not taken
+    const after = await stub.append(view('71053'), seed);
+    expect(after.items.map((i) => i.itemId)).toEqual(['71053']);
+    expect(await stub.storeEmbedding(KV.embedding(version, me.key), after.revision, 'fresh', 3600)).toBe(true);
+
+    // through the API: a new event is served on its own, with nothing of the training history
+    expect((await postEvents({ userId: '12347', itemId: '84029E', type: 'view' })).status).toBe(200);
+    const body = await getJson(await SELF.fetch('http://x/v1/users/12347/recommendations?k=5&explain=true'));
+    expect(body.source).toBe('personalized');
+    const reasons = new Set(body.items.flatMap((i: { because?: { id: string }[] }) => (i.because ?? []).map((b) => b.id)));
+    for (const id of reasons) expect(['71053', '84029E']).toContain(id);
+  });
+
   it('answers 404 for an unknown job and 401 without the API key', async () => {
     const missing = await SELF.fetch(`http://x/v1/erasures/${crypto.randomUUID()}`, { headers: KEY });
     expect(missing.status).toBe(404);
