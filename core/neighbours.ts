@@ -8,7 +8,10 @@
  *   int8:    i8 q[nnz] (padded to 4) | f32 scale[count]          weight = q · scale[row]
  *   float16: u16 half[nnz] (padded to 4)                          weight = half
  * Row j lists item j's neighbours in descending weight; every weight is ≥ 0 (the blend relies on
- * it, see core/blend.ts).
+ * it, see core/blend.ts) and finite. A part that breaks that — a float16 Infinity or NaN, an int8
+ * scale that is not finite or whose products overflow float32, a negative weight — is refused like
+ * any other malformed part (NeighbourPart's constructor throws): a served score is never null or
+ * NaN. (encodeNeighbourPart does not check; the trainer and the importer never write such weights.)
  */
 export const NEIGHBOUR_PART_ITEMS = 4096;
 const MAGIC = 0x3150424e; // "NBP1"
@@ -130,6 +133,27 @@ export class NeighbourPart {
     if (this.rowPtr[0] !== 0 || this.rowPtr[this.count] !== nnz) throw new Error('neighbour part has a broken row index');
     for (let j = 0; j < this.count; j++) if (this.rowPtr[j + 1] < this.rowPtr[j]) throw new Error('neighbour part has a broken row index');
     for (const i of this.index) if (!(i >= 0 && i < expected.itemCount)) throw new Error('neighbour part names an item outside the model');
+    const bad = this.badWeight();
+    if (bad !== null)
+      throw new Error(`neighbour part has a weight that is not a finite number ≥ 0 (item ${this.first + bad.row}: ${bad.weight})`);
+  }
+
+  /** The first row and weight as row() would give it that is not a finite float32 ≥ 0, or null. */
+  private badWeight(): { row: number; weight: number } | null {
+    for (let j = 0; j < this.count; j++) {
+      for (let p = this.rowPtr[j]; p < this.rowPtr[j + 1]; p++) {
+        let w: number;
+        if (this.q && this.scales) w = Math.fround(this.q[p] * this.scales[j]);
+        else {
+          const h = this.half?.[p] ?? 0;
+          // Infinity and NaN (exponent all ones), or a negative number other than -0
+          if ((h & 0x7c00) !== 0x7c00 && h <= 0x8000) continue;
+          w = fromFloat16(h);
+        }
+        if (!(w >= 0 && w < Number.POSITIVE_INFINITY)) return { row: j, weight: w };
+      }
+    }
+    return null;
   }
 
   /** Item `item`'s neighbours (indices) and weights, best first. */

@@ -18,11 +18,29 @@
  * weights only (the blend's exactness relies on W ≥ 0; zero and negative weights are dropped and
  * counted), an item never lists itself, each list sorted by weight descending (ties: the lower
  * item index) and cut to N, then quantised (int8 with a scale per row, or float16). No popularity
- * debiasing is applied: the job's weights are taken as they are. An id that is not among the item
- * factors makes the import fail with a count (a join gone wrong should not pass silently) unless
- * unknown ids are explicitly allowed, in which case those entries are dropped and counted. An item
- * listed twice and non-finite weights are refused with the file and line; a neighbour repeated
- * within one list keeps its larger weight (counted).
+ * debiasing is applied: the job's weights are taken as they are, up to one factor (below). An id
+ * that is not among the item factors makes the import fail with a count (a join gone wrong should
+ * not pass silently) unless unknown ids are explicitly allowed, in which case those entries are
+ * dropped and counted. An item listed twice and a weight that is not a finite number (a string,
+ * null, or a literal like 1e999 that JSON reads as Infinity) are refused with the file and line; a
+ * neighbour repeated within one list keeps its larger weight (counted).
+ *
+ * Magnitude. A job's weights may be of any finite size (co-occurrence counts in the millions, or
+ * probabilities of 1e-9), but the stored types are not: float16 ends at 65504 (above, a weight
+ * becomes Infinity) and its normal numbers start at 2^-14; int8 keeps a float32 scale per row.
+ * So when the largest kept weight of one import (all its lists together) lies outside
+ * [WEIGHT_RANGE.min, WEIGHT_RANGE.max] — float16's normal range, for both types, so switching the
+ * type never changes the scale — every weight of that import is multiplied by the same power of
+ * two, chosen so the largest lands in [0.5, 1). One factor for the whole import, not one per list:
+ * the blend divides the neighbour scores of a basket by their RMS (core/blend.ts), so a common
+ * factor leaves every served blend and every ranking exactly as the job's weights give them,
+ * while a factor per list would change how much each basket item's list counts against the
+ * others. (Bought-together scores are the stored weights, so they come out rescaled too; the
+ * --neighbours and --bought-together imports each get their own factor.) A power of two is exact:
+ * ties and order stay as they were. After quantising, an entry whose stored weight is 0 (in
+ * float16 under 2^-25 after any rescaling, in int8 under 1/254 of its own list's largest; or a
+ * whole int8 list under float32's range beside the import's largest) is dropped and counted, as a
+ * weight ≤ 0 is; every stored weight is then finite and > 0.
  */
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
@@ -111,7 +129,34 @@ export interface ImportCounts {
   unknownNeighbours: number;
   /** a few of the unknown ids, for the message */
   unknownExamples: string[];
+  /** entries whose weight stores as 0 in the chosen type (too small, after any rescaling): dropped */
+  storedAsZero: number;
+  /** the largest kept weight as the job gave it (0 without any) */
+  largest: number;
+  /** every weight was stored × 2^scaleExponent (0: as given); see the header */
+  scaleExponent: number;
 }
+
+/**
+ * The range the largest weight of an import may lie in to be stored as given: float16's normal
+ * numbers (2^-14 … 65504). Outside it, every weight of the import is rescaled (see the header).
+ */
+export const WEIGHT_RANGE = { min: 2 ** -14, max: 65504 } as const;
+
+/** k such that largest · 2^k is stored as given (k = 0) or lands in [0.5, 1); largest must be finite and > 0. */
+export function weightScaleExponent(largest: number): number {
+  if (largest >= WEIGHT_RANGE.min && largest <= WEIGHT_RANGE.max) return 0;
+  let e = Math.floor(Math.log2(largest)); // 2^e ≤ largest < 2^(e+1), up to log2's rounding
+  if (times2(largest, -e) < 1) e--;
+  else if (times2(largest, -e) >= 2) e++;
+  return -(e + 1);
+}
+
+/** x · 2^k in two exact steps (2^k alone overflows for k > 1023, e.g. for a largest weight of 1e-320). */
+export const times2 = (x: number, k: number): number => {
+  const half = Math.trunc(k / 2);
+  return x * 2 ** half * 2 ** (k - half);
+};
 
 /**
  * Lists over the catalogue's item indices from rows read off the part files.
@@ -134,6 +179,9 @@ export async function importNeighbourLists(
     unknownItems: 0,
     unknownNeighbours: 0,
     unknownExamples: [],
+    storedAsZero: 0,
+    largest: 0,
+    scaleExponent: 0,
   };
   const unknown = (id: string) => {
     if (counts.unknownExamples.length < 5 && !counts.unknownExamples.includes(id)) counts.unknownExamples.push(id);
@@ -179,6 +227,9 @@ export async function importNeighbourLists(
     throw new Error(
       `${counts.unknownItems} list(s) and ${counts.unknownNeighbours} neighbour entries name ids that are not among the item factors (e.g. ${counts.unknownExamples.join(', ')}); check the join back to ids, or pass --allow-unknown-ids to drop them`,
     );
+  // each list is sorted: its first weight is its largest
+  for (const list of byItem) if (list?.length) counts.largest = Math.max(counts.largest, list[0].weight);
+  counts.scaleExponent = counts.largest > 0 ? weightScaleExponent(counts.largest) : 0;
   const rowPtr = new Int32Array(n + 1);
   for (let j = 0; j < n; j++) rowPtr[j + 1] = rowPtr[j] + (byItem[j]?.length ?? 0);
   const index = new Int32Array(rowPtr[n]);
@@ -186,10 +237,54 @@ export async function importNeighbourLists(
   for (let j = 0; j < n; j++)
     byItem[j]?.forEach((e, t) => {
       index[rowPtr[j] + t] = e.index;
-      raw[rowPtr[j] + t] = e.weight;
+      raw[rowPtr[j] + t] = counts.scaleExponent ? times2(e.weight, counts.scaleExponent) : e.weight;
     });
-  counts.kept = rowPtr[n];
-  return { lists: quantise({ n, rowPtr, index, raw }, opts.weightType), counts };
+  const lists = withoutZeros(quantise({ n, rowPtr, index, raw }, opts.weightType));
+  counts.storedAsZero = rowPtr[n] - lists.rowPtr[n];
+  counts.kept = lists.rowPtr[n];
+  return { lists, counts };
+}
+
+/**
+ * The lists without the entries whose stored weight is 0 (each list stays sorted; an int8 row keeps
+ * its scale). @throws Error if a stored weight is not finite and ≥ 0 — the rescaling rules that out
+ */
+function withoutZeros(l: NeighbourLists): NeighbourLists {
+  const n = l.itemCount;
+  const nnz = l.rowPtr[n];
+  let keep = 0;
+  for (let p = 0; p < nnz; p++) {
+    const w = l.weight[p];
+    if (!(w >= 0 && w < Number.POSITIVE_INFINITY)) throw new Error(`a stored neighbour weight came out as ${w}: this is a bug`);
+    if (w > 0) keep++;
+  }
+  if (keep === nnz) return l;
+  const rowPtr = new Int32Array(n + 1);
+  const index = new Int32Array(keep);
+  const weight = new Float32Array(keep);
+  const q = l.int8 ? new Int8Array(keep) : undefined;
+  const half = l.float16 ? new Uint16Array(keep) : undefined;
+  let o = 0;
+  for (let j = 0; j < n; j++) {
+    for (let p = l.rowPtr[j]; p < l.rowPtr[j + 1]; p++) {
+      if (!(l.weight[p] > 0)) continue;
+      index[o] = l.index[p];
+      weight[o] = l.weight[p];
+      if (q && l.int8) q[o] = l.int8.q[p];
+      if (half && l.float16) half[o] = l.float16[p];
+      o++;
+    }
+    rowPtr[j + 1] = o;
+  }
+  return {
+    itemCount: n,
+    rowPtr,
+    index,
+    weight,
+    weightType: l.weightType,
+    ...(q && l.int8 ? { int8: { q, scales: l.int8.scales } } : {}),
+    ...(half ? { float16: half } : {}),
+  };
 }
 
 /** Reads and imports one directory (or file) of neighbour lists, line by line (only the kept lists stay in memory). */

@@ -19,7 +19,12 @@
  * added, and a top N per item (model/import-neighbours.ts has the recipe and every rule). Weights
  * ≤ 0 and self-references are dropped, each list is sorted by weight and cut to --neighbours-top
  * (default: the trainer's N), and stored quantised as the trainer stores its own; ids that are not
- * among the item factors fail the import with a count (--allow-unknown-ids drops them instead).
+ * among the item factors fail the import with a count (--allow-unknown-ids drops them instead). A
+ * weight that is not a finite number fails the import with its file and line. Finite weights of
+ * any size are accepted: when the largest of an import is outside float16's normal range (2^-14 …
+ * 65504), all its weights are multiplied by one power of two that brings the largest into [0.5, 1)
+ * (the blend is unchanged by a common factor), and the summary line says so; an entry that would
+ * be stored as 0 is dropped and counted. So no stored weight is ever Infinity, NaN or 0.
  * The blend uses --factor-weight a (default: the trainer's) and factor statistics computed from
  * the imported item factors.
  *
@@ -35,7 +40,7 @@ import { Command } from 'commander';
 import { writeArtifact } from '../artifact-fs';
 import { DEFAULT_BLEND, factorStats } from '../blend';
 import { applyItemsFile, emptyItemInfo, loadInteractions } from '../data';
-import { type ImportCounts, jsonLines, readNeighbourLists } from '../import-neighbours';
+import { type ImportCounts, jsonLines, readNeighbourLists, times2, WEIGHT_RANGE } from '../import-neighbours';
 import { itemModelArtifact } from '../item-artifact';
 import { DEFAULT_ITEM_PARAMS, type NeighbourLists } from '../item-model';
 import { type Csr, csrFromTriples } from '../sparse';
@@ -155,10 +160,15 @@ await run(async () => {
     weightType: o.neighboursWeights as 'int8' | 'float16',
     allowUnknown: !!o.allowUnknownIds,
   };
-  const report = (what: string, c: ImportCounts) =>
+  const report = (what: string, c: ImportCounts) => {
     console.log(
-      `${what}: ${c.items} lists, ${c.kept} neighbours kept; dropped ${c.nonPositive} with weight ≤ 0, ${c.self} self-references, ${c.cut} beyond the top ${importOpts.top}, ${c.duplicates} repeated${c.unknownItems + c.unknownNeighbours ? `, ${c.unknownItems} lists and ${c.unknownNeighbours} entries with unknown ids` : ''}`,
+      `${what}: ${c.items} lists, ${c.kept} neighbours kept; dropped ${c.nonPositive} with weight ≤ 0, ${c.self} self-references, ${c.cut} beyond the top ${importOpts.top}, ${c.duplicates} repeated${c.unknownItems + c.unknownNeighbours ? `, ${c.unknownItems} lists and ${c.unknownNeighbours} entries with unknown ids` : ''}${c.storedAsZero ? `, ${c.storedAsZero} too small to store as ${importOpts.weightType} (they would be 0)` : ''}`,
     );
+    if (c.scaleExponent)
+      console.log(
+        `${what}: the largest weight, ${c.largest}, is outside 2^${Math.log2(WEIGHT_RANGE.min)}…${WEIGHT_RANGE.max}: every weight is stored × 2^${c.scaleExponent} (the largest becomes ${Number(times2(c.largest, c.scaleExponent).toPrecision(4))}; rankings and the blend stay as the weights give them; bought-together scores are the stored weights)`,
+      );
+  };
   let itemModel: ReturnType<typeof itemModelArtifact> | undefined;
   if (o.neighbours) {
     const read = async (dir: string, what: string): Promise<NeighbourLists> => {

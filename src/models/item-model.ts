@@ -3,7 +3,10 @@
  * statistics (loaded with the version: D + D² numbers), and the neighbour lists, read part by
  * part as requests need them (each part's size and digest checked like every artifact file) and
  * kept in a small LRU. A part that fails its check is served around — its items simply have no
- * neighbours — and reported once, like a damaged user shard.
+ * neighbours — and reported once, like a damaged user shard. The check covers the bytes (size and
+ * digest), the layout, and the weights: a part with a weight that is not a finite number ≥ 0
+ * (core/neighbours.ts) is damaged data too, so a list never gives a null score or a NaN order.
+ * (The first neighbour part is also read when the version loads, so such a part 0 rejects it.)
  */
 import type { BlendParams, FactorStats } from '@edge-recs/core/blend';
 import type { Manifest } from '@edge-recs/core/manifest';

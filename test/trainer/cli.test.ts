@@ -605,4 +605,58 @@ describe('npm run import-spark', () => {
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/i\.json line 2/);
   });
+
+  it("stores a job's large weights rescaled to finite ones, says so, drops what would store as 0, and refuses 1e999 with its line", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'spark-big-'));
+    const key = await generateSigningKey();
+    const jsonl = (rows: unknown[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
+    const f = (seed: number) => Array.from({ length: 3 }, (_, d) => Math.cos(seed * 3 + d));
+    await writeFile(join(dir, 'u.json'), jsonl([1, 2].map((id) => ({ id, features: f(id) }))));
+    await writeFile(join(dir, 'i.json'), jsonl([10, 11, 12, 13].map((id) => ({ id, features: f(id) }))));
+    const nb = (w: string) =>
+      `{"item":"10","neighbours":[{"id":"11","weight":${w}},{"id":"12","weight":1e-9}]}\n{"item":"12","neighbours":[{"id":"10","weight":250000},{"id":"13","weight":3}]}\n`;
+    await writeFile(join(dir, 'nb.json'), nb('1e6'));
+    const args = (out: string, type: string) => [
+      ...['--users', join(dir, 'u.json'), '--items', join(dir, 'i.json'), '--out', join(dir, out)],
+      ...['--neighbours', join(dir, 'nb.json'), '--bought-together', join(dir, 'nb.json'), '--neighbours-weights', type],
+    ];
+    const r = await cli('import-spark', args('m16', 'float16'), { MODEL_SIGNING_KEY: key.privateKeyPkcs8 });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /^neighbours: 2 lists, 3 neighbours kept; dropped 0 with weight ≤ 0, .*, 1 too small to store as float16 \(they would be 0\)/m,
+    );
+    expect(r.out).toMatch(
+      /^neighbours: the largest weight, 1000000, is outside 2\^-14…65504: every weight is stored × 2\^-20 \(the largest becomes 0\.9537;/m,
+    );
+    expect(r.out).toMatch(/^bought together: the largest weight, 1000000, .* × 2\^-20/m);
+    expect((await verifyArtifactDir(join(dir, 'm16'), [key.publicKeyRaw])).problems).toEqual([]);
+    for (const file of [FILES.neighbourPart, FILES.boughtTogetherPart]) {
+      const lists = readNeighbourFiles({ [file(0)]: new Uint8Array(await readFile(join(dir, 'm16', file(0)))) }, 4, file);
+      for (const w of lists.weight) expect(Number.isFinite(w) && w > 0).toBe(true);
+      expect(Array.from(lists.rowPtr)).toEqual([0, 1, 1, 3, 3]); // 10 → 11 (the 1e-9 dropped); 12 → 10, 13
+      expect(Array.from(lists.index)).toEqual([1, 0, 3]);
+      expect(lists.weight[1] / lists.weight[0]).toBeCloseTo(0.25, 3);
+      expect(lists.weight[2] / lists.weight[0]).toBeCloseTo(3e-6, 6);
+    }
+
+    // int8 keeps a float32 scale per list: 1e40 used to store as Infinity (127 × 7.9e37)
+    await writeFile(join(dir, 'nb.json'), nb('1e40'));
+    const i8 = await cli('import-spark', args('m8', 'int8'), { MODEL_SIGNING_KEY: '' });
+    expect(i8.code).toBe(0);
+    expect(i8.out).toMatch(/^neighbours: 2 lists, 2 neighbours kept; .*, 2 too small to store as int8 \(they would be 0\)/m);
+    const lists = readNeighbourFiles(
+      { [FILES.neighbourPart(0)]: new Uint8Array(await readFile(join(dir, 'm8', FILES.neighbourPart(0)))) },
+      4,
+      FILES.neighbourPart,
+    );
+    expect(Array.from(lists.index)).toEqual([1, 0]); // 12 (1e-9) and 13 (3 beside 250000, under 1/254) store as 0 in int8: dropped
+    expect(lists.weight[1] / lists.weight[0]).toBeCloseTo(2.5e-35, 37);
+    for (const w of lists.weight) expect(Number.isFinite(w) && w > 0).toBe(true);
+
+    await writeFile(join(dir, 'nb.json'), nb('1e999'));
+    const bad = await cli('import-spark', args('bad', 'float16'));
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/^error: nb\.json line 1: expected \{"item": <id>, "neighbours": \[\{"id": <id>, "weight": <finite number>\}/m);
+    await expect(readdir(join(dir, 'bad'))).rejects.toThrow(/ENOENT/);
+  });
 });

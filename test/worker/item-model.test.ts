@@ -494,3 +494,87 @@ describe('GET /v1/users/{id}/recent', () => {
     expect((await getJson<Rec>(await SELF.fetch('http://x/v1/users/nobody/recent'))).items).toEqual([]);
   });
 });
+
+describe('neighbour weights that are not finite numbers (damaged data)', () => {
+  /** byte offset of the weight section of a neighbour part (core/neighbours.ts) */
+  const weightsAt = (bytes: Uint8Array) => {
+    const v = new DataView(bytes.buffer, bytes.byteOffset);
+    return 20 + 4 * (v.getUint32(8, true) + 1) + 4 * v.getUint32(12, true);
+  };
+  const refresh = async () => getJson(await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: ADMIN }));
+
+  it('rejects a version whose first neighbour part has an Infinity weight at refresh; the active one keeps serving', async () => {
+    const { resign } = await import('./fixtures');
+    const active = (await getJson(await SELF.fetch('http://x/v1/model'))).version;
+    const bad = await buildFixture({ version: 'items-inf', data, itemModel: {}, params: { factors: 4 } });
+    expect(bad.manifest.itemModel?.weightType).toBe('int8');
+    // item 0's int8 scale (the first f32 after the padded values) becomes Infinity: q · scale = Infinity
+    const scaleInfinity = (b: Uint8Array) => {
+      const nnz = new DataView(b.buffer).getUint32(12, true);
+      new DataView(b.buffer).setFloat32(weightsAt(b) + ((nnz + 3) & ~3), Number.POSITIVE_INFINITY, true);
+    };
+    await publishFixture(await resign(bad, { file: FILES.neighbourPart(0), mutate: scaleInfinity }));
+    const report = await refresh();
+    expect(report).toMatchObject({ outcome: 'rejected', version: 'items-inf' });
+    // the public reason names the file; the decoder's words are in it or in the operator's detail
+    expect(report.reason).toMatch(/item_model\/neighbours\/0000\.bin/);
+    expect(`${report.reason} ${report.detail ?? ''}`).toMatch(
+      /neighbour part has a weight that is not a finite number ≥ 0 \(item 0: (Infinity|NaN)\)/,
+    );
+    expect((await getJson(await SELF.fetch('http://x/v1/model'))).version).toBe(active);
+  });
+
+  it('serves around a bought-together part with a float16 Infinity: finite scores, never null, and the damage is recorded', async () => {
+    const { resign } = await import('./fixtures');
+    const built16 = await buildFixture({
+      version: 'items-f16',
+      data,
+      itemModel: { baskets: pairedBaskets(), params: { weightType: 'float16' } },
+      params: { factors: 4 },
+    });
+    // the first bought-together weight of B0-I0 (item 0) becomes 0x7c00, as an unscaled 1e6 used to
+    const infinity = (b: Uint8Array) => new DataView(b.buffer).setUint16(weightsAt(b), 0x7c00, true);
+    await publishFixture(await resign(built16, { file: FILES.boughtTogetherPart(0), mutate: infinity }));
+    expect(await refresh()).toMatchObject({ outcome: 'activated', version: 'items-f16' });
+
+    const res = await SELF.fetch('http://x/v1/items/B0-I0/bought-together?k=4');
+    expect(res.status).toBe(200);
+    const body = await getJson<Rec>(res);
+    // the damaged part's lists are gone: the item's neighbours answer instead, each with a finite score
+    const nb = readNeighbourFiles(built16.files, data.itemIds.length, FILES.neighbourPart);
+    const want = Array.from(nb.index.subarray(nb.rowPtr[0], nb.rowPtr[1]), (k) => data.itemIds[k]).slice(0, 4);
+    expect(body.items.map((i) => i.id)).toEqual(want);
+    for (const it of body.items) expect(Number.isFinite(it.score)).toBe(true);
+    // a basket with that item is served from the intact neighbour lists
+    const recs = await SELF.fetch('http://x/v1/recommendations', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({ items: ['B0-I0'], k: 4 }),
+    });
+    expect(recs.status).toBe(200);
+    const basket = await getJson<Rec>(recs);
+    expect(basket.items).toHaveLength(4);
+    for (const it of basket.items) expect(Number.isFinite(it.score)).toBe(true);
+    const info = await getJson(await SELF.fetch('http://x/v1/model'));
+    expect(info.damagedFiles).toContain(FILES.boughtTogetherPart(0));
+  });
+
+  it('treats such a part as damaged in the lists the Worker reads lazily: its items have no neighbours, reported once', async () => {
+    const { NeighbourLists } = await import('../../src/models/item-model');
+    const { encodeNeighbourPart } = await import('@edge-recs/core/neighbours');
+    const bytes = encodeNeighbourPart({ rowPtr: [0, 1, 2], index: [1, 0], weightType: 'float16', float16: [0x7c00, 0x3c00] }, 0, 2);
+    const reasons: string[] = [];
+    const lists = new NeighbourLists(
+      2,
+      2,
+      async () => bytes.slice().buffer,
+      async (_part, reason) => {
+        reasons.push(reason);
+      },
+    );
+    const [a, b] = await lists.rows([0, 1]);
+    expect(a.index.length + b.index.length).toBe(0);
+    await lists.rows([1]);
+    expect(reasons).toEqual(['neighbour part has a weight that is not a finite number ≥ 0 (item 0: Infinity)']);
+  });
+});
