@@ -393,15 +393,17 @@ async function loadItemModel(source: ArtifactSource, manifest: Manifest, options
     im.boughtTogether ? lists(FILES.boughtTogetherPart, keep.boughtTogether) : null,
     im,
   );
-  // the first part must read like the rest of the artifact: a bad one rejects the version
-  try {
-    new NeighbourPart(await fetchChecked(source, manifest, FILES.neighbourPart(0)), {
-      first: 0,
-      count: Math.min(NEIGHBOUR_PART_ITEMS, manifest.itemCount),
-      itemCount: manifest.itemCount,
-    });
-  } catch (err) {
-    throw undecodable(v, FILES.neighbourPart(0), err);
+  // the first part of each kind must read like the rest of the artifact: a bad one rejects the version
+  for (const file of [FILES.neighbourPart(0), ...(im.boughtTogether ? [FILES.boughtTogetherPart(0)] : [])]) {
+    try {
+      new NeighbourPart(await fetchChecked(source, manifest, file), {
+        first: 0,
+        count: Math.min(NEIGHBOUR_PART_ITEMS, manifest.itemCount),
+        itemCount: manifest.itemCount,
+      });
+    } catch (err) {
+      throw undecodable(v, file, err);
+    }
   }
   return model;
 }

@@ -524,8 +524,9 @@ describe('neighbour weights that are not finite numbers (damaged data)', () => {
     expect((await getJson(await SELF.fetch('http://x/v1/model'))).version).toBe(active);
   });
 
-  it('serves around a bought-together part with a float16 Infinity: finite scores, never null, and the damage is recorded', async () => {
+  it('rejects a version whose first bought-together part has a float16 Infinity, as for the neighbour lists', async () => {
     const { resign } = await import('./fixtures');
+    const active = (await getJson(await SELF.fetch('http://x/v1/model'))).version;
     const built16 = await buildFixture({
       version: 'items-f16',
       data,
@@ -535,28 +536,14 @@ describe('neighbour weights that are not finite numbers (damaged data)', () => {
     // the first bought-together weight of B0-I0 (item 0) becomes 0x7c00, as an unscaled 1e6 used to
     const infinity = (b: Uint8Array) => new DataView(b.buffer).setUint16(weightsAt(b), 0x7c00, true);
     await publishFixture(await resign(built16, { file: FILES.boughtTogetherPart(0), mutate: infinity }));
-    expect(await refresh()).toMatchObject({ outcome: 'activated', version: 'items-f16' });
-
-    const res = await SELF.fetch('http://x/v1/items/B0-I0/bought-together?k=4');
-    expect(res.status).toBe(200);
-    const body = await getJson<Rec>(res);
-    // the damaged part's lists are gone: the item's neighbours answer instead, each with a finite score
-    const nb = readNeighbourFiles(built16.files, data.itemIds.length, FILES.neighbourPart);
-    const want = Array.from(nb.index.subarray(nb.rowPtr[0], nb.rowPtr[1]), (k) => data.itemIds[k]).slice(0, 4);
-    expect(body.items.map((i) => i.id)).toEqual(want);
+    const report = await refresh();
+    expect(report).toMatchObject({ outcome: 'rejected', version: 'items-f16', reason: `${FILES.boughtTogetherPart(0)} does not decode` });
+    expect(report.detail).toMatch(/not a finite number ≥ 0 \(item 0: Infinity\)/);
+    expect((await getJson(await SELF.fetch('http://x/v1/model'))).version).toBe(active);
+    // the active version's bought-together answers stay finite
+    const body = await getJson<Rec>(await SELF.fetch('http://x/v1/items/B0-I0/bought-together?k=4'));
+    expect(body.items).toHaveLength(4);
     for (const it of body.items) expect(Number.isFinite(it.score)).toBe(true);
-    // a basket with that item is served from the intact neighbour lists
-    const recs = await SELF.fetch('http://x/v1/recommendations', {
-      method: 'POST',
-      headers: KEY,
-      body: JSON.stringify({ items: ['B0-I0'], k: 4 }),
-    });
-    expect(recs.status).toBe(200);
-    const basket = await getJson<Rec>(recs);
-    expect(basket.items).toHaveLength(4);
-    for (const it of basket.items) expect(Number.isFinite(it.score)).toBe(true);
-    const info = await getJson(await SELF.fetch('http://x/v1/model'));
-    expect(info.damagedFiles).toContain(FILES.boughtTogetherPart(0));
   });
 
   it('treats such a part as damaged in the lists the Worker reads lazily: its items have no neighbours, reported once', async () => {
