@@ -22,7 +22,7 @@ import { insights } from './routes/insights';
 import { items } from './routes/items';
 import { health, model } from './routes/model';
 import { recommendations } from './routes/recommendations';
-import { type LimitName, NoQuery } from './schemas';
+import { kMessage, type LimitName, NoQuery } from './schemas';
 
 /** Largest accepted request body; bigger ones get 413 before any parsing. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -86,7 +86,9 @@ function listLimit(field: PropertyKey | undefined, method: string, path: string,
           ? method === 'PUT' && path === '/v1/items'
             ? 'maxCatalogBatch'
             : 'maxBasketItems'
-          : undefined;
+          : field === 'weights'
+            ? 'maxBasketItems'
+            : undefined;
   return name && configuredLimit(name, config);
 }
 
@@ -111,6 +113,9 @@ function validationError(first: Issue | undefined, request?: { method: string; p
     if (limit !== undefined)
       return new AppError('too_many_items', `${String(issue.path[0])} has more than ${issue.maximum} entries; the limit is ${limit}`);
   }
+  // every k that is not a whole number from 1 to MAX_K, malformed or out of range, in a query or a
+  // body: one code and one message, the one the route gives for k above MAX_K (routes/limits.ts)
+  if (issue?.path?.length === 1 && issue.path[0] === 'k' && request) return new AppError('k_out_of_range', kMessage(request.config.maxK));
   const where = issue?.path?.length ? `${issue.path.join('.')}: ` : '';
   const message = issue?.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys?.join(', ')}` : issue?.message;
   const code: ErrorCode = issue?.path?.[0] === 'k' ? 'k_out_of_range' : 'invalid_request';

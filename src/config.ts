@@ -34,7 +34,8 @@ const optional = z.preprocess((v) => (v === '' ? undefined : v), z.string().opti
 
 const varsSchema = z.object({
   MAX_K: int(100, 1, 1000),
-  MAX_BASKET_ITEMS: int(100, 1, 1000),
+  // up to the schemas' BASKET_CEILING (2000), which a 64 KiB body of short ids still fits
+  MAX_BASKET_ITEMS: int(1000, 1, 2000),
   MAX_CANDIDATES: int(1000, 1, 10_000),
   ACTIVE_POINTER_TTL_SECONDS: int(30, 0, 3600),
   SERVE_BUNDLED_MODEL: flag(true),

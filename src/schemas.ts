@@ -8,6 +8,7 @@
  * the served OpenAPI document has each marked bound replaced by the configured value (see
  * app.ts), so the document and the server agree for every deployment.
  */
+import { DOT_SEGMENTS, ITEM_ID_MAX_BYTES, ITEM_ID_PATTERN, ITEM_ID_PATTERN_SOURCE } from '@edge-recs/core/ids';
 import { VERSION_PATTERN } from '@edge-recs/core/manifest';
 import { z } from '@hono/zod-openapi';
 
@@ -15,6 +16,8 @@ import { z } from '@hono/zod-openapi';
 export const K_CEILING = 1000;
 /** Hard ceilings for arrays in bodies; the configured limits are checked in handlers. */
 export const ARRAY_CEILING = 1000;
+/** Hard ceiling for a basket's `items` and `weights` (MAX_BASKET_ITEMS, default 1000, may be set up to it). */
+export const BASKET_CEILING = 2000;
 
 /** The configuration field a bound comes from (see the header). */
 export type LimitName = 'maxK' | 'maxBasketItems' | 'maxCandidates' | 'maxEventsPerBatch' | 'maxCatalogBatch';
@@ -42,41 +45,53 @@ export const RecId = z
   .openapi({ example: '3_5f0c8a1e2b7d4c6f9a0b1c2d3e4f5a6b' });
 const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 
-/** Item ids: 1–256 bytes of UTF-8, no control characters, no leading or trailing space. */
+/**
+ * Item ids (the rules of core/ids.ts, which the trainer applies too): 1–256 bytes of UTF-8, no
+ * control characters, no leading or trailing space, and not exactly "." or "..": a URL path
+ * cannot name those (/v1/items/.. is /v1/), so such an item could be created but never read or
+ * deleted.
+ */
 export const ItemId = z
   .string()
   .min(1, 'item id must not be empty')
-  .max(256)
-  // \S alone would let a control character (not whitespace) through at either end; a lone
-  // surrogate (\p{Cs}) is no character at all and has no UTF-8 form
-  .regex(
-    /^[^\s\p{Cc}\p{Cs}](?:[^\p{Cc}\p{Cs}]*[^\s\p{Cc}\p{Cs}])?$/u,
-    'item id must have no control characters, no lone surrogates and no leading or trailing space',
-  )
-  .refine((s) => utf8Bytes(s) <= 256, 'item id must be at most 256 bytes of UTF-8')
+  .max(ITEM_ID_MAX_BYTES)
+  .regex(ITEM_ID_PATTERN, 'item id must have no control characters, no lone surrogates and no leading or trailing space')
+  .refine((s) => utf8Bytes(s) <= ITEM_ID_MAX_BYTES, `item id must be at most ${ITEM_ID_MAX_BYTES} bytes of UTF-8`)
+  .refine((s) => !DOT_SEGMENTS.includes(s), 'item id must not be "." or ".." (a URL path cannot name them)')
   // the document states the pattern without JavaScript's flag suffix (the generator writes "/u")
   .openapi({
     example: '85123A',
-    description: '1–256 bytes of UTF-8, no control characters',
-    pattern: '^[^\\s\\p{Cc}\\p{Cs}](?:[^\\p{Cc}\\p{Cs}]*[^\\s\\p{Cc}\\p{Cs}])?$',
+    description:
+      '1–256 bytes of UTF-8, no control characters, no leading or trailing space, and not exactly "." or ".." (a URL path cannot name them: /v1/items/.. is /v1/)',
+    pattern: ITEM_ID_PATTERN_SOURCE,
+    not: { enum: [...DOT_SEGMENTS] },
   });
 
-const K_DOC = { description: 'number of items to return (1..MAX_K, default 20)', example: 20 };
+const K_DOC = {
+  description: 'number of items to return: a whole number from 1 to MAX_K (default 20); anything else is a 400 k_out_of_range',
+  example: 20,
+};
+/**
+ * The message of every k error, in a query or a body, malformed or out of range (app.ts reports
+ * any issue with k as `k_out_of_range` with this message and the configured MAX_K).
+ */
+export const kMessage = (maxK: number) => `k must be between 1 and ${maxK}`;
+const K_MESSAGE = kMessage(K_CEILING);
 
 /** k in a query string: decimal digits only, 1..K_CEILING (MAX_K checked by the route). */
 export const KQuery = z
   .string()
-  .regex(/^\d{1,6}$/, 'k must be a whole number written in decimal digits')
+  .regex(/^\d{1,6}$/, K_MESSAGE)
   .transform(Number)
-  .pipe(z.number().int().min(1, 'k must be at least 1').max(K_CEILING, `k must be at most ${K_CEILING}`))
+  .pipe(z.number().int(K_MESSAGE).min(1, K_MESSAGE).max(K_CEILING, K_MESSAGE))
   .openapi({ ...K_DOC, type: 'integer', minimum: 1, maximum: K_CEILING, ...limit('maxK') });
 
 /** k in a JSON body: a JSON integer (not a string, not a boolean). */
 export const KBody = z
-  .number({ error: 'k must be an integer' })
-  .int('k must be an integer')
-  .min(1, 'k must be at least 1')
-  .max(K_CEILING, `k must be at most ${K_CEILING}`)
+  .number({ error: K_MESSAGE })
+  .int(K_MESSAGE)
+  .min(1, K_MESSAGE)
+  .max(K_CEILING, K_MESSAGE)
   .openapi({ ...K_DOC, ...limit('maxK') });
 
 const BoolParam = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -87,12 +102,17 @@ export const NoQuery = z.object({}).strict();
 export const UserPath = z.object({ userId: UserId.openapi({ param: { name: 'userId', in: 'path' } }) });
 export const ItemPath = z.object({ itemId: ItemId.openapi({ param: { name: 'itemId', in: 'path' } }) });
 
-/** A price in a query string: a plain decimal number. */
+/**
+ * A price in a query string: a plain decimal number (digits, optionally a point and up to 30
+ * more digits; no sign, exponent or hex), so any price a catalogue stores — 1e-7 is
+ * 0.0000001 — can be a bound.
+ */
+const PRICE_PATTERN = '^\\d{1,12}(\\.\\d{1,30})?$';
 const PriceParam = z
   .string()
-  .regex(/^\d{1,12}(\.\d{1,6})?$/, 'a price is a non-negative decimal number such as 12.5')
+  .regex(new RegExp(PRICE_PATTERN), 'a price is a non-negative decimal number written in plain digits, such as 12.5 or 0.0000001')
   .transform(Number)
-  .openapi({ type: 'number', minimum: 0 });
+  .openapi({ type: 'string', pattern: PRICE_PATTERN, example: '12.5' });
 
 /** A repeatable query parameter (?category=a&category=b): one value or several. */
 const manyParam = (item: z.ZodType<string>, max: number, description: string) =>
@@ -156,9 +176,12 @@ export const PRICE_BAND_MESSAGE = 'minPrice must not exceed maxPrice';
 export const Filter = z
   .object({
     category: z
-      .union([z.string().min(1).max(100), z.array(z.string().min(1).max(100)).max(20)])
+      .union([
+        z.string().min(1).max(100),
+        z.array(z.string().min(1).max(100)).min(1, 'category must name at least one category (leave it out for any)').max(20),
+      ])
       .optional()
-      .openapi({ description: 'one category or several (any of)' }),
+      .openapi({ description: 'one category or several (any of); a list names at least one (leave the field out for any category)' }),
     minPrice: z.number().nonnegative().finite().optional(),
     maxPrice: z.number().nonnegative().finite().optional(),
     exclude: z.array(ItemId).max(ARRAY_CEILING).optional(),
@@ -173,7 +196,7 @@ export const BasketBody = z
   .object({
     items: z
       .array(ItemId)
-      .max(ARRAY_CEILING)
+      .max(BASKET_CEILING)
       .openapi({
         description: 'item ids in the basket or session (1..MAX_BASKET_ITEMS; empty: 400 empty_basket, too many: 400 too_many_items)',
         example: ['85123A', '71053'],
@@ -182,7 +205,7 @@ export const BasketBody = z
       }),
     weights: z
       .array(z.number().positive().max(1e6))
-      .max(ARRAY_CEILING)
+      .max(BASKET_CEILING)
       .optional()
       .openapi({ description: 'interaction strength per item (default 1 each); one entry per item', ...limit('maxBasketItems') }),
     k: KBody.optional(),
@@ -202,7 +225,7 @@ export const ScoreBody = z
     userId: UserId.optional().openapi({ description: 'score for this user (give exactly one of userId and items)' }),
     items: z
       .array(ItemId)
-      .max(ARRAY_CEILING)
+      .max(BASKET_CEILING)
       .optional()
       .openapi({ description: 'or score for this basket (1..MAX_BASKET_ITEMS)', minItems: 1, ...limit('maxBasketItems') }),
     candidates: z
@@ -226,8 +249,11 @@ export const RecommendedItem = z
     score: z.number(),
     title: z.string(),
     position: z.number().int().openapi({ description: 'place in the list, from 1' }),
-    category: z.string().optional().openapi({ description: "the item's first category (catalogue)" }),
-    categories: z.array(z.string()).optional(),
+    category: z.string().optional().openapi({ description: 'the first of `categories`' }),
+    categories: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: "the catalogue's `category` then its further `categories`; with neither, the model's category" }),
     price: z.number().optional(),
     currency: z.string().optional(),
     imageUrl: z.string().optional(),
@@ -389,9 +415,10 @@ export const CatalogItem = z
   .object({
     id: z.string(),
     title: z.string(),
-    popularity: z
-      .number()
-      .openapi({ description: 'share of training users who bought it (0 for new items, and for models trained on no users)' }),
+    popularity: z.number().openapi({
+      description:
+        "share of the model's training users who bought it; 0 for a new item (one the model does not know: GET /v1/items/{itemId} shows null for it) and for every item of a model trained on no users",
+    }),
     available: z.boolean().optional(),
     price: z.number().optional(),
     category: z.string().optional(),
@@ -414,8 +441,13 @@ export const CatalogItemInput = z
   .object({
     id: ItemId,
     title: nullable(Text(500, 'title')),
-    category: nullable(Text(100, 'category')).openapi({ description: 'the main category' }),
-    categories: nullable(z.array(Text(100, 'category')).max(20)).openapi({ description: 'further categories' }),
+    category: nullable(Text(100, 'category')).openapi({
+      description:
+        "the main category: the first of the item's categories, which answers show as `category`. null clears it; the item's `category` is then the first of its further `categories`, and with none of those the model's category (for an item the model knows)",
+    }),
+    categories: nullable(z.array(Text(100, 'category')).max(20)).openapi({
+      description: 'further categories, after `category` (null or [] clears them)',
+    }),
     price: nullable(z.number().nonnegative('price must not be negative').finite('price must be a finite number').max(1e9)),
     currency: nullable(z.string().regex(/^[A-Z]{3}$/, 'currency is an ISO 4217 code such as EUR')),
     available: nullable(z.boolean()).openapi({ description: 'false: out of stock, left out of every answer unless includeUnavailable' }),
@@ -459,8 +491,11 @@ export const ItemView = z
   .object({
     id: z.string(),
     title: z.string(),
-    category: z.string().optional(),
-    categories: z.array(z.string()).optional(),
+    category: z.string().optional().openapi({ description: 'the first of `categories`' }),
+    categories: z.array(z.string()).optional().openapi({
+      description:
+        "the catalogue's `category` then its further `categories`; with neither, the model's category (absent when nobody names one)",
+    }),
     price: z.number().optional(),
     currency: z.string().optional(),
     available: z.boolean(),
@@ -469,10 +504,10 @@ export const ItemView = z
     createdAt: z.string().optional().openapi({ description: 'when the catalogue first saw the item' }),
     updatedAt: z.string().optional(),
     inModel: z.boolean().openapi({ description: 'the active model knows the item (else it is new: cold-start answers only)' }),
-    popularity: z
-      .number()
-      .nullable()
-      .openapi({ description: "share of the model's training users who bought it (null for a model trained on no users)" }),
+    popularity: z.number().nullable().openapi({
+      description:
+        "share of the model's training users who bought it; null when the model does not know the item (a new item: inModel false) or was trained on no users",
+    }),
     model: z.string(),
   })
   .openapi('ItemView');

@@ -3,7 +3,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
 import { NoQuery, PlacementInput, PlacementPath, PlacementView, PlacementWritten, RefreshReport, type StoredPlacement } from '../schemas';
-import { deletePlacement, listPlacements, putPlacement } from '../services/catalog';
+import { deletePlacement, getPlacement, listPlacements, putPlacement } from '../services/catalog';
 import { checkPlacementUnused } from '../services/experiments';
 import { lastRefresh, refreshModel, rollback } from '../services/refresh';
 import { requireBearer } from './auth';
@@ -122,6 +122,18 @@ admin.openapi(
     responses: { 200: { description: 'placements by name', ...json(z.object({ placements: z.array(PlacementView) })) }, ...errors() },
   }),
   async (c) => c.json({ placements: (await listPlacements(await placementDeps(c.var.ctx))).map(placementView) }, 200),
+);
+
+admin.openapi(
+  createRoute({
+    method: 'get',
+    path: '/admin/placements/{name}',
+    summary: 'One placement, as the listing shows it',
+    security: [{ bearer: [] }],
+    request: { params: PlacementPath, query: NoQuery },
+    responses: { 200: { description: 'the placement', ...json(PlacementView) }, ...errors({ notFound: 'no such placement' }) },
+  }),
+  async (c) => c.json(placementView(await getPlacement(await placementDeps(c.var.ctx), c.req.valid('param').name)), 200),
 );
 
 admin.openapi(

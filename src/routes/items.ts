@@ -60,7 +60,7 @@ items.openapi(
     path: '/items',
     summary: 'Upsert catalogue items (all-or-nothing)',
     description:
-      'Up to CATALOG_MAX_BATCH items (bodies up to CATALOG_MAX_BODY_BYTES). Fields given replace, fields left out are kept, null clears a field; an item neither the active model nor the catalogue knows needs a title. A batch with any invalid item is refused as a whole (the error names the item index) and changes nothing. Visible at once in this location and within CATALOG_MAX_STALE_SECONDS everywhere.',
+      "Up to CATALOG_MAX_BATCH items (bodies up to CATALOG_MAX_BODY_BYTES). Fields given replace, fields left out are kept, null clears a field (the catalogue's value; for an item the model knows, the model's value shows again where it has one: title, category, price, availability, image). An item the active model does not know needs a title: one the catalogue does not know either, or one that was deleted (re-creating it starts from nothing), must be given one, and an item only the catalogue knows keeps its title (null is refused). A batch with any invalid item is refused as a whole (the error names the item index) and changes nothing. Visible at once in this location and within CATALOG_MAX_STALE_SECONDS everywhere.",
     security: [{ bearer: [] }],
     request: { query: NoQuery, body: { required: true, ...json(CatalogBatch) } },
     responses: {

@@ -5,11 +5,12 @@
  */
 import type { Config } from '../config';
 import { AppError } from '../errors';
+import { kMessage } from '../schemas';
 
-/** k as asked, or the default; above MAX_K is a `k_out_of_range`. */
+/** k as asked, or the default; above MAX_K is a `k_out_of_range` (with the message of every k error: app.ts). */
 export function checkK(k: number | undefined, config: Config): number {
   const value = k ?? config.defaultK;
-  if (value > config.maxK) throw new AppError('k_out_of_range', `k must be between 1 and ${config.maxK}`);
+  if (value > config.maxK) throw new AppError('k_out_of_range', kMessage(config.maxK));
   return value;
 }
 

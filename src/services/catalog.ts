@@ -8,7 +8,7 @@ import { AppError, unknownItemMessage } from '../errors';
 import { categoriesOf, decimal, type LiveCatalog } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
 import type { ItemView, StoredPlacement } from '../schemas';
-import type { CatalogClient, CatalogPatch } from '../storage/catalog-store';
+import type { CatalogClient, CatalogPatch, TitleRefusal } from '../storage/catalog-store';
 
 export interface CatalogDeps {
   store: CatalogClient;
@@ -31,14 +31,23 @@ export async function upsertItems(
   // (the store decides inside its transaction whether the catalogue knows it)
   const untitledUnknown = patches.filter((p) => p.title == null && !model?.ids.has(p.id)).map((p) => p.id);
   const result = await deps.store.upsert(patches, now, untitledUnknown);
-  if (result.refused)
-    throw new AppError(
-      'invalid_request',
-      `items.${result.refused.index}.title: ${result.refused.id} is a new item (${model ? `neither model ${model.version} nor the catalogue knows it` : 'no model serves yet and the catalogue does not know it'}), so it needs a title`,
-    );
+  if (result.refused) throw new AppError('invalid_request', titleRefusal(result.refused, model));
   const { seq, created, updated, records } = result;
   deps.live.applyChanges(records, []);
   return { seq, created, updated };
+}
+
+/** What the error says about a patch refused for want of a title: what actually happened to the item. */
+function titleRefusal(refused: { index: number; id: string; reason: TitleRefusal }, model: ServingModel | null): string {
+  const { index, id, reason } = refused;
+  const notInModel = model ? `it is not in model ${model.version}` : 'no model serves yet';
+  const why = {
+    unknown: `${id} is a new item (${model ? `neither model ${model.version} nor the catalogue knows it` : 'no model serves yet and the catalogue does not know it'}), so it needs a title`,
+    cleared: `${id} is a new item (only the catalogue knows it: ${notInModel}), so it needs a title: its title cannot be cleared`,
+    deleted: `${id} was deleted from the catalogue (and ${notInModel}), so re-creating it needs its title again`,
+    untitled: `${id} has no title in the catalogue (and ${notInModel}), so an update of it needs a title`,
+  }[reason];
+  return `items.${index}.title: ${why}`;
 }
 
 export async function removeItem(deps: CatalogDeps, model: ServingModel, id: string, now: number): Promise<{ seq: number }> {
@@ -144,4 +153,11 @@ export async function deletePlacement(deps: CatalogDeps, name: string): Promise<
 
 export async function listPlacements(deps: CatalogDeps): Promise<StoredPlacement[]> {
   return deps.store.placements();
+}
+
+/** One placement as stored (the store's, not this isolate's possibly older copy), or placement_not_found. */
+export async function getPlacement(deps: CatalogDeps, name: string): Promise<StoredPlacement> {
+  const placement = await deps.store.placement(name);
+  if (!placement) throw new AppError('placement_not_found', `no placement is named ${name}`);
+  return placement;
 }

@@ -52,10 +52,19 @@ export type CatalogPatch = { id: string } & {
   [K in Exclude<keyof CatalogRecord, 'id' | 'createdAt' | 'updatedAt' | 'deleted' | 'seq'>]?: CatalogRecord[K] | null;
 };
 
+/**
+ * Why a patch of an item the caller's model does not know was refused for want of a title:
+ * - `unknown`: the catalogue has no record of it (a new product, or a mistyped id);
+ * - `deleted`: its record was deleted, and re-creating it starts from nothing;
+ * - `cleared`: it has a title (in the catalogue, or from an earlier patch of the batch) and the patch sets it to null;
+ * - `untitled`: its record has no title (it was created while a model knew the id) and the patch gives none.
+ */
+export type TitleRefusal = 'unknown' | 'deleted' | 'cleared' | 'untitled';
+
 /** What an upsert did, or the patch it refused (then it wrote nothing). */
 export type UpsertResult =
   | { seq: number; created: number; updated: number; records: CatalogRecord[]; refused?: undefined }
-  | { refused: { index: number; id: string } };
+  | { refused: { index: number; id: string; reason: TitleRefusal } };
 
 /** A named placement's rules as the admin wrote them (validated by the route; services/merchandising.ts gives their meaning). */
 export type PlacementRecord = StoredPlacement;
@@ -163,25 +172,40 @@ export class CatalogStore extends DurableObject<Env> {
 
   /**
    * Applies a batch in one transaction: every patch or none. Returns the merged records — or,
-   * writing nothing, the first patch that would create an item without a title although it is
+   * writing nothing, the first patch that would leave an item without a title although it is
    * listed in `untitledUnknown` (ids the caller's model does not know: such a patch is a new
-   * product, or a mistyped id in an update, and must not become a nameless product).
+   * product, or a mistyped id in an update, and must not become a nameless product), and why.
    */
   async upsert(patches: CatalogPatch[], now: number, untitledUnknown: string[] = []): Promise<UpsertResult> {
     const needTitle = new Set(untitledUnknown);
-    // whether each such item has a title after the patches so far (a batch may create an item
-    // and update it again; a later patch may not clear the title of an item only the catalogue knows)
-    const titled = new Map<string, boolean>();
+    // each such item as the patches so far leave it (a batch may create an item and update it
+    // again; a later patch may not clear the title of an item only the catalogue knows)
+    const state = new Map<string, { exists: 'live' | 'deleted' | 'none'; titled: boolean }>();
     for (const [index, patch] of patches.entries()) {
       if (!needTitle.has(patch.id)) continue;
-      let has = titled.get(patch.id);
-      if (has === undefined) {
+      let before = state.get(patch.id);
+      if (before === undefined) {
         const existing = this.read(patch.id);
-        has = existing !== null && !existing.deleted && Boolean(existing.title);
+        before =
+          existing === null
+            ? { exists: 'none', titled: false }
+            : existing.deleted
+              ? { exists: 'deleted', titled: false }
+              : { exists: 'live', titled: Boolean(existing.title) };
       }
-      if (patch.title !== undefined) has = patch.title !== null;
-      if (!has) return { refused: { index, id: patch.id } };
-      titled.set(patch.id, has);
+      const titled = patch.title === undefined ? before.titled : patch.title !== null;
+      if (!titled) {
+        const reason: TitleRefusal =
+          before.exists === 'none'
+            ? 'unknown'
+            : before.exists === 'deleted'
+              ? 'deleted'
+              : before.titled && patch.title === null
+                ? 'cleared'
+                : 'untitled';
+        return { refused: { index, id: patch.id, reason } };
+      }
+      state.set(patch.id, { exists: 'live', titled });
     }
     let created = 0;
     const records = this.ctx.storage.transactionSync(() =>
@@ -256,6 +280,14 @@ export class CatalogStore extends DurableObject<Env> {
     return { seq: this.seq, snapshot: snap ? (JSON.parse(snap) as SnapshotInfo) : null };
   }
 
+  /** One placement (null: none is named so), for the admin read. */
+  async placement(name: string): Promise<PlacementRecord | null> {
+    const rows = this.ctx.storage.sql
+      .exec<{ placement: string }>(`SELECT placement FROM placements WHERE name = ? AND placement IS NOT NULL`, name)
+      .toArray();
+    return rows.length ? (JSON.parse(rows[0].placement) as PlacementRecord) : null;
+  }
+
   /** Every placement, for the admin listing. */
   async placements(): Promise<PlacementRecord[]> {
     return this.ctx.storage.sql
@@ -314,6 +346,7 @@ export interface CatalogClient {
   putPlacement(placement: PlacementRecord): Promise<number>;
   deletePlacement(name: string): Promise<{ seq: number; existed: boolean }>;
   placements(): Promise<PlacementRecord[]>;
+  placement(name: string): Promise<PlacementRecord | null>;
   /** a snapshot part's text, or null */
   readPart(seq: number, part: number): Promise<string | null>;
 }
@@ -329,6 +362,7 @@ export function catalogClient(ns: DurableObjectNamespace<CatalogStore>, bucket: 
     putPlacement: (p) => stub().putPlacement(p),
     deletePlacement: (name) => stub().deletePlacement(name),
     placements: () => stub().placements(),
+    placement: (name) => stub().placement(name),
     async readPart(seq, part) {
       const obj = await bucket.get(R2.catalogSnapshotPart(seq, part));
       return obj ? obj.text() : null;

@@ -80,7 +80,8 @@ const EXAMPLES: Record<string, Examples> = {
     invalid: [
       { path: '/v1/recommendations', headers: JSON_BODY, body: { items: [] } },
       { path: '/v1/recommendations', headers: JSON_BODY, body: { items: ['85123A'], k: true } },
-      { path: '/v1/recommendations', headers: JSON_BODY, body: { items: Array.from({ length: 101 }, (_, i) => `i${i}`) } },
+      { path: '/v1/recommendations', headers: JSON_BODY, body: { items: Array.from({ length: 1001 }, (_, i) => `i${i}`) } },
+      { path: '/v1/recommendations', headers: JSON_BODY, body: { items: ['85123A'], filter: { category: [] } } },
       { path: '/v1/recommendations', headers: JSON_BODY, raw: '{"items": [' },
       { path: '/v1/recommendations', headers: { 'content-type': 'text/plain' }, raw: JSON.stringify(basket) },
       { path: '/v1/recommendations', headers: JSON_BODY, raw: JSON.stringify({ items: ['x'.repeat(100)], pad: 'y'.repeat(70_000) }) },
@@ -251,6 +252,12 @@ const EXAMPLES: Record<string, Examples> = {
     base: { path: '/admin/placements', headers: ADMIN },
     valid: [{ path: '/admin/placements', headers: ADMIN }],
     invalid: [{ path: '/admin/placements' }],
+  },
+  'GET /admin/placements/{name}': {
+    auth: ADMIN,
+    base: { path: '/admin/placements/home', headers: ADMIN },
+    valid: [{ path: '/admin/placements/home', headers: ADMIN }],
+    invalid: [{ path: '/admin/placements/never-defined', headers: ADMIN }, { path: '/admin/placements/home' }],
   },
   'DELETE /admin/placements/{name}': {
     auth: ADMIN,

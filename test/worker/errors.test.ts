@@ -109,16 +109,16 @@ describe('bad input is a clear 4xx', () => {
   });
 
   it('rejects too many items with the limit in the message', async () => {
-    const items = Array.from({ length: 101 }, (_, i) => `X${i}`);
-    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items })), 400, 'too_many_items', /limit is 100/);
+    const items = Array.from({ length: 1001 }, (_, i) => `X${i}`);
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items })), 400, 'too_many_items', /limit is 1000/);
     const candidates = Array.from({ length: 1001 }, (_, i) => `C${i}`);
     await expectError(await postJson('/v1/score', JSON.stringify({ userId: '17850', candidates })), 400, 'too_many_items', /limit is 1000/);
   });
 
   it('answers too_many_items, with the configured limit, also beyond the schema ceiling above it', async () => {
     const key = { authorization: 'Bearer test-api-key' };
-    const basket = Array.from({ length: 1001 }, (_, i) => `X${i}`);
-    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: basket })), 400, 'too_many_items', /limit is 100$/);
+    const basket = Array.from({ length: 2001 }, (_, i) => `X${i}`);
+    await expectError(await postJson('/v1/recommendations', JSON.stringify({ items: basket })), 400, 'too_many_items', /limit is 1000$/);
     const events = Array.from({ length: 1001 }, (_, i) => ({ userId: 'u', itemId: `I${i}`, type: 'view' }));
     await expectError(
       await postJson('/v1/events', JSON.stringify({ events }), { ...key, 'content-type': 'application/json' }),
@@ -191,7 +191,7 @@ describe('bad input is a clear 4xx', () => {
       ['PATCH', '/v1/events', 'POST'],
       ['GET', '/v1/events', 'POST'],
       ['POST', '/v1/erasures/abc', 'GET, HEAD'],
-      ['PATCH', '/admin/placements/home', 'DELETE, PUT'],
+      ['PATCH', '/admin/placements/home', 'DELETE, GET, HEAD, PUT'],
       ['GET', '/admin/refresh/now', undefined],
     ] as const) {
       const res = await SELF.fetch(`http://x${path}`, { method });
