@@ -8,7 +8,14 @@
  * the served OpenAPI document has each marked bound replaced by the configured value (see
  * app.ts), so the document and the server agree for every deployment.
  */
-import { DOT_SEGMENTS, ITEM_ID_MAX_BYTES, ITEM_ID_PATTERN, ITEM_ID_PATTERN_SOURCE } from '@edge-recs/core/ids';
+import {
+  DOT_SEGMENTS,
+  ITEM_ID_MAX_BYTES,
+  ITEM_ID_PATTERN,
+  ITEM_ID_PATTERN_SOURCE,
+  USER_ID_MAX_CHARS,
+  USER_ID_PATTERN,
+} from '@edge-recs/core/ids';
 import { VERSION_PATTERN } from '@edge-recs/core/manifest';
 import { z } from '@hono/zod-openapi';
 
@@ -23,12 +30,13 @@ export const BASKET_CEILING = 2000;
 export type LimitName = 'maxK' | 'maxBasketItems' | 'maxCandidates' | 'maxEventsPerBatch' | 'maxCatalogBatch';
 const limit = (name: LimitName) => ({ 'x-limit': name }) as Record<string, unknown>;
 
+/** User and session ids (the rules of core/ids.ts, which the trainer checks its user ids against). */
 const id = (what: string) =>
   z
     .string()
     .min(1)
-    .max(128)
-    .regex(/^[\x21-\x7e]+$/, `${what} must be 1–128 printable ASCII characters without spaces`);
+    .max(USER_ID_MAX_CHARS)
+    .regex(USER_ID_PATTERN, `${what} must be 1–${USER_ID_MAX_CHARS} printable ASCII characters without spaces`);
 
 export const UserId = id('userId').openapi({ example: '17850' });
 /** An anonymous session's id, named by the client: assigns the session to experiment variants. */
