@@ -144,7 +144,8 @@ function allowedMethods(routes: readonly { method: string; path: string }[], pat
   const allowed = new Set<string>();
   for (const r of routes) {
     if (r.method === 'ALL' || r.path.includes('*')) continue;
-    const pattern = new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\/:[^/]+/g, '/[^/]+')}/?$`);
+    // no trailing slash: the router does not take one either (`/v1/model/` is a 404, not a 405)
+    const pattern = new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\/:[^/]+/g, '/[^/]+')}$`);
     if (pattern.test(path)) allowed.add(r.method);
   }
   if (allowed.has('GET')) allowed.add('HEAD');
@@ -152,17 +153,29 @@ function allowedMethods(routes: readonly { method: string; path: string }[], pat
 }
 
 /** The routes the OpenAPI document says take a required body, as method + path pattern. */
-function requiredBodies(definitions: readonly unknown[]): { method: string; pattern: RegExp }[] {
-  const out: { method: string; pattern: RegExp }[] = [];
+/** Each documented operation, with whether it takes a JSON body and whether it must have one. */
+function bodyRules(definitions: readonly unknown[]): { method: string; pattern: RegExp; body: 'none' | 'optional' | 'required' }[] {
+  const out: { method: string; pattern: RegExp; body: 'none' | 'optional' | 'required' }[] = [];
   for (const d of definitions as {
     type?: string;
     route?: { method: string; path: string; request?: { body?: { required?: boolean } } };
   }[]) {
-    if (d.type !== 'route' || !d.route?.request?.body?.required) continue;
+    if (d.type !== 'route' || !d.route) continue;
+    const body = d.route.request?.body;
     const path = d.route.path.replace(/[.+?^$()|[\]\\]/g, '\\$&').replace(/\{[^/}]+\}/g, '[^/]+');
-    out.push({ method: d.route.method.toUpperCase(), pattern: new RegExp(`^${path}/?$`) });
+    out.push({
+      method: d.route.method.toUpperCase(),
+      pattern: new RegExp(`^${path}$`),
+      body: !body ? 'none' : body.required ? 'required' : 'optional',
+    });
   }
   return out;
+}
+
+/** Whether a request carries a body (a length above 0, or one sent in chunks). */
+function hasBody(c: Context<AppEnv>): boolean {
+  const length = c.req.header('content-length');
+  return (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
 }
 
 export function createApp() {
@@ -180,13 +193,20 @@ export function createApp() {
   // A route whose JSON body is required gets a 400 for a request with none: the validator would
   // otherwise read a missing body as {} — for PUT /admin/placements/{name}, a placement with no
   // rules, silently replacing the stored one. (A body of another type is a 415 from the validator.)
-  let bodyRoutes: { method: string; pattern: RegExp }[] | undefined;
+  // And a route that takes no body refuses one rather than act while ignoring it
+  // (`POST /admin/rollback {"to": "v1"}` would roll back to whatever is newest).
+  let rules: ReturnType<typeof bodyRules> | undefined;
+  const ruleFor = (c: Context<AppEnv>) => {
+    rules ??= bodyRules(app.openAPIRegistry.definitions);
+    const method = c.req.method === 'HEAD' ? 'GET' : c.req.method;
+    return rules.find((r) => r.method === method && r.pattern.test(c.req.path));
+  };
   app.use(async (c, next) => {
-    if (c.req.method !== 'POST' && c.req.method !== 'PUT' && c.req.method !== 'PATCH') return next();
-    if (c.req.header('content-type')) return next();
-    bodyRoutes ??= requiredBodies(app.openAPIRegistry.definitions);
     const path = c.req.path;
-    if (bodyRoutes.some((r) => r.method === c.req.method && r.pattern.test(path)))
+    const rule = ruleFor(c);
+    if (rule?.body === 'none' && hasBody(c))
+      throw new AppError('invalid_request', `${c.req.method} ${path} takes no request body; send it without one`);
+    if (rule?.body === 'required' && !c.req.header('content-type'))
       throw new AppError('invalid_request', `${c.req.method} ${path} needs a JSON body (content-type: application/json)`);
     await next();
   });
@@ -209,8 +229,10 @@ export function createApp() {
       throw new AppError('payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
     },
   });
-  app.use('/v1/*', (c, next) => (c.req.method === 'PUT' && c.req.path === '/v1/items' ? next() : smallBodies(c, next)));
-  app.use('/admin/*', smallBodies);
+  // only where a body is taken: elsewhere a body is a 400 (above), and a wrong method a 405 (below)
+  const takesBody = (c: Context<AppEnv>) => (ruleFor(c)?.body ?? 'none') !== 'none';
+  app.use('/v1/*', (c, next) => (takesBody(c) && !(c.req.method === 'PUT' && c.req.path === '/v1/items') ? smallBodies(c, next) : next()));
+  app.use('/admin/*', (c, next) => (takesBody(c) ? smallBodies(c, next) : next()));
   // Reads are public unless REQUIRE_API_KEY_FOR_READS = "true"; writes always need the key.
   const readGuard = requireBearer('apiKey');
   app.use('/v1/*', async (c, next) => (c.var.ctx.config.requireApiKeyForReads ? readGuard(c, next) : next()));

@@ -102,7 +102,8 @@ export const KBody = z
   .max(K_CEILING, K_MESSAGE)
   .openapi({ ...K_DOC, ...limit('maxK') });
 
-const BoolParam = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+/** A boolean query parameter: true/false or 1/0 (every flag of the API). */
+export const BoolParam = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** A query string that takes no parameters (an unknown one is a 400, like an unknown field). */
 export const NoQuery = z.object({}).strict();

@@ -2,7 +2,16 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
-import { NoQuery, PlacementInput, PlacementPath, PlacementView, PlacementWritten, RefreshReport, type StoredPlacement } from '../schemas';
+import {
+  BoolParam,
+  NoQuery,
+  PlacementInput,
+  PlacementPath,
+  PlacementView,
+  PlacementWritten,
+  RefreshReport,
+  type StoredPlacement,
+} from '../schemas';
 import { deletePlacement, getPlacement, listPlacements, putPlacement } from '../services/catalog';
 import { checkPlacementUnused } from '../services/experiments';
 import { lastRefresh, refreshModel, rollback } from '../services/refresh';
@@ -13,7 +22,7 @@ export const admin = new OpenAPIHono<AppEnv>();
 admin.use('/admin/*', requireBearer('adminToken'));
 
 const RefreshQuery = z
-  .object({ force: z.enum(['true', 'false']).optional().openapi({ description: 're-verify a version rejected before' }) })
+  .object({ force: BoolParam.optional().openapi({ description: 're-verify a version rejected before (true/false or 1/0)' }) })
   .strict();
 
 admin.openapi(
@@ -29,7 +38,7 @@ admin.openapi(
     },
   }),
   async (c) => {
-    const status = await refreshModel(c.var.ctx.refreshDeps(), { force: c.req.valid('query').force === 'true' });
+    const status = await refreshModel(c.var.ctx.refreshDeps(), { force: c.req.valid('query').force === true });
     return c.json(status, 200);
   },
 );

@@ -212,4 +212,38 @@ describe('bad input is a clear 4xx', () => {
     expect(wrong.headers.get('allow')).toBe('POST');
     await expectError(wrong, 405, 'method_not_allowed');
   });
+
+  it('refuses a body sent to a route that takes none, rather than acting while ignoring it', async () => {
+    const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
+    const before = await getJson(await SELF.fetch('http://x/v1/model'));
+    await expectError(
+      await SELF.fetch('http://x/admin/rollback', { method: 'POST', headers: ADMIN, body: '{"to":"v1"}' }),
+      400,
+      'invalid_request',
+      /POST \/admin\/rollback takes no request body/,
+    );
+    await expectError(
+      await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: ADMIN, body: '{"force":true}' }),
+      400,
+      'invalid_request',
+    );
+    expect((await getJson(await SELF.fetch('http://x/v1/model'))).version).toBe(before.version);
+    // an oversized body on such a route is the same 400 (the document lists no 413 there)
+    await expectError(await SELF.fetch('http://x/v1/model', { method: 'POST', body: 'x'.repeat(70_000) }), 405, 'method_not_allowed');
+    const big = await SELF.fetch('http://x/admin/rollback', { method: 'POST', headers: ADMIN, body: 'x'.repeat(70_000) });
+    await expectError(big, 400, 'invalid_request', /takes no request body/);
+  });
+
+  it('takes force as any flag of the API (true/false or 1/0), and nothing else', async () => {
+    const ADMIN = { authorization: 'Bearer test-admin-token' };
+    expect((await SELF.fetch('http://x/admin/refresh?force=1', { method: 'POST', headers: ADMIN })).status).toBe(200);
+    await expectError(await SELF.fetch('http://x/admin/refresh?force=yes', { method: 'POST', headers: ADMIN }), 400, 'invalid_request');
+  });
+
+  it('answers a path with a trailing slash as the router does: 404 whatever the method', async () => {
+    await expectError(await SELF.fetch('http://x/v1/model/'), 404, 'not_found');
+    const del = await SELF.fetch('http://x/v1/model/', { method: 'DELETE' });
+    expect(del.headers.get('allow')).toBeNull();
+    await expectError(del, 404, 'not_found');
+  });
 });
