@@ -8,8 +8,9 @@
 import type { Answer } from '../schemas';
 import type { HistorySnapshot } from '../storage/history';
 import type { TrendingClient } from '../storage/trending';
+import { activeBoosts } from './merchandising';
 import { popularList } from './recommend';
-import { arrange, boostedNew, type Entry, placementSummary, present, type Shelf } from './shelf';
+import { arrange, boostedNew, type Entry, omitting, placementSummary, present, type Shelf } from './shelf';
 
 /** Whether an item (model or new) passes the shelf; its entry when it does. */
 function entryFor(shelf: Shelf, id: string, score: number): Entry | null {
@@ -33,8 +34,11 @@ async function answer(shelf: Shelf, source: Answer['source'], list: Entry[]): Pr
 /**
  * Trending items that pass the shelf, by decayed score (with the placement's boosts); while fewer
  * than k items have enough recent shoppers, the rest is the model's popularity (after the
- * trending ones, score 0) — all of it before any event. The answer's `source` is always
- * "trending": the scores say which items trend.
+ * trending ones, score 0) — all of it before any event. A placement's boosts rank the whole list,
+ * trending items and that popularity alike: a popular item's score before boosts is 0, below
+ * every trending item's, and its boosted score is what ranks it — so with boosts in force the
+ * popularity is always ranked with the trends (a smaller k is the top of a larger one). The
+ * answer's `source` is always "trending": the scores say which items trend.
  */
 export async function trending(shelf: Shelf, trends: TrendingClient, k: number, now = Date.now()): Promise<Answer> {
   const list: Entry[] = [];
@@ -46,12 +50,20 @@ export async function trending(shelf: Shelf, trends: TrendingClient, k: number, 
   list.sort((a, b) => b.score - a.score);
   let arranged = await arrange(shelf, list, k);
   // fewer than k trend (or the placement's diversity cap left fewer): the model's popularity fills
-  // the rest after them, each item once (new items join the popular list by id)
-  if (arranged.length < k) {
+  // the rest after them, each item once (new items join the popular list by id); with boosts, it
+  // is ranked with them whatever k is, since a boost may lift a popular item above a trending one
+  if (arranged.length < k || activeBoosts(shelf.placement, shelf.now).length > 0) {
     const taken = new Set(list.map((e) => e.id));
     const indices = new Set(list.map((e) => e.index).filter((i): i is number => i !== undefined));
-    const fill = (await popularList(shelf, k, indices, taken)).map((e) => ({ ...e, score: 0 }));
-    arranged = await arrange(shelf, [...list, ...fill], k);
+    const fill: Entry[] = [];
+    for (const e of await popularList(shelf, k, indices, taken)) {
+      // score 0 before boosts (a trend's decayed score is above 0), then the boosts
+      const f = entryFor(shelf, e.id, 0);
+      if (f) fill.push(f);
+    }
+    // stable: trending items first among equal scores, the fill in its own order
+    const ranked = [...list, ...fill].sort((a, b) => b.score - a.score);
+    arranged = await arrange(shelf, ranked, k);
   }
   return answer(shelf, 'trending', arranged);
 }
@@ -93,5 +105,7 @@ export async function boughtTogether(shelf: Shelf, id: string, k: number): Promi
     }
   }
   list.sort((a, b) => b.score - a.score);
-  return answer(shelf, 'bought-together', await arrange(shelf, list, k));
+  // the item itself is never on its own list, nor pinned there
+  const own = omitting(shelf, (other) => other === id);
+  return answer(own, 'bought-together', await arrange(own, list, k));
 }

@@ -258,12 +258,13 @@ export function compileRecordBoosts(binding: CatalogBinding, boosts: readonly Bo
     const m = rule.match;
     const ids = m.ids ? new Set(m.ids) : null;
     const attr = m.attribute && binding.facets.has(m.attribute.name) ? m.attribute : null;
+    // an attribute by type and value: a boost on `true` does not match the string "true", nor 1 the string "1"
     const test = (r: CatalogRecord): boolean =>
       ids
         ? ids.has(r.id)
         : m.category !== undefined
           ? categoriesOf(r).includes(m.category)
-          : attr !== null && r.attributes?.[attr.name] !== undefined && String(r.attributes[attr.name]) === String(attr.value);
+          : attr !== null && r.attributes?.[attr.name] === attr.value;
     return { test, multiply: rule.multiply ?? 1, add: rule.add ?? 0 };
   });
   return (r) => {

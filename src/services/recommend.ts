@@ -6,7 +6,7 @@
  */
 import type { WeightedItem } from '@edge-recs/core/foldin';
 import type { Scored } from '@edge-recs/core/topk';
-import { categoriesOf } from '../models/live-catalog';
+import { categoriesOf, HAS_RECORD } from '../models/live-catalog';
 import type { ServingModel } from '../models/model';
 import type { Answer, CatalogItem, Source } from '../schemas';
 import type { CatalogRecord } from '../storage/catalog-store';
@@ -20,10 +20,15 @@ import {
   contentOf,
   type Entry,
   entries,
+  interleave,
+  liftedNew,
+  newCandidatesFor,
   newItemsFor,
+  omitting,
   placementSummary,
   present,
   type Shelf,
+  withLifted,
 } from './shelf';
 import type { UserRecord } from './users';
 
@@ -69,8 +74,9 @@ export async function popular(shelf: Shelf, k: number, exclude: ReadonlySet<numb
 /**
  * The popular list before the placement's rules: enough known items for a diversity cap to still
  * fill k (candidatesFor), new items at every fourth place — a quarter of the places and every
- * place the known items leave empty — and new items a boost lifts ranked by their boosted score
- * among the known ones. Each item once; ids in `taken` left out.
+ * place the known items leave empty; under a cap, a new item it leaves out gives its place to the
+ * next new one (interleave) — and new items a boost lifts ranked by their boosted score among the
+ * known ones. Each item once; ids in `taken` left out.
  */
 export async function popularList(
   shelf: Shelf,
@@ -80,20 +86,34 @@ export async function popularList(
 ): Promise<Entry[]> {
   const n = candidatesFor(shelf, k);
   const known = popularEntries(shelf, n, exclude).filter((e) => !taken.has(e.id));
-  const fresh = await newItemsFor(shelf, Math.max(Math.floor(k / 4), n - known.length), [], new Set(taken));
-  const lifted = fresh.filter((e) => e.boosted && e.score > 0);
-  const plain = fresh.filter((e) => !(e.boosted && e.score > 0));
-  const list = lifted.length ? [...known, ...lifted].sort((a, b) => b.score - a.score) : known;
-  const out = list.slice(0, Math.max(0, n - plain.length));
-  plain.forEach((e, j) => {
-    out.splice(Math.min(out.length, 4 * (j + 1) - 1), 0, e);
-  });
-  return out;
+  const lifted = liftedNew(shelf, taken);
+  // under a diversity cap every new item is a candidate: the cap may leave out any number of them
+  const plain = await newItemsFor(shelf, newCandidatesFor(shelf, k), [], new Set([...taken, ...lifted.map((e) => e.id)]));
+  return interleave(shelf, withLifted(known, lifted), plain, 4, n);
 }
 
 /** The newest catalogue items that pass the filter (a placement's `fallback: "new"`). */
 export async function newest(shelf: Shelf, k: number): Promise<Answer> {
-  return answer(shelf, 'new', await arrange(shelf, await newItemsFor(shelf, k, []), k));
+  // all of them under a diversity cap, so the cap still fills k when k of them pass it
+  return answer(shelf, 'new', await arrange(shelf, await newItemsFor(shelf, newCandidatesFor(shelf, k), []), k));
+}
+
+/**
+ * A list of the model's scored items for a user or basket as arrange takes it: the new items a
+ * boost lifts ranked among them by their boosted score, and — for the places they leave empty (a
+ * filter few known items pass) — the new items that pass the filter, most related to `context`
+ * first; new items for the exploration slots from the same context. None of `taken`.
+ */
+async function scoredWithNew(
+  shelf: Shelf,
+  scored: readonly Scored[],
+  k: number,
+  context: readonly string[],
+  taken: ReadonlySet<string>,
+): Promise<Entry[]> {
+  const lifted = liftedNew(shelf, taken);
+  const also = (n: number, t: Set<string>) => newItemsFor(shelf, n, context, new Set([...t, ...taken]));
+  return arrange(shelf, withLifted(entries(shelf, scored), lifted), k, { fill: also, explore: also });
 }
 
 /** What an unknown user gets: the placement's fallback (popular by default). */
@@ -137,9 +157,11 @@ export async function forUser(
   const basket = historyBasket(user);
   const scored = await rank(shelf.model, user.vector, basket, candidatesFor(shelf, k), exclude, shelf.plan);
   const context = contextIds(shelf.model, user.items, user.strengths);
-  let list = await arrange(shelf, entries(shelf, scored), k, (n, taken) => newItemsFor(shelf, n, context, taken));
-  if (opts.explain) list = await explain(shelf, basket, list);
-  return answer(shelf, 'personalized', list);
+  // the purchases it leaves out are never pinned back in either
+  const own = excludePurchased ? omitting(shelf, (_, i) => i !== undefined && exclude.has(i)) : shelf;
+  let list = await scoredWithNew(own, scored, k, context, new Set());
+  if (opts.explain) list = await explain(own, basket, list);
+  return answer(own, 'personalized', list);
 }
 
 /** Splits request item ids into known model indices (with summed strengths), new catalogue items and unknown ids. */
@@ -174,6 +196,9 @@ export async function forBasket(
 ): Promise<Answer> {
   const { model } = shelf;
   const { items, unknown } = resolveItems(model, ids, strengths);
+  const given = new Set(ids);
+  // the basket's items it leaves out are never pinned back in either
+  if (excludeGiven) shelf = omitting(shelf, (id) => given.has(id));
   // ids the model does not know are ignored for scoring; new catalogue items among them still
   // inform exploration
   const extra = unknown.length ? { ignoredItems: unknown } : {};
@@ -187,18 +212,17 @@ export async function forBasket(
     const listed = new Set([...related.map((e) => e.id), ...left]);
     const byNew = shelf.placement?.fallback === 'new';
     const rest = byNew
-      ? await newItemsFor(shelf, candidatesFor(shelf, k), [], new Set(listed))
+      ? await newItemsFor(shelf, newCandidatesFor(shelf, k), [], new Set(listed))
       : await popularList(shelf, k, new Set(), listed);
     // after related items, the fallback keeps its order (scores 0); alone, it keeps its scores
     const list = [...related, ...(related.length ? rest.map((e) => ({ ...e, score: 0 })) : rest)];
     const explore = (n: number, t: Set<string>) => newItemsFor(shelf, n, ids, new Set([...t, ...left]));
     const source: Source = related.length ? 'session' : byNew ? 'new' : 'popular';
-    return answer(shelf, source, await arrange(shelf, list, k, explore), extra);
+    return answer(shelf, source, await arrange(shelf, list, k, { explore }), extra);
   }
   const exclude = new Set<number>([...shelf.excluded, ...(excludeGiven ? items.map((x) => x.index) : [])]);
   const scored = await rank(model, sessionVector(model, items), items, candidatesFor(shelf, k), exclude, shelf.plan);
-  const taken = new Set(excludeGiven ? ids : []);
-  let list = await arrange(shelf, entries(shelf, scored), k, (n, t) => newItemsFor(shelf, n, ids, new Set([...t, ...taken])));
+  let list = await scoredWithNew(shelf, scored, k, ids, new Set(excludeGiven ? ids : []));
   if (opts.explain) list = await explain(shelf, items, list);
   return answer(shelf, 'session', list, extra);
 }
@@ -242,6 +266,8 @@ async function contentNeighbours(shelf: Shelf, seedIds: readonly string[], k: nu
 export async function similar(shelf: Shelf, id: string, k: number): Promise<Answer> {
   const { model } = shelf;
   const index = model.ids.indexOf(id);
+  // the item itself is never on its own list, nor pinned there
+  shelf = omitting(shelf, (other) => other === id);
   if (index === undefined) return answer(shelf, 'similar', await arrange(shelf, await contentNeighbours(shelf, [id], k, new Set([id])), k));
   // new catalogue items picked by how much they resemble it (not the k newest, then scored)
   const related = await newItemsFor(shelf, k, [id], new Set([id]));
@@ -303,10 +329,24 @@ export async function scoreCandidates(
   return rec;
 }
 
+/** Popular items a search reads the catalogue's records for at a time. */
+const SEARCH_CHUNK = 500;
+
+/** What a search matches an item on: its title as served, its id and its categories. */
+const searchText = (title: string | undefined, id: string, categories: readonly string[]) => `${title ?? ''} ${id} ${categories.join(' ')}`;
+
+/** The categories of an item the model knows as the binding holds them (the catalogue's over the artifact's). */
+function modelCategories(shelf: Shelf, index: number): string[] {
+  const b = shelf.binding;
+  return Array.from(b.categoryCodes(index), (c) => b.categories.name(c) ?? '').filter(Boolean);
+}
+
 /**
- * Catalogue search: every query word must appear in the title or id. Covers the model's most
- * popular items (catalog/popular.json, up to 10,000) and the new catalogue items; filters apply;
- * most popular first, new items after. A placement's boosts reorder the matches (a boosted item
+ * Catalogue search: every query word must appear in the item's title as served (the catalogue's
+ * over the model's), its id or one of its categories (the catalogue's over the model's) — for an
+ * item the model knows as for a new one. Covers the model's most popular items
+ * (catalog/popular.json, up to 10,000) and the new catalogue items; filters apply; most popular
+ * first, new items after. A placement's boosts reorder the matches (a boosted item
  * rises by its boosted popularity), its diversity cap applies, and its pins place an item only
  * when it matches the query (a search never lists what was not searched for).
  */
@@ -326,28 +366,47 @@ export async function searchCatalog(
   const reorder = plan !== null && activeBoosts(shelf.placement, shelf.now).length > 0;
   const hits: Entry[] = [];
   const share = new Map<string, number>();
-  for (let j = 0; j < items.length && (reorder || hits.length < enough); j++) {
-    const i = items[j];
-    if (!shelf.filter.passes(i) || shelf.excluded.has(i)) continue;
-    const c = plan ? plan.classes[i] : 1;
-    if (c === 0) continue;
-    const id = model.ids.id(i);
-    if (!matches(`${titles[j]} ${id}`)) continue;
-    const p = model.popularityShare(counts[j]) ?? 0;
-    share.set(id, p);
-    hits.push({ index: i, id, score: plan ? (counts[j] / users) * plan.transforms[2 * c] + plan.transforms[2 * c + 1] : p });
+  // a chunk of the popular items at a time: the catalogue's records (titles) are read only for
+  // the items it has one for, and only as far as the scan goes
+  for (let from = 0; from < items.length && (reorder || hits.length < enough); from += SEARCH_CHUNK) {
+    const chunk: number[] = [];
+    for (let j = from; j < Math.min(items.length, from + SEARCH_CHUNK); j++) {
+      const i = items[j];
+      if (!shelf.filter.passes(i) || shelf.excluded.has(i)) continue;
+      if (plan && plan.classes[i] === 0) continue;
+      chunk.push(j);
+    }
+    const recorded = chunk.filter((j) => shelf.binding.flags[items[j]] & HAS_RECORD).map((j) => model.ids.id(items[j]));
+    const records = recorded.length ? await shelf.view.records(recorded) : new Map<string, CatalogRecord>();
+    for (const j of chunk) {
+      if (!reorder && hits.length >= enough) break;
+      const i = items[j];
+      const id = model.ids.id(i);
+      if (!matches(searchText(records.get(id)?.title ?? titles[j], id, modelCategories(shelf, i)))) continue;
+      const p = model.popularityShare(counts[j]) ?? 0;
+      share.set(id, p);
+      const c = plan ? plan.classes[i] : 1;
+      hits.push({ index: i, id, score: plan ? (counts[j] / users) * plan.transforms[2 * c] + plan.transforms[2 * c + 1] : p });
+    }
   }
   for (const r of shelf.binding.newItems.values()) {
     if (!reorder && hits.length >= enough) break;
     if (shelf.filter.recordWhyNot(r) !== null) continue;
-    if (matches(`${r.title ?? ''} ${r.id} ${categoriesOf(r).join(' ')}`)) hits.push({ id: r.id, ...boostedNew(shelf, r, 0) });
+    if (matches(searchText(r.title, r.id, categoriesOf(r)))) hits.push({ id: r.id, ...boostedNew(shelf, r, 0) });
   }
   if (reorder) hits.sort((a, b) => b.score - a.score);
   // a pin places an item only when it matches the query, wherever it ranks among the matches
   const p = shelf.placement;
   const pinIds = activePins(p, shelf.now).map((pin) => pin.itemId);
   const pinText = await contentOf(shelf, pinIds);
-  const searched = new Set(pinText.filter((c) => matches(`${c.title ?? ''} ${c.id} ${c.categories.join(' ')}`)).map((c) => c.id));
+  const searched = new Set(
+    pinText
+      .filter((c) => {
+        const i = model.ids.indexOf(c.id);
+        return matches(searchText(c.title, c.id, i !== undefined ? modelCategories(shelf, i) : c.categories));
+      })
+      .map((c) => c.id),
+  );
   const own: Shelf = p ? { ...shelf, placement: { ...p, pins: (p.pins ?? []).filter((pin) => searched.has(pin.itemId)) } } : shelf;
   const list = await arrange(own, hits, limit);
   const shown = await present(own, list);

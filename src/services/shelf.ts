@@ -2,8 +2,9 @@
  * A shelf: everything one answer depends on besides the user — the model version, the live
  * catalogue as that version sees it, the effective filter and placement, and the scoring plan
  * they make — and the steps every list goes through after scoring: the placement's diversity
- * cap, pins and exploration slots, then presentation (titles, prices, images from the catalogue
- * over the model's own, positions, and why an item is where it is).
+ * cap, pins and exploration slots (a pin never bringing back what the list itself leaves out),
+ * new items in the places a list leaves empty, then presentation (titles, prices, images from the
+ * catalogue over the model's own, positions, and why an item is where it is).
  */
 import type { Scored } from '@edge-recs/core/topk';
 import { AppError, unknownItemMessage } from '../errors';
@@ -38,6 +39,18 @@ export interface Shelf {
   /** the placement's boosts as a test on new items' records (null: no boosts) */
   recordBoost: RecordBoost | null;
   now: number;
+  /**
+   * Items this one list leaves out besides the filter — the item a related list is about, the
+   * basket, the history a personalised list excludes (`index`: the model's, absent for a new item).
+   * The list's own candidates already leave them out; a pin never brings one back either.
+   */
+  omit?: (id: string, index: number | undefined) => boolean;
+}
+
+/** The shelf for one list that leaves out `omit` (see Shelf.omit) besides what the shelf already does. */
+export function omitting(shelf: Shelf, omit: (id: string, index: number | undefined) => boolean): Shelf {
+  const before = shelf.omit;
+  return { ...shelf, omit: before ? (id, index) => before(id, index) || omit(id, index) : omit };
 }
 
 /** Plans by binding, for the filter + boosts they were built for and the binding's version. */
@@ -110,98 +123,191 @@ export function candidatesFor(shelf: Shelf, k: number): number {
   return p?.diversity ? Math.min(k * 5, k + 200) + pins : k + pins;
 }
 
+/**
+ * How many new items to ask newItemsFor for so the placement's rules can still fill k: all of
+ * them under a diversity cap (they are at hand, and any number of them may share a category),
+ * else as many as candidatesFor.
+ */
+export function newCandidatesFor(shelf: Shelf, k: number): number {
+  return shelf.placement?.diversity ? Number.POSITIVE_INFINITY : candidatesFor(shelf, k);
+}
+
 /** Entries from scorer output. */
 export const entries = (shelf: Shelf, scored: readonly Scored[]): Entry[] =>
   scored.map((s) => ({ index: s.index, id: shelf.model.ids.id(s.index), score: s.score }));
 
-/** The first category of an entry, for the diversity cap. */
-async function primaryCategories(shelf: Shelf, list: readonly Entry[]): Promise<(string | undefined)[]> {
-  return list.map((e) => {
-    if (e.index !== undefined) {
-      const c = shelf.binding.categoryCodes(e.index);
-      return c.length ? shelf.binding.categories.name(c[0]) : undefined;
+/** The first category of an entry, for the diversity cap (undefined: none, and no cap applies to it). */
+function primaryCategory(shelf: Shelf, e: Entry): string | undefined {
+  if (e.index !== undefined) {
+    const c = shelf.binding.categoryCodes(e.index);
+    return c.length ? shelf.binding.categories.name(c[0]) : undefined;
+  }
+  const r = shelf.binding.newItems.get(e.id);
+  return r ? categoriesOf(r)[0] : undefined;
+}
+
+/**
+ * The pins in force whose items may be listed, by position (pins at the same position in the
+ * order given): each while it is available, not deleted and passes the filter, and never an item
+ * the list itself leaves out (Shelf.omit).
+ */
+function pinned(shelf: Shelf): { position: number; entry: Entry }[] {
+  const out: { position: number; entry: Entry }[] = [];
+  for (const pin of activePins(shelf.placement, shelf.now)) {
+    const entry = pinEntry(shelf, pin.itemId);
+    if (entry) out.push({ position: pin.position, entry });
+  }
+  return out;
+}
+
+/**
+ * Room on one list under the placement's diversity cap: the pins are counted first (a pin may
+ * exceed the cap, but uses up its category's room), then each item as it is taken; an item
+ * without a category is never held back by the cap. Each item once.
+ */
+class Room {
+  readonly taken: Set<string>;
+  readonly capped: boolean;
+  private readonly cap: number;
+  private readonly perCategory = new Map<string, number>();
+
+  constructor(
+    private readonly shelf: Shelf,
+    pins: readonly Entry[],
+  ) {
+    this.cap = shelf.placement?.diversity?.maxPerCategory ?? Number.POSITIVE_INFINITY;
+    this.capped = Number.isFinite(this.cap);
+    this.taken = new Set(pins.map((e) => e.id));
+    if (this.capped)
+      for (const e of pins) {
+        const c = primaryCategory(shelf, e);
+        if (c !== undefined) this.perCategory.set(c, (this.perCategory.get(c) ?? 0) + 1);
+      }
+  }
+
+  /** Takes `e` when it is not taken yet and its category has room; whether it did. */
+  take(e: Entry): boolean {
+    if (this.taken.has(e.id)) return false;
+    if (this.capped) {
+      const c = primaryCategory(this.shelf, e);
+      if (c !== undefined) {
+        const n = (this.perCategory.get(c) ?? 0) + 1;
+        if (n > this.cap) return false;
+        this.perCategory.set(c, n);
+      }
     }
-    const r = shelf.binding.newItems.get(e.id);
-    return r ? categoriesOf(r)[0] : undefined;
-  });
+    this.taken.add(e.id);
+    return true;
+  }
+
+  /** Up to `limit` of the candidates, in order, that it takes. */
+  admit(candidates: Iterable<Entry>, limit: number): Entry[] {
+    const out: Entry[] = [];
+    if (limit <= 0) return out;
+    for (const e of candidates) {
+      if (this.take(e)) out.push(e);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+}
+
+/** What a list adds to its own candidates (each called at most once, with the ids already taken). */
+export interface Extras {
+  /** up to `n` new items for the exploration slots, chosen by context (the user's history, the basket) */
+  explore?: (n: number, taken: Set<string>) => Promise<Entry[]>;
+  /** more items, after the list's own, for the places it leaves empty (up to `n`) */
+  fill?: (n: number, taken: Set<string>) => Promise<Entry[]>;
 }
 
 /**
  * Applies the placement's rules to a scored list and cuts it to k, each item once:
- * 1. pins: each pinned item (while it is available, not deleted and passes the filter) at its
- *    position — the merchant's choice, so a pin may exceed the diversity cap, but it uses up its
- *    category's room;
- * 2. diversity: at most `maxPerCategory` items per (first) category, best first, counting the pins;
- * 3. exploration: up to `explorationSlots` new items at evenly spread positions, chosen by
+ * 1. pins: each pinned item (while it is available, not deleted, passes the filter and is not
+ *    one the list leaves out) at its position, pins at the same position one after the other in
+ *    the order given — the merchant's choice, so a pin may exceed the diversity cap, but it uses
+ *    up its category's room;
+ * 2. diversity: at most `maxPerCategory` items per (first) category, best first, counting the
+ *    pins; items without a category are not capped;
+ * 3. fill: when the list leaves places empty, `fill` supplies more items after it, within the cap;
+ * 4. exploration: up to `explorationSlots` new items at evenly spread positions, chosen by
  *    `explore` (the caller knows the context: the user's history, the basket), within the cap.
  * Callers pass more than k entries when a cap is set (candidatesFor), so the cap still fills k.
  */
-export async function arrange(
-  shelf: Shelf,
-  list: Entry[],
-  k: number,
-  explore?: (n: number, taken: Set<string>) => Promise<Entry[]>,
-): Promise<Entry[]> {
+export async function arrange(shelf: Shelf, list: readonly Entry[], k: number, extras: Extras = {}): Promise<Entry[]> {
   const p = shelf.placement;
-  const pins = activePins(p, shelf.now)
-    .map((pin) => ({ pin, entry: pinEntry(shelf, pin.itemId) }))
-    .filter((x): x is { pin: (typeof x)['pin']; entry: Entry } => x.entry !== null);
-  const taken = new Set(pins.map((x) => x.entry.id));
-  const cap = p?.diversity?.maxPerCategory ?? Number.POSITIVE_INFINITY;
-  const perCategory = new Map<string, number>();
-  /** Up to `limit` of the candidates, in order, that are not taken and whose category has room. */
-  const admit = async (candidates: readonly Entry[], limit: number): Promise<Entry[]> => {
-    const cats = Number.isFinite(cap) ? await primaryCategories(shelf, candidates) : [];
-    const admitted: Entry[] = [];
-    for (let j = 0; j < candidates.length && admitted.length < limit; j++) {
-      const e = candidates[j];
-      if (taken.has(e.id)) continue;
-      const c = cats[j];
-      if (c !== undefined) {
-        const n = (perCategory.get(c) ?? 0) + 1;
-        if (n > cap) continue;
-        perCategory.set(c, n);
-      }
-      taken.add(e.id);
-      admitted.push(e);
-    }
-    return admitted;
-  };
-  if (Number.isFinite(cap)) {
-    const cats = await primaryCategories(
-      shelf,
-      pins.map((x) => x.entry),
-    );
-    for (const c of cats) if (c !== undefined) perCategory.set(c, (perCategory.get(c) ?? 0) + 1);
+  const pins = pinned(shelf);
+  const room = new Room(
+    shelf,
+    pins.map((x) => x.entry),
+  );
+  let out = room.admit(list, k);
+  if (extras.fill && out.length < k) {
+    // under a cap, all it has: the cap may leave out any number of them
+    const more = await extras.fill(room.capped ? Number.POSITIVE_INFINITY : k - out.length, new Set(room.taken));
+    out.push(...room.admit(more, k - out.length));
   }
-  let out: Entry[] = [];
-  // in chunks, so a long candidate list is not categorised beyond what k needs
-  for (let from = 0; from < list.length && out.length < k; from += 2 * k)
-    out.push(...(await admit(list.slice(from, from + 2 * k), k - out.length)));
-  if (explore && p?.explorationSlots) {
+  if (extras.explore && p?.explorationSlots) {
     const n = Math.min(p.explorationSlots, k);
     // more than n, so the cap can still leave n
-    const fresh = await admit(await explore(Number.isFinite(cap) ? n * 4 : n, new Set(taken)), n);
+    const fresh = room.admit(await extras.explore(room.capped ? n * 4 : n, new Set(room.taken)), n);
     fresh.forEach((e, j) => {
       const at = Math.min(out.length, Math.ceil(((j + 1) * k) / (n + 1)) - 1);
       out.splice(at, 0, { ...e, exploration: true });
     });
     out = out.slice(0, k);
   }
-  for (const { pin, entry } of pins) {
-    const at = Math.min(Math.max(pin.position, 1) - 1, out.length);
+  // by position; a pin never goes before one placed ahead of it (same position: the order given)
+  let last = -1;
+  for (const { position, entry } of pins) {
+    const at = Math.min(Math.max(position - 1, last + 1), out.length);
     out.splice(at, 0, { ...entry, pinned: true });
+    last = at;
   }
   return out.slice(0, k);
 }
 
 /**
- * A pinned item as an entry, or null while it is unavailable, deleted or unknown, or while the
- * request's filter (over the placement's) leaves it out: a pin places an item, it never puts one
- * on a shelf whose filter excludes it (a category shelf, a price band, `exclude`).
+ * `ranked` (best first) with an item of `fresh` at every `every`-th place and in every place
+ * `ranked` leaves empty, up to `n` items — each taken under the placement's diversity cap as
+ * arrange counts it (the pins first), so a fresh item the cap leaves out gives its place to the
+ * next fresh one, not to a ranked one, and arrange then keeps the places as they are here.
+ */
+export function interleave(shelf: Shelf, ranked: readonly Entry[], fresh: readonly Entry[], every: number, n: number): Entry[] {
+  const room = new Room(
+    shelf,
+    pinned(shelf).map((x) => x.entry),
+  );
+  const streams = [ranked, fresh];
+  const at = [0, 0];
+  /** the next item of stream `s` the room takes (the ones it does not are dropped: it never will) */
+  const next = (s: number): Entry | undefined => {
+    const list = streams[s];
+    while (at[s] < list.length) {
+      const e = list[at[s]++];
+      if (room.take(e)) return e;
+    }
+    return undefined;
+  };
+  const out: Entry[] = [];
+  while (out.length < n) {
+    const first = out.length % every === every - 1 ? 1 : 0;
+    const e = next(first) ?? next(1 - first);
+    if (!e) break;
+    out.push(e);
+  }
+  return out;
+}
+
+/**
+ * A pinned item as an entry, or null while it is unavailable, deleted or unknown, while the
+ * request's filter (over the placement's) leaves it out, or while the list itself leaves it out
+ * (Shelf.omit: the item a related list is about, the basket, the history): a pin places an item,
+ * it never puts one on a shelf whose filter excludes it (a category shelf, a price band,
+ * `exclude`), nor brings back what the list excludes.
  */
 function pinEntry(shelf: Shelf, id: string): Entry | null {
   const index = shelf.model.ids.indexOf(id);
+  if (shelf.omit?.(id, index)) return null;
   if (index !== undefined) return shelf.filter.whyNot(index, id) === null ? { index, id, score: 0 } : null;
   const r = shelf.binding.newItems.get(id);
   return r && shelf.filter.recordWhyNot(r) === null ? { id, score: 0 } : null;
@@ -285,6 +391,27 @@ export function boostedNew(shelf: Shelf, r: CatalogRecord, score: number): { sco
   const boosted = score * t.multiply + t.add;
   // a multiply on a score of 0 (a new item with no content match) changes nothing: not "boosted"
   return boosted === score ? { score } : { score: boosted, boosted: true };
+}
+
+/**
+ * The new items a placement's boost lifts — a positive score from the 0 the model would give an
+ * item it does not know (an `add` boost) — that pass the filter, best first, none of `taken`:
+ * every list that ranks the model's items ranks these among them by that score.
+ */
+export function liftedNew(shelf: Shelf, taken: ReadonlySet<string> = new Set()): Entry[] {
+  if (!shelf.recordBoost) return [];
+  const out: Entry[] = [];
+  for (const r of shelf.binding.freshNewItems(shelf.now)) {
+    if (taken.has(r.id) || shelf.filter.recordWhyNot(r) !== null) continue;
+    const b = boostedNew(shelf, r, 0);
+    if (b.boosted && b.score > 0) out.push({ id: r.id, ...b });
+  }
+  return out.sort((a, b) => b.score - a.score);
+}
+
+/** `list` (best first) with `lifted` (liftedNew) ranked among it by score; on a tie the list's item first. */
+export function withLifted(list: readonly Entry[], lifted: readonly Entry[]): Entry[] {
+  return lifted.length ? [...list, ...lifted].sort((a, b) => b.score - a.score) : [...list];
 }
 
 const round = (x: number) => Number(x.toFixed(6));
