@@ -42,6 +42,9 @@ export interface CatalogSettings {
   facetAttributes: string[];
 }
 
+/** A facet value's code key: its type and value, so the boolean true and the string "true" differ. */
+export const facetKey = (v: string | number | boolean): string => `${typeof v}:${v}`;
+
 /** The categories a record belongs to (its `category` first), without repeats. */
 export function categoriesOf(r: Pick<CatalogRecord, 'category' | 'categories'>): string[] {
   const out: string[] = [];
@@ -186,7 +189,7 @@ export class CatalogBinding {
     }
     for (const [attr, facet] of this.facets) {
       const v = r.attributes?.[attr];
-      facet.codes[index] = v === undefined ? 0 : facet.values.code(String(v));
+      facet.codes[index] = v === undefined ? 0 : facet.values.code(facetKey(v));
     }
   }
 

@@ -17,7 +17,7 @@
 import type { z } from 'zod';
 import type { ScoringPlan } from '../inference/plan';
 import type { CatalogBinding } from '../models/live-catalog';
-import { categoriesOf, DELETED, UNAVAILABLE } from '../models/live-catalog';
+import { categoriesOf, DELETED, facetKey, UNAVAILABLE } from '../models/live-catalog';
 import type { FilteredOut as FilteredOutReason, StoredPlacement } from '../schemas';
 import type { CatalogRecord } from '../storage/catalog-store';
 
@@ -213,7 +213,7 @@ export function buildPlan(filter: CompiledFilter, boosts: readonly BoostRule[]):
     }
     if (m.attribute) {
       const facet = b.facets.get(m.attribute.name);
-      const code = facet?.values.find(String(m.attribute.value));
+      const code = facet?.values.find(facetKey(m.attribute.value));
       return (i) => code !== undefined && facet?.codes[i] === code;
     }
     return () => false;
