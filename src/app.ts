@@ -153,12 +153,20 @@ function allowedMethods(routes: readonly { method: string; path: string }[], pat
 }
 
 /** The routes the OpenAPI document says take a required body, as method + path pattern. */
+interface BodyRule {
+  method: string;
+  pattern: RegExp;
+  body: 'none' | 'optional' | 'required';
+  /** the token the operation needs (its `security`), checked before its body is judged */
+  token: 'adminToken' | 'apiKey' | null;
+}
+
 /** Each documented operation, with whether it takes a JSON body and whether it must have one. */
-function bodyRules(definitions: readonly unknown[]): { method: string; pattern: RegExp; body: 'none' | 'optional' | 'required' }[] {
-  const out: { method: string; pattern: RegExp; body: 'none' | 'optional' | 'required' }[] = [];
+function bodyRules(definitions: readonly unknown[]): BodyRule[] {
+  const out: BodyRule[] = [];
   for (const d of definitions as {
     type?: string;
-    route?: { method: string; path: string; request?: { body?: { required?: boolean } } };
+    route?: { method: string; path: string; security?: unknown[]; request?: { body?: { required?: boolean } } };
   }[]) {
     if (d.type !== 'route' || !d.route) continue;
     const body = d.route.request?.body;
@@ -167,6 +175,7 @@ function bodyRules(definitions: readonly unknown[]): { method: string; pattern: 
       method: d.route.method.toUpperCase(),
       pattern: new RegExp(`^${path}$`),
       body: !body ? 'none' : body.required ? 'required' : 'optional',
+      token: d.route.security?.length ? (d.route.path.startsWith('/admin') ? 'adminToken' : 'apiKey') : null,
     });
   }
   return out;
@@ -204,11 +213,17 @@ export function createApp() {
   app.use(async (c, next) => {
     const path = c.req.path;
     const rule = ruleFor(c);
+    let problem: AppError | undefined;
     if (rule?.body === 'none' && hasBody(c))
-      throw new AppError('invalid_request', `${c.req.method} ${path} takes no request body; send it without one`);
+      problem = new AppError('invalid_request', `${c.req.method} ${path} takes no request body; send it without one`);
     if (rule?.body === 'required' && !c.req.header('content-type'))
-      throw new AppError('invalid_request', `${c.req.method} ${path} needs a JSON body (content-type: application/json)`);
-    await next();
+      problem = new AppError('invalid_request', `${c.req.method} ${path} needs a JSON body (content-type: application/json)`);
+    if (!problem) return next();
+    // credentials first, as the route itself would: a request without them learns nothing about its body
+    const refuse = async () => {
+      throw problem;
+    };
+    return rule?.token ? requireBearer(rule.token)(c, refuse) : refuse();
   });
   // browsers on the shop's own origins (CORS_ALLOWED_ORIGINS; none by default) may call the API
   app.use('/v1/*', async (c, next) => {
