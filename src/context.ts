@@ -9,8 +9,11 @@
  * Experiments: a route that answers enters the request's subject (a user, or an anonymous
  * session) into the running experiment for the placement it asks for (`enter`) before it reads a
  * model; from then on `activeModel`/`userFor` give the variant's version, so one answer never mixes
- * versions. `answer` stamps the answer with a recId (and the variant), and the middleware has the
- * request and the answer counted after the response (`waitUntil`): no answer waits on a counter.
+ * versions. A variant whose version cannot be loaded (its files gone from the bucket) is answered by
+ * the active model instead (models/registry.ts): the answer keeps its variant and names the version
+ * that served it. `answer` stamps the answer with a recId (and the variant) — and, for a signed-in
+ * user, the keyed hash of their id, so that only their events count for it — and the middleware has
+ * the request and the answer counted after the response (`waitUntil`): no answer waits on a counter.
  */
 import { FILES } from '@edge-recs/core/manifest';
 import type { MiddlewareHandler } from 'hono';
@@ -81,7 +84,8 @@ export interface RequestContext {
   /**
    * Enters `subject` into the running experiment for `placement` (if any; none without a
    * subject), before any model is read. Returns the placement whose rules apply: the variant's,
-   * else the one asked for.
+   * else the one asked for. With a `userId`, the answer is the signed-in user's: only their
+   * events are attributed to it.
    */
   enter(who: { userId?: string; sessionId?: string }, placement: string | undefined): Promise<string | undefined>;
   /** the experiment and variant the request is in, once entered */
@@ -121,13 +125,15 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
   let active: Promise<ServingModel> | undefined;
   let assignment: RequestContext['assignment'] = null;
   let slot = '';
+  /** the keyed hash of the signed-in user the request answers (entered with a userId), if any */
+  let shownTo: string | undefined;
   let served: AnswerRecord | null = null;
   // the active model (or the experiment variant's) is loaded once per request, and whatever
   // answers records its version
   const models: Models = {
     ...bound,
     async active() {
-      active ??= assignment?.modelVersion !== undefined ? bound.version(assignment.modelVersion) : bound.active();
+      active ??= assignment?.modelVersion !== undefined ? bound.variant(assignment.modelVersion) : bound.active();
       const model = await active;
       ctx.servedVersion = model.version;
       return model;
@@ -144,7 +150,16 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
   const store: UserStore = { kv: env.RECS_KV, ttlSeconds: config.userEmbeddingTtlSeconds, cacheSeconds: config.userCacheSeconds, defer };
   const history: HistoryStore = historyStore(env.USER_HISTORY, config.userEmbeddingTtlSeconds);
   const users: UserDeps = { models, store, history, pinnedVersion: () => assignment?.modelVersion };
-  const identifyUser = (userId: string) => identify(config.secrets.userIdSecret, userId);
+  // one keyed hash per user id and request (entering the experiment, the answer's owner, the user's vector)
+  const identities = new Map<string, Promise<UserIdentity>>();
+  const identifyUser = (userId: string) => {
+    let found = identities.get(userId);
+    if (!found) {
+      found = identify(config.secrets.userIdSecret, userId);
+      identities.set(userId, found);
+    }
+    return found;
+  };
   const catalogStore = catalogClient(env.CATALOG, env.MODELS);
   const experiments = experimentStore(env.EXPERIMENTS);
   const ctx: RequestContext = {
@@ -174,6 +189,8 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
     },
     async enter(who, placement) {
       slot = placement ?? '';
+      // an answer to a signed-in shopper counts only their events (storage/metrics.ts)
+      if (who.userId !== undefined) shownTo = (await identifyUser(who.userId)).key;
       // a signed-in shopper is assigned by their user id, an anonymous visitor by their session
       const subject: Subject | null =
         who.userId !== undefined
@@ -207,6 +224,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
         variant: assignment?.variant ?? '',
         // shown: what the client is told to show (POST /v1/score marks candidates its filter leaves out)
         items: a.items.filter((i) => !i.filteredOut).map((i) => i.id),
+        ...(shownTo !== undefined ? { user: shownTo } : {}),
       };
       return { ...a, recId, ...(assignment ? { experiment: assignment.experiment, variant: assignment.variant } : {}) };
     },
@@ -222,7 +240,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       metrics,
       modelFor: async (userId) => {
         const variant = await assign({ kind: 'user', id: userId }, undefined);
-        return variant?.modelVersion !== undefined ? bound.version(variant.modelVersion) : bound.active();
+        return variant?.modelVersion !== undefined ? bound.variant(variant.modelVersion) : bound.active();
       },
       priceOf: async (itemId) => currentPrice(await ctx.catalog(), await models.active(), itemId),
     }),

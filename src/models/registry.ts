@@ -8,16 +8,35 @@
  * MODEL_MEMORY_BUDGET_BYTES; a 1M-item catalogue takes ~92 MB of the isolate's 128 MB, so a big
  * version is kept alone (requests still running on an evicted one keep it alive until they end). Each request takes one ServingModel and uses only it, which is what
  * guarantees that user vectors and item factors of different versions never meet.
- * Without a pointer the bundled default model serves (unless SERVE_BUNDLED_MODEL = "false").
+ * Without a pointer the bundled default model serves (unless SERVE_BUNDLED_MODEL = "false"), and
+ * so it does when the pointer names "bundled": a rollback to the bundled model while a running
+ * experiment pins a version keeps that version in the pointer's history (services/refresh.ts).
+ *
+ * An experiment variant's version is loaded like any other; when it cannot be (its files were
+ * deleted or damaged in the bucket after the experiment started), the variant's requests are
+ * answered by the active model rather than failing: logged once per isolate, recorded with the
+ * version's damaged files (GET /admin/refresh lists them), tried again after
+ * ACTIVE_POINTER_TTL_SECONDS.
  */
 import { FILES, type Manifest } from '@edge-recs/core/manifest';
 import type { Config } from '../config';
 import { AppError } from '../errors';
 import { createInt8Index } from '../inference/int8-module';
 import { R2 } from '../storage/keys';
-import { type ActivePointer, readActivePointer, recordDamage } from '../storage/refresh-state';
+import { type ActivePointer, clearDamage, readActivePointer, recordDamage } from '../storage/refresh-state';
 import { PromiseLru } from './lru';
-import { type ArtifactSource, estimateModelBytes, type LoadOptions, loadServingModel, parseManifest, type ServingModel } from './model';
+import {
+  type ArtifactSource,
+  estimateModelBytes,
+  type LoadOptions,
+  loadServingModel,
+  ModelLoadError,
+  parseManifest,
+  type ServingModel,
+} from './model';
+
+/** The name of the model in the Worker's script, for variants and the pointer alike. */
+export const BUNDLED = 'bundled';
 
 /**
  * How this Worker loads model versions: the config's int8 threshold, the bundled kernel, and —
@@ -80,7 +99,7 @@ export class ModelRegistry {
   /** The model that serves now. Throws AppError `no_model` when there is none. */
   async active(deps: RegistryDeps): Promise<ServingModel> {
     const pointer = await this.activePointer(deps);
-    if (pointer) {
+    if (pointer && pointer.version !== BUNDLED) {
       try {
         return await this.load(pointer.version, () => r2Source(deps.bucket, pointer.version), deps);
       } catch (err) {
@@ -114,11 +133,57 @@ export class ModelRegistry {
     return this.loaded.get(key, async () => {
       const src = await source();
       const manifestBytes = await src.get(FILES.manifest);
-      if (!manifestBytes) throw new Error(`manifest.json of ${key} is missing`);
+      if (!manifestBytes) throw new ModelLoadError(key, `${FILES.manifest} of ${key} is missing`, 'unavailable');
       const model = await loadServingModel(src, parseManifest(manifestBytes, key), loadOptions(deps.config, deps.kv));
       this.keepWithinBudget(key, model.memoryBytes);
       return model;
     });
+  }
+
+  /** A kept version by name ("bundled": the model in the script), loaded once per isolate. */
+  version(version: string, deps: RegistryDeps): Promise<ServingModel> {
+    if (version === BUNDLED) return this.load(BUNDLED, deps.bundled, deps);
+    return this.load(version, () => r2Source(deps.bucket, version), deps);
+  }
+
+  /** Variant versions that failed to load in this isolate: the damaged file recorded (if any), and when to try again. */
+  private readonly unloadable = new Map<string, { recorded: string | null; retryAt: number }>();
+
+  /**
+   * The model that answers an experiment variant pinned to `version`: that version — or, when it
+   * cannot be loaded (files deleted or damaged in the bucket), the active model, so the variant's
+   * shoppers are answered rather than failed. The failure is logged once per isolate and recorded
+   * with the version's damaged files; the version is tried again after ACTIVE_POINTER_TTL_SECONDS,
+   * and its record cleared when it loads.
+   */
+  async variant(version: string, deps: RegistryDeps): Promise<ServingModel> {
+    const failed = this.unloadable.get(version);
+    if (!failed || Date.now() >= failed.retryAt) {
+      try {
+        const model = await this.version(version, deps);
+        const healed = this.unloadable.get(version);
+        if (healed) {
+          this.unloadable.delete(version);
+          console.log(`experiment variant model ${version} loads again: its variant is answered by it`);
+          if (healed.recorded !== null) await clearDamage(deps.kv, version, [healed.recorded]).catch(() => undefined);
+        }
+        return model;
+      } catch (err) {
+        const retryAt = Date.now() + deps.config.activePointerTtlSeconds * 1000;
+        // read again after the await: of concurrent requests that saw it fail, one logs and records it
+        const known = this.unloadable.get(version);
+        if (known) known.retryAt = retryAt;
+        else {
+          const reason = err instanceof Error ? err.message : String(err);
+          // a file of the version missing or failing its check is damage; storage trouble (an R2 error) is only logged
+          const recorded = err instanceof ModelLoadError && version !== BUNDLED ? blamedFile(reason) : null;
+          this.unloadable.set(version, { recorded, retryAt });
+          console.error(`experiment variant model ${version} cannot be loaded (${reason}): its variant is answered by the active model`);
+          if (recorded !== null) await recordDamage(deps.kv, version, recorded, reason).catch(() => undefined);
+        }
+      }
+    }
+    return this.active(deps);
   }
 
   /** Evicts older versions, least recently used first, while the loaded ones exceed the budget. */
@@ -196,8 +261,13 @@ export interface Models {
   invalidatePointer(): void;
   /** files of `version` were re-staged: this isolate reads them again instead of serving around them */
   repaired(version: string): void;
-  /** a kept version by name ("bundled": the model in the script), loaded once per isolate (experiments) */
+  /** a kept version by name ("bundled": the model in the script), loaded once per isolate */
   version(version: string): Promise<ServingModel>;
+  /**
+   * the model an experiment variant pinned to `version` is answered by: that version, or the active
+   * model while it cannot be loaded (logged once per isolate, recorded with its damaged files)
+   */
+  variant(version: string): Promise<ServingModel>;
   /** the versions `version` accepts: "bundled" (when served), the active one and the kept previous ones */
   servable(): Promise<string[]>;
 }
@@ -212,18 +282,23 @@ export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Model
     adopt: (version, model) => registry.adopt(version, model),
     invalidatePointer: () => registry.invalidatePointer(),
     repaired: (version) => registry.repaired(version),
-    async version(version) {
-      if (version === 'bundled') {
-        const source = await deps.bundled();
-        return registry.load('bundled', async () => source, deps);
-      }
-      return registry.load(version, () => r2Source(deps.bucket, version), deps);
-    },
+    version: (version) => registry.version(version, deps),
+    variant: (version) => registry.variant(version, deps),
     async servable() {
       const pointer = await registry.activePointer(deps);
-      return [...(deps.config.serveBundledModel ? ['bundled'] : []), ...(pointer ? [pointer.version, ...pointer.previous] : [])];
+      const kept = pointer ? [pointer.version, ...pointer.previous].filter((v) => v !== BUNDLED) : [];
+      return [...(deps.config.serveBundledModel ? [BUNDLED] : []), ...kept];
     },
   };
+}
+
+/**
+ * The artifact file a load error is about: its messages start with the file ("catalog/popular.json
+ * is missing", "item_factors.f32 sha256 does not match …"); otherwise the manifest, which says what
+ * the files must hold.
+ */
+function blamedFile(reason: string): string {
+  return /^([\w-]+(?:\/[\w-]+)*\.[A-Za-z0-9]+)\s/.exec(reason)?.[1] ?? FILES.manifest;
 }
 
 /** One registry per isolate. */

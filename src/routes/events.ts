@@ -22,7 +22,7 @@ events.openapi(
     path: '/events',
     summary: "Record interactions; the user's recommendations reflect them on the next request",
     description:
-      'One event or {"events": [...]} (at most MAX_EVENTS_PER_BATCH). Events for items neither the active model nor the catalogue knows are rejected one by one with a reason; the others are added to the user\'s history, the user\'s embedding is recomputed at once by the ALS fold-in, and the events are queued for export to origin.',
+      "One event or {\"events\": [...]} (at most MAX_EVENTS_PER_BATCH). Events for items neither the active model nor the catalogue knows are rejected one by one with a reason; the others are added to the user's history, the user's embedding is recomputed at once by the ALS fold-in, and the events are queued for export to origin. A click, add-to-cart or purchase with a `recId` is attributed to that answer (`attribution`); an answer served to a signed-in user (a userId in its request) counts only that user's events, and another user's event naming it is counted as `notShown` (an anonymous answer counts anyone's).",
     security: [{ bearer: [] }],
     request: { query: NoQuery, body: { required: true, ...json(EventsBody) } },
     responses: {

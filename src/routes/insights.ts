@@ -70,17 +70,22 @@ function timeParam(name: string, v: string | undefined): number | undefined {
 }
 
 /**
- * `from` and `to` of a report query, in ms. `from` after `to` is a 400, never a silently rewritten
- * range, and so is a range longer than the counters keep (METRICS_RETENTION_DAYS): a report is one
- * row per hour at most, so this bounds its size.
+ * `from` and `to` of a report query, in ms. `from` after `to` — the `to` given, or now when it is
+ * left out — is a 400, never a silently rewritten range, and so is a range longer than the counters
+ * keep (METRICS_RETENTION_DAYS): a report is one row per hour at most, so this bounds its size.
  */
-function timeRange(q: { from?: string; to?: string }, retentionDays: number): { fromMs?: number; toMs?: number } {
+function timeRange(q: { from?: string; to?: string }, retentionDays: number, now: number): { fromMs?: number; toMs?: number } {
   const fromMs = timeParam('from', q.from);
   const toMs = timeParam('to', q.to);
-  if (fromMs !== undefined && toMs !== undefined && fromMs > toMs)
-    throw new AppError('invalid_request', `from: ${q.from} is after to (${q.to})`);
   // the defaults as the report applies them: to = now, from = 24 hours before to
-  const end = toMs ?? Date.now();
+  const end = toMs ?? now;
+  if (fromMs !== undefined && fromMs > end)
+    throw new AppError(
+      'invalid_request',
+      toMs !== undefined
+        ? `from: ${q.from} is after to (${q.to})`
+        : `from: ${q.from} is after to, which defaults to now (${new Date(now).toISOString()}): give a to as well, or an earlier from`,
+    );
   const start = fromMs ?? end - 24 * HOUR_MS;
   if (end - start > retentionDays * 24 * HOUR_MS)
     throw new AppError(
@@ -158,22 +163,23 @@ insights.openapi(
     summary:
       'What answers earned: counts, rates with 95% intervals, and tests against the control, per variant (or placement, version, hour)',
     description:
-      "From the stored hourly counts of answers served and attributed clicks, add-to-carts, purchases and revenue (events carrying the answer's recId within ATTRIBUTION_WINDOW_SECONDS). With `experiment`, the first variant is the control and every other variant is tested against it. `from` and `to` must be times that exist between 2000 and 9999 and at most METRICS_RETENTION_DAYS apart (the counters keep no more); anything else is a 400 `invalid_request` saying which. HEAD requests are not answers: only responses with a body (and a recId) are counted, and an item of POST /v1/score counts as shown unless it is marked filteredOut.",
+      "From the stored hourly counts of answers served and attributed clicks, add-to-carts, purchases and revenue (events carrying the answer's recId within ATTRIBUTION_WINDOW_SECONDS). With `experiment`, the first variant is the control and every other variant is tested against it. `from` and `to` must be times that exist between 2000 and 9999, `from` not after `to` (which defaults to now), and at most METRICS_RETENTION_DAYS apart (the counters keep no more); anything else is a 400 `invalid_request` saying which. HEAD requests are not answers: only responses with a body (and a recId) are counted, and an item of POST /v1/score counts as shown unless it is marked filteredOut.",
     security: [{ bearer: [] }],
     request: { query: MetricsQuery },
     responses: { 200: { description: 'report', ...json(MetricsReport) }, ...errors() },
   }),
   async (c) => {
     const q = c.req.valid('query');
+    const now = Date.now();
     const report = await metricsReport(
       { metrics: c.var.ctx.metrics, experiments: () => listExperiments(c.var.ctx.experiments) },
       {
-        ...timeRange(q, c.var.ctx.config.metrics.retentionDays),
+        ...timeRange(q, c.var.ctx.config.metrics.retentionDays, now),
         ...(q.placement !== undefined ? { placement: q.placement === '-' ? '' : q.placement } : {}),
         ...(q.experiment !== undefined ? { experiment: q.experiment } : {}),
         groupBy: q.groupBy ?? 'variant',
       },
-      Date.now(),
+      now,
     );
     return c.json(report, 200);
   },
@@ -185,14 +191,15 @@ insights.openapi(
     path: '/admin/traffic',
     summary: 'Requests, 4xx/5xx and latency percentiles per hour and per route',
     description:
-      "Latency is what the Worker observes from a request's start to its response: time waiting on storage, models and Durable Objects. Deployed, Workers' clock does not advance during pure CPU work, so CPU time between waits is not in it; network time to the client never is. Requests are counted under their route pattern, including those refused before the route ran (a 401 for a missing token, a 413); `unmatched` holds requests for paths no route has. One row per hour of the range: `from` and `to` must be times that exist between 2000 and 9999 and at most METRICS_RETENTION_DAYS apart, else a 400 `invalid_request` saying which.",
+      "Latency is what the Worker observes from a request's start to its response: time waiting on storage, models and Durable Objects. Deployed, Workers' clock does not advance during pure CPU work, so CPU time between waits is not in it; network time to the client never is. Requests are counted under their route pattern, including those refused before the route ran (a 401 for a missing token, a 413); `unmatched` holds requests for paths no route has. One row per hour of the range: `from` and `to` must be times that exist between 2000 and 9999, `from` not after `to` (which defaults to now), and at most METRICS_RETENTION_DAYS apart, else a 400 `invalid_request` saying which.",
     security: [{ bearer: [] }],
     request: { query: TrafficQuery },
     responses: { 200: { description: 'traffic', ...json(TrafficReport) }, ...errors() },
   }),
   async (c) => {
     const q = c.req.valid('query');
-    return c.json(await trafficReport(c.var.ctx.metrics, timeRange(q, c.var.ctx.config.metrics.retentionDays), Date.now()), 200);
+    const now = Date.now();
+    return c.json(await trafficReport(c.var.ctx.metrics, timeRange(q, c.var.ctx.config.metrics.retentionDays, now), now), 200);
   },
 );
 

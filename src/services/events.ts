@@ -11,6 +11,11 @@
  * per user; attribution counts each (recId, item, type) once, so it runs for every event, new or
  * repeated; only new events reach trending. Events without an eventId cannot be recognised when
  * retried: clients that retry should send one.
+ *
+ * Attribution is tied to the shopper: an answer served to a signed-in user (a userId in the
+ * request) counts only that user's events (compared by the keyed hash of the id, storage/metrics.ts);
+ * another user's event naming its recId is reported as `notShown` — the answer was not shown to
+ * them. An anonymous answer counts any user's events.
  */
 import { CLOCK_SKEW_MS, parseTimestamp } from '@edge-recs/core/time';
 import type { z } from 'zod';
@@ -160,12 +165,14 @@ export async function ingestEvents(deps: EventDeps, list: readonly EventInput[],
         type: e.type as AttributedType,
         at: times[i],
         revenue: price * (e.quantity ?? 1),
+        user: (who.get(e.userId) as UserIdentity).key,
       });
     }
     for (const outcome of await deps.metrics.attribute(events, now)) {
       if (outcome === 'attributed') attribution.attributed++;
       else if (outcome === 'duplicate') attribution.duplicate++;
-      else if (outcome === 'not_shown') attribution.notShown++;
+      // not_theirs: the answer was served to another signed-in user, so not shown to this one
+      else if (outcome === 'not_shown' || outcome === 'not_theirs') attribution.notShown++;
       else if (outcome === 'outside_window') attribution.outsideWindow++;
       else attribution.pending++;
     }

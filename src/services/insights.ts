@@ -9,6 +9,7 @@ import { FILES, manifestSchema } from '@edge-recs/core/manifest';
 import { meanInterval, scaled, twoProportionTest, welchTest, wilson } from '@edge-recs/core/stats';
 import { HOUR_MS } from '@edge-recs/core/time';
 import type { z } from 'zod';
+import { BUNDLED } from '../models/registry';
 import type { MetricsReport as MetricsReportSchema, Overview as OverviewSchema, TrafficReport as TrafficReportSchema } from '../schemas';
 import type { Experiment } from '../storage/experiments';
 import { R2 } from '../storage/keys';
@@ -266,9 +267,12 @@ export async function overview(deps: OverviewDeps): Promise<Overview> {
     const obj = await deps.bucket.get(R2.modelFile(version, FILES.manifest));
     return obj ? describe(await obj.json(), role) : null;
   };
+  // a pointer naming "bundled" (a rollback to it that keeps a version an experiment pins): the bundled model is active
+  const bundledActive = !pointer || pointer.version === BUNDLED;
   const versions = await Promise.all([
-    ...(pointer ? [fromR2(pointer.version, 'active'), ...pointer.previous.map((v) => fromR2(v, 'previous'))] : []),
-    deps.bundledManifest().then((m) => describe(m, pointer ? 'bundled' : 'active')),
+    ...(pointer && !bundledActive ? [fromR2(pointer.version, 'active')] : []),
+    ...(pointer ? pointer.previous.map((v) => fromR2(v, 'previous')) : []),
+    deps.bundledManifest().then((m) => describe(m, bundledActive ? 'active' : 'bundled')),
   ]);
   const [refreshLog, experiments] = await Promise.all([readRefreshLog(deps.kv), deps.experiments()]);
   return { versions: versions.filter((v): v is VersionInfo => v !== null), refreshLog, experiments };

@@ -38,9 +38,9 @@ import { FILES, fileMismatch, LATEST_KEY, type Manifest, signatureSchema, VERSIO
 import { verifyManifest } from '@edge-recs/core/signing';
 import type { Config } from '../config';
 import { loadServingModel, ModelLoadError, parseManifest, type ServingModel } from '../models/model';
-import { loadOptions, type Models, r2Source } from '../models/registry';
+import { BUNDLED, loadOptions, type Models, r2Source } from '../models/registry';
 import { pinnedVersions } from '../storage/experiments';
-import { R2 } from '../storage/keys';
+import { KV, R2 } from '../storage/keys';
 import { type Origin, OriginError } from '../storage/origin';
 import {
   type ActivePointer,
@@ -328,7 +328,8 @@ export async function activate(
   createdAt: string,
 ): Promise<ActivePointer> {
   const keep = deps.config.keepPreviousVersions;
-  const history = current ? [current.version, ...current.previous].filter((v) => v !== version) : [];
+  // the bundled model (a pointer after a rollback to it, services/refresh.ts rollback) is no kept version
+  const history = current ? [current.version, ...current.previous].filter((v) => v !== version && v !== BUNDLED) : [];
   // a version a running experiment serves stays kept (and servable) however old it gets
   const pinned = new Set(await pinnedVersions(deps.kv));
   const next: ActivePointer = {
@@ -339,6 +340,8 @@ export async function activate(
   };
   await writeActivePointer(deps.kv, next);
   deps.models.invalidatePointer();
+  // verified and active again (POST /admin/refresh?force=true after a rollback from it): no verdict stands
+  await deps.kv.delete(KV.rejected(version));
   await collectGarbage(
     deps.bucket,
     history.filter((v, j) => j >= keep && !pinned.has(v)),
@@ -364,9 +367,14 @@ async function collectGarbage(bucket: R2Bucket, dropped: string[]): Promise<void
 /**
  * Makes the newest previous version active again — or, when none is kept and the bundled model
  * may serve (SERVE_BUNDLED_MODEL), the bundled model, as before the first published version was
- * activated. The version rolled back from is dropped from the history and marked rejected, so the
+ * activated. The version rolled back from is marked (a rejection remembered like a verdict), so the
  * next cron does not re-activate it from latest.json (an operator can still force it with
- * POST /admin/refresh?force=true).
+ * POST /admin/refresh?force=true), and is dropped from the history — unless a running experiment
+ * pins it, as activate() never drops one either: then it stays kept, last in the history, so its
+ * variant is still served, it stays listed (GET /v1/model, /admin/overview) and a new experiment may
+ * still name it; being marked, it is no rollback target. A rollback to the bundled model that keeps
+ * such a version writes a pointer naming "bundled" with it as the history (the registry serves the
+ * bundled model for it); with nothing to keep, the pointer is removed, as before.
  */
 export async function rollback(
   deps: Pick<RefreshDeps, 'kv' | 'now' | 'models'> & { config: Pick<Config, 'serveBundledModel'> },
@@ -374,28 +382,46 @@ export async function rollback(
   const pointer = await readActivePointer(deps.kv);
   if (!pointer) return null;
   const at = (deps.now?.() ?? new Date()).toISOString();
-  const [target, ...rest] = pointer.previous;
-  if (target === undefined && !deps.config.serveBundledModel) return null;
-  await writeRejection(deps.kv, pointer.version, `rolled back by an operator at ${at}`);
+  // versions rolled back from earlier and kept only for an experiment are no targets
+  const marked = await Promise.all(pointer.previous.map((v) => readRejection(deps.kv, v)));
+  const target = pointer.previous.find((_, j) => marked[j] === null);
+  const fromBundled = pointer.version === BUNDLED;
+  if (target === undefined && (fromBundled || !deps.config.serveBundledModel)) return null;
+  const pinned = new Set(await pinnedVersions(deps.kv));
+  if (!fromBundled) await writeRejection(deps.kv, pointer.version, `rolled back by an operator at ${at}`);
+  const previous = [
+    ...pointer.previous.filter((v) => v !== target),
+    ...(!fromBundled && pinned.has(pointer.version) ? [pointer.version] : []),
+  ];
   // the target's creation time is read from its manifest when a later refresh needs it
-  const next: ActivePointer | null = target === undefined ? null : { version: target, activatedAt: at, previous: rest };
+  const next: ActivePointer | null =
+    target !== undefined || previous.length ? { version: target ?? BUNDLED, activatedAt: at, previous } : null;
   if (next) await writeActivePointer(deps.kv, next);
   else await clearActivePointer(deps.kv);
   deps.models.invalidatePointer();
   await writeLastRefresh(deps.kv, {
     at,
     outcome: 'activated',
-    version: next?.version ?? 'bundled',
+    version: next?.version ?? BUNDLED,
     reason: `rollback from ${pointer.version}`,
     detail: null,
   });
-  return next ?? { version: 'bundled', previous: [] };
+  return next ?? { version: BUNDLED, previous: [] };
 }
 
-/** The last run's full report and the active version's damage record, for operators. */
+/**
+ * The last run's full report and the damage records, for operators: the active version's files by
+ * name, and those of other versions running experiments pin (a variant served by the active model
+ * while its own version cannot be loaded: models/registry.ts) as "<version>/<file>".
+ */
 export async function lastRefresh(
   deps: Pick<RefreshDeps, 'kv'>,
 ): Promise<{ last: RefreshReport | null; damaged: Record<string, { reason: string; at: string }> }> {
-  const [last, pointer] = await Promise.all([readLastRefresh(deps.kv), readActivePointer(deps.kv)]);
-  return { last, damaged: pointer ? await readDamage(deps.kv, pointer.version) : {} };
+  const [last, pointer, pinned] = await Promise.all([readLastRefresh(deps.kv), readActivePointer(deps.kv), pinnedVersions(deps.kv)]);
+  const damaged = pointer ? await readDamage(deps.kv, pointer.version) : {};
+  for (const version of new Set(pinned)) {
+    if (version === pointer?.version) continue;
+    for (const [file, record] of Object.entries(await readDamage(deps.kv, version))) damaged[`${version}/${file}`] = record;
+  }
+  return { last, damaged };
 }

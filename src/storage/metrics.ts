@@ -12,15 +12,26 @@
  * same object; request statistics go to a random shard; reports sum over all shards.
  *
  * Per shard:
- *   recs     the answers of the last attribution window: dimensions, items shown, and per answer
- *            clicks and revenue so far (for Σx² of clicks and revenue per answer)
+ *   recs     the answers of the last attribution window: dimensions, items shown, the keyed hash of
+ *            the signed-in user it was served to (`subject`; NULL for an anonymous answer), and per
+ *            answer clicks and revenue so far (for Σx² of clicks and revenue per answer)
  *   seen     (recId, item, type) already counted
  *   waiting  events that arrived before their answer was recorded (it is written after the
- *            response): applied when it arrives, dropped after WAITING_MS
+ *            response), with their user's keyed hash: applied when it arrives, dropped after WAITING_MS
  *   counts   per hour × placement × model version × experiment × variant
  *   traffic  per hour × route × status class: requests, and a latency histogram
  * An alarm prunes answers past the window, waiting events past WAITING_MS, and counts past the
  * retention.
+ *
+ * An answer served to a signed-in user (a userId in the request) counts only that user's events:
+ * another user's event naming its recId is `not_theirs` (the shop sent a recId it showed someone
+ * else). An anonymous answer (a session basket, popular items without a userId) counts any user's
+ * events — the shopper may sign in after seeing it. Users are compared by the keyed hash of their
+ * id (storage/identity.ts), never the raw id. Answers recorded before the column existed, and
+ * events that waited from then, have no user: they accept anyone.
+ *
+ * Tables are created as they first were, then MIGRATIONS bring them up to date: `meta` keeps how
+ * many ran, so an object's existing rows are kept when the Worker that uses it changes.
  */
 import { DurableObject } from 'cloudflare:workers';
 import { toHex } from '@edge-recs/core/bytes';
@@ -46,6 +57,11 @@ export interface AnswerRecord extends CountKey {
   at: number;
   /** item ids in the order shown */
   items: string[];
+  /**
+   * The keyed hash (identify().key) of the signed-in user the answer was served to: only their
+   * events count for it. Absent for an anonymous answer, which counts any user's events.
+   */
+  user?: string;
 }
 
 export interface RequestRecord {
@@ -64,9 +80,12 @@ export interface AttributionEvent {
   at: number;
   /** revenue of a purchase: unit price × quantity (0 for other types) */
   revenue: number;
+  /** the keyed hash (identify().key) of the event's user; absent: not known (accepted by any answer) */
+  user?: string;
 }
 
-export type AttributionOutcome = 'attributed' | 'duplicate' | 'not_shown' | 'outside_window' | 'pending';
+/** `not_theirs`: the answer was served to another signed-in user. */
+export type AttributionOutcome = 'attributed' | 'duplicate' | 'not_shown' | 'not_theirs' | 'outside_window' | 'pending';
 
 export interface CountRow extends CountKey {
   hour: number;
@@ -123,6 +142,24 @@ const COUNT_COLUMNS = [
   'revenue_sq',
 ] as const;
 type CountColumn = (typeof COUNT_COLUMNS)[number];
+/**
+ * Schema changes after the tables' first form, in order; `meta` row 'schema' holds how many an
+ * object has applied. Each runs once per object, in one transaction with that count.
+ */
+const MIGRATIONS: readonly (readonly string[])[] = [
+  // 1. the user an answer was served to (NULL: anyone's events count), and the user of an event
+  //    waiting for its answer ('' = not known), part of its key: two users' events about the same
+  //    item of the same answer both wait, and the one of the user it was served to counts
+  [
+    'ALTER TABLE recs ADD COLUMN subject TEXT',
+    `CREATE TABLE waiting_v1 (rec TEXT NOT NULL, item TEXT NOT NULL, type TEXT NOT NULL, at INTEGER NOT NULL,
+      revenue REAL NOT NULL, received INTEGER NOT NULL, subject TEXT NOT NULL DEFAULT '', PRIMARY KEY (rec, item, type, subject))`,
+    "INSERT INTO waiting_v1 (rec, item, type, at, revenue, received, subject) SELECT rec, item, type, at, revenue, received, '' FROM waiting",
+    'DROP TABLE waiting',
+    'ALTER TABLE waiting_v1 RENAME TO waiting',
+  ],
+];
+
 const ADD_COUNTS = `INSERT INTO counts (hour, placement, version, experiment, variant, ${COUNT_COLUMNS.join(', ')})
   VALUES (?, ?, ?, ?, ?, ${COUNT_COLUMNS.map(() => '?').join(', ')})
   ON CONFLICT (hour, placement, version, experiment, variant) DO UPDATE SET ${COUNT_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
@@ -146,6 +183,12 @@ export class MetricsStore extends DurableObject<Env> {
     sql.exec(`CREATE TABLE IF NOT EXISTS traffic (hour INTEGER NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL,
       requests INTEGER NOT NULL, latency TEXT NOT NULL, PRIMARY KEY (hour, route, status))`);
     sql.exec('CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+    const applied = Number(sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'schema'").toArray()[0]?.v ?? 0);
+    if (applied < MIGRATIONS.length)
+      ctx.storage.transactionSync(() => {
+        for (const step of MIGRATIONS.slice(applied)) for (const statement of step) sql.exec(statement);
+        sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', ?)", String(MIGRATIONS.length));
+      });
     const saved = sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'settings'").toArray()[0];
     if (saved) this.settings = JSON.parse(saved.v) as MetricsSettings;
   }
@@ -225,7 +268,7 @@ export class MetricsStore extends DurableObject<Env> {
       for (const answer of answers) {
         const hour = Math.floor(answer.at / HOUR_MS);
         const inserted = sql.exec(
-          `INSERT INTO recs (id, at, hour, placement, version, experiment, variant, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO recs (id, at, hour, placement, version, experiment, variant, items, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (id) DO NOTHING`,
           answer.recId,
           answer.at,
@@ -235,6 +278,7 @@ export class MetricsStore extends DurableObject<Env> {
           answer.experiment,
           answer.variant,
           JSON.stringify(answer.items),
+          answer.user ?? null,
         ).rowsWritten;
         if (inserted === 0) continue;
         fresh.push(answer.recId);
@@ -252,14 +296,22 @@ export class MetricsStore extends DurableObject<Env> {
       if (fresh.length && sql.exec('SELECT 1 FROM waiting LIMIT 1').toArray().length) {
         for (const recId of fresh) {
           const waiting = sql
-            .exec<{ item: string; type: AttributedType; at: number; revenue: number }>(
-              'SELECT item, type, at, revenue FROM waiting WHERE rec = ?',
+            .exec<{ item: string; type: AttributedType; at: number; revenue: number; subject: string }>(
+              'SELECT item, type, at, revenue, subject FROM waiting WHERE rec = ?',
               recId,
             )
             .toArray();
           if (waiting.length === 0) continue;
           sql.exec('DELETE FROM waiting WHERE rec = ?', recId);
-          for (const w of waiting) this.apply({ recId, itemId: w.item, type: w.type, at: w.at, revenue: w.revenue });
+          for (const w of waiting)
+            this.apply({
+              recId,
+              itemId: w.item,
+              type: w.type,
+              at: w.at,
+              revenue: w.revenue,
+              ...(w.subject !== '' ? { user: w.subject } : {}),
+            });
         }
       }
     });
@@ -281,21 +333,29 @@ export class MetricsStore extends DurableObject<Env> {
         clicks: number;
         revenue: number;
         purchased: number;
-      }>('SELECT at, hour, placement, version, experiment, variant, items, clicks, revenue, purchased FROM recs WHERE id = ?', e.recId)
+        subject: string | null;
+      }>(
+        'SELECT at, hour, placement, version, experiment, variant, items, clicks, revenue, purchased, subject FROM recs WHERE id = ?',
+        e.recId,
+      )
       .toArray()[0];
     if (!rec) {
       if (now - e.at > WAITING_MS + this.settings.attributionWindowMs) return 'outside_window';
       sql.exec(
-        'INSERT OR IGNORE INTO waiting (rec, item, type, at, revenue, received) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT OR IGNORE INTO waiting (rec, item, type, at, revenue, received, subject) VALUES (?, ?, ?, ?, ?, ?, ?)',
         e.recId,
         e.itemId,
         e.type,
         e.at,
         e.revenue,
         now,
+        e.user ?? '',
       );
       return 'pending';
     }
+    // served to a signed-in user: only their events count (see the header); nothing is marked seen,
+    // so that user's own event about the item still counts
+    if (rec.subject !== null && e.user !== undefined && e.user !== rec.subject) return 'not_theirs';
     if (!(JSON.parse(rec.items) as string[]).includes(e.itemId)) return 'not_shown';
     if (e.at - rec.at > this.settings.attributionWindowMs || e.at < rec.at - CLOCK_SKEW_MS) return 'outside_window';
     const fresh = sql

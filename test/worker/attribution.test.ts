@@ -5,9 +5,10 @@
  * × variant; an event that arrives before its answer is recorded is counted when the answer is.
  * Retried events with an eventId change a user's history once.
  */
-import { env, SELF } from 'cloudflare:test';
+import { env, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
 import { R2 } from '../../src/storage/keys';
+import { MetricsStore } from '../../src/storage/metrics';
 import { getJson } from './fixtures';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
@@ -299,6 +300,26 @@ describe('report ranges', () => {
   });
 });
 
+describe('report ranges: from and the default to', () => {
+  it('refuses a from later than now when to is left out (to defaults to now), instead of rewriting the range', async () => {
+    const tomorrow = new Date(Date.now() + 2 * 24 * 3600 * 1000).toISOString();
+    for (const path of ['/admin/metrics', '/admin/traffic'])
+      for (const query of ['from=9999-12-31T23:00:00Z', `from=${encodeURIComponent(tomorrow)}`]) {
+        const res = await SELF.fetch(`http://x${path}?${query}`, { headers: ADMIN });
+        expect(res.status, `${path}?${query}`).toBe(400);
+        const body = await getJson(res);
+        expect(body.error.code).toBe('invalid_request');
+        expect(body.error.message).toMatch(/after to/);
+      }
+    // a from in the past without to still ends now
+    const ok = await SELF.fetch(`http://x/admin/metrics?from=${encodeURIComponent(new Date(Date.now() - 3 * 3600 * 1000).toISOString())}`, {
+      headers: ADMIN,
+    });
+    expect(ok.status).toBe(200);
+    expect(Date.parse((await getJson(ok)).to)).toBeLessThanOrEqual(Date.now() + 3600 * 1000);
+  });
+});
+
 describe('traffic', () => {
   const routes = async () =>
     (await getJson<{ routes: { route: string; status4xx: number }[] }>(await SELF.fetch('http://x/admin/traffic', { headers: ADMIN })))
@@ -370,5 +391,130 @@ describe('what counts as an answer shown', () => {
     // and nothing arrives late: the HEAD answer was never recorded
     await new Promise((r) => setTimeout(r, 1500));
     expect((await counted())['att-head']).toEqual({ answers: 1, itemsShown: 4 });
+  });
+});
+
+describe('an answer served to a signed-in user', () => {
+  const ADMIN_JSON = { ...ADMIN, 'content-type': 'application/json' };
+
+  it("counts only that user's events; another user's event naming its recId is not shown to them; an anonymous answer counts anyone's", async () => {
+    expect((await SELF.fetch('http://x/admin/placements/att-owner', { method: 'PUT', headers: ADMIN_JSON, body: '{}' })).status).toBe(200);
+    const forA = await getJson<Rec>(await SELF.fetch('http://x/v1/users/att-owner-a/recommendations?k=4&placement=att-owner'));
+    const basketForA = await getJson<Rec>(
+      await SELF.fetch('http://x/v1/recommendations', {
+        method: 'POST',
+        headers: KEY,
+        body: JSON.stringify({ items: ['85123A'], k: 4, userId: 'att-owner-a', placement: 'att-owner' }),
+      }),
+    );
+    const anonymous = await getJson<Rec>(
+      await SELF.fetch('http://x/v1/recommendations', {
+        method: 'POST',
+        headers: KEY,
+        body: JSON.stringify({ items: ['85123A'], k: 4, placement: 'att-owner' }),
+      }),
+    );
+    // userB's click on A's answer arrives before the answer is recorded (it waits), then once it is
+    const early = await post([{ userId: 'att-owner-b', itemId: forA.items[0].id, type: 'click', recId: forA.recId }]);
+    expect(early.body.attribution.attributed).toBe(0);
+    const group = () => groupOf('groupBy=placement&placement=att-owner', (x) => x.placement === 'att-owner');
+    await vi.waitFor(async () => expect((await group())?.answers).toBe(3), { timeout: 5000 });
+    const late = await post([
+      { userId: 'att-owner-b', itemId: forA.items[1].id, type: 'click', recId: forA.recId },
+      { userId: 'att-owner-b', itemId: basketForA.items[0].id, type: 'purchase', recId: basketForA.recId, price: 4 },
+    ]);
+    expect(late.body.attribution).toMatchObject({ attributed: 0, notShown: 2 });
+    // A's own events count, the same items included; anyone's event counts for the anonymous answer
+    const own = await post([
+      { userId: 'att-owner-a', itemId: forA.items[0].id, type: 'click', recId: forA.recId },
+      { userId: 'att-owner-a', itemId: basketForA.items[0].id, type: 'purchase', recId: basketForA.recId, price: 4 },
+      { userId: 'att-owner-c', itemId: anonymous.items[0].id, type: 'click', recId: anonymous.recId },
+    ]);
+    expect(own.body.attribution).toMatchObject({ attributed: 3, notShown: 0 });
+    await vi.waitFor(
+      async () => {
+        const g = await group();
+        expect(g).toMatchObject({ answers: 3, clicks: 2, purchases: 1 });
+        expect(g.revenue).toBeCloseTo(4, 6);
+      },
+      { timeout: 5000 },
+    );
+  });
+
+  it('keeps no raw user id with the answer, and answers recorded before users were kept accept any user', async () => {
+    const settings = { attributionWindowMs: 24 * 3600 * 1000, retentionDays: 90 };
+    const now = Date.now();
+    const key = { placement: 'att-subject', version: 'v-test', experiment: '', variant: '' };
+    const [mine, waiting] = ['6', '7'].map((d) => `2_${d.repeat(32)}`);
+    await shard(mine).record([], [{ ...key, recId: mine, at: now, items: ['A', 'B'], user: 'k-a' }], settings);
+    expect(
+      await shard(mine).attribute(
+        [
+          { recId: mine, itemId: 'A', type: 'click', at: now, revenue: 0, user: 'k-b' },
+          { recId: mine, itemId: 'A', type: 'click', at: now, revenue: 0, user: 'k-a' },
+        ],
+        settings,
+        now,
+      ),
+    ).toEqual(['not_theirs', 'attributed']);
+    // an event of another user waiting for its answer is not counted when the answer arrives
+    expect(
+      await shard(waiting).attribute([{ recId: waiting, itemId: 'B', type: 'click', at: now, revenue: 0, user: 'k-b' }], settings, now),
+    ).toEqual(['pending']);
+    await shard(waiting).record([], [{ ...key, recId: waiting, at: now - 1000, items: ['A', 'B'], user: 'k-a' }], settings);
+    const clicks = async () =>
+      ((await shard(mine).counts(0, Number.MAX_SAFE_INTEGER)) as { placement: string; clicks: number }[])
+        .filter((r) => r.placement === 'att-subject')
+        .reduce((s, r) => s + r.clicks, 0);
+    expect(await clicks()).toBe(1);
+
+    // an object whose tables predate the column: migrated when it starts, its old answers accept anyone
+    const old = env.METRICS.get(env.METRICS.idFromName('metrics-migration-test'));
+    const outcomes = await runInDurableObject(old, async (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec('DROP TABLE recs');
+      sql.exec('DROP TABLE waiting');
+      sql.exec(`CREATE TABLE recs (id TEXT PRIMARY KEY, at INTEGER NOT NULL, hour INTEGER NOT NULL,
+        placement TEXT NOT NULL, version TEXT NOT NULL, experiment TEXT NOT NULL, variant TEXT NOT NULL,
+        items TEXT NOT NULL, clicks INTEGER NOT NULL DEFAULT 0, revenue REAL NOT NULL DEFAULT 0, purchased INTEGER NOT NULL DEFAULT 0)`);
+      sql.exec(`CREATE TABLE waiting (rec TEXT NOT NULL, item TEXT NOT NULL, type TEXT NOT NULL, at INTEGER NOT NULL,
+        revenue REAL NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (rec, item, type))`);
+      sql.exec("DELETE FROM meta WHERE k = 'schema'");
+      sql.exec(
+        "INSERT INTO recs (id, at, hour, placement, version, experiment, variant, items) VALUES (?, ?, ?, 'att-old', 'v-test', '', '', ?)",
+        `3_${'8'.repeat(32)}`,
+        now,
+        Math.floor(now / 3600_000),
+        JSON.stringify(['A']),
+      );
+      sql.exec(
+        "INSERT INTO waiting (rec, item, type, at, revenue, received) VALUES (?, 'A', 'click', ?, 0, ?)",
+        `3_${'9'.repeat(32)}`,
+        now,
+        now,
+      );
+      // the object as it starts after a deploy, on the same storage
+      const restarted = new MetricsStore(state, env);
+      const columns = sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('recs')")
+        .toArray()
+        .map((c) => c.name);
+      await restarted.record(
+        [],
+        [{ ...key, placement: 'att-old', recId: `3_${'9'.repeat(32)}`, at: now, items: ['A'], user: 'k-a' }],
+        settings,
+      );
+      const got = await restarted.attribute(
+        [{ recId: `3_${'8'.repeat(32)}`, itemId: 'A', type: 'click', at: now, revenue: 0, user: 'k-z' }],
+        settings,
+        now,
+      );
+      const counted = (await restarted.counts(0, Number.MAX_SAFE_INTEGER)).reduce((s, r) => s + r.clicks, 0);
+      return { columns, got, counted };
+    });
+    expect(outcomes.columns).toContain('subject');
+    expect(outcomes.got).toEqual(['attributed']);
+    // the old answer's click, and the click that waited from before the deploy (its user unknown)
+    expect(outcomes.counted).toBe(2);
   });
 });

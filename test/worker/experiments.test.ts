@@ -5,9 +5,15 @@
  * say which variant they are; reports compare the variants.
  */
 import { env, SELF } from 'cloudflare:test';
+import { FILES } from '@edge-recs/core/manifest';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../src/app';
+import { configFrom } from '../../src/config';
+import { refreshDeps } from '../../src/context';
+import { bundledSource } from '../../src/models/bundled';
+import { bindRegistry, ModelRegistry } from '../../src/models/registry';
 import { assignmentPoint, variantAt } from '../../src/services/experiments';
+import { refreshModel } from '../../src/services/refresh';
 import { blockData, buildFixture, getJson, publishFixture } from './fixtures';
 
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
@@ -415,5 +421,77 @@ describe('a placement a running experiment uses', () => {
       expect(body.placement?.name).toBe('exp-own');
     }
     expect((await SELF.fetch('http://x/admin/experiments/gone-rules/stop', { method: 'POST', headers: ADMIN })).status).toBe(200);
+  });
+});
+
+describe('a variant whose model version lost its files while the experiment runs', () => {
+  it("answers the variant's shoppers from the active model, never a 500, logs it once and shows it to operators", async () => {
+    // activated by another isolate (its own registry): this one has never loaded miss-v1
+    const elsewhere = () => ({
+      ...refreshDeps(env),
+      models: bindRegistry(new ModelRegistry(), { kv: env.RECS_KV, bucket: env.MODELS, config: configFrom(env), bundled: bundledSource }),
+    });
+    await publishFixture(await buildFixture({ version: 'miss-v1' }));
+    expect((await refreshModel(elsewhere())).outcome).toBe('activated');
+    expect(
+      (
+        await putExperiment('missing', {
+          variants: [
+            { name: 'control', weight: 1 },
+            { name: 'pinned', weight: 1, modelVersion: 'miss-v1' },
+          ],
+        })
+      ).status,
+    ).toBe(201);
+    await publishFixture(await buildFixture({ version: 'miss-v2' }));
+    expect((await refreshModel(elsewhere())).outcome).toBe('activated');
+    // the pinned version's manifest disappears from the bucket
+    await env.MODELS.delete(`models/miss-v1/${FILES.manifest}`);
+
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const variants = new Set<string>();
+    let pinned: string | undefined;
+    try {
+      for (let s = 0; s < 16; s++) {
+        const res = await SELF.fetch(`http://x/v1/popular?k=3&sessionId=miss-${s}`);
+        expect(res.status, `miss-${s}`).toBe(200);
+        const body = await getJson<Rec>(res);
+        expect(body.experiment).toBe('missing');
+        variants.add(body.variant as string);
+        expect(body.model).toBe('miss-v2');
+        expect(res.headers.get('x-model-version')).toBe('miss-v2');
+        if (body.variant === 'pinned') pinned = `miss-${s}`;
+      }
+      expect(variants).toEqual(new Set(['control', 'pinned']));
+      // a signed-in shopper of the variant, and their events
+      for (const user of ['u0-1', 'u1-2', 'u2-3', 'u3-4', 'u0-5', 'u1-6']) {
+        const res = await SELF.fetch(`http://x/v1/users/${user}/recommendations?k=3`);
+        expect(res.status, user).toBe(200);
+        expect((await getJson<Rec>(res)).model).toBe('miss-v2');
+      }
+      const events = await SELF.fetch('http://x/v1/events', {
+        method: 'POST',
+        headers: KEY,
+        body: JSON.stringify({ userId: pinned, itemId: 'B1-I2', type: 'click' }),
+      });
+      expect(events.status).toBe(200);
+      const logged = errors.mock.calls.filter(([m]) => String(m).includes('miss-v1'));
+      expect(logged).toHaveLength(1);
+    } finally {
+      errors.mockRestore();
+    }
+    // operators see it next to the active version's damaged files
+    const admin = await getJson(await SELF.fetch('http://x/admin/refresh', { headers: ADMIN }));
+    expect(admin.damaged[`miss-v1/${FILES.manifest}`].reason).toMatch(/manifest.json of miss-v1 is missing/);
+    // the counters name the version that served: the variant keeps its label, the version is the active one
+    await vi.waitFor(
+      async () => {
+        const r = await getJson(await SELF.fetch('http://x/admin/metrics?experiment=missing&groupBy=version', { headers: ADMIN }));
+        expect(r.groups.map((g: { version: string }) => g.version)).toEqual(['miss-v2']);
+        expect(r.groups[0].answers).toBe(22);
+      },
+      { timeout: 5000 },
+    );
+    expect((await SELF.fetch('http://x/admin/experiments/missing/stop', { method: 'POST', headers: ADMIN })).status).toBe(200);
   });
 });

@@ -220,3 +220,99 @@ describe('a broken model never replaces a working one', () => {
     }
   });
 });
+
+describe('rollback and a version a running experiment pins', () => {
+  beforeEach(clearStorage);
+
+  const JSON_ADMIN = { ...ADMIN, 'content-type': 'application/json' };
+  const rollbackNow = async () => {
+    const res = await SELF.fetch('http://x/admin/rollback', { method: 'POST', headers: ADMIN });
+    return { status: res.status, body: await getJson(res) };
+  };
+  const putExperiment = (name: string, modelVersion: string) =>
+    SELF.fetch(`http://x/admin/experiments/${name}`, {
+      method: 'PUT',
+      headers: JSON_ADMIN,
+      body: JSON.stringify({
+        variants: [
+          { name: 'control', weight: 1, modelVersion: 'bundled' },
+          { name: 'pinned', weight: 1, modelVersion },
+        ],
+      }),
+    });
+  const stop = (name: string) => SELF.fetch(`http://x/admin/experiments/${name}/stop`, { method: 'POST', headers: ADMIN });
+  const overviewVersions = async () =>
+    (await getJson(await SELF.fetch('http://x/admin/overview', { headers: ADMIN }))).versions.map(
+      (v: { version: string; role: string }) => ({
+        version: v.version,
+        role: v.role,
+      }),
+    );
+
+  it('never forgets it: rolling back to it and from it keeps it kept, servable and visible, and the cron does not undo the rollback', async () => {
+    await publishFixture(await buildFixture({ version: 'rb-pin' }));
+    expect((await getJson(await adminRefresh())).outcome).toBe('activated');
+    expect((await putExperiment('rb-exp', 'rb-pin')).status).toBe(201);
+    for (const v of ['rb-2', 'rb-3', 'rb-4']) {
+      await publishFixture(await buildFixture({ version: v }));
+      expect((await getJson(await adminRefresh())).outcome).toBe('activated');
+    }
+    // KEEP_PREVIOUS_VERSIONS is 2; rb-pin is kept beyond them because the experiment pins it
+    expect((await model()).previousVersions).toEqual(['rb-3', 'rb-2', 'rb-pin']);
+
+    expect((await rollbackNow()).body).toEqual({ version: 'rb-3', previous: ['rb-2', 'rb-pin'] });
+    expect((await rollbackNow()).body).toEqual({ version: 'rb-2', previous: ['rb-pin'] });
+    expect((await rollbackNow()).body).toEqual({ version: 'rb-pin', previous: [] });
+    // rolling back from the pinned version: the bundled model serves, and rb-pin stays kept
+    expect((await rollbackNow()).body).toEqual({ version: 'bundled', previous: ['rb-pin'] });
+    const info = await model();
+    expect(info).toMatchObject({ source: 'bundled', previousVersions: ['rb-pin'] });
+    const listed = await overviewVersions();
+    expect(listed).toContainEqual({ version: 'rb-pin', role: 'previous' });
+    expect(listed.filter((v: { role: string }) => v.role === 'active')).toHaveLength(1);
+    expect(listed.find((v: { role: string }) => v.role === 'active').version).toBe(info.version);
+    expect(await env.MODELS.head('models/rb-pin/manifest.json')).not.toBeNull();
+
+    // the experiment's pinned variant is still served by rb-pin
+    const served = new Set<string>();
+    for (let s = 0; s < 12; s++) {
+      const res = await SELF.fetch(`http://x/v1/popular?k=3&sessionId=rb-${s}`);
+      expect(res.status).toBe(200);
+      const body = await getJson(res);
+      if (body.variant === 'pinned') served.add(body.model);
+    }
+    expect(served).toEqual(new Set(['rb-pin']));
+
+    // a version rolled back from is no rollback target, and the cron does not re-activate anything
+    const none = await rollbackNow();
+    expect(none.status).toBe(409);
+    expect(none.body.error.code).toBe('nothing_to_roll_back');
+    await runCron();
+    expect((await model()).source).toBe('bundled');
+
+    // a new experiment may still name it
+    expect((await stop('rb-exp')).status).toBe(200);
+    expect((await putExperiment('rb-exp-2', 'rb-pin')).status).toBe(201);
+
+    // the next activation keeps it in the history, and the bundled model is never listed there
+    await publishFixture(await buildFixture({ version: 'rb-5' }));
+    expect((await getJson(await adminRefresh())).outcome).toBe('activated');
+    expect(await model()).toMatchObject({ version: 'rb-5', previousVersions: ['rb-pin'] });
+    expect((await stop('rb-exp-2')).status).toBe(200);
+  });
+
+  it('rolling back from a pinned version to a kept one keeps the pinned one last in the history, not a rollback target', async () => {
+    await publishFixture(await buildFixture({ version: 'rc-1' }));
+    await adminRefresh();
+    await publishFixture(await buildFixture({ version: 'rc-pin' }));
+    expect((await getJson(await adminRefresh())).outcome).toBe('activated');
+    expect((await putExperiment('rc-exp', 'rc-pin')).status).toBe(201);
+    expect((await rollbackNow()).body).toEqual({ version: 'rc-1', previous: ['rc-pin'] });
+    // latest.json still names rc-pin: the cron must not undo the rollback
+    await runCron();
+    expect((await model()).version).toBe('rc-1');
+    // the next rollback goes to the bundled model, past rc-pin, which stays kept
+    expect((await rollbackNow()).body).toEqual({ version: 'bundled', previous: ['rc-pin'] });
+    expect((await stop('rc-exp')).status).toBe(200);
+  });
+});

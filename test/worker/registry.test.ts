@@ -4,12 +4,14 @@
  * would not fit beside the active one is not loaded to serve its users.
  */
 import { env } from 'cloudflare:test';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { FILES } from '@edge-recs/core/manifest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { configFrom } from '../../src/config';
 import { bundledSource } from '../../src/models/bundled';
 import type { ServingModel } from '../../src/models/model';
 import { estimateModelBytes } from '../../src/models/model';
 import { bindRegistry, ModelRegistry, type RegistryDeps, r2Source } from '../../src/models/registry';
+import { readDamage, writeActivePointer } from '../../src/storage/refresh-state';
 import { buildFixture, clearStorage, publishFixture } from './fixtures';
 
 const deps: RegistryDeps = { kv: env.RECS_KV, bucket: env.MODELS, config: configFrom(env), bundled: bundledSource };
@@ -76,5 +78,53 @@ describe('model registry memory budget', () => {
     expect(estimateModelBytes({ ...model.manifest, itemCount: 1_000_000, dims: 64, files: {} }, { int8MinItems: 50_000 })).toBeGreaterThan(
       64 * 2 ** 20,
     );
+  });
+});
+
+describe('a version an experiment variant names that cannot be loaded', () => {
+  beforeAll(async () => {
+    await clearStorage();
+    for (const v of ['var-ok', 'var-gone', 'var-active']) await publishFixture(await buildFixture({ version: v }));
+    await writeActivePointer(env.RECS_KV, {
+      version: 'var-active',
+      activatedAt: new Date().toISOString(),
+      previous: ['var-gone', 'var-ok'],
+    });
+  });
+
+  it('is served around by the active model, logged once per isolate and recorded with the damaged files', async () => {
+    const models = bindRegistry(new ModelRegistry(), deps);
+    expect((await models.variant('var-ok')).version).toBe('var-ok');
+    await env.MODELS.delete(`models/var-gone/${FILES.manifest}`);
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      for (let i = 0; i < 3; i++) expect((await models.variant('var-gone')).version).toBe('var-active');
+      const logged = log.mock.calls.filter(([m]) => String(m).includes('var-gone'));
+      expect(logged).toHaveLength(1);
+      expect(String(logged[0][0])).toMatch(/manifest.json of var-gone is missing/);
+    } finally {
+      log.mockRestore();
+    }
+    expect((await readDamage(env.RECS_KV, 'var-gone'))[FILES.manifest].reason).toMatch(/manifest.json of var-gone is missing/);
+    // the bundled model, named by a variant, loads as always
+    expect((await models.variant('bundled')).source.kind).toBe('bundled');
+  });
+
+  it('is served by its own version again once its files are back, and the record is cleared', async () => {
+    const models = bindRegistry(new ModelRegistry(), deps);
+    const built = await buildFixture({ version: 'var-back' });
+    await publishFixture(built);
+    await env.MODELS.delete(`models/var-back/${FILES.manifest}`);
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect((await models.variant('var-back')).version).toBe('var-active');
+    } finally {
+      log.mockRestore();
+    }
+    expect(Object.keys(await readDamage(env.RECS_KV, 'var-back'))).toEqual([FILES.manifest]);
+    await env.MODELS.put(`models/var-back/${FILES.manifest}`, built.manifestBytes);
+    // ACTIVE_POINTER_TTL_SECONDS is 0 in the tests: the next request tries the version again
+    expect((await models.variant('var-back')).version).toBe('var-back');
+    expect(await readDamage(env.RECS_KV, 'var-back')).toEqual({});
   });
 });
