@@ -406,7 +406,8 @@ export type ModelInfo = z.infer<typeof ModelInfo>;
 export const SearchQuery = z
   .object({
     q: z.string().max(100).optional().openapi({
-      description: 'words that must all appear in the title (case-insensitive); empty = most popular',
+      description:
+        'words that must all appear in the title as served, the id or a category of the item (case-insensitive); empty = most popular',
       example: 'heart holder',
     }),
     limit: z
@@ -558,7 +559,7 @@ const placementFields = {
     .optional()
     .openapi({
       description:
-        "an item at a position, while it is available and passes the request's filter; pins at the same position follow each other in the order given",
+        "an item at a position, while it is available, passes the request's filter and is not one the list leaves out (the item a related list is about, the basket with excludeGiven, the history with excludePurchased); pins at the same position follow each other in the order given",
     }),
   diversity: z
     .object({ maxPerCategory: z.number().int().min(1).max(100) })
@@ -666,7 +667,9 @@ export const EventsResult = z
       .object({
         attributed: z.number().openapi({ description: 'counted for the answer their recId names' }),
         duplicate: z.number().openapi({ description: 'that (recId, item, type) was counted before' }),
-        notShown: z.number().openapi({ description: 'the item was not in that answer' }),
+        notShown: z
+          .number()
+          .openapi({ description: 'the item was not in that answer, or the answer was served to another signed-in user' }),
         outsideWindow: z
           .number()
           .openapi({ description: 'later than ATTRIBUTION_WINDOW_SECONDS after the answer, or an answer no longer known' }),

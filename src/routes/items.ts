@@ -161,7 +161,7 @@ items.openapi(
     path: '/items',
     summary: 'Search the catalogue by title',
     description:
-      "Every query word must appear in the title or id. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size) and the catalogue's new items; filters apply. With `placement`, its boosts reorder the matches, its diversity cap applies and its pins place matching items; the answer's `placement` says so.",
+      "Every query word must appear in the title as served (the catalogue's over the model's), the id or one of the item's categories. Covers the model's 10,000 most popular items (catalog/popular.json; all of them for catalogues up to that size) and the catalogue's new items; filters apply. With `placement`, its boosts reorder the matches, its diversity cap applies and its pins place matching items; the answer's `placement` says so.",
     request: { query: SearchQuery },
     responses: {
       200: { description: 'matching items, most popular first', ...json(SearchResult) },
@@ -206,7 +206,7 @@ items.openapi(
     path: '/trending',
     summary: 'Trending now: time-decayed popularity from live events (half-life TRENDING_HALF_LIFE_SECONDS)',
     description:
-      "Each shopper's events on an item count once per half-life, so a few shoppers' repeated views do not make a trend. While fewer than k items have recent events, the rest of the list is the model's popularity.",
+      "Each shopper's events on an item count once per half-life, so a few shoppers' repeated views do not make a trend. While fewer than k items have recent events, the rest of the list is the model's popularity. A placement's boosts rank the whole list, the popularity fill included (a fill item scores 0 before boosts).",
     request: { query: PopularQuery },
     responses: {
       200: { description: 'trending items', ...json(Recommendation) },
