@@ -115,6 +115,15 @@ function json<T>(bytes: ArrayBuffer, what: string): T {
   }
 }
 
+function isJson(bytes: ArrayBuffer): boolean {
+  try {
+    JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Fetches and checks manifest + signature of a published version. */
 async function fetchManifest(
   deps: RefreshDeps,
@@ -124,6 +133,15 @@ async function fetchManifest(
   if (!manifestBytes) throw new RefreshProblem('transient', `manifest.json of ${version} is not at the origin (publish incomplete?)`);
   const sigBytes = await deps.origin.get(R2.modelFile(version, FILES.signature));
   if (!sigBytes) throw new RefreshProblem('transient', 'manifest.sig is not at the origin: the model is unsigned or still uploading');
+  // A manifest or signature that is not whole JSON was cut short or is not the file at all (a
+  // truncated body, an HTML error page): a transport fault, retried — only complete JSON that fails
+  // the signature is a verdict about the signed content.
+  for (const [bytes, file] of [
+    [manifestBytes, FILES.manifest],
+    [sigBytes, FILES.signature],
+  ] as const)
+    if (!isJson(bytes))
+      throw new RefreshProblem('transient', `${file} of ${version} is not complete JSON (cut short, or not the file): retried next run`);
   const sig = signatureSchema.safeParse(json(sigBytes, FILES.signature));
   if (!sig.success) throw new RefreshProblem('content', 'manifest.sig is malformed');
   const bad = await verifyManifest(new Uint8Array(manifestBytes), sig.data, deps.config.modelPublicKeys);
@@ -158,9 +176,16 @@ async function activeCreatedAt(deps: RefreshDeps, pointer: ActivePointer): Promi
 
 /** A refresh only moves forward: the candidate must have been created after the active version. */
 async function checkForward(deps: RefreshDeps, manifest: Manifest, pointer: ActivePointer | null): Promise<void> {
-  if (!pointer) return;
+  if (!pointer || pointer.version === BUNDLED) return;
   const current = await activeCreatedAt(deps, pointer);
-  if (current && !(Date.parse(manifest.createdAt) > Date.parse(current))) {
+  // not knowing what "forward" is never lets a version through: a manifest of the active version
+  // that went missing or bad in the bucket (it serves from memory) must not open the door to a replay
+  if (current === null)
+    throw new RefreshProblem(
+      'transient',
+      `cannot read when the active ${pointer.version} was created (its manifest in the models bucket is missing or unreadable), so ${manifest.version} cannot be checked to be newer: retried next run; POST /admin/refresh?force=true activates it anyway`,
+    );
+  if (!(Date.parse(manifest.createdAt) > Date.parse(current))) {
     throw new RefreshProblem(
       'policy',
       `${manifest.version} (created ${manifest.createdAt}) is not newer than the active ${pointer.version} (created ${current}): use POST /admin/rollback, or POST /admin/refresh?force=true to move back`,
