@@ -163,7 +163,8 @@ export class CatalogBinding {
     this.version++;
     const index = this.ids.indexOf(r.id);
     if (index === undefined) {
-      if (r.deleted) this.newItems.delete(r.id);
+      // a record without a title (one created for an item an earlier model knew) is no product a list can name
+      if (r.deleted || !r.title) this.newItems.delete(r.id);
       else {
         this.newItems.delete(r.id); // re-insert: the map stays in update order
         this.newItems.set(r.id, r);
@@ -200,10 +201,16 @@ export class CatalogBinding {
     if (oldest !== undefined) this.newItems.delete(oldest);
   }
 
-  /** New items still young enough to count as new, newest first. */
-  freshNewItems(now: number): CatalogRecord[] {
+  /**
+   * The new items held (the newest CATALOG_MAX_NEW_ITEMS the model does not know), newest first:
+   * `which` = "fresh" those still young enough to count as new (CATALOG_NEW_ITEM_SECONDS: promoted
+   * to every fourth place and exploration slots), "aged" the older ones (still sellable: they fill
+   * places, shelves, content relations and boosts name them), "all" both.
+   */
+  heldNewItems(now: number, which: 'fresh' | 'aged' | 'all' = 'fresh'): CatalogRecord[] {
     const since = now - this.settings.newItemSeconds * 1000;
-    return [...this.newItems.values()].filter((r) => r.createdAt >= since).sort((a, b) => b.createdAt - a.createdAt);
+    const keep = (r: CatalogRecord) => which === 'all' || r.createdAt >= since === (which === 'fresh');
+    return [...this.newItems.values()].filter(keep).sort((a, b) => b.createdAt - a.createdAt);
   }
 }
 

@@ -88,14 +88,21 @@ export async function popularList(
   const known = popularEntries(shelf, n, exclude).filter((e) => !taken.has(e.id));
   const lifted = liftedNew(shelf, taken);
   // under a diversity cap every new item is a candidate: the cap may leave out any number of them
-  const plain = await newItemsFor(shelf, newCandidatesFor(shelf, k), [], new Set([...taken, ...lifted.map((e) => e.id)]));
-  return interleave(shelf, withLifted(known, lifted), plain, 4, n);
+  const skip = new Set([...taken, ...lifted.map((e) => e.id)]);
+  const plain = await newItemsFor(shelf, newCandidatesFor(shelf, k), [], skip);
+  const list = interleave(shelf, withLifted(known, lifted), plain, 4, n);
+  if (list.length >= n) return list;
+  // places nothing else fills (a shelf of a category the model has few items of) take the new
+  // items no longer young enough to be promoted: still sellable, after everything else
+  for (const e of list) skip.add(e.id);
+  const aged = await newItemsFor(shelf, newCandidatesFor(shelf, k), [], skip, 'aged');
+  return interleave(shelf, list, aged, Number.POSITIVE_INFINITY, n);
 }
 
 /** The newest catalogue items that pass the filter (a placement's `fallback: "new"`). */
 export async function newest(shelf: Shelf, k: number): Promise<Answer> {
   // all of them under a diversity cap, so the cap still fills k when k of them pass it
-  return answer(shelf, 'new', await arrange(shelf, await newItemsFor(shelf, newCandidatesFor(shelf, k), []), k));
+  return answer(shelf, 'new', await arrange(shelf, await newItemsFor(shelf, newCandidatesFor(shelf, k), [], new Set(), 'all'), k));
 }
 
 /**
@@ -112,8 +119,9 @@ async function scoredWithNew(
   taken: ReadonlySet<string>,
 ): Promise<Entry[]> {
   const lifted = liftedNew(shelf, taken);
-  const also = (n: number, t: Set<string>) => newItemsFor(shelf, n, context, new Set([...t, ...taken]));
-  return arrange(shelf, withLifted(entries(shelf, scored), lifted), k, { fill: also, explore: also });
+  const also = (which: 'fresh' | 'all') => (n: number, t: Set<string>) => newItemsFor(shelf, n, context, new Set([...t, ...taken]), which);
+  // exploration promotes what is new; the places the known items leave empty take any sellable one
+  return arrange(shelf, withLifted(entries(shelf, scored), lifted), k, { fill: also('all'), explore: also('fresh') });
 }
 
 /** What an unknown user gets: the placement's fallback (popular by default). */
@@ -212,7 +220,7 @@ export async function forBasket(
     const listed = new Set([...related.map((e) => e.id), ...left]);
     const byNew = shelf.placement?.fallback === 'new';
     const rest = byNew
-      ? await newItemsFor(shelf, newCandidatesFor(shelf, k), [], new Set(listed))
+      ? await newItemsFor(shelf, newCandidatesFor(shelf, k), [], new Set(listed), 'all')
       : await popularList(shelf, k, new Set(), listed);
     // after related items, the fallback keeps its order (scores 0); alone, it keeps its scores
     const list = [...related, ...(related.length ? rest.map((e) => ({ ...e, score: 0 })) : rest)];
@@ -237,7 +245,7 @@ async function contentNeighbours(shelf: Shelf, seedIds: readonly string[], k: nu
   const { model } = shelf;
   const ids = seedIds.slice(0, 20);
   const match = contentMatcher(await contentOf(shelf, ids));
-  const related = (await newItemsFor(shelf, k, match, new Set(taken))).filter((e) => e.score > 0);
+  const related = (await newItemsFor(shelf, k, match, new Set(taken), 'all')).filter((e) => e.score > 0);
   const { items, titles, counts } = model.catalog.popular;
   const plan = shelf.plan;
   const candidates: Entry[] = [];
@@ -270,7 +278,7 @@ export async function similar(shelf: Shelf, id: string, k: number): Promise<Answ
   shelf = omitting(shelf, (other) => other === id);
   if (index === undefined) return answer(shelf, 'similar', await arrange(shelf, await contentNeighbours(shelf, [id], k, new Set([id])), k));
   // new catalogue items picked by how much they resemble it (not the k newest, then scored)
-  const related = await newItemsFor(shelf, k, [id], new Set([id]));
+  const related = await newItemsFor(shelf, k, [id], new Set([id]), 'all');
   const scored: Scored[] = model.scorer
     .similar(index, candidatesFor(shelf, k) + shelf.excluded.size, shelf.plan ?? undefined)
     .filter((s) => !shelf.excluded.has(s.index));

@@ -361,18 +361,20 @@ export async function contentOf(shelf: Shelf, ids: readonly string[]): Promise<{
 }
 
 /**
- * Up to `n` new items (the model does not know them yet; created within CATALOG_NEW_ITEM_SECONDS)
- * that pass the filter, most related to `context` first (content similarity), then newest.
- * `context`: the ids they are related to (the first 20), or a matcher the caller built from them.
+ * Up to `n` new items (the model does not know them yet) that pass the filter, most related to
+ * `context` first (content similarity), then newest. `context`: the ids they are related to (the
+ * first 20), or a matcher the caller built from them. `which`: "fresh" (created within
+ * CATALOG_NEW_ITEM_SECONDS: what is promoted as new), "aged", or "all" (what a list may fill with).
  */
 export async function newItemsFor(
   shelf: Shelf,
   n: number,
   context: readonly string[] | ((item: Described) => number),
   taken: Set<string> = new Set(),
+  which: 'fresh' | 'aged' | 'all' = 'fresh',
 ): Promise<Entry[]> {
   if (n <= 0) return [];
-  const fresh = shelf.binding.freshNewItems(shelf.now).filter((r) => !taken.has(r.id) && shelf.filter.recordWhyNot(r) === null);
+  const fresh = shelf.binding.heldNewItems(shelf.now, which).filter((r) => !taken.has(r.id) && shelf.filter.recordWhyNot(r) === null);
   if (fresh.length === 0) return [];
   const match =
     typeof context === 'function' ? context : contentMatcher(context.length ? await contentOf(shelf, context.slice(0, 20)) : []);
@@ -401,7 +403,8 @@ export function boostedNew(shelf: Shelf, r: CatalogRecord, score: number): { sco
 export function liftedNew(shelf: Shelf, taken: ReadonlySet<string> = new Set()): Entry[] {
   if (!shelf.recordBoost) return [];
   const out: Entry[] = [];
-  for (const r of shelf.binding.freshNewItems(shelf.now)) {
+  // a boost names these items: however long ago they were added
+  for (const r of shelf.binding.heldNewItems(shelf.now, 'all')) {
     if (taken.has(r.id) || shelf.filter.recordWhyNot(r) !== null) continue;
     const b = boostedNew(shelf, r, 0);
     if (b.boosted && b.score > 0) out.push({ id: r.id, ...b });

@@ -252,8 +252,6 @@ describe('attribute boosts', () => {
     expect(onOne?.(textOne)).toBeNull();
   });
 
-  // Needs the binding (src/models/live-catalog.ts) to keep a facet value's type: it interns
-  // String(value), so `true` and "true" share one code and buildPlan cannot tell them apart.
   it('match a product the model knows by the attribute’s type and value', () => {
     const binding = new CatalogBinding(new ItemIds(ItemIds.encode(['M-BOOL', 'M-TEXT']), 2), settings);
     binding.apply(record('M-BOOL', { eco: true }));
@@ -263,5 +261,28 @@ describe('attribute boosts', () => {
     const add = (i: number) => plan?.transforms[2 * (plan?.classes[i] ?? 0) + 1];
     expect(add(0)).toBe(1);
     expect(add(1)).toBe(0);
+  });
+});
+
+describe('new products past their promotion window', () => {
+  const settings = { syncSeconds: 5, maxStaleSeconds: 20, newItemSeconds: 3600, maxNewItems: 100, facetAttributes: [] };
+  const at = (id: string, agoMs: number, titled = true): CatalogRecord => ({
+    id,
+    ...(titled ? { title: id } : {}),
+    category: 'solo',
+    createdAt: Date.now() - agoMs,
+    updatedAt: Date.now() - agoMs,
+  });
+
+  it('stay sellable (held, newest first) while only the young ones count as new; a record without a title is no product', () => {
+    const binding = new CatalogBinding(new ItemIds(ItemIds.encode(['M-1']), 1), settings);
+    binding.apply(at('OLD', 2 * 3600_000));
+    binding.apply(at('OLDER', 3 * 3600_000));
+    binding.apply(at('YOUNG', 60_000));
+    binding.apply(at('NAMELESS', 60_000, false));
+    const now = Date.now();
+    expect(binding.heldNewItems(now, 'fresh').map((r) => r.id)).toEqual(['YOUNG']);
+    expect(binding.heldNewItems(now, 'aged').map((r) => r.id)).toEqual(['OLD', 'OLDER']);
+    expect(binding.heldNewItems(now, 'all').map((r) => r.id)).toEqual(['YOUNG', 'OLD', 'OLDER']);
   });
 });
