@@ -179,6 +179,12 @@ export class ServingModel {
    * missing (the caller falls back to the user's KV record, edge history or popular items),
    * reported once, and read again after a minute.
    */
+  /** Whether the user's shard is being served around as damaged (shardUser's null then says nothing about the user). */
+  shardDamaged(userId: string): boolean {
+    if (this.manifest.userShards === 0) return false;
+    return (this.damagedShards.get(shardOf(userId, this.manifest.userShards)) ?? 0) > Date.now();
+  }
+
   async shardUser(userId: string): Promise<ShardUserHit | null> {
     if (this.manifest.userShards === 0) return null;
     const n = shardOf(userId, this.manifest.userShards);

@@ -29,7 +29,7 @@ import type { UserIdentity } from '../storage/identity';
 import type { AttributedType, AttributionEvent, MetricsClient } from '../storage/metrics';
 import type { TrendingClient } from '../storage/trending';
 import { markHistory, readMarkers } from '../storage/user-records';
-import { embedHistory, shardId, type UserDeps } from './users';
+import { embedHistory, seedFromShard, shardId, type UserDeps } from './users';
 
 export interface EventInput {
   userId: string;
@@ -131,10 +131,13 @@ export async function ingestEvents(deps: EventDeps, list: readonly EventInput[],
     const model = modelOf.get(userId) as ServingModel;
     // A known customer's first event starts from what the model learned about them.
     let seed: { itemId: string; strength: number }[] | undefined;
+    // their shard is damaged right now: what the model knows of them is unknown, not absent
+    let seedPending = false;
     const { hasHistory, forgottenAt } = await readMarkers(deps.store.kv, user.key);
     if (!hasHistory && forgottenAt === null) {
       const trained = await model.shardUser(shardId(model, user));
       if (trained) seed = Array.from(trained.items, (i, j) => ({ itemId: model.ids.id(i), strength: trained.strengths[j] }));
+      else seedPending = model.shardDamaged(shardId(model, user));
     }
     const incoming = indices.map((i) => ({
       itemId: list[i].itemId,
@@ -143,12 +146,17 @@ export async function ingestEvents(deps: EventDeps, list: readonly EventInput[],
       type: list[i].type,
       ...(list[i].eventId !== undefined ? { eventId: list[i].eventId } : {}),
     }));
-    const result = await deps.history.append(user.key, incoming, seed);
+    const appended = await deps.history.append(user.key, incoming, seed, seedPending);
     indices.forEach((i, j) => {
-      if (result.fresh[j]) fresh.push(i);
+      if (appended.fresh[j]) fresh.push(i);
       else duplicates++;
     });
-    if (result.fresh.some(Boolean)) await embedHistory(model, user, result, deps.history);
+    // a history that still waits for its training history (the shard was damaged) takes it now if it reads again
+    const result =
+      !appended.seeded && forgottenAt === null
+        ? { ...(await seedFromShard(deps.history, model, user, appended)), fresh: appended.fresh }
+        : appended;
+    if (result.fresh.some(Boolean) || result.revision !== appended.revision) await embedHistory(model, user, result, deps.history);
     if (!hasHistory) await markHistory(deps.store.kv, user.key);
   }
 

@@ -60,6 +60,9 @@ export async function embedHistory(
   store: HistoryStore,
 ): Promise<UserRecord | null> {
   const rec = recordFromHistory(model, history);
+  // without the training history it should start from (a damaged shard), the record is served but
+  // not stored: the next read seeds the history once the shard reads again (seedFromShard)
+  if (rec && !history.seeded) return rec;
   if (rec) {
     // this isolate serves the new vector at once, whatever KV still holds — unless the user's object
     // refused it: made from a history the user has since had erased (an event racing the DELETE)
@@ -94,6 +97,26 @@ async function shardRecord(store: UserStore, model: ServingModel, who: UserIdent
  *    model only, so such a user is one that model does not know;
  * otherwise null (popular fallback). Forgotten users stop at 1–2, which they no longer have.
  */
+/**
+ * A history that could not start from the user's training history (their shard was damaged when
+ * their first event came): seeded now if the shard reads again, else as it is.
+ */
+export async function seedFromShard(
+  store: HistoryStore,
+  model: ServingModel,
+  who: UserIdentity,
+  history: HistorySnapshot,
+): Promise<HistorySnapshot> {
+  if (history.seeded) return history;
+  const trained = await model.shardUser(shardId(model, who));
+  if (!trained) return model.shardDamaged(shardId(model, who)) ? history : store.append(who.key, [], []);
+  return store.append(
+    who.key,
+    [],
+    Array.from(trained.items, (i, j) => ({ itemId: model.ids.id(i), strength: trained.strengths[j] })),
+  );
+}
+
 export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ model: ServingModel; user: UserRecord | null }> {
   const model = await deps.models.active();
   // the record and, unless it was cached here, both markers, in one KV read
@@ -101,7 +124,8 @@ export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ 
   if (visitor.from === 'isolate' || visitor.record) return { model, user: visitor.record };
   const { hasHistory, forgottenAt } = visitor.markers;
   if (hasHistory) {
-    const history = await deps.history.get(who.key);
+    const stored = await deps.history.get(who.key);
+    const history = stored && forgottenAt === null ? await seedFromShard(deps.history, model, who, stored) : stored;
     if (history) {
       const rec = recordFromHistory(model, history);
       if (rec) {

@@ -30,6 +30,8 @@ export interface HistorySnapshot {
   /** increases with every change */
   revision: number;
   items: HistoryEntry[];
+  /** false while the user's training history could not be read to start from (a damaged shard) */
+  seeded: boolean;
 }
 
 export interface IncomingEvent {
@@ -79,6 +81,7 @@ export class UserHistory extends DurableObject<Env> {
   private snapshot(h: Stored): HistorySnapshot {
     return {
       revision: h.revision,
+      seeded: h.seeded,
       items: Object.entries(h.items).map(([itemId, v]) => ({
         itemId,
         strength: v.s,
@@ -94,10 +97,12 @@ export class UserHistory extends DurableObject<Env> {
    * Appends events (de-duplicated by item, strengths accumulated). `seed` is the user's training
    * history, merged once so a known customer's first event adds to what the model knew.
    */
-  async append(events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<AppendResult> {
+  async append(events: IncomingEvent[], seed?: { itemId: string; strength: number }[], seedPending = false): Promise<AppendResult> {
     const h = await this.load();
-    if (!h.seeded && seed) for (const s of seed) h.items[s.itemId] = { s: (h.items[s.itemId]?.s ?? 0) + s.strength, t: 0 };
-    h.seeded = true;
+    const seeding = !h.seeded && seed !== undefined;
+    if (seeding) for (const s of seed) h.items[s.itemId] = { s: (h.items[s.itemId]?.s ?? 0) + s.strength, t: 0 };
+    // the training history could not be read (a damaged shard): the next append may still seed it
+    if (seed || !seedPending) h.seeded = true;
     const seen = new Set(h.ids ?? []);
     const fresh = events.map((e) => {
       if (e.eventId === undefined) return true;
@@ -107,7 +112,7 @@ export class UserHistory extends DurableObject<Env> {
     });
     const ids = [...seen];
     if (ids.length) h.ids = ids.slice(-SEEN_EVENT_IDS);
-    if (!fresh.some(Boolean)) return { ...this.snapshot(h), fresh };
+    if (!fresh.some(Boolean) && !seeding) return { ...this.snapshot(h), fresh };
     for (const [j, e] of events.entries()) {
       if (!fresh[j]) continue;
       const cur = h.items[e.itemId];
@@ -188,8 +193,16 @@ export class UserHistory extends DurableObject<Env> {
 /** The user histories as services use them: one Durable Object per user key. */
 export interface HistoryStore {
   get(userKey: string): Promise<HistorySnapshot | null>;
-  /** appends events (and, on the first ever append, the user's training history as `seed`) */
-  append(userKey: string, events: IncomingEvent[], seed?: { itemId: string; strength: number }[]): Promise<AppendResult>;
+  /**
+   * appends events (and, on the first ever append, the user's training history as `seed`);
+   * `seedPending`: the training history could not be read now, so a later append may still seed it
+   */
+  append(
+    userKey: string,
+    events: IncomingEvent[],
+    seed?: { itemId: string; strength: number }[],
+    seedPending?: boolean,
+  ): Promise<AppendResult>;
   /**
    * KV write of an embedding, ordered by history revision inside the user's object; false when it
    * was not written (a newer revision was, or the user was forgotten after this revision)
@@ -202,7 +215,7 @@ export function historyStore(ns: DurableObjectNamespace<UserHistory>, embeddingT
   const stub = (userKey: string) => ns.get(ns.idFromName(userKey));
   return {
     get: (userKey) => stub(userKey).history(),
-    append: (userKey, events, seed) => stub(userKey).append(events, seed),
+    append: (userKey, events, seed, seedPending) => stub(userKey).append(events, seed, seedPending),
     storeEmbedding: (userKey, kvKey, revision, value) => stub(userKey).storeEmbedding(kvKey, revision, value, embeddingTtlSeconds),
     forget: (userKey) => stub(userKey).forget(),
   };

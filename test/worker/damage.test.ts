@@ -12,6 +12,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { refreshDeps } from '../../src/context';
 import { Catalog } from '../../src/models/catalog';
 import { refreshModel } from '../../src/services/refresh';
+import { identify } from '../../src/storage/identity';
 import { buildFixture, clearStorage, getJson, publishFixture } from './fixtures';
 
 const ADMIN = { authorization: 'Bearer test-admin-token' };
@@ -77,6 +78,37 @@ describe('a damaged user shard of the active model', () => {
     expect((await getJson(await SELF.fetch('http://x/v1/model'))).damagedFiles).toEqual([FILES.userShard(0)]);
     const admin = await getJson(await SELF.fetch('http://x/admin/refresh', { headers: ADMIN }));
     expect(admin.damaged[FILES.userShard(0)].reason).toMatch(/sha256 does not match/);
+  });
+
+  it("keeps a user's training history when their first event comes while their shard is damaged: it is taken once the shard reads again", async () => {
+    const user = inShard0[1];
+    const good = await (await env.MODELS.get(`models/${version}/${FILES.userShard(0)}`))!.arrayBuffer();
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    await flipByte(`models/${version}/${FILES.userShard(0)}`);
+    const ev = await SELF.fetch('http://x/v1/events', {
+      method: 'POST',
+      headers: API,
+      body: JSON.stringify({ userId: user, itemId: 'B3-I2', type: 'view' }),
+    });
+    expect(ev.status).toBe(200);
+    // served from the event at once, as before
+    expect((await getJson(await SELF.fetch(`http://x/v1/users/${user}/recommendations`))).source).toBe('personalized');
+    log.mockRestore();
+
+    // the shard is good again and the next refresh re-stages it
+    await env.MODELS.put(`models/${version}/${FILES.userShard(0)}`, good);
+    await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: ADMIN });
+    expect((await getJson(await SELF.fetch('http://x/v1/model'))).damagedFiles).toEqual([]);
+
+    // the next read starts from the training history too: the event did not replace it
+    const recs = await getJson(await SELF.fetch(`http://x/v1/users/${user}/recommendations?k=5&excludePurchased=false&explain=true`));
+    expect(recs.source).toBe('personalized');
+    const stub = env.USER_HISTORY.get(env.USER_HISTORY.idFromName((await identify(env.USER_ID_SECRET, user)).key));
+    const history = await stub.history();
+    const items = new Set(history?.items.map((i) => i.itemId));
+    expect(items.has('B3-I2')).toBe(true);
+    expect(items.size).toBeGreaterThan(1);
+    expect(history?.seeded).toBe(true);
   });
 
   it('is re-staged from an HTTPS origin by the next refresh, and its users are served from it again', async () => {

@@ -47,7 +47,7 @@ describe('events personalise at once', () => {
       { itemId: 'B1-I5', strength: 3 },
       { itemId: 'B1-I7', strength: 0.5 },
     ];
-    const edge = recordFromHistory(model, { revision: 1, items: items.map((i) => ({ ...i, lastAt: 0, lastViewedAt: 0 })) })!;
+    const edge = recordFromHistory(model, { revision: 1, seeded: true, items: items.map((i) => ({ ...i, lastAt: 0, lastViewedAt: 0 })) })!;
     // the trainer's exact (Cholesky) user step for a one-user matrix with the same items
     const idx = items.map((i) => built.data.itemIds.indexOf(i.itemId));
     const m = csrFromTriples(
