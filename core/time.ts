@@ -39,6 +39,12 @@ function exists(date: string, time: string | undefined): boolean {
   );
 }
 
+/** Whether a time written in ISO 8601 form names a date and clock time that exist (true for any other form: parseTimestamp judges those). */
+export function isoTimeExists(v: string): boolean {
+  const m = ISO_8601.exec(v.trim());
+  return !m || exists(m[1], m[2]);
+}
+
 export function parseTimestamp(v: string | number): number {
   let ms: number;
   if (typeof v === 'number' || /^\d+(\.\d+)?$/.test(v)) {

@@ -3,7 +3,7 @@
  * earned (GET /admin/metrics), traffic with errors and latency (GET /admin/traffic), and the
  * overview the dashboard starts from (model versions, refresh log, experiments). Bearer ADMIN_TOKEN.
  */
-import { HOUR_MS, parseTimestamp } from '@edge-recs/core/time';
+import { HOUR_MS, isoTimeExists, parseTimestamp } from '@edge-recs/core/time';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv, RequestContext } from '../context';
 import { AppError } from '../errors';
@@ -40,30 +40,13 @@ async function experimentDeps(c: { env: Env; var: { ctx: RequestContext } }): Pr
 /** Report times must fall in these years (and a date in them must exist): 2000-01-01 … 9999-12-31T23:00Z. */
 const EARLIEST_MS = Date.UTC(2000, 0, 1);
 const LATEST_MS = Date.UTC(9999, 11, 31, 23);
-const ISO_PARTS = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?/;
-
-/** Whether an ISO 8601 time names a real calendar date and clock time (Date rolls 2026-02-30 over to March 2). */
-function existingTime(v: string): boolean {
-  const m = ISO_PARTS.exec(v.trim());
-  if (!m) return true; // not ISO: parseTimestamp decides
-  const [y, mo, d, h, mi, s] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x)));
-  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  return (
-    t.getUTCFullYear() === y &&
-    t.getUTCMonth() === mo - 1 &&
-    t.getUTCDate() === d &&
-    t.getUTCHours() === h &&
-    t.getUTCMinutes() === mi &&
-    t.getUTCSeconds() === s
-  );
-}
-
 /** A time query parameter in ms (400 when it does not parse, names no real date, or lies outside 2000–9999). */
 function timeParam(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
+  // the one timestamp parser refuses a date that does not exist too; this says which it was
+  if (!isoTimeExists(v)) throw new AppError('invalid_request', `${name}: "${v}" is not a date and time that exists`);
   const ms = parseTimestamp(/^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
   if (Number.isNaN(ms)) throw new AppError('invalid_request', `${name}: "${v}" is neither ISO 8601 nor epoch seconds/ms`);
-  if (!existingTime(v)) throw new AppError('invalid_request', `${name}: "${v}" is not a date and time that exists`);
   if (ms < EARLIEST_MS || ms > LATEST_MS)
     throw new AppError('invalid_request', `${name}: "${v}" is outside 2000-01-01T00:00:00Z … 9999-12-31T23:00:00Z`);
   return ms;
