@@ -173,18 +173,18 @@ export class ServingModel {
     this.catalog.forgetDamage();
   }
 
-  /**
-   * The trained vector and history of a user, from the artifact's user shards; null when the
-   * user is not in them — or when their shard fails its check: a damaged shard is treated as
-   * missing (the caller falls back to the user's KV record, edge history or popular items),
-   * reported once, and read again after a minute.
-   */
   /** Whether the user's shard is being served around as damaged (shardUser's null then says nothing about the user). */
   shardDamaged(userId: string): boolean {
     if (this.manifest.userShards === 0) return false;
     return (this.damagedShards.get(shardOf(userId, this.manifest.userShards)) ?? 0) > Date.now();
   }
 
+  /**
+   * The trained vector and history of a user, from the artifact's user shards; null when the
+   * user is not in them — or when their shard fails its check: a damaged shard is treated as
+   * missing (the caller falls back to the user's KV record, edge history or popular items),
+   * reported once, and read again after a minute.
+   */
   async shardUser(userId: string): Promise<ShardUserHit | null> {
     if (this.manifest.userShards === 0) return null;
     const n = shardOf(userId, this.manifest.userShards);

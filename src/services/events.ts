@@ -29,7 +29,7 @@ import type { UserIdentity } from '../storage/identity';
 import type { AttributedType, AttributionEvent, MetricsClient } from '../storage/metrics';
 import type { TrendingClient } from '../storage/trending';
 import { markHistory, readMarkers } from '../storage/user-records';
-import { embedHistory, seedFromShard, shardId, type UserDeps } from './users';
+import { embedHistory, seedFromShard, trainingSeed, type UserDeps } from './users';
 
 export interface EventInput {
   userId: string;
@@ -129,16 +129,10 @@ export async function ingestEvents(deps: EventDeps, list: readonly EventInput[],
   for (const [userId, indices] of byUser) {
     const user = who.get(userId) as UserIdentity;
     const model = modelOf.get(userId) as ServingModel;
-    // A known customer's first event starts from what the model learned about them.
-    let seed: { itemId: string; strength: number }[] | undefined;
-    // their shard is damaged right now: what the model knows of them is unknown, not absent
-    let seedPending = false;
+    // A known customer's first event starts from what the model learned about them (null: their
+    // shard is damaged right now, so that is unknown and a later read or event takes it)
     const { hasHistory, forgottenAt } = await readMarkers(deps.store.kv, user.key);
-    if (!hasHistory && forgottenAt === null) {
-      const trained = await model.shardUser(shardId(model, user));
-      if (trained) seed = Array.from(trained.items, (i, j) => ({ itemId: model.ids.id(i), strength: trained.strengths[j] }));
-      else seedPending = model.shardDamaged(shardId(model, user));
-    }
+    const seed = !hasHistory && forgottenAt === null ? await trainingSeed(model, user) : undefined;
     const incoming = indices.map((i) => ({
       itemId: list[i].itemId,
       strength: deps.eventWeights[list[i].type],
@@ -146,7 +140,7 @@ export async function ingestEvents(deps: EventDeps, list: readonly EventInput[],
       type: list[i].type,
       ...(list[i].eventId !== undefined ? { eventId: list[i].eventId } : {}),
     }));
-    const appended = await deps.history.append(user.key, incoming, seed, seedPending);
+    const appended = await deps.history.append(user.key, incoming, seed ?? undefined, seed === null);
     indices.forEach((i, j) => {
       if (appended.fresh[j]) fresh.push(i);
       else duplicates++;

@@ -87,16 +87,16 @@ async function shardRecord(store: UserStore, model: ServingModel, who: UserIdent
 }
 
 /**
- * The model and user vector to serve a user with:
- * 1. their embedding for the active version (cached here, or in KV: written at their last event);
- * 2. their edge history folded in under the active version (after a model switch: newer than any
- *    training snapshot, since it was seeded with the training history);
- * 3. their trained vector from the active artifact's shards;
- * 4. a kept previous version that knows them, in that version's own space — unless the request
- *    is pinned to a version (an experiment variant's model): a variant's answers come from its
- *    model only, so such a user is one that model does not know;
- * otherwise null (popular fallback). Forgotten users stop at 1–2, which they no longer have.
+ * What the model learned about a user, as the seed of their edge history: their training items
+ * and strengths ([] when the training data does not have them), or null while their shard is
+ * damaged — then it is unknown, not absent.
  */
+export async function trainingSeed(model: ServingModel, who: UserIdentity): Promise<{ itemId: string; strength: number }[] | null> {
+  const trained = await model.shardUser(shardId(model, who));
+  if (trained) return Array.from(trained.items, (i, j) => ({ itemId: model.ids.id(i), strength: trained.strengths[j] }));
+  return model.shardDamaged(shardId(model, who)) ? null : [];
+}
+
 /**
  * A history that could not start from the user's training history (their shard was damaged when
  * their first event came): seeded now if the shard reads again, else as it is.
@@ -108,15 +108,21 @@ export async function seedFromShard(
   history: HistorySnapshot,
 ): Promise<HistorySnapshot> {
   if (history.seeded) return history;
-  const trained = await model.shardUser(shardId(model, who));
-  if (!trained) return model.shardDamaged(shardId(model, who)) ? history : store.append(who.key, [], []);
-  return store.append(
-    who.key,
-    [],
-    Array.from(trained.items, (i, j) => ({ itemId: model.ids.id(i), strength: trained.strengths[j] })),
-  );
+  const seed = await trainingSeed(model, who);
+  return seed === null ? history : store.append(who.key, [], seed);
 }
 
+/**
+ * The model and user vector to serve a user with:
+ * 1. their embedding for the active version (cached here, or in KV: written at their last event);
+ * 2. their edge history folded in under the active version (after a model switch: newer than any
+ *    training snapshot, since it was seeded with the training history);
+ * 3. their trained vector from the active artifact's shards;
+ * 4. a kept previous version that knows them, in that version's own space — unless the request
+ *    is pinned to a version (an experiment variant's model): a variant's answers come from its
+ *    model only, so such a user is one that model does not know;
+ * otherwise null (popular fallback). Forgotten users stop at 1–2, which they no longer have.
+ */
 export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ model: ServingModel; user: UserRecord | null }> {
   const model = await deps.models.active();
   // the record and, unless it was cached here, both markers, in one KV read

@@ -51,6 +51,9 @@ export interface AppendResult extends HistorySnapshot {
 /** Event types that show the shopper the product page: what "recently viewed" lists. */
 const VIEWED = new Set(['view', 'click']);
 
+/** A stored entry's last view (0: none); entries stored before views had their own time: the last interaction, if it was one. */
+const viewedAt = (e: { t: number; y?: string; v?: number }): number => e.v ?? (VIEWED.has(e.y ?? '') ? e.t : 0);
+
 /** Event ids remembered per user (the newest), so a retried batch is recognised. */
 export const SEEN_EVENT_IDS = 1000;
 
@@ -87,8 +90,7 @@ export class UserHistory extends DurableObject<Env> {
         strength: v.s,
         lastAt: v.t,
         ...(v.y ? { lastType: v.y } : {}),
-        // entries stored before views had their own time: the last interaction, if it was one
-        lastViewedAt: v.v ?? (VIEWED.has(v.y ?? '') ? v.t : 0),
+        lastViewedAt: viewedAt(v),
       })),
     };
   }
@@ -117,7 +119,7 @@ export class UserHistory extends DurableObject<Env> {
       if (!fresh[j]) continue;
       const cur = h.items[e.itemId];
       const latest = e.at >= (cur?.t ?? 0);
-      const viewed = Math.max(cur?.v ?? (VIEWED.has(cur?.y ?? '') ? (cur?.t ?? 0) : 0), VIEWED.has(e.type ?? '') ? e.at : 0);
+      const viewed = Math.max(cur ? viewedAt(cur) : 0, VIEWED.has(e.type ?? '') ? e.at : 0);
       h.items[e.itemId] = {
         s: (cur?.s ?? 0) + e.strength,
         t: Math.max(cur?.t ?? 0, e.at),
