@@ -115,12 +115,12 @@ function json<T>(bytes: ArrayBuffer, what: string): T {
   }
 }
 
-function isJson(bytes: ArrayBuffer): boolean {
+/** The bytes as JSON, or undefined when they are not whole UTF-8 JSON (JSON itself never yields undefined). */
+function parsedJson(bytes: ArrayBuffer): unknown {
   try {
-    JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes));
-    return true;
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes));
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -136,13 +136,12 @@ async function fetchManifest(
   // A manifest or signature that is not whole JSON was cut short or is not the file at all (a
   // truncated body, an HTML error page): a transport fault, retried — only complete JSON that fails
   // the signature is a verdict about the signed content.
-  for (const [bytes, file] of [
-    [manifestBytes, FILES.manifest],
-    [sigBytes, FILES.signature],
-  ] as const)
-    if (!isJson(bytes))
-      throw new RefreshProblem('transient', `${file} of ${version} is not complete JSON (cut short, or not the file): retried next run`);
-  const sig = signatureSchema.safeParse(json(sigBytes, FILES.signature));
+  const incomplete = (file: string) =>
+    new RefreshProblem('transient', `${file} of ${version} is not complete JSON (cut short, or not the file): retried next run`);
+  if (parsedJson(manifestBytes) === undefined) throw incomplete(FILES.manifest);
+  const sigJson = parsedJson(sigBytes);
+  if (sigJson === undefined) throw incomplete(FILES.signature);
+  const sig = signatureSchema.safeParse(sigJson);
   if (!sig.success) throw new RefreshProblem('content', 'manifest.sig is malformed');
   const bad = await verifyManifest(new Uint8Array(manifestBytes), sig.data, deps.config.modelPublicKeys);
   if (bad) throw new RefreshProblem(bad.kind === 'bad-signature' ? 'content' : 'policy', bad.message);
