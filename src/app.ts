@@ -77,20 +77,17 @@ function meantBranch(union: Issue): Issue {
  * ceiling above it; the routes check the configured limit — unless the ceiling fails first).
  */
 function listLimit(field: PropertyKey | undefined, method: string, path: string, config: Config): number | undefined {
-  const name: LimitName | undefined =
-    field === 'events'
-      ? 'maxEventsPerBatch'
-      : field === 'candidates'
-        ? 'maxCandidates'
-        : field === 'items'
-          ? method === 'PUT' && path === '/v1/items'
-            ? 'maxCatalogBatch'
-            : 'maxBasketItems'
-          : field === 'weights'
-            ? 'maxBasketItems'
-            : undefined;
+  const name = field === 'items' && method === 'PUT' && path === '/v1/items' ? 'maxCatalogBatch' : LIST_LIMITS[String(field)];
   return name && configuredLimit(name, config);
 }
+
+/** The configured limit of each list field a body may carry (`items` of PUT /v1/items: the catalogue batch). */
+const LIST_LIMITS: Partial<Record<string, LimitName>> = {
+  events: 'maxEventsPerBatch',
+  candidates: 'maxCandidates',
+  items: 'maxBasketItems',
+  weights: 'maxBasketItems',
+};
 
 /** The deployment's value of a limit the schemas mark with `x-limit` (the one table of them). */
 function configuredLimit(name: LimitName, config: Config): number {
@@ -152,7 +149,7 @@ function allowedMethods(routes: readonly { method: string; path: string }[], pat
   return [...allowed].sort();
 }
 
-/** The routes the OpenAPI document says take a required body, as method + path pattern. */
+/** A documented operation as method + path pattern, and what it says about a request body and credentials. */
 interface BodyRule {
   method: string;
   pattern: RegExp;
