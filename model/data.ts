@@ -238,6 +238,9 @@ function onlineRetailRow(record: string[], col: Columns, b: Builder, sink: RowSi
   return true;
 }
 
+/** An id as a message quotes it: in JSON quotes (control characters visible), cut to 60 characters. */
+const shownId = (id: string) => JSON.stringify(id.length > 60 ? `${id.slice(0, 60)}…` : id);
+
 /** One row of the generic layout; false when the row is not used. */
 function genericRow(record: string[], col: Columns, b: Builder, sink: RowSink): boolean {
   const user = record[col.user_id];
@@ -246,10 +249,7 @@ function genericRow(record: string[], col: Columns, b: Builder, sink: RowSink): 
   if (!item) return sink.bad('blank item_id');
   // a product the API cannot name could be recommended but never be taken out of stock or put in a basket
   const itemProblem = itemIdProblem(item);
-  if (itemProblem)
-    return sink.bad(
-      `item_id ${JSON.stringify(item.length > 60 ? `${item.slice(0, 60)}…` : item)} is not an id the API accepts: ${itemProblem}`,
-    );
+  if (itemProblem) return sink.bad(`item_id ${shownId(item)} is not an id the API accepts: ${itemProblem}`);
   let weight = 1;
   if (col.weight >= 0 && record[col.weight] !== '') {
     weight = Number(record[col.weight]);
@@ -407,8 +407,7 @@ function finish(state: ParseState): Omit<Dataset, 'digest'> {
     if (!problem) continue;
     const { unaddressableUsers: u } = stats;
     u.count++;
-    if (u.examples.length < MAX_EXAMPLES)
-      u.examples.push(`${JSON.stringify(user.length > 60 ? `${user.slice(0, 60)}…` : user)}: ${problem}`);
+    if (u.examples.length < MAX_EXAMPLES) u.examples.push(`${shownId(user)}: ${problem}`);
   }
   const layout = state.layout ?? 'generic';
   const titles = new Array<string>(b.items.size).fill('');
