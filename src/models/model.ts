@@ -45,14 +45,23 @@ export interface ArtifactSource {
  * `message` is safe to show anyone; `detail` (raw exception text) is for operators only.
  */
 export class ModelLoadError extends Error {
+  /** What the failure is about (see above); a file's content unless said otherwise. */
+  readonly kind: 'content' | 'unavailable' | 'unsupported';
+  /** Raw exception text, for operators only. */
+  readonly detail?: string;
+  /** The artifact file at fault: the manifest when no one file is (it says what the files must hold). */
+  readonly file: string;
+
   constructor(
     readonly version: string,
     message: string,
-    readonly kind: 'content' | 'unavailable' | 'unsupported' = 'content',
-    readonly detail?: string,
+    about: { file?: string; kind?: ModelLoadError['kind']; detail?: string } = {},
   ) {
     super(message);
     this.name = 'ModelLoadError';
+    this.kind = about.kind ?? 'content';
+    this.detail = about.detail;
+    this.file = about.file ?? FILES.manifest;
   }
 }
 
@@ -63,7 +72,7 @@ export class ModelLoadError extends Error {
  */
 function undecodable(version: string, file: string, err: unknown): ModelLoadError {
   if (err instanceof ModelLoadError) return err;
-  return new ModelLoadError(version, `${file} does not decode`, 'content', err instanceof Error ? err.message : String(err));
+  return new ModelLoadError(version, `${file} does not decode`, { file, detail: err instanceof Error ? err.message : String(err) });
 }
 
 export interface ShardUserHit {
@@ -222,10 +231,10 @@ export class ServingModel {
 async function fetchChecked(source: ArtifactSource, manifest: Manifest, file: string): Promise<ArrayBuffer> {
   if (!(file in manifest.files)) throw new ModelLoadError(manifest.version, `${file} is not listed in the manifest`);
   const buf = await source.get(file);
-  if (!buf) throw new ModelLoadError(manifest.version, `${file} is missing`, 'unavailable');
+  if (!buf) throw new ModelLoadError(manifest.version, `${file} is missing`, { file, kind: 'unavailable' });
   const why = await fileMismatch(manifest, file, buf);
   // a short file is an incomplete upload or read, worth retrying; other bytes of the right length are not
-  if (why) throw new ModelLoadError(manifest.version, why.message, why.kind === 'size' ? 'unavailable' : 'content');
+  if (why) throw new ModelLoadError(manifest.version, why.message, { file, kind: why.kind === 'size' ? 'unavailable' : 'content' });
   return buf;
 }
 
@@ -282,7 +291,7 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
     popular = popularSchema.parse(JSON.parse(new TextDecoder().decode(await fetchChecked(source, manifest, FILES.popular))));
   } catch (err) {
     if (err instanceof ModelLoadError) throw err;
-    throw new ModelLoadError(v, 'catalog/popular.json is malformed');
+    throw new ModelLoadError(v, `${FILES.popular} is malformed`, { file: FILES.popular });
   }
   if (
     popular.items.length === 0 ||
@@ -290,22 +299,28 @@ export async function loadServingModel(source: ArtifactSource, manifest: Manifes
     popular.counts.length !== popular.items.length ||
     popular.items.some((i) => i >= itemCount)
   ) {
-    throw new ModelLoadError(v, 'catalog/popular.json does not describe items of this model');
+    throw new ModelLoadError(v, `${FILES.popular} does not describe items of this model`, { file: FILES.popular });
   }
 
   const gramBytes = await fetchChecked(source, manifest, FILES.gram);
-  if (gramBytes.byteLength !== dims * dims * 8) throw new ModelLoadError(v, `Gram matrix is not ${dims}×${dims} float64`);
+  if (gramBytes.byteLength !== dims * dims * 8)
+    throw new ModelLoadError(v, `Gram matrix is not ${dims}×${dims} float64`, { file: FILES.gram });
   const gram = new Float64Array(gramBytes);
-  for (const x of gram) if (!Number.isFinite(x)) throw new ModelLoadError(v, 'Gram matrix contains a non-finite value');
+  for (const x of gram)
+    if (!Number.isFinite(x)) throw new ModelLoadError(v, 'Gram matrix contains a non-finite value', { file: FILES.gram });
   const weightBytes = await fetchChecked(source, manifest, FILES.itemWeights);
-  if (weightBytes.byteLength !== itemCount * 4) throw new ModelLoadError(v, `item weights are not ${itemCount} float32`);
+  if (weightBytes.byteLength !== itemCount * 4)
+    throw new ModelLoadError(v, `item weights are not ${itemCount} float32`, { file: FILES.itemWeights });
   const itemWeights = new Float32Array(weightBytes);
   for (const x of itemWeights)
-    if (!(Number.isFinite(x) && x >= 0)) throw new ModelLoadError(v, 'item weights must be finite and non-negative');
+    if (!(Number.isFinite(x) && x >= 0))
+      throw new ModelLoadError(v, 'item weights must be finite and non-negative', { file: FILES.itemWeights });
 
   const kind = scoringKind(manifest, options.int8MinItems);
   if (!kind)
-    throw new ModelLoadError(v, `the artifact has no float32 factors and the int8 kernel cannot score ${dims} dims`, 'unsupported');
+    throw new ModelLoadError(v, `the artifact has no float32 factors and the int8 kernel cannot score ${dims} dims`, {
+      kind: 'unsupported',
+    });
   // each scorer is probed once, by the path that builds it
   const scorer = kind === 'int8-wasm' ? await int8Scorer(source, manifest, options, popular.items[0]) : await ortScorer(source, manifest);
   const catalog = new Catalog(
@@ -417,18 +432,22 @@ async function loadItemModel(source: ArtifactSource, manifest: Manifest, options
 async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<OrtScorer> {
   const { version: v, dims, itemCount } = manifest;
   const factorBytes = await fetchChecked(source, manifest, FILES.itemFactors);
-  if (factorBytes.byteLength !== itemCount * dims * 4) throw new ModelLoadError(v, `item factors are not ${itemCount}×${dims} float32`);
+  if (factorBytes.byteLength !== itemCount * dims * 4)
+    throw new ModelLoadError(v, `item factors are not ${itemCount}×${dims} float32`, { file: FILES.itemFactors });
   const itemFactors = new Float32Array(factorBytes);
   for (let k = 0; k < itemFactors.length; k++) {
     if (!Number.isFinite(itemFactors[k]))
-      throw new ModelLoadError(v, `item factors contain a non-finite value at item ${Math.floor(k / dims)}`);
+      throw new ModelLoadError(v, `item factors contain a non-finite value at item ${Math.floor(k / dims)}`, { file: FILES.itemFactors });
   }
   const graph = new Uint8Array(await fetchChecked(source, manifest, FILES.scorer));
   let scorer: OrtScorer;
   try {
     scorer = await OrtScorer.create(graph, itemFactors, itemCount, dims);
   } catch (err) {
-    throw new ModelLoadError(v, 'scorer.onnx does not load in onnxruntime', 'content', err instanceof Error ? err.message : String(err));
+    throw new ModelLoadError(v, `${FILES.scorer} does not load in onnxruntime`, {
+      file: FILES.scorer,
+      detail: err instanceof Error ? err.message : String(err),
+    });
   }
   // The graph itself must rank like the plain TypeScript scorer over the same factors.
   const probe = itemFactors.slice(0, dims);
@@ -436,7 +455,7 @@ async function ortScorer(source: ArtifactSource, manifest: Manifest): Promise<Or
   const want = topK(scoreAll(itemFactors, itemCount, dims, probe), k);
   const got = await scorer.topK(probe, k).catch(() => []);
   const agree = got.length === k && want.every((w, j) => Math.abs(w.score - got[j].score) <= 1e-4 * Math.max(1, Math.abs(w.score)));
-  if (!agree) throw new ModelLoadError(v, 'scorer.onnx disagrees with the item factors on a probe vector');
+  if (!agree) throw new ModelLoadError(v, `${FILES.scorer} disagrees with the item factors on a probe vector`, { file: FILES.scorer });
   return scorer;
 }
 
@@ -452,7 +471,7 @@ async function int8Scorer(source: ArtifactSource, manifest: Manifest, options: L
     const first = n * FACTOR_PART_ROWS;
     const rows = Math.min(FACTOR_PART_ROWS, itemCount - first);
     const part = decodeFactorPart(await fetchChecked(source, manifest, FILES.factorPart(n)), rows, dims);
-    if ('error' in part) throw new ModelLoadError(v, `${FILES.factorPart(n)} ${part.error}`);
+    if ('error' in part) throw new ModelLoadError(v, `${FILES.factorPart(n)} ${part.error}`, { file: FILES.factorPart(n) });
     index.setRows(first, part.q, part.scales);
   }
   const probe = index.row(probeItem);

@@ -133,7 +133,7 @@ export class ModelRegistry {
     return this.loaded.get(key, async () => {
       const src = await source();
       const manifestBytes = await src.get(FILES.manifest);
-      if (!manifestBytes) throw new ModelLoadError(key, `${FILES.manifest} of ${key} is missing`, 'unavailable');
+      if (!manifestBytes) throw new ModelLoadError(key, `${FILES.manifest} of ${key} is missing`, { kind: 'unavailable' });
       const model = await loadServingModel(src, parseManifest(manifestBytes, key), loadOptions(deps.config, deps.kv));
       this.keepWithinBudget(key, model.memoryBytes);
       return model;
@@ -176,7 +176,7 @@ export class ModelRegistry {
         else {
           const reason = err instanceof Error ? err.message : String(err);
           // a file of the version missing or failing its check is damage; storage trouble (an R2 error) is only logged
-          const recorded = err instanceof ModelLoadError && version !== BUNDLED ? blamedFile(reason) : null;
+          const recorded = err instanceof ModelLoadError && version !== BUNDLED ? err.file : null;
           this.unloadable.set(version, { recorded, retryAt });
           console.error(`experiment variant model ${version} cannot be loaded (${reason}): its variant is answered by the active model`);
           if (recorded !== null) await recordDamage(deps.kv, version, recorded, reason).catch(() => undefined);
@@ -290,15 +290,6 @@ export function bindRegistry(registry: ModelRegistry, deps: RegistryDeps): Model
       return [...(deps.config.serveBundledModel ? [BUNDLED] : []), ...kept];
     },
   };
-}
-
-/**
- * The artifact file a load error is about: its messages start with the file ("catalog/popular.json
- * is missing", "item_factors.f32 sha256 does not match …"); otherwise the manifest, which says what
- * the files must hold.
- */
-function blamedFile(reason: string): string {
-  return /^([\w-]+(?:\/[\w-]+)*\.[A-Za-z0-9]+)\s/.exec(reason)?.[1] ?? FILES.manifest;
 }
 
 /** One registry per isolate. */

@@ -12,7 +12,7 @@ import type { ServingModel } from '../../src/models/model';
 import { estimateModelBytes } from '../../src/models/model';
 import { bindRegistry, ModelRegistry, type RegistryDeps, r2Source } from '../../src/models/registry';
 import { readDamage, writeActivePointer } from '../../src/storage/refresh-state';
-import { buildFixture, clearStorage, publishFixture } from './fixtures';
+import { buildFixture, clearStorage, publishFixture, resign } from './fixtures';
 
 const deps: RegistryDeps = { kv: env.RECS_KV, bucket: env.MODELS, config: configFrom(env), bundled: bundledSource };
 
@@ -126,5 +126,24 @@ describe('a version an experiment variant names that cannot be loaded', () => {
     // ACTIVE_POINTER_TTL_SECONDS is 0 in the tests: the next request tries the version again
     expect((await models.variant('var-back')).version).toBe('var-back');
     expect(await readDamage(env.RECS_KV, 'var-back')).toEqual({});
+  });
+
+  it('is recorded against the file whose signed content fails a check, not the manifest', async () => {
+    const models = bindRegistry(new ModelRegistry(), deps);
+    // negative item weights: signed and digested, so only the weights' own check rejects them
+    const bad = await resign(await buildFixture({ version: 'var-neg' }), {
+      file: FILES.itemWeights,
+      mutate: (b) => (new Float32Array(b.buffer)[2] = -1),
+    });
+    await publishFixture(bad);
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect((await models.variant('var-neg')).version).toBe('var-active');
+    } finally {
+      log.mockRestore();
+    }
+    const damage = await readDamage(env.RECS_KV, 'var-neg');
+    expect(Object.keys(damage)).toEqual([FILES.itemWeights]);
+    expect(damage[FILES.itemWeights].reason).toMatch(/item weights must be finite and non-negative/);
   });
 });
