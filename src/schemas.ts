@@ -854,11 +854,15 @@ export const Overview = z
       z.object({
         version: z.string(),
         role: z.enum(['active', 'previous', 'bundled']),
-        trainedAt: z.string(),
-        itemCount: z.number(),
-        userCount: z.number(),
-        dims: z.number(),
-        itemModel: z.boolean(),
+        problem: z.string().nullable().openapi({
+          description:
+            "why the version's manifest cannot be read from the bucket (deleted, or not a manifest): the fields below are then null; null when it reads",
+        }),
+        trainedAt: z.string().nullable(),
+        itemCount: z.number().nullable(),
+        userCount: z.number().nullable(),
+        dims: z.number().nullable(),
+        itemModel: z.boolean().nullable(),
         metrics: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'offline evaluation from the manifest' }),
       }),
     ),

@@ -53,7 +53,7 @@ select{font:inherit;padding:.3rem .45rem;border:1px solid #b9c0cc;border-radius:
 button{font:inherit;font-size:.85rem;padding:.25rem .6rem;border:1px solid #b9c0cc;border-radius:5px;background:#fff;cursor:pointer}
 button:hover,button:focus{border-color:var(--accent)}button.danger{color:var(--bad);border-color:#e2b4b4}
 .toolbar{display:flex;flex-wrap:wrap;gap:.6rem;align-items:center;padding:.8rem 0 0}
-.muted{color:var(--muted)}.error{color:var(--bad);font-weight:600}.note{font-size:.85rem;color:var(--muted);max-width:70rem}
+.muted{color:var(--muted)}.error{color:var(--bad);font-weight:600}td.problem{color:var(--bad)}.note{font-size:.85rem;color:var(--muted);max-width:70rem}
 .table-wrap{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem;margin:.3rem 0;min-width:100%}
 caption{text-align:left;color:var(--muted);font-size:.8rem;padding-bottom:.2rem}
 th,td{border-bottom:1px solid var(--line);padding:.25rem .5rem;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}

@@ -248,13 +248,27 @@ export interface OverviewDeps {
 
 export async function overview(deps: OverviewDeps): Promise<Overview> {
   const pointer = await readActivePointer(deps.kv);
-  const describe = (raw: unknown, role: VersionInfo['role']): VersionInfo | null => {
+  // a version the registry names but whose manifest cannot be read is listed with why, not left out:
+  // the operator must see that a kept (perhaps experiment-pinned) version is gone from the bucket
+  const unreadable = (version: string, role: VersionInfo['role'], problem: string): VersionInfo => ({
+    version,
+    role,
+    problem,
+    trainedAt: null,
+    itemCount: null,
+    userCount: null,
+    dims: null,
+    itemModel: null,
+    metrics: null,
+  });
+  const describe = (version: string, raw: unknown, role: VersionInfo['role']): VersionInfo => {
     const parsed = manifestSchema.safeParse(raw);
-    if (!parsed.success) return null;
+    if (!parsed.success) return unreadable(version, role, `${FILES.manifest} is not a model manifest`);
     const m = parsed.data;
     return {
       version: m.version,
       role,
+      problem: null,
       trainedAt: m.createdAt,
       itemCount: m.itemCount,
       userCount: m.userCount,
@@ -265,15 +279,17 @@ export async function overview(deps: OverviewDeps): Promise<Overview> {
   };
   const fromR2 = async (version: string, role: VersionInfo['role']) => {
     const obj = await deps.bucket.get(R2.modelFile(version, FILES.manifest));
-    return obj ? describe(await obj.json(), role) : null;
+    if (!obj) return unreadable(version, role, `${FILES.manifest} is missing from the models bucket`);
+    const raw = await obj.json().catch(() => null);
+    return describe(version, raw, role);
   };
   // a pointer naming "bundled" (a rollback to it that keeps a version an experiment pins): the bundled model is active
   const bundledActive = !pointer || pointer.version === BUNDLED;
   const versions = await Promise.all([
     ...(pointer && !bundledActive ? [fromR2(pointer.version, 'active')] : []),
     ...(pointer ? pointer.previous.map((v) => fromR2(v, 'previous')) : []),
-    deps.bundledManifest().then((m) => describe(m, bundledActive ? 'active' : 'bundled')),
+    deps.bundledManifest().then((m) => describe(BUNDLED, m, bundledActive ? 'active' : 'bundled')),
   ]);
   const [refreshLog, experiments] = await Promise.all([readRefreshLog(deps.kv), deps.experiments()]);
-  return { versions: versions.filter((v): v is VersionInfo => v !== null), refreshLog, experiments };
+  return { versions, refreshLog, experiments };
 }

@@ -315,4 +315,24 @@ describe('rollback and a version a running experiment pins', () => {
     expect((await rollbackNow()).body).toEqual({ version: 'bundled', previous: ['rc-pin'] });
     expect((await stop('rc-exp')).status).toBe(200);
   });
+
+  it('stays listed in the operator overview, with why, when its manifest is deleted from the bucket', async () => {
+    await publishFixture(await buildFixture({ version: 'rd-pin' }));
+    expect((await getJson(await adminRefresh())).outcome).toBe('activated');
+    expect((await putExperiment('rd-exp', 'rd-pin')).status).toBe(201);
+    await publishFixture(await buildFixture({ version: 'rd-2' }));
+    expect((await getJson(await adminRefresh())).outcome).toBe('activated');
+    await env.MODELS.delete('models/rd-pin/manifest.json');
+    const res = await SELF.fetch('http://x/admin/overview', { headers: ADMIN });
+    expect(res.status).toBe(200);
+    const { versions } = await getJson(res);
+    expect(versions.find((v: { version: string }) => v.version === 'rd-2')).toMatchObject({ role: 'active', problem: null, dims: 4 });
+    expect(versions.find((v: { version: string }) => v.version === 'rd-pin')).toMatchObject({
+      role: 'previous',
+      problem: expect.stringMatching(/manifest\.json is missing/),
+      trainedAt: null,
+      itemCount: null,
+    });
+    expect((await stop('rd-exp')).status).toBe(200);
+  });
 });

@@ -187,13 +187,20 @@ function renderServing(serving: Serving | null, why: string | null): void {
 }
 
 function renderOverview(o: OverviewT, serving: Serving | null): void {
+  const cols = colCount('versions-table');
   const rows = o.versions.map((v) => {
     const model = metric(v.metrics, 'model');
     const bundledActive = v.role === 'active' && serving?.version === v.version && serving.source === 'bundled';
     const role = bundledActive ? 'active (bundled)' : v.role;
-    return `<tr data-version="${esc(v.version)}" data-role="${esc(v.role)}">${[
+    const head = [
       td(`<code>${esc(v.version)}</code>`, { key: 'version', value: v.version }),
       td(esc(role), { key: 'role', value: v.role }, 'text'),
+    ];
+    // a version named by the registry whose manifest is gone: say so across the row rather than hide it
+    if (v.problem !== null || v.itemCount === null || v.userCount === null || v.dims === null)
+      return `<tr data-version="${esc(v.version)}" data-role="${esc(v.role)}" class="problem">${head.join('')}<td class="text problem" data-key="problem" colspan="${cols - head.length}">Cannot be read: ${esc(v.problem ?? 'no manifest')}</td></tr>`;
+    return `<tr data-version="${esc(v.version)}" data-role="${esc(v.role)}">${[
+      ...head,
       td(esc(time(v.trainedAt)), { key: 'trainedAt', value: v.trainedAt }),
       countCell('itemCount', v.itemCount),
       countCell('userCount', v.userCount),
@@ -209,7 +216,7 @@ function renderOverview(o: OverviewT, serving: Serving | null): void {
       }),
     ].join('')}</tr>`;
   });
-  fill('versions-table', rows, 'No model version is readable.', colCount('versions-table'));
+  fill('versions-table', rows, 'No model version is readable.', cols);
   fill(
     'refresh-log',
     o.refreshLog.map(
