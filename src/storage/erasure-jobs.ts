@@ -45,21 +45,26 @@ const KEEP_FINISHED_MS = 30 * DAY_MS;
 /** Objects listed per R2 list call. */
 const PAGE = 100;
 
+/** A job not yet started: the first run reads pending batches from the start. */
+export function newErasureJob(userKey: string, requestedAt: number, id: string = crypto.randomUUID()): ErasureJob {
+  return {
+    id,
+    userKey,
+    requestedAt,
+    status: 'pending',
+    phase: 'pending-batches',
+    cursor: null,
+    objectsScanned: 0,
+    rowsRemoved: 0,
+    runs: 0,
+    opsLastRun: 0,
+    finishedAt: null,
+  };
+}
+
 export class ErasureJobs extends DurableObject<Env> {
   async enqueue(userKey: string, requestedAt: number): Promise<ErasureJob> {
-    const job: ErasureJob = {
-      id: crypto.randomUUID(),
-      userKey,
-      requestedAt,
-      status: 'pending',
-      phase: 'pending-batches',
-      cursor: null,
-      objectsScanned: 0,
-      rowsRemoved: 0,
-      runs: 0,
-      opsLastRun: 0,
-      finishedAt: null,
-    };
+    const job = newErasureJob(userKey, requestedAt);
     await this.ctx.storage.put(`job:${job.id}`, job);
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now());
     return job;

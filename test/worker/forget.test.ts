@@ -6,7 +6,7 @@
  */
 import { env, runDurableObjectAlarm, SELF } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type ErasureJob, eraseStep } from '../../src/storage/erasure-jobs';
+import { eraseStep, newErasureJob } from '../../src/storage/erasure-jobs';
 import { compactExports, dataLines, EXPORT_HEADER, windowStart } from '../../src/storage/exports';
 import { identify } from '../../src/storage/identity';
 import { KV, R2 } from '../../src/storage/keys';
@@ -132,19 +132,7 @@ describe('the erasure job', () => {
     const later = `${R2.exports}${windowStart(requestedAt + 3600_000, 3600)}--late.csv`;
     await env.MODELS.put(later, `${EXPORT_HEADER}\ngone,71053,1,2026-01-01T00:00:00.000Z,purchase\n`);
 
-    const job: ErasureJob = {
-      id: 'j',
-      userKey: 'gone',
-      requestedAt,
-      status: 'pending',
-      phase: 'pending-batches',
-      cursor: null,
-      objectsScanned: 0,
-      rowsRemoved: 0,
-      runs: 0,
-      opsLastRun: 0,
-      finishedAt: null,
-    };
+    const job = newErasureJob('gone', requestedAt, 'j');
     const progress: number[] = [];
     while (job.status !== 'done' && job.runs < 50) {
       const spent = await eraseStep(env.MODELS, job, 20);
