@@ -341,7 +341,10 @@ export type RefreshStatus = z.infer<typeof RefreshStatus>;
 /** The same outcome for operators (admin routes): with the raw detail and the files it repaired. */
 export const RefreshReport = RefreshStatus.extend({
   detail: z.string().nullable().openapi({ description: 'what exactly went wrong (origin location, exception text): operators only' }),
-  repaired: z.array(z.string()).optional().openapi({ description: 'files of the active version re-staged after they failed their check' }),
+  repaired: z.array(z.string()).optional().openapi({
+    description:
+      'files re-staged after they failed their check: of the active version by name, of a version an experiment pins as "<version>/<file>"',
+  }),
 }).openapi('RefreshReport');
 export type RefreshReport = z.infer<typeof RefreshReport>;
 

@@ -239,33 +239,48 @@ async function stageFiles(
 }
 
 /**
- * Files of the active version that failed their check since activation: fetched from the origin
- * again and, when they now verify, re-staged (HTTPS origin) or found healed in place (R2 origin);
- * the others stay recorded. Returns the repaired files.
+ * Files that failed their check since activation — of the active version, and of the other
+ * versions experiments pin (their variants are answered by the active model meanwhile): fetched
+ * from the origin again and, when they now verify, re-staged (HTTPS origin) or found healed in
+ * place (R2 origin); the others stay recorded. Returns the repaired files, those of a pinned
+ * version as "<version>/<file>" (as `lastRefresh` names its damage).
  */
 async function repairDamage(deps: RefreshDeps, pointer: ActivePointer | null, copied: () => void): Promise<string[]> {
-  if (!pointer) return [];
-  const damaged = Object.keys(await readDamage(deps.kv, pointer.version));
-  if (damaged.length === 0) return [];
-  const manifestObj = await deps.bucket.get(R2.modelFile(pointer.version, FILES.manifest));
-  if (!manifestObj) return [];
-  const manifest = parseManifest(await manifestObj.arrayBuffer(), pointer.version);
+  const pinned = await pinnedVersions(deps.kv);
+  const versions = [...new Set([...(pointer ? [pointer.version] : []), ...pinned])].filter((v) => v !== BUNDLED);
   const repaired: string[] = [];
-  for (const file of damaged) {
+  for (const version of versions) {
+    const damaged = Object.keys(await readDamage(deps.kv, version));
+    if (damaged.length === 0) continue;
+    const healed: string[] = [];
+    const manifestObj = await deps.bucket.get(R2.modelFile(version, FILES.manifest));
+    // a pinned version whose manifest is gone or unreadable stays recorded; the run goes on
+    if (!manifestObj) continue;
+    let manifest: Manifest;
     try {
-      const bytes = await fetchVerified(deps, manifest, file);
-      if (deps.origin.needsCopy) {
-        await deps.bucket.put(R2.modelFile(pointer.version, file), bytes);
-        copied();
-      }
-      repaired.push(file);
+      manifest = parseManifest(await manifestObj.arrayBuffer(), version);
     } catch (err) {
-      console.warn(`could not repair ${file} of ${pointer.version}: ${err instanceof Error ? err.message : String(err)}`);
+      if (version === pointer?.version) throw err;
+      console.warn(`could not repair ${version}: ${err instanceof Error ? err.message : String(err)}`);
+      continue;
     }
-  }
-  if (repaired.length) {
-    await clearDamage(deps.kv, pointer.version, repaired);
-    deps.models.repaired(pointer.version);
+    for (const file of damaged) {
+      try {
+        const bytes = await fetchVerified(deps, manifest, file);
+        if (deps.origin.needsCopy) {
+          await deps.bucket.put(R2.modelFile(version, file), bytes);
+          copied();
+        }
+        healed.push(file);
+      } catch (err) {
+        console.warn(`could not repair ${file} of ${version}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (healed.length) {
+      await clearDamage(deps.kv, version, healed);
+      deps.models.repaired(version);
+      repaired.push(...healed.map((f) => (version === pointer?.version ? f : `${version}/${f}`)));
+    }
   }
   return repaired;
 }

@@ -2,7 +2,7 @@
  * A file of the active model that goes bad after activation (a flipped byte in the bucket) is
  * served around, never turned into a 500: its users fall back to what else is known of them,
  * the damage is logged and shown in GET /v1/model, and the next refresh re-stages the file from
- * the origin.
+ * the origin — as it does for a version an experiment pins.
  */
 import { env, SELF } from 'cloudflare:test';
 import { ItemIds } from '@edge-recs/core/item-ids';
@@ -156,5 +156,67 @@ describe('a damaged catalogue part', () => {
     await catalog.describe([1]);
     log.mockRestore();
     expect(reported).toEqual([0]);
+  });
+});
+
+describe('a damaged file of a version an experiment pins', () => {
+  it('is re-staged by the next refresh, and the variant is answered by its own version again', async () => {
+    await clearStorage();
+    const pinned = 'dmg-pin';
+    await publishFixture(await buildFixture({ version: pinned }));
+    expect((await getJson(await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: ADMIN }))).outcome).toBe('activated');
+    // two later versions push the pinned one out of this isolate's loaded models (two at most)
+    for (const v of ['dmg-next', 'dmg-active']) {
+      await publishFixture(await buildFixture({ version: v }));
+      expect((await getJson(await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: ADMIN }))).outcome).toBe('activated');
+    }
+    const put = await SELF.fetch('http://x/admin/experiments/dmg', {
+      method: 'PUT',
+      headers: { ...ADMIN, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        variants: [
+          { name: 'control', weight: 1 },
+          { name: 'pinned', weight: 1, modelVersion: pinned },
+        ],
+      }),
+    });
+    expect(put.status).toBe(201);
+    // the origin (HTTPS) still holds the good bytes of both versions
+    const good = new Map<string, ArrayBuffer>();
+    for (const o of (await env.MODELS.list({ prefix: 'models/' })).objects)
+      good.set(o.key, await (await env.MODELS.get(o.key))!.arrayBuffer());
+    const origin: typeof fetch = async (input) => {
+      const body = good.get(new URL(String(input)).pathname.replace('/recs/', ''));
+      return body ? new Response(body) : new Response('no', { status: 404 });
+    };
+
+    await flipByte(`models/${pinned}/${FILES.itemWeights}`, 0);
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    // a shopper the experiment puts in the pinned variant: answered by the active model meanwhile
+    let session = '';
+    try {
+      for (let i = 0; !session && i < 64; i++) {
+        const served = await getJson(await SELF.fetch(`http://x/v1/popular?k=3&sessionId=s-${i}`));
+        if (served.variant === 'pinned') {
+          session = `s-${i}`;
+          expect(served.model).toBe('dmg-active');
+        }
+      }
+    } finally {
+      log.mockRestore();
+    }
+    expect(session).not.toBe('');
+    expect((await getJson(await SELF.fetch('http://x/admin/refresh', { headers: ADMIN }))).damaged).toHaveProperty(
+      `${pinned}/${FILES.itemWeights}`,
+    );
+
+    const report = await refreshModel(refreshDeps({ ...env, ORIGIN_URL: 'https://origin.test/recs' }, origin));
+    expect(report).toMatchObject({ version: 'dmg-active', repaired: [`${pinned}/${FILES.itemWeights}`] });
+    expect((await getJson(await SELF.fetch('http://x/admin/refresh', { headers: ADMIN }))).damaged).toEqual({});
+    expect(await getJson(await SELF.fetch(`http://x/v1/popular?k=3&sessionId=${session}`))).toMatchObject({
+      variant: 'pinned',
+      model: pinned,
+    });
+    expect((await SELF.fetch('http://x/admin/experiments/dmg/stop', { method: 'POST', headers: ADMIN })).status).toBe(200);
   });
 });
