@@ -4,31 +4,105 @@
  * with the same EASE/EDLAE solver and popularity debiasing (model/item-model.ts) rather than
  * raw co-occurrence counts, which rank bestsellers next to everything.
  *
+ * The regression still gives an item found in nearly every basket a positive weight from every
+ * other item (it "predicts" that item well), yet being bought with everything says nothing about
+ * being bought with this: its lift is 1. So the fitted lists pass an association gate: item k
+ * stays in item j's list only if the baskets holding both outnumber what independence predicts
+ * by `associationZ` binomial standard deviations (O_jk − c_j·p_k > z·√(c_j·p_k·(1 − p_k)),
+ * p_k = c_k / baskets). The fit keeps twice N candidates so the gate seldom leaves a list short.
+ *
  * The sanity checks here compare it with raw co-occurrence, popularity and the user-level
  * model: how popular the listed neighbours are, how much the lists overlap, and how well each
  * completes held-out baskets (leave one item out, predict it from the rest).
  */
 
-import type { ItemModelParams, NeighbourLists } from './item-model';
+import { type ItemModelParams, type NeighbourLists, quantise } from './item-model';
 import { type SolverOptions, solverFor } from './item-solvers';
 import { Rng } from './rng';
 import { type Csr, selectRows, transpose } from './sparse';
 
+export interface BoughtTogetherParams extends ItemModelParams {
+  /** z: standard deviations by which a pair's shared baskets must beat independence (0: only more than expected) */
+  associationZ: number;
+}
+
 /** Baskets differ from user histories (smaller, more of them): a lighter debias keeps lists on topic. */
-export const DEFAULT_BOUGHT_TOGETHER: ItemModelParams = {
+export const DEFAULT_BOUGHT_TOGETHER: BoughtTogetherParams = {
   lambda: 200,
   dropout: 0.5,
   popularityDebias: 0.25,
   neighbours: 20,
   weightType: 'int8',
+  associationZ: 2,
 };
 
+/**
+ * @param baskets  baskets × items; only which entries are non-zero matters
+ */
 export async function boughtTogether(
   baskets: Csr,
-  params: ItemModelParams = DEFAULT_BOUGHT_TOGETHER,
+  params: BoughtTogetherParams = DEFAULT_BOUGHT_TOGETHER,
   solver: SolverOptions = {},
 ): Promise<NeighbourLists> {
-  return solverFor(baskets.cols, solver).fit(baskets, params);
+  const candidates = await solverFor(baskets.cols, solver).fit(baskets, { ...params, neighbours: params.neighbours * 2 });
+  return associationGate(candidates, baskets, params.associationZ, params.neighbours, params.weightType);
+}
+
+/**
+ * Drops from each list the neighbours not bought with the item more often than chance (see the
+ * header), keeps the first `keep` of the rest in order and stores them again.
+ * Cost: one pass over every basket per item in it, Σ|basket|², as the Gram matrix.
+ */
+export function associationGate(
+  lists: NeighbourLists,
+  baskets: Csr,
+  z: number,
+  keep: number,
+  weightType: ItemModelParams['weightType'],
+): NeighbourLists {
+  const n = lists.itemCount;
+  const byItem = transpose(baskets);
+  const total = baskets.rows;
+  const count = new Float64Array(n);
+  for (let j = 0; j < n; j++) count[j] = byItem.rowPtr[j + 1] - byItem.rowPtr[j];
+  // slot[k] = position of k in j's candidate list + 1 (0: not a candidate), reset after each row
+  const slot = new Int32Array(n);
+  let longest = 0;
+  for (let j = 0; j < n; j++) longest = Math.max(longest, lists.rowPtr[j + 1] - lists.rowPtr[j]);
+  const shared = new Float64Array(longest);
+  const rowPtr = new Int32Array(n + 1);
+  const index: number[] = [],
+    raw: number[] = [];
+  for (let j = 0; j < n; j++) {
+    const start = lists.rowPtr[j],
+      end = lists.rowPtr[j + 1];
+    for (let p = start; p < end; p++) slot[lists.index[p]] = p - start + 1;
+    shared.fill(0, 0, end - start);
+    for (let q = byItem.rowPtr[j]; q < byItem.rowPtr[j + 1]; q++) {
+      if (byItem.values[q] === 0) continue;
+      const b = byItem.colIdx[q];
+      for (let t = baskets.rowPtr[b]; t < baskets.rowPtr[b + 1]; t++) {
+        const s = slot[baskets.colIdx[t]];
+        if (s && baskets.values[t] !== 0) shared[s - 1]++;
+      }
+    }
+    let kept = 0;
+    for (let p = start; p < end && kept < keep; p++) {
+      const k = lists.index[p];
+      slot[k] = 0;
+      const share = count[k] / total;
+      const expected = count[j] * share;
+      const excess = shared[p - start] - expected;
+      if (excess > 0 && excess > z * Math.sqrt(expected * (1 - share))) {
+        index.push(k);
+        raw.push(lists.weight[p]);
+        kept++;
+      }
+    }
+    for (let p = start; p < end; p++) slot[lists.index[p]] = 0;
+    rowPtr[j + 1] = index.length;
+  }
+  return quantise({ n, rowPtr, index: Int32Array.from(index), raw }, weightType);
 }
 
 /** Top-N raw co-occurrence counts per item (the naive baseline), as neighbour lists with float weights. */

@@ -44,7 +44,11 @@ export function readNeighbourFiles(files: Record<string, Uint8Array>, itemCount:
 }
 
 /** What the manifest records of how a set of lists was made: N and the weight type always, the rest when known. */
-export type RecordedParams = Pick<ItemModelParams, 'neighbours' | 'weightType'> & Partial<ItemModelParams>;
+export type RecordedParams = Pick<ItemModelParams, 'neighbours' | 'weightType'> &
+  Partial<ItemModelParams> & {
+    /** bought together only: the association gate's z (model/bought-together.ts) */
+    associationZ?: number;
+  };
 
 export interface ItemModelArtifact {
   lists: NeighbourLists;
@@ -71,7 +75,8 @@ export function itemModelArtifact(a: ItemModelArtifact): {
   };
   const params: Record<string, number | string> = {};
   const record = (prefix: string, p: RecordedParams) => {
-    for (const key of ['lambda', 'dropout', 'popularityDebias'] as const) if (p[key] !== undefined) params[prefix + key] = p[key];
+    for (const key of ['lambda', 'dropout', 'popularityDebias', 'associationZ'] as const)
+      if (p[key] !== undefined) params[prefix + key] = p[key];
   };
   record('', a.params);
   Object.assign(params, a.algorithmParams);

@@ -1,7 +1,7 @@
 /**
  * `npx tsx model/cli/bought-together.ts --input <csv|csv.gz> [--seed N]`
  * Sanity check of the basket ("bought together") model: 10% of the baskets are held out; the
- * model, raw co-occurrence counts, popularity and the user-level item model are fitted on the
+ * model (with and without its association gate), raw co-occurrence counts, popularity and the user-level item model are fitted on the
  * rest and compared on how popular their neighbours are, how much their lists overlap, and how
  * well they complete held-out baskets (leave one item out). Prints a few lists with titles.
  */
@@ -55,6 +55,8 @@ await run(async () => {
     'bought together': await boughtTogether(train, DEFAULT_BOUGHT_TOGETHER),
   };
   console.log(`bought-together model fitted in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  // the same regression without the association gate, to show what the gate costs or gains
+  models['without the gate'] = await solverFor(b.cols).fit(train, DEFAULT_BOUGHT_TOGETHER);
   models['co-occurrence'] = cooccurrenceLists(train, DEFAULT_BOUGHT_TOGETHER.neighbours);
   models['popularity'] = popularityLists(popularity, DEFAULT_BOUGHT_TOGETHER.neighbours);
   models['user-level model'] = await solverFor(b.cols).fit(users, DEFAULT_ITEM_PARAMS);
@@ -66,7 +68,7 @@ await run(async () => {
     );
   }
   const bt = models['bought together'];
-  for (const other of ['co-occurrence', 'popularity', 'user-level model'])
+  for (const other of ['without the gate', 'co-occurrence', 'popularity', 'user-level model'])
     console.log(`overlap@10 of bought together with ${other}: ${overlapAtK(bt, models[other]).toFixed(3)}`);
   const index = new Map(ds.itemIds.map((id, i) => [id, i]));
   const examples: number[] = o.examples
