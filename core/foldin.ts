@@ -52,13 +52,59 @@ export function rowRegularization(params: FoldInParams, interactions: number, un
   return params.regularization * n ** params.regExponent;
 }
 
+/** The user step's normal equations A·x = b, A already factored (Cholesky), for solving and explaining. */
+export interface FoldInSystem {
+  dims: number;
+  /** the lower Cholesky factor of A, D×D row-major */
+  factor: Float64Array;
+  /** b = Σ_i c_i·y_i */
+  rhs: Float64Array;
+  /** c_i per interaction, in the order given */
+  confidences: Float64Array;
+}
+
 /**
- * Exact user step by Cholesky.
- * @param y      item factors, row-major N×D float32
+ * Builds and factors the user step's system (see the header).
+ * @param y            item factors, row-major N×D float32
  * @param g            weighted Gram matrix Σ p_j·y_j y_jᵀ, D×D
  * @param items        the user's interactions (indices must be < N; duplicates summed by the caller)
  * @param itemWeights  p, length N (omitted = all 1)
- * @returns            the user vector, length D
+ */
+export function foldInSystem(
+  y: Float32Array,
+  g: ArrayLike<number>,
+  dims: number,
+  itemCount: number,
+  params: FoldInParams,
+  items: readonly WeightedItem[],
+  itemWeights?: ArrayLike<number>,
+): FoldInSystem {
+  const w0 = params.unobservedWeight;
+  const a = new Float64Array(dims * dims);
+  for (let k = 0; k < dims * dims; k++) a[k] = w0 * g[k];
+  const b = new Float64Array(dims);
+  const confidences = new Float64Array(items.length);
+  items.forEach(({ index, strength }, j) => {
+    const c = confidence(params, strength);
+    confidences[j] = c;
+    const off = index * dims;
+    const extra = c - w0 * (itemWeights ? itemWeights[index] : 1);
+    for (let p = 0; p < dims; p++) {
+      const yp = y[off + p];
+      b[p] += c * yp;
+      const ey = extra * yp;
+      for (let q = 0; q < dims; q++) a[p * dims + q] += ey * y[off + q];
+    }
+  });
+  const lambda = userRegularization(params, items.length, itemCount);
+  for (let p = 0; p < dims; p++) a[p * dims + p] += lambda;
+  if (!cholesky(a, dims)) throw new Error('fold-in system is not positive definite');
+  return { dims, factor: a, rhs: b, confidences };
+}
+
+/**
+ * Exact user step by Cholesky.
+ * @returns  the user vector, length D (arguments as `foldInSystem`)
  */
 export function foldIn(
   y: Float32Array,
@@ -69,24 +115,33 @@ export function foldIn(
   items: readonly WeightedItem[],
   itemWeights?: ArrayLike<number>,
 ): Float32Array {
-  const w0 = params.unobservedWeight;
-  const a = new Float64Array(dims * dims);
-  for (let k = 0; k < dims * dims; k++) a[k] = w0 * g[k];
-  const b = new Float64Array(dims);
-  for (const { index, strength } of items) {
-    const c = confidence(params, strength);
-    const off = index * dims;
-    const extra = c - w0 * (itemWeights ? itemWeights[index] : 1);
-    for (let p = 0; p < dims; p++) {
-      const yp = y[off + p];
-      b[p] += c * yp;
-      const ey = extra * yp;
-      for (let q = 0; q < dims; q++) a[p * dims + q] += ey * y[off + q];
-    }
-  }
-  const lambda = userRegularization(params, items.length, itemCount);
-  for (let p = 0; p < dims; p++) a[p * dims + p] += lambda;
-  if (!cholesky(a, dims)) throw new Error('fold-in system is not positive definite');
-  choleskySolve(a, dims, b);
+  const s = foldInSystem(y, g, dims, itemCount, params, items, itemWeights);
+  const b = s.rhs.slice();
+  choleskySolve(s.factor, dims, b);
   return Float32Array.from(b);
+}
+
+/**
+ * What each interaction contributes to the folded-in user's score of one item (Hu, Koren &
+ * Volinsky 2008, §5): x = A⁻¹·Σ_j c_j·y_j, so y_tᵀx = Σ_j c_j·(A⁻¹y_t)ᵀy_j — an exact split of
+ * the factor score over the user's items, which a cosine of factors is not.
+ * @param y       the factor rows the system was built from (row-major, D each)
+ * @param items   the same interactions, in the same order
+ * @param target  y_t, length D
+ * @returns       one contribution per interaction; they sum to y_tᵀx
+ */
+export function foldInContributions(
+  system: FoldInSystem,
+  y: Float32Array,
+  items: readonly WeightedItem[],
+  target: ArrayLike<number>,
+): Float64Array {
+  const d = system.dims;
+  const v = Float64Array.from(target);
+  choleskySolve(system.factor, d, v);
+  return Float64Array.from(items, ({ index }, j) => {
+    let dot = 0;
+    for (let p = 0; p < d; p++) dot += v[p] * y[index * d + p];
+    return system.confidences[j] * dot;
+  });
 }

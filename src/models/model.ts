@@ -7,7 +7,7 @@
  * items on. Catalogue parts (titles) and user shards are fetched lazily, one file per lookup.
  */
 import { decodeFactorStats, type FactorStats } from '@edge-recs/core/blend';
-import { foldIn, type WeightedItem } from '@edge-recs/core/foldin';
+import { foldIn, foldInContributions, foldInSystem, type WeightedItem } from '@edge-recs/core/foldin';
 import { decodeFactorPart, int8Supported } from '@edge-recs/core/int8';
 import { decodeItemFields, type ItemFields } from '@edge-recs/core/item-fields';
 import { ItemIds } from '@edge-recs/core/item-ids';
@@ -151,14 +151,31 @@ export class ServingModel {
    * the Gram matrix stands in for the rest of the catalogue.
    */
   foldIn(items: readonly WeightedItem[]): Float32Array {
+    const { rows, weights, local } = this.localRows(items);
+    return foldIn(rows, this.gram, this.dims, this.itemCount, this.manifest.foldIn, local, weights);
+  }
+
+  /** The given items' factor rows and item weights, packed, with the items renumbered 0..n−1 to match. */
+  private localRows(items: readonly WeightedItem[]): { rows: Float32Array; weights: Float32Array; local: WeightedItem[] } {
     const rows = new Float32Array(items.length * this.dims);
     const weights = new Float32Array(items.length);
     items.forEach(({ index }, j) => {
       rows.set(this.scorer.row(index), j * this.dims);
       weights[j] = this.itemWeights[index];
     });
-    const local = items.map(({ strength }, j) => ({ index: j, strength }));
-    return foldIn(rows, this.gram, this.dims, this.itemCount, this.manifest.foldIn, local, weights);
+    return { rows, weights, local: items.map(({ strength }, j) => ({ index: j, strength })) };
+  }
+
+  /**
+   * Per target item, what each of the given items contributes to its factor score for a user
+   * folded in from them (core/foldin.ts `foldInContributions`): the explanation of the factor part.
+   * @returns  one array per target, one contribution per item
+   */
+  factorContributions(items: readonly WeightedItem[], targets: readonly number[]): Float64Array[] {
+    if (items.length === 0 || targets.length === 0) return targets.map(() => new Float64Array(items.length));
+    const { rows, weights, local } = this.localRows(items);
+    const system = foldInSystem(rows, this.gram, this.dims, this.itemCount, this.manifest.foldIn, local, weights);
+    return targets.map((t) => foldInContributions(system, rows, local, this.scorer.row(t)));
   }
 
   /**

@@ -112,8 +112,10 @@ export async function blendedScores(
 
 /**
  * Why each item ranks: the one to three basket/history items contributing most to its score —
- * through their neighbour lists when the item model names it, otherwise by the cosine of their
- * factors (what the factor part of the score rests on).
+ * through their neighbour lists when the item model names it, otherwise through the factor part:
+ * the exact split of the folded-in user's score over the basket (ServingModel.factorContributions),
+ * positive shares only. An item of the basket itself is explained by the others only, so it has
+ * no reasons when nothing else raises it (the one item of a one-item basket, shown again).
  */
 export async function because(
   model: ServingModel,
@@ -124,29 +126,22 @@ export async function because(
   const out = new Map<number, number[]>();
   if (basket.length === 0) return out;
   const rows = model.itemModel ? await model.itemModel.neighbours.rows(basket.map((b) => b.index)) : [];
-  const dims = model.dims;
-  const basketRows = basket.map((b) => model.scorer.row(b.index));
-  const norm = (r: Float32Array) => Math.sqrt(r.reduce((s, x) => s + x * x, 0)) || 1;
-  const basketNorms = basketRows.map(norm);
+  const viaLists = new Map<number, { j: number; c: number }[]>();
   for (const i of items) {
-    const viaLists: { j: number; c: number }[] = [];
+    const named: { j: number; c: number }[] = [];
     rows.forEach((row, j) => {
       const p = row.index.indexOf(i);
-      if (p >= 0 && basket[j].index !== i) viaLists.push({ j, c: row.weight[p] });
+      if (p >= 0 && basket[j].index !== i) named.push({ j, c: row.weight[p] });
     });
-    let ranked = viaLists;
-    if (ranked.length === 0) {
-      const yi = model.scorer.row(i);
-      const ni = norm(yi);
-      // an item of the history itself (excludePurchased=false) is explained by the others only
-      ranked = basketRows
-        .map((yj, j) => {
-          let d = 0;
-          for (let q = 0; q < dims; q++) d += yi[q] * yj[q];
-          return { j, c: d / (ni * basketNorms[j]) };
-        })
-        .filter((x) => x.c > 0 && basket[x.j].index !== i);
-    }
+    if (named.length) viaLists.set(i, named);
+  }
+  const rest = items.filter((i) => !viaLists.has(i));
+  const shares = model.factorContributions(basket, rest);
+  const viaFactors = new Map(
+    rest.map((i, t) => [i, Array.from(shares[t], (c, j) => ({ j, c })).filter((x) => x.c > 0 && basket[x.j].index !== i)]),
+  );
+  for (const i of items) {
+    const ranked = viaLists.get(i) ?? viaFactors.get(i) ?? [];
     ranked.sort((x, y) => y.c - x.c || x.j - y.j);
     out.set(
       i,

@@ -1,9 +1,11 @@
 /**
  * The shared package's maths and rules, run in both runtimes that use them (workerd and Node):
  * the one timestamp parser, the top-k heap every scorer shares, the int8 arithmetic the kernel
- * reproduces, the stable shard hash, and the one artifact-file check.
+ * reproduces, the stable shard hash, the one artifact-file check, and the exact split of a
+ * folded-in score over the user's items that explanations rest on.
  */
 import { sha256Hex } from '@edge-recs/core/bytes';
+import { foldIn, foldInContributions, foldInSystem } from '@edge-recs/core/foldin';
 import { fnv1a, fnv1aBytes } from '@edge-recs/core/hash';
 import { decodeFactorPart, encodeFactorPart, int8Dot, int8Supported, quantizeQuery, quantizeRows } from '@edge-recs/core/int8';
 import { fileMismatch, type Manifest } from '@edge-recs/core/manifest';
@@ -140,5 +142,39 @@ describe('artifact files', () => {
     });
     expect(await fileMismatch(manifest, 'a.bin', new TextEncoder().encode('jello'))).toMatchObject({ kind: 'digest' });
     expect(await fileMismatch(manifest, 'b.bin', bytes)).toMatchObject({ kind: 'unlisted' });
+  });
+});
+
+describe('fold-in explanations', () => {
+  it("split the folded-in user's score of any item exactly over the user's items", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.float({ min: -1, max: 1, noNaN: true }), { minLength: 8 * 6, maxLength: 8 * 6 }),
+        fc.uniqueArray(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 0, max: 7 }),
+        (dims, values, picked, target) => {
+          const n = 8;
+          const y = Float32Array.from(values.slice(0, n * dims));
+          const g = new Float64Array(dims * dims);
+          for (let i = 0; i < n; i++)
+            for (let p = 0; p < dims; p++) for (let q = 0; q < dims; q++) g[p * dims + q] += y[i * dims + p] * y[i * dims + q];
+          const params = { unobservedWeight: 0.5, alpha: 2, regularization: 0.1, regExponent: 0.5 };
+          const items = picked.map((index, j) => ({ index, strength: j + 1 }));
+          const x = foldIn(y, g, dims, n, params, items);
+          const shares = foldInContributions(
+            foldInSystem(y, g, dims, n, params, items),
+            y,
+            items,
+            y.subarray(target * dims, (target + 1) * dims),
+          );
+          let score = 0;
+          for (let p = 0; p < dims; p++) score += x[p] * y[target * dims + p];
+          const sum = shares.reduce((s, c) => s + c, 0);
+          expect(shares.length).toBe(items.length);
+          expect(Math.abs(sum - score)).toBeLessThan(1e-5 * (1 + Math.abs(score)));
+        },
+      ),
+    );
   });
 });

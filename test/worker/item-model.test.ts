@@ -256,6 +256,26 @@ describe('explain=true', () => {
     expect((await SELF.fetch('http://x/v1/users/u0-2/recommendations?explain=maybe')).status).toBe(400);
   });
 
+  it('explains every item of a long list that the history raises, however far down, by one to three of its items', async () => {
+    // far down, the item model's lists no longer name the items: the factor part's exact split explains them
+    let raised = 0;
+    for (const user of ['u0-2', 'u3-1']) {
+      const bought = new Set(userOf(user).history.map((h) => data.itemIds[h.index]));
+      const mine = await getJson<Rec>(await SELF.fetch(`http://x/v1/users/${user}/recommendations?k=40&explain=true`));
+      expect(mine.items.length).toBe(40); // of the 48 items, all but the five bought
+      for (const it of mine.items) {
+        // an item nothing raises (score ≤ 0) may have no because, but never an empty one
+        if (it.score <= 0 && it.because === undefined) continue;
+        expect(it.because?.length, it.id).toBeGreaterThanOrEqual(1);
+        expect(it.because?.length).toBeLessThanOrEqual(3);
+        for (const b of it.because ?? []) expect(bought.has(b.id)).toBe(true);
+        if (it.score > 0) raised++;
+      }
+    }
+    // the planted answer: what the history raises is the rest of the user's block (12 items, 5 bought)
+    expect(raised).toBe(2 * 7);
+  });
+
   it('never gives an item of the history or basket itself as its own reason', async () => {
     const mine = await getJson<Rec>(await SELF.fetch('http://x/v1/users/u0-2/recommendations?k=20&explain=true&excludePurchased=false'));
     const bought = new Set(userOf('u0-2').history.map((h) => data.itemIds[h.index]));
