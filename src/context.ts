@@ -244,7 +244,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       },
       priceOf: async (itemId) => currentPrice(await ctx.catalog(), await models.active(), itemId),
     }),
-    forgetDeps: () => ({ kv: env.RECS_KV, history, models, erasures: erasureQueue(env.ERASURE_JOBS) }),
+    forgetDeps: () => ({ kv: env.RECS_KV, history, models, erasures: erasureQueue(env.ERASURE_JOBS), trending: ctx.trending }),
     // the request's own registry binding (not the experiment-pinned `models`: a refresh acts on what is active)
     refreshDeps: () => refreshDepsOf(env, config, bound),
     overviewDeps: () => ({

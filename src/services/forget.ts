@@ -1,7 +1,7 @@
 /**
  * Forgetting a user: nothing of theirs is served once this returns — the forgotten marker (with
  * its time) is written first, then their history, edge marker and embeddings for every kept
- * version are erased — and their rows leave the event files by a background job whose progress
+ * version are erased and their share of trending is taken out — and their rows leave the event files by a background job whose progress
  * the caller can follow. What remains is the marker, holding only the keyed hash and the time,
  * so the trained vector in an already-published (signed, immutable) artifact is not served
  * again, and rows accepted before the deletion are dropped at compaction; events sent after it
@@ -12,6 +12,7 @@ import type { ErasureJob, ErasureQueue } from '../storage/erasure-jobs';
 import type { HistoryStore } from '../storage/history';
 import type { UserIdentity } from '../storage/identity';
 import { KV } from '../storage/keys';
+import type { TrendingClient } from '../storage/trending';
 import { recentUsers } from '../storage/user-records';
 
 export type { ErasureJob };
@@ -21,6 +22,7 @@ export interface ForgetDeps {
   history: HistoryStore;
   models: Models;
   erasures: ErasureQueue;
+  trending: Pick<TrendingClient, 'forget'>;
 }
 
 export async function forgetUser(deps: ForgetDeps, who: UserIdentity, now: number): Promise<ErasureJob> {
@@ -38,6 +40,8 @@ export async function forgetUser(deps: ForgetDeps, who: UserIdentity, now: numbe
     // no model: nothing cached under a version
   }
   for (const v of versions) await deps.kv.delete(KV.embedding(v, who.key));
+  // what their events added to trending comes out too (other isolates see it within TRENDING_CACHE_SECONDS)
+  await deps.trending.forget(who.key, now);
   return deps.erasures.enqueue(who.key, now);
 }
 

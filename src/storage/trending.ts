@@ -13,12 +13,17 @@
  * quarter half-life (6 h by default), or more of them spread further back — so a single view,
  * or a burst of events days ago, never outranks the model's popularity that fills the list.
  *
+ * Forgetting a shopper (DELETE /v1/users/{id}) takes their share out again: each shopper–item
+ * pair keeps what it added to both sums (decayed like them), so `forget` subtracts it and deletes
+ * the pairs. Pairs are kept RETAIN_HALF_LIVES half-lives after their last count (8: what is
+ * older has decayed below 2⁻⁸ of one event and is dropped, with the pair).
+ *
  * Memory and limits: scores of at most MAX_ITEMS items are held in memory (the lowest decayed
  * scores go first, pruned to 90% so a full store does not sort on every batch); the shopper–item
- * pairs live only in SQLite (one indexed lookup per event; pairs older than a half-life deleted
- * at most every PRUNE_EVERY_MS), so a busy shop's millions of daily pairs cost storage, not the
- * object's 128 MB. Cost: one object request per event batch (from the events route) and one per
- * isolate per TRENDING_CACHE_SECONDS of trending reads.
+ * pairs live only in SQLite (one indexed lookup per event; old pairs deleted at most every
+ * PRUNE_EVERY_MS), so a busy shop's millions of daily pairs cost storage, not the object's
+ * 128 MB. Cost: one object request per event batch (from the events route), one per isolate per
+ * TRENDING_CACHE_SECONDS of trending reads, and one per forgotten user.
  */
 import { DurableObject } from 'cloudflare:workers';
 import { DO } from './keys';
@@ -48,6 +53,8 @@ export interface TrendingSettings {
 
 const MAX_ITEMS = 50_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
+/** how long a pair's contribution is kept for `forget`, in half-lives since it last changed */
+export const RETAIN_HALF_LIVES = 8;
 
 /** The decayed shopper count `minShoppers` shoppers reach within a quarter half-life. */
 export const shopperGate = (minShoppers: number): number => minShoppers * 2 ** -0.25;
@@ -67,13 +74,18 @@ export class TrendingStore extends DurableObject<Env> {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const sql = ctx.storage.sql;
-      // v1 tables (score only; pairs without the weight counted) are replaced, not migrated:
+      // older tables (score only; pairs without their contributions) are replaced, not migrated:
       // trending is a signal of the last hours and rebuilds from new events
       sql.exec('DROP TABLE IF EXISTS trend');
       sql.exec('DROP TABLE IF EXISTS seen');
+      sql.exec('DROP TABLE IF EXISTS trend_pairs');
       sql.exec('CREATE TABLE IF NOT EXISTS trend_items (id TEXT PRIMARY KEY, s REAL NOT NULL, n REAL NOT NULL, t INTEGER NOT NULL)');
-      sql.exec('CREATE TABLE IF NOT EXISTS trend_pairs (pair TEXT PRIMARY KEY, t INTEGER NOT NULL, w REAL NOT NULL)');
-      sql.exec('CREATE INDEX IF NOT EXISTS trend_pairs_t ON trend_pairs (t)');
+      // pair = "<user key>|<item id>"; t: when the pair was last counted afresh, w: the weight counted
+      // since; cs, cn: what the pair added to the item's two sums, decayed to ct (ms)
+      sql.exec(
+        'CREATE TABLE IF NOT EXISTS trend_shopper_items (pair TEXT PRIMARY KEY, t INTEGER NOT NULL, w REAL NOT NULL, cs REAL NOT NULL, cn REAL NOT NULL, ct INTEGER NOT NULL)',
+      );
+      sql.exec('CREATE INDEX IF NOT EXISTS trend_shopper_items_ct ON trend_shopper_items (ct)');
       for (const r of sql.exec<{ id: string; s: number; n: number; t: number }>('SELECT id, s, n, t FROM trend_items'))
         this.items.set(r.id, { s: r.s, n: r.n, t: r.t });
     });
@@ -94,19 +106,32 @@ export class TrendingStore extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       for (const e of events) {
         const pair = `${e.userKey}|${e.itemId}`;
-        const [last] = sql.exec<{ t: number; w: number }>('SELECT t, w FROM trend_pairs WHERE pair = ?', pair).toArray();
+        const [last] = sql
+          .exec<{ t: number; w: number; cs: number; cn: number; ct: number }>(
+            'SELECT t, w, cs, cn, ct FROM trend_shopper_items WHERE pair = ?',
+            pair,
+          )
+          .toArray();
         const fresh = !last || now - last.t >= H;
         // within the half-life only a stronger event than the one counted adds (the difference)
         const add = fresh ? e.weight : e.weight - last.w;
         if (add <= 0) continue;
-        if (fresh) sql.exec('INSERT OR REPLACE INTO trend_pairs (pair, t, w) VALUES (?, ?, ?)', pair, now, e.weight);
-        else sql.exec('UPDATE trend_pairs SET w = ? WHERE pair = ?', e.weight, pair);
         // an event reported late (a client's batch, a backfill) counts as decayed as its age
         const age = 2 ** (-Math.max(0, now - e.at) / H);
+        const addS = add * age,
+          addN = fresh ? age : 0;
+        const kept = last ? 2 ** (-(now - last.ct) / H) : 0;
+        sql.exec(
+          'INSERT OR REPLACE INTO trend_shopper_items (pair, t, w, cs, cn, ct) VALUES (?, ?, ?, ?, ?, ?)',
+          pair,
+          last && !fresh ? last.t : now,
+          e.weight,
+          (last?.cs ?? 0) * kept + addS,
+          (last?.cn ?? 0) * kept + addN,
+          now,
+        );
         const cur = this.at(this.items.get(e.itemId), now, H);
-        const next = { s: cur.s + add * age, n: cur.n + (fresh ? age : 0), t: now };
-        this.items.set(e.itemId, next);
-        sql.exec('INSERT OR REPLACE INTO trend_items (id, s, n, t) VALUES (?, ?, ?, ?)', e.itemId, next.s, next.n, now);
+        this.put(e.itemId, { s: cur.s + addS, n: cur.n + addN, t: now });
         counted++;
       }
       this.prune(now, H);
@@ -126,8 +151,46 @@ export class TrendingStore extends DurableObject<Env> {
     }
     if (now - this.lastPairPrune >= PRUNE_EVERY_MS) {
       this.lastPairPrune = now;
-      sql.exec('DELETE FROM trend_pairs WHERE t <= ?', now - H);
+      sql.exec('DELETE FROM trend_shopper_items WHERE ct <= ?', now - RETAIN_HALF_LIVES * H);
     }
+  }
+
+  private put(itemId: string, v: ItemSums): void {
+    this.items.set(itemId, v);
+    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO trend_items (id, s, n, t) VALUES (?, ?, ?, ?)', itemId, v.s, v.n, v.t);
+  }
+
+  /**
+   * Takes a shopper's contributions out of every item's sums and deletes their pairs.
+   * @returns  how many items they had touched
+   */
+  async forget(userKey: string, halfLifeSeconds: number, now: number): Promise<number> {
+    const H = halfLifeSeconds * 1000;
+    const sql = this.ctx.storage.sql;
+    let touched = 0;
+    this.ctx.storage.transactionSync(() => {
+      // the user key is hex: every pair of theirs sorts between "<key>|" and "<key>}" ('}' follows '|')
+      const rows = sql
+        .exec<{ pair: string; cs: number; cn: number; ct: number }>(
+          'SELECT pair, cs, cn, ct FROM trend_shopper_items WHERE pair >= ? AND pair < ?',
+          `${userKey}|`,
+          `${userKey}}`,
+        )
+        .toArray();
+      for (const r of rows) {
+        const itemId = r.pair.slice(userKey.length + 1);
+        const v = this.items.get(itemId);
+        if (v) {
+          const cur = this.at(v, now, H);
+          const f = 2 ** (-(now - r.ct) / H);
+          // rounding may leave a hair below zero: a sum of non-negative shares never is
+          this.put(itemId, { s: Math.max(0, cur.s - r.cs * f), n: Math.max(0, cur.n - r.cn * f), t: now });
+        }
+        touched++;
+      }
+      sql.exec('DELETE FROM trend_shopper_items WHERE pair >= ? AND pair < ?', `${userKey}|`, `${userKey}}`);
+    });
+    return touched;
   }
 
   /**
@@ -150,6 +213,8 @@ export class TrendingStore extends DurableObject<Env> {
 export interface TrendingClient {
   record(events: TrendingEvent[], now: number): Promise<void>;
   top(now: number): Promise<Trend[]>;
+  /** takes a forgotten shopper's share out of trending (this isolate sees it at once) */
+  forget(userKey: string, now: number): Promise<void>;
 }
 
 /** Items of the top list an isolate fetches and caches. */
@@ -167,6 +232,10 @@ export function trendingClient(
       if (events.length === 0) return;
       await stub().record(events, settings.halfLifeSeconds, now);
       cached = null; // this isolate reads its own events at once
+    },
+    async forget(userKey, now) {
+      await stub().forget(userKey, settings.halfLifeSeconds, now);
+      cached = null;
     },
     async top(now) {
       if (!cached || now - cached.at >= settings.cacheSeconds * 1000)

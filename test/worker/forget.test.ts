@@ -1,5 +1,5 @@
 /**
- * Forgetting a user: nothing of theirs is served once DELETE returns; their exported events are
+ * Forgetting a user: nothing of theirs is served once DELETE returns (trending included); their exported events are
  * erased by a resumable background job within a per-run operation budget, with progress the
  * caller can follow; events they send afterwards (a new consent) are served and exported.
  * And the export compaction this relies on: budgeted, resumable, never losing or doubling a row.
@@ -61,6 +61,19 @@ describe('forgetting a user', () => {
     expect(await allText(R2.pendingEvents)).not.toContain(me.key);
     expect(await allText(R2.exports)).not.toContain(me.key);
     expect(await allText(R2.pendingEvents)).toContain((await who('someone-else')).key);
+  });
+
+  it('takes their share out of trending: an item only they and two others viewed is no longer listed', async () => {
+    const trending = async () => (await getJson(await SELF.fetch('http://x/v1/trending?k=20'))).items as { id: string; score: number }[];
+    const quiet = await trending();
+    // three shoppers (TRENDING_MIN_SHOPPERS) make 22423 trend; one of them is then forgotten
+    await postEvents({ events: ['a-fan', 'b-fan', 'leaver'].map((userId) => ({ userId, itemId: '22423', type: 'view' })) });
+    const trend = await trending();
+    expect(trend[0]).toMatchObject({ id: '22423' });
+    expect(trend[0].score).toBeGreaterThan(0);
+    expect((await SELF.fetch('http://x/v1/users/leaver', { method: 'DELETE', headers: KEY })).status).toBe(202);
+    // two shoppers are below the gate: the list is the model's popularity again, as before any event
+    expect((await trending()).map((i) => [i.id, i.score])).toEqual(quiet.map((i) => [i.id, i.score]));
   });
 
   it('exports events sent after the deletion (a new consent), and drops those accepted before it', async () => {

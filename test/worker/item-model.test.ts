@@ -467,6 +467,35 @@ describe('trending', () => {
     expect(p.shoppers).toBeCloseTo(3, 9);
   });
 
+  it("takes a forgotten shopper's share out again, decayed as it was, and counts their later events afresh", async () => {
+    const stub = env.TRENDING.get(env.TRENDING.idFromName('forget-test'));
+    const H = 3600;
+    const t0 = Date.parse('2026-06-01T00:00:00Z');
+    const ev = (userKey: string, itemId: string, weight: number, at: number) => ({ itemId, userKey, weight, at });
+    // the shopper to forget: a view, then a purchase of A (within the half-life: the difference), and B
+    await stub.record([ev('gone', 'A', 0.1, t0), ev('gone', 'B', 1, t0)], H, t0);
+    await stub.record([ev('gone', 'A', 1, t0)], H, t0);
+    const t1 = t0 + H * 1000;
+    await stub.record([ev('stay1', 'A', 1, t1), ev('stay2', 'A', 0.5, t1), ev('stay1', 'B', 1, t1)], H, t1);
+    const t = t0 + 2 * H * 1000;
+    const top = async () => new Map((await stub.top(10, settings(0.1), t)).map((x) => [x.itemId, x]));
+    const before = await top();
+    expect(before.get('A')?.score).toBeCloseTo(0.25 * 1 + 0.5 * (1 + 0.5), 9); // gone two half-lives ago, the others one
+    expect(before.get('A')?.shoppers).toBeCloseTo(0.25 + 0.5 * 2, 9);
+    expect(await stub.forget('gone', H, t)).toBe(2);
+    const after = await top();
+    expect(after.get('A')?.score).toBeCloseTo(0.5 * 1.5, 9);
+    expect(after.get('A')?.shoppers).toBeCloseTo(0.5 * 2, 9);
+    expect(after.get('B')?.score).toBeCloseTo(0.5, 9);
+    expect(after.get('B')?.shoppers).toBeCloseTo(0.5, 9);
+    // nothing left to take: a second forget changes nothing; a later event is a new shopper's
+    expect(await stub.forget('gone', H, t)).toBe(0);
+    await stub.record([ev('gone', 'B', 1, t)], H, t);
+    const again = (await top()).get('B');
+    expect(again?.score).toBeCloseTo(1.5, 9);
+    expect(again?.shoppers).toBeCloseTo(1.5, 9);
+  });
+
   it('lists an item only once enough different shoppers touched it recently: not for one shopper, nor for a crowd days ago', async () => {
     const stub = env.TRENDING.get(env.TRENDING.idFromName('gate-test'));
     const H = 3600;
