@@ -255,7 +255,7 @@ export const FilteredOut = z.enum(['deleted', 'unavailable', 'category', 'price'
 export const RecommendedItem = z
   .object({
     id: z.string(),
-    score: z.number(),
+    score: z.number().openapi({ description: '6 decimals; at least 4 significant digits below 0.001' }),
     title: z.string(),
     position: z.number().int().openapi({ description: 'place in the list, from 1' }),
     category: z.string().optional().openapi({ description: 'the first of `categories`' }),
@@ -274,8 +274,13 @@ export const RecommendedItem = z
     filteredOut: FilteredOut.optional().openapi({ description: 'POST /v1/score only: why the filter would leave this candidate out' }),
     because: z
       .array(z.object({ id: z.string(), title: z.string() }))
+      .min(1)
+      .max(3)
       .optional()
-      .openapi({ description: 'explain=true: the one to three history or basket items contributing most to its score' }),
+      .openapi({
+        description:
+          'explain=true: the one to three history or basket items contributing most to its score (absent when nothing in them raises it)',
+      }),
   })
   .openapi('RecommendedItem');
 export type RecommendedItem = z.infer<typeof RecommendedItem>;

@@ -417,7 +417,12 @@ export function withLifted(list: readonly Entry[], lifted: readonly Entry[]): En
   return lifted.length ? [...list, ...lifted].sort((a, b) => b.score - a.score) : [...list];
 }
 
-const round = (x: number) => Number(x.toFixed(6));
+/**
+ * A score as answers show it: 6 decimals, but never fewer than 4 significant digits, so a small
+ * positive score (an imported job's weights rescaled by a power of two, a far-down blend) is
+ * not shown as 0 beside the larger ones it ranks below.
+ */
+export const roundScore = (x: number): number => (Math.abs(x) >= 1e-3 || x === 0 ? Number(x.toFixed(6)) : Number(x.toPrecision(4)));
 
 /**
  * Catalogue fields an answer shows for an item: for an item the model knows, its category, price
@@ -480,7 +485,7 @@ export async function present(shelf: Shelf, list: readonly Entry[]): Promise<Rec
     const modelTitle = e.index !== undefined ? infos.get(e.index)?.title : undefined;
     return {
       id: e.id,
-      score: round(e.score),
+      score: roundScore(e.score),
       title: r?.title ?? modelTitle ?? '',
       position: j + 1,
       ...catalogFields(shelf, e.index, r, e.index !== undefined ? images.get(e.index) : undefined),

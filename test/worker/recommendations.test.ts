@@ -7,6 +7,7 @@ import { decodeShard, shardOf } from '@edge-recs/core/shards';
 import { describe, expect, it } from 'vitest';
 import { files } from '../../build/bundled-model';
 import { readCatalog } from '../../model/catalog';
+import { roundScore } from '../../src/services/shelf';
 import { getJson } from './fixtures';
 
 const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(files['manifest.json'])));
@@ -266,5 +267,19 @@ describe('catalogue search and user history', () => {
     expect(script.headers.get('content-type')).toMatch(/javascript/);
     expect(await script.text()).toContain('/v1/recommendations');
     expect((await SELF.fetch('http://x/assets/nope.js')).status).toBe(404);
+  });
+});
+
+describe('scores as answers show them', () => {
+  it('keep 6 decimals, and 4 significant digits below 0.001, so a small positive score never shows as 0', () => {
+    expect(roundScore(12.51081234)).toBe(12.510812);
+    expect(roundScore(0.0103491)).toBe(0.010349);
+    expect(roundScore(0)).toBe(0);
+    expect(roundScore(-0.25)).toBe(-0.25);
+    // an imported job's counts rescaled by 2^-22: count 1 is 2.38e-7, count 3 is 7.15e-7
+    expect(roundScore(2 ** -22)).toBe(2.384e-7);
+    expect(roundScore(3 * 2 ** -22)).toBe(7.153e-7);
+    expect(roundScore(2 ** -22)).toBeLessThan(roundScore(3 * 2 ** -22));
+    expect(roundScore(-1e-9)).toBe(-1e-9);
   });
 });
