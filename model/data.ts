@@ -209,7 +209,7 @@ function detectLayout(header: string[], fileLabel: string): { layout: Dataset['l
     return { layout: 'generic', col: pick(['user_id', 'item_id', 'weight', 'timestamp', 'title', 'session_id', 'event_id']) };
   }
   throw new Error(
-    `unrecognised header "${header.join(',')}"${fileLabel ? ` in ${fileLabel}` : ''}: expected user_id,item_id[,weight][,timestamp] or the UCI Online Retail columns`,
+    `unrecognised header "${header.join(',')}"${fileLabel ? ` in ${fileLabel}` : ''}: expected user_id,item_id[,weight][,timestamp][,session_id][,event_id] (any order) or the UCI Online Retail columns`,
   );
 }
 
@@ -382,7 +382,9 @@ async function parseInto(input: Readable, state: ParseState, fileLabel: string):
       return;
     }
     stats.rows++;
-    if (record.length < header.length) {
+    // more fields than the header is as wrong as fewer: most often an unquoted comma in a title,
+    // which shifts every later column, so the row is not guessed at
+    if (record.length !== header.length) {
       bad(line, `expected ${header.length} fields, got ${record.length}`);
       return;
     }
@@ -581,6 +583,7 @@ export async function applyItemsFile(
   const { fields, titles } = target;
   /** column of each known name (-1: absent), from the header */
   let col: Record<string, number> | undefined;
+  let width = 0;
   await eachCsvRecord(
     openText(file),
     `${basename(file)} `,
@@ -597,9 +600,16 @@ export async function applyItemsFile(
         if (ITEM_FIELD_COLUMNS.every((n) => found[n] < 0))
           throw new Error(`items file ${file}: the header "${record.join(',')}" has nothing to apply (${expected})`);
         col = found;
+        width = record.length;
         return;
       }
       report.rows++;
+      // a row wider or narrower than the header has shifted columns (an unquoted comma): not guessed at
+      if (record.length !== width) {
+        report.malformed++;
+        warn(line, `expected ${width} fields, got ${record.length}`);
+        return;
+      }
       const c = col;
       const value = (name: string) => (c[name] >= 0 ? (record[c[name]] ?? '') : '');
       const id = value('item_id');

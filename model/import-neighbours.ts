@@ -67,16 +67,29 @@ export async function* jsonLines(path: string): AsyncGenerator<{ where: string; 
     const raw = createReadStream(file);
     const lines = createInterface({ input: file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw, crlfDelay: Infinity });
     let n = 0;
-    for await (const line of lines) {
+    let value: unknown;
+    // a stream error (a damaged .gz, an unreadable file) names the file and how far it got
+    const readError = (err: unknown) =>
+      new Error(`${basename(file)}${n ? ` after line ${n}` : ''}: ${err instanceof Error ? err.message : String(err)}`);
+    const iterator = lines[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<string>;
+      try {
+        next = await iterator.next();
+      } catch (err) {
+        throw readError(err);
+      }
+      if (next.done) break;
+      const line = next.value;
       n++;
       if (!line.trim()) continue;
       const where = `${basename(file)} line ${n}`;
       try {
-        yield { where, value: JSON.parse(line) };
-      } catch (err) {
-        if (err instanceof SyntaxError) throw new Error(`${where}: not JSON`);
-        throw err;
+        value = JSON.parse(line);
+      } catch {
+        throw new Error(`${where}: not JSON`);
       }
+      yield { where, value };
     }
   }
 }

@@ -44,6 +44,18 @@ describe('generic interactions CSV', () => {
     expect(ds.stats.malformedExamples[2].reason).toMatch(/weight "abc"/);
   });
 
+  it('counts a row with more fields than the header as malformed: an unquoted comma shifts every later column', async () => {
+    const ds = await parseInteractionsText(['user_id,item_id,weight', 'u1,a,1', 'u2,b,tea, cup,2', 'u3,c,1'].join('\n'));
+    expect(ds.userIds).toEqual(['u1', 'u3']);
+    expect(ds.stats.malformedExamples).toEqual([{ line: 3, reason: 'expected 3 fields, got 5' }]);
+  });
+
+  it('names every column it understands when it does not recognise a header', async () => {
+    await expect(parseInteractionsText('customer,product\n1,a\n')).rejects.toThrow(
+      /unrecognised header "customer,product".*user_id,item_id\[,weight\]\[,timestamp\]\[,session_id\]\[,event_id\]/,
+    );
+  });
+
   it('skips rows whose item id the API would refuse, and keeps users it cannot address but counts them', async () => {
     const long = 'x'.repeat(257);
     const csv = ['user_id,item_id', 'u1,a', `u1,${long}`, 'u2,..', 'u2,b', '"jane doe",a', '"jane doe",b', 'u3,"tab\there"'].join('\n');
@@ -238,6 +250,18 @@ describe('items file (--items)', () => {
       { line: 2, reason: 'image_url "/img/a.png" is not an absolute http(s) URL' },
       { line: 3, reason: expect.stringMatching(/^price "-2"/) },
       { line: 4, reason: expect.stringMatching(/^price "€3"/) },
+    ]);
+  });
+
+  it('skips an item row wider or narrower than the header with its line, instead of reading shifted columns', async () => {
+    const ds = await load(['item_id,title,price', 'a,Lamp,12.5', 'b,Mug, large,3', 'c,Cup', 'd,Fork,1'].join('\n'));
+    expect(ds.titles[at(ds, 'b')]).not.toBe('Mug');
+    expect(ds.fields.price[at(ds, 'b')]).toBeNaN();
+    expect(ds.fields.price[at(ds, 'd')]).toBe(1);
+    expect(ds.items).toMatchObject({ rows: 4, applied: 2, malformed: 2 });
+    expect(ds.items?.warnings).toEqual([
+      { line: 3, reason: 'expected 3 fields, got 4' },
+      { line: 4, reason: 'expected 3 fields, got 2' },
     ]);
   });
 

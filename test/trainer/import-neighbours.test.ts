@@ -7,6 +7,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { neighbourScores } from '@edge-recs/core/blend';
 import { encodeNeighbourPart, NeighbourPart } from '@edge-recs/core/neighbours';
 import { describe, expect, it } from 'vitest';
@@ -150,5 +151,24 @@ describe('weights that are not finite numbers', () => {
         /^part-00000\.json line 3: expected .*"weight": <finite number>/,
       );
     }
+  });
+});
+
+describe('part files that cannot be read', () => {
+  it('are refused with the file name: a damaged .json.gz, a .gz that is not gzip, a line that is not JSON', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nb-gz-'));
+    // many lines, each a different item's, so the cut falls deep inside the stream
+    const ids = Array.from({ length: 3000 }, (_, i) => String(100 + i));
+    const index = new Map(ids.map((id, i) => [id, i]));
+    const gz = gzipSync(
+      ids.map((id, i) => JSON.stringify({ item: id, neighbours: [{ id: ids[(i + 1) % ids.length], weight: 1 }] })).join('\n'),
+    );
+    await writeFile(join(dir, 'part-00000.json.gz'), gz.subarray(0, gz.length >> 1));
+    const read = (path: string) => readNeighbourLists(path, index, { top: 30, weightType: 'float16' });
+    await expect(read(dir)).rejects.toThrow(/^part-00000\.json\.gz( after line \d+)?: unexpected end of file/);
+    await writeFile(join(dir, 'part-00000.json.gz'), 'plain text, not gzip');
+    await expect(read(dir)).rejects.toThrow(/^part-00000\.json\.gz: incorrect header check/);
+    await writeFile(join(dir, 'part-00000.json.gz'), gzipSync('{"item":"100",\n'));
+    await expect(read(dir)).rejects.toThrow(/^part-00000\.json\.gz line 1: not JSON/);
   });
 });
