@@ -121,11 +121,16 @@ export type FilteredOut = z.infer<typeof FilteredOutReason>;
 export class CompiledFilter {
   private readonly categoryCodes: Set<number> | null;
   private readonly excluded: Set<string>;
+  readonly filter: ItemFilter;
 
   constructor(
     readonly binding: CatalogBinding,
-    readonly filter: ItemFilter,
+    given: ItemFilter,
   ) {
+    // an empty category list means any category, as leaving it out does: the API refuses [] now,
+    // but a placement stored before that rule still holds it and must not empty every list
+    const filter = given.categories?.length === 0 ? { ...given, categories: undefined } : given;
+    this.filter = filter;
     this.categoryCodes = filter.categories
       ? new Set(filter.categories.map((c) => binding.categories.find(c)).filter((c): c is number => c !== undefined))
       : null;

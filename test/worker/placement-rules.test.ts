@@ -286,3 +286,17 @@ describe('new products past their promotion window', () => {
     expect(binding.heldNewItems(now, 'all').map((r) => r.id)).toEqual(['YOUNG', 'OLD', 'OLDER']);
   });
 });
+
+describe('a placement stored before empty category lists were refused', () => {
+  it('reads category [] as any category, as leaving it out does, instead of leaving every list empty', () => {
+    const settings = { syncSeconds: 5, maxStaleSeconds: 20, newItemSeconds: 3600, maxNewItems: 100, facetAttributes: [] };
+    const binding = new CatalogBinding(new ItemIds(ItemIds.encode(['M-1', 'M-2']), 2), settings);
+    binding.apply({ id: 'M-1', title: 'Lamp', category: 'home', createdAt: 1, updatedAt: 1 });
+    const legacy = new CompiledFilter(binding, { categories: [] });
+    expect([legacy.whyNot(0), legacy.whyNot(1)]).toEqual([null, null]);
+    expect(legacy.recordWhyNot({ id: 'N-1', category: 'garden' })).toBeNull();
+    // a list that names a category still restricts
+    const home = new CompiledFilter(binding, { categories: ['home'] });
+    expect([home.whyNot(0), home.whyNot(1)]).toEqual([null, 'category']);
+  });
+});
