@@ -106,18 +106,10 @@ export function foldInSystem(
  * Exact user step by Cholesky.
  * @returns  the user vector, length D (arguments as `foldInSystem`)
  */
-export function foldIn(
-  y: Float32Array,
-  g: ArrayLike<number>,
-  dims: number,
-  itemCount: number,
-  params: FoldInParams,
-  items: readonly WeightedItem[],
-  itemWeights?: ArrayLike<number>,
-): Float32Array {
-  const s = foldInSystem(y, g, dims, itemCount, params, items, itemWeights);
+export function foldIn(...args: Parameters<typeof foldInSystem>): Float32Array {
+  const s = foldInSystem(...args);
   const b = s.rhs.slice();
-  choleskySolve(s.factor, dims, b);
+  choleskySolve(s.factor, s.dims, b);
   return Float32Array.from(b);
 }
 
