@@ -40,9 +40,12 @@ export async function forgetUser(deps: ForgetDeps, who: UserIdentity, now: numbe
     // no model: nothing cached under a version
   }
   for (const v of versions) await deps.kv.delete(KV.embedding(v, who.key));
+  // the exports' erasure is queued before trending is touched: should that fail, the DELETE fails
+  // (and is retried by the caller) with the erasure already under way
+  const job = await deps.erasures.enqueue(who.key, now);
   // what their events added to trending comes out too (other isolates see it within TRENDING_CACHE_SECONDS)
   await deps.trending.forget(who.key, now);
-  return deps.erasures.enqueue(who.key, now);
+  return job;
 }
 
 /** A job's progress, or null for an id no job has. */

@@ -15,8 +15,11 @@
  *
  * Forgetting a shopper (DELETE /v1/users/{id}) takes their share out again: each shopper–item
  * pair keeps what it added to both sums (decayed like them), so `forget` subtracts it and deletes
- * the pairs. Pairs are kept RETAIN_HALF_LIVES half-lives after their last count (8: what is
- * older has decayed below 2⁻⁸ of one event and is dropped, with the pair).
+ * the pairs; an item pruned from the sums takes its pairs along. Pairs are kept
+ * RETAIN_HALF_LIVES half-lives after their last count (8: what is older has decayed below 2⁻⁸ of
+ * one event and is dropped, with the pair). The shopper's key and the time are remembered as
+ * long, so an event of theirs from before the deletion that arrives after it (a request in
+ * flight while the DELETE ran) is not counted; later events (a new consent) are.
  *
  * Memory and limits: scores of at most MAX_ITEMS items are held in memory (the lowest decayed
  * scores go first, pruned to 90% so a full store does not sort on every batch); the shopper–item
@@ -79,14 +82,19 @@ export class TrendingStore extends DurableObject<Env> {
       sql.exec('DROP TABLE IF EXISTS trend');
       sql.exec('DROP TABLE IF EXISTS seen');
       sql.exec('DROP TABLE IF EXISTS trend_pairs');
-      sql.exec('CREATE TABLE IF NOT EXISTS trend_items (id TEXT PRIMARY KEY, s REAL NOT NULL, n REAL NOT NULL, t INTEGER NOT NULL)');
-      // pair = "<user key>|<item id>"; t: when the pair was last counted afresh, w: the weight counted
-      // since; cs, cn: what the pair added to the item's two sums, decayed to ct (ms)
+      sql.exec('DROP TABLE IF EXISTS trend_items');
+      sql.exec('CREATE TABLE IF NOT EXISTS trend_item_sums (id TEXT PRIMARY KEY, s REAL NOT NULL, n REAL NOT NULL, t INTEGER NOT NULL)');
+      // per shopper and item: t, when last counted afresh; w, the weight counted since; cs, cn, what
+      // the pair added to the item's two sums, decayed to ct (ms). Indexed by item too, so an item
+      // pruned from the sums takes its pairs along (a share no sum holds must not be subtracted).
       sql.exec(
-        'CREATE TABLE IF NOT EXISTS trend_shopper_items (pair TEXT PRIMARY KEY, t INTEGER NOT NULL, w REAL NOT NULL, cs REAL NOT NULL, cn REAL NOT NULL, ct INTEGER NOT NULL)',
+        'CREATE TABLE IF NOT EXISTS trend_shopper_items (user TEXT NOT NULL, item TEXT NOT NULL, t INTEGER NOT NULL, w REAL NOT NULL, cs REAL NOT NULL, cn REAL NOT NULL, ct INTEGER NOT NULL, PRIMARY KEY (user, item))',
       );
+      sql.exec('CREATE INDEX IF NOT EXISTS trend_shopper_items_item ON trend_shopper_items (item)');
       sql.exec('CREATE INDEX IF NOT EXISTS trend_shopper_items_ct ON trend_shopper_items (ct)');
-      for (const r of sql.exec<{ id: string; s: number; n: number; t: number }>('SELECT id, s, n, t FROM trend_items'))
+      // shoppers forgotten (key → when): an event of theirs from before that, still in flight, is not counted
+      sql.exec('CREATE TABLE IF NOT EXISTS trend_forgotten (key TEXT PRIMARY KEY, t INTEGER NOT NULL)');
+      for (const r of sql.exec<{ id: string; s: number; n: number; t: number }>('SELECT id, s, n, t FROM trend_item_sums'))
         this.items.set(r.id, { s: r.s, n: r.n, t: r.t });
     });
   }
@@ -103,13 +111,20 @@ export class TrendingStore extends DurableObject<Env> {
     const H = halfLifeSeconds * 1000;
     const sql = this.ctx.storage.sql;
     let counted = 0;
+    const forgottenAt = new Map<string, number>();
     this.ctx.storage.transactionSync(() => {
       for (const e of events) {
-        const pair = `${e.userKey}|${e.itemId}`;
+        if (!forgottenAt.has(e.userKey)) {
+          const [f] = sql.exec<{ t: number }>('SELECT t FROM trend_forgotten WHERE key = ?', e.userKey).toArray();
+          forgottenAt.set(e.userKey, f?.t ?? Number.NEGATIVE_INFINITY);
+        }
+        // sent before the shopper was forgotten (a request in flight while the DELETE ran): theirs no more
+        if (e.at <= (forgottenAt.get(e.userKey) as number)) continue;
         const [last] = sql
           .exec<{ t: number; w: number; cs: number; cn: number; ct: number }>(
-            'SELECT t, w, cs, cn, ct FROM trend_shopper_items WHERE pair = ?',
-            pair,
+            'SELECT t, w, cs, cn, ct FROM trend_shopper_items WHERE user = ? AND item = ?',
+            e.userKey,
+            e.itemId,
           )
           .toArray();
         const fresh = !last || now - last.t >= H;
@@ -122,8 +137,9 @@ export class TrendingStore extends DurableObject<Env> {
           addN = fresh ? age : 0;
         const kept = last ? 2 ** (-(now - last.ct) / H) : 0;
         sql.exec(
-          'INSERT OR REPLACE INTO trend_shopper_items (pair, t, w, cs, cn, ct) VALUES (?, ?, ?, ?, ?, ?)',
-          pair,
+          'INSERT OR REPLACE INTO trend_shopper_items (user, item, t, w, cs, cn, ct) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          e.userKey,
+          e.itemId,
           last && !fresh ? last.t : now,
           e.weight,
           (last?.cs ?? 0) * kept + addS,
@@ -146,18 +162,20 @@ export class TrendingStore extends DurableObject<Env> {
       const sorted = [...this.items].sort((a, b) => this.at(a[1], now, H).s - this.at(b[1], now, H).s);
       for (const [id] of sorted.slice(0, this.items.size - keep)) {
         this.items.delete(id);
-        sql.exec('DELETE FROM trend_items WHERE id = ?', id);
+        sql.exec('DELETE FROM trend_item_sums WHERE id = ?', id);
+        sql.exec('DELETE FROM trend_shopper_items WHERE item = ?', id);
       }
     }
     if (now - this.lastPairPrune >= PRUNE_EVERY_MS) {
       this.lastPairPrune = now;
       sql.exec('DELETE FROM trend_shopper_items WHERE ct <= ?', now - RETAIN_HALF_LIVES * H);
+      sql.exec('DELETE FROM trend_forgotten WHERE t <= ?', now - RETAIN_HALF_LIVES * H);
     }
   }
 
   private put(itemId: string, v: ItemSums): void {
     this.items.set(itemId, v);
-    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO trend_items (id, s, n, t) VALUES (?, ?, ?, ?)', itemId, v.s, v.n, v.t);
+    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO trend_item_sums (id, s, n, t) VALUES (?, ?, ?, ?)', itemId, v.s, v.n, v.t);
   }
 
   /**
@@ -169,26 +187,24 @@ export class TrendingStore extends DurableObject<Env> {
     const sql = this.ctx.storage.sql;
     let touched = 0;
     this.ctx.storage.transactionSync(() => {
-      // the user key is hex: every pair of theirs sorts between "<key>|" and "<key>}" ('}' follows '|')
       const rows = sql
-        .exec<{ pair: string; cs: number; cn: number; ct: number }>(
-          'SELECT pair, cs, cn, ct FROM trend_shopper_items WHERE pair >= ? AND pair < ?',
-          `${userKey}|`,
-          `${userKey}}`,
+        .exec<{ item: string; cs: number; cn: number; ct: number }>(
+          'SELECT item, cs, cn, ct FROM trend_shopper_items WHERE user = ?',
+          userKey,
         )
         .toArray();
       for (const r of rows) {
-        const itemId = r.pair.slice(userKey.length + 1);
-        const v = this.items.get(itemId);
+        const v = this.items.get(r.item);
         if (v) {
           const cur = this.at(v, now, H);
           const f = 2 ** (-(now - r.ct) / H);
           // rounding may leave a hair below zero: a sum of non-negative shares never is
-          this.put(itemId, { s: Math.max(0, cur.s - r.cs * f), n: Math.max(0, cur.n - r.cn * f), t: now });
+          this.put(r.item, { s: Math.max(0, cur.s - r.cs * f), n: Math.max(0, cur.n - r.cn * f), t: now });
         }
         touched++;
       }
-      sql.exec('DELETE FROM trend_shopper_items WHERE pair >= ? AND pair < ?', `${userKey}|`, `${userKey}}`);
+      sql.exec('DELETE FROM trend_shopper_items WHERE user = ?', userKey);
+      sql.exec('INSERT OR REPLACE INTO trend_forgotten (key, t) VALUES (?, ?)', userKey, now);
     });
     return touched;
   }

@@ -488,12 +488,38 @@ describe('trending', () => {
     expect(after.get('A')?.shoppers).toBeCloseTo(0.5 * 2, 9);
     expect(after.get('B')?.score).toBeCloseTo(0.5, 9);
     expect(after.get('B')?.shoppers).toBeCloseTo(0.5, 9);
-    // nothing left to take: a second forget changes nothing; a later event is a new shopper's
+    // nothing left to take: a second forget changes nothing
     expect(await stub.forget('gone', H, t)).toBe(0);
-    await stub.record([ev('gone', 'B', 1, t)], H, t);
-    const again = (await top()).get('B');
-    expect(again?.score).toBeCloseTo(1.5, 9);
-    expect(again?.shoppers).toBeCloseTo(1.5, 9);
+    // an event of theirs from before the deletion, arriving after it (in flight), is not counted
+    expect(await stub.record([ev('gone', 'B', 1, t - 5000)], H, t)).toBe(0);
+    // one from after it is a new consent's, counted afresh
+    const later = t + 1000;
+    expect(await stub.record([ev('gone', 'B', 1, later)], H, later)).toBe(1);
+    const again = (await stub.top(10, settings(0.1), later)).find((x) => x.itemId === 'B');
+    const decayed = 2 ** (-1 / 3600);
+    expect(again?.score).toBeCloseTo(0.5 * decayed + 1, 9);
+    expect(again?.shoppers).toBeCloseTo(0.5 * decayed + 1, 9);
+  });
+
+  it("never takes other shoppers' share: an item pruned from the sums and counted again starts over", async () => {
+    const stub = env.TRENDING.get(env.TRENDING.idFromName('forget-prune-test'));
+    const H = 3600;
+    const t0 = Date.parse('2026-06-01T00:00:00Z');
+    const ev = (userKey: string, itemId: string, weight: number) => ({ itemId, userKey, weight, at: t0 });
+    await stub.record([ev('gone', 'X', 1)], H, t0);
+    // 50,000 busier items (the store's bound) push X, the lowest score, out
+    for (let s = 0; s < 50_000; s += 10_000)
+      await stub.record(
+        Array.from({ length: 10_000 }, (_, i) => ev('crowd', `busy-${s + i}`, 2)),
+        H,
+        t0,
+      );
+    await stub.record([ev('c1', 'X', 1), ev('c2', 'X', 1), ev('c3', 'X', 1)], H, t0);
+    const x = async () => (await stub.top(50_000, settings(3), t0)).find((t) => t.itemId === 'X');
+    expect((await x())?.shoppers).toBeCloseTo(3, 9);
+    // what 'gone' added left with X's old sums: nothing of the new ones is theirs
+    await stub.forget('gone', H, t0);
+    expect((await x())?.shoppers).toBeCloseTo(3, 9);
   });
 
   it('lists an item only once enough different shoppers touched it recently: not for one shopper, nor for a crowd days ago', async () => {
