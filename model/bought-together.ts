@@ -44,13 +44,20 @@ export async function boughtTogether(
   params: BoughtTogetherParams = DEFAULT_BOUGHT_TOGETHER,
   solver: SolverOptions = {},
 ): Promise<NeighbourLists> {
-  const candidates = await solverFor(baskets.cols, solver).fit(baskets, { ...params, neighbours: params.neighbours * 2 });
+  // candidates in float16, quantised once after the gate: int8 rows are scaled to their largest
+  // weight, so re-quantising what survives a dropped head would leave it on the head's coarse grid
+  const candidates = await solverFor(baskets.cols, solver).fit(baskets, {
+    ...params,
+    neighbours: params.neighbours * 2,
+    weightType: 'float16',
+  });
   return associationGate(candidates, baskets, params.associationZ, params.neighbours, params.weightType);
 }
 
 /**
  * Drops from each list the neighbours not bought with the item more often than chance (see the
- * header), keeps the first `keep` of the rest in order and stores them again.
+ * header), keeps the first `keep` of the rest in order and stores them as `weightType`.
+ * @param lists  candidates, best first, stored finer than the result (float16 for an int8 result)
  * Cost: one pass over every basket per item in it, Σ|basket|², as the Gram matrix.
  */
 export function associationGate(

@@ -65,7 +65,14 @@ export async function partFiles(path: string): Promise<string[]> {
 export async function* jsonLines(path: string): AsyncGenerator<{ where: string; value: unknown }> {
   for (const file of await partFiles(path)) {
     const raw = createReadStream(file);
-    const lines = createInterface({ input: file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw, crlfDelay: Infinity });
+    let input: NodeJS.ReadableStream = raw;
+    if (file.endsWith('.gz')) {
+      const gunzip = createGunzip();
+      // pipe() does not pass the file's own read errors on: without this the lines would wait forever
+      raw.on('error', (err) => gunzip.destroy(err));
+      input = raw.pipe(gunzip);
+    }
+    const lines = createInterface({ input, crlfDelay: Infinity });
     let n = 0;
     let value: unknown;
     // a stream error (a damaged .gz, an unreadable file) names the file and how far it got

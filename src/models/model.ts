@@ -169,13 +169,17 @@ export class ServingModel {
   /**
    * Per target item, what each of the given items contributes to its factor score for a user
    * folded in from them (core/foldin.ts `foldInContributions`): the explanation of the factor part.
+   * @param centre  subtracted from each target's factors first: the blend ranks by u·(y − ȳ)
    * @returns  one array per target, one contribution per item
    */
-  factorContributions(items: readonly WeightedItem[], targets: readonly number[]): Float64Array[] {
+  factorContributions(items: readonly WeightedItem[], targets: readonly number[], centre?: ArrayLike<number>): Float64Array[] {
     if (items.length === 0 || targets.length === 0) return targets.map(() => new Float64Array(items.length));
     const { rows, weights, local } = this.localRows(items);
     const system = foldInSystem(rows, this.gram, this.dims, this.itemCount, this.manifest.foldIn, local, weights);
-    return targets.map((t) => foldInContributions(system, rows, local, this.scorer.row(t)));
+    return targets.map((t) => {
+      const y = this.scorer.row(t);
+      return foldInContributions(system, rows, local, centre ? Float64Array.from(y, (v, p) => v - centre[p]) : y);
+    });
   }
 
   /**

@@ -113,8 +113,9 @@ export async function blendedScores(
 /**
  * Why each item ranks: the one to three basket/history items contributing most to its score —
  * through their neighbour lists when the item model names it, otherwise through the factor part:
- * the exact split of the folded-in user's score over the basket (ServingModel.factorContributions),
- * positive shares only. An item of the basket itself is explained by the others only, so it has
+ * the exact split of the folded-in user's score (centred as the blend ranks it) over the basket
+ * (ServingModel.factorContributions), positive shares only. For a user with a trained vector the
+ * split is of their history's fold-in, which the trainer's user step approximates. An item of the basket itself is explained by the others only, so it has
  * no reasons when nothing else raises it (the one item of a one-item basket, shown again).
  */
 export async function because(
@@ -136,7 +137,8 @@ export async function because(
     if (named.length) viaLists.set(i, named);
   }
   const rest = items.filter((i) => !viaLists.has(i));
-  const shares = model.factorContributions(basket, rest);
+  // with an item model the factor part ranks by u·(y − ȳ) (core/blend.ts): that is what is split
+  const shares = model.factorContributions(basket, rest, model.itemModel?.stats.mean);
   const viaFactors = new Map(
     rest.map((i, t) => [i, Array.from(shares[t], (c, j) => ({ j, c })).filter((x) => x.c > 0 && basket[x.j].index !== i)]),
   );

@@ -67,6 +67,19 @@ describe('bought together: the association gate', () => {
     expect(gated.weight[0]).toBeCloseTo(0.8, 2);
   });
 
+  it("stores what survives a dropped head on its own int8 scale, not the head's", () => {
+    // item 2 is in every basket (lift 1) and heads item 0's candidates with a weight far above the rest
+    const baskets = matrix([[0, 1, 2], [0, 1, 2], [0, 3, 2], [2], [2], [2], [1, 2], [3, 2]], 4);
+    const candidates = quantise(
+      { n: 4, rowPtr: Int32Array.from([0, 3, 3, 3, 3]), index: Int32Array.from([2, 1, 3]), raw: [1, 0.006, 0.002] },
+      'float16',
+    );
+    const gated = associationGate(candidates, baskets, 0, 2, 'int8');
+    expect(row(gated, 0)).toEqual([1, 3]);
+    expect(gated.weight[0] / gated.weight[1]).toBeCloseTo(3, 1);
+    expect(gated.int8?.q[0]).toBe(127);
+  });
+
   it('a stricter z drops pairs whose excess over chance is within noise', () => {
     // 0 and 1 share 3 of 0's 4 baskets while 1 is in half of all baskets: expected 2, excess 1 < 2·√(4·½·½) = 2
     const baskets = matrix([[0, 1], [0, 1], [0, 1], [0], [1], [1], [1], [2], [2], [2], [2], [2]], 3);

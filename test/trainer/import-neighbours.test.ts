@@ -4,7 +4,7 @@
  * import so rankings and the blend stay as the job's weights give them; a weight that is not a
  * finite number is refused with its file and line; one that would store as 0 is dropped.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -170,5 +170,9 @@ describe('part files that cannot be read', () => {
     await expect(read(dir)).rejects.toThrow(/^part-00000\.json\.gz: incorrect header check/);
     await writeFile(join(dir, 'part-00000.json.gz'), gzipSync('{"item":"100",\n'));
     await expect(read(dir)).rejects.toThrow(/^part-00000\.json\.gz line 1: not JSON/);
+    // a part that cannot be read at all (here a directory with a part's name) fails, naming it, rather than hanging
+    const odd = await mkdtemp(join(tmpdir(), 'nb-dir-'));
+    await mkdir(join(odd, 'part-00000.json.gz'));
+    await expect(read(odd)).rejects.toThrow(/^part-00000\.json\.gz: EISDIR/);
   });
 });
