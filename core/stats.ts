@@ -77,25 +77,33 @@ function moments(sum: number, sumSq: number, n: number): { mean: number; varianc
 }
 
 /**
- * Normal interval of a mean from Σx, Σx² and n (null when n is 0). `nonNegative`: the values
- * cannot be negative (counts, revenue), so neither can the mean: the low end stops at 0.
+ * Normal interval of a mean from Σx, Σx² and n. `nonNegative`: the values cannot be negative
+ * (counts, revenue), so neither can the mean: the low end stops at 0. Null until the values
+ * vary (fewer than two, or all equal: no purchase yet, one order value so far): a zero sample
+ * variance is not a certain mean, and a zero-width interval would claim one.
  */
 export function meanInterval(sum: number, sumSq: number, n: number, opts: { z?: number; nonNegative?: boolean } = {}): Interval | null {
-  if (!(n > 0)) return null;
+  if (!(n > 1)) return null;
   const { mean, variance } = moments(sum, sumSq, n);
+  if (!(variance > 0)) return null;
   const half = (opts.z ?? Z95) * Math.sqrt(variance / n);
   return { estimate: mean, low: opts.nonNegative ? Math.max(0, mean - half) : mean - half, high: mean + half };
 }
 
-/** Welch's z-test of mean 2 (treatment) against mean 1 (control), from sums. */
+/**
+ * Welch's z-test of mean 2 (treatment) against mean 1 (control), from sums. Null while either
+ * side's values do not vary (as `meanInterval`): its standard error would be 0 or rest on one
+ * side alone, and "the same value every time" is too little data to test a difference with.
+ */
 export function welchTest(a: { sum: number; sumSq: number; n: number }, b: { sum: number; sumSq: number; n: number }): TestResult | null {
   if (!(a.n > 1 && b.n > 1)) return null;
   const ma = moments(a.sum, a.sumSq, a.n);
   const mb = moments(b.sum, b.sumSq, b.n);
+  if (!(ma.variance > 0 && mb.variance > 0)) return null;
   const se = Math.sqrt(ma.variance / a.n + mb.variance / b.n);
   const difference = mb.mean - ma.mean;
-  const z = se > 0 ? difference / se : 0;
-  const pValue = se > 0 ? twoSidedP(z) : 1;
+  const z = difference / se;
+  const pValue = twoSidedP(z);
   return { difference, z, pValue, significant: pValue < 0.05 };
 }
 

@@ -149,11 +149,13 @@ insights.openapi(
       "From the stored hourly counts of answers served and attributed clicks, add-to-carts, purchases and revenue (events carrying the answer's recId within ATTRIBUTION_WINDOW_SECONDS). With `experiment`, the first variant is the control and every other variant is tested against it. `from` and `to` must be times that exist between 2000 and 9999, `from` not after `to` (which defaults to now), and at most METRICS_RETENTION_DAYS apart (the counters keep no more); anything else is a 400 `invalid_request` saying which. HEAD requests are not answers: only responses with a body (and a recId) are counted, and an item of POST /v1/score counts as shown unless it is marked filteredOut.",
     security: [{ bearer: [] }],
     request: { query: MetricsQuery },
-    responses: { 200: { description: 'report', ...json(MetricsReport) }, ...errors() },
+    responses: { 200: { description: 'report', ...json(MetricsReport) }, ...errors({ notFound: 'no experiment has that name' }) },
   }),
   async (c) => {
     const q = c.req.valid('query');
     const now = Date.now();
+    // a mistyped experiment name is a 404, not an empty report that reads as "no data yet"
+    if (q.experiment !== undefined) await getExperiment(c.var.ctx.experiments, q.experiment);
     const report = await metricsReport(
       { metrics: c.var.ctx.metrics, experiments: () => listExperiments(c.var.ctx.experiments) },
       {

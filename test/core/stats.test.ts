@@ -59,4 +59,15 @@ describe('experiment statistics', () => {
     expect(t?.z).toBeCloseTo(0.14744195615489722, 9);
     expect(t?.pValue).toBeCloseTo(0.8827831911528259, 6);
   });
+
+  it('give no interval and no test until the values vary, rather than a zero-width certainty', () => {
+    // one answer; ten answers without revenue; six answers of exactly 2 each
+    expect(meanInterval(7.5, 56.25, 1)).toBeNull();
+    expect(meanInterval(0, 0, 10, { nonNegative: true })).toBeNull();
+    expect(meanInterval(12, 24, 6)).toBeNull();
+    expect(welchTest({ sum: 0, sumSq: 0, n: 10 }, { sum: 12, sumSq: 24, n: 6 })).toBeNull();
+    expect(welchTest({ sum: 0, sumSq: 0, n: 10 }, { sum: 20, sumSq: 100, n: 6 })).toBeNull();
+    // once both sides vary the test is back
+    expect(welchTest({ sum: 2, sumSq: 4, n: 10 }, { sum: 20, sumSq: 100, n: 6 })).not.toBeNull();
+  });
 });

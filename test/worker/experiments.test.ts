@@ -195,6 +195,10 @@ describe('an experiment between the bundled model and a newly published one', ()
           body: JSON.stringify({ userId: `metrics-${s}`, itemId: body.items[0].id, type: 'click', recId: body.recId }),
         });
     }
+    // a mistyped name is not an empty report
+    const typo = await SELF.fetch('http://x/admin/metrics?experiment=modles', { headers: ADMIN });
+    expect(typo.status).toBe(404);
+    expect((await getJson(typo)).error.code).toBe('experiment_not_found');
     await vi.waitFor(
       async () => {
         const r = await getJson(await SELF.fetch('http://x/admin/metrics?experiment=models', { headers: ADMIN }));

@@ -85,7 +85,8 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const time = (iso: string | undefined | null) => (iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : '—');
 const hourLabel = (iso: string) => `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
 const num = (v: number | null | undefined, digits = 4) => (typeof v === 'number' ? v.toFixed(digits) : '—');
-const pValue = (p: number) => (p < 0.001 ? '< 0.001' : p.toFixed(3));
+/** "p < 0.001" or "p = 0.042" */
+const pValue = (p: number) => (p < 0.001 ? 'p < 0.001' : `p = ${p.toFixed(3)}`);
 
 const td = (text: string, attrs: Record<string, string | number | boolean | null | undefined> = {}, cls?: string) => {
   const a = Object.entries(attrs)
@@ -111,7 +112,7 @@ function intervalCell(key: string, iv: Interval | null, show: (x: number) => str
 function testCell(key: string, t: Test | null | undefined, diff: (x: number) => string): string {
   if (!t) return td('—', { key, value: 'null' });
   const sig = t.significant ? '<span class="yes">significant: yes</span>' : '<span class="no">significant: no</span>';
-  return td(`${esc(diff(t.difference))}<span class="interval">p = ${esc(pValue(t.pValue))} · ${sig}</span>`, {
+  return td(`${esc(diff(t.difference))}<span class="interval">${esc(pValue(t.pValue))} · ${sig}</span>`, {
     key,
     value: t.difference,
     p: t.pValue,
