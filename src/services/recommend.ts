@@ -16,9 +16,11 @@ import {
   arrange,
   boostedNew,
   candidatesFor,
+  capFills,
   contentMatcher,
   contentOf,
   type Entry,
+  enoughForCap,
   entries,
   interleave,
   liftedNew,
@@ -84,8 +86,13 @@ export async function popularList(
   exclude: ReadonlySet<number>,
   taken: ReadonlySet<string> = new Set(),
 ): Promise<Entry[]> {
-  const n = candidatesFor(shelf, k);
-  const known = popularEntries(shelf, n, exclude).filter((e) => !taken.has(e.id));
+  // as enoughForCap: wider while the cap leaves fewer than k of the known items and more exist
+  let n = candidatesFor(shelf, k);
+  let known = popularEntries(shelf, n, exclude).filter((e) => !taken.has(e.id));
+  while (known.length >= n - taken.size && n < shelf.model.itemCount && !capFills(shelf, known, k)) {
+    n *= 4;
+    known = popularEntries(shelf, n, exclude).filter((e) => !taken.has(e.id));
+  }
   const lifted = liftedNew(shelf, taken);
   // under a diversity cap every new item is a candidate: the cap may leave out any number of them
   const skip = new Set([...taken, ...lifted.map((e) => e.id)]);
@@ -163,7 +170,7 @@ export async function forUser(
   if (!user) return fallback(shelf, k);
   const exclude = new Set<number>([...shelf.excluded, ...(excludePurchased ? user.items : [])]);
   const basket = historyBasket(user);
-  const scored = await rank(shelf.model, user.vector, basket, candidatesFor(shelf, k), exclude, shelf.plan);
+  const scored = await enoughForCap(shelf, k, (n) => rank(shelf.model, user.vector, basket, n, exclude, shelf.plan));
   const context = contextIds(shelf.model, user.items, user.strengths);
   // the purchases it leaves out are never pinned back in either
   const own = excludePurchased ? omitting(shelf, (_, i) => i !== undefined && exclude.has(i)) : shelf;
@@ -229,7 +236,8 @@ export async function forBasket(
     return answer(shelf, source, await arrange(shelf, list, k, { explore }), extra);
   }
   const exclude = new Set<number>([...shelf.excluded, ...(excludeGiven ? items.map((x) => x.index) : [])]);
-  const scored = await rank(model, sessionVector(model, items), items, candidatesFor(shelf, k), exclude, shelf.plan);
+  const u = sessionVector(model, items);
+  const scored = await enoughForCap(shelf, k, (n) => rank(model, u, items, n, exclude, shelf.plan));
   let list = await scoredWithNew(shelf, scored, k, ids, new Set(excludeGiven ? ids : []));
   if (opts.explain) list = await explain(shelf, items, list);
   return answer(shelf, 'session', list, extra);
@@ -279,9 +287,9 @@ export async function similar(shelf: Shelf, id: string, k: number): Promise<Answ
   if (index === undefined) return answer(shelf, 'similar', await arrange(shelf, await contentNeighbours(shelf, [id], k, new Set([id])), k));
   // new catalogue items picked by how much they resemble it (not the k newest, then scored)
   const related = await newItemsFor(shelf, k, [id], new Set([id]), 'all');
-  const scored: Scored[] = model.scorer
-    .similar(index, candidatesFor(shelf, k) + shelf.excluded.size, shelf.plan ?? undefined)
-    .filter((s) => !shelf.excluded.has(s.index));
+  const scored = await enoughForCap(shelf, k, (n) =>
+    model.scorer.similar(index, n + shelf.excluded.size, shelf.plan ?? undefined).filter((s) => !shelf.excluded.has(s.index)),
+  );
   const list = [...entries(shelf, scored), ...related.filter((e) => e.score >= 0.3)];
   list.sort((a, b) => b.score - a.score);
   return answer(shelf, 'similar', await arrange(shelf, list, k));

@@ -124,6 +124,31 @@ export function candidatesFor(shelf: Shelf, k: number): number {
 }
 
 /**
+ * Scored candidates enough for the placement's diversity cap to fill k: `fetch(n)` is asked for
+ * candidatesFor(k) first and, while the cap leaves fewer than k of them (the top of a shelf may
+ * all share one category) and the scorer had more to give, for four times as many — so a cap
+ * fills k whenever k capped items exist, at the cost of a wider top-k only where it is needed.
+ */
+export async function enoughForCap(shelf: Shelf, k: number, fetch: (n: number) => Promise<Scored[]> | Scored[]): Promise<Scored[]> {
+  let n = candidatesFor(shelf, k);
+  for (;;) {
+    const scored = await fetch(n);
+    if (scored.length < n || n >= shelf.model.itemCount || capFills(shelf, entries(shelf, scored), k)) return scored;
+    n *= 4;
+  }
+}
+
+/** Whether the placement's diversity cap (none: always) leaves at least k of `list`, after the pins. */
+export function capFills(shelf: Shelf, list: readonly Entry[], k: number): boolean {
+  if (!shelf.placement?.diversity) return true;
+  const room = new Room(
+    shelf,
+    pinned(shelf).map((x) => x.entry),
+  );
+  return room.admit(list, k).length >= k;
+}
+
+/**
  * How many new items to ask newItemsFor for so the placement's rules can still fill k: all of
  * them under a diversity cap (they are at hand, and any number of them may share a category),
  * else as many as candidatesFor.

@@ -300,3 +300,21 @@ describe('a placement stored before empty category lists were refused', () => {
     expect([home.whyNot(0), home.whyNot(1)]).toEqual([null, 'category']);
   });
 });
+
+describe('a diversity cap over a shelf whose top shares one category', () => {
+  it('still fills k with known items, however many of the best share the category', async () => {
+    // the 80 most popular and the 80 most similar to 22423 (more than any fixed candidate window) become one category
+    const top = (await get('/v1/popular?k=80')).items.filter((i) => !i.new).map((i) => i.id);
+    const near = ids(await get('/v1/items/22423/similar?k=80'));
+    const mono = [...new Set([...top, ...near])];
+    for (let j = 0; j < mono.length; j += 100) await putItems(mono.slice(j, j + 100).map((id) => ({ id, category: 'mono-shelf' })));
+    await putPlacement('one-each', { diversity: { maxPerCategory: 2 } });
+    for (const path of ['/v1/popular?k=10&placement=one-each', '/v1/items/22423/similar?k=10&placement=one-each']) {
+      const body = await get(path);
+      expect(body.items, path).toHaveLength(10);
+      expect(body.items.filter((i) => i.category === 'mono-shelf').length, path).toBeLessThanOrEqual(2);
+      // new products keep their every-fourth place on popular shelves; the rest are known items, not a fill of new ones
+      expect(body.items.filter((i) => !i.new).length, path).toBeGreaterThanOrEqual(7);
+    }
+  });
+});
