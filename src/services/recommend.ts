@@ -106,10 +106,24 @@ export async function popularList(
   return interleave(shelf, list, aged, Number.POSITIVE_INFINITY, n);
 }
 
-/** The newest catalogue items that pass the filter (a placement's `fallback: "new"`). */
-export async function newest(shelf: Shelf, k: number): Promise<Answer> {
+/**
+ * The newest catalogue items that pass the filter, then — when fewer than k of them do (a
+ * category shelf with no new product yet) — the most popular known items that pass, after them
+ * with score 0: a placement's `fallback: "new"` never answers an empty list while items pass.
+ * Ids in `taken` left out.
+ */
+async function newestList(shelf: Shelf, k: number, taken: ReadonlySet<string> = new Set()): Promise<Entry[]> {
   // all of them under a diversity cap, so the cap still fills k when k of them pass it
-  return answer(shelf, 'new', await arrange(shelf, await newItemsFor(shelf, newCandidatesFor(shelf, k), [], new Set(), 'all'), k));
+  const fresh = await newItemsFor(shelf, newCandidatesFor(shelf, k), [], new Set(taken), 'all');
+  if (fresh.length >= k && capFills(shelf, fresh, k)) return fresh;
+  const listed = new Set([...taken, ...fresh.map((e) => e.id)]);
+  const known = popularEntries(shelf, candidatesFor(shelf, k) + listed.size, new Set()).filter((e) => !listed.has(e.id));
+  return [...fresh, ...known.map((e) => ({ ...e, score: 0 }))];
+}
+
+/** A placement's `fallback: "new"`: the newest catalogue items that pass the filter (newestList). */
+export async function newest(shelf: Shelf, k: number): Promise<Answer> {
+  return answer(shelf, 'new', await arrange(shelf, await newestList(shelf, k), k));
 }
 
 /**
@@ -226,9 +240,7 @@ export async function forBasket(
     const related = seeds.length ? await contentNeighbours(shelf, seeds, candidatesFor(shelf, k), left) : [];
     const listed = new Set([...related.map((e) => e.id), ...left]);
     const byNew = shelf.placement?.fallback === 'new';
-    const rest = byNew
-      ? await newItemsFor(shelf, newCandidatesFor(shelf, k), [], new Set(listed), 'all')
-      : await popularList(shelf, k, new Set(), listed);
+    const rest = byNew ? await newestList(shelf, k, listed) : await popularList(shelf, k, new Set(), listed);
     // after related items, the fallback keeps its order (scores 0); alone, it keeps its scores
     const list = [...related, ...(related.length ? rest.map((e) => ({ ...e, score: 0 })) : rest)];
     const explore = (n: number, t: Set<string>) => newItemsFor(shelf, n, ids, new Set([...t, ...left]));

@@ -318,3 +318,21 @@ describe('a diversity cap over a shelf whose top shares one category', () => {
     }
   });
 });
+
+describe('fallback "new" on a shelf no new product is on yet', () => {
+  it('answers the known items that pass, after the new ones, instead of an empty list', async () => {
+    const known = ['22086', '22910', '85123A'];
+    await putItems(known.map((id) => ({ id, category: 'only-known-shelf' })));
+    await putPlacement('new-first', { fallback: 'new', filter: { category: 'only-known-shelf' } });
+    const stranger = await get('/v1/users/nobody-at-all/recommendations?k=5&placement=new-first');
+    expect(stranger.source).toBe('new');
+    expect(ids(stranger).sort()).toEqual([...known].sort());
+    const basket = await post('/v1/recommendations', { items: ['NOT-AN-ITEM-ANYWHERE'], k: 5, placement: 'new-first' });
+    expect(ids(basket).sort()).toEqual([...known].sort());
+    // a new product on the shelf comes first
+    await putItems([{ id: 'NEW-ON-SHELF', title: 'SHELF NEWCOMER', category: 'only-known-shelf' }]);
+    const after = await get('/v1/users/nobody-at-all/recommendations?k=5&placement=new-first');
+    expect(ids(after)[0]).toBe('NEW-ON-SHELF');
+    expect(ids(after).slice(1).sort()).toEqual([...known].sort());
+  });
+});
