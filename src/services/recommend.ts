@@ -183,12 +183,14 @@ export async function forUser(
 ): Promise<Answer> {
   if (!user) return fallback(shelf, k);
   const exclude = new Set<number>([...shelf.excluded, ...(excludePurchased ? user.items : [])]);
+  // new catalogue products of the history: left out as the model's items are
+  const others = new Set(excludePurchased ? (user.others ?? []) : []);
   const basket = historyBasket(user);
   const scored = await enoughForCap(shelf, k, (n) => rank(shelf.model, user.vector, basket, n, exclude, shelf.plan));
   const context = contextIds(shelf.model, user.items, user.strengths);
   // the purchases it leaves out are never pinned back in either
-  const own = excludePurchased ? omitting(shelf, (_, i) => i !== undefined && exclude.has(i)) : shelf;
-  let list = await scoredWithNew(own, scored, k, context, new Set());
+  const own = excludePurchased ? omitting(shelf, (id, i) => (i !== undefined ? exclude.has(i) : others.has(id))) : shelf;
+  let list = await scoredWithNew(own, scored, k, context, others);
   if (opts.explain) list = await explain(own, basket, list);
   return answer(own, 'personalized', list);
 }

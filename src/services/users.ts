@@ -37,19 +37,23 @@ export function shardId(model: ServingModel, user: UserIdentity): string {
   return model.manifest.userIds === 'hmac-sha256' ? user.key : user.id;
 }
 
-/** The fold-in of a history under a model; items the model does not know are ignored. */
+/** The fold-in of a history under a model; items the model does not know are kept aside (`others`), not scored. */
 export function recordFromHistory(model: ServingModel, history: HistorySnapshot): UserRecord | null {
   const items: number[] = [];
   const strengths: number[] = [];
+  const others: string[] = [];
   for (const h of history.items) {
+    if (!(h.strength > 0)) continue;
     const index = model.ids.indexOf(h.itemId);
-    if (index === undefined || !(h.strength > 0)) continue;
-    items.push(index);
-    strengths.push(h.strength);
+    if (index === undefined) others.push(h.itemId);
+    else {
+      items.push(index);
+      strengths.push(h.strength);
+    }
   }
   if (items.length === 0) return null;
   const vector = model.foldIn(items.map((index, j) => ({ index, strength: strengths[j] })));
-  return { vector, items: Uint32Array.from(items), strengths: Float32Array.from(strengths) };
+  return { vector, items: Uint32Array.from(items), strengths: Float32Array.from(strengths), ...(others.length ? { others } : {}) };
 }
 
 /** Folds the history in and stores it (revision-ordered) as the user's embedding for the model. */

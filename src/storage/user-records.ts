@@ -2,7 +2,7 @@
  * User records in Workers KV, and this isolate's short-lived cache of them.
  *
  * `emb:<model version>:<user key>` (storage/keys.ts) → a compact little-endian binary record,
- *   u32 dims | u32 n | f32[dims] vector | u32[n] item indices | f32[n] strengths
+ *   u32 dims | u32 n | f32[dims] vector | u32[n] item indices | f32[n] strengths [| UTF-8 JSON others]
  * stored as base64 text: KV's bulk read returns text or JSON only, and text lets one bulk read
  * fetch a visitor's record together with their history and forgotten markers (one KV operation
  * for a first visit instead of two). The version in the key is what keeps a vector from ever
@@ -18,13 +18,20 @@ export interface UserRecord {
   /** item indices of this model version the user interacted with */
   items: Uint32Array;
   strengths: Float32Array;
+  /**
+   * ids of history items this model does not know (catalogue products added since it was
+   * trained): not scored, but never shown back to the user when their history is left out
+   */
+  others?: string[];
 }
 
 /** The record's bytes (layout above). */
 function recordBytes(r: UserRecord): Uint8Array {
   const dims = r.vector.length;
   const n = r.items.length;
-  const buf = new ArrayBuffer(8 + dims * 4 + n * 8);
+  const others = r.others?.length ? new TextEncoder().encode(JSON.stringify(r.others)) : new Uint8Array(0);
+  const buf = new ArrayBuffer(8 + dims * 4 + n * 8 + others.byteLength);
+  new Uint8Array(buf, 8 + dims * 4 + n * 8).set(others);
   const dv = new DataView(buf);
   dv.setUint32(0, dims, true);
   dv.setUint32(4, n, true);
@@ -54,11 +61,23 @@ export function decodeUserRecord(value: string, dims: number, itemCount: number)
   const buf = bytes.buffer as ArrayBuffer; // a fresh array: its buffer starts at the record
   const dv = new DataView(buf);
   const n = dv.getUint32(4, true);
-  if (dv.getUint32(0, true) !== dims || buf.byteLength !== 8 + dims * 4 + n * 8) return null;
-  const rec = {
+  const fixed = 8 + dims * 4 + n * 8;
+  if (dv.getUint32(0, true) !== dims || buf.byteLength < fixed) return null;
+  let others: string[] | undefined;
+  if (buf.byteLength > fixed) {
+    try {
+      const parsed: unknown = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, fixed)));
+      if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) return null;
+      others = parsed;
+    } catch {
+      return null;
+    }
+  }
+  const rec: UserRecord = {
     vector: new Float32Array(buf, 8, dims),
     items: new Uint32Array(buf, 8 + dims * 4, n),
     strengths: new Float32Array(buf, 8 + dims * 4 + n * 4, n),
+    ...(others ? { others } : {}),
   };
   return rec.items.every((i) => i < itemCount) ? rec : null;
 }

@@ -336,3 +336,30 @@ describe('fallback "new" on a shelf no new product is on yet', () => {
     expect(ids(after).slice(1).sort()).toEqual([...known].sort());
   });
 });
+
+describe("a shopper's new products", () => {
+  it('are left out of their list like the rest of their history: not as fill, not pinned back in', async () => {
+    await putItems([
+      { id: 'HIST-NEW-PAN', title: 'COPPER PAN', category: 'cookware-shelf' },
+      { id: 'HIST-NEW-LID', title: 'COPPER LID', category: 'cookware-shelf' },
+    ]);
+    const res = await SELF.fetch('http://x/v1/events', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({ events: [{ userId: '17850', itemId: 'HIST-NEW-PAN', type: 'purchase' }] }),
+    });
+    expect(res.status).toBe(200);
+    const shelf = await get('/v1/users/17850/recommendations?k=5&category=cookware-shelf');
+    expect(ids(shelf)).toEqual(['HIST-NEW-LID']);
+    // with excludePurchased=false it may be shown again
+    expect(ids(await get('/v1/users/17850/recommendations?k=5&category=cookware-shelf&excludePurchased=false')).sort()).toEqual([
+      'HIST-NEW-LID',
+      'HIST-NEW-PAN',
+    ]);
+    await putPlacement('pin-bought', { pins: [{ itemId: 'HIST-NEW-PAN', position: 1 }] });
+    const pinned = await get('/v1/users/17850/recommendations?k=5&placement=pin-bought');
+    expect(ids(pinned)).not.toContain('HIST-NEW-PAN');
+    // another shopper gets the pin
+    expect(ids(await get('/v1/users/someone-else/recommendations?k=5&placement=pin-bought'))[0]).toBe('HIST-NEW-PAN');
+  });
+});

@@ -3,7 +3,9 @@
  * repeat requests skip the KV read, and this isolate's own writes — events, deletes — are served
  * at once, never the stale record.
  */
+
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import { fromBase64, toBase64 } from '@edge-recs/core/bytes';
 import { manifestSchema } from '@edge-recs/core/manifest';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { files } from '../../build/bundled-model';
@@ -12,7 +14,7 @@ import { createApp } from '../../src/app';
 import { ServingModel } from '../../src/models/model';
 import { identify } from '../../src/storage/identity';
 import { KV } from '../../src/storage/keys';
-import { decodeUserRecord, RecentUsers } from '../../src/storage/user-records';
+import { decodeUserRecord, encodeUserRecord, RecentUsers } from '../../src/storage/user-records';
 import { buildFixture, clearStorage, getJson, publishFixture } from './fixtures';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
@@ -120,6 +122,14 @@ describe("where a trained customer's record is kept after their first visit", ()
     expect(record!.items.length).toBeGreaterThan(0);
     // and a value in any other format (such as an older release's raw bytes) is not a record
     expect(decodeUserRecord('\u0004\u0000\u0000\u0000', built.manifest.dims, built.manifest.itemCount)).toBeNull();
+    // the history's new catalogue products ride along after the strengths, and a record without them reads as before
+    const withOthers = encodeUserRecord({ ...record!, others: ['NEW-1', 'café/ü'] });
+    expect(decodeUserRecord(withOthers, built.manifest.dims, built.manifest.itemCount)).toMatchObject({ others: ['NEW-1', 'café/ü'] });
+    expect(decodeUserRecord(withOthers, built.manifest.dims, built.manifest.itemCount)?.items).toEqual(record!.items);
+    expect(decodeUserRecord(value!, built.manifest.dims, built.manifest.itemCount)?.others).toBeUndefined();
+    // trailing bytes that are not such a list make the value no record
+    const junk = fromBase64(value!);
+    expect(decodeUserRecord(toBase64(Uint8Array.from([...junk, 1, 2, 3])), built.manifest.dims, built.manifest.itemCount)).toBeNull();
   });
 });
 
