@@ -44,8 +44,11 @@ export const SessionId = id('sessionId').openapi({
   example: 'c0ffee-42',
   description: "an anonymous visitor's session id (sticky experiment assignment); a signed-in shopper's userId takes precedence",
 });
-/** An answer's id: `<counter shard>_<12 hex of ms time><20 random hex>` (storage/metrics.ts makes them). */
-export const REC_ID_PATTERN = /^(\d{1,3})_[0-9a-f]{32}$/;
+/**
+ * An answer's id: `<counter shard>_<12 hex of ms time><20 random hex>` (storage/metrics.ts makes
+ * them); the shard as issued, without leading zeros (05_… was read as shard 5 and left pending).
+ */
+export const REC_ID_PATTERN = /^(0|[1-9]\d{0,2})_[0-9a-f]{32}$/;
 /** The id of an answer, to attribute clicks, add-to-carts and purchases to it. */
 export const RecId = z
   .string()

@@ -294,11 +294,14 @@ export class MetricsStore extends DurableObject<Env> {
       }
       for (const c of counted.values()) this.add(c.key, { answers: c.answers, items_shown: c.items });
       if (fresh.length && sql.exec('SELECT 1 FROM waiting LIMIT 1').toArray().length) {
+        // an event waits WAITING_MS at most, whenever the alarm next prunes: one older is dropped here
+        const since = Date.now() - WAITING_MS;
         for (const recId of fresh) {
           const waiting = sql
             .exec<{ item: string; type: AttributedType; at: number; revenue: number; subject: string }>(
-              'SELECT item, type, at, revenue, subject FROM waiting WHERE rec = ?',
+              'SELECT item, type, at, revenue, subject FROM waiting WHERE rec = ? AND received >= ?',
               recId,
+              since,
             )
             .toArray();
           if (waiting.length === 0) continue;

@@ -167,6 +167,13 @@ describe('attribution', () => {
       body: JSON.stringify({ userId: 'att-5', itemId: '22423', type: 'click', recId: 'not-a-rec-id' }),
     });
     expect(bad.status).toBe(400);
+    // a real recId with a leading zero on its shard is not the recId as given
+    const padded = await SELF.fetch('http://x/v1/events', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({ userId: 'att-5', itemId: '22423', type: 'click', recId: `0${rec.recId}` }),
+    });
+    expect(padded.status).toBe(400);
   });
 
   it('does not count events later than the window after the answer, and counts events that arrive before it', async () => {
@@ -192,6 +199,18 @@ describe('attribution', () => {
     expect(await shard(early).attribute([{ recId: early, itemId: 'B', type: 'click', at: now, revenue: 0 }], settings, now)).toEqual([
       'duplicate',
     ]);
+
+    // an event that waited longer than WAITING_MS (10 minutes) is dropped, even before the alarm prunes it
+    const stale = `0_${'3'.repeat(32)}`;
+    const then = now - 11 * 60_000;
+    expect(await shard(stale).attribute([{ recId: stale, itemId: 'A', type: 'click', at: then, revenue: 0 }], settings, then)).toEqual([
+      'pending',
+    ]);
+    await shard(stale).record([], [{ ...key, placement: 'att-stale', recId: stale, at: then - 1000, items: ['A', 'B'] }], settings);
+    const staleRows = (await shard(stale).counts(0, Number.MAX_SAFE_INTEGER)) as { placement: string; answers: number; clicks: number }[];
+    const mine = staleRows.filter((r) => r.placement === 'att-stale');
+    expect(mine.reduce((s, r) => s + r.answers, 0)).toBe(1);
+    expect(mine.reduce((s, r) => s + r.clicks, 0)).toBe(0);
   });
 
   it('keeps Σx² per answer, so clicks and revenue per answer have exact variances', async () => {
