@@ -115,14 +115,17 @@ export const UserPath = z.object({ userId: UserId.openapi({ param: { name: 'user
 export const ItemPath = z.object({ itemId: ItemId.openapi({ param: { name: 'itemId', in: 'path' } }) });
 
 /**
- * A price in a query string: a plain decimal number (digits, optionally a point and up to 30
- * more digits; no sign, exponent or hex), so any price a catalogue stores — 1e-7 is
+ * A price in a query string: a plain decimal number (1 to 12 digits, optionally a point and up
+ * to 30 more digits; no sign, exponent or hex), so any price a catalogue stores — 1e-7 is
  * 0.0000001 — can be a bound.
  */
 const PRICE_PATTERN = '^\\d{1,12}(\\.\\d{1,30})?$';
 const PriceParam = z
   .string()
-  .regex(new RegExp(PRICE_PATTERN), 'a price is a non-negative decimal number written in plain digits, such as 12.5 or 0.0000001')
+  .regex(
+    new RegExp(PRICE_PATTERN),
+    'a price is a non-negative decimal number written in plain digits, at most 12 before the point and 30 after, such as 12.5 or 0.0000001',
+  )
   .transform(Number)
   .openapi({ type: 'string', pattern: PRICE_PATTERN, example: '12.5' });
 
@@ -583,7 +586,7 @@ const placementFields = {
     .min(0)
     .max(20)
     .optional()
-    .openapi({ description: 'up to this many new items in personalised and session lists' }),
+    .openapi({ description: 'up to this many new items in personalised and session lists (never more than half of k)' }),
 };
 export const PlacementInput = z.object(placementFields).strict().openapi('PlacementInput');
 /** A placement as stored and listed: what the admin PUT, with its name and when (ms). */

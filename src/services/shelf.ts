@@ -254,7 +254,7 @@ export interface Extras {
  * 2. diversity: at most `maxPerCategory` items per (first) category, best first, counting the
  *    pins; items without a category are not capped;
  * 3. fill: when the list leaves places empty, `fill` supplies more items after it, within the cap;
- * 4. exploration: up to `explorationSlots` new items at evenly spread positions, chosen by
+ * 4. exploration: up to `explorationSlots` new items (at most half of k) at evenly spread positions, chosen by
  *    `explore` (the caller knows the context: the user's history, the basket), within the cap.
  * Callers pass more than k entries when a cap is set (candidatesFor), so the cap still fills k.
  */
@@ -272,7 +272,8 @@ export async function arrange(shelf: Shelf, list: readonly Entry[], k: number, e
     out.push(...room.admit(more, k - out.length));
   }
   if (extras.explore && p?.explorationSlots) {
-    const n = Math.min(p.explorationSlots, k);
+    // at most half the list: a short one (k = 2 with three slots) stays what the list is about
+    const n = Math.min(p.explorationSlots, Math.floor(k / 2));
     // more than n, so the cap can still leave n
     const fresh = room.admit(await extras.explore(room.capped ? n * 4 : n, new Set(room.taken)), n);
     fresh.forEach((e, j) => {

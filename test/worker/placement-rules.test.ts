@@ -363,3 +363,18 @@ describe("a shopper's new products", () => {
     expect(ids(await get('/v1/users/someone-else/recommendations?k=5&placement=pin-bought'))[0]).toBe('HIST-NEW-PAN');
   });
 });
+
+describe('exploration slots on a short list', () => {
+  it('take at most half of it, so what the list is about still shows', async () => {
+    await putItems([
+      { id: 'EXPLORE-SHORT-1', title: 'FRESH THING ONE' },
+      { id: 'EXPLORE-SHORT-2', title: 'FRESH THING TWO' },
+    ]);
+    await putPlacement('explore-short', { explorationSlots: 3 });
+    const count = async (k: number) =>
+      (await get(`/v1/users/17850/recommendations?k=${k}&placement=explore-short`)).items.filter((i) => i.exploration).length;
+    expect(await count(1)).toBe(0);
+    expect(await count(2)).toBe(1);
+    expect(await count(10)).toBe(3);
+  });
+});
