@@ -25,6 +25,7 @@ type Item = {
   pinned?: true;
   boosted?: true;
   new?: true;
+  exploration?: true;
   because?: { id: string }[];
 };
 type Rec = { source: string; items: Item[] };
