@@ -196,6 +196,21 @@ export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook });
 
   app.use(requestContext());
+  // a path that is not valid percent-encoding (%FF, a lone %) names nothing: the router would keep
+  // it raw and look the literal text up as an id, answering 404 for a client's encoding mistake
+  app.use(async (c, next) => {
+    const raw = new URL(c.req.url).pathname;
+    if (raw.includes('%'))
+      try {
+        decodeURIComponent(raw);
+      } catch {
+        throw new AppError(
+          'invalid_request',
+          'the path is not valid percent-encoding (UTF-8 bytes as %XX); encode ids with encodeURIComponent',
+        );
+      }
+    return next();
+  });
   // A route whose JSON body is required gets a 400 for a request with none: the validator would
   // otherwise read a missing body as {} — for PUT /admin/placements/{name}, a placement with no
   // rules, silently replacing the stored one. (A body of another type is a 415 from the validator.)

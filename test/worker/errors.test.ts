@@ -19,6 +19,13 @@ async function expectError(res: Response, status: number, code: string, messageP
 }
 
 describe('bad input is a clear 4xx', () => {
+  it('rejects a path that is not valid percent-encoding, and still finds ids whose encoding is valid', async () => {
+    for (const path of ['/v1/items/%FF', '/v1/items/%E0%A4%A/similar', '/v1/users/50%/recommendations'])
+      await expectError(await SELF.fetch(`http://x${path}`), 400, 'invalid_request', /percent-encoding/);
+    await expectError(await SELF.fetch('http://x/v1/items/50%25off'), 404, 'item_not_found');
+    expect((await SELF.fetch(`http://x/v1/items/${encodeURIComponent('22423')}/similar?k=2`)).status).toBe(200);
+  });
+
   it('rejects malformed JSON', async () => {
     await expectError(await postJson('/v1/recommendations', '{"items": ["85123A",'), 400, 'malformed_json');
   });
