@@ -34,7 +34,7 @@ import { type ItemFilter, type Placement, placementRules } from './services/merc
 import type { ModelInfoDeps } from './services/model-info';
 import type { RefreshDeps } from './services/refresh';
 import { type Shelf, shelfFor } from './services/shelf';
-import { resolveUser, type UserDeps, type UserRecord } from './services/users';
+import { type ResolvedUser, resolveUser, type UserDeps, type UserRecord } from './services/users';
 import { type CatalogClient, catalogClient } from './storage/catalog-store';
 import { erasureQueue } from './storage/erasure-jobs';
 import { cachedExperiments, type ExperimentStoreClient, experimentStore } from './storage/experiments';
@@ -56,7 +56,7 @@ export interface RequestContext {
   /** the active model, or null while none serves (catalogue and placement writes need none) */
   activeModelIfAny(): Promise<ServingModel | null>;
   /** the model and user vector that serve `userId` (services/users.ts resolveUser) */
-  userFor(userId: string): Promise<{ model: ServingModel; user: UserRecord | null }>;
+  userFor(userId: string): Promise<ResolvedUser>;
   eventDeps(): EventDeps;
   forgetDeps(): ForgetDeps;
   refreshDeps(): RefreshDeps;

@@ -29,9 +29,9 @@ recommendations.openapi(
     const k = checkK(q.k, ctx.config);
     const { userId } = c.req.valid('param');
     const placement = await ctx.enter({ userId }, q.placement);
-    const { model, user } = await ctx.userFor(userId);
+    const { model, user, seen } = await ctx.userFor(userId);
     const shelf = await ctx.shelf(model, filterFromQuery(q), placement);
-    return c.json(ctx.answer(await forUser(shelf, user, k, q.excludePurchased ?? true, { explain: q.explain })), 200);
+    return c.json(ctx.answer(await forUser(shelf, user, k, q.excludePurchased ?? true, { explain: q.explain, seen })), 200);
   },
 );
 

@@ -145,10 +145,15 @@ async function scoredWithNew(
   return arrange(shelf, withLifted(entries(shelf, scored), lifted), k, { fill: also('all'), explore: also('fresh') });
 }
 
-/** What an unknown user gets: the placement's fallback (popular by default). */
-export async function fallback(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Answer> {
-  if (shelf.placement?.fallback === 'new') return newest(shelf, k);
-  return popular(shelf, k, exclude);
+/** What an unknown user gets: the placement's fallback (popular by default); ids in `taken` left out. */
+export async function fallback(
+  shelf: Shelf,
+  k: number,
+  exclude: ReadonlySet<number> = new Set(),
+  taken: ReadonlySet<string> = new Set(),
+): Promise<Answer> {
+  if (shelf.placement?.fallback === 'new') return answer(shelf, 'new', await arrange(shelf, await newestList(shelf, k, taken), k));
+  return answer(shelf, 'popular', await arrange(shelf, await popularList(shelf, k, exclude, taken), k));
 }
 
 /** Ids of the items a user or basket is about, strongest first (for exploration and explanations). */
@@ -172,6 +177,8 @@ async function explain(shelf: Shelf, basket: readonly WeightedItem[], list: Entr
 export interface ListOptions {
   /** add `because` to each item: the history or basket items behind it */
   explain?: boolean;
+  /** a user without a record: the new products of their history, left out of the fallback (ResolvedUser) */
+  seen?: readonly string[];
 }
 
 export async function forUser(
@@ -181,7 +188,10 @@ export async function forUser(
   excludePurchased: boolean,
   opts: ListOptions = {},
 ): Promise<Answer> {
-  if (!user) return fallback(shelf, k);
+  if (!user) {
+    const seen = new Set(excludePurchased ? (opts.seen ?? []) : []);
+    return fallback(seen.size ? omitting(shelf, (id) => seen.has(id)) : shelf, k, new Set(), seen);
+  }
   const exclude = new Set<number>([...shelf.excluded, ...(excludePurchased ? user.items : [])]);
   // new catalogue products of the history: left out as the model's items are
   const others = new Set(excludePurchased ? (user.others ?? []) : []);

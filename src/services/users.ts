@@ -127,12 +127,24 @@ export async function seedFromShard(
  *    model only, so such a user is one that model does not know;
  * otherwise null (popular fallback). Forgotten users stop at 1–2, which they no longer have.
  */
-export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ model: ServingModel; user: UserRecord | null }> {
+/**
+ * The user as the model serves them, or null; `seen`, for a user with no record whose edge
+ * history holds only products the model does not know yet (new catalogue items): their ids, so
+ * the fallback list leaves them out as a record's history would be.
+ */
+export interface ResolvedUser {
+  model: ServingModel;
+  user: UserRecord | null;
+  seen?: string[];
+}
+
+export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<ResolvedUser> {
   const model = await deps.models.active();
   // the record and, unless it was cached here, both markers, in one KV read
   const visitor = await readVisitor(deps.store, model, who.key);
   if (visitor.from === 'isolate' || visitor.record) return { model, user: visitor.record };
   const { hasHistory, forgottenAt } = visitor.markers;
+  let seen: string[] = [];
   if (hasHistory) {
     const stored = await deps.history.get(who.key);
     const history = stored && forgottenAt === null ? await seedFromShard(deps.history, model, who, stored) : stored;
@@ -142,11 +154,13 @@ export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ 
         deps.store.defer(embedHistory(model, who, history, deps.history).catch(() => undefined));
         return { model, user: rec };
       }
+      seen = history.items.filter((h) => h.strength > 0).map((h) => h.itemId);
     }
   }
-  if (forgottenAt !== null) return { model, user: null };
+  const unseen = (found: ResolvedUser): ResolvedUser => (found.user === null && seen.length ? { ...found, seen } : found);
+  if (forgottenAt !== null) return unseen({ model, user: null });
   const trained = await shardRecord(deps.store, model, who);
-  if (trained || model.source.kind === 'bundled' || deps.pinnedVersion?.() !== undefined) return { model, user: trained };
+  if (trained || model.source.kind === 'bundled' || deps.pinnedVersion?.() !== undefined) return unseen({ model, user: trained });
   const pointer = await deps.models.pointer();
   for (const version of pointer?.previous ?? []) {
     try {
@@ -159,5 +173,5 @@ export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<{ 
       // garbage-collected or unreadable: try the next one, then fall back
     }
   }
-  return { model, user: null };
+  return unseen({ model, user: null });
 }

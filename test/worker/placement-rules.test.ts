@@ -379,3 +379,21 @@ describe('exploration slots on a short list', () => {
     expect(await count(10)).toBe(3);
   });
 });
+
+describe('a shopper whose history holds only new products', () => {
+  it('does not get them back in the fallback list, while a stranger does', async () => {
+    await putItems([{ id: 'ONLY-NEW-BOUGHT', title: 'BRAND NEW GADGET' }]);
+    const res = await SELF.fetch('http://x/v1/events', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({ events: [{ userId: 'only-new-shopper', itemId: 'ONLY-NEW-BOUGHT', type: 'purchase' }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(ids(await get('/v1/users/a-stranger/recommendations?k=10'))).toContain('ONLY-NEW-BOUGHT');
+    const mine = await get('/v1/users/only-new-shopper/recommendations?k=10');
+    expect(mine.source).toBe('popular');
+    expect(mine.items).toHaveLength(10);
+    expect(ids(mine)).not.toContain('ONLY-NEW-BOUGHT');
+    expect(ids(await get('/v1/users/only-new-shopper/recommendations?k=10&excludePurchased=false'))).toContain('ONLY-NEW-BOUGHT');
+  });
+});
