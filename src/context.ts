@@ -34,7 +34,7 @@ import { type ItemFilter, type Placement, placementRules } from './services/merc
 import type { ModelInfoDeps } from './services/model-info';
 import type { RefreshDeps } from './services/refresh';
 import { type Shelf, shelfFor } from './services/shelf';
-import { type ResolvedUser, resolveUser, type UserDeps, type UserRecord } from './services/users';
+import { type ResolvedUser, resolveUser, type UserDeps } from './services/users';
 import { type CatalogClient, catalogClient } from './storage/catalog-store';
 import { erasureQueue } from './storage/erasure-jobs';
 import { cachedExperiments, type ExperimentStoreClient, experimentStore } from './storage/experiments';
