@@ -754,7 +754,26 @@ const experimentFields = {
     .openapi({ description: 'the first variant is the control the others are tested against' }),
 };
 
-export const ExperimentInput = z.object(experimentFields).strict().openapi('ExperimentInput');
+/** Below this share of the traffic a variant would take months to measure (or never get a subject). */
+export const MIN_VARIANT_SHARE = 0.001;
+
+export const ExperimentInput = z
+  .object({
+    ...experimentFields,
+    variants: experimentFields.variants.superRefine((variants, ctx) => {
+      const total = variants.reduce((sum, v) => sum + v.weight, 0);
+      variants.forEach((v, j) => {
+        if (v.weight / total < MIN_VARIANT_SHARE)
+          ctx.addIssue({
+            code: 'custom',
+            path: [j, 'weight'],
+            message: `variant ${v.name} would get ${((100 * v.weight) / total).toPrecision(2)}% of the traffic; each needs at least ${100 * MIN_VARIANT_SHARE}% (weight / Σ weights)`,
+          });
+      });
+    }),
+  })
+  .strict()
+  .openapi('ExperimentInput');
 export const ExperimentView = z
   .object({
     ...experimentFields,

@@ -126,6 +126,15 @@ describe('an experiment between the bundled model and a newly published one', ()
       const res = await putExperiment('bad', bad);
       expect(res.status, JSON.stringify(bad)).toBe(400);
     }
+    // a variant too small to ever be measured is refused, naming it and its share
+    const tiny = await putExperiment('bad', {
+      variants: [
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 1e-300 },
+      ],
+    });
+    expect(tiny.status).toBe(400);
+    expect((await getJson(tiny)).error.message).toMatch(/variant b would get .*% of the traffic; each needs at least 0\.1%/);
     const noPlacement = await putExperiment('bad', {
       variants: [
         { name: 'a', weight: 1, placement: 'nowhere' },
