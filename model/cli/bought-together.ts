@@ -1,9 +1,10 @@
 /**
  * `npx tsx model/cli/bought-together.ts --input <csv|csv.gz> [--seed N]`
  * Sanity check of the basket ("bought together") model: 10% of the baskets are held out; the
- * model (with and without its association gate), raw co-occurrence counts, popularity and the user-level item model are fitted on the
- * rest and compared on how popular their neighbours are, how much their lists overlap, and how
- * well they complete held-out baskets (leave one item out). Prints a few lists with titles.
+ * model (with and without its association gate), raw co-occurrence counts, popularity and the
+ * user-level item model are fitted on the rest and compared on how popular their neighbours are,
+ * how much their lists overlap, and how well they complete held-out baskets (leave one item out).
+ * Prints a few lists with titles.
  */
 
 import { basename } from 'node:path';

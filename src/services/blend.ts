@@ -115,8 +115,9 @@ export async function blendedScores(
  * through their neighbour lists when the item model names it, otherwise through the factor part:
  * the exact split of the folded-in user's score (centred as the blend ranks it) over the basket
  * (ServingModel.factorContributions), positive shares only. For a user with a trained vector the
- * split is of their history's fold-in, which the trainer's user step approximates. An item of the basket itself is explained by the others only, so it has
- * no reasons when nothing else raises it (the one item of a one-item basket, shown again).
+ * split is of their history's fold-in, which the trainer's user step approximates. An item of the
+ * basket itself is explained by the others only, so it has no reasons when nothing else raises it
+ * (the one item of a one-item basket, shown again).
  */
 export async function because(
   model: ServingModel,

@@ -1,8 +1,8 @@
 /**
  * Forgetting a user: nothing of theirs is served once this returns — the forgotten marker (with
  * its time) is written first, then their history, edge marker and embeddings for every kept
- * version are erased and their share of trending is taken out — and their rows leave the event files by a background job whose progress
- * the caller can follow. What remains is the marker, holding only the keyed hash and the time,
+ * version are erased and their share of trending is taken out — and their rows leave the event
+ * files by a background job whose progress the caller can follow. What remains is the marker, holding only the keyed hash and the time,
  * so the trained vector in an already-published (signed, immutable) artifact is not served
  * again, and rows accepted before the deletion are dropped at compaction; events sent after it
  * (a new consent) are served and exported as usual.

@@ -69,8 +69,13 @@ function popularEntries(shelf: Shelf, k: number, exclude: ReadonlySet<number>): 
  * them yet) at every fourth position — and in every place the known items leave empty — so a
  * product added this morning is sellable at once.
  */
-export async function popular(shelf: Shelf, k: number, exclude: ReadonlySet<number> = new Set()): Promise<Answer> {
-  return answer(shelf, 'popular', await arrange(shelf, await popularList(shelf, k, exclude), k));
+export async function popular(
+  shelf: Shelf,
+  k: number,
+  exclude: ReadonlySet<number> = new Set(),
+  taken: ReadonlySet<string> = new Set(),
+): Promise<Answer> {
+  return answer(shelf, 'popular', await arrange(shelf, await popularList(shelf, k, exclude, taken), k));
 }
 
 /**
@@ -122,8 +127,8 @@ async function newestList(shelf: Shelf, k: number, taken: ReadonlySet<string> = 
 }
 
 /** A placement's `fallback: "new"`: the newest catalogue items that pass the filter (newestList). */
-export async function newest(shelf: Shelf, k: number): Promise<Answer> {
-  return answer(shelf, 'new', await arrange(shelf, await newestList(shelf, k), k));
+export async function newest(shelf: Shelf, k: number, taken: ReadonlySet<string> = new Set()): Promise<Answer> {
+  return answer(shelf, 'new', await arrange(shelf, await newestList(shelf, k, taken), k));
 }
 
 /**
@@ -152,8 +157,8 @@ export async function fallback(
   exclude: ReadonlySet<number> = new Set(),
   taken: ReadonlySet<string> = new Set(),
 ): Promise<Answer> {
-  if (shelf.placement?.fallback === 'new') return answer(shelf, 'new', await arrange(shelf, await newestList(shelf, k, taken), k));
-  return answer(shelf, 'popular', await arrange(shelf, await popularList(shelf, k, exclude, taken), k));
+  if (shelf.placement?.fallback === 'new') return newest(shelf, k, taken);
+  return popular(shelf, k, exclude, taken);
 }
 
 /** Ids of the items a user or basket is about, strongest first (for exploration and explanations). */

@@ -117,17 +117,6 @@ export async function seedFromShard(
 }
 
 /**
- * The model and user vector to serve a user with:
- * 1. their embedding for the active version (cached here, or in KV: written at their last event);
- * 2. their edge history folded in under the active version (after a model switch: newer than any
- *    training snapshot, since it was seeded with the training history);
- * 3. their trained vector from the active artifact's shards;
- * 4. a kept previous version that knows them, in that version's own space — unless the request
- *    is pinned to a version (an experiment variant's model): a variant's answers come from its
- *    model only, so such a user is one that model does not know;
- * otherwise null (popular fallback). Forgotten users stop at 1–2, which they no longer have.
- */
-/**
  * The user as the model serves them, or null; `seen`, for a user with no record whose edge
  * history holds only products the model does not know yet (new catalogue items): their ids, so
  * the fallback list leaves them out as a record's history would be.
@@ -138,6 +127,17 @@ export interface ResolvedUser {
   seen?: string[];
 }
 
+/**
+ * The model and user vector to serve a user with:
+ * 1. their embedding for the active version (cached here, or in KV: written at their last event);
+ * 2. their edge history folded in under the active version (after a model switch: newer than any
+ *    training snapshot, since it was seeded with the training history);
+ * 3. their trained vector from the active artifact's shards;
+ * 4. a kept previous version that knows them, in that version's own space — unless the request
+ *    is pinned to a version (an experiment variant's model): a variant's answers come from its
+ *    model only, so such a user is one that model does not know;
+ * otherwise null (popular fallback). Forgotten users stop at 1–2, which they no longer have.
+ */
 export async function resolveUser(deps: UserDeps, who: UserIdentity): Promise<ResolvedUser> {
   const model = await deps.models.active();
   // the record and, unless it was cached here, both markers, in one KV read
