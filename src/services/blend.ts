@@ -7,7 +7,7 @@
  * exactly here. The top-k of the union is the exact top-k of s. Without an item model this is
  * the scorer's plain top-k of u·y_i.
  */
-import { neighbourScores, zParams } from '@edge-recs/core/blend';
+import { neighbourInput, neighbourScores, zParams } from '@edge-recs/core/blend';
 import type { WeightedItem } from '@edge-recs/core/foldin';
 import { type Scored, TopHeap } from '@edge-recs/core/topk';
 import type { ScoringPlan } from '../inference/plan';
@@ -112,7 +112,8 @@ export async function blendedScores(
 
 /**
  * Why each item ranks: the one to three basket/history items contributing most to its score —
- * through their neighbour lists when the item model names it, otherwise through the factor part:
+ * through their neighbour lists when the item model names it (each list's term of n_i: its weight
+ * times its item's input, 1 or 1 + log1p(strength)), otherwise through the factor part:
  * the exact split of the folded-in user's score (centred as the blend ranks it) over the basket
  * (ServingModel.factorContributions), positive shares only. For a user with a trained vector the
  * split is of their history's fold-in, which the trainer's user step approximates. An item of the
@@ -127,19 +128,22 @@ export async function because(
 ): Promise<Map<number, number[]>> {
   const out = new Map<number, number[]>();
   if (basket.length === 0) return out;
-  const rows = model.itemModel ? await model.itemModel.neighbours.rows(basket.map((b) => b.index)) : [];
+  const im = model.itemModel;
+  const rows = im ? await im.neighbours.rows(basket.map((b) => b.index)) : [];
+  // a list's weight times its basket item's input (1, or 1 + log1p(strength)): its term of n_i
+  const inputs = im ? basket.map((b) => neighbourInput(im.blend, b.strength)) : [];
   const viaLists = new Map<number, { j: number; c: number }[]>();
   for (const i of items) {
     const named: { j: number; c: number }[] = [];
     rows.forEach((row, j) => {
       const p = row.index.indexOf(i);
-      if (p >= 0 && basket[j].index !== i) named.push({ j, c: row.weight[p] });
+      if (p >= 0 && basket[j].index !== i) named.push({ j, c: inputs[j] * row.weight[p] });
     });
     if (named.length) viaLists.set(i, named);
   }
   const rest = items.filter((i) => !viaLists.has(i));
   // with an item model the factor part ranks by u·(y − ȳ) (core/blend.ts): that is what is split
-  const shares = model.factorContributions(basket, rest, model.itemModel?.stats.mean);
+  const shares = model.factorContributions(basket, rest, im?.stats.mean);
   const viaFactors = new Map(
     rest.map((i, t) => [i, Array.from(shares[t], (c, j) => ({ j, c })).filter((x) => x.c > 0 && basket[x.j].index !== i)]),
   );

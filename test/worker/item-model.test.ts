@@ -16,9 +16,10 @@ import { Rng } from '../../model/rng';
 import { csrFromTriples } from '../../model/sparse';
 import { createInt8Index } from '../../src/inference/int8-module';
 import type { ScoringPlan } from '../../src/inference/plan';
+import { ItemModel } from '../../src/models/item-model';
 import { estimateModelBytes, loadServingModel, neighbourCacheParts, parseManifest, type ServingModel } from '../../src/models/model';
 import { r2Source } from '../../src/models/registry';
-import { rank } from '../../src/services/blend';
+import { because, rank } from '../../src/services/blend';
 import { type BlockData, blockData, buildFixture, clearStorage, getJson, publishFixture } from './fixtures';
 
 const KEY = { authorization: 'Bearer test-api-key', 'content-type': 'application/json' };
@@ -292,6 +293,29 @@ describe('explain=true', () => {
     );
     expect(basket.items.some((it) => ids.includes(it.id))).toBe(true);
     for (const it of basket.items) expect(it.because?.map((b) => b.id) ?? []).not.toContain(it.id);
+  });
+  it("ranks a list's reasons by what each adds to the score: a strong item's weight counts more when the model's input is log1p", async () => {
+    // the same lists served with neighbourInput log1p: an item of strength s adds (1 + log1p(s))·w to n_i
+    const im = model.itemModel!;
+    const log1p = new ItemModel({ ...im.blend, neighbourInput: 'log1p' }, im.stats, im.neighbours, im.boughtTogether, im.manifest);
+    const served: ServingModel = Object.create(model, { itemModel: { value: log1p } });
+    const basket = ['B1-I0', 'B1-I3', 'B1-I6', 'B1-I9'].map((id, j) => ({ index: data.itemIds.indexOf(id), strength: j === 3 ? 1e4 : 0 }));
+    const rows = await im.neighbours.rows(basket.map((b) => b.index));
+    const named = [...new Set(rows.flatMap((r) => Array.from(r.index)))].filter((i) => !basket.some((b) => b.index === i));
+    const reasons = await because(served, basket, named);
+    let reordered = 0;
+    for (const i of named) {
+      const terms = basket
+        .map((b, j) => ({ j, s: b.strength, p: Array.from(rows[j].index).indexOf(i) }))
+        .filter((x) => x.p >= 0)
+        .map(({ j, s, p }) => ({ j, w: rows[j].weight[p], c: (1 + Math.log1p(s)) * rows[j].weight[p] }));
+      const byTerm = [...terms].sort((x, y) => y.c - x.c || x.j - y.j).slice(0, 3);
+      expect(reasons.get(i), data.itemIds[i]).toEqual(byTerm.map((t) => basket[t.j].index));
+      const byWeight = [...terms].sort((x, y) => y.w - x.w || x.j - y.j).slice(0, 3);
+      if (byWeight.map((t) => t.j).join() !== byTerm.map((t) => t.j).join()) reordered++;
+    }
+    // the strong item changes some answers, so weights alone would have been caught out
+    expect(reordered).toBeGreaterThan(0);
   });
 });
 
