@@ -6,7 +6,8 @@
  * both updated at each counted event:
  *   score(t)    = score(t₀)·2^(−(t − t₀)/H)    + w·2^(−age/H)   (w: the event type's weight)
  *   shoppers(t) = shoppers(t₀)·2^(−(t − t₀)/H) + 2^(−age/H)     (once per shopper and half-life)
- * A shopper's events on an item count once per half-life, at the strongest type seen (a view,
+ * A shopper's events on an item count once per half-life of the events' own times (a batch sent
+ * late does not shut out today's events), at the strongest type seen (a view,
  * then a purchase, adds the difference), so one shopper reloading a page does not make a trend
  * and twenty shoppers viewing an item do. An item is listed only while its decayed shopper count
  * is at least TRENDING_MIN_SHOPPERS·2^(−1/4) — that many different shoppers within the last
@@ -84,7 +85,7 @@ export class TrendingStore extends DurableObject<Env> {
       sql.exec('DROP TABLE IF EXISTS trend_pairs');
       sql.exec('DROP TABLE IF EXISTS trend_items');
       sql.exec('CREATE TABLE IF NOT EXISTS trend_item_sums (id TEXT PRIMARY KEY, s REAL NOT NULL, n REAL NOT NULL, t INTEGER NOT NULL)');
-      // per shopper and item: t, when last counted afresh; w, the weight counted since; cs, cn, what
+      // per shopper and item: t, the event time that opened its half-life window; w, the weight counted in it; cs, cn, what
       // the pair added to the item's two sums, decayed to ct (ms). Indexed by item too, so an item
       // pruned from the sums takes its pairs along (a share no sum holds must not be subtracted).
       sql.exec(
@@ -127,12 +128,17 @@ export class TrendingStore extends DurableObject<Env> {
             e.itemId,
           )
           .toArray();
-        const fresh = !last || now - last.t >= H;
+        // half-lives are of the events' own times, not of their arrival: a shopper's views sent late
+        // (a client's batch, a backfill) must not shut out their views of today
+        const at = Math.min(e.at, now);
+        const fresh = !last || Math.abs(at - last.t) >= H;
+        // a half-life or more before the pair's window: counted in its own, earlier one; the window stays
+        const earlier = fresh && last !== undefined && at < last.t;
         // within the half-life only a stronger event than the one counted adds (the difference)
         const add = fresh ? e.weight : e.weight - last.w;
         if (add <= 0) continue;
-        // an event reported late (a client's batch, a backfill) counts as decayed as its age
-        const age = 2 ** (-Math.max(0, now - e.at) / H);
+        // an event reported late counts as decayed as its age
+        const age = 2 ** (-(now - at) / H);
         const addS = add * age,
           addN = fresh ? age : 0;
         const kept = last ? 2 ** (-(now - last.ct) / H) : 0;
@@ -140,8 +146,8 @@ export class TrendingStore extends DurableObject<Env> {
           'INSERT OR REPLACE INTO trend_shopper_items (user, item, t, w, cs, cn, ct) VALUES (?, ?, ?, ?, ?, ?, ?)',
           e.userKey,
           e.itemId,
-          last && !fresh ? last.t : now,
-          e.weight,
+          earlier || !fresh ? last.t : at,
+          earlier ? last.w : e.weight,
           (last?.cs ?? 0) * kept + addS,
           (last?.cn ?? 0) * kept + addN,
           now,

@@ -491,6 +491,51 @@ describe('trending', () => {
     expect(p.shoppers).toBeCloseTo(3, 9);
   });
 
+  it("counts half-lives by the events' own times: yesterday's views sent late do not shut out today's", async () => {
+    const stub = env.TRENDING.get(env.TRENDING.idFromName('late-test'));
+    const H = 3600;
+    const now = Date.parse('2026-06-02T06:00:00Z');
+    const ev = (userKey: string, itemId: string, at: number) => ({ itemId, userKey, weight: 1, at });
+    const shoppers = ['s0', 's1', 's2'];
+    // item L: each shopper's view of 1.25 half-lives ago arrives now, then their view of now
+    await stub.record(
+      shoppers.map((u) => ev(u, 'L', now - 1.25 * H * 1000)),
+      H,
+      now,
+    );
+    await stub.record(
+      shoppers.map((u) => ev(u, 'L', now)),
+      H,
+      now,
+    );
+    // item E: the same events the other way round
+    await stub.record(
+      shoppers.map((u) => ev(u, 'E', now)),
+      H,
+      now,
+    );
+    await stub.record(
+      shoppers.map((u) => ev(u, 'E', now - 1.25 * H * 1000)),
+      H,
+      now,
+    );
+    const both = 3 * (1 + 2 ** -1.25);
+    const top = await stub.top(10, settings(1), now);
+    for (const id of ['L', 'E']) {
+      const x = top.find((t) => t.itemId === id);
+      expect(x?.score, id).toBeCloseTo(both, 9);
+      expect(x?.shoppers, id).toBeCloseTo(both, 9);
+    }
+    // a further view within today's half-life adds nothing, whichever order came before
+    await stub.record(
+      shoppers.flatMap((u) => [ev(u, 'L', now - 0.5 * H * 1000), ev(u, 'E', now - 0.5 * H * 1000)]),
+      H,
+      now,
+    );
+    const again = await stub.top(10, settings(1), now);
+    for (const id of ['L', 'E']) expect(again.find((t) => t.itemId === id)?.score, id).toBeCloseTo(both, 9);
+  });
+
   it("takes a forgotten shopper's share out again, decayed as it was, and counts their later events afresh", async () => {
     const stub = env.TRENDING.get(env.TRENDING.idFromName('forget-test'));
     const H = 3600;
