@@ -9,7 +9,8 @@
  * {"id": …, "features": [...]} in part files (optionally gzipped). The fold-in constants follow
  * MLlib's implicit formulation: c = 1 + alpha·r (linear), unobserved weight 1, λ_u = regParam·n_u.
  * Pass the same --alpha and --reg-param you trained with. --interactions (the generic CSV) supplies
- * item popularity and user histories; without it popularity follows the item order.
+ * item popularity and user histories, and the items' titles (and price, category, … columns, as
+ * train reads them); without it popularity follows the item order.
  *
  * --neighbours adds the item model (the neighbour lists the edge blends with the factor scores)
  * from a distributed job, and --bought-together its "bought together" lists, both as JSON lines
@@ -24,7 +25,8 @@
  * any size are accepted: when the largest of an import is outside float16's normal range (2^-14 …
  * 65504), all its weights are multiplied by one power of two that brings the largest into [0.5, 1)
  * (the blend is unchanged by a common factor), and the summary line says so; an entry that would
- * be stored as 0 is dropped and counted. So no stored weight is ever Infinity, NaN or 0.
+ * be stored as 0 is dropped and counted — and when that is most of them (one outlier beside
+ * lists of ordinary weights) the import fails. So no stored weight is ever Infinity, NaN or 0.
  * The blend uses --factor-weight a (default: the trainer's) and factor statistics computed from
  * the imported item factors.
  *
@@ -127,8 +129,20 @@ await run(async () => {
   const counts = new Float32Array(items.length);
   let digest = await sha256Hex(itemFactors.slice().buffer);
   let source = `spark:${basename(o.items)}`;
+  const titles = new Array<string>(items.length).fill('');
+  const fields = emptyItemInfo(items.length);
   if (o.interactions) {
     const ds = await loadInteractions(o.interactions);
+    // what the interactions say of an item (title, price, … columns), as train takes it; --titles goes over it
+    ds.itemIds.forEach((id, d) => {
+      const ii = itemIndex.get(id);
+      if (ii === undefined) return;
+      titles[ii] = ds.titles[d];
+      fields.price[ii] = ds.fields.price[d];
+      fields.category[ii] = ds.fields.category[d];
+      fields.available[ii] = ds.fields.available[d];
+      fields.imageUrl[ii] = ds.fields.imageUrl[d];
+    });
     const r: number[] = [],
       c: number[] = [],
       v: number[] = [];
@@ -149,8 +163,6 @@ await run(async () => {
     digest = ds.digest;
     source = basename(o.interactions);
   }
-  const titles = new Array<string>(items.length).fill('');
-  const fields = emptyItemInfo(items.length);
   if (o.titles) for (const line of itemsReportLines(await applyItemsFile(o.titles, { itemIds, titles, fields }))) console.log(line);
   if (o.boughtTogether && !o.neighbours) throw new Error('--bought-together needs --neighbours (the item model they belong to)');
   if (o.neighboursWeights !== 'int8' && o.neighboursWeights !== 'float16')
@@ -174,6 +186,11 @@ await run(async () => {
     const read = async (dir: string, what: string): Promise<NeighbourLists> => {
       const { lists, counts } = await readNeighbourLists(dir, itemIndex, importOpts);
       report(what, counts);
+      // losing most lists to one outlier weight is a broken job's output, not a model to serve
+      if (counts.storedAsZero > counts.kept)
+        throw new Error(
+          `${what}: ${counts.storedAsZero} of ${counts.storedAsZero + counts.kept} entries would be stored as 0 in ${importOpts.weightType} beside ${importOpts.weightType === 'int8' ? "their list's largest weight (int8 keeps 1/254 of it)" : `the largest weight, ${counts.largest}`}: the weights span more than ${importOpts.weightType} keeps — check the job's output for an outlier${importOpts.weightType === 'int8' ? ', or pass --neighbours-weights float16' : ''}`,
+        );
       return lists;
     };
     const lists = await read(o.neighbours, 'neighbours');

@@ -583,6 +583,28 @@ describe('npm run import-spark', () => {
     expect(popular.titles).toEqual(['Lamp', 'Mug', '']);
     expect(Object.keys(JSON.parse(await readFile(join(dir, 'm', 'manifest.json'), 'utf8')).files)).toContain(FILES.itemFields);
 
+    // the interactions' own title and price columns name the items as train takes them; --titles goes over them
+    await writeFile(join(dir, 'events.csv'), 'user_id,item_id,title,price\n7,0,Desk lamp,11\n8,2,Teapot,4.5\n7,2,Teapot,4.5\n');
+    const withEvents = [...args, '--interactions', join(dir, 'events.csv')];
+    const fromEvents = await cli('import-spark', [...withEvents, '--out', join(dir, 'm3')], { MODEL_SIGNING_KEY: '' });
+    expect(fromEvents.code).toBe(0);
+    const popular3 = JSON.parse(await readFile(join(dir, 'm3', FILES.popular), 'utf8'));
+    expect(Object.fromEntries(popular3.items.map((id: string, j: number) => [id, popular3.titles[j]]))).toEqual({
+      '0': 'Desk lamp',
+      '1': '',
+      '2': 'Teapot',
+    });
+    const both = await cli('import-spark', [...withEvents, '--out', join(dir, 'm4'), '--titles', join(dir, 'items.csv')], {
+      MODEL_SIGNING_KEY: '',
+    });
+    expect(both.code).toBe(0);
+    const popular4 = JSON.parse(await readFile(join(dir, 'm4', FILES.popular), 'utf8'));
+    expect(Object.fromEntries(popular4.items.map((id: string, j: number) => [id, popular4.titles[j]]))).toEqual({
+      '0': 'Lamp',
+      '1': 'Mug',
+      '2': 'Teapot',
+    });
+
     const missing = await cli('import-spark', [...args, '--out', join(dir, 'm2'), '--titles', join(dir, 'nope.csv')]);
     expect(missing.code).toBe(1);
     expect(missing.out).toMatch(/^error: cannot read items file .*nope\.csv: ENOENT$/m);
@@ -652,6 +674,32 @@ describe('npm run import-spark', () => {
     expect(Array.from(lists.index)).toEqual([1, 0]); // 12 (1e-9) and 13 (3 beside 250000, under 1/254) store as 0 in int8: dropped
     expect(lists.weight[1] / lists.weight[0]).toBeCloseTo(2.5e-35, 37);
     for (const w of lists.weight) expect(Number.isFinite(w) && w > 0).toBe(true);
+
+    // one outlier beside ordinary weights would store most of the lists as 0: the import fails instead
+    await writeFile(
+      join(dir, 'nb.json'),
+      jsonl([
+        {
+          item: '10',
+          neighbours: [
+            { id: '11', weight: 1e30 },
+            { id: '12', weight: 1 },
+          ],
+        },
+        { item: '11', neighbours: [{ id: '13', weight: 1 }] },
+        {
+          item: '12',
+          neighbours: [
+            { id: '10', weight: 2 },
+            { id: '13', weight: 3 },
+          ],
+        },
+      ]),
+    );
+    const outlier = await cli('import-spark', args('outlier', 'float16'));
+    expect(outlier.code).toBe(1);
+    expect(outlier.out).toMatch(/^error: neighbours: 4 of 5 entries would be stored as 0 in float16 beside the largest weight, 1e\+30: /m);
+    await expect(readdir(join(dir, 'outlier'))).rejects.toThrow(/ENOENT/);
 
     await writeFile(join(dir, 'nb.json'), nb('1e999'));
     const bad = await cli('import-spark', args('bad', 'float16'));
