@@ -30,7 +30,7 @@ import type { EventDeps } from './services/events';
 import { assignmentPoint, listExperiments, runningFor, type Subject, variantAt } from './services/experiments';
 import type { ForgetDeps } from './services/forget';
 import type { OverviewDeps } from './services/insights';
-import { type ItemFilter, type Placement, placementRules } from './services/merchandising';
+import { type ItemFilter, placementRules } from './services/merchandising';
 import type { ModelInfoDeps } from './services/model-info';
 import type { RefreshDeps } from './services/refresh';
 import { type Shelf, shelfFor } from './services/shelf';
@@ -188,6 +188,9 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
       return served;
     },
     async enter(who, placement) {
+      // the placement asked for must exist whatever the variant: a mistyped name is a 404 for every
+      // shopper, never served (and counted under that name) for those a variant gives its own
+      if (placement !== undefined) placementOr404(await ctx.catalog(), placement);
       slot = placement ?? '';
       // an answer to a signed-in shopper counts only their events (storage/metrics.ts)
       if (who.userId !== undefined) shownTo = (await identifyUser(who.userId)).key;
@@ -267,20 +270,18 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
     },
     async shelf(model, filter, placementName) {
       const view = await ctx.catalog();
-      let placement: Placement | undefined;
-      if (placementName !== undefined) {
-        const record = view.placement(placementName);
-        if (!record)
-          throw new AppError(
-            'placement_not_found',
-            `no placement is named ${placementName} (PUT /admin/placements/${placementName} defines one)`,
-          );
-        placement = placementRules(record);
-      }
+      const placement = placementName !== undefined ? placementRules(placementOr404(view, placementName)) : undefined;
       return shelfFor(model, view, filter, placement);
     },
   };
   return ctx;
+}
+
+/** The placement stored under `name`, or placement_not_found. */
+function placementOr404(view: LiveCatalog, name: string) {
+  const record = view.placement(name);
+  if (!record) throw new AppError('placement_not_found', `no placement is named ${name} (PUT /admin/placements/${name} defines one)`);
+  return record;
 }
 
 /** Puts the RequestContext in `c.var.ctx`, and sets `x-model-version` once the handler ran. */

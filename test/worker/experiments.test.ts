@@ -435,6 +435,25 @@ describe('a placement a running experiment uses', () => {
     }
     expect((await SELF.fetch('http://x/admin/experiments/gone-rules/stop', { method: 'POST', headers: ADMIN })).status).toBe(200);
   });
+  it("answers 404 to every shopper for a placement nobody defined, whatever their variant's own placement", async () => {
+    const started = await putExperiment('typo-rules', {
+      variants: [
+        { name: 'plain', weight: 1 },
+        { name: 'rules', weight: 1, placement: 'exp-own' },
+      ],
+    });
+    expect(started.status).toBe(201);
+    const variants = new Set<string>();
+    for (let s = 0; s < 16; s++) {
+      const res = await SELF.fetch(`http://x/v1/popular?k=3&placement=exp-typo&sessionId=typo-${s}`);
+      expect(res.status, `typo-${s}`).toBe(404);
+      expect((await getJson(res)).error.code).toBe('placement_not_found');
+      // both variants are among these shoppers: without the misspelt name they are served, each its own way
+      variants.add((await getJson<Rec>(await SELF.fetch(`http://x/v1/popular?k=3&sessionId=typo-${s}`))).variant as string);
+    }
+    expect(variants).toEqual(new Set(['plain', 'rules']));
+    expect((await SELF.fetch('http://x/admin/experiments/typo-rules/stop', { method: 'POST', headers: ADMIN })).status).toBe(200);
+  });
 });
 
 describe('a variant whose model version lost its files while the experiment runs', () => {
