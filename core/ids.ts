@@ -5,7 +5,7 @@
  * recommendations, a product that cannot be taken out of stock or put in a basket.
  */
 
-/** User (and session) ids: 1–128 printable ASCII characters, no spaces. */
+/** User (and session) ids: 1–128 printable ASCII characters, no spaces, not "." or "..". */
 export const USER_ID_MAX_CHARS = 128;
 export const USER_ID_PATTERN = /^[\x21-\x7e]+$/;
 
@@ -29,6 +29,8 @@ export function userIdProblem(id: string): string | undefined {
   if (id.length === 0) return 'it is empty';
   if (id.length > USER_ID_MAX_CHARS) return `it is longer than ${USER_ID_MAX_CHARS} characters`;
   if (!USER_ID_PATTERN.test(id)) return 'it is not printable ASCII without spaces';
+  // /v1/users/../history is /v1/history: such a user could send events but never be read or forgotten
+  if (DOT_SEGMENTS.includes(id)) return 'a URL path cannot carry it ("." and ".." are path segments)';
   return undefined;
 }
 

@@ -36,7 +36,12 @@ const id = (what: string) =>
     .string()
     .min(1)
     .max(USER_ID_MAX_CHARS)
-    .regex(USER_ID_PATTERN, `${what} must be 1–${USER_ID_MAX_CHARS} printable ASCII characters without spaces`);
+    .regex(USER_ID_PATTERN, `${what} must be 1–${USER_ID_MAX_CHARS} printable ASCII characters without spaces`)
+    .refine((s) => !DOT_SEGMENTS.includes(s), `${what} must not be "." or ".." (a URL path cannot name them)`)
+    .openapi({
+      description: `1–${USER_ID_MAX_CHARS} printable ASCII characters without spaces, and not exactly "." or ".." (a URL path cannot name them: /v1/users/../history is /v1/history)`,
+      not: { enum: [...DOT_SEGMENTS] },
+    });
 
 export const UserId = id('userId').openapi({ example: '17850' });
 /** An anonymous session's id, named by the client: assigns the session to experiment variants. */

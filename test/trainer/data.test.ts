@@ -58,17 +58,25 @@ describe('generic interactions CSV', () => {
 
   it('skips rows whose item id the API would refuse, and keeps users it cannot address but counts them', async () => {
     const long = 'x'.repeat(257);
-    const csv = ['user_id,item_id', 'u1,a', `u1,${long}`, 'u2,..', 'u2,b', '"jane doe",a', '"jane doe",b', 'u3,"tab\there"'].join('\n');
+    const csv = ['user_id,item_id', 'u1,a', `u1,${long}`, 'u2,..', 'u2,b', '"jane doe",a', '"jane doe",b', '..,a', 'u3,"tab\there"'].join(
+      '\n',
+    );
     const ds = await parseInteractionsText(csv);
     expect(ds.itemIds).toEqual(['a', 'b']);
     expect(ds.stats.malformed).toBe(3);
     expect(ds.stats.malformedExamples.map((e) => [e.line, e.reason])).toEqual([
       [3, expect.stringMatching(/is not an id the API accepts: it is longer than 256 bytes/)],
       [4, expect.stringMatching(/"\.\." is not an id the API accepts: a URL path cannot carry it/)],
-      [8, expect.stringMatching(/"tab\\there" is not an id the API accepts: it has a control character/)],
+      [9, expect.stringMatching(/"tab\\there" is not an id the API accepts: it has a control character/)],
     ]);
-    expect(ds.userIds).toEqual(['u1', 'u2', 'jane doe']);
-    expect(ds.stats.unaddressableUsers).toEqual({ count: 1, examples: ['"jane doe": it is not printable ASCII without spaces'] });
+    expect(ds.userIds).toEqual(['u1', 'u2', 'jane doe', '..']);
+    expect(ds.stats.unaddressableUsers).toEqual({
+      count: 2,
+      examples: [
+        '"jane doe": it is not printable ASCII without spaces',
+        '"..": a URL path cannot carry it ("." and ".." are path segments)',
+      ],
+    });
   });
 
   it('counts a broken quote within one line as one malformed row, and reads quoted line breaks in a title', async () => {

@@ -152,6 +152,22 @@ describe('item ids', () => {
     expect((await SELF.fetch('http://x/v1/items/.hidden', { method: 'DELETE', headers: KEY })).status).toBe(200);
   });
 
+  it('and user ids refuse them too: such a shopper could send events but never be read or forgotten', async () => {
+    for (const userId of ['.', '..']) {
+      await expectError(
+        await post('/v1/events', { userId, itemId: '85123A', type: 'view' }),
+        400,
+        'invalid_request',
+        /userId must not be "\." or "\.\."/,
+      );
+      await expectError(await post('/v1/score', { userId, candidates: ['22423'] }), 400, 'invalid_request', /userId must not be/);
+      await expectError(await post('/v1/recommendations', { userId, items: ['85123A'] }), 400, 'invalid_request', /userId must not be/);
+    }
+    // a dotted id that is not a whole path segment is an ordinary user
+    expect((await post('/v1/events', { userId: '...', itemId: '85123A', type: 'view' })).status).toBe(200);
+    expect((await getJson(await SELF.fetch('http://x/v1/users/.../history'))).items.length).toBeGreaterThan(0);
+  });
+
   it('say so in the document', async () => {
     const id = (await openapi()).components.schemas.CatalogItemInput.properties.id;
     expect(id.description).toMatch(/"\."/);
