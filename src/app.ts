@@ -196,6 +196,19 @@ export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook });
 
   app.use(requestContext());
+  // browsers on the shop's own origins (CORS_ALLOWED_ORIGINS; none by default) may call the API —
+  // first, so every answer they get, the refusals of the checks below included, is readable
+  app.use('/v1/*', async (c, next) => {
+    const allowed = c.var.ctx.config.corsAllowedOrigins;
+    if (allowed.length === 0) return next();
+    return cors({
+      origin: (origin) => (allowed.includes('*') || allowed.includes(origin) ? origin : null),
+      allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
+      allowHeaders: ['authorization', 'content-type'],
+      exposeHeaders: ['x-model-version', 'location'],
+      maxAge: 600,
+    })(c, next);
+  });
   // a path that is not valid percent-encoding (%FF, a lone %) names nothing: the router would keep
   // it raw and look the literal text up as an id, answering 404 for a client's encoding mistake
   app.use(async (c, next) => {
@@ -236,18 +249,6 @@ export function createApp() {
       throw problem;
     };
     return rule?.token ? requireBearer(rule.token)(c, refuse) : refuse();
-  });
-  // browsers on the shop's own origins (CORS_ALLOWED_ORIGINS; none by default) may call the API
-  app.use('/v1/*', async (c, next) => {
-    const allowed = c.var.ctx.config.corsAllowedOrigins;
-    if (allowed.length === 0) return next();
-    return cors({
-      origin: (origin) => (allowed.includes('*') || allowed.includes(origin) ? origin : null),
-      allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
-      allowHeaders: ['authorization', 'content-type'],
-      exposeHeaders: ['x-model-version', 'location'],
-      maxAge: 600,
-    })(c, next);
   });
   // bodies are small, except a catalogue batch (PUT /v1/items has its own, configured limit)
   const smallBodies = bodyLimit({

@@ -33,6 +33,23 @@ describe('CORS', () => {
     expect(res.headers.get('access-control-expose-headers')).toContain('x-model-version');
   });
 
+  it('lets the configured origin read every refusal too, those of the checks before any route included', async () => {
+    const origin = 'https://shop.example';
+    const refusals: [string, RequestInit, number][] = [
+      ['/v1/items/%FF', {}, 400], // not percent-encoding
+      ['/v1/events', { method: 'POST', body: '{}' }, 401], // no content type and no credentials
+      ['/v1/events', { method: 'POST', headers: { authorization: 'Bearer test-api-key' } }, 400], // no body
+      ['/v1/users/u-cors', { method: 'DELETE', headers: { authorization: 'Bearer test-api-key', 'content-length': '2' }, body: '{}' }, 400], // a body where none is taken
+      ['/v1/popular?k=0', {}, 400],
+      ['/v1/nowhere', {}, 404],
+    ];
+    for (const [path, init, status] of refusals) {
+      const res = await app.request(path, { ...init, headers: { ...(init.headers as Record<string, string>), origin } }, shop);
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get('access-control-allow-origin'), `${init.method ?? 'GET'} ${path}`).toBe(origin);
+    }
+  });
+
   it('refuses origins that are not configured', async () => {
     expect((await preflight('https://evil.example', shop)).headers.get('access-control-allow-origin')).toBeNull();
     const res = await app.request('/v1/model', { headers: { origin: 'https://evil.example' } }, shop);
