@@ -149,9 +149,10 @@ items.openapi(
   async (c) => {
     const { ctx } = c.var;
     const q = c.req.valid('query');
+    const k = checkK(q.k, ctx.config);
     const placement = await ctx.enter(q, q.placement);
     const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), placement);
-    return c.json(ctx.answer(await popular(shelf, checkK(q.k, ctx.config))), 200);
+    return c.json(ctx.answer(await popular(shelf, k)), 200);
   },
 );
 
@@ -193,10 +194,11 @@ items.openapi(
     const { ctx } = c.var;
     const { itemId } = c.req.valid('param');
     const q = c.req.valid('query');
+    const k = checkK(q.k, ctx.config);
     const placement = await ctx.enter(q, q.placement);
     const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), placement);
     checkSeed(shelf, itemId);
-    return c.json(ctx.answer(await boughtTogether(shelf, itemId, checkK(q.k, ctx.config))), 200);
+    return c.json(ctx.answer(await boughtTogether(shelf, itemId, k)), 200);
   },
 );
 
@@ -216,8 +218,9 @@ items.openapi(
   async (c) => {
     const { ctx } = c.var;
     const q = c.req.valid('query');
+    const k = checkK(q.k, ctx.config);
     const placement = await ctx.enter(q, q.placement);
     const shelf = await ctx.shelf(await ctx.activeModel(), filterFromQuery(q), placement);
-    return c.json(ctx.answer(await trending(shelf, ctx.trending, checkK(q.k, ctx.config))), 200);
+    return c.json(ctx.answer(await trending(shelf, ctx.trending, k)), 200);
   },
 );

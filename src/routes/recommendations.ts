@@ -137,12 +137,13 @@ recommendations.openapi(
     const { ctx } = c.var;
     const q = c.req.valid('query');
     const { userId } = c.req.valid('param');
+    const k = checkK(q.k, ctx.config);
     const placement = await ctx.enter({ userId }, q.placement);
     const who = await ctx.identify(userId);
     const [shelf, history] = await Promise.all([
       ctx.activeModel().then((m) => ctx.shelf(m, filterFromQuery(q), placement)),
       ctx.history.get(who.key),
     ]);
-    return c.json(ctx.answer(await recent(shelf, history, checkK(q.k, ctx.config))), 200);
+    return c.json(ctx.answer(await recent(shelf, history, k)), 200);
   },
 );

@@ -23,6 +23,29 @@ describe('no model loaded yet', () => {
     }
   });
 
+  it('refuses a k out of range as a 400 on every list endpoint before it needs a model', async () => {
+    const gets = [
+      '/v1/users/17850/recommendations',
+      '/v1/items/85123A/similar',
+      '/v1/items/85123A/bought-together',
+      '/v1/popular',
+      '/v1/trending',
+      '/v1/users/17850/recent',
+    ];
+    for (const path of gets)
+      for (const k of ['101', '0']) {
+        const res = await app.request(`${path}?k=${k}`, undefined, noBundled);
+        expect(res.status, `${path}?k=${k}`).toBe(400);
+        expect((await getJson(res)).error.code).toBe('k_out_of_range');
+      }
+    const basket = await app.request(
+      '/v1/recommendations',
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"items":["85123A"],"k":101}' },
+      noBundled,
+    );
+    expect((await getJson(basket)).error.code).toBe('k_out_of_range');
+  });
+
   it('still lets operators set up placements before the first model, naming the ids nothing knows yet', async () => {
     const res = await app.request(
       '/admin/placements/launch',
