@@ -211,8 +211,11 @@ export function createApp() {
   });
   // a path that is not valid percent-encoding (%FF, a lone %) names nothing: the router would keep
   // it raw and look the literal text up as an id, answering 404 for a client's encoding mistake
+  // — and the same of the query string, where a parameter without a name (`?=1`) is refused like
+  // an unknown one rather than silently ignored
   app.use(async (c, next) => {
-    const raw = new URL(c.req.url).pathname;
+    const url = new URL(c.req.url);
+    const raw = url.pathname;
     if (raw.includes('%'))
       try {
         decodeURIComponent(raw);
@@ -222,6 +225,19 @@ export function createApp() {
           'the path is not valid percent-encoding (UTF-8 bytes as %XX); encode ids with encodeURIComponent',
         );
       }
+    for (const part of url.search.slice(1).split('&')) {
+      if (part === '') continue;
+      const eq = part.indexOf('=');
+      if (eq === 0) throw new AppError('invalid_request', `query parameter "${part.slice(0, 64)}" has no name`);
+      try {
+        decodeURIComponent(part.replace(/\+/g, ' '));
+      } catch {
+        throw new AppError(
+          'invalid_request',
+          `query parameter ${part.slice(0, eq < 0 ? undefined : eq).slice(0, 64)} is not valid percent-encoding (UTF-8 bytes as %XX); encode values with encodeURIComponent`,
+        );
+      }
+    }
     return next();
   });
   // A route whose JSON body is required gets a 400 for a request with none: the validator would

@@ -93,6 +93,27 @@ describe('bad input is a clear 4xx', () => {
     expect((await SELF.fetch('http://x/openapi.json')).status).toBe(200);
   });
 
+  it('rejects a query parameter without a name, or not valid percent-encoding, even where the route takes no query', async () => {
+    for (const query of ['=1', '=', 'k=3&=x', 'q=%FF', 'category=%E2%82', 'q=50%'])
+      await expectError(await SELF.fetch(`http://x/v1/items?${query}`), 400, 'invalid_request', /query parameter/);
+    await expectError(await SELF.fetch('http://x/healthz?=1'), 400, 'invalid_request', /has no name/);
+    // and a refused write changes nothing: the user deleted only without the stray parameter
+    const sent = await postJson('/v1/events', JSON.stringify({ userId: 'stray-q', itemId: '85123A', type: 'view' }), {
+      authorization: 'Bearer test-api-key',
+      'content-type': 'application/json',
+    });
+    expect(sent.status).toBe(200);
+    await expectError(
+      await SELF.fetch('http://x/v1/users/stray-q?=1', { method: 'DELETE', headers: { authorization: 'Bearer test-api-key' } }),
+      400,
+      'invalid_request',
+    );
+    expect((await (await SELF.fetch('http://x/v1/users/stray-q/recent')).json<{ items: unknown[] }>()).items.length).toBe(1);
+    // what is valid still is: an empty pair, a plus for a space, an encoded percent sign
+    expect((await SELF.fetch('http://x/v1/items?q=cake+stand&&limit=2')).status).toBe(200);
+    expect((await SELF.fetch('http://x/v1/items?q=50%25')).status).toBe(200);
+  });
+
   it('states the event batch limit in the document as the server enforces it', async () => {
     const doc = await (await SELF.fetch('http://x/openapi.json')).json<{ components: { schemas: Record<string, unknown> } }>();
     const request = JSON.stringify(doc.components.schemas.EventsRequest);
