@@ -48,9 +48,11 @@ import {
   clearDamage,
   clearStaging,
   type RefreshReport,
+  raiseNewestActivated,
   readActivePointer,
   readDamage,
   readLastRefresh,
+  readNewestActivated,
   readRejection,
   readStaging,
   type StagingState,
@@ -175,6 +177,16 @@ async function activeCreatedAt(deps: RefreshDeps, pointer: ActivePointer): Promi
 
 /** A refresh only moves forward: the candidate must have been created after the active version. */
 async function checkForward(deps: RefreshDeps, manifest: Manifest, pointer: ActivePointer | null): Promise<void> {
+  // Forward of the newest version ever activated, not only of the active one: after a rollback (to
+  // the bundled model, which clears the pointer, or to an older version) a replayed older signed
+  // version must stay refused. A rollback moves back on purpose; a refresh never does.
+  const newest = await readNewestActivated(deps.kv);
+  // (the active version's own check, below, says it when that is the newest)
+  if (newest && newest.version !== pointer?.version && !(Date.parse(manifest.createdAt) > Date.parse(newest.createdAt)))
+    throw new RefreshProblem(
+      'policy',
+      `${manifest.version} (created ${manifest.createdAt}) is not newer than ${newest.version} (created ${newest.createdAt}), the newest version this deployment has activated: use POST /admin/rollback, or POST /admin/refresh?force=true to move back`,
+    );
   if (!pointer || pointer.version === BUNDLED) return;
   const current = await activeCreatedAt(deps, pointer);
   // not knowing what "forward" is never lets a version through: a manifest of the active version
@@ -379,6 +391,7 @@ export async function activate(
   };
   await writeActivePointer(deps.kv, next);
   deps.models.invalidatePointer();
+  await raiseNewestActivated(deps.kv, { version, createdAt });
   // verified and active again (POST /admin/refresh?force=true after a rollback from it): no verdict stands
   await deps.kv.delete(KV.rejected(version));
   await collectGarbage(

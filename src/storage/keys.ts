@@ -3,6 +3,7 @@
  *
  * KV (RECS_KV):
  *   model:active              the active-model pointer (the one switching write of a refresh)
+ *   model:newest-activated    the newest version ever activated: a refresh only moves past it
  *   model:last-refresh        outcome of the latest refresh run (GET /v1/model, /admin)
  *   model:refresh-log         the latest runs, newest first (the dashboard)
  *   model:staging             cursor of a refresh that stages over several runs
@@ -29,6 +30,7 @@ export { LATEST_KEY, ORIGIN_PREFIX } from '@edge-recs/core/manifest';
 
 export const KV = {
   activeModel: 'model:active',
+  newestActivated: 'model:newest-activated',
   lastRefresh: 'model:last-refresh',
   refreshLog: 'model:refresh-log',
   staging: 'model:staging',

@@ -39,6 +39,23 @@ export async function writeActivePointer(kv: KVNamespace, pointer: ActivePointer
   await kv.put(KV.activeModel, JSON.stringify(pointer));
 }
 
+/** The newest version (by signed creation time) this deployment ever activated: where "forward" starts. */
+export interface NewestActivated {
+  version: string;
+  createdAt: string;
+}
+
+export function readNewestActivated(kv: KVNamespace): Promise<NewestActivated | null> {
+  return kv.get<NewestActivated>(KV.newestActivated, 'json');
+}
+
+/** Records `candidate` when it is newer than what is recorded (activations are rare: one write each at most). */
+export async function raiseNewestActivated(kv: KVNamespace, candidate: NewestActivated): Promise<void> {
+  const current = await readNewestActivated(kv);
+  if (current && !(Date.parse(candidate.createdAt) > Date.parse(current.createdAt))) return;
+  await kv.put(KV.newestActivated, JSON.stringify(candidate));
+}
+
 /** Removes the active pointer: the bundled model serves again (a rollback past the first published version). */
 export async function clearActivePointer(kv: KVNamespace): Promise<void> {
   await kv.delete(KV.activeModel);

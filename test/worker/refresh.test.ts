@@ -176,6 +176,30 @@ describe('a broken model never replaces a working one', () => {
     expect(await getJson(await adminRefresh('?force=true'))).toMatchObject({ outcome: 'activated', version: 'older' });
   });
 
+  it('still only moves forward after a rollback to the bundled model: a replay stays refused', async () => {
+    const newer = await buildFixture({ version: 'newest' });
+    await publishFixture(newer);
+    expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'activated', version: 'newest' });
+    // roll back until the bundled model serves: no active pointer is left to compare with
+    for (let i = 0; i < 10; i++) {
+      const res = await SELF.fetch('http://x/admin/rollback', { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
+      if (res.status !== 200 || (await getJson(res)).version === 'bundled') break;
+    }
+    expect((await getJson(await SELF.fetch('http://x/v1/model'))).source).toBe('bundled');
+    const replay = await buildFixture({ version: 'replayed', createdAt: new Date('2025-02-01T00:00:00Z') });
+    await publishFixture(replay);
+    expect(await getJson(await adminRefresh())).toMatchObject({
+      outcome: 'rejected',
+      reason: expect.stringMatching(/^replayed .*is not newer than newest .*the newest version this deployment has activated/),
+    });
+    expect((await getJson(await SELF.fetch('http://x/v1/model'))).source).toBe('bundled');
+    expect(await env.RECS_KV.get(KV.rejected('replayed'))).toBeNull();
+    // a version newer than any activated one goes through, and force still moves back on purpose
+    const next = await buildFixture({ version: 'after-rb' });
+    await publishFixture(next);
+    expect(await getJson(await adminRefresh())).toMatchObject({ outcome: 'activated', version: 'after-rb' });
+  });
+
   it('rejects NaN factors even when the manifest and signature are valid', async () => {
     const built = await buildFixture({ version: 'nan' });
     await publishFixture(await resign(built, { file: FILES.itemFactors, mutate: (b) => (new Float32Array(b.buffer)[7] = NaN) }));
