@@ -100,15 +100,14 @@ export class ModelRegistry {
   async active(deps: RegistryDeps): Promise<ServingModel> {
     const pointer = await this.activePointer(deps);
     if (pointer && pointer.version !== BUNDLED) {
-      try {
-        return await this.load(pointer.version, () => r2Source(deps.bucket, pointer.version), deps);
-      } catch (err) {
-        // The pointer only ever names verified versions, so this is storage trouble (an object
-        // deleted by hand, R2 unavailable). Serve the bundled model rather than fail.
-        console.error(`active model ${pointer.version} failed to load: ${err instanceof Error ? err.message : String(err)}`);
-        if (!deps.config.serveBundledModel)
-          throw new AppError('no_model', `The active model ${pointer.version} cannot be loaded right now; retry shortly.`);
-      }
+      // The pointer only ever names verified versions, so this is storage trouble (an object deleted
+      // or damaged by hand, R2 unavailable): recorded with the version's damaged files (GET
+      // /v1/model, /admin/refresh; the next refresh re-stages them), and the bundled model serves
+      // meanwhile rather than fail.
+      const model = await this.loadOrRecord(pointer.version, deps, 'active model', 'the bundled model serves meanwhile');
+      if (model) return model;
+      if (!deps.config.serveBundledModel)
+        throw new AppError('no_model', `The active model ${pointer.version} cannot be loaded right now; retry shortly.`);
     }
     if (deps.config.serveBundledModel) {
       const source = await deps.bundled();
@@ -157,33 +156,44 @@ export class ModelRegistry {
    * and its record cleared when it loads.
    */
   async variant(version: string, deps: RegistryDeps): Promise<ServingModel> {
+    return (
+      (await this.loadOrRecord(version, deps, 'experiment variant model', 'its variant is answered by the active model')) ??
+      this.active(deps)
+    );
+  }
+
+  /**
+   * `version` loaded, or null while it cannot be: the failure logged once per isolate and its
+   * damaged file recorded; tried again after ACTIVE_POINTER_TTL_SECONDS (not on every request),
+   * and its record cleared when it loads.
+   */
+  private async loadOrRecord(version: string, deps: RegistryDeps, what: string, meanwhile: string): Promise<ServingModel | null> {
     const failed = this.unloadable.get(version);
-    if (!failed || Date.now() >= failed.retryAt) {
-      try {
-        const model = await this.version(version, deps);
-        const healed = this.unloadable.get(version);
-        if (healed) {
-          this.unloadable.delete(version);
-          console.log(`experiment variant model ${version} loads again: its variant is answered by it`);
-          if (healed.recorded !== null) await clearDamage(deps.kv, version, [healed.recorded]).catch(() => undefined);
-        }
-        return model;
-      } catch (err) {
-        const retryAt = Date.now() + deps.config.activePointerTtlSeconds * 1000;
-        // read again after the await: of concurrent requests that saw it fail, one logs and records it
-        const known = this.unloadable.get(version);
-        if (known) known.retryAt = retryAt;
-        else {
-          const reason = err instanceof Error ? err.message : String(err);
-          // a file of the version missing or failing its check is damage; storage trouble (an R2 error) is only logged
-          const recorded = err instanceof ModelLoadError && version !== BUNDLED ? err.file : null;
-          this.unloadable.set(version, { recorded, retryAt });
-          console.error(`experiment variant model ${version} cannot be loaded (${reason}): its variant is answered by the active model`);
-          if (recorded !== null) await recordDamage(deps.kv, version, recorded, reason).catch(() => undefined);
-        }
+    if (failed && Date.now() < failed.retryAt) return null;
+    try {
+      const model = await this.version(version, deps);
+      const healed = this.unloadable.get(version);
+      if (healed) {
+        this.unloadable.delete(version);
+        console.log(`${what} ${version} loads again`);
+        if (healed.recorded !== null) await clearDamage(deps.kv, version, [healed.recorded]).catch(() => undefined);
       }
+      return model;
+    } catch (err) {
+      const retryAt = Date.now() + deps.config.activePointerTtlSeconds * 1000;
+      // read again after the await: of concurrent requests that saw it fail, one logs and records it
+      const known = this.unloadable.get(version);
+      if (known) known.retryAt = retryAt;
+      else {
+        const reason = err instanceof Error ? err.message : String(err);
+        // a file of the version missing or failing its check is damage; storage trouble (an R2 error) is only logged
+        const recorded = err instanceof ModelLoadError && version !== BUNDLED ? err.file : null;
+        this.unloadable.set(version, { recorded, retryAt });
+        console.error(`${what} ${version} cannot be loaded (${reason}): ${meanwhile}`);
+        if (recorded !== null) await recordDamage(deps.kv, version, recorded, reason).catch(() => undefined);
+      }
+      return null;
     }
-    return this.active(deps);
   }
 
   /** Evicts older versions, least recently used first, while the loaded ones exceed the budget. */
@@ -229,6 +239,8 @@ export class ModelRegistry {
 
   /** Files of a loaded version were repaired: let it read them again. */
   repaired(version: string): void {
+    // a version that could not load at all is tried again at once
+    this.unloadable.delete(version);
     this.loaded
       .peek(version)
       ?.then((m) => m.forgetDamage())

@@ -72,18 +72,36 @@ admin.openapi(
     path: '/admin/rollback',
     summary: 'Switch back to the previous good version',
     description:
-      'The newest kept previous version becomes active; with none kept, the bundled model serves again (unless SERVE_BUNDLED_MODEL is "false"). The version rolled back from is not re-activated by the cron.',
+      'The newest kept previous version that loads becomes active (one that cannot, its files deleted or damaged since, is passed over and listed in `skipped`); with none, the bundled model serves again (unless SERVE_BUNDLED_MODEL is "false"). The version rolled back from is not re-activated by the cron.',
     security: [{ bearer: [] }],
     request: { query: NoQuery },
     responses: {
-      200: { description: 'now active', ...json(z.object({ version: z.string(), previous: z.array(z.string()) })) },
+      200: {
+        description: 'now active',
+        ...json(
+          z.object({
+            version: z.string(),
+            previous: z.array(z.string()),
+            skipped: z
+              .array(z.object({ version: z.string(), reason: z.string() }))
+              .optional()
+              .openapi({
+                description: 'kept versions passed over because they cannot be loaded (files deleted or damaged since); no longer kept',
+              }),
+          }),
+        ),
+      },
       ...errors({ conflict: 'there is no previous version to roll back to' }),
     },
   }),
   async (c) => {
-    const result = await rollback(c.var.ctx.refreshDeps());
-    if (!result) throw new AppError('nothing_to_roll_back', 'there is no previous version to roll back to');
-    return c.json({ version: result.version, previous: result.previous }, 200);
+    const { to, skipped } = await rollback(c.var.ctx.refreshDeps());
+    if (!to)
+      throw new AppError(
+        'nothing_to_roll_back',
+        `there is no previous version to roll back to${skipped.length ? ` that can be loaded (${skipped.map((x) => `${x.version}: ${x.reason}`).join('; ')})` : ''}`,
+      );
+    return c.json({ version: to.version, previous: to.previous, ...(skipped.length ? { skipped } : {}) }, 200);
   },
 );
 

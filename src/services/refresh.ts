@@ -71,7 +71,7 @@ export interface RefreshDeps {
   /**
    * This isolate's loaded models: asked to make room before a candidate is loaded for
    * verification (two large catalogues do not fit one isolate), handed the verified candidate
-   * on activation, and told to read the pointer again.
+   * on activation (a rollback's target too), and told to read the pointer again.
    */
   models: Pick<Models, 'makeRoomFor' | 'adopt' | 'invalidatePointer' | 'repaired'>;
   now?: () => Date;
@@ -428,21 +428,34 @@ async function collectGarbage(bucket: R2Bucket, dropped: string[]): Promise<void
  * such a version writes a pointer naming "bundled" with it as the history (the registry serves the
  * bundled model for it); with nothing to keep, the pointer is removed, as before.
  */
-export async function rollback(
-  deps: Pick<RefreshDeps, 'kv' | 'now' | 'models'> & { config: Pick<Config, 'serveBundledModel'> },
-): Promise<Pick<ActivePointer, 'version' | 'previous'> | null> {
+export async function rollback(deps: Pick<RefreshDeps, 'kv' | 'bucket' | 'now' | 'models' | 'config'>): Promise<RollbackResult> {
   const pointer = await readActivePointer(deps.kv);
-  if (!pointer) return null;
+  if (!pointer) return { to: null, skipped: [] };
   const at = (deps.now?.() ?? new Date()).toISOString();
   // versions rolled back from earlier and kept only for an experiment are no targets
   const marked = await Promise.all(pointer.previous.map((v) => readRejection(deps.kv, v)));
-  const target = pointer.previous.find((_, j) => marked[j] === null);
+  // and a target must load from the bucket (not from this isolate's memory) before it replaces
+  // anything: one whose files were deleted or damaged since would have every other isolate fall
+  // back to the bundled model
+  const skipped: { version: string; reason: string }[] = [];
+  let target: string | undefined;
+  let loaded: ServingModel | undefined;
+  for (const v of pointer.previous.filter((_, j) => marked[j] === null)) {
+    try {
+      loaded = await loadFromBucket(deps, v);
+      target = v;
+      break;
+    } catch (err) {
+      skipped.push({ version: v, reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
   const fromBundled = pointer.version === BUNDLED;
-  if (target === undefined && (fromBundled || !deps.config.serveBundledModel)) return null;
+  if (target === undefined && (fromBundled || !deps.config.serveBundledModel)) return { to: null, skipped };
   const pinned = new Set(await pinnedVersions(deps.kv));
   if (!fromBundled) await writeRejection(deps.kv, pointer.version, `rolled back by an operator at ${at}`);
+  const unloadable = new Set(skipped.map((s) => s.version));
   const previous = [
-    ...pointer.previous.filter((v) => v !== target),
+    ...pointer.previous.filter((v) => v !== target && (!unloadable.has(v) || pinned.has(v))),
     ...(!fromBundled && pinned.has(pointer.version) ? [pointer.version] : []),
   ];
   // the target's creation time is read from its manifest when a later refresh needs it
@@ -451,14 +464,31 @@ export async function rollback(
   if (next) await writeActivePointer(deps.kv, next);
   else await clearActivePointer(deps.kv);
   deps.models.invalidatePointer();
+  if (target !== undefined && loaded) deps.models.adopt(target, loaded);
   await writeLastRefresh(deps.kv, {
     at,
     outcome: 'activated',
     version: next?.version ?? BUNDLED,
-    reason: `rollback from ${pointer.version}`,
+    reason: `rollback from ${pointer.version}${skipped.length ? `, past ${skipped.map((x) => `${x.version} (cannot be loaded: ${x.reason})`).join(', ')}` : ''}`,
     detail: null,
   });
-  return next ?? { version: BUNDLED, previous: [] };
+  return { to: next ?? { version: BUNDLED, previous: [] }, skipped };
+}
+
+/** A kept version loaded afresh from the models bucket, its core files checked against its manifest. */
+async function loadFromBucket(deps: Pick<RefreshDeps, 'kv' | 'bucket' | 'models' | 'config'>, version: string): Promise<ServingModel> {
+  const obj = await deps.bucket.get(R2.modelFile(version, FILES.manifest));
+  if (!obj) throw new Error(`${FILES.manifest} is missing`);
+  const manifest = parseManifest(await obj.arrayBuffer(), version);
+  deps.models.makeRoomFor(manifest);
+  return loadServingModel(r2Source(deps.bucket, version), manifest, loadOptions(deps.config, deps.kv));
+}
+
+/** What a rollback did: the version now active (null: nothing to roll back to) and the kept versions it passed over. */
+export interface RollbackResult {
+  to: Pick<ActivePointer, 'version' | 'previous'> | null;
+  /** kept versions that could not be loaded (files deleted or damaged since): not rolled back to, and no longer kept */
+  skipped: { version: string; reason: string }[];
 }
 
 /**

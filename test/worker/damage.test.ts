@@ -9,8 +9,11 @@ import { ItemIds } from '@edge-recs/core/item-ids';
 import { FILES, LATEST_KEY } from '@edge-recs/core/manifest';
 import { shardOf } from '@edge-recs/core/shards';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { configFrom } from '../../src/config';
 import { refreshDeps } from '../../src/context';
+import { bundledSource } from '../../src/models/bundled';
 import { Catalog } from '../../src/models/catalog';
+import { ModelRegistry } from '../../src/models/registry';
 import { refreshModel } from '../../src/services/refresh';
 import { identify } from '../../src/storage/identity';
 import { buildFixture, clearStorage, getJson, publishFixture } from './fixtures';
@@ -218,5 +221,67 @@ describe('a damaged file of a version an experiment pins', () => {
       model: pinned,
     });
     expect((await SELF.fetch('http://x/admin/experiments/dmg/stop', { method: 'POST', headers: ADMIN })).status).toBe(200);
+  });
+});
+
+describe('an active version that cannot be loaded at all (a core file deleted or damaged after activation)', () => {
+  it("is recorded and shown, tried again only after the pointer's TTL, and serves once repaired — the bundled model meanwhile", async () => {
+    await clearStorage();
+    const built = await buildFixture({ version: 'unloadable' });
+    await publishFixture(built);
+    expect((await getJson(await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: ADMIN }))).outcome).toBe('activated');
+    await env.MODELS.delete(`models/unloadable/${FILES.itemFactors}`);
+    // a fresh isolate: nothing of the version loaded yet
+    const registry = new ModelRegistry();
+    // (tests read the pointer at once: ACTIVE_POINTER_TTL_SECONDS 0; a deployment's is 30 s)
+    const deps = {
+      kv: env.RECS_KV,
+      bucket: env.MODELS,
+      config: { ...configFrom(env), activePointerTtlSeconds: 60 },
+      bundled: bundledSource,
+    };
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const gets = vi.spyOn(env.MODELS, 'get');
+    const first = await registry.active(deps);
+    expect(first.version).not.toBe('unloadable');
+    expect(log).toHaveBeenCalledTimes(1);
+    expect(String(log.mock.calls[0][0])).toMatch(
+      /active model unloadable cannot be loaded .*item_factors\.f32.*the bundled model serves meanwhile/,
+    );
+    expect((await getJson(await SELF.fetch('http://x/v1/model'))).damagedFiles).toEqual([FILES.itemFactors]);
+    // later requests are answered without reading the version again, or logging again
+    const reads = gets.mock.calls.length;
+    for (let i = 0; i < 5; i++) expect((await registry.active(deps)).version).toBe(first.version);
+    expect(gets.mock.calls.slice(reads).map((c) => c[0])).toEqual([]);
+    expect(log).toHaveBeenCalledTimes(1);
+    log.mockRestore();
+    gets.mockRestore();
+    // the file is back and a refresh found it whole: this isolate serves the version at once
+    await env.MODELS.put(`models/unloadable/${FILES.itemFactors}`, built.files[FILES.itemFactors]);
+    registry.repaired('unloadable');
+    expect((await registry.active(deps)).version).toBe('unloadable');
+  });
+});
+
+describe('POST /admin/rollback', () => {
+  it('passes over a kept version that can no longer be loaded from the bucket, says so, and keeps it no more', async () => {
+    await clearStorage();
+    for (const version of ['rb-a', 'rb-b', 'rb-c']) {
+      await publishFixture(await buildFixture({ version }));
+      expect((await getJson(await SELF.fetch('http://x/admin/refresh', { method: 'POST', headers: ADMIN }))).outcome).toBe('activated');
+    }
+    // rb-b may still be loaded in this isolate: the rollback must not trust that copy
+    await SELF.fetch('http://x/v1/popular?k=1');
+    await env.MODELS.delete(`models/rb-b/${FILES.itemFactors}`);
+    const res = await SELF.fetch('http://x/admin/rollback', { method: 'POST', headers: ADMIN });
+    expect(res.status).toBe(200);
+    expect(await getJson(res)).toEqual({
+      version: 'rb-a',
+      previous: [],
+      skipped: [{ version: 'rb-b', reason: expect.stringMatching(/item_factors\.f32/) }],
+    });
+    const info = await getJson(await SELF.fetch('http://x/v1/model'));
+    expect(info).toMatchObject({ version: 'rb-a', source: 'origin' });
+    expect(info.lastRefresh.reason).toMatch(/^rollback from rb-c, past rb-b \(cannot be loaded: /);
   });
 });
