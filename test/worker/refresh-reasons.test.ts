@@ -61,6 +61,13 @@ describe('an older version offered while the active manifest cannot be read', ()
     expect((await getJson(await SELF.fetch('http://x/v1/model'))).version).toBe(active);
     await env.MODELS.put(`models/${active}/manifest.json`, '{"cut": ');
     await publishFixture(await buildFixture({ version: 'replay', createdAt: new Date('2025-01-01T00:00:00Z') }));
+    // the newest version ever activated is on record: the replay is older than that, so refused
+    expect(await getJson(await adminRefresh())).toMatchObject({
+      outcome: 'rejected',
+      reason: expect.stringMatching(/^replay .*is not newer than .*the newest version this deployment has activated/),
+    });
+    // a deployment whose records predate that one has only the active manifest to go by
+    await env.RECS_KV.delete(KV.newestActivated);
     const run = await getJson(await adminRefresh());
     expect(run).toMatchObject({ outcome: 'failed', reason: expect.stringMatching(/cannot read when the active .* was created/) });
     expect((await getJson(await SELF.fetch('http://x/v1/model'))).version).toBe(active);
