@@ -71,6 +71,12 @@ const varsSchema = z.object({
   TRENDING_CACHE_SECONDS: int(10, 0, 300),
   TRENDING_MIN_SHOPPERS: int(3, 1, 10_000),
   ATTRIBUTION_WINDOW_SECONDS: int(DAY_SECONDS, 60, 30 * DAY_SECONDS),
+  REVENUE_CURRENCY: optional.pipe(
+    z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR')
+      .optional(),
+  ),
   METRICS_SHARDS: int(8, 1, 64),
   METRICS_RETENTION_DAYS: int(90, 1, 3650),
   METRICS_FLUSH_MILLISECONDS: int(500, 0, 10_000),
@@ -139,6 +145,8 @@ export interface Config {
   metrics: {
     /** an event counts for an answer this long after it was served */
     attributionWindowMs: number;
+    /** the currency revenue is counted in (null: prices are summed as given) */
+    revenueCurrency: string | null;
     /** counter Durable Objects (an answer's recId names its shard); only ever increase it */
     shards: number;
     /** hourly counts are kept this long */
@@ -228,6 +236,7 @@ function parseConfig(env: Env): Config {
     },
     metrics: {
       attributionWindowMs: v.ATTRIBUTION_WINDOW_SECONDS * 1000,
+      revenueCurrency: v.REVENUE_CURRENCY ?? null,
       shards: v.METRICS_SHARDS,
       retentionDays: v.METRICS_RETENTION_DAYS,
       flushMilliseconds: v.METRICS_FLUSH_MILLISECONDS,

@@ -246,6 +246,7 @@ export function createRequestContext(env: Env, defer: (p: Promise<unknown>) => v
         return variant?.modelVersion !== undefined ? bound.variant(variant.modelVersion) : bound.active();
       },
       priceOf: async (itemId) => currentPrice(await ctx.catalog(), await models.active(), itemId),
+      revenueCurrency: config.metrics.revenueCurrency,
     }),
     forgetDeps: () => ({ kv: env.RECS_KV, history, models, erasures: erasureQueue(env.ERASURE_JOBS), trending: ctx.trending }),
     // the request's own registry binding (not the experiment-pinned `models`: a refresh acts on what is active)

@@ -659,6 +659,14 @@ export const Event = z
     price: z.number().nonnegative().max(1e9).optional().openapi({
       description: "purchase: unit price paid (default: the catalogue's price, else the model's, else 0); revenue = price × quantity",
     }),
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'currency is an ISO 4217 code such as EUR')
+      .optional()
+      .openapi({
+        description:
+          "purchase, with price: its currency. When REVENUE_CURRENCY is set, a purchase in another currency (this, or the catalogue item's when no price is sent) adds no revenue (attribution.otherCurrency)",
+      }),
   })
   .strict()
   .openapi('Event');
@@ -695,6 +703,10 @@ export const EventsResult = z
         pending: z
           .number()
           .openapi({ description: 'the answer is not recorded yet (it is written just after the response); counted when it is' }),
+        otherCurrency: z.number().openapi({
+          description:
+            'of the attributed (or pending) purchases, those priced in another currency than REVENUE_CURRENCY: counted as purchases, with no revenue',
+        }),
       })
       .openapi({ description: 'events with a recId' }),
   })
@@ -831,7 +843,12 @@ export const MetricsReport = z
   .object({
     from: z.string(),
     to: z.string(),
-    placement: z.string().nullable(),
+    placement: z.string().nullable().openapi({ description: 'the placement filter as asked ("-": answers with no placement); null: all' }),
+    currency: z
+      .string()
+      .nullable()
+      .optional()
+      .openapi({ description: 'REVENUE_CURRENCY, the currency of `revenue` (null: prices summed as given, one-currency shops)' }),
     experiment: z.string().nullable(),
     groupBy: z.enum(['variant', 'placement', 'version', 'hour']),
     groups: z.array(

@@ -166,7 +166,8 @@ insights.openapi(
       },
       now,
     );
-    return c.json(report, 200);
+    // the filter as asked ("-": answers with no placement, which the groups show as null)
+    return c.json({ ...report, placement: q.placement ?? null, currency: c.var.ctx.config.metrics.revenueCurrency }, 200);
   },
 );
 

@@ -71,13 +71,18 @@ export async function inCatalog(live: LiveCatalog, itemId: string): Promise<bool
  * The price an item sells at now: the catalogue's, else the one the serving model was trained
  * with (an attributed purchase that names no price is counted at it).
  */
-export async function currentPrice(live: LiveCatalog, model: ServingModel, itemId: string): Promise<number | undefined> {
+export async function currentPrice(
+  live: LiveCatalog,
+  model: ServingModel,
+  itemId: string,
+): Promise<{ price: number; currency?: string } | undefined> {
   const r = await live.record(itemId);
-  if (r?.price !== undefined) return r.price;
+  if (r?.price !== undefined) return { price: r.price, ...(r.currency !== undefined ? { currency: r.currency } : {}) };
   const index = model.ids.indexOf(itemId);
   if (index === undefined) return undefined;
   const price = (await live.binding(model)).price[index];
-  return Number.isNaN(price) ? undefined : price;
+  // the artifact's prices carry no currency: the shop's own
+  return Number.isNaN(price) ? undefined : { price };
 }
 
 export async function itemView(live: LiveCatalog, model: ServingModel, id: string): Promise<ItemView> {

@@ -42,6 +42,7 @@ export interface EventInput {
   position?: number;
   quantity?: number;
   price?: number;
+  currency?: string;
 }
 
 export interface EventDeps extends UserDeps {
@@ -58,8 +59,10 @@ export interface EventDeps extends UserDeps {
   inCatalog: (itemId: string) => Promise<boolean>;
   /** attribution counters */
   metrics: MetricsClient;
-  /** an item's price as served (catalogue record, else the artifact), for purchases that give none */
-  priceOf: (itemId: string) => Promise<number | undefined>;
+  /** an item's price as served (catalogue record, else the artifact), and its currency when known, for purchases that give none */
+  priceOf: (itemId: string) => Promise<{ price: number; currency?: string } | undefined>;
+  /** the currency revenue is counted in (null: prices are summed as given) */
+  revenueCurrency: string | null;
 }
 
 /** What POST /v1/events answers (its schema is the one truth of the shape). */
@@ -88,7 +91,9 @@ export async function ingestEvents(deps: EventDeps, list: readonly EventInput[],
     else if (e.recId !== undefined && e.type === 'view')
       reject('a view carries no recId: attribution counts clicks, add-to-carts and purchases');
     else if (e.recId !== undefined && !deps.metrics.isRecId(e.recId)) reject(`recId ${e.recId} was not issued by this deployment`);
-    else if ((e.quantity !== undefined || e.price !== undefined) && e.type !== 'purchase') reject('quantity and price belong to purchases');
+    else if ((e.quantity !== undefined || e.price !== undefined || e.currency !== undefined) && e.type !== 'purchase')
+      reject('quantity, price and currency belong to purchases');
+    else if (e.currency !== undefined && e.price === undefined) reject('currency names the currency of price: send it with price');
     else if (!(modelOf.get(e.userId) as ServingModel).ids.has(e.itemId) && !(await deps.inCatalog(e.itemId)))
       reject(unknownItemMessage(e.itemId, (modelOf.get(e.userId) as ServingModel).version));
   }
@@ -155,22 +160,29 @@ export async function ingestEvents(deps: EventDeps, list: readonly EventInput[],
   }
 
   // 3. attribution: every event naming an answer (counted once per (recId, item, type) by the counters)
-  const attribution = { attributed: 0, duplicate: 0, notShown: 0, outsideWindow: 0, pending: 0 };
+  const attribution = { attributed: 0, duplicate: 0, notShown: 0, outsideWindow: 0, pending: 0, otherCurrency: 0 };
   const named = list.map((e, i) => ({ e, i })).filter(({ e, i }) => !bad.has(i) && e.recId !== undefined);
   if (named.length) {
     const events: AttributionEvent[] = [];
-    for (const { e, i } of named) {
-      const price = e.type === 'purchase' ? (e.price ?? (await deps.priceOf(e.itemId)) ?? 0) : 0;
+    /** purchases whose price is in another currency than REVENUE_CURRENCY: counted, with no revenue */
+    const foreign = new Set<number>();
+    for (const [j, { e, i }] of named.entries()) {
+      const paid =
+        e.type !== 'purchase' ? null : e.price !== undefined ? { price: e.price, currency: e.currency } : await deps.priceOf(e.itemId);
+      const counted = !paid?.currency || deps.revenueCurrency === null || paid.currency === deps.revenueCurrency;
+      if (paid && !counted) foreign.add(j);
       events.push({
         recId: e.recId as string,
         itemId: e.itemId,
         type: e.type as AttributedType,
         at: times[i],
-        revenue: price * (e.quantity ?? 1),
+        revenue: paid && counted ? paid.price * (e.quantity ?? 1) : 0,
         user: (who.get(e.userId) as UserIdentity).key,
       });
     }
-    for (const outcome of await deps.metrics.attribute(events, now)) {
+    for (const [j, outcome] of (await deps.metrics.attribute(events, now)).entries()) {
+      // counted, or to be counted when its answer is recorded: either way with no revenue
+      if ((outcome === 'attributed' || outcome === 'pending') && foreign.has(j)) attribution.otherCurrency++;
       if (outcome === 'attributed') attribution.attributed++;
       else if (outcome === 'duplicate') attribution.duplicate++;
       // not_theirs: the answer was served to another signed-in user, so not shown to this one

@@ -5,8 +5,9 @@
  * × variant; an event that arrives before its answer is recorded is counted when the answer is.
  * Retried events with an eventId change a user's history once.
  */
-import { env, runInDurableObject, SELF } from 'cloudflare:test';
+import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
+import { createApp } from '../../src/app';
 import { R2 } from '../../src/storage/keys';
 import { MetricsStore } from '../../src/storage/metrics';
 import { getJson } from './fixtures';
@@ -119,6 +120,63 @@ describe('attribution', () => {
       },
       { timeout: 5000 },
     );
+  });
+
+  it('counts revenue in REVENUE_CURRENCY only: a purchase priced in another currency counts, with no revenue, and the answer says so', async () => {
+    const app = createApp();
+    const eur = { ...env, REVENUE_CURRENCY: 'EUR' };
+    const call = async (path: string, init?: RequestInit) => {
+      const ctx = createExecutionContext();
+      const res = await app.request(path, init, eur, ctx);
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    const items = [
+      { id: 'CUR-EUR', title: 'Euro lamp', price: 10, currency: 'EUR', category: 'cur-cat' },
+      { id: 'CUR-JPY', title: 'Yen teapot', price: 1500, currency: 'JPY', category: 'cur-cat' },
+      { id: 'CUR-ANY', title: 'Plain mug', price: 4, category: 'cur-cat' },
+    ];
+    expect((await call('/v1/items', { method: 'PUT', headers: KEY, body: JSON.stringify({ items }) })).status).toBe(200);
+    const shelf = {
+      method: 'PUT',
+      headers: { ...ADMIN, 'content-type': 'application/json' },
+      body: JSON.stringify({ description: 'currencies' }),
+    };
+    expect((await call('/admin/placements/cur-shelf', shelf)).status).toBe(200);
+    const rec = await getJson<Rec>(await call('/v1/popular?k=8&category=cur-cat&placement=cur-shelf'));
+    expect(rec.items.map((i) => i.id).sort()).toEqual(['CUR-ANY', 'CUR-EUR', 'CUR-JPY']);
+    const res = await call('/v1/events', {
+      method: 'POST',
+      headers: KEY,
+      body: JSON.stringify({
+        events: [
+          { userId: 'cur-1', itemId: 'CUR-EUR', type: 'purchase', recId: rec.recId }, // the catalogue's EUR 10
+          { userId: 'cur-1', itemId: 'CUR-JPY', type: 'purchase', recId: rec.recId }, // the catalogue's JPY 1500
+          { userId: 'cur-1', itemId: 'CUR-ANY', type: 'purchase', recId: rec.recId, price: 3, currency: 'USD' },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+    const attribution = (await getJson(res)).attribution;
+    // (pending: this isolate writes the answer's record in a batch that may not have landed yet)
+    expect(attribution.attributed + attribution.pending).toBe(3);
+    expect(attribution.otherCurrency).toBe(2);
+    await vi.waitFor(
+      async () => {
+        const body = await getJson(await call('/admin/metrics?placement=cur-shelf&groupBy=placement', { headers: ADMIN }));
+        expect(body.currency).toBe('EUR');
+        expect(body.groups).toEqual([expect.objectContaining({ placement: 'cur-shelf', purchases: 3, revenue: 10 })]);
+      },
+      { timeout: 5000 },
+    );
+    // a currency belongs to a purchase's own price
+    const bad = await post([
+      { userId: 'cur-2', itemId: 'CUR-EUR', type: 'purchase', currency: 'EUR' },
+      { userId: 'cur-2', itemId: 'CUR-EUR', type: 'click', price: 1, currency: 'EUR' },
+      { userId: 'cur-2', itemId: 'CUR-EUR', type: 'purchase', price: 1, currency: 'eur' },
+    ]);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/currency/);
   });
 
   it('counts per placement: answers for a placement are counted under its name', async () => {
