@@ -58,7 +58,7 @@ export const REC_ID_PATTERN = /^(0|[1-9]\d{0,2})_[0-9a-f]{32}$/;
 export const RecId = z
   .string()
   .regex(REC_ID_PATTERN, 'recId is the recId of a recommendation answer, as given')
-  .openapi({ example: '3_5f0c8a1e2b7d4c6f9a0b1c2d3e4f5a6b' });
+  .openapi({ example: '3_019ab0000000a0b1c2d3e4f5a6b7c8d9' });
 const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 
 /**
@@ -697,9 +697,10 @@ export const EventsResult = z
         notShown: z
           .number()
           .openapi({ description: 'the item was not in that answer, or the answer was served to another signed-in user' }),
-        outsideWindow: z
-          .number()
-          .openapi({ description: 'later than ATTRIBUTION_WINDOW_SECONDS after the answer, or an answer no longer known' }),
+        outsideWindow: z.number().openapi({
+          description:
+            'later than ATTRIBUTION_WINDOW_SECONDS after the answer, or a recId no answer is recorded under that is older than that by its own time',
+        }),
         pending: z
           .number()
           .openapi({ description: 'the answer is not recorded yet (it is written just after the response); counted when it is' }),

@@ -119,6 +119,9 @@ export interface MetricsSettings {
 /** An event may arrive this long before its answer is recorded (the answer is written after the response). */
 export const WAITING_MS = 10 * MINUTE_MS;
 
+/** When an answer was served, from its recId (`<shard>_<12 hex of ms time><20 hex>`, as newRecId makes them). */
+export const recIdTime = (recId: string): number => Number.parseInt(recId.slice(recId.indexOf('_') + 1, recId.indexOf('_') + 13), 16);
+
 /**
  * Latency buckets: upper bounds in ms, a quarter-octave apart from 1 ms to ~65 s (then one
  * overflow bucket), so a percentile read from the histogram is within 19% of the true value.
@@ -343,7 +346,10 @@ export class MetricsStore extends DurableObject<Env> {
       )
       .toArray()[0];
     if (!rec) {
+      // an answer that, by its id's own time, is older than any window (no longer known, or never
+      // served): not worth waiting for
       if (now - e.at > WAITING_MS + this.settings.attributionWindowMs) return 'outside_window';
+      if (now - recIdTime(e.recId) > WAITING_MS + this.settings.attributionWindowMs) return 'outside_window';
       sql.exec(
         'INSERT OR IGNORE INTO waiting (rec, item, type, at, revenue, received, subject) VALUES (?, ?, ?, ?, ?, ?, ?)',
         e.recId,
@@ -530,7 +536,8 @@ export function metricsClient(
       const time = Date.now().toString(16).padStart(12, '0').slice(-12);
       return `${shard}_${time}${toHex(crypto.getRandomValues(new Uint8Array(10)))}`;
     },
-    isRecId: (recId) => REC_ID_PATTERN.test(recId) && shardOf(recId) < shards,
+    // a time after now is an id this deployment has not issued (yet)
+    isRecId: (recId) => REC_ID_PATTERN.test(recId) && shardOf(recId) < shards && recIdTime(recId) <= Date.now() + CLOCK_SKEW_MS,
     record(request, answer) {
       let written: Promise<void> = Promise.resolve();
       if (!pending || pending.requests.length + pending.answers.length >= MAX_BATCH) {

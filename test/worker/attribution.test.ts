@@ -24,6 +24,8 @@ const report = async (q = '') => getJson(await SELF.fetch(`http://x/admin/metric
 const groupOf = async (q: string, match: (g: Record<string, unknown>) => boolean) => (await report(q)).groups.find(match);
 /** the metrics shard that counts an answer (the recId names it) */
 const shard = (recId: string) => env.METRICS.get(env.METRICS.idFromName(`metrics-${recId.split('_')[0]}`));
+/** A recId of shard `s` as the Worker issues them: the answer's time (ms, 12 hex), then 20 more hex digits. */
+const recIdAt = (s: number, ms: number, fill: string) => `${s}_${ms.toString(16).padStart(12, '0')}${fill.repeat(20)}`;
 
 describe('answers carry a recId and positions', () => {
   it('on every kind of answer, unique per response', async () => {
@@ -237,7 +239,7 @@ describe('attribution', () => {
   it('does not count events later than the window after the answer, and counts events that arrive before it', async () => {
     const settings = { attributionWindowMs: 24 * 3600 * 1000, retentionDays: 90 };
     const now = Date.now();
-    const old = `0_${'1'.repeat(32)}`;
+    const old = recIdAt(0, now - 25 * 3600 * 1000, '1');
     const key = { placement: 'att-window', version: 'v-test', experiment: '', variant: '' };
     await shard(old).record([], [{ ...key, recId: old, at: now - 25 * 3600 * 1000, items: ['A', 'B'] }], settings);
     const late = await post([{ userId: 'att-6', itemId: '22423', type: 'click', recId: old }]);
@@ -245,8 +247,21 @@ describe('attribution', () => {
     const outcomes = await shard(old).attribute([{ recId: old, itemId: 'A', type: 'click', at: now, revenue: 0 }], settings, now);
     expect(outcomes).toEqual(['outside_window']);
 
+    // a recId no answer was recorded under, whose own time is older than any window (forgotten, or
+    // forged): outside the window at once, not left waiting; one from the future was never issued
+    const forgotten = recIdAt(0, now - 3 * 24 * 3600 * 1000, 'c');
+    const unknown = await post([{ userId: 'att-6', itemId: '22423', type: 'click', recId: forgotten }]);
+    expect(unknown.body.attribution).toMatchObject({ outsideWindow: 1, pending: 0 });
+    const future = await post([
+      { userId: 'att-6', itemId: '22423', type: 'view' },
+      { userId: 'att-6', itemId: '22423', type: 'click', recId: recIdAt(0, now + 3600 * 1000, 'd') },
+    ]);
+    expect(future.body.rejected).toEqual([
+      { index: 1, itemId: '22423', reason: expect.stringMatching(/was not issued by this deployment/) },
+    ]);
+
     // an event first, its answer a moment later (the answer is written after its response)
-    const early = `0_${'2'.repeat(32)}`;
+    const early = recIdAt(0, now - 1000, '2');
     expect(await shard(early).attribute([{ recId: early, itemId: 'B', type: 'click', at: now, revenue: 0 }], settings, now)).toEqual([
       'pending',
     ]);
@@ -259,7 +274,7 @@ describe('attribution', () => {
     ]);
 
     // an event that waited longer than WAITING_MS (10 minutes) is dropped, even before the alarm prunes it
-    const stale = `0_${'3'.repeat(32)}`;
+    const stale = recIdAt(0, now - 11 * 60_000 - 1000, '3');
     const then = now - 11 * 60_000;
     expect(await shard(stale).attribute([{ recId: stale, itemId: 'A', type: 'click', at: then, revenue: 0 }], settings, then)).toEqual([
       'pending',
