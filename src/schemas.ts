@@ -462,19 +462,27 @@ export const SearchResult = z
 
 const AttributeValue = z.union([z.string().max(200), z.number().finite(), z.boolean()]);
 const nullable = <T extends z.ZodType>(t: T) => t.nullable().optional();
-/** Text a shopper reads (a title, a category): not blank, at most `max` characters. */
-const Text = (max: number, what: string) => z.string().min(1).max(max).regex(/\S/, `${what} must not be blank`);
+/** Text a shopper reads (a title, a category): not blank, no control characters, at most `max` characters. */
+const Text = (max: number, what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/\S/, `${what} must not be blank`)
+    .regex(/^[^\p{Cc}]*$/u, `${what} must not contain control characters`);
+/** A category: also no leading or trailing space, as filters and boosts name it exactly. */
+const Category = Text(100, 'category').regex(/^\S(.*\S)?$/su, 'category must not start or end with a space');
 
 /** One item of PUT /v1/items: fields given replace, fields left out are kept, null clears a field. */
 export const CatalogItemInput = z
   .object({
     id: ItemId,
     title: nullable(Text(500, 'title')),
-    category: nullable(Text(100, 'category')).openapi({
+    category: nullable(Category).openapi({
       description:
         "the main category: the first of the item's categories, which answers show as `category`. null clears it; the item's `category` is then the first of its further `categories`, and with none of those the model's category (for an item the model knows)",
     }),
-    categories: nullable(z.array(Text(100, 'category')).max(20)).openapi({
+    categories: nullable(z.array(Category).max(20)).openapi({
       description: 'further categories, after `category` (null or [] clears them)',
     }),
     price: nullable(z.number().nonnegative('price must not be negative').finite('price must be a finite number').max(1e9)),
@@ -655,7 +663,12 @@ export const Event = z
       .max(1000)
       .optional()
       .openapi({ description: "the item's position in that answer, as shown (informational)" }),
-    quantity: z.number().positive().max(1e6).optional().openapi({ description: 'purchase: units bought (default 1)' }),
+    quantity: z
+      .number()
+      .positive()
+      .max(1e6)
+      .optional()
+      .openapi({ description: 'purchase: units bought (default 1; fractions allowed, for goods sold by weight or length)' }),
     price: z.number().nonnegative().max(1e9).optional().openapi({
       description: "purchase: unit price paid (default: the catalogue's price, else the model's, else 0); revenue = price × quantity",
     }),

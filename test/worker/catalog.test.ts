@@ -174,6 +174,21 @@ describe('catalogue writes', () => {
         ],
         /items\.1\.categories\.1: category must not be blank/,
       ],
+      // a control character a page would show as garbage, and a category no filter could name exactly
+      [
+        [
+          { id: '22423', title: 'ok' },
+          { id: '22424', title: 'a\u0000b' },
+        ],
+        /items\.1\.title: title must not contain control characters/,
+      ],
+      [
+        [
+          { id: '22423', title: 'ok' },
+          { id: '22424', category: ' Kitchen ' },
+        ],
+        /items\.1\.category: category must not start or end with a space/,
+      ],
       [
         [
           { id: '22423', title: 'ok' },
