@@ -469,7 +469,7 @@ const Text = (max: number, what: string) =>
     .min(1)
     .max(max)
     .regex(/\S/, `${what} must not be blank`)
-    .regex(/^[^\p{Cc}]*$/u, `${what} must not contain control characters`);
+    .regex(/^[^\p{Cc}\p{Cs}]*$/u, `${what} must not contain control characters or unpaired surrogates`);
 /** A category: also no leading or trailing space, as filters and boosts name it exactly. */
 const Category = Text(100, 'category').regex(/^\S(.*\S)?$/su, 'category must not start or end with a space');
 

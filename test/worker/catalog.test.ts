@@ -182,6 +182,14 @@ describe('catalogue writes', () => {
         ],
         /items\.1\.title: title must not contain control characters/,
       ],
+      // half an emoji: no valid JSON text could carry it back to a strict client
+      [
+        [
+          { id: '22423', title: 'ok' },
+          { id: '22424', title: 'BROKEN \ud83d TITLE' },
+        ],
+        /items\.1\.title: title must not contain control characters or unpaired surrogates/,
+      ],
       [
         [
           { id: '22423', title: 'ok' },
